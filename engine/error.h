@@ -1,0 +1,27 @@
+// The one exception type of gradhpo. Messages say what went wrong, where (the op or file), and
+// what was expected versus what was got, e.g.
+//   "matmul: inner dimensions differ: a is [3, 4], b is [5, 2]".
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace gradhpo {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+/// Throws Error(message) unless `ok`.
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw Error(message);
+}
+
+template <class D>
+inline void check_dtype_access(D have, D want, const char* have_name, const char* want_name) {
+  if (have != want)
+    throw Error(std::string("Tensor::data: tensor holds ") + have_name + ", accessed as " + want_name);
+}
+
+}  // namespace gradhpo

@@ -1,0 +1,194 @@
+#include "tensor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <sstream>
+
+namespace gradhpo {
+
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::i32: return "int32";
+  }
+  return "?";
+}
+
+std::size_t dtype_size(DType d) { return d == DType::f64 ? 8 : 4; }
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::vector<std::int64_t>(dims)) {}
+
+Shape::Shape(const std::vector<std::int64_t>& dims) {
+  require(dims.size() <= static_cast<std::size_t>(kMaxDims),
+          "Shape: at most 4 dimensions are supported, got " + std::to_string(dims.size()));
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    require(dims[i] >= 0, "Shape: negative extent " + std::to_string(dims[i]));
+    d_[i] = dims[i];
+  }
+  ndim_ = static_cast<int>(dims.size());
+}
+
+std::int64_t Shape::numel() const { return outer(ndim_); }
+
+std::int64_t Shape::outer(int axis) const {
+  std::int64_t n = 1;
+  for (int i = 0; i < axis; ++i) n *= d_[static_cast<std::size_t>(i)];
+  return n;
+}
+
+std::int64_t Shape::inner(int axis) const {
+  std::int64_t n = 1;
+  for (int i = axis + 1; i < ndim_; ++i) n *= d_[static_cast<std::size_t>(i)];
+  return n;
+}
+
+bool Shape::operator==(const Shape& o) const {
+  if (ndim_ != o.ndim_) return false;
+  for (int i = 0; i < ndim_; ++i)
+    if ((*this)[i] != o[i]) return false;
+  return true;
+}
+
+std::string Shape::str() const {
+  std::ostringstream s;
+  s << '[';
+  for (int i = 0; i < ndim_; ++i) s << (i ? ", " : "") << (*this)[i];
+  s << ']';
+  return s.str();
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  require(device == Device::cpu, "Tensor::empty: cuda tensors are created by the cuda backend");
+  Tensor t;
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.device_ = device;
+  t.storage_ = Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill(value);
+  return t;
+}
+
+Tensor Tensor::from(const std::vector<double>& values, const Shape& shape, DType dtype) {
+  require(static_cast<std::int64_t>(values.size()) == shape.numel(),
+          "Tensor::from: " + std::to_string(values.size()) + " values for shape " + shape.str() +
+              " (" + std::to_string(shape.numel()) + " elements)");
+  Tensor t = empty(shape, dtype);
+  switch (dtype) {
+    case DType::f32: std::copy(values.begin(), values.end(), t.data<float>()); break;
+    case DType::f64: std::copy(values.begin(), values.end(), t.data<double>()); break;
+    case DType::i32: std::copy(values.begin(), values.end(), t.data<std::int32_t>()); break;
+  }
+  return t;
+}
+
+Tensor Tensor::from_labels(const std::vector<std::int32_t>& labels) {
+  Tensor t = empty(Shape{static_cast<std::int64_t>(labels.size())}, DType::i32);
+  std::copy(labels.begin(), labels.end(), t.data<std::int32_t>());
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  require(defined(), "reshape: undefined tensor");
+  require(shape.numel() == numel(), "reshape: cannot view " + shape_.str() + " (" +
+                                        std::to_string(numel()) + " elements) as " + shape.str());
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::flat_slice(std::int64_t start, std::int64_t length) const {
+  require(start >= 0 && length >= 0 && start + length <= numel(),
+          "flat_slice: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
+              ") outside a tensor of " + std::to_string(numel()) + " elements");
+  Tensor t = *this;
+  t.offset_ += start;
+  t.shape_ = Shape{length};
+  return t;
+}
+
+Tensor Tensor::rows(std::int64_t start, std::int64_t count) const {
+  require(ndim() >= 1 && start >= 0 && count >= 0 && start + count <= dim(0),
+          "rows: range [" + std::to_string(start) + ", " + std::to_string(start + count) +
+              ") outside the first dimension of " + shape_.str());
+  Tensor t = *this;
+  const std::int64_t row = ndim() >= 1 ? shape_.inner(0) : 1;
+  t.offset_ += start * row;
+  t.shape_[0] = count;
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  if (!defined()) return {};
+  Tensor t = empty(shape_, dtype_);
+  std::memcpy(t.raw(), raw(), nbytes());
+  return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  if (dtype == dtype_) return *this;
+  Tensor t = empty(shape_, dtype);
+  const std::int64_t n = numel();
+  auto convert = [&](auto* dst) {
+    using D = std::remove_pointer_t<decltype(dst)>;
+    switch (dtype_) {
+      case DType::f32: { const float* s = data<float>(); for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<D>(s[i]); break; }
+      case DType::f64: { const double* s = data<double>(); for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<D>(s[i]); break; }
+      case DType::i32: { const std::int32_t* s = data<std::int32_t>(); for (std::int64_t i = 0; i < n; ++i) dst[i] = static_cast<D>(s[i]); break; }
+    }
+  };
+  switch (dtype) {
+    case DType::f32: convert(t.data<float>()); break;
+    case DType::f64: convert(t.data<double>()); break;
+    case DType::i32: convert(t.data<std::int32_t>()); break;
+  }
+  return t;
+}
+
+double Tensor::at(std::int64_t flat) const {
+  require(defined() && flat >= 0 && flat < numel(),
+          "Tensor::at: index " + std::to_string(flat) + " outside " + shape_.str());
+  switch (dtype_) {
+    case DType::f32: return data<float>()[flat];
+    case DType::f64: return data<double>()[flat];
+    case DType::i32: return data<std::int32_t>()[flat];
+  }
+  return 0;
+}
+
+double Tensor::item() const {
+  require(defined() && numel() == 1,
+          "Tensor::item: expected a one-element tensor, got shape " + shape_.str());
+  return at(0);
+}
+
+std::vector<double> Tensor::to_vector() const {
+  std::vector<double> v(static_cast<std::size_t>(numel()));
+  for (std::int64_t i = 0; i < numel(); ++i) v[static_cast<std::size_t>(i)] = at(i);
+  return v;
+}
+
+void Tensor::fill(double value) {
+  const std::int64_t n = numel();
+  switch (dtype_) {
+    case DType::f32: std::fill_n(data<float>(), n, static_cast<float>(value)); break;
+    case DType::f64: std::fill_n(data<double>(), n, value); break;
+    case DType::i32: std::fill_n(data<std::int32_t>(), n, static_cast<std::int32_t>(value)); break;
+  }
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  require(src.numel() == numel() && src.dtype() == dtype(),
+          "Tensor::copy_from: destination " + shape_.str() + " " + dtype_name(dtype_) +
+              ", source " + src.shape().str() + " " + dtype_name(src.dtype()));
+  std::memcpy(raw(), src.raw(), nbytes());
+}
+
+}  // namespace gradhpo
