@@ -1,0 +1,44 @@
+// Shared helpers of the CPU kernels: Eigen views of tensor memory and an OpenMP loop that only
+// goes parallel when the work is large enough to pay for waking the threads.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace gradhpo::kernels {
+
+template <class T> using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned16>;
+template <class T> using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+template <class T>
+using ConstMatrixMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+/// Elements below which an elementwise loop stays on one thread.
+constexpr std::int64_t kParallelGrain = 1 << 15;
+
+/// Calls body(begin, end) over [0, n) in contiguous chunks, on all OpenMP threads when n is
+/// large. Each element is handled by exactly one chunk, so results do not depend on threads.
+template <class Body> void parallel_chunks(std::int64_t n, Body&& body) {
+#ifdef _OPENMP
+  if (n >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+#pragma omp parallel
+    {
+      const std::int64_t threads = omp_get_num_threads();
+      const std::int64_t id = omp_get_thread_num();
+      const std::int64_t chunk = (n + threads - 1) / threads;
+      const std::int64_t begin = id * chunk;
+      const std::int64_t end = begin + chunk < n ? begin + chunk : n;
+      if (begin < end) body(begin, end);
+    }
+    return;
+  }
+#endif
+  body(std::int64_t{0}, n);
+}
+
+}  // namespace gradhpo::kernels

@@ -1,0 +1,43 @@
+// Value-level tensor math on the CPU: the kernels every primitive's value and tangent rules are
+// built from. No autodiff here, just arithmetic on tensors.
+//
+// Broadcasting is "modular": when one operand has fewer elements than the other, its element
+// count must divide the larger count and element i of the larger pairs with element
+// i mod n_small of the smaller. In row-major layout this is exactly numpy's broadcasting of a
+// trailing-shape operand (a bias row against a batch, a scalar against anything), and it is also
+// what a tangent block [K, n] against a value [n] needs — one rule serves both.
+#pragma once
+
+#include "../tensor.h"
+
+namespace gradhpo::kernels {
+
+enum class BinaryOp { add, sub, mul, div };
+
+/// out = a op b with modular broadcasting; the result has the larger operand's shape.
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+/// acc += alpha * x. x has acc's element count, or fewer (modular broadcast).
+void axpy(Tensor& acc, const Tensor& x, double alpha = 1.0);
+/// a * x + b, elementwise.
+Tensor affine(const Tensor& x, double a, double b);
+
+enum class UnaryOp { exp, log, tanh, sigmoid, relu, softplus, square, sqrt, reciprocal };
+const char* unary_name(UnaryOp op);
+/// y = f(x).
+Tensor unary(UnaryOp op, const Tensor& x);
+/// f'(x) (order 1) or f''(x) (order 2), given x and y = f(x).
+Tensor unary_derivative(UnaryOp op, const Tensor& x, const Tensor& y, int order);
+
+/// Views x as [A, B, C] and sums over B: returns [A, C] (as a flat tensor of A*C elements),
+/// times `scale`.
+Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale);
+/// Views x as [A, C] and repeats it over a new middle axis: returns [A, B, C] flat, times scale.
+Tensor expand_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale);
+
+/// C = alpha * op(A) op(B) + beta * C for 2-D row-major views; A is [m, k] after op, B is
+/// [k, n] after op. `a_rows`/`a_cols` give A's stored shape (before the transpose), same for B.
+template <class T>
+void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
+          std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta);
+
+}  // namespace gradhpo::kernels

@@ -1,0 +1,216 @@
+#include "elementwise.h"
+
+#include "../dual_math.h"
+
+namespace gradhpo {
+
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
+  if (a == b) return a;
+  const bool a_big = a.numel() >= b.numel();
+  const Shape& big = a_big ? a : b;
+  const Shape& small = a_big ? b : a;
+  if (small.numel() == 1) return big;
+  // The small shape, without leading 1s, must equal the big shape's trailing dimensions.
+  int first = 0;
+  while (first < small.ndim() && small[first] == 1) ++first;
+  const int trailing = small.ndim() - first;
+  bool ok = trailing <= big.ndim() && small.numel() != big.numel();
+  for (int i = 0; ok && i < trailing; ++i) ok = small[first + i] == big[big.ndim() - trailing + i];
+  require(ok, std::string(op) + ": shapes " + a.str() + " and " + b.str() +
+                  " do not broadcast (expected equal shapes, a one-element operand, or one whose "
+                  "shape is the other's trailing dimensions)");
+  return big;
+}
+
+namespace dual {
+
+Dual sum_to(const Dual& x, std::int64_t n, const Shape& shape) {
+  const std::int64_t N = x.value.numel();
+  if (n == N) return Dual(x.value.reshape(shape), x.tangent);
+  Dual r(kernels::reduce_middle(x.value, 1, N / n, n, 1.0).reshape(shape));
+  if (x.has_tangent()) r.tangent = sum_block_to(x.tangent, n);
+  return r;
+}
+
+namespace {
+// d(a ± b) = ȧ ± ḃ, each broadcast to the result's size.
+Dual add_or_sub(const Dual& a, const Dual& b, double sign) {
+  Dual y(kernels::binary(sign > 0 ? BinaryOp::add : BinaryOp::sub, a.value, b.value));
+  const std::int64_t N = y.value.numel();
+  if (a.has_tangent()) add_to(y.tangent, broadcast_block(a.tangent, N));
+  if (b.has_tangent()) add_to(y.tangent, broadcast_block(b.tangent, N), sign);
+  return y;
+}
+}  // namespace
+
+Dual add(const Dual& a, const Dual& b) { return add_or_sub(a, b, 1.0); }
+Dual sub(const Dual& a, const Dual& b) { return add_or_sub(a, b, -1.0); }
+
+// d(a b) = ȧ b + a ḃ
+Dual mul(const Dual& a, const Dual& b) {
+  Dual y(kernels::binary(BinaryOp::mul, a.value, b.value));
+  if (a.has_tangent()) add_to(y.tangent, block_op_value(BinaryOp::mul, a.tangent, b.value));
+  if (b.has_tangent()) add_to(y.tangent, value_op_block(BinaryOp::mul, a.value, b.tangent));
+  return y;
+}
+
+// d(a / b) = ȧ / b − (y / b) ḃ
+Dual div(const Dual& a, const Dual& b) {
+  Dual y(kernels::binary(BinaryOp::div, a.value, b.value));
+  if (a.has_tangent()) add_to(y.tangent, block_op_value(BinaryOp::div, a.tangent, b.value));
+  if (b.has_tangent()) {
+    const Tensor y_over_b = kernels::binary(BinaryOp::div, y.value, b.value);
+    add_to(y.tangent, value_op_block(BinaryOp::mul, y_over_b, b.tangent), -1.0);
+  }
+  return y;
+}
+
+Dual affine(const Dual& x, double scale, double shift) {
+  Dual y(kernels::affine(x.value, scale, shift));
+  if (x.has_tangent()) y.tangent = kernels::affine(x.tangent, scale, 0.0);
+  return y;
+}
+
+// d f(x) = f'(x) ẋ
+Dual unary(UnaryOp op, const Dual& x) {
+  Dual y(kernels::unary(op, x.value));
+  if (x.has_tangent())
+    y.tangent = block_op_value(BinaryOp::mul, x.tangent, kernels::unary_derivative(op, x.value, y.value, 1));
+  return y;
+}
+
+Dual unary_derivative(UnaryOp op, const Dual& x, const Tensor& y) {
+  Dual d(kernels::unary_derivative(op, x.value, y, 1));
+  if (x.has_tangent())
+    d.tangent = block_op_value(BinaryOp::mul, x.tangent, kernels::unary_derivative(op, x.value, y, 2));
+  return d;
+}
+
+}  // namespace dual
+
+namespace {
+
+// ---- add / sub / mul / div -------------------------------------------------------------------
+// Node: inputs a, b. A broadcast operand's adjoint is summed back to its own size.
+
+Tensor binary_tangent(const Tape& t, const Node& n) {
+  const Dual a = t.input(n, 0), b = t.input(n, 1);
+  switch (static_cast<BinaryOp>(n.arg[0])) {
+    case BinaryOp::add: return dual::add(a, b).tangent;
+    case BinaryOp::sub: return dual::sub(a, b).tangent;
+    case BinaryOp::mul: return dual::mul(a, b).tangent;
+    case BinaryOp::div: return dual::div(a, b).tangent;
+  }
+  return {};
+}
+
+void binary_backward(Tape& t, const Node& n, const Dual& g) {
+  const auto op = static_cast<BinaryOp>(n.arg[0]);
+  const Tensor& av = t.input_value(n, 0);
+  const Tensor& bv = t.input_value(n, 1);
+  auto to_a = [&](const Dual& c) { t.accumulate(n, 0, dual::sum_to(c, av.numel(), av.shape())); };
+  auto to_b = [&](const Dual& c) { t.accumulate(n, 1, dual::sum_to(c, bv.numel(), bv.shape())); };
+  switch (op) {
+    case BinaryOp::add:  // ā += ḡ, b̄ += ḡ
+      if (t.needs_adjoint(n, 0)) to_a(g);
+      if (t.needs_adjoint(n, 1)) to_b(g);
+      break;
+    case BinaryOp::sub:  // ā += ḡ, b̄ −= ḡ
+      if (t.needs_adjoint(n, 0)) to_a(g);
+      if (t.needs_adjoint(n, 1)) to_b(dual::affine(g, -1.0, 0.0));
+      break;
+    case BinaryOp::mul:  // ā += ḡ b, b̄ += ḡ a
+      if (t.needs_adjoint(n, 0)) to_a(dual::mul(g, t.input(n, 1)));
+      if (t.needs_adjoint(n, 1)) to_b(dual::mul(g, t.input(n, 0)));
+      break;
+    case BinaryOp::div: {  // ā += ḡ / b, b̄ −= (ḡ / b) y
+      const Dual g_over_b = dual::div(g, t.input(n, 1));
+      if (t.needs_adjoint(n, 0)) to_a(g_over_b);
+      if (t.needs_adjoint(n, 1)) to_b(dual::affine(dual::mul(g_over_b, t.output(n)), -1.0, 0.0));
+      break;
+    }
+  }
+}
+
+const OpRules kBinaryRules[] = {
+    {"add", binary_tangent, binary_backward, 0},
+    {"sub", binary_tangent, binary_backward, 0},
+    {"mul", binary_tangent, binary_backward, kReadsInputs},
+    {"div", binary_tangent, binary_backward, (1u << 1) | kReadsOutput},
+};
+
+Var record_binary(BinaryOp op, const Var& a, const Var& b) {
+  const OpRules* rules = &kBinaryRules[static_cast<int>(op)];
+  Tape& t = a.tape();
+  t.check(b, rules->name);
+  const Shape shape = broadcast_shape(rules->name, a.shape(), b.shape());
+  Tensor value = kernels::binary(op, a.value(), b.value()).reshape(shape);
+  Var y = t.record(rules, std::move(value), {a, b});
+  t.node(y).arg[0] = static_cast<std::int64_t>(op);
+  return y;
+}
+
+// ---- affine: y = x * scale + shift -------------------------------------------------------------
+
+Tensor affine_tangent(const Tape& t, const Node& n) {
+  return kernels::affine(t.node_at(t.input_id(n, 0)).tangent, n.scalar, 0.0);
+}
+void affine_backward(Tape& t, const Node& n, const Dual& g) {
+  if (t.needs_adjoint(n, 0)) t.accumulate(n, 0, dual::affine(g, n.scalar, 0.0));  // x̄ += scale ḡ
+}
+const OpRules kAffineRules = {"affine", affine_tangent, affine_backward, 0};
+
+// ---- unary functions ---------------------------------------------------------------------------
+// Node: input x, arg[0] = the function. x̄ += ḡ f'(x), with f'(x) a dual so that forward-over-
+// reverse picks up f''(x) ẋ.
+
+Tensor unary_tangent(const Tape& t, const Node& n) {
+  const auto op = static_cast<UnaryOp>(n.arg[0]);
+  const Tensor& x = t.input_value(n, 0);
+  return dual::block_op_value(BinaryOp::mul, t.node_at(t.input_id(n, 0)).tangent,
+                              kernels::unary_derivative(op, x, n.value, 1));
+}
+void unary_backward(Tape& t, const Node& n, const Dual& g) {
+  if (!t.needs_adjoint(n, 0)) return;
+  const auto op = static_cast<UnaryOp>(n.arg[0]);
+  t.accumulate(n, 0, dual::mul(g, dual::unary_derivative(op, t.input(n, 0), n.value)));
+}
+const OpRules kUnaryRules = {"unary", unary_tangent, unary_backward, kReadsInputs | kReadsOutput};
+
+Var record_unary(UnaryOp op, const Var& x) {
+  Tape& t = x.tape();
+  t.check(x, kernels::unary_name(op));
+  Var y = t.record(&kUnaryRules, kernels::unary(op, x.value()), {x});
+  t.node(y).arg[0] = static_cast<std::int64_t>(op);
+  return y;
+}
+
+}  // namespace
+
+Var add(const Var& a, const Var& b) { return record_binary(BinaryOp::add, a, b); }
+Var sub(const Var& a, const Var& b) { return record_binary(BinaryOp::sub, a, b); }
+Var mul(const Var& a, const Var& b) { return record_binary(BinaryOp::mul, a, b); }
+Var div(const Var& a, const Var& b) { return record_binary(BinaryOp::div, a, b); }
+
+Var affine(const Var& x, double scale, double shift) {
+  Tape& t = x.tape();
+  t.check(x, "affine");
+  Var y = t.record(&kAffineRules, kernels::affine(x.value(), scale, shift), {x});
+  t.node(y).scalar = scale;
+  return y;
+}
+
+Var exp(const Var& x) { return record_unary(UnaryOp::exp, x); }
+Var log(const Var& x) { return record_unary(UnaryOp::log, x); }
+Var tanh(const Var& x) { return record_unary(UnaryOp::tanh, x); }
+Var sigmoid(const Var& x) { return record_unary(UnaryOp::sigmoid, x); }
+Var relu(const Var& x) { return record_unary(UnaryOp::relu, x); }
+Var softplus(const Var& x) { return record_unary(UnaryOp::softplus, x); }
+Var square(const Var& x) { return record_unary(UnaryOp::square, x); }
+Var sqrt(const Var& x) { return record_unary(UnaryOp::sqrt, x); }
+Var reciprocal(const Var& x) { return record_unary(UnaryOp::reciprocal, x); }
+
+}  // namespace gradhpo

@@ -1,0 +1,113 @@
+#include "matmul.h"
+
+#include "../kernels/math.h"
+
+namespace gradhpo {
+namespace {
+
+struct Dims {
+  std::int64_t m, k, n;
+};
+
+Dims product_dims(const char* op, const Shape& a, const Shape& b, bool ta, bool tb) {
+  require(a.ndim() == 2 && b.ndim() == 2,
+          std::string(op) + ": expected 2-D operands, got " + a.str() + " and " + b.str());
+  const std::int64_t m = ta ? a[1] : a[0], ka = ta ? a[0] : a[1];
+  const std::int64_t kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
+  require(ka == kb, std::string(op) + ": inner dimensions differ: a is " + a.str() + (ta ? "ᵀ" : "") +
+                        ", b is " + b.str() + (tb ? "ᵀ" : ""));
+  return {m, ka, n};
+}
+
+// C (+)= op(A) op(B) for the typed data of the given 2-D tensors.
+void gemm_into(const Tensor& A, const Shape& a_shape, bool ta, const Tensor& B, const Shape& b_shape, bool tb,
+               Tensor& C, bool accumulate) {
+  dispatch_float(C.dtype(), "matmul", [&](auto zero) {
+    using T = decltype(zero);
+    kernels::gemm<T>(A.data<T>(), a_shape[0], a_shape[1], ta, B.data<T>(), b_shape[0], b_shape[1], tb,
+                     C.data<T>(), T(1), accumulate ? T(1) : T(0));
+  });
+}
+
+}  // namespace
+
+namespace dual {
+
+// y = op(a) op(b);  ẏ_k = op(ȧ_k) op(b) + op(a) op(ḃ_k).
+Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
+  const Shape& as = a.value.shape();
+  const Shape& bs = b.value.shape();
+  const Dims d = product_dims("matmul", as, bs, ta, tb);
+  require(a.value.dtype() == b.value.dtype(), std::string("matmul: mixed dtypes ") + dtype_name(a.value.dtype()) +
+                                                  " and " + dtype_name(b.value.dtype()));
+  Dual y(Tensor::empty(Shape{d.m, d.n}, a.value.dtype()));
+  gemm_into(a.value, as, ta, b.value, bs, tb, y.value, false);
+  const std::int64_t K = a.has_tangent() ? a.K() : b.K();
+  if (K == 0) return y;
+  y.tangent = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype());
+  bool written = false;
+  if (a.has_tangent()) {
+    if (!ta) {
+      // The K directions stacked as rows, [K*m, k]: one product for all of them.
+      Tensor ystack = y.tangent.reshape(Shape{K * d.m, d.n});
+      gemm_into(a.tangent, Shape{K * as[0], as[1]}, false, b.value, bs, tb, ystack, false);
+    } else {
+      for (std::int64_t k = 0; k < K; ++k) {
+        Tensor yk = y.tangent.rows(k, 1);
+        gemm_into(a.tangent.rows(k, 1), as, true, b.value, bs, tb, yk, false);
+      }
+    }
+    written = true;
+  }
+  if (b.has_tangent()) {
+    // ḃ's directions sit in the second operand, so they cannot share one row-stacked product.
+    for (std::int64_t k = 0; k < K; ++k) {
+      Tensor yk = y.tangent.rows(k, 1);
+      gemm_into(a.value, as, ta, b.tangent.rows(k, 1), bs, tb, yk, written);
+    }
+  }
+  return y;
+}
+
+}  // namespace dual
+
+namespace {
+
+Tensor matmul_tangent(const Tape& t, const Node& n) {
+  return dual::matmul(t.input(n, 0), t.input(n, 1), n.arg[0] != 0, n.arg[1] != 0).tangent;
+}
+
+// Adjoints of y = op(a) op(b), for the four transpose cases:
+//   y = a b:     ā = ḡ bᵀ,   b̄ = aᵀ ḡ
+//   y = aᵀ b:    ā = b ḡᵀ,   b̄ = a ḡ
+//   y = a bᵀ:    ā = ḡ b,    b̄ = ḡᵀ a
+//   y = aᵀ bᵀ:   ā = bᵀ ḡᵀ,  b̄ = ḡᵀ aᵀ
+void matmul_backward(Tape& t, const Node& n, const Dual& g) {
+  const bool ta = n.arg[0] != 0, tb = n.arg[1] != 0;
+  if (t.needs_adjoint(n, 0)) {
+    const Dual b = t.input(n, 1);
+    t.accumulate(n, 0, ta ? dual::matmul(b, g, tb, true) : dual::matmul(g, b, false, !tb));
+  }
+  if (t.needs_adjoint(n, 1)) {
+    const Dual a = t.input(n, 0);
+    t.accumulate(n, 1, tb ? dual::matmul(g, a, true, ta) : dual::matmul(a, g, !ta, false));
+  }
+}
+
+const OpRules kMatmulRules = {"matmul", matmul_tangent, matmul_backward, kReadsInputs};
+
+}  // namespace
+
+Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
+  Tape& t = a.tape();
+  t.check(a, "matmul");
+  t.check(b, "matmul");
+  Tensor y = dual::matmul(Dual(a.value()), Dual(b.value()), trans_a, trans_b).value;
+  Var out = t.record(&kMatmulRules, std::move(y), {a, b});
+  Node& n = t.node(out);
+  n.arg[0] = trans_a;
+  n.arg[1] = trans_b;
+  return out;
+}
+
+}  // namespace gradhpo

@@ -1,0 +1,14 @@
+// Matrix product of 2-D operands, y = op(a) op(b) with op = identity or transpose. The
+// transposed forms exist because the adjoint rules need them: for y = a b,
+//   ā = ḡ bᵀ,  b̄ = aᵀ ḡ,
+// and those products must themselves be duals for forward-over-reverse.
+#pragma once
+
+#include "../tape.h"
+
+namespace gradhpo {
+namespace dual {
+Dual matmul(const Dual& a, const Dual& b, bool trans_a = false, bool trans_b = false);
+}
+Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
+}  // namespace gradhpo

@@ -1,0 +1,176 @@
+#include "softmax.h"
+
+#include <cmath>
+
+#include "../kernels/cpu.h"
+#include "elementwise.h"
+#include "reduce.h"
+
+namespace gradhpo {
+namespace {
+
+void require_matrix(const char* op, const Shape& s) {
+  require(s.ndim() == 2, std::string(op) + ": expected [batch, classes], got " + s.str());
+}
+
+// ---- log_softmax: y = x − logsumexp(x) per row ------------------------------------------------
+//   tangent:  ẏ = ẋ − Σ_j p_j ẋ_j,   p = exp(y)
+//   adjoint:  x̄ = ḡ − p Σ_j ḡ_j
+//   and the adjoint's own tangent (forward-over-reverse): ġ − ṗ s − p ṡ with s = Σ ḡ,
+//   ṡ = Σ ġ, ṗ = p ⊙ ẏ.
+
+template <class T> void log_softmax_rows(const T* x, T* y, std::int64_t B, std::int64_t C) {
+  for (std::int64_t i = 0; i < B; ++i) {
+    const T* xi = x + i * C;
+    T* yi = y + i * C;
+    T m = xi[0];
+    for (std::int64_t j = 1; j < C; ++j) m = std::max(m, xi[j]);
+    T s = 0;
+    for (std::int64_t j = 0; j < C; ++j) s += std::exp(xi[j] - m);
+    const T lse = m + std::log(s);
+    for (std::int64_t j = 0; j < C; ++j) yi[j] = xi[j] - lse;
+  }
+}
+
+// out_k = ẋ_k − rowsum(p ⊙ ẋ_k) for each direction k.
+template <class T> void log_softmax_tangent_rows(const T* y, const T* xt, T* out, std::int64_t K, std::int64_t B,
+                                                 std::int64_t C) {
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t i = 0; i < B; ++i) {
+      const T* yi = y + i * C;
+      const T* ti = xt + (k * B + i) * C;
+      T* oi = out + (k * B + i) * C;
+      T s = 0;
+      for (std::int64_t j = 0; j < C; ++j) s += std::exp(yi[j]) * ti[j];
+      for (std::int64_t j = 0; j < C; ++j) oi[j] = ti[j] - s;
+    }
+}
+
+Tensor log_softmax_tangent(const Tape& t, const Node& n) {
+  const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
+  const std::int64_t K = xt.dim(0), B = n.value.dim(0), C = n.value.dim(1);
+  Tensor out = Tensor::empty(Shape{K, B * C}, n.value.dtype());
+  dispatch_float(n.value.dtype(), "log_softmax", [&](auto zero) {
+    using T = decltype(zero);
+    log_softmax_tangent_rows(n.value.data<T>(), xt.data<T>(), out.data<T>(), K, B, C);
+  });
+  return out;
+}
+
+void log_softmax_backward(Tape& t, const Node& n, const Dual& g) {
+  if (!t.needs_adjoint(n, 0)) return;
+  const Dual y = t.output(n);
+  const std::int64_t B = n.value.dim(0), C = n.value.dim(1);
+  Dual xb(Tensor::empty(n.value.shape(), n.value.dtype()));
+  const std::int64_t K = std::max(g.K(), y.K());
+  if (K > 0) xb.tangent = Tensor::empty(Shape{K, B * C}, n.value.dtype());
+  dispatch_float(n.value.dtype(), "log_softmax", [&](auto zero) {
+    using T = decltype(zero);
+    const T* py = y.value.data<T>();
+    const T* pg = g.value.data<T>();
+    T* px = xb.value.data<T>();
+    for (std::int64_t i = 0; i < B; ++i) {
+      T s = 0;
+      for (std::int64_t j = 0; j < C; ++j) s += pg[i * C + j];
+      for (std::int64_t j = 0; j < C; ++j) px[i * C + j] = pg[i * C + j] - std::exp(py[i * C + j]) * s;
+      for (std::int64_t k = 0; k < K; ++k) {
+        T* ot = xb.tangent.data<T>() + (k * B + i) * C;
+        const T* gt = g.has_tangent() ? g.tangent.data<T>() + (k * B + i) * C : nullptr;
+        const T* yt = y.has_tangent() ? y.tangent.data<T>() + (k * B + i) * C : nullptr;
+        T sdot = 0;
+        if (gt)
+          for (std::int64_t j = 0; j < C; ++j) sdot += gt[j];
+        for (std::int64_t j = 0; j < C; ++j) {
+          const T p = std::exp(py[i * C + j]);
+          T v = -p * sdot;                 // − p ṡ
+          if (gt) v += gt[j];              // + ġ
+          if (yt) v -= p * yt[j] * s;      // − ṗ s
+          ot[j] = v;
+        }
+      }
+    }
+  });
+  t.accumulate(n, 0, std::move(xb));
+}
+
+const OpRules kLogSoftmaxRules = {"log_softmax", log_softmax_tangent, log_softmax_backward, kReadsOutput};
+
+// ---- pick: y_i = x[i, l_i];  ẏ_k,i = ẋ_k[i, l_i];  x̄[i, l_i] += ḡ_i ---------------------------
+
+Tensor gather(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int64_t C) {
+  Tensor out = Tensor::empty(Shape{rows}, x.dtype());
+  const std::int32_t* l = labels.data<std::int32_t>();
+  const std::int64_t B = labels.numel();
+  dispatch_float(x.dtype(), "pick", [&](auto zero) {
+    using T = decltype(zero);
+    for (std::int64_t r = 0; r < rows; ++r) out.data<T>()[r] = x.data<T>()[r * C + l[r % B]];
+  });
+  return out;
+}
+
+Tensor scatter(const Tensor& g, const Tensor& labels, std::int64_t rows, std::int64_t C) {
+  Tensor out = Tensor::zeros(Shape{rows * C}, g.dtype());
+  const std::int32_t* l = labels.data<std::int32_t>();
+  const std::int64_t B = labels.numel();
+  dispatch_float(g.dtype(), "pick", [&](auto zero) {
+    using T = decltype(zero);
+    for (std::int64_t r = 0; r < rows; ++r) out.data<T>()[r * C + l[r % B]] = g.data<T>()[r];
+  });
+  return out;
+}
+
+Tensor pick_tangent(const Tape& t, const Node& n) {
+  const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
+  const std::int64_t K = xt.dim(0), B = n.value.numel(), C = t.input_value(n, 0).dim(1);
+  return gather(xt, n.saved, K * B, C).reshape(Shape{K, B});
+}
+
+void pick_backward(Tape& t, const Node& n, const Dual& g) {
+  if (!t.needs_adjoint(n, 0)) return;
+  const std::int64_t B = n.value.numel(), C = t.input_value(n, 0).dim(1);
+  Dual xb(scatter(g.value, n.saved, B, C));
+  if (g.has_tangent()) xb.tangent = scatter(g.tangent, n.saved, g.K() * B, C).reshape(Shape{g.K(), B * C});
+  t.accumulate(n, 0, std::move(xb));
+}
+
+const OpRules kPickRules = {"pick", pick_tangent, pick_backward, 0};
+
+}  // namespace
+
+Var log_softmax(const Var& logits) {
+  Tape& t = logits.tape();
+  t.check(logits, "log_softmax");
+  require_matrix("log_softmax", logits.shape());
+  Tensor y = Tensor::empty(logits.shape(), logits.dtype());
+  dispatch_float(logits.dtype(), "log_softmax", [&](auto zero) {
+    using T = decltype(zero);
+    log_softmax_rows(logits.value().data<T>(), y.data<T>(), logits.shape()[0], logits.shape()[1]);
+  });
+  return t.record(&kLogSoftmaxRules, std::move(y), {logits});
+}
+
+Var pick(const Var& x, const Tensor& labels) {
+  Tape& t = x.tape();
+  t.check(x, "pick");
+  require_matrix("pick", x.shape());
+  const std::int64_t B = x.shape()[0], C = x.shape()[1];
+  require(labels.defined() && labels.dtype() == DType::i32,
+          "pick: labels must be an int32 tensor, got " + std::string(labels.defined() ? dtype_name(labels.dtype()) : "none"));
+  require(labels.numel() == B, "pick: " + std::to_string(labels.numel()) + " labels for a batch of " +
+                                   std::to_string(B) + " rows (" + x.shape().str() + ")");
+  const std::int32_t* l = labels.data<std::int32_t>();
+  for (std::int64_t i = 0; i < B; ++i)
+    require(l[i] >= 0 && l[i] < C, "pick: label " + std::to_string(l[i]) + " at row " + std::to_string(i) +
+                                       " is outside [0, " + std::to_string(C) + ")");
+  Var y = t.record(&kPickRules, gather(x.value(), labels, B, C), {x});
+  t.node(y).saved = labels;
+  return y;
+}
+
+Var cross_entropy_per_example(const Var& logits, const Tensor& labels) {
+  return affine(pick(log_softmax(logits), labels), -1.0, 0.0);
+}
+
+Var cross_entropy(const Var& logits, const Tensor& labels) { return mean(cross_entropy_per_example(logits, labels)); }
+
+}  // namespace gradhpo

@@ -1,0 +1,247 @@
+#include "tape.h"
+
+#include <string>
+
+#include "dual_math.h"
+#include "kernels/math.h"
+
+namespace gradhpo {
+
+Tape& Var::tape() const {
+  require(tape_ != nullptr, "Var: used before it was assigned a value");
+  return *tape_;
+}
+
+const Tensor& Var::value() const { return tape().node(*this).value; }
+
+void Tape::check(const Var& v, const char* op) const {
+  require(v.tape_ != nullptr, std::string(op) + ": a Var that holds no value (default-constructed)");
+  require(v.tape_ == this, std::string(op) + ": operands are recorded on different tapes");
+  require(v.generation_ == generation_ && v.id_ >= 0 && static_cast<std::size_t>(v.id_) < nodes_.size(),
+          std::string(op) + ": a Var from a tape that has been reset since it was recorded");
+}
+
+Node& Tape::node(const Var& v) {
+  check(v, "Var");
+  return nodes_[static_cast<std::size_t>(v.id_)];
+}
+
+const Node& Tape::node(const Var& v) const {
+  check(v, "Var");
+  return nodes_[static_cast<std::size_t>(v.id_)];
+}
+
+Var Tape::add_node(Node&& n) {
+  nodes_.push_back(std::move(n));
+  return Var(this, static_cast<std::int32_t>(nodes_.size() - 1), generation_);
+}
+
+Var Tape::variable(const Tensor& value) {
+  require(value.defined(), "Tape::variable: undefined tensor");
+  require(value.dtype() != DType::i32, "Tape::variable: a variable must be float32 or float64");
+  Node n;
+  n.value = value;
+  n.is_variable = true;
+  return add_node(std::move(n));
+}
+
+Var Tape::constant(const Tensor& value) {
+  require(value.defined(), "Tape::constant: undefined tensor");
+  Node n;
+  n.value = value;
+  return add_node(std::move(n));
+}
+
+Var Tape::record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs) {
+  Node n;
+  n.rules = rules;
+  n.value = std::move(value);
+  n.first_input = static_cast<std::int32_t>(inputs_.size());
+  n.num_inputs = static_cast<std::int32_t>(inputs.size());
+  for (const Var& v : inputs) {
+    check(v, rules->name);
+    inputs_.push_back(v.id_);
+  }
+  return add_node(std::move(n));
+}
+
+Var Tape::record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs) {
+  Node n;
+  n.rules = rules;
+  n.value = std::move(value);
+  n.first_input = static_cast<std::int32_t>(inputs_.size());
+  n.num_inputs = static_cast<std::int32_t>(inputs.size());
+  for (const Var& v : inputs) {
+    check(v, rules->name);
+    inputs_.push_back(v.id_);
+  }
+  return add_node(std::move(n));
+}
+
+void Tape::reset() {
+  nodes_.clear();
+  inputs_.clear();
+  ++generation_;
+  K_ = 0;
+}
+
+Dual Tape::input(const Node& n, int i) const {
+  const Node& in = node_at(input_id(n, i));
+  if (strip_tangents_) return Dual(in.value);
+  return Dual(in.value, in.tangent);
+}
+
+Dual Tape::output(const Node& n) const {
+  if (strip_tangents_) return Dual(n.value);
+  return Dual(n.value, n.tangent);
+}
+
+Dual& Tape::adjoint_slot(std::int32_t id) { return nodes_[static_cast<std::size_t>(id)].adjoint; }
+
+
+void Tape::accumulate(const Node& n, int i, Dual c) {
+  const std::int32_t id = input_id(n, i);
+  const Node& target = node_at(id);
+  if (!target.on_gradient_path) return;
+  require(c.value.numel() == target.value.numel(),
+          std::string(n.rules->name) + " backward: contribution of shape " + c.value.shape().str() +
+              " for an input of shape " + target.value.shape().str());
+  Dual& slot = adjoint_slot(id);
+  if (c.value.shape() != target.value.shape()) c.value = c.value.reshape(target.value.shape());
+  dual::add_to(slot.value, std::move(c.value));
+  if (target.adjoint_tangent && c.has_tangent()) dual::add_to(slot.tangent, std::move(c.tangent));
+}
+
+void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual& c) {
+  const std::int32_t id = input_id(n, i);
+  const Node& target = node_at(id);
+  if (!target.on_gradient_path) return;
+  Dual& slot = adjoint_slot(id);
+  const std::int64_t total = target.value.numel(), len = c.value.numel();
+  if (!slot.value.defined()) slot.value = Tensor::zeros(target.value.shape(), target.value.dtype());
+  Tensor part = slot.value.flat_slice(start, len);
+  kernels::axpy(part, c.value);
+  if (target.adjoint_tangent && c.has_tangent()) {
+    const std::int64_t K = c.K();
+    if (!slot.tangent.defined()) slot.tangent = Tensor::zeros(Shape{K, total}, c.tangent.dtype());
+    for (std::int64_t k = 0; k < K; ++k) {
+      Tensor dst = slot.tangent.flat_slice(k * total + start, len);
+      kernels::axpy(dst, c.tangent.flat_slice(k * len, len));
+    }
+  }
+}
+
+void Tape::differentiate(const Request& req) {
+  check(req.output, "differentiate");
+  const std::size_t count = static_cast<std::size_t>(req.output.id()) + 1;  // nodes after it don't matter
+
+  strip_tangents_ = false;
+  for (Node& n : nodes_) {
+    n.tangent = Tensor();
+    n.adjoint = Dual();
+    n.tangent_active = n.tangent_needed = n.on_gradient_path = n.adjoint_tangent = false;
+  }
+
+  // Seeds: K directions shared by every seeded leaf.
+  K_ = 0;
+  for (const auto& [leaf, dir] : req.tangents) {
+    check(leaf, "differentiate (tangent seed)");
+    Node& n = nodes_[static_cast<std::size_t>(leaf.id())];
+    require(n.is_variable, "differentiate: a tangent can only be seeded on a variable, not on a constant or op result");
+    require(dir.defined() && dir.dtype() == n.value.dtype(),
+            std::string("differentiate: tangent seed must be ") + dtype_name(n.value.dtype()));
+    const std::int64_t numel = n.value.numel();
+    require(dir.numel() % std::max<std::int64_t>(numel, 1) == 0 && dir.numel() > 0,
+            "differentiate: tangent seed of shape " + dir.shape().str() + " does not fit a variable of shape " +
+                n.value.shape().str() + " (expected [K, " + std::to_string(numel) + "])");
+    const std::int64_t K = dir.numel() / std::max<std::int64_t>(numel, 1);
+    if (dir.ndim() == 2) require(dir.dim(1) == numel, "differentiate: tangent seed of shape " + dir.shape().str() +
+                                                         " for a variable of " + std::to_string(numel) + " elements");
+    require(K_ == 0 || K == K_, "differentiate: tangent seeds disagree on the number of directions: K = " +
+                                    std::to_string(K_) + " and K = " + std::to_string(K));
+    K_ = K;
+    n.tangent = dir.reshape(Shape{K, numel});
+    n.tangent_active = true;
+  }
+  auto mark = [&](const std::vector<Var>& leaves, bool Node::*flag, const char* what) {
+    for (const Var& v : leaves) {
+      check(v, what);
+      Node& n = nodes_[static_cast<std::size_t>(v.id())];
+      require(n.is_variable, std::string(what) + ": only a variable has an adjoint to ask for");
+      n.*flag = true;
+      n.on_gradient_path = true;
+    }
+  };
+  mark(req.gradients, &Node::on_gradient_path, "differentiate (gradient)");
+  mark(req.adjoint_tangents, &Node::adjoint_tangent, "differentiate (adjoint tangent)");
+  require(req.adjoint_tangents.empty() || K_ > 0,
+          "differentiate: an adjoint tangent was asked for but no tangent was seeded");
+
+  // Activity, forward: which nodes depend on seeded / requested leaves.
+  for (std::size_t i = 0; i < count; ++i) {
+    Node& n = nodes_[i];
+    for (int j = 0; j < n.num_inputs; ++j) {
+      const Node& in = nodes_[static_cast<std::size_t>(input_id(n, j))];
+      n.tangent_active |= in.tangent_active;
+      n.on_gradient_path |= in.on_gradient_path;
+      n.adjoint_tangent |= in.adjoint_tangent;
+    }
+  }
+  // Which tangents are needed: the output's for a JVP, and every value that a backward rule of
+  // an adjoint-tangent node reads; then, backward, every active input of a needed node.
+  Node& out = nodes_[count - 1];
+  if (req.output_tangent) out.tangent_needed = true;
+  const bool backward = !req.gradients.empty() || !req.adjoint_tangents.empty();
+  if (backward && !req.adjoint_tangents.empty()) {
+    for (std::size_t i = 0; i < count; ++i) {
+      Node& n = nodes_[i];
+      if (!n.rules || !n.adjoint_tangent || !n.on_gradient_path) continue;
+      if (n.rules->reads & kReadsOutput) n.tangent_needed = true;
+      for (int j = 0; j < n.num_inputs; ++j)
+        if (n.rules->reads & (1u << j)) nodes_[static_cast<std::size_t>(input_id(n, j))].tangent_needed = true;
+    }
+  }
+  for (std::size_t i = count; i-- > 0;) {
+    Node& n = nodes_[i];
+    if (!(n.tangent_needed && n.tangent_active)) continue;
+    for (int j = 0; j < n.num_inputs; ++j) nodes_[static_cast<std::size_t>(input_id(n, j))].tangent_needed = true;
+  }
+
+  // Tangent sweep (forward mode).
+  for (std::size_t i = 0; i < count; ++i) {
+    Node& n = nodes_[i];
+    if (!n.rules || !n.tangent_active || !n.tangent_needed) continue;
+    n.tangent = n.rules->tangent(*this, n);
+  }
+  for (Node& n : nodes_)  // drop seeds on leaves that no requested result reads
+    if (!n.rules && !n.tangent_needed) n.tangent = Tensor();
+
+  if (!backward) return;
+
+  // Backward sweep with dual adjoints (reverse, or forward-over-reverse when tangents exist).
+  if (req.output_adjoint.defined()) {
+    require(req.output_adjoint.numel() == out.value.numel(),
+            "differentiate: output adjoint of shape " + req.output_adjoint.shape().str() +
+                " for an output of shape " + out.value.shape().str());
+    out.adjoint = Dual(req.output_adjoint.reshape(out.value.shape()).clone());
+  } else {
+    require(out.value.numel() == 1, "differentiate: the output must be a scalar loss to differentiate, got shape " +
+                                        out.value.shape().str() + " (pass output_adjoint for a vector output)");
+    out.adjoint = Dual(Tensor::full(out.value.shape(), 1.0, out.value.dtype()));
+  }
+  for (std::size_t i = count; i-- > 0;) {
+    Node& n = nodes_[i];
+    if (!n.rules || !n.on_gradient_path || !n.adjoint.value.defined()) continue;
+    strip_tangents_ = !n.adjoint_tangent;
+    const Dual g = strip_tangents_ ? n.adjoint.value_only() : n.adjoint;
+    n.rules->backward(*this, n, g);
+    strip_tangents_ = false;
+    if (!n.is_variable) n.adjoint = Dual();  // intermediate adjoints are not kept
+  }
+}
+
+Dual Tape::adjoint(const Var& v) const { return node(v).adjoint; }
+
+Tensor Tape::tangent(const Var& v) const { return node(v).tangent; }
+
+}  // namespace gradhpo

@@ -1,0 +1,161 @@
+// Tape and Var: reverse mode, forward mode and forward-over-reverse on one recording.
+//
+// Model code manipulates Var handles; every operation records a Node (its value, its inputs and
+// a pointer to its op's rules) in creation order. Values are computed at once (plain mode).
+// `Tape::differentiate` then runs, on demand:
+//   1. a tangent sweep in creation order (forward mode, K directions at once), and
+//   2. a backward sweep in reverse order whose adjoints are Duals: the adjoint rules are written
+//      with Dual primitives, so when tangents are present the sweep differentiates itself
+//      (forward-over-reverse). At a leaf w the adjoint is (∇_w L, H v); at a hyperparameter
+//      leaf λ it is (∇_λ L, ∂_λ(v·∇_w L)). This is CppAD's Forward(1) then Reverse(2).
+// Before the sweeps, activity analysis marks which tangents and adjoints can reach what was
+// asked for; everything else is skipped, so a data batch costs no adjoint, and a mixed product
+// whose λ enters only through a regulariser costs about one gradient.
+//
+// The tape is an arena: `reset()` drops the nodes but keeps capacity, and tensor storage comes
+// from the caching pool, so a repeated training step allocates nothing new in steady state.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "dual.h"
+
+namespace gradhpo {
+
+class Tape;
+struct Node;
+
+/// What one primitive knows how to do beyond computing its value.
+struct OpRules {
+  const char* name;
+  /// The output tangent [K, numel] from the inputs' values and tangents (Tape::dual), or an
+  /// undefined tensor when it is zero.
+  Tensor (*tangent)(const Tape& tape, const Node& node);
+  /// Adds the node's adjoint contributions to its inputs (Tape::accumulate), written with Dual
+  /// primitives so that they carry tangents when the inputs do.
+  void (*backward)(Tape& tape, const Node& node, const Dual& adjoint);
+  /// Which values the backward rule reads: bit i for input i, kReadsOutput for the output.
+  /// Used only to decide which tangents a forward-over-reverse sweep must compute.
+  std::uint32_t reads;
+};
+constexpr std::uint32_t kReadsOutput = 1u << 31;
+constexpr std::uint32_t kReadsInputs = 0x7fffffffu;
+
+struct Node {
+  const OpRules* rules = nullptr;  // null for leaves (variables and constants)
+  std::int32_t first_input = 0;    // inputs are Tape::inputs_[first_input, +num_inputs)
+  std::int32_t num_inputs = 0;
+  bool is_variable = false;        // a leaf that can take gradients and tangents
+  Tensor value;
+  Tensor saved;                    // op-specific (labels, argmax positions, statistics)
+  Tensor saved2;
+  double scalar = 0;               // op-specific
+  std::int64_t arg[6] = {0, 0, 0, 0, 0, 0};  // op-specific integers
+  // Filled by a sweep.
+  Tensor tangent;
+  Dual adjoint;
+  bool tangent_active = false;     // depends on a leaf with a tangent seed
+  bool tangent_needed = false;     // its tangent is read by a requested result
+  bool on_gradient_path = false;   // depends on a leaf whose adjoint is requested
+  bool adjoint_tangent = false;    // depends on a leaf whose adjoint tangent is requested
+};
+
+class Var {
+ public:
+  Var() = default;
+  Tape& tape() const;
+  std::int32_t id() const { return id_; }
+  const Tensor& value() const;
+  const Shape& shape() const { return value().shape(); }
+  DType dtype() const { return value().dtype(); }
+  std::int64_t numel() const { return value().numel(); }
+  double item() const { return value().item(); }
+  bool valid() const { return tape_ != nullptr; }
+
+ private:
+  friend class Tape;
+  Var(Tape* t, std::int32_t id, std::uint32_t generation) : tape_(t), id_(id), generation_(generation) {}
+  Tape* tape_ = nullptr;
+  std::int32_t id_ = -1;
+  std::uint32_t generation_ = 0;
+};
+
+/// What a call to Tape::differentiate asks for.
+struct Request {
+  Var output;
+  /// Tangent seeds: a leaf and its directions, [K, numel] (or the leaf's shape for K = 1).
+  std::vector<std::pair<Var, Tensor>> tangents;
+  /// Leaves whose adjoint values (gradients) are wanted.
+  std::vector<Var> gradients;
+  /// Leaves whose adjoint tangents are wanted (H v for weights, the mixed product for λ).
+  std::vector<Var> adjoint_tangents;
+  /// Compute the output's tangent (forward mode, JVP).
+  bool output_tangent = false;
+  /// Adjoint seed of the output; undefined means 1 for a scalar output.
+  Tensor output_adjoint;
+};
+
+class Tape {
+ public:
+  Tape() = default;
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  /// A leaf that gradients and tangents can be asked of (weights w, hyperparameters λ).
+  Var variable(const Tensor& value);
+  /// A leaf that is data: it never carries an adjoint or a tangent.
+  Var constant(const Tensor& value);
+  /// Records an op node. Used by the primitives in engine/ops.
+  Var record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs);
+  Var record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs);
+
+  /// Runs the tangent and backward sweeps `request` needs. Earlier sweep results are cleared.
+  void differentiate(const Request& request);
+  /// The leaf's or node's adjoint after a backward sweep (undefined value if none reached it).
+  Dual adjoint(const Var& v) const;
+  /// The node's tangent [K, numel] after a sweep (undefined means zero).
+  Tensor tangent(const Var& v) const;
+  std::int64_t directions() const { return K_; }
+
+  /// Drops all nodes (capacity is kept). Vars recorded before become invalid.
+  void reset();
+  std::size_t size() const { return nodes_.size(); }
+
+  // For op rules.
+  Node& node(const Var& v);
+  const Node& node(const Var& v) const;
+  const Node& node_at(std::int32_t id) const { return nodes_[static_cast<std::size_t>(id)]; }
+  std::int32_t input_id(const Node& n, int i) const {
+    return inputs_[static_cast<std::size_t>(n.first_input + i)];
+  }
+  const Tensor& input_value(const Node& n, int i) const { return node_at(input_id(n, i)).value; }
+  /// Input i as a dual: value plus the tangent this sweep computed for it (if any). While a
+  /// backward rule runs for a node whose adjoint tangent nobody asked for, tangents are left
+  /// out so the rule does value work only.
+  Dual input(const Node& n, int i) const;
+  /// The node's own output as a dual.
+  Dual output(const Node& n) const;
+  /// Whether a backward rule should compute the contribution to input i at all.
+  bool needs_adjoint(const Node& n, int i) const { return node_at(input_id(n, i)).on_gradient_path; }
+  /// adjoint(input i) += contribution (reshaped to the input's shape).
+  void accumulate(const Node& n, int i, Dual contribution);
+  /// adjoint(input i)[start, start + contribution.numel) += contribution (flat).
+  void accumulate_range(const Node& n, int i, std::int64_t start, const Dual& contribution);
+  /// Tape and generation checks shared by every op: throws unless v belongs to this tape now.
+  void check(const Var& v, const char* op) const;
+
+ private:
+  friend class Var;
+  Var add_node(Node&& n);
+  Dual& adjoint_slot(std::int32_t id);
+
+  std::vector<Node> nodes_;
+  std::vector<std::int32_t> inputs_;
+  std::uint32_t generation_ = 1;
+  std::int64_t K_ = 0;
+  bool strip_tangents_ = false;  // set while a backward rule runs for a non-adjoint-tangent node
+};
+
+}  // namespace gradhpo

@@ -1,0 +1,152 @@
+// Every primitive, checked in float64 by check_ad (gradient, JVP, HVP, mixed product against
+// finite differences; symmetry; K directions; dense Hessian; float32 vs float64).
+//
+// Each test builds a scalar function of (w, λ) in which the primitive's inputs depend on both,
+// and wraps the primitive's output y as  Σ c⊙y + ½ Σ (d⊙y)²  so that its second-order rules
+// (the backward rule's own tangent) are exercised, not only its first derivative.
+#include "check_ad.h"
+
+#include <gradhpo/engine/ops.h>
+
+using namespace gradhpo;
+using namespace gradhpo::testing;
+
+namespace {
+
+// Σ c⊙y + ½ Σ (d⊙y)² with fixed random c, d shaped like y.
+Var wrap(const Var& y, std::uint64_t seed = 11) {
+  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
+  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
+  const Var dy = y * d;
+  return sum(y * c) + 0.5 * sum(dy * dy);
+}
+
+// A [rows, cols] piece of w starting at `offset`, scaled elementwise by the λ row (cols = λ size)
+// and shifted: x = w_piece ⊙ λ + shift. Depends on both w and λ.
+Var mixed_input(const Var& w, const Var& lam, std::int64_t offset, std::int64_t rows, std::int64_t cols,
+                double shift = 0.0) {
+  return slice(w, offset, Shape{rows, cols}) * lam + shift;
+}
+
+const Tensor kW24 = away_from_zero(Shape{24}, 1);
+const Tensor kLam4 = random_tensor(Shape{4}, 2, 0.5, 1.5);
+
+}  // namespace
+
+TEST_CASE("add, sub, mul, div: same shapes") {
+  for (const char* op : {"add", "sub", "mul", "div"}) {
+    check_ad(op, [op](const Var& w, const Var& lam) {
+      const Var a = mixed_input(w, lam, 0, 3, 4);
+      const Var b = mixed_input(w, lam, 12, 3, 4, 3.0);  // in [2, 4]: safe to divide by
+      const std::string o = op;
+      return wrap(o == "add" ? a + b : o == "sub" ? a - b : o == "mul" ? a * b : a / b);
+    }, kW24, kLam4);
+  }
+}
+
+TEST_CASE("add, sub, mul, div: broadcasting a bias row and a scalar, on either side") {
+  for (const char* op : {"add", "sub", "mul", "div"}) {
+    for (int form = 0; form < 3; ++form) {
+      check_ad(std::string(op) + " form " + std::to_string(form), [op, form](const Var& w, const Var& lam) {
+        const Var a = mixed_input(w, lam, 0, 3, 4, 3.0);
+        const Var row = slice(w, 12, Shape{4}) * lam + 3.0;       // [4]
+        const Var scalar = sum(slice(w, 16, Shape{4}) * lam) + 5.0;  // []
+        const Var small = form == 1 ? scalar : row;
+        const std::string o = op;
+        auto apply = [&](const Var& x, const Var& y) {
+          return o == "add" ? x + y : o == "sub" ? x - y : o == "mul" ? x * y : x / y;
+        };
+        return wrap(form == 2 ? apply(row, a) : apply(a, small));
+      }, kW24, kLam4);
+    }
+  }
+}
+
+TEST_CASE("affine and the scalar operators") {
+  check_ad("x*2.5 - 1, 3 - x, x/4, 2/x", [](const Var& w, const Var& lam) {
+    const Var x = mixed_input(w, lam, 0, 3, 4, 3.0);
+    return wrap(x * 2.5 - 1.0) + wrap(3.0 - x, 21) + wrap(x / 4.0, 31) + wrap(2.0 / x, 41) + wrap(-x, 51);
+  }, kW24, kLam4);
+}
+
+TEST_CASE("unary functions") {
+  struct Case {
+    const char* name;
+    Var (*f)(const Var&);
+    double shift;  // keeps the argument in the function's domain
+  };
+  const Case cases[] = {{"exp", exp, 0.0},        {"log", log, 3.0},          {"tanh", tanh, 0.0},
+                        {"sigmoid", sigmoid, 0.0}, {"relu", relu, 0.0},       {"softplus", softplus, 0.0},
+                        {"square", square, 0.0},  {"sqrt", sqrt, 3.0},        {"reciprocal", reciprocal, 3.0}};
+  for (const Case& c : cases)
+    check_ad(c.name, [&c](const Var& w, const Var& lam) { return wrap(c.f(mixed_input(w, lam, 0, 6, 4, c.shift))); },
+             kW24, kLam4);
+}
+
+TEST_CASE("matmul: all four transpose cases") {
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      check_ad("matmul ta=" + std::to_string(ta) + " tb=" + std::to_string(tb), [ta, tb](const Var& w, const Var& lam) {
+        // op(A) is [3, 4], op(B) is [4, 2].
+        const Var A = ta ? reshape(mixed_input(w, lam, 0, 3, 4), Shape{4, 3}) : mixed_input(w, lam, 0, 3, 4);
+        const Var Bs = slice(w, 12, Shape{2, 4}) * lam;  // [2, 4]
+        const Var B = tb ? Bs : reshape(Bs, Shape{4, 2});
+        return wrap(matmul(A, B, ta != 0, tb != 0));
+      }, kW24, kLam4);
+    }
+}
+
+TEST_CASE("matmul with a constant (data) operand on either side") {
+  const Tensor X = random_tensor(Shape{5, 3}, 9);
+  check_ad("X w and w X", [X](const Var& w, const Var& lam) {
+    const Var W = reshape(slice(w, 0, Shape{12}), Shape{3, 4}) * lam;
+    const Var Y = matmul(X.to(w.dtype()), W);                     // [5, 4]
+    const Var Z = matmul(W, X.to(w.dtype()), true, true);          // [4, 5]
+    return wrap(Y) + wrap(Z, 5);
+  }, kW24, kLam4);
+}
+
+TEST_CASE("sum and mean: all elements and per axis") {
+  for (int axis = -1; axis < 3; ++axis) {
+    check_ad("sum/mean axis " + std::to_string(axis), [axis](const Var& w, const Var& lam) {
+      const Var x = reshape(mixed_input(w, lam, 0, 6, 4), Shape{2, 3, 4});
+      if (axis < 0) return wrap(sum(x) * sum(x)) + wrap(mean(x) * mean(x), 3);
+      return wrap(sum(x, axis)) + wrap(mean(x, axis), 3);
+    }, kW24, kLam4);
+  }
+}
+
+TEST_CASE("reshape, slice and concat") {
+  check_ad("concat of slices", [](const Var& w, const Var& lam) {
+    const Var a = slice(w, 0, Shape{4}) * lam;
+    const Var b = slice(w, 5, Shape{2, 3});
+    const Var c = slice(w, 20, Shape{4}) * lam;
+    const Var y = concat({a, b, c, a});
+    return wrap(reshape(y, Shape{2, 9}) * reshape(y, Shape{2, 9}));
+  }, kW24, kLam4);
+}
+
+TEST_CASE("dot") {
+  check_ad("dot", [](const Var& w, const Var& lam) {
+    const Var a = mixed_input(w, lam, 0, 3, 4);
+    const Var b = mixed_input(w, lam, 12, 3, 4);
+    const Var d = dot(a, b);
+    return d + 0.5 * d * d;
+  }, kW24, kLam4);
+}
+
+TEST_CASE("log_softmax, pick and cross-entropy (mean and per-example weighted)") {
+  const Tensor labels = Tensor::from_labels({1, 3, 0});
+  check_ad("log_softmax", [](const Var& w, const Var& lam) { return wrap(log_softmax(mixed_input(w, lam, 0, 3, 4))); },
+           kW24, kLam4);
+  check_ad("pick", [labels](const Var& w, const Var& lam) { return wrap(pick(mixed_input(w, lam, 0, 3, 4), labels)); },
+           kW24, kLam4);
+  check_ad("cross_entropy", [labels](const Var& w, const Var& lam) {
+    return cross_entropy(mixed_input(w, lam, 0, 3, 4) * 2.0, labels);
+  }, kW24, kLam4);
+  // Per-example weights as hyperparameters (data hyper-cleaning): L = Σ_i σ(λ_i) ce_i.
+  check_ad("weighted per-example cross_entropy", [labels](const Var& w, const Var& lam) {
+    const Var ce = cross_entropy_per_example(reshape(slice(w, 0, Shape{12}), Shape{3, 4}) * 2.0, labels);
+    return sum(sigmoid(slice(lam, 0, Shape{3})) * ce);
+  }, kW24, kLam4);
+}
