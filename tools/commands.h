@@ -1,0 +1,15 @@
+// The subcommands of the `gradhpo` program. Each lives in its own tools/cmd_*.cpp and adds
+// itself to the CLI11 app; main.cpp only wires them together.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace gradhpo::tools {
+
+/// `gradhpo demo` (the default): gradient, JVP, HVP and mixed product of a small MLP loss,
+/// each checked against finite differences, printed as a table.
+void add_demo_command(CLI::App& app);
+/// `gradhpo train`: trains a model on a dataset with SGD+momentum (or Adam).
+void add_train_command(CLI::App& app);
+
+}  // namespace gradhpo::tools

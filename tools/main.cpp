@@ -1,0 +1,27 @@
+// gradhpo: the command-line program. With no arguments it runs the demo.
+#include <algorithm>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"gradhpo: exact hypergradients on a C++ autodiff engine"};
+  app.require_subcommand(1);
+  gradhpo::tools::add_demo_command(app);
+  gradhpo::tools::add_train_command(app);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) args.push_back("demo");
+  std::reverse(args.begin(), args.end());  // CLI11 takes a vector of arguments last-first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "gradhpo: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
