@@ -1,0 +1,86 @@
+# Helpers shared by every folder's CMakeLists.txt.
+#
+#   gradhpo_add_library(NAME <folder> [DEPS <targets>...] [DEFINITIONS <defs>...] [OPTIONAL])
+#       The library of one source folder: target gradhpo_<folder>, alias gradhpo::<folder>,
+#       exported as gradhpo::<folder>. Sources are <folder>/*.cpp and <folder>/*/*.cpp (plus *.cu
+#       when CUDA is enabled), globbed with CONFIGURE_DEPENDS so that adding a file needs no
+#       CMake edit. DEPS and DEFINITIONS are PUBLIC (a user of the library gets them too).
+#       A folder with no sources yet becomes an INTERFACE library (headers and deps only), or no
+#       target at all when OPTIONAL is given. Headers (*.h, *.cuh) install to
+#       include/gradhpo/<folder>/..., keeping subfolders.
+#
+#   gradhpo_warnings(<target>)
+#       Our warning flags, for executables (libraries get them from gradhpo_add_library).
+#
+# The global property GRADHPO_LIBRARIES lists the gradhpo::<folder> targets created so far, in
+# dependency order; tools/, tests/ and bench/ link them all.
+include_guard(GLOBAL)
+include(GNUInstallDirs)
+
+function(gradhpo_warnings target)
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)
+  if(NOT GRADHPO_OPENMP)
+    # `#pragma omp` lines stay in the sources; without -fopenmp they are simply ignored.
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wno-unknown-pragmas>)
+  endif()
+endfunction()
+
+function(gradhpo_add_library)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "OPTIONAL" "NAME" "DEPS;DEFINITIONS")
+  if(NOT arg_NAME)
+    message(FATAL_ERROR "gradhpo_add_library: NAME is required")
+  endif()
+  set(target gradhpo_${arg_NAME})
+  set(dir ${CMAKE_CURRENT_SOURCE_DIR})
+
+  set(patterns ${dir}/*.cpp ${dir}/*/*.cpp)
+  get_property(languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+  if(CUDA IN_LIST languages)
+    list(APPEND patterns ${dir}/*.cu ${dir}/*/*.cu)
+  endif()
+  file(GLOB sources CONFIGURE_DEPENDS ${patterns})
+  file(GLOB headers CONFIGURE_DEPENDS RELATIVE ${dir} ${dir}/*.h ${dir}/*/*.h ${dir}/*.cuh ${dir}/*/*.cuh)
+
+  if(sources)
+    add_library(${target} ${sources})
+    set(scope PUBLIC)
+    gradhpo_warnings(${target})
+    if(GRADHPO_NATIVE)
+      # PUBLIC: everything that includes our headers must agree on Eigen's vector width and
+      # alignment, or objects passed across the boundary break.
+      target_compile_options(${target} PUBLIC $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+    endif()
+  elseif(arg_OPTIONAL)
+    return()
+  else()
+    add_library(${target} INTERFACE)
+    set(scope INTERFACE)
+  endif()
+
+  add_library(gradhpo::${arg_NAME} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${arg_NAME})
+  target_compile_features(${target} ${scope} cxx_std_20)
+  # <gradhpo/<folder>/x.h>: the build tree reaches the sources through the symlink
+  # ${GRADHPO_BUILD_INCLUDE_DIR}/gradhpo -> source root (made by the top-level CMakeLists).
+  target_include_directories(${target} ${scope}
+    $<BUILD_INTERFACE:${GRADHPO_BUILD_INCLUDE_DIR}>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  if(arg_DEPS)
+    target_link_libraries(${target} ${scope} ${arg_DEPS})
+  endif()
+  if(arg_DEFINITIONS)
+    target_compile_definitions(${target} ${scope} ${arg_DEFINITIONS})
+  endif()
+
+  install(TARGETS ${target} EXPORT gradhpoTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  foreach(header IN LISTS headers)
+    get_filename_component(subdir ${header} DIRECTORY)
+    install(FILES ${dir}/${header}
+      DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gradhpo/${arg_NAME}/${subdir})
+  endforeach()
+
+  set_property(GLOBAL APPEND PROPERTY GRADHPO_LIBRARIES gradhpo::${arg_NAME})
+endfunction()
