@@ -2,7 +2,9 @@
 
 #include <matio.h>
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -57,19 +59,20 @@ std::string describe(const matvar_t* v) {
   return std::string(v->isComplex ? "complex " : "") + class_name(v->class_type) + " " + dims_str(v);
 }
 
-// Reads variable `name` after checking its class and rank from the header alone (so a wrong
-// variable is rejected before its data is read).
-VarPtr read_var(mat_t* mat, const std::string& path, const char* name, matio_classes cls, int rank,
-                const char* expected) {
+// Reads variable `name` after checking its class from the header alone (so a wrong variable is
+// rejected before its data is read). `ranks` are the accepted ranks.
+VarPtr read_var(mat_t* mat, const std::string& path, const char* name, matio_classes cls,
+                std::initializer_list<int> ranks, const char* expected) {
   VarPtr info(Mat_VarReadInfo(mat, name));
   if (!info) throw Error(path + ": no variable '" + name + "' (expected " + expected + ")");
-  if (info->class_type != cls || info->isComplex || info->rank != rank || info->dims == nullptr)
+  const bool rank_ok = std::find(ranks.begin(), ranks.end(), info->rank) != ranks.end();
+  if (info->class_type != cls || info->isComplex || !rank_ok || info->dims == nullptr)
     throw Error(path + ": variable '" + name + "' is " + describe(info.get()) + ", expected " + expected);
   VarPtr var(Mat_VarRead(mat, name));
   if (!var || var->data == nullptr)
     throw Error(path + ": cannot read the data of variable '" + name + "' (file truncated or corrupt?)");
-  if (var->class_type != cls || var->isComplex || var->rank != rank || var->dims == nullptr ||
-      std::memcmp(var->dims, info->dims, sizeof(size_t) * static_cast<std::size_t>(rank)) != 0)
+  if (var->class_type != cls || var->isComplex || var->rank != info->rank || var->dims == nullptr ||
+      std::memcmp(var->dims, info->dims, sizeof(size_t) * static_cast<std::size_t>(info->rank)) != 0)
     throw Error(path + ": variable '" + name + "' reads back as " + describe(var.get()) + ", expected " +
                 expected);
   return var;
@@ -120,7 +123,8 @@ void check_mat5_extent(const std::string& path) {
 
 Dataset read_svhn(const std::string& path, const std::string& name) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": file not found");
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw Error(path + (std::filesystem::exists(path, ec) ? ": not a regular file" : ": file not found"));
   MatPtr mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   if (!mat) throw Error(path + ": not a MAT file that libmatio can open (expected SVHN format 2)");
   switch (Mat_GetVersion(mat.get())) {
@@ -131,11 +135,12 @@ Dataset read_svhn(const std::string& path, const std::string& name) {
 
   const char* x_expected = "uint8 32 x 32 x 3 x N images";
   const char* y_expected = "double N x 1 labels";
-  VarPtr x = read_var(mat.get(), path, "X", MAT_C_UINT8, 4, x_expected);
-  if (x->dims[0] != 32 || x->dims[1] != 32 || x->dims[2] != 3 || x->dims[3] == 0)
+  // MATLAB drops trailing singleton dimensions: one image is stored as 32 x 32 x 3.
+  VarPtr x = read_var(mat.get(), path, "X", MAT_C_UINT8, {3, 4}, x_expected);
+  const std::size_t n = x->rank == 4 ? x->dims[3] : 1;
+  if (x->dims[0] != 32 || x->dims[1] != 32 || x->dims[2] != 3 || n == 0)
     throw Error(path + ": variable 'X' is " + describe(x.get()) + ", expected " + x_expected + " with N > 0");
-  VarPtr y = read_var(mat.get(), path, "y", MAT_C_DOUBLE, 2, y_expected);
-  const std::size_t n = x->dims[3];
+  VarPtr y = read_var(mat.get(), path, "y", MAT_C_DOUBLE, {2}, y_expected);
   // SVHN stores y as N x 1; a 1 x N row vector holds the same values in the same order.
   if (!((y->dims[0] == n && y->dims[1] == 1) || (y->dims[0] == 1 && y->dims[1] == n)))
     throw Error(path + ": variable 'y' is " + describe(y.get()) + ", expected " + std::to_string(n) +
