@@ -2,9 +2,9 @@
 // f(w, λ) -> scalar, in float64, against central finite differences of f itself (and checks
 // that need no finite differences: symmetry, duality, K directions against single ones).
 //
-// Finite differences use Richardson extrapolation, D = (4 D(h/2) − D(h)) / 3, whose error is
-// O(h⁴): with h = 1e-3 both truncation and rounding stay near 1e-12, far below the 1e-6
-// relative tolerance, so a rule that is off by a sign or a factor of 2 cannot pass.
+// Finite differences come from engine/finite_diff.h (Richardson-extrapolated central
+// differences, error O(h⁴)): far below the 1e-6 relative tolerance, so a rule that is off by a
+// sign or a factor of 2 cannot pass.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <gradhpo/engine/autodiff.h>
+#include <gradhpo/engine/finite_diff.h>
 
 namespace gradhpo::testing {
 
@@ -40,36 +41,16 @@ inline Tensor away_from_zero(const Shape& s, std::uint64_t seed, DType dt = DTyp
   return Tensor::from(v, s, dt);
 }
 
-inline std::vector<double> axpy(const std::vector<double>& x, double a, const std::vector<double>& y) {
-  std::vector<double> r(x);
-  for (std::size_t i = 0; i < r.size(); ++i) r[i] += a * y[i];
-  return r;
-}
+using fd::axpy;
+using fd::norm;
 
-inline double norm(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x * x;
-  return std::sqrt(s);
-}
-
-/// ‖a − b‖ / max(‖a‖, ‖b‖, floor): relative, norm-wise; the floor only matters when both are ~0.
 inline double rel_error(const std::vector<double>& a, const std::vector<double>& b, double floor = 1e-10) {
   REQUIRE(a.size() == b.size());
-  std::vector<double> d(a.size());
-  for (std::size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
-  return norm(d) / std::max({norm(a), norm(b), floor});
+  return fd::rel_error(a, b, floor);
 }
 
-/// Richardson-extrapolated central difference of a vector-valued g(t) at t = 0.
-inline std::vector<double> central_diff(const std::function<std::vector<double>(double)>& g, double h = 1e-3) {
-  auto d = [&](double s) {
-    std::vector<double> p = g(s), m = g(-s);
-    for (std::size_t i = 0; i < p.size(); ++i) p[i] = (p[i] - m[i]) / (2 * s);
-    return p;
-  };
-  std::vector<double> d1 = d(h), d2 = d(h / 2);
-  for (std::size_t i = 0; i < d1.size(); ++i) d1[i] = (4 * d2[i] - d1[i]) / 3;
-  return d1;
+inline std::vector<double> central_diff(const std::function<std::vector<double>(double)>& g) {
+  return fd::derivative(g);
 }
 
 struct AdCheckOptions {

@@ -1,0 +1,67 @@
+// Shared pieces of the benchmark programs.
+//
+// Ratios are measured in one run, interleaved: every iteration times the operation under test
+// and its baseline back to back (e.g. HVP then gradient), so machine noise hits both alike. The
+// reported time is the operation's (manual timing, setup and tape reset excluded); the ratio
+// goes to a counter such as `hvp_vs_grad`.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include <Eigen/Core>
+
+namespace gradhpo::bench {
+
+inline void set_threads(int threads) {
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
+  Eigen::setNbThreads(threads);
+}
+
+/// Seconds taken by f().
+template <class F> double seconds(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Runs `op` each iteration (its time is the benchmark's) and, when given, `baseline` right
+/// after it; sets counter `ratio_name` = total op time / total baseline time.
+template <class Op, class Base>
+void timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* ratio_name) {
+  op();  // warm-up: fills the tape arena and the storage pool
+  baseline();
+  double op_total = 0, base_total = 0;
+  for (auto _ : state) {
+    const double t = seconds(op);
+    state.SetIterationTime(t);
+    op_total += t;
+    base_total += seconds(baseline);
+  }
+  if (ratio_name != nullptr && base_total > 0) state.counters[ratio_name] = op_total / base_total;
+}
+
+template <class Op> void timed(benchmark::State& state, Op&& op) {
+  timed_pair(state, op, [] {}, nullptr);
+}
+
+/// Registers `fn(state, threads)` as "<model>/<mode>/threads:<n>", in ms, manual time.
+template <class Fn> void register_modes(const std::string& model, const std::string& mode, Fn fn,
+                                        std::initializer_list<int> threads) {
+  for (int t : threads) {
+    const std::string name = model + "/" + mode + "/threads:" + std::to_string(t);
+    benchmark::RegisterBenchmark(name.c_str(), [fn, t](benchmark::State& s) {
+      set_threads(t);
+      fn(s);
+    })->Unit(benchmark::kMillisecond)->UseManualTime()->MinTime(0.5);
+  }
+}
+
+}  // namespace gradhpo::bench

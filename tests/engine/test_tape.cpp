@@ -1,0 +1,118 @@
+// The tape's own contracts: activity pruning, arena reuse without allocation, and the Var
+// life cycle.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include <gradhpo/engine/autodiff.h>
+#include <gradhpo/engine/storage.h>
+
+using namespace gradhpo;
+
+namespace {
+Tensor filled(const Shape& s, double v, DType dt = DType::f64) { return Tensor::full(s, v, dt); }
+}  // namespace
+
+TEST_CASE("a mixed product alone computes no tangents on the network branch") {
+  Tape t;
+  const Var w = t.variable(Tensor::from({0.5, -0.3, 0.8, 0.1}, Shape{4}, DType::f64));
+  const Var lam = t.variable(filled(Shape{4}, 0.1));
+  const Var x = t.constant(Tensor::from({1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0}, Shape{2, 4}, DType::f64));
+  const Var hidden = tanh(matmul(x, reshape(w, Shape{4, 1})));  // the "network": no λ in it
+  const Var reg = 0.5 * sum(lam * square(w));
+  const Var loss = sum(hidden) + reg;
+
+  Request r;
+  r.output = loss;
+  r.tangents = {{w, filled(Shape{4}, 1.0)}};
+  r.gradients = {w, lam};
+  r.adjoint_tangents = {lam};
+  t.differentiate(r);
+  CHECK_FALSE(t.tangent(hidden).defined());  // pruned: no requested result reads it
+  CHECK(t.adjoint(lam).tangent.defined());    // the mixed product
+  CHECK_FALSE(t.adjoint(w).tangent.defined()); // H v was not asked for
+  CHECK(t.adjoint(x).value.defined() == false); // data never gets an adjoint
+
+  r.adjoint_tangents = {lam, w};  // now H v is wanted: the network's tangents are needed
+  t.differentiate(r);
+  CHECK(t.tangent(hidden).defined());
+  CHECK(t.adjoint(w).tangent.defined());
+}
+
+TEST_CASE("a repeated step allocates no new storage once the pool is warm") {
+  Tape tape;
+  const Tensor w = filled(Shape{64}, 0.01, DType::f32);
+  const Tensor v = filled(Shape{64}, 1.0, DType::f32);
+  const Tensor x = filled(Shape{16, 8}, 0.5, DType::f32);
+  auto f = [&](const Var& W) { return sum(square(relu(matmul(x, reshape(W, Shape{8, 8}))))); };
+  for (int i = 0; i < 3; ++i) hvp(tape, f, w, v);  // warm up
+  const std::size_t before = pool_stats().heap_allocations;
+  for (int i = 0; i < 10; ++i) hvp(tape, f, w, v);
+  CHECK(pool_stats().heap_allocations == before);
+}
+
+TEST_CASE("bad input gets a clear error") {
+  Tape t;
+  const Var a = t.variable(filled(Shape{2, 3}, 1.0));
+  const Var b = t.variable(filled(Shape{4, 5}, 1.0));
+  const Var f32 = t.variable(filled(Shape{2, 3}, 1.0, DType::f32));
+
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  SUBCASE("mismatched shapes name the op and both shapes") {
+    const std::string m = message([&] { add(a, b); });
+    CHECK(m.find("add") != std::string::npos);
+    CHECK(m.find("[2, 3]") != std::string::npos);
+    CHECK(m.find("[4, 5]") != std::string::npos);
+    CHECK(message([&] { matmul(a, a); }).find("inner dimensions") != std::string::npos);
+    CHECK(message([&] { dot(a, b); }).find("dot") != std::string::npos);
+  }
+  SUBCASE("mixed dtypes") {
+    CHECK(message([&] { mul(a, f32); }).find("mixed dtypes float64 and float32") != std::string::npos);
+  }
+  SUBCASE("a Var from a tape that has been reset") {
+    const Var old = t.variable(filled(Shape{2}, 1.0));
+    t.reset();
+    CHECK(message([&] { exp(old); }).find("reset") != std::string::npos);
+  }
+  SUBCASE("operands from different tapes") {
+    Tape other;
+    const Var c = other.variable(filled(Shape{2, 3}, 1.0));
+    CHECK(message([&] { add(a, c); }).find("different tapes") != std::string::npos);
+  }
+  SUBCASE("a non-scalar where a scalar loss is needed") {
+    const std::string m = message([&] { grad([](const Var& w) { return exp(w); }, filled(Shape{3}, 1.0)); });
+    CHECK(m.find("scalar") != std::string::npos);
+    CHECK(m.find("[3]") != std::string::npos);
+  }
+  SUBCASE("tangent directions that disagree on K or on size") {
+    const Var w = t.variable(filled(Shape{3}, 1.0));
+    const Var l = t.variable(filled(Shape{3}, 1.0));
+    Request r;
+    r.output = sum(w * l);
+    r.tangents = {{w, filled(Shape{2, 3}, 1.0)}, {l, filled(Shape{4, 3}, 1.0)}};
+    CHECK(message([&] { t.differentiate(r); }).find("K = 2 and K = 4") != std::string::npos);
+    CHECK(message([&] { hvp([](const Var& x) { return sum(x); }, filled(Shape{3}, 1.0), filled(Shape{4}, 1.0)); })
+              .find("direction of shape [4]") != std::string::npos);
+  }
+  SUBCASE("labels out of range") {
+    const Var z = t.variable(filled(Shape{2, 3}, 0.0));
+    CHECK(message([&] { cross_entropy(z, Tensor::from_labels({0, 3})); }).find("label 3 at row 1") != std::string::npos);
+  }
+}
+
+TEST_CASE("value, gradient and tangent of a K = 0 (plain) recording match direct arithmetic") {
+  // f(w) = Σ exp(w) at w = (0, 1): value e^0 + e^1, gradient (e^0, e^1), J v = Σ e^w v.
+  const Tensor w = Tensor::from({0.0, 1.0}, Shape{2}, DType::f64);
+  const ValueAndGrad vg = value_and_grad([](const Var& x) { return sum(exp(x)); }, w);
+  CHECK(vg.value == doctest::Approx(1.0 + std::exp(1.0)).epsilon(1e-15));
+  CHECK(vg.grad.at(1) == doctest::Approx(std::exp(1.0)).epsilon(1e-15));
+  const JvpResult j = jvp([](const Var& x) { return sum(exp(x)); }, w, Tensor::from({2.0, -1.0}, Shape{2}, DType::f64));
+  CHECK(j.tangent.item() == doctest::Approx(2.0 - std::exp(1.0)).epsilon(1e-15));
+}
