@@ -35,38 +35,42 @@ Dual sum_to(const Dual& x, std::int64_t n, const Shape& shape) {
   return r;
 }
 
+// Tangent rules of the binary ops, given the inputs and the output value y (so the value is
+// never computed twice: the Dual functions below and the tape's tangent sweep share these).
+Tensor binary_tangent(BinaryOp op, const Dual& a, const Dual& b, const Tensor& y) {
+  const std::int64_t N = y.numel();
+  Tensor t;
+  switch (op) {
+    case BinaryOp::add:  // ẏ = ȧ + ḃ, each broadcast to the result's size
+    case BinaryOp::sub:  // ẏ = ȧ − ḃ
+      if (a.has_tangent()) add_to(t, broadcast_block(a.tangent, N));
+      if (b.has_tangent()) add_to(t, broadcast_block(b.tangent, N), op == BinaryOp::add ? 1.0 : -1.0);
+      break;
+    case BinaryOp::mul:  // ẏ = ȧ b + a ḃ
+      if (a.has_tangent()) add_to(t, block_op_value(BinaryOp::mul, a.tangent, b.value));
+      if (b.has_tangent()) add_to(t, value_op_block(BinaryOp::mul, a.value, b.tangent));
+      break;
+    case BinaryOp::div:  // ẏ = ȧ / b − (y / b) ḃ
+      if (a.has_tangent()) add_to(t, block_op_value(BinaryOp::div, a.tangent, b.value));
+      if (b.has_tangent())
+        add_to(t, value_op_block(BinaryOp::mul, kernels::binary(BinaryOp::div, y, b.value), b.tangent), -1.0);
+      break;
+  }
+  return t;
+}
+
 namespace {
-// d(a ± b) = ȧ ± ḃ, each broadcast to the result's size.
-Dual add_or_sub(const Dual& a, const Dual& b, double sign) {
-  Dual y(kernels::binary(sign > 0 ? BinaryOp::add : BinaryOp::sub, a.value, b.value));
-  const std::int64_t N = y.value.numel();
-  if (a.has_tangent()) add_to(y.tangent, broadcast_block(a.tangent, N));
-  if (b.has_tangent()) add_to(y.tangent, broadcast_block(b.tangent, N), sign);
+Dual binary(BinaryOp op, const Dual& a, const Dual& b) {
+  Dual y(kernels::binary(op, a.value, b.value));
+  if (a.has_tangent() || b.has_tangent()) y.tangent = binary_tangent(op, a, b, y.value);
   return y;
 }
 }  // namespace
 
-Dual add(const Dual& a, const Dual& b) { return add_or_sub(a, b, 1.0); }
-Dual sub(const Dual& a, const Dual& b) { return add_or_sub(a, b, -1.0); }
-
-// d(a b) = ȧ b + a ḃ
-Dual mul(const Dual& a, const Dual& b) {
-  Dual y(kernels::binary(BinaryOp::mul, a.value, b.value));
-  if (a.has_tangent()) add_to(y.tangent, block_op_value(BinaryOp::mul, a.tangent, b.value));
-  if (b.has_tangent()) add_to(y.tangent, value_op_block(BinaryOp::mul, a.value, b.tangent));
-  return y;
-}
-
-// d(a / b) = ȧ / b − (y / b) ḃ
-Dual div(const Dual& a, const Dual& b) {
-  Dual y(kernels::binary(BinaryOp::div, a.value, b.value));
-  if (a.has_tangent()) add_to(y.tangent, block_op_value(BinaryOp::div, a.tangent, b.value));
-  if (b.has_tangent()) {
-    const Tensor y_over_b = kernels::binary(BinaryOp::div, y.value, b.value);
-    add_to(y.tangent, value_op_block(BinaryOp::mul, y_over_b, b.tangent), -1.0);
-  }
-  return y;
-}
+Dual add(const Dual& a, const Dual& b) { return binary(BinaryOp::add, a, b); }
+Dual sub(const Dual& a, const Dual& b) { return binary(BinaryOp::sub, a, b); }
+Dual mul(const Dual& a, const Dual& b) { return binary(BinaryOp::mul, a, b); }
+Dual div(const Dual& a, const Dual& b) { return binary(BinaryOp::div, a, b); }
 
 Dual affine(const Dual& x, double scale, double shift) {
   Dual y(kernels::affine(x.value, scale, shift));
@@ -96,15 +100,8 @@ namespace {
 // ---- add / sub / mul / div -------------------------------------------------------------------
 // Node: inputs a, b. A broadcast operand's adjoint is summed back to its own size.
 
-Tensor binary_tangent(const Tape& t, const Node& n) {
-  const Dual a = t.input(n, 0), b = t.input(n, 1);
-  switch (static_cast<BinaryOp>(n.arg[0])) {
-    case BinaryOp::add: return dual::add(a, b).tangent;
-    case BinaryOp::sub: return dual::sub(a, b).tangent;
-    case BinaryOp::mul: return dual::mul(a, b).tangent;
-    case BinaryOp::div: return dual::div(a, b).tangent;
-  }
-  return {};
+Tensor binary_node_tangent(const Tape& t, const Node& n) {
+  return dual::binary_tangent(static_cast<BinaryOp>(n.arg[0]), t.input(n, 0), t.input(n, 1), n.value);
 }
 
 void binary_backward(Tape& t, const Node& n, const Dual& g) {
@@ -136,10 +133,10 @@ void binary_backward(Tape& t, const Node& n, const Dual& g) {
 }
 
 const OpRules kBinaryRules[] = {
-    {"add", binary_tangent, binary_backward, 0},
-    {"sub", binary_tangent, binary_backward, 0},
-    {"mul", binary_tangent, binary_backward, kReadsInputs},
-    {"div", binary_tangent, binary_backward, (1u << 1) | kReadsOutput},
+    {"add", binary_node_tangent, binary_backward, 0},
+    {"sub", binary_node_tangent, binary_backward, 0},
+    {"mul", binary_node_tangent, binary_backward, kReadsInputs},
+    {"div", binary_node_tangent, binary_backward, (1u << 1) | kReadsOutput},
 };
 
 Var record_binary(BinaryOp op, const Var& a, const Var& b) {

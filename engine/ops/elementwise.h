@@ -16,6 +16,8 @@ Dual add(const Dual& a, const Dual& b);
 Dual sub(const Dual& a, const Dual& b);
 Dual mul(const Dual& a, const Dual& b);
 Dual div(const Dual& a, const Dual& b);
+/// The tangent of y = a op b (y given), or undefined when neither input has one.
+Tensor binary_tangent(kernels::BinaryOp op, const Dual& a, const Dual& b, const Tensor& y);
 Dual affine(const Dual& x, double scale, double shift);
 Dual unary(kernels::UnaryOp op, const Dual& x);
 /// f'(x) as a dual: value f'(x), tangent f''(x) ẋ. `y` is f(x).

@@ -33,7 +33,39 @@ void gemm_into(const Tensor& A, const Shape& a_shape, bool ta, const Tensor& B, 
 
 namespace dual {
 
-// y = op(a) op(b);  ẏ_k = op(ȧ_k) op(b) + op(a) op(ḃ_k).
+// ẏ_k = op(ȧ_k) op(b) + op(a) op(ḃ_k): the tangent of y = op(a) op(b), undefined when neither
+// input has one.
+Tensor matmul_tangent(const Dual& a, const Dual& b, bool ta, bool tb) {
+  const Shape& as = a.value.shape();
+  const Shape& bs = b.value.shape();
+  const Dims d = product_dims("matmul", as, bs, ta, tb);
+  const std::int64_t K = a.has_tangent() ? a.K() : b.K();
+  if (K == 0) return {};
+  Tensor t = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype());
+  bool written = false;
+  if (a.has_tangent()) {
+    if (!ta) {
+      // The K directions stacked as rows, [K*m, k]: one product for all of them.
+      Tensor stacked = t.reshape(Shape{K * d.m, d.n});
+      gemm_into(a.tangent, Shape{K * as[0], as[1]}, false, b.value, bs, tb, stacked, false);
+    } else {
+      for (std::int64_t k = 0; k < K; ++k) {
+        Tensor tk = t.rows(k, 1);
+        gemm_into(a.tangent.rows(k, 1), as, true, b.value, bs, tb, tk, false);
+      }
+    }
+    written = true;
+  }
+  if (b.has_tangent()) {
+    // ḃ's directions sit in the second operand, so they cannot share one row-stacked product.
+    for (std::int64_t k = 0; k < K; ++k) {
+      Tensor tk = t.rows(k, 1);
+      gemm_into(a.value, as, ta, b.tangent.rows(k, 1), bs, tb, tk, written);
+    }
+  }
+  return t;
+}
+
 Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
   const Shape& as = a.value.shape();
   const Shape& bs = b.value.shape();
@@ -42,30 +74,7 @@ Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
                                                   " and " + dtype_name(b.value.dtype()));
   Dual y(Tensor::empty(Shape{d.m, d.n}, a.value.dtype()));
   gemm_into(a.value, as, ta, b.value, bs, tb, y.value, false);
-  const std::int64_t K = a.has_tangent() ? a.K() : b.K();
-  if (K == 0) return y;
-  y.tangent = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype());
-  bool written = false;
-  if (a.has_tangent()) {
-    if (!ta) {
-      // The K directions stacked as rows, [K*m, k]: one product for all of them.
-      Tensor ystack = y.tangent.reshape(Shape{K * d.m, d.n});
-      gemm_into(a.tangent, Shape{K * as[0], as[1]}, false, b.value, bs, tb, ystack, false);
-    } else {
-      for (std::int64_t k = 0; k < K; ++k) {
-        Tensor yk = y.tangent.rows(k, 1);
-        gemm_into(a.tangent.rows(k, 1), as, true, b.value, bs, tb, yk, false);
-      }
-    }
-    written = true;
-  }
-  if (b.has_tangent()) {
-    // ḃ's directions sit in the second operand, so they cannot share one row-stacked product.
-    for (std::int64_t k = 0; k < K; ++k) {
-      Tensor yk = y.tangent.rows(k, 1);
-      gemm_into(a.value, as, ta, b.tangent.rows(k, 1), bs, tb, yk, written);
-    }
-  }
+  y.tangent = matmul_tangent(a, b, ta, tb);
   return y;
 }
 
@@ -74,7 +83,7 @@ Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
 namespace {
 
 Tensor matmul_tangent(const Tape& t, const Node& n) {
-  return dual::matmul(t.input(n, 0), t.input(n, 1), n.arg[0] != 0, n.arg[1] != 0).tangent;
+  return dual::matmul_tangent(t.input(n, 0), t.input(n, 1), n.arg[0] != 0, n.arg[1] != 0);
 }
 
 // Adjoints of y = op(a) op(b), for the four transpose cases:

@@ -9,6 +9,8 @@
 namespace gradhpo {
 namespace dual {
 Dual matmul(const Dual& a, const Dual& b, bool trans_a = false, bool trans_b = false);
+/// The tangent alone (the value is already known), or undefined when neither input has one.
+Tensor matmul_tangent(const Dual& a, const Dual& b, bool trans_a, bool trans_b);
 }
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 }  // namespace gradhpo
