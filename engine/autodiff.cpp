@@ -8,15 +8,15 @@ Tensor like_direction(const Tensor& block, const Tensor& direction, const Shape&
 }
 
 void require_scalar(const Var& out, const char* who) {
-  require(out.numel() == 1, std::string(who) + ": the function must return a scalar loss, got shape " +
+  GRADHPO_CHECK(out.numel() == 1, std::string(who) + ": the function must return a scalar loss, got shape " +
                                 out.shape().str());
 }
 
 void require_direction(const Tensor& w, const Tensor& v, const char* who) {
-  require(v.defined(), std::string(who) + ": no direction given");
-  require(v.dtype() == w.dtype(), std::string(who) + ": direction is " + dtype_name(v.dtype()) + ", w is " +
+  GRADHPO_CHECK(v.defined(), std::string(who) + ": no direction given");
+  GRADHPO_CHECK(v.dtype() == w.dtype(), std::string(who) + ": direction is " + dtype_name(v.dtype()) + ", w is " +
                                       dtype_name(w.dtype()));
-  require(v.shape() == w.shape() || (v.ndim() == 2 && v.dim(1) == w.numel() && v.dim(0) > 0),
+  GRADHPO_CHECK(v.shape() == w.shape() || (v.ndim() == 2 && v.dim(1) == w.numel() && v.dim(0) > 0),
           std::string(who) + ": direction of shape " + v.shape().str() + " for w of shape " + w.shape().str() +
               " (expected w's shape, or [K, " + std::to_string(w.numel()) + "] for K directions)");
 }

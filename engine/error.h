@@ -13,10 +13,22 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
-/// Throws Error(message) unless `ok`.
+/// Throws Error(message) unless `ok`. The message is built even when `ok` holds, so hot paths
+/// use GRADHPO_CHECK instead.
 inline void require(bool ok, const std::string& message) {
   if (!ok) throw Error(message);
 }
+
+}  // namespace gradhpo
+
+/// Throws gradhpo::Error(message...) unless `cond`; the message expression is evaluated only on
+/// failure, so a check on a hot path costs a branch and never a string allocation.
+#define GRADHPO_CHECK(cond, ...)                                  \
+  do {                                                            \
+    if (!(cond)) throw ::gradhpo::Error(__VA_ARGS__);             \
+  } while (0)
+
+namespace gradhpo {
 
 template <class D>
 inline void check_dtype_access(D have, D want, const char* have_name, const char* want_name) {

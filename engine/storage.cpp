@@ -7,37 +7,41 @@
 #include <vector>
 
 namespace gradhpo {
-namespace {
 
 constexpr std::size_t kAlignment = 64;
 
-struct Pool {
+struct StoragePool {
   std::mutex mutex;
-  std::unordered_map<std::size_t, std::vector<void*>> free_blocks;  // exact size -> blocks
+  std::unordered_map<std::size_t, std::vector<Storage*>> free;  // exact size -> idle storages
   PoolStats stats;
+
+  static StoragePool& get() {
+    static StoragePool* p = new StoragePool;  // never destroyed: tensors may outlive statics
+    return *p;
+  }
+  static Storage* make(void* data, std::size_t bytes) { return new Storage(data, bytes); }
+  static void destroy(Storage* s) {
+    std::free(s->data_);
+    delete s;
+  }
 };
 
-Pool& pool() {
-  static Pool* p = new Pool;  // never destroyed: tensors may outlive static destruction order
-  return *p;
-}
-
+namespace {
 std::size_t rounded(std::size_t bytes) {
   if (bytes == 0) bytes = kAlignment;
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
 }
-
 }  // namespace
 
-std::shared_ptr<Storage> Storage::allocate(std::size_t bytes) {
+StorageRef Storage::allocate(std::size_t bytes) {
   const std::size_t size = rounded(bytes);
-  Pool& p = pool();
-  void* block = nullptr;
+  StoragePool& p = StoragePool::get();
+  Storage* s = nullptr;
   {
     std::lock_guard<std::mutex> lock(p.mutex);
-    auto it = p.free_blocks.find(size);
-    if (it != p.free_blocks.end() && !it->second.empty()) {
-      block = it->second.back();
+    auto it = p.free.find(size);
+    if (it != p.free.end() && !it->second.empty()) {
+      s = it->second.back();
       it->second.pop_back();
       p.stats.cached_bytes -= size;
     } else {
@@ -46,33 +50,41 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes) {
     p.stats.live_bytes += size;
     if (p.stats.live_bytes > p.stats.peak_live_bytes) p.stats.peak_live_bytes = p.stats.live_bytes;
   }
-  if (block == nullptr) {
-    block = std::aligned_alloc(kAlignment, size);
+  if (s == nullptr) {
+    void* block = std::aligned_alloc(kAlignment, size);
     if (block == nullptr) throw std::bad_alloc();
+    s = StoragePool::make(block, size);
   }
-  return std::shared_ptr<Storage>(new Storage(block, size));
+  return StorageRef(s);
 }
 
-Storage::~Storage() {
-  Pool& p = pool();
+void Storage::recycle(Storage* s) {
+  StoragePool& p = StoragePool::get();
   std::lock_guard<std::mutex> lock(p.mutex);
-  p.free_blocks[bytes_].push_back(data_);
-  p.stats.cached_bytes += bytes_;
-  p.stats.live_bytes -= bytes_;
+  p.free[s->bytes_].push_back(s);
+  p.stats.cached_bytes += s->bytes_;
+  p.stats.live_bytes -= s->bytes_;
 }
 
 PoolStats pool_stats() {
-  std::lock_guard<std::mutex> lock(pool().mutex);
-  return pool().stats;
+  StoragePool& p = StoragePool::get();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  return p.stats;
 }
 
 void pool_release_cached() {
-  Pool& p = pool();
+  StoragePool& p = StoragePool::get();
   std::lock_guard<std::mutex> lock(p.mutex);
-  for (auto& [size, blocks] : p.free_blocks)
-    for (void* b : blocks) std::free(b);
-  p.free_blocks.clear();
+  for (auto& [size, list] : p.free)
+    for (Storage* s : list) StoragePool::destroy(s);
+  p.free.clear();
   p.stats.cached_bytes = 0;
+}
+
+void pool_reset_peak() {
+  StoragePool& p = StoragePool::get();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  p.stats.peak_live_bytes = p.stats.live_bytes;
 }
 
 }  // namespace gradhpo

@@ -8,16 +8,16 @@
 namespace gradhpo {
 
 Tape& Var::tape() const {
-  require(tape_ != nullptr, "Var: used before it was assigned a value");
+  GRADHPO_CHECK(tape_ != nullptr, "Var: used before it was assigned a value");
   return *tape_;
 }
 
 const Tensor& Var::value() const { return tape().node(*this).value; }
 
 void Tape::check(const Var& v, const char* op) const {
-  require(v.tape_ != nullptr, std::string(op) + ": a Var that holds no value (default-constructed)");
-  require(v.tape_ == this, std::string(op) + ": operands are recorded on different tapes");
-  require(v.generation_ == generation_ && v.id_ >= 0 && static_cast<std::size_t>(v.id_) < nodes_.size(),
+  GRADHPO_CHECK(v.tape_ != nullptr, std::string(op) + ": a Var that holds no value (default-constructed)");
+  GRADHPO_CHECK(v.tape_ == this, std::string(op) + ": operands are recorded on different tapes");
+  GRADHPO_CHECK(v.generation_ == generation_ && v.id_ >= 0 && static_cast<std::size_t>(v.id_) < nodes_.size(),
           std::string(op) + ": a Var from a tape that has been reset since it was recorded");
 }
 
@@ -37,8 +37,8 @@ Var Tape::add_node(Node&& n) {
 }
 
 Var Tape::variable(const Tensor& value) {
-  require(value.defined(), "Tape::variable: undefined tensor");
-  require(value.dtype() != DType::i32, "Tape::variable: a variable must be float32 or float64");
+  GRADHPO_CHECK(value.defined(), "Tape::variable: undefined tensor");
+  GRADHPO_CHECK(value.dtype() != DType::i32, "Tape::variable: a variable must be float32 or float64");
   Node n;
   n.value = value;
   n.is_variable = true;
@@ -46,7 +46,7 @@ Var Tape::variable(const Tensor& value) {
 }
 
 Var Tape::constant(const Tensor& value) {
-  require(value.defined(), "Tape::constant: undefined tensor");
+  GRADHPO_CHECK(value.defined(), "Tape::constant: undefined tensor");
   Node n;
   n.value = value;
   return add_node(std::move(n));
@@ -103,7 +103,7 @@ void Tape::accumulate(const Node& n, int i, Dual c) {
   const std::int32_t id = input_id(n, i);
   const Node& target = node_at(id);
   if (!target.on_gradient_path) return;
-  require(c.value.numel() == target.value.numel(),
+  GRADHPO_CHECK(c.value.numel() == target.value.numel(),
           std::string(n.rules->name) + " backward: contribution of shape " + c.value.shape().str() +
               " for an input of shape " + target.value.shape().str());
   Dual& slot = adjoint_slot(id);
@@ -147,17 +147,17 @@ void Tape::differentiate(const Request& req) {
   for (const auto& [leaf, dir] : req.tangents) {
     check(leaf, "differentiate (tangent seed)");
     Node& n = nodes_[static_cast<std::size_t>(leaf.id())];
-    require(n.is_variable, "differentiate: a tangent can only be seeded on a variable, not on a constant or op result");
-    require(dir.defined() && dir.dtype() == n.value.dtype(),
+    GRADHPO_CHECK(n.is_variable, "differentiate: a tangent can only be seeded on a variable, not on a constant or op result");
+    GRADHPO_CHECK(dir.defined() && dir.dtype() == n.value.dtype(),
             std::string("differentiate: tangent seed must be ") + dtype_name(n.value.dtype()));
     const std::int64_t numel = n.value.numel();
-    require(dir.numel() % std::max<std::int64_t>(numel, 1) == 0 && dir.numel() > 0,
+    GRADHPO_CHECK(dir.numel() % std::max<std::int64_t>(numel, 1) == 0 && dir.numel() > 0,
             "differentiate: tangent seed of shape " + dir.shape().str() + " does not fit a variable of shape " +
                 n.value.shape().str() + " (expected [K, " + std::to_string(numel) + "])");
     const std::int64_t K = dir.numel() / std::max<std::int64_t>(numel, 1);
-    if (dir.ndim() == 2) require(dir.dim(1) == numel, "differentiate: tangent seed of shape " + dir.shape().str() +
+    if (dir.ndim() == 2) GRADHPO_CHECK(dir.dim(1) == numel, "differentiate: tangent seed of shape " + dir.shape().str() +
                                                          " for a variable of " + std::to_string(numel) + " elements");
-    require(K_ == 0 || K == K_, "differentiate: tangent seeds disagree on the number of directions: K = " +
+    GRADHPO_CHECK(K_ == 0 || K == K_, "differentiate: tangent seeds disagree on the number of directions: K = " +
                                     std::to_string(K_) + " and K = " + std::to_string(K));
     K_ = K;
     n.tangent = dir.reshape(Shape{K, numel});
@@ -167,14 +167,14 @@ void Tape::differentiate(const Request& req) {
     for (const Var& v : leaves) {
       check(v, what);
       Node& n = nodes_[static_cast<std::size_t>(v.id())];
-      require(n.is_variable, std::string(what) + ": only a variable has an adjoint to ask for");
+      GRADHPO_CHECK(n.is_variable, std::string(what) + ": only a variable has an adjoint to ask for");
       n.*flag = true;
       n.on_gradient_path = true;
     }
   };
   mark(req.gradients, &Node::on_gradient_path, "differentiate (gradient)");
   mark(req.adjoint_tangents, &Node::adjoint_tangent, "differentiate (adjoint tangent)");
-  require(req.adjoint_tangents.empty() || K_ > 0,
+  GRADHPO_CHECK(req.adjoint_tangents.empty() || K_ > 0,
           "differentiate: an adjoint tangent was asked for but no tangent was seeded");
 
   // Activity, forward: which nodes depend on seeded / requested leaves.
@@ -220,12 +220,12 @@ void Tape::differentiate(const Request& req) {
 
   // Backward sweep with dual adjoints (reverse, or forward-over-reverse when tangents exist).
   if (req.output_adjoint.defined()) {
-    require(req.output_adjoint.numel() == out.value.numel(),
+    GRADHPO_CHECK(req.output_adjoint.numel() == out.value.numel(),
             "differentiate: output adjoint of shape " + req.output_adjoint.shape().str() +
                 " for an output of shape " + out.value.shape().str());
     out.adjoint = Dual(req.output_adjoint.reshape(out.value.shape()).clone());
   } else {
-    require(out.value.numel() == 1, "differentiate: the output must be a scalar loss to differentiate, got shape " +
+    GRADHPO_CHECK(out.value.numel() == 1, "differentiate: the output must be a scalar loss to differentiate, got shape " +
                                         out.value.shape().str() + " (pass output_adjoint for a vector output)");
     out.adjoint = Dual(Tensor::full(out.value.shape(), 1.0, out.value.dtype()));
   }

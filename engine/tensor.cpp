@@ -17,17 +17,22 @@ const char* dtype_name(DType d) {
 
 std::size_t dtype_size(DType d) { return d == DType::f64 ? 8 : 4; }
 
-Shape::Shape(std::initializer_list<std::int64_t> dims) : Shape(std::vector<std::int64_t>(dims)) {}
-
-Shape::Shape(const std::vector<std::int64_t>& dims) {
-  require(dims.size() <= static_cast<std::size_t>(kMaxDims),
-          "Shape: at most 4 dimensions are supported, got " + std::to_string(dims.size()));
-  for (std::size_t i = 0; i < dims.size(); ++i) {
-    require(dims[i] >= 0, "Shape: negative extent " + std::to_string(dims[i]));
-    d_[i] = dims[i];
+namespace {
+template <class Dims> void fill_shape(std::array<std::int64_t, Shape::kMaxDims>& d, int& ndim, const Dims& dims) {
+  GRADHPO_CHECK(dims.size() <= static_cast<std::size_t>(Shape::kMaxDims),
+                "Shape: at most 4 dimensions are supported, got " + std::to_string(dims.size()));
+  std::size_t i = 0;
+  for (const std::int64_t e : dims) {
+    GRADHPO_CHECK(e >= 0, "Shape: negative extent " + std::to_string(e));
+    d[i++] = e;
   }
-  ndim_ = static_cast<int>(dims.size());
+  ndim = static_cast<int>(dims.size());
 }
+}  // namespace
+
+Shape::Shape(std::initializer_list<std::int64_t> dims) { fill_shape(d_, ndim_, dims); }
+
+Shape::Shape(const std::vector<std::int64_t>& dims) { fill_shape(d_, ndim_, dims); }
 
 std::int64_t Shape::numel() const { return outer(ndim_); }
 
@@ -59,7 +64,7 @@ std::string Shape::str() const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  require(device == Device::cpu, "Tensor::empty: cuda tensors are created by the cuda backend");
+  GRADHPO_CHECK(device == Device::cpu, "Tensor::empty: cuda tensors are created by the cuda backend");
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
@@ -77,7 +82,7 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
 }
 
 Tensor Tensor::from(const std::vector<double>& values, const Shape& shape, DType dtype) {
-  require(static_cast<std::int64_t>(values.size()) == shape.numel(),
+  GRADHPO_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
           "Tensor::from: " + std::to_string(values.size()) + " values for shape " + shape.str() +
               " (" + std::to_string(shape.numel()) + " elements)");
   Tensor t = empty(shape, dtype);
@@ -96,8 +101,8 @@ Tensor Tensor::from_labels(const std::vector<std::int32_t>& labels) {
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
-  require(defined(), "reshape: undefined tensor");
-  require(shape.numel() == numel(), "reshape: cannot view " + shape_.str() + " (" +
+  GRADHPO_CHECK(defined(), "reshape: undefined tensor");
+  GRADHPO_CHECK(shape.numel() == numel(), "reshape: cannot view " + shape_.str() + " (" +
                                         std::to_string(numel()) + " elements) as " + shape.str());
   Tensor t = *this;
   t.shape_ = shape;
@@ -105,7 +110,7 @@ Tensor Tensor::reshape(const Shape& shape) const {
 }
 
 Tensor Tensor::flat_slice(std::int64_t start, std::int64_t length) const {
-  require(start >= 0 && length >= 0 && start + length <= numel(),
+  GRADHPO_CHECK(start >= 0 && length >= 0 && start + length <= numel(),
           "flat_slice: range [" + std::to_string(start) + ", " + std::to_string(start + length) +
               ") outside a tensor of " + std::to_string(numel()) + " elements");
   Tensor t = *this;
@@ -115,7 +120,7 @@ Tensor Tensor::flat_slice(std::int64_t start, std::int64_t length) const {
 }
 
 Tensor Tensor::rows(std::int64_t start, std::int64_t count) const {
-  require(ndim() >= 1 && start >= 0 && count >= 0 && start + count <= dim(0),
+  GRADHPO_CHECK(ndim() >= 1 && start >= 0 && count >= 0 && start + count <= dim(0),
           "rows: range [" + std::to_string(start) + ", " + std::to_string(start + count) +
               ") outside the first dimension of " + shape_.str());
   Tensor t = *this;
@@ -153,7 +158,7 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 double Tensor::at(std::int64_t flat) const {
-  require(defined() && flat >= 0 && flat < numel(),
+  GRADHPO_CHECK(defined() && flat >= 0 && flat < numel(),
           "Tensor::at: index " + std::to_string(flat) + " outside " + shape_.str());
   switch (dtype_) {
     case DType::f32: return data<float>()[flat];
@@ -164,7 +169,7 @@ double Tensor::at(std::int64_t flat) const {
 }
 
 double Tensor::item() const {
-  require(defined() && numel() == 1,
+  GRADHPO_CHECK(defined() && numel() == 1,
           "Tensor::item: expected a one-element tensor, got shape " + shape_.str());
   return at(0);
 }
@@ -185,7 +190,7 @@ void Tensor::fill(double value) {
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  require(src.numel() == numel() && src.dtype() == dtype(),
+  GRADHPO_CHECK(src.numel() == numel() && src.dtype() == dtype(),
           "Tensor::copy_from: destination " + shape_.str() + " " + dtype_name(dtype_) +
               ", source " + src.shape().str() + " " + dtype_name(src.dtype()));
   std::memcpy(raw(), src.raw(), nbytes());

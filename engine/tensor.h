@@ -101,7 +101,7 @@ class Tensor {
   void copy_from(const Tensor& src);  // same numel and dtype; shapes may differ
 
  private:
-  std::shared_ptr<Storage> storage_;
+  StorageRef storage_;
   std::int64_t offset_ = 0;  // in elements
   Shape shape_;
   DType dtype_ = DType::f32;

@@ -9,11 +9,11 @@ namespace gradhpo::kernels {
 namespace {
 
 void check_pair(const char* what, const Tensor& a, const Tensor& b) {
-  require(a.defined() && b.defined(), std::string(what) + ": undefined operand");
-  require(a.dtype() == b.dtype(), std::string(what) + ": mixed dtypes " + dtype_name(a.dtype()) +
+  GRADHPO_CHECK(a.defined() && b.defined(), std::string(what) + ": undefined operand");
+  GRADHPO_CHECK(a.dtype() == b.dtype(), std::string(what) + ": mixed dtypes " + dtype_name(a.dtype()) +
                                       " and " + dtype_name(b.dtype()));
   const std::int64_t na = a.numel(), nb = b.numel();
-  require(na == nb || (nb > 0 && na % nb == 0) || (na > 0 && nb % na == 0),
+  GRADHPO_CHECK(na == nb || (nb > 0 && na % nb == 0) || (na > 0 && nb % na == 0),
           std::string(what) + ": cannot broadcast " + a.shape().str() + " with " + b.shape().str());
 }
 
@@ -64,7 +64,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 void axpy(Tensor& acc, const Tensor& x, double alpha) {
   check_pair("axpy", acc, x);
-  require(x.numel() <= acc.numel(), "axpy: cannot accumulate " + x.shape().str() + " into " +
+  GRADHPO_CHECK(x.numel() <= acc.numel(), "axpy: cannot accumulate " + x.shape().str() + " into " +
                                         acc.shape().str());
   dispatch_float(acc.dtype(), "axpy", [&](auto zero) {
     using T = decltype(zero);
@@ -186,7 +186,7 @@ Tensor unary_derivative(UnaryOp op, const Tensor& x, const Tensor& y, int order)
 }
 
 Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale) {
-  require(A * B * C == x.numel(), "reduce: view [A, B, C] does not match " + x.shape().str());
+  GRADHPO_CHECK(A * B * C == x.numel(), "reduce: view [A, B, C] does not match " + x.shape().str());
   Tensor out = Tensor::empty(Shape{A * C}, x.dtype());
   dispatch_float(x.dtype(), "reduce", [&](auto zero) {
     using T = decltype(zero);
@@ -210,7 +210,7 @@ Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64
 }
 
 Tensor expand_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale) {
-  require(A * C == x.numel(), "expand: view [A, C] does not match " + x.shape().str());
+  GRADHPO_CHECK(A * C == x.numel(), "expand: view [A, C] does not match " + x.shape().str());
   Tensor out = Tensor::empty(Shape{A * B * C}, x.dtype());
   dispatch_float(x.dtype(), "expand", [&](auto zero) {
     using T = decltype(zero);

@@ -19,7 +19,7 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   const int trailing = small.ndim() - first;
   bool ok = trailing <= big.ndim() && small.numel() != big.numel();
   for (int i = 0; ok && i < trailing; ++i) ok = small[first + i] == big[big.ndim() - trailing + i];
-  require(ok, std::string(op) + ": shapes " + a.str() + " and " + b.str() +
+  GRADHPO_CHECK(ok, std::string(op) + ": shapes " + a.str() + " and " + b.str() +
                   " do not broadcast (expected equal shapes, a one-element operand, or one whose "
                   "shape is the other's trailing dimensions)");
   return big;

@@ -10,11 +10,11 @@ struct Dims {
 };
 
 Dims product_dims(const char* op, const Shape& a, const Shape& b, bool ta, bool tb) {
-  require(a.ndim() == 2 && b.ndim() == 2,
+  GRADHPO_CHECK(a.ndim() == 2 && b.ndim() == 2,
           std::string(op) + ": expected 2-D operands, got " + a.str() + " and " + b.str());
   const std::int64_t m = ta ? a[1] : a[0], ka = ta ? a[0] : a[1];
   const std::int64_t kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
-  require(ka == kb, std::string(op) + ": inner dimensions differ: a is " + a.str() + (ta ? "ᵀ" : "") +
+  GRADHPO_CHECK(ka == kb, std::string(op) + ": inner dimensions differ: a is " + a.str() + (ta ? "ᵀ" : "") +
                         ", b is " + b.str() + (tb ? "ᵀ" : ""));
   return {m, ka, n};
 }
@@ -70,7 +70,7 @@ Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
   const Shape& as = a.value.shape();
   const Shape& bs = b.value.shape();
   const Dims d = product_dims("matmul", as, bs, ta, tb);
-  require(a.value.dtype() == b.value.dtype(), std::string("matmul: mixed dtypes ") + dtype_name(a.value.dtype()) +
+  GRADHPO_CHECK(a.value.dtype() == b.value.dtype(), std::string("matmul: mixed dtypes ") + dtype_name(a.value.dtype()) +
                                                   " and " + dtype_name(b.value.dtype()));
   Dual y(Tensor::empty(Shape{d.m, d.n}, a.value.dtype()));
   gemm_into(a.value, as, ta, b.value, bs, tb, y.value, false);

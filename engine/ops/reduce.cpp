@@ -57,7 +57,7 @@ Var reduce_axis(const Var& x, int axis, bool average) {
   const Shape& s = x.shape();
   const int nd = s.ndim();
   const int a = axis < 0 ? axis + nd : axis;
-  require(a >= 0 && a < nd, std::string(average ? "mean" : "sum") + ": axis " + std::to_string(axis) +
+  GRADHPO_CHECK(a >= 0 && a < nd, std::string(average ? "mean" : "sum") + ": axis " + std::to_string(axis) +
                                 " out of range for shape " + s.str());
   std::vector<std::int64_t> dims;
   for (int i = 0; i < nd; ++i)
@@ -82,7 +82,7 @@ const OpRules kDotRules = {"dot", dot_tangent, dot_backward, kReadsInputs};
 
 Var sum(const Var& x) { return record_reduce(x, 1, x.numel(), 1, 1.0, Shape{}); }
 Var mean(const Var& x) {
-  require(x.numel() > 0, "mean: empty tensor " + x.shape().str());
+  GRADHPO_CHECK(x.numel() > 0, "mean: empty tensor " + x.shape().str());
   return record_reduce(x, 1, x.numel(), 1, 1.0 / static_cast<double>(x.numel()), Shape{});
 }
 Var sum(const Var& x, int axis) { return reduce_axis(x, axis, false); }
@@ -92,7 +92,7 @@ Var dot(const Var& a, const Var& b) {
   Tape& t = a.tape();
   t.check(a, "dot");
   t.check(b, "dot");
-  require(a.numel() == b.numel(), "dot: operands have " + std::to_string(a.numel()) + " and " +
+  GRADHPO_CHECK(a.numel() == b.numel(), "dot: operands have " + std::to_string(a.numel()) + " and " +
                                       std::to_string(b.numel()) + " elements (" + a.shape().str() + " and " +
                                       b.shape().str() + ")");
   Tensor y = dual_dot(Dual(a.value()), Dual(b.value())).value;

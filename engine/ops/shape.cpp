@@ -76,7 +76,7 @@ Var slice(const Var& x, std::int64_t start, const Shape& shape) {
   Tape& t = x.tape();
   t.check(x, "slice");
   const std::int64_t len = shape.numel();
-  require(start >= 0 && start + len <= x.numel(),
+  GRADHPO_CHECK(start >= 0 && start + len <= x.numel(),
           "slice: elements [" + std::to_string(start) + ", " + std::to_string(start + len) + ") of a tensor of " +
               std::to_string(x.numel()) + " elements (" + x.shape().str() + ")");
   Var y = t.record(&kSliceRules, x.value().flat_slice(start, len).reshape(shape), {x});
@@ -85,12 +85,12 @@ Var slice(const Var& x, std::int64_t start, const Shape& shape) {
 }
 
 Var concat(const std::vector<Var>& parts) {
-  require(!parts.empty(), "concat: no inputs");
+  GRADHPO_CHECK(!parts.empty(), "concat: no inputs");
   Tape& t = parts.front().tape();
   std::int64_t total = 0;
   for (const Var& p : parts) {
     t.check(p, "concat");
-    require(p.dtype() == parts.front().dtype(), std::string("concat: mixed dtypes ") +
+    GRADHPO_CHECK(p.dtype() == parts.front().dtype(), std::string("concat: mixed dtypes ") +
                                                     dtype_name(parts.front().dtype()) + " and " + dtype_name(p.dtype()));
     total += p.numel();
   }

@@ -10,7 +10,7 @@ namespace gradhpo {
 namespace {
 
 void require_matrix(const char* op, const Shape& s) {
-  require(s.ndim() == 2, std::string(op) + ": expected [batch, classes], got " + s.str());
+  GRADHPO_CHECK(s.ndim() == 2, std::string(op) + ": expected [batch, classes], got " + s.str());
 }
 
 // ---- log_softmax: y = x − logsumexp(x) per row ------------------------------------------------
@@ -154,13 +154,13 @@ Var pick(const Var& x, const Tensor& labels) {
   t.check(x, "pick");
   require_matrix("pick", x.shape());
   const std::int64_t B = x.shape()[0], C = x.shape()[1];
-  require(labels.defined() && labels.dtype() == DType::i32,
+  GRADHPO_CHECK(labels.defined() && labels.dtype() == DType::i32,
           "pick: labels must be an int32 tensor, got " + std::string(labels.defined() ? dtype_name(labels.dtype()) : "none"));
-  require(labels.numel() == B, "pick: " + std::to_string(labels.numel()) + " labels for a batch of " +
+  GRADHPO_CHECK(labels.numel() == B, "pick: " + std::to_string(labels.numel()) + " labels for a batch of " +
                                    std::to_string(B) + " rows (" + x.shape().str() + ")");
   const std::int32_t* l = labels.data<std::int32_t>();
   for (std::int64_t i = 0; i < B; ++i)
-    require(l[i] >= 0 && l[i] < C, "pick: label " + std::to_string(l[i]) + " at row " + std::to_string(i) +
+    GRADHPO_CHECK(l[i] >= 0 && l[i] < C, "pick: label " + std::to_string(l[i]) + " at row " + std::to_string(i) +
                                        " is outside [0, " + std::to_string(C) + ")");
   Var y = t.record(&kPickRules, gather(x.value(), labels, B, C), {x});
   t.node(y).saved = labels;

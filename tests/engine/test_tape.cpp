@@ -2,12 +2,26 @@
 // life cycle.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 
 #include <gradhpo/engine/autodiff.h>
 #include <gradhpo/engine/storage.h>
 
 using namespace gradhpo;
+
+// Counts every operator new in this test program, to check that the tape allocates nothing per
+// op in steady state.
+static std::atomic<long> g_allocations{0};
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 Tensor filled(const Shape& s, double v, DType dt = DType::f64) { return Tensor::full(s, v, dt); }
@@ -49,6 +63,28 @@ TEST_CASE("a repeated step allocates no new storage once the pool is warm") {
   const std::size_t before = pool_stats().heap_allocations;
   for (int i = 0; i < 10; ++i) hvp(tape, f, w, v);
   CHECK(pool_stats().heap_allocations == before);
+}
+
+TEST_CASE("heap allocations per differentiation do not grow with the number of ops") {
+  // A chain of `depth` ops: once warm, an HVP through it allocates the same (small) number of
+  // times whatever the depth — the per-call bookkeeping, never per op.
+  auto allocations_per_call = [](int depth) {
+    Tape tape;
+    const Tensor w = Tensor::full(Shape{32}, 0.1, DType::f64);
+    const Tensor v = Tensor::full(Shape{32}, 1.0, DType::f64);
+    auto f = [depth](const Var& W) {
+      Var h = W;
+      for (int i = 0; i < depth; ++i) h = tanh(h * 1.1 + 0.1);
+      return sum(square(h));
+    };
+    for (int i = 0; i < 3; ++i) hvp(tape, f, w, v);
+    const long before = g_allocations.load();
+    for (int i = 0; i < 5; ++i) hvp(tape, f, w, v);
+    return (g_allocations.load() - before) / 5;
+  };
+  const long shallow = allocations_per_call(4), deep = allocations_per_call(40);
+  INFO("allocations per call: depth 4 -> " << shallow << ", depth 40 -> " << deep);
+  CHECK(deep == shallow);
 }
 
 TEST_CASE("bad input gets a clear error") {
