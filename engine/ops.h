@@ -1,6 +1,8 @@
 // Every primitive, plus the operator overloads that model code is written with.
 #pragma once
 
+#include "ops/channel.h"
+#include "ops/conv.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"

@@ -1,0 +1,200 @@
+// conv2d and channel_bias / channel_scale / channel_affine / channel_sum: every derivative
+// through check_ad (float64, finite differences, K directions, dense Hessian, float32), values
+// against a naive loop written here, batched against one image at a time, the threaded image
+// loop against the serial one, and the errors.
+#include "check_ad.h"
+
+#include <gradhpo/engine/ops.h>
+
+#include <sstream>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+using namespace gradhpo;
+using namespace gradhpo::testing;
+
+namespace {
+
+// Σ c⊙y + ½ Σ (d⊙y)²: exercises the second-order (backward-tangent) rules of whatever made y.
+Var wrap(const Var& y, std::uint64_t seed = 11) {
+  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
+  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
+  const Var dy = y * d;
+  return sum(y * c) + 0.5 * sum(dy * dy);
+}
+
+struct ConvCase {
+  std::int64_t N, C, H, W, O, kh, kw;
+  int stride, pad;
+  bool bias;
+  std::string name() const {  // a stream: GCC 12 warns (-Wrestrict, falsely) on chains of string +
+    std::ostringstream s;
+    s << "N" << N << " C" << C << " " << H << "x" << W << " O" << O << " k" << kh << "x" << kw << " s" << stride
+      << " p" << pad << (bias ? " +bias" : "");
+    return s.str();
+  }
+};
+
+// w = [filters | image | bias], λ has W entries (W ≥ kw, O): the images are data plus a
+// w-dependent image scaled by λ, the filters are scaled by λ, so ∂²/∂λ∂w is non-trivial.
+Var conv_loss(const ConvCase& k, const Var& w, const Var& lam) {
+  const std::int64_t nf = k.O * k.C * k.kh * k.kw, ni = k.C * k.H * k.W;
+  const Var filt = slice(w, 0, Shape{k.O, k.C, k.kh, k.kw}) * slice(lam, 0, Shape{k.kw});
+  const Var img = slice(w, nf, Shape{k.C, k.H, k.W}) * lam;
+  const Var x = random_tensor(Shape{k.N, k.C, k.H, k.W}, 5).to(w.dtype()) + img;
+  Var y = conv2d(x, filt, k.stride, k.pad);
+  if (k.bias) y = channel_bias(y, slice(w, nf + ni, Shape{k.O}) * slice(lam, 0, Shape{k.O}));
+  return wrap(y);
+}
+
+Tensor conv_w(const ConvCase& k) {
+  return random_tensor(Shape{k.O * k.C * k.kh * k.kw + k.C * k.H * k.W + (k.bias ? k.O : 0)}, 3);
+}
+
+// The definition, with no im2col: y[n,o,i,j] = Σ_{c,a,b} x[n,c,i·s−p+a, j·s−p+b] W[o,c,a,b].
+std::vector<double> naive_conv(const std::vector<double>& x, const std::vector<double>& w, std::int64_t N,
+                               std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t O, std::int64_t kh,
+                               std::int64_t kw, std::int64_t s, std::int64_t p) {
+  const std::int64_t Ho = (H + 2 * p - kh) / s + 1, Wo = (W + 2 * p - kw) / s + 1;
+  std::vector<double> y(static_cast<std::size_t>(N * O * Ho * Wo), 0.0);
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t o = 0; o < O; ++o)
+      for (std::int64_t i = 0; i < Ho; ++i)
+        for (std::int64_t j = 0; j < Wo; ++j) {
+          double acc = 0;
+          for (std::int64_t c = 0; c < C; ++c)
+            for (std::int64_t a = 0; a < kh; ++a)
+              for (std::int64_t b = 0; b < kw; ++b) {
+                const std::int64_t r = i * s - p + a, q = j * s - p + b;
+                if (r < 0 || r >= H || q < 0 || q >= W) continue;
+                acc += x[static_cast<std::size_t>(((n * C + c) * H + r) * W + q)] *
+                       w[static_cast<std::size_t>(((o * C + c) * kh + a) * kw + b)];
+              }
+          y[static_cast<std::size_t>(((n * O + o) * Ho + i) * Wo + j)] = acc;
+        }
+  return y;
+}
+
+template <class F> void check_error(F&& f, const std::vector<std::string>& parts) {
+  bool thrown = false;
+  try {
+    f();
+  } catch (const Error& e) {
+    thrown = true;
+    const std::string what = e.what();
+    for (const std::string& p : parts) CHECK_MESSAGE(what.find(p) != std::string::npos, "'" << what << "' lacks '" << p << "'");
+  }
+  CHECK_MESSAGE(thrown, "expected a gradhpo::Error mentioning " << parts.front());
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: derivatives of every order for stride, padding, kernel and bias combinations") {
+  const ConvCase cases[] = {
+      {2, 2, 5, 5, 2, 3, 3, 1, 0, false},  // plain 3×3
+      {2, 2, 5, 5, 2, 3, 3, 1, 1, true},   // same padding, with bias
+      {2, 2, 6, 6, 3, 3, 3, 2, 1, true},   // stride 2, padding 1 (WRN downsampling)
+      {2, 1, 6, 5, 2, 2, 3, 2, 0, false},  // rectangular kernel, stride 2
+      {2, 3, 4, 4, 2, 1, 1, 1, 0, true},   // pointwise (im2col is the image itself)
+      {2, 3, 5, 5, 2, 1, 1, 2, 0, false},  // 1×1 stride 2 (WRN shortcut)
+      {2, 2, 3, 3, 2, 3, 3, 1, 2, false},  // padding larger than needed: border outputs see only zeros
+  };
+  for (const ConvCase& k : cases) {
+    INFO(k.name());
+    AdCheckOptions opt;
+    check_ad("conv2d " + k.name(), [k](const Var& w, const Var& lam) { return conv_loss(k, w, lam); }, conv_w(k),
+             random_tensor(Shape{k.W}, 4, 0.5, 1.5), opt);
+  }
+}
+
+TEST_CASE("conv2d: data input (no adjoint for x) and a filter shared by two convolutions") {
+  const Tensor X = random_tensor(Shape{2, 2, 5, 4}, 8);
+  check_ad("conv2d of data", [X](const Var& w, const Var& lam) {
+    const Var filt = slice(w, 0, Shape{3, 2, 2, 2}) * slice(lam, 0, Shape{2});
+    const Var y = conv2d(w.tape().constant(X.to(w.dtype())), filt, 1, 1);   // [2, 3, 6, 5]
+    const Var z = conv2d(tanh(y), slice(w, 24, Shape{2, 3, 3, 3}), 2, 0);  // conv of conv
+    return wrap(y) + wrap(z, 17);
+  }, random_tensor(Shape{24 + 54}, 12, -0.5, 0.5), random_tensor(Shape{2}, 13, 0.5, 1.5));
+}
+
+TEST_CASE("channel_bias, channel_scale, channel_affine, channel_sum on [N, C, H, W] and [N, C]") {
+  for (int dims : {2, 4}) {
+    check_ad("channel ops, ndim " + std::to_string(dims), [dims](const Var& w, const Var& lam) {
+      const Shape xs = dims == 4 ? Shape{2, 3, 2, 2} : Shape{8, 3};
+      const Var x = reshape(slice(w, 0, Shape{24}), xs) * slice(lam, 0, Shape{xs[dims - 1]});
+      const Var s = slice(w, 24, Shape{3}) * slice(lam, 0, Shape{3});
+      const Var b = slice(w, 27, Shape{3}) * slice(lam, 1, Shape{3});
+      return wrap(channel_affine(x, s, b)) + wrap(channel_scale(x, b), 21) + wrap(channel_bias(x, s), 31) +
+             wrap(channel_sum(x * x), 41);
+    }, random_tensor(Shape{30}, 14), random_tensor(Shape{4}, 15, 0.5, 1.5));
+  }
+}
+
+TEST_CASE("conv2d values equal a naive loop, in float64 and float32, serial and threaded") {
+  struct V { std::int64_t N, C, H, W, O, kh, kw, s, p; };
+  for (const V& v : {V{3, 2, 7, 6, 4, 3, 2, 1, 0}, V{2, 3, 8, 8, 5, 3, 3, 2, 1}, V{2, 4, 5, 5, 3, 1, 1, 1, 0},
+                     V{2, 2, 5, 7, 2, 4, 4, 3, 2}, V{16, 3, 16, 16, 8, 3, 3, 1, 1} /* threaded path */}) {
+    for (DType dt : {DType::f64, DType::f32}) {
+      const Tensor x = random_tensor(Shape{v.N, v.C, v.H, v.W}, 21, -1, 1, dt);
+      const Tensor w = random_tensor(Shape{v.O, v.C, v.kh, v.kw}, 22, -1, 1, dt);
+      Tape t;
+      const Var y = conv2d(t.constant(x), t.constant(w), static_cast<int>(v.s), static_cast<int>(v.p));
+      const auto ref = naive_conv(x.to_vector(), w.to_vector(), v.N, v.C, v.H, v.W, v.O, v.kh, v.kw, v.s, v.p);
+      const std::int64_t Ho = (v.H + 2 * v.p - v.kh) / v.s + 1, Wo = (v.W + 2 * v.p - v.kw) / v.s + 1;
+      CHECK(y.shape() == Shape{v.N, v.O, Ho, Wo});
+      CHECK(rel_error(y.value().to_vector(), ref) <= (dt == DType::f64 ? 1e-13 : 1e-6));
+    }
+  }
+}
+
+TEST_CASE("conv2d of a batch equals conv2d of each image alone") {
+  const Tensor x = random_tensor(Shape{4, 3, 9, 9}, 31);
+  const Tensor w = random_tensor(Shape{5, 3, 3, 3}, 32);
+  Tape t;
+  const Var y = conv2d(t.constant(x), t.constant(w), 2, 1);
+  for (std::int64_t n = 0; n < 4; ++n) {
+    const Var yn = conv2d(t.constant(x.rows(n, 1)), t.constant(w), 2, 1);
+    CHECK(rel_error(yn.value().to_vector(), y.value().rows(n, 1).to_vector()) <= 1e-15);
+  }
+}
+
+#ifdef _OPENMP
+TEST_CASE("conv2d: the threaded image loop gives the serial results (gradient, H v, mixed, K = 3)") {
+  // Large enough that every kernel (forward, both adjoints, multi-bank) takes its threaded path.
+  const ConvCase k{12, 3, 12, 12, 6, 3, 3, 1, 1, true};
+  const Tensor w = conv_w(k);
+  const Tensor lam = random_tensor(Shape{k.W}, 4, 0.5, 1.5);
+  const Tensor V = random_tensor(Shape{3, w.numel()}, 6);
+  auto f = [k](const Var& ww, const Var& ll) { return conv_loss(k, ww, ll); };
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const MixedResult serial = mixed_vjp(f, w, lam, V, true);
+  omp_set_num_threads(2);
+  const MixedResult threaded = mixed_vjp(f, w, lam, V, true);
+  omp_set_num_threads(saved);
+  CHECK(rel_error(serial.grad_w.to_vector(), threaded.grad_w.to_vector()) <= 1e-12);
+  CHECK(rel_error(serial.hvp.to_vector(), threaded.hvp.to_vector()) <= 1e-12);
+  CHECK(rel_error(serial.mixed.to_vector(), threaded.mixed.to_vector()) <= 1e-12);
+}
+#endif
+
+TEST_CASE("conv2d and channel_bias: errors name the op and the shapes") {
+  Tape t;
+  const Var x = t.variable(Tensor::zeros(Shape{2, 3, 5, 5}, DType::f64));
+  const Var w = t.variable(Tensor::zeros(Shape{4, 3, 3, 3}, DType::f64));
+  check_error([&] { conv2d(t.variable(Tensor::zeros(Shape{3, 5, 5}, DType::f64)), w); }, {"conv2d", "[3, 5, 5]"});
+  check_error([&] { conv2d(x, t.variable(Tensor::zeros(Shape{4, 2, 3, 3}, DType::f64))); },
+              {"conv2d", "channel", "[2, 3, 5, 5]", "[4, 2, 3, 3]"});
+  check_error([&] { conv2d(x, t.variable(Tensor::zeros(Shape{4, 3, 6, 6}, DType::f64))); },
+              {"conv2d", "larger than the padded input", "[4, 3, 6, 6]"});
+  check_error([&] { conv2d(x, t.variable(Tensor::zeros(Shape{4, 3, 3, 3}, DType::f32))); },
+              {"conv2d", "mixed dtypes"});
+  check_error([&] { conv2d(x, w, 0, 0); }, {"conv2d", "stride"});
+  check_error([&] { conv2d(x, w, t.variable(Tensor::zeros(Shape{3}, DType::f64))); }, {"conv2d", "bias", "[3]"});
+  check_error([&] { channel_bias(x, t.variable(Tensor::zeros(Shape{4}, DType::f64))); },
+              {"channel_bias", "[4]", "[2, 3, 5, 5]"});
+  // A padded input may be just large enough.
+  CHECK(conv2d(x, t.variable(Tensor::zeros(Shape{4, 3, 7, 7}, DType::f64)), 1, 1).shape() == Shape{2, 4, 1, 1});
+}
