@@ -1,10 +1,12 @@
 // Every primitive, plus the operator overloads that model code is written with.
 #pragma once
 
+#include "ops/batchnorm.h"
 #include "ops/channel.h"
 #include "ops/conv.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/pool.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
