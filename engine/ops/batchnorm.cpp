@@ -1,0 +1,260 @@
+#include "batchnorm.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../kernels/cpu.h"
+#include "channel.h"
+#include "elementwise.h"
+
+namespace gradhpo {
+namespace {
+
+/// x viewed as [N, C, R]; a channel's values are the N rows (n, c) of R elements.
+struct Layout {
+  std::int64_t N, C, R;
+  std::int64_t m() const { return N * R; }
+  std::int64_t numel() const { return N * C * R; }
+  /// Offset of row (sample, c); tangent blocks [K, N, C, R] use sample = k·N + n.
+  std::int64_t row(std::int64_t sample, std::int64_t c) const { return (sample * C + c) * R; }
+};
+Layout layout(const Shape& s) { return {s[0], s[1], s.numel() / std::max<std::int64_t>(s[0] * s[1], 1)}; }
+
+int channel_threads(const Layout& L, std::int64_t K) {
+#ifdef _OPENMP
+  if ((K + 1) * L.numel() < kernels::kParallelGrain || L.C < 2 || omp_in_parallel()) return 1;
+  return static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), L.C));
+#else
+  (void)L, (void)K;
+  return 1;
+#endif
+}
+
+// ---- kernels: each parallel over channels, sums in double --------------------------------------
+
+/// x̂, s = 1/sqrt(σ² + eps), μ and the biased σ², per channel.
+template <class T>
+void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* mean, T* var) {
+  const double m = static_cast<double>(L.m());
+  [[maybe_unused]] const int threads = channel_threads(L, 0);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (std::int64_t c = 0; c < L.C; ++c) {
+    double sum = 0;
+    for (std::int64_t n = 0; n < L.N; ++n) {
+      const T* xr = x + L.row(n, c);
+      for (std::int64_t r = 0; r < L.R; ++r) sum += xr[r];
+    }
+    const double mu = sum / m;
+    double ss = 0;
+    for (std::int64_t n = 0; n < L.N; ++n) {
+      const T* xr = x + L.row(n, c);
+      for (std::int64_t r = 0; r < L.R; ++r) {
+        const double d = xr[r] - mu;
+        ss += d * d;
+      }
+    }
+    const double v = ss / m, sc = 1.0 / std::sqrt(v + eps);
+    const T tm = static_cast<T>(mu), ts = static_cast<T>(sc);
+    for (std::int64_t n = 0; n < L.N; ++n) {
+      const T* xr = x + L.row(n, c);
+      T* yr = xh + L.row(n, c);
+      for (std::int64_t r = 0; r < L.R; ++r) yr[r] = (xr[r] - tm) * ts;
+    }
+    s[c] = ts;
+    mean[c] = tm;
+    var[c] = static_cast<T>(v);
+  }
+}
+
+/// x̂̇_k = s (ẋ_k − mean(ẋ_k) − x̂ mean(x̂ ẋ_k)) for the K directions.
+template <class T>
+void standardize_tangent(const Layout& L, std::int64_t K, const T* xh, const T* s, const T* xt, T* out) {
+  const double m = static_cast<double>(L.m());
+  [[maybe_unused]] const int threads = channel_threads(L, K);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (std::int64_t c = 0; c < L.C; ++c) {
+    for (std::int64_t k = 0; k < K; ++k) {
+      double sum = 0, dot = 0;
+      for (std::int64_t n = 0; n < L.N; ++n) {
+        const T* tr = xt + L.row(k * L.N + n, c);
+        const T* hr = xh + L.row(n, c);
+        for (std::int64_t r = 0; r < L.R; ++r) {
+          sum += tr[r];
+          dot += static_cast<double>(hr[r]) * tr[r];
+        }
+      }
+      const T mt = static_cast<T>(sum / m), a = static_cast<T>(dot / m), sc = s[c];
+      for (std::int64_t n = 0; n < L.N; ++n) {
+        const T* tr = xt + L.row(k * L.N + n, c);
+        const T* hr = xh + L.row(n, c);
+        T* o = out + L.row(k * L.N + n, c);
+        for (std::int64_t r = 0; r < L.R; ++r) o[r] = sc * (tr[r] - mt - hr[r] * a);
+      }
+    }
+  }
+}
+
+/// x̄ = s (ḡ − mean(ḡ) − x̂ b), b = mean(x̂ ḡ), and for each direction k
+/// x̄̇ = −s a x̄ + s (ġ − mean(ġ) − x̂ mean(x̂ ġ)) − s (b x̂̇ + x̂ mean(x̂̇ ḡ)),  a = mean(x̂ ẋ).
+/// gt (ġ), xt (ẋ) and xht (x̂̇) may each be null (zero).
+template <class T>
+void standardize_backward(const Layout& L, std::int64_t K, const T* xh, const T* s, const T* g, const T* gt,
+                          const T* xt, const T* xht, T* xb, T* xbt) {
+  const double m = static_cast<double>(L.m());
+  [[maybe_unused]] const int threads = channel_threads(L, K);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (std::int64_t c = 0; c < L.C; ++c) {
+    double sg = 0, shg = 0;
+    for (std::int64_t n = 0; n < L.N; ++n) {
+      const T* gr = g + L.row(n, c);
+      const T* hr = xh + L.row(n, c);
+      for (std::int64_t r = 0; r < L.R; ++r) {
+        sg += gr[r];
+        shg += static_cast<double>(hr[r]) * gr[r];
+      }
+    }
+    const T mg = static_cast<T>(sg / m), b = static_cast<T>(shg / m), sc = s[c];
+    for (std::int64_t n = 0; n < L.N; ++n) {
+      const T* gr = g + L.row(n, c);
+      const T* hr = xh + L.row(n, c);
+      T* o = xb + L.row(n, c);
+      for (std::int64_t r = 0; r < L.R; ++r) o[r] = sc * (gr[r] - mg - hr[r] * b);
+    }
+    for (std::int64_t k = 0; k < K; ++k) {
+      double s_hx = 0, s_htg = 0, s_gt = 0, s_hgt = 0;  // Σ x̂ẋ, Σ x̂̇ḡ, Σ ġ, Σ x̂ġ
+      for (std::int64_t n = 0; n < L.N; ++n) {
+        const std::int64_t v = L.row(n, c), t = L.row(k * L.N + n, c);
+        for (std::int64_t r = 0; r < L.R; ++r) {
+          const double h = xh[v + r];
+          if (xt) s_hx += h * xt[t + r];
+          if (xht) s_htg += static_cast<double>(xht[t + r]) * g[v + r];
+          if (gt) {
+            s_gt += gt[t + r];
+            s_hgt += h * gt[t + r];
+          }
+        }
+      }
+      const T a = static_cast<T>(s_hx / m), e = static_cast<T>(s_htg / m);
+      const T mgt = static_cast<T>(s_gt / m), f = static_cast<T>(s_hgt / m);
+      for (std::int64_t n = 0; n < L.N; ++n) {
+        const std::int64_t v = L.row(n, c), t = L.row(k * L.N + n, c);
+        for (std::int64_t r = 0; r < L.R; ++r) {
+          T acc = -a * xb[v + r] - xh[v + r] * (e + f);
+          if (gt) acc += gt[t + r] - mgt;
+          if (xht) acc -= b * xht[t + r];
+          xbt[t + r] = sc * acc;
+        }
+      }
+    }
+  }
+}
+
+// ---- the primitive ------------------------------------------------------------------------------
+// Node: input x; output x̂; saved = s [C]; scalar = eps.
+
+Tensor standardize_tangent_rule(const Tape& t, const Node& n) {
+  const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
+  if (!xt.defined()) return {};
+  const Layout L = layout(n.value.shape());
+  const std::int64_t K = xt.dim(0);
+  Tensor out = Tensor::empty(Shape{K, L.numel()}, n.value.dtype());
+  dispatch_float(n.value.dtype(), "batch_standardize", [&](auto zero) {
+    using T = decltype(zero);
+    standardize_tangent<T>(L, K, n.value.data<T>(), n.saved.data<T>(), xt.data<T>(), out.data<T>());
+  });
+  return out;
+}
+
+void standardize_backward_rule(Tape& t, const Node& n, const Dual& g) {
+  if (!t.needs_adjoint(n, 0)) return;
+  const Dual x = t.input(n, 0), y = t.output(n);
+  const Layout L = layout(n.value.shape());
+  const std::int64_t K = std::max({g.K(), x.K(), y.K()});
+  Dual xb(Tensor::empty(n.value.shape(), n.value.dtype()));
+  if (K > 0) xb.tangent = Tensor::empty(Shape{K, L.numel()}, n.value.dtype());
+  dispatch_float(n.value.dtype(), "batch_standardize", [&](auto zero) {
+    using T = decltype(zero);
+    auto tan = [](const Dual& d) { return d.has_tangent() ? d.tangent.data<T>() : nullptr; };
+    standardize_backward<T>(L, K, n.value.data<T>(), n.saved.data<T>(), g.value.data<T>(), tan(g), tan(x), tan(y),
+                            xb.value.data<T>(), K > 0 ? xb.tangent.data<T>() : nullptr);
+  });
+  t.accumulate(n, 0, std::move(xb));
+}
+
+const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule, standardize_backward_rule,
+                                   1u | kReadsOutput};
+
+void check_x(const char* op, const Shape& x, DType d) {
+  require(x.ndim() == 2 || x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W] or [N, C], got " + x.str());
+  require(d == DType::f32 || d == DType::f64, std::string(op) + ": expected float32 or float64, got " + dtype_name(d));
+}
+
+void check_channel_vector(const char* op, const char* what, const Shape& x, DType xd, const Tensor& v) {
+  require(v.ndim() == 1 && v.numel() == x[1], std::string(op) + ": " + what + " of shape " + v.shape().str() +
+                                                  " for x of shape " + x.str() + " (expected [" +
+                                                  std::to_string(x[1]) + "])");
+  require(v.dtype() == xd, std::string(op) + ": mixed dtypes: x is " + dtype_name(xd) + ", " + what + " is " +
+                               dtype_name(v.dtype()));
+}
+
+}  // namespace
+
+Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batch_var) {
+  Tape& t = x.tape();
+  t.check(x, "batch_standardize");
+  check_x("batch_standardize", x.shape(), x.dtype());
+  const Layout L = layout(x.shape());
+  require(L.m() >= 2, "batch_standardize: need more than one value per channel to normalize with batch "
+                      "statistics, got x of shape " + x.shape().str());
+  require(eps >= 0, "batch_standardize: eps must be ≥ 0, got " + std::to_string(eps));
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor s = Tensor::empty(Shape{L.C}, x.dtype());
+  Tensor mean = Tensor::empty(Shape{L.C}, x.dtype());
+  Tensor var = Tensor::empty(Shape{L.C}, x.dtype());
+  dispatch_float(x.dtype(), "batch_standardize", [&](auto zero) {
+    using T = decltype(zero);
+    standardize_value<T>(L, x.value().data<T>(), eps, y.data<T>(), s.data<T>(), mean.data<T>(), var.data<T>());
+  });
+  if (batch_mean) *batch_mean = mean;
+  if (batch_var) *batch_var = kernels::affine(var, static_cast<double>(L.m()) / static_cast<double>(L.m() - 1), 0.0);
+  Var out = t.record(&kStandardizeRules, std::move(y), {x});
+  Node& n = t.node(out);
+  n.saved = std::move(s);
+  n.scalar = eps;
+  return out;
+}
+
+Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean,
+                     Tensor* batch_var) {
+  Tape& t = x.tape();
+  t.check(x, "batch_norm_train");
+  t.check(gamma, "batch_norm_train");
+  t.check(beta, "batch_norm_train");
+  check_x("batch_norm_train", x.shape(), x.dtype());
+  check_channel_vector("batch_norm_train", "gamma", x.shape(), x.dtype(), gamma.value());
+  check_channel_vector("batch_norm_train", "beta", x.shape(), x.dtype(), beta.value());
+  return channel_affine(batch_standardize(x, eps, batch_mean, batch_var), gamma, beta);
+}
+
+// y = x ⊙ (γ s) + (β − γ s μ_run),  s = 1/sqrt(σ²_run + eps): constants s and μ_run, so the
+// composition of mul/sub/channel_affine carries every derivative.
+Var batch_norm_eval(const Var& x, const Var& gamma, const Var& beta, const Tensor& running_mean,
+                    const Tensor& running_var, double eps) {
+  Tape& t = x.tape();
+  t.check(x, "batch_norm_eval");
+  t.check(gamma, "batch_norm_eval");
+  t.check(beta, "batch_norm_eval");
+  check_x("batch_norm_eval", x.shape(), x.dtype());
+  check_channel_vector("batch_norm_eval", "gamma", x.shape(), x.dtype(), gamma.value());
+  check_channel_vector("batch_norm_eval", "beta", x.shape(), x.dtype(), beta.value());
+  require(running_mean.defined() && running_var.defined(), "batch_norm_eval: undefined running statistics");
+  check_channel_vector("batch_norm_eval", "running_mean", x.shape(), x.dtype(), running_mean);
+  check_channel_vector("batch_norm_eval", "running_var", x.shape(), x.dtype(), running_var);
+  const Tensor inv_std = kernels::unary(kernels::UnaryOp::reciprocal,
+                                        kernels::unary(kernels::UnaryOp::sqrt, kernels::affine(running_var, 1.0, eps)));
+  const Var scale = mul(gamma, t.constant(inv_std));
+  const Var shift = sub(beta, mul(scale, t.constant(running_mean)));
+  return channel_affine(x, scale, shift);
+}
+
+}  // namespace gradhpo
