@@ -24,6 +24,8 @@ void check_vector(const char* op, const char* what, const Shape& x, DType xd, co
                                dtype_name(v.dtype()));
 }
 
+template <class T> using ConstRow = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
 int threads_for(std::int64_t work) {
 #ifdef _OPENMP
   if (work < kernels::kParallelGrain || omp_in_parallel()) return 1;
@@ -76,13 +78,10 @@ void channel_reduce(const T* x, const T* y, std::int64_t G, std::int64_t N, std:
       const std::int64_t g = s / N, n = s % N;
       for (std::int64_t c = 0; c < C; ++c) {
         const T* xi = x + (s * C + c) * R;
-        T sum = 0;
-        if (y) {
-          const T* yi = y + (n * C + c) * R;
-          for (std::int64_t r = 0; r < R; ++r) sum += xi[r] * yi[r];
-        } else {
-          for (std::int64_t r = 0; r < R; ++r) sum += xi[r];
-        }
+        // Eigen's reductions are vectorized (a plain `sum += x[r]` loop is not, without
+        // -ffast-math); each row is summed in T, the rows in double.
+        const ConstRow<T> xr(xi, R);
+        const T sum = y ? xr.matrix().dot(ConstRow<T>(y + (n * C + c) * R, R).matrix()) : xr.sum();
         acc[g * C + c] += static_cast<double>(sum);
       }
     }
