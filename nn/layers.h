@@ -67,9 +67,9 @@ struct BatchNorm2d {
   Var operator()(const Var& w, const Var& x, const Context& ctx) const;
 };
 
-/// running = (1 − m) running + m batch for the mean, and the same with the unbiased batch
-/// variance (biased · n/(n−1), n = N·H·W) for the variance, as PyTorch does.
-void update_running_stats(ModelState& state, int slot, const Tensor& batch_mean, const Tensor& batch_var_biased,
-                          std::int64_t n);
+/// PyTorch's running-statistics update with momentum m = state.momentum:
+///   running_mean = (1 − m) running_mean + m batch_mean,
+///   running_var  = (1 − m) running_var  + m batch_var   (batch_var UNBIASED, σ²·n/(n−1)).
+void update_running_stats(ModelState& state, int slot, const Tensor& batch_mean, const Tensor& batch_var_unbiased);
 
 }  // namespace gradhpo::nn

@@ -36,14 +36,14 @@ Trainer::Trainer(const Model& model, Tensor w, ModelState state, OptimizerConfig
           "Trainer: the ModelState does not belong to " + model.name());
 }
 
-double Trainer::step(const Tensor& x, const Tensor& labels) {
+StepResult Trainer::step(const Tensor& x, const Tensor& labels) {
   tape_.reset();
   const Var W = tape_.variable(w_);
   const Tensor xb = x.dtype() == w_.dtype() ? x : x.to(w_.dtype());
   // Running statistics move only if the step goes through: update a copy, commit at the end.
   ModelState next = state_.running_mean.empty() ? ModelState{} : state_.clone();
-  const Var L = cross_entropy(model_.forward(W, xb, Context::train(state_.running_mean.empty() ? nullptr : &next)),
-                              labels);
+  const Var logits = model_.forward(W, xb, Context::train(state_.running_mean.empty() ? nullptr : &next));
+  const Var L = cross_entropy(logits, labels);
   const double loss = L.item();
   const std::int64_t s = optimizer_.steps();
   auto diverged = [&](const std::string& what) {
@@ -62,7 +62,7 @@ double Trainer::step(const Tensor& x, const Tensor& labels) {
   if (!all_finite(g)) diverged("gradient is not finite");
   optimizer_.step(w_, g);
   if (!state_.running_mean.empty()) state_ = std::move(next);
-  return loss;
+  return {loss, count_correct(logits.value(), labels)};
 }
 
 Evaluation evaluate(const Model& model, const Tensor& w, const ModelState& state, const Tensor& images,

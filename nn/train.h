@@ -16,6 +16,13 @@
 
 namespace gradhpo::nn {
 
+/// What one training step saw: the batch's mean loss and how many of its examples the model
+/// (before the step) classified correctly.
+struct StepResult {
+  double loss = 0;
+  std::int64_t correct = 0;
+};
+
 class Trainer {
  public:
   /// Trains `model` (which must outlive the trainer) from weights w (taken over, updated in
@@ -23,10 +30,10 @@ class Trainer {
   Trainer(const Model& model, Tensor w, ModelState state, OptimizerConfig optimizer);
 
   /// One optimizer step on the batch x [B, C, H, W] (any float dtype; converted to w's), labels
-  /// int32 [B]. Returns the batch's mean loss before the step. Throws Error when the loss or
-  /// the gradient is not finite ("training diverged at step s: loss nan ..."), leaving w as it
-  /// was before the step.
-  double step(const Tensor& x, const Tensor& labels);
+  /// int32 [B]. Returns the batch's mean loss and correct count before the step. Throws Error
+  /// when the loss or the gradient is not finite ("training diverged at step s: loss is nan
+  /// ..."), leaving w and the running statistics as they were before the step.
+  StepResult step(const Tensor& x, const Tensor& labels);
 
   const Tensor& weights() const { return w_; }
   Tensor& weights() { return w_; }
