@@ -52,7 +52,7 @@ StepResult Trainer::step(const Tensor& x, const Tensor& labels) {
       << "); try a smaller learning rate";
     throw Error(o.str());
   };
-  if (!std::isfinite(loss)) diverged("loss is " + std::to_string(loss));
+  if (!std::isfinite(loss)) diverged(std::string("loss is ") + (std::isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf"));
   Request r;
   r.output = L;
   r.gradients = {W};

@@ -1,0 +1,37 @@
+// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+//
+// When stderr is a file or a pipe (CI logs, `2> log`), nothing is drawn: the caller's own
+// per-epoch lines on stdout are the plain record. Redraws are throttled to 10 per second so that
+// drawing never costs measurable time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace gradhpo::tools {
+
+class ProgressBar {
+ public:
+  /// `enabled = false` draws nothing (use stderr_is_terminal() to decide).
+  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  ~ProgressBar() { clear(); }
+  ProgressBar(const ProgressBar&) = delete;
+  ProgressBar& operator=(const ProgressBar&) = delete;
+
+  /// Shows "<label> [####....] done/total <suffix>" (throttled unless done == total).
+  void update(const std::string& label, std::int64_t done, std::int64_t total, const std::string& suffix);
+  /// Erases the bar, so that the next line printed starts clean.
+  void clear();
+  bool enabled() const { return enabled_; }
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+/// True when stderr is a terminal (isatty) and TERM is not "dumb".
+bool stderr_is_terminal();
+
+}  // namespace gradhpo::tools
