@@ -67,7 +67,7 @@ void add_train_command(CLI::App& app) {
   // Run.
   cmd->add_option("--seed", o->seed, "Seed for initialization, split, batch order and augmentation")
       ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Threads (OpenMP and Eigen); 0: the OpenMP default")
+  cmd->add_option("--threads", o->threads, "Threads (OpenMP, Eigen and OpenBLAS); 0: their defaults")
       ->capture_default_str();
   cmd->add_option("--eval-batch", o->eval_batch, "Batch size for evaluation")->capture_default_str();
   cmd->add_flag("!--no-progress", o->progress, "Never draw the progress bar (it is drawn only on a terminal)");

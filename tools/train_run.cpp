@@ -20,6 +20,10 @@
 
 #include "progress.h"
 
+// OpenBLAS (when Eigen routes its products there) keeps its own thread pool, which
+// omp_set_num_threads does not reach. Weak: null when OpenBLAS is not linked.
+extern "C" __attribute__((weak)) void openblas_set_num_threads(int);
+
 namespace gradhpo::tools {
 namespace {
 
@@ -48,6 +52,7 @@ void set_threads(int threads) {
   omp_set_num_threads(threads);
 #endif
   Eigen::setNbThreads(threads);
+  if (openblas_set_num_threads) openblas_set_num_threads(threads);
 }
 
 int thread_count() {

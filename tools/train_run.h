@@ -38,9 +38,9 @@ struct TrainRunOptions {
   double val_fraction = 0.1;
   std::int64_t train_limit = 0;       ///< > 0: train on the first N training records only
   std::uint64_t seed = 0;
-  int threads = 0;                    ///< > 0: omp_set_num_threads + Eigen::setNbThreads
+  int threads = 0;                    ///< > 0: OpenMP, Eigen and OpenBLAS threads
   bool augment = false;               ///< CIFAR crop (pad 4) + horizontal flip
-  std::int64_t eval_batch = 1000;
+  std::int64_t eval_batch = 200;
   bool progress = true;               ///< draw a progress bar when stderr is a terminal
 };
 
