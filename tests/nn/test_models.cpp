@@ -313,7 +313,7 @@ TEST_CASE("tiny LeNet-5 (16×16 images): H v and mixed product against finite di
   }
 }
 
-TEST_CASE("tiny WRN-16 (widths 4, 4, 8, 16; 8×8 images): H v and mixed product, train and eval mode") {
+TEST_CASE("tiny WRN-16 (widths 4, 4, 8, 16, 8×8 images): H v and mixed product, train and eval mode") {
   nn::WideResNetOptions o;
   o.base_width = 4;
   const nn::WideResNet net(Shape{3, 8, 8}, 10, o);

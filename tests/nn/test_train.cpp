@@ -142,7 +142,7 @@ TEST_CASE("MLP on real Fashion-MNIST: 4000 images, 2 epochs, >= 75% test accurac
   CHECK(again.weights().to_vector() == first.weights().to_vector());
 }
 
-TEST_CASE("tiny WRN with batch norm fits a fixed batch; eval uses the running statistics") {
+TEST_CASE("tiny WRN with batch norm fits a fixed batch, and eval uses the running statistics") {
   nn::WideResNetOptions o;
   o.base_width = 4;
   const nn::WideResNet net(Shape{3, 8, 8}, 4, o);
