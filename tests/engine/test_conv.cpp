@@ -160,6 +160,56 @@ TEST_CASE("conv2d of a batch equals conv2d of each image alone") {
   }
 }
 
+TEST_CASE("conv2d adjoints and tangents obey their identities on images with several row blocks") {
+  // Images large enough (in float64) that every kernel splits them into blocks of output rows.
+  // Adjoint identities ⟨u, F(v, W)⟩ = ⟨Bx(u, W), v⟩ and ⟨u, F(x, V)⟩ = ⟨Bw(u, x), V⟩, and each
+  // Dual tangent (stacked banks) against the sum of its two bilinear terms from plain calls.
+  struct G { Shape xs, ws; int s, p; };
+  for (const G& c : {G{Shape{2, 8, 34, 34}, Shape{4, 8, 3, 3}, 1, 1}, G{Shape{2, 8, 67, 67}, Shape{3, 8, 3, 3}, 2, 1},
+                     G{Shape{2, 6, 40, 36}, Shape{4, 6, 5, 3}, 1, 0}}) {
+    INFO("x " << c.xs.str() << " w " << c.ws.str());
+    const Tensor x = random_tensor(c.xs, 61), W = random_tensor(c.ws, 62);
+    const Tensor y = dual::conv2d(Dual(x), Dual(W), c.s, c.p).value;
+    const Tensor u = random_tensor(y.shape(), 63), v = random_tensor(c.xs, 64), V = random_tensor(c.ws, 65);
+    auto dot = [](const Tensor& a, const Tensor& b) {
+      double d = 0;
+      for (std::int64_t i = 0; i < a.numel(); ++i) d += a.at(i) * b.at(i);
+      return d;
+    };
+    auto F = [&](const Tensor& a, const Tensor& b) { return dual::conv2d(Dual(a), Dual(b), c.s, c.p).value; };
+    auto Bx = [&](const Tensor& g, const Tensor& b) {
+      return dual::conv2d_backward_input(Dual(g), Dual(b), c.xs, c.s, c.p).value;
+    };
+    auto Bw = [&](const Tensor& g, const Tensor& a) {
+      return dual::conv2d_backward_weight(Dual(g), Dual(a), c.ws, c.s, c.p).value;
+    };
+    const double l1 = dot(u, F(v, W)), r1 = dot(Bx(u, W), v);
+    const double l2 = dot(u, F(x, V)), r2 = dot(Bw(u, x), V);
+    CHECK(std::abs(l1 - r1) <= 1e-12 * std::abs(l1));
+    CHECK(std::abs(l2 - r2) <= 1e-12 * std::abs(l2));
+    // K = 2 directions on every operand.
+    const std::int64_t K = 2;
+    auto block = [](const Shape& s, std::uint64_t seed) { return random_tensor(Shape{2, s.numel()}, seed); };
+    const Dual X(x, block(c.xs, 71)), Wd(W, block(c.ws, 72)), U(u, block(u.shape(), 73));
+    const Dual fy = dual::conv2d(X, Wd, c.s, c.p);
+    const Dual fx = dual::conv2d_backward_input(U, Wd, c.xs, c.s, c.p);
+    const Dual fw = dual::conv2d_backward_weight(U, X, c.ws, c.s, c.p);
+    CHECK(rel_error(fy.value.to_vector(), y.to_vector()) <= 1e-15);
+    CHECK(rel_error(fx.value.to_vector(), Bx(u, W).to_vector()) <= 1e-15);
+    CHECK(rel_error(fw.value.to_vector(), Bw(u, x).to_vector()) <= 1e-15);
+    for (std::int64_t k = 0; k < K; ++k) {
+      auto plus = [](const Tensor& a, const Tensor& b) {
+        std::vector<double> r = a.to_vector();
+        for (std::size_t i = 0; i < r.size(); ++i) r[i] += b.at(static_cast<std::int64_t>(i));
+        return r;
+      };
+      CHECK(rel_error(fy.tangent_row(k).to_vector(), plus(F(X.tangent_row(k), W), F(x, Wd.tangent_row(k)))) <= 1e-14);
+      CHECK(rel_error(fx.tangent_row(k).to_vector(), plus(Bx(U.tangent_row(k), W), Bx(u, Wd.tangent_row(k)))) <= 1e-14);
+      CHECK(rel_error(fw.tangent_row(k).to_vector(), plus(Bw(U.tangent_row(k), x), Bw(u, X.tangent_row(k)))) <= 1e-14);
+    }
+  }
+}
+
 #ifdef _OPENMP
 TEST_CASE("conv2d: the threaded image loop gives the serial results (gradient, H v, mixed, K = 3)") {
   // Large enough that every kernel (forward, both adjoints, multi-bank) takes its threaded path.
