@@ -62,14 +62,16 @@ FileBytes read_file_bytes(const std::string& path) {
   std::vector<std::uint8_t>& buf = out.bytes;
   buf.resize(std::max<std::size_t>(ec ? 0 : disk_size, 1 << 16) + 1);
   std::size_t have = 0;
+  bool failed = false;
+  int read_errno = 0;
   for (;;) {
     if (have == buf.size()) buf.resize(buf.size() * 2);
     const std::size_t want = std::min<std::size_t>(buf.size() - have, std::size_t{1} << 30);
     const int got = gzread(f.get(), buf.data() + have, static_cast<unsigned>(want));
-    if (got < 0) {
-      int code = 0;
-      const char* msg = gzerror(f.get(), &code);
-      throw Error(p + ": read error: " + (msg ? msg : "unknown zlib error"));
+    if (got < 0) {  // described by gzerror below
+      failed = true;
+      read_errno = errno;
+      break;
     }
     if (got == 0) break;
     have += static_cast<std::size_t>(got);
@@ -77,9 +79,13 @@ FileBytes read_file_bytes(const std::string& path) {
   // gzread stops quietly at a premature end of a gzip stream; gzerror then says Z_BUF_ERROR.
   int code = Z_OK;
   const char* msg = gzerror(f.get(), &code);
-  if (code != Z_OK && code != Z_STREAM_END)
-    throw Error(p + ": corrupt or truncated gzip data after " + std::to_string(have) +
-                " decompressed bytes: " + (msg ? msg : "unknown zlib error"));
+  if (failed || (code != Z_OK && code != Z_STREAM_END)) {
+    // zlib's messages start with "<path>: "; drop it, the path leads our message already.
+    std::string why = msg ? msg : "unknown zlib error";
+    if (why.rfind(p + ": ", 0) == 0) why.erase(0, p.size() + 2);
+    throw Error(p + (code == Z_ERRNO ? ": read error after " : ": corrupt or truncated gzip data after ") +
+                std::to_string(have) + " decompressed bytes: " + (code == Z_ERRNO ? std::strerror(read_errno) : why));
+  }
   buf.resize(have);  // no shrink_to_fit: the buffer is short-lived and a copy would cost more
   return out;
 }

@@ -8,6 +8,7 @@
 
 #include <matio.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
@@ -111,13 +112,13 @@ TEST_CASE("SVHN .mat: pixels land in [N, C, H, W] and label 10 becomes 0") {
     REQUIRE(d.images.shape() == Shape{5, 3, 32, 32});
     CHECK(d.labels == std::vector<std::int32_t>{0, 1, 5, 0, 9});
     CHECK(d.num_classes == 10);
+    const float* x = d.images.data<float>();
     bool all = true;
     for (std::size_t i = 0; i < 5; ++i)
       for (std::size_t ch = 0; ch < 3; ++ch)
         for (std::size_t r = 0; r < 32; ++r)
           for (std::size_t c = 0; c < 32; ++c)
-            all = all && d.images.at(static_cast<std::int64_t>(((i * 3 + ch) * 32 + r) * 32 + c)) ==
-                             static_cast<float>(pixel(r, c, ch, i)) / 255.0f;
+            all = all && x[((i * 3 + ch) * 32 + r) * 32 + c] == static_cast<float>(pixel(r, c, ch, i)) / 255.0f;
     CHECK(all);
     // Spot checks by hand: image 2, channel 1, row 4, column 7 is (4 + 21 + 100 + 22) = 147.
     CHECK(d.images.at(((2 * 3 + 1) * 32 + 4) * 32 + 7) * 255 == doctest::Approx(147));
@@ -226,4 +227,99 @@ TEST_CASE("load_dataset(\"svhn\") reads train_32x32.mat and test_32x32.mat") {
   CHECK(s.train.name == "svhn/train");
   fs::remove(dir.file("svhn/test_32x32.mat"));
   CHECK_THROWS_WITH_AS(data::load_dataset("svhn", dir.path), doctest::Contains("test_32x32.mat"), gradhpo::Error);
+}
+
+namespace {
+
+std::vector<std::uint8_t> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), {});
+}
+
+void put_file(const std::string& path, const std::vector<std::uint8_t>& b) {
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+std::uint32_t le32(const std::uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | std::uint32_t{p[3]} << 24; }
+void set_le32(std::uint8_t* p, std::uint32_t v) {
+  for (int k = 0; k < 4; ++k) p[k] = static_cast<std::uint8_t>(v >> (8 * k));
+}
+
+// The file's top-level elements (tag included), after the 128-byte header, as written by
+// libmatio on this little-endian machine.
+std::vector<std::vector<std::uint8_t>> elements(const std::vector<std::uint8_t>& f) {
+  std::vector<std::vector<std::uint8_t>> out;
+  for (std::size_t off = 128; off + 8 <= f.size();) {
+    const std::size_t len = 8 + le32(&f[off + 4]);
+    out.emplace_back(f.begin() + static_cast<std::ptrdiff_t>(off), f.begin() + static_cast<std::ptrdiff_t>(off + len));
+    off += (len + 7) / 8 * 8;
+  }
+  return out;
+}
+
+// Wraps an uncompressed element into a miCOMPRESSED one, as MATLAB's -v7 files do.
+std::vector<std::uint8_t> compressed(const std::vector<std::uint8_t>& element) {
+  uLongf n = compressBound(static_cast<uLong>(element.size()));
+  std::vector<std::uint8_t> z(n);
+  REQUIRE(compress(z.data(), &n, element.data(), static_cast<uLong>(element.size())) == Z_OK);
+  std::vector<std::uint8_t> out(8 + n);
+  set_le32(&out[0], 15);
+  set_le32(&out[4], static_cast<std::uint32_t>(n));
+  std::memcpy(out.data() + 8, z.data(), n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("SVHN .mat: headers that promise more data than the file holds, damaged zlib streams") {
+  TempDir dir;
+  write_mat(dir.file("plain.mat"), {images(2), labels({1, 2})});
+  const auto f = file_bytes(dir.file("plain.mat"));
+  const std::vector<std::uint8_t> header(f.begin(), f.begin() + 128);
+  auto el = elements(f);
+  REQUIRE(el.size() == 2);
+  // In each miMATRIX element: tag (8), array flags (16), dimensions tag (8), then the
+  // dimensions as int32: X is 32 32 3 2 (N at byte 44), y is 2 1 (N at byte 32).
+  REQUIRE(le32(&el[0][44]) == 2);
+  REQUIRE(le32(&el[1][32]) == 2);
+  set_le32(&el[0][44], 3);
+  set_le32(&el[1][32], 3);
+
+  // Uncompressed: libmatio would return a third image and label from beyond the data.
+  std::vector<std::uint8_t> g = header;
+  for (const auto& e : el) g.insert(g.end(), e.begin(), e.end());
+  put_file(dir.file("inflated.mat"), g);
+  CHECK(contains(error_of(dir.file("inflated.mat")), "X and y claim 3 images"));
+
+  // Compressed: libmatio inflates what there is and leaves the rest; the label pre-filled with
+  // NaN gives it away.
+  g = header;
+  for (const auto& e : el) {
+    const auto z = compressed(e);
+    g.insert(g.end(), z.begin(), z.end());
+  }
+  put_file(dir.file("inflated_z.mat"), g);
+  CHECK(contains(error_of(dir.file("inflated_z.mat")), "label y(3) is nan"));
+
+  // A bit flipped inside a compressed stream: zlib's checksum or decoder catches it, where
+  // libmatio alone would return altered pixels.
+  set_le32(&el[0][44], 2);
+  set_le32(&el[1][32], 2);
+  const auto zx = compressed(el[0]), zy = compressed(el[1]);
+  for (std::size_t at : {std::size_t{12}, zx.size() / 2, zx.size() - 3}) {
+    CAPTURE(at);
+    g = header;
+    g.insert(g.end(), zx.begin(), zx.end());
+    g.insert(g.end(), zy.begin(), zy.end());
+    g[128 + at] ^= 0x08;
+    put_file(dir.file("flipped.mat"), g);
+    const std::string e = error_of(dir.file("flipped.mat"));
+    CHECK(contains(e, "flipped.mat"));
+    CHECK(e != "(no error)");
+  }
+  g = header;  // and the same file undamaged reads fine
+  g.insert(g.end(), zx.begin(), zx.end());
+  g.insert(g.end(), zy.begin(), zy.end());
+  put_file(dir.file("fine.mat"), g);
+  CHECK(data::read_svhn(dir.file("fine.mat"), "fine").labels == std::vector<std::int32_t>{1, 2});
 }
