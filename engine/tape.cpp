@@ -12,26 +12,44 @@ Tape& Var::tape() const {
   return *tape_;
 }
 
-const Tensor& Var::value() const { return tape().node(*this).value; }
+const Tensor& Var::value() const {
+  if (id_ == kPlain) {
+    tape().check(*this, "Var");
+    return held_;
+  }
+  return tape().node(*this).value;
+}
 
 void Tape::check(const Var& v, const char* op) const {
   GRADHPO_CHECK(v.tape_ != nullptr, std::string(op) + ": a Var that holds no value (default-constructed)");
   GRADHPO_CHECK(v.tape_ == this, std::string(op) + ": operands are recorded on different tapes");
-  GRADHPO_CHECK(v.generation_ == generation_ && v.id_ >= 0 && static_cast<std::size_t>(v.id_) < nodes_.size(),
-          std::string(op) + ": a Var from a tape that has been reset since it was recorded");
+  GRADHPO_CHECK(v.generation_ == generation_ && (v.id_ == Var::kPlain || (v.id_ >= 0 && static_cast<std::size_t>(v.id_) < nodes_.size())),
+                std::string(op) + ": a Var from a tape that has been reset since it was recorded");
+  GRADHPO_CHECK((v.id_ == Var::kPlain) == !recording_,
+                std::string(op) + (recording_ ? ": a Var computed in plain mode (set_recording(false)) used while recording"
+                                              : ": a recorded Var used in plain mode"));
 }
 
 Node& Tape::node(const Var& v) {
   check(v, "Var");
+  if (v.id_ == Var::kPlain) return scratch_;
   return nodes_[static_cast<std::size_t>(v.id_)];
 }
 
 const Node& Tape::node(const Var& v) const {
   check(v, "Var");
+  if (v.id_ == Var::kPlain) return scratch_;
   return nodes_[static_cast<std::size_t>(v.id_)];
 }
 
 Var Tape::add_node(Node&& n) {
+  if (!recording_) {
+    // Plain mode: the Var keeps the value; the node's other fields land in the scratch slot,
+    // where an op may still set them (and where they are dropped at the next op).
+    Tensor value = std::move(n.value);
+    scratch_ = std::move(n);
+    return Var(this, std::move(value), generation_);
+  }
   nodes_.push_back(std::move(n));
   return Var(this, static_cast<std::int32_t>(nodes_.size() - 1), generation_);
 }
@@ -60,8 +78,9 @@ Var Tape::record(const OpRules* rules, Tensor value, std::initializer_list<Var> 
   n.num_inputs = static_cast<std::int32_t>(inputs.size());
   for (const Var& v : inputs) {
     check(v, rules->name);
-    inputs_.push_back(v.id_);
+    if (recording_) inputs_.push_back(v.id_);
   }
+  if (!recording_) n.num_inputs = 0;
   return add_node(std::move(n));
 }
 
@@ -73,8 +92,9 @@ Var Tape::record(const OpRules* rules, Tensor value, const std::vector<Var>& inp
   n.num_inputs = static_cast<std::int32_t>(inputs.size());
   for (const Var& v : inputs) {
     check(v, rules->name);
-    inputs_.push_back(v.id_);
+    if (recording_) inputs_.push_back(v.id_);
   }
+  if (!recording_) n.num_inputs = 0;
   return add_node(std::move(n));
 }
 
@@ -132,6 +152,7 @@ void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual
 }
 
 void Tape::differentiate(const Request& req) {
+  GRADHPO_CHECK(recording_, "differentiate: the tape is in plain mode (set_recording(false)): nothing was recorded");
   check(req.output, "differentiate");
   const std::size_t count = static_cast<std::size_t>(req.output.id()) + 1;  // nodes after it don't matter
 
@@ -240,8 +261,14 @@ void Tape::differentiate(const Request& req) {
   }
 }
 
-Dual Tape::adjoint(const Var& v) const { return node(v).adjoint; }
+Dual Tape::adjoint(const Var& v) const {
+  GRADHPO_CHECK(!v.is_plain(), "Tape::adjoint: a Var computed in plain mode has no adjoint");
+  return node(v).adjoint;
+}
 
-Tensor Tape::tangent(const Var& v) const { return node(v).tangent; }
+Tensor Tape::tangent(const Var& v) const {
+  GRADHPO_CHECK(!v.is_plain(), "Tape::tangent: a Var computed in plain mode has no tangent");
+  return node(v).tangent;
+}
 
 }  // namespace gradhpo

@@ -14,6 +14,10 @@
 //
 // The tape is an arena: `reset()` drops the nodes but keeps capacity, and tensor storage comes
 // from the caching pool, so a repeated training step allocates nothing new in steady state.
+//
+// Plain mode (`set_recording(false)`): the same model code runs for values only. No node is
+// kept; each Var holds its own value, so an intermediate is freed as soon as nothing refers to
+// it — inference over a large batch needs only the live activations, not the whole graph.
 #pragma once
 
 #include <cstdint>
@@ -69,6 +73,8 @@ class Var {
   std::int32_t id() const { return id_; }
   const Tensor& value() const;
   const Shape& shape() const { return value().shape(); }
+  /// True for a Var made in plain mode (it holds its value; nothing is recorded).
+  bool is_plain() const { return id_ == kPlain; }
   DType dtype() const { return value().dtype(); }
   std::int64_t numel() const { return value().numel(); }
   double item() const { return value().item(); }
@@ -76,10 +82,14 @@ class Var {
 
  private:
   friend class Tape;
+  static constexpr std::int32_t kPlain = -2;
   Var(Tape* t, std::int32_t id, std::uint32_t generation) : tape_(t), id_(id), generation_(generation) {}
+  Var(Tape* t, Tensor value, std::uint32_t generation)
+      : tape_(t), id_(kPlain), generation_(generation), held_(std::move(value)) {}
   Tape* tape_ = nullptr;
   std::int32_t id_ = -1;
   std::uint32_t generation_ = 0;
+  Tensor held_;  // the value, in plain mode only
 };
 
 /// What a call to Tape::differentiate asks for.
@@ -121,6 +131,10 @@ class Tape {
 
   /// Drops all nodes (capacity is kept). Vars recorded before become invalid.
   void reset();
+  /// Recording on (the default) keeps every node for differentiation; off is plain mode:
+  /// values only, nothing kept. Vars of one mode cannot be mixed with the other's.
+  void set_recording(bool on) { recording_ = on; }
+  bool recording() const { return recording_; }
   std::size_t size() const { return nodes_.size(); }
 
   // For op rules.
@@ -156,6 +170,8 @@ class Tape {
   std::uint32_t generation_ = 1;
   std::int64_t K_ = 0;
   bool strip_tangents_ = false;  // set while a backward rule runs for a non-adjoint-tangent node
+  bool recording_ = true;
+  Node scratch_;  // in plain mode, what node() returns, so ops can set their fields as usual
 };
 
 }  // namespace gradhpo

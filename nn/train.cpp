@@ -73,11 +73,12 @@ Evaluation evaluate(const Model& model, const Tensor& w, const ModelState& state
   require(batch_size > 0, "evaluate: batch size must be positive");
   Evaluation e;
   Tape tape;
+  tape.set_recording(false);  // plain mode: values only, intermediates freed as soon as unused
   double loss_sum = 0;
   for (std::int64_t start = 0; start < n; start += batch_size) {
     const std::int64_t b = std::min(batch_size, n - start);
     tape.reset();
-    const Var W = tape.constant(w);  // a constant: the tape records values only
+    const Var W = tape.constant(w);
     const Var logits = model.forward(W, batch_rows(images, start, b, w.dtype()), Context::eval(state));
     const std::vector<std::int32_t> y(labels.begin() + start, labels.begin() + start + b);
     const Tensor yt = Tensor::from_labels(y);
