@@ -1,0 +1,132 @@
+// LeNet-5 (batch 128, 1×28×28) and WRN-16-1 (batch 128, 3×32×32, batch norm in training mode),
+// float32, 2 threads: forward, gradient, JVP, HVP, mixed product and K = 8 HVPs of the
+// cross-entropy loss, each reusing one Tape across iterations, on random data of the right
+// shape. Same conventions as bench_mlp.cpp: names "<model>/<mode>/threads:2", ms, manual time
+// excluding setup; the ratios against a baseline are counters measured in the same run
+// (bench_common.h, interleaved):
+//
+//   jvp     jvp_vs_forward   JVP of the loss vs the plain forward pass
+//   hvp     hvp_vs_grad      HVP (with the gradient, one forward-over-reverse pass) vs gradient
+//   mixed   mixed_vs_grad    mixed product alone (per-parameter L2 λ) vs gradient
+//   hvp_k8  k8_vs_8x_hvp     one pass with K = 8 directions vs eight single-direction HVPs
+//
+// bench/pytorch_compare.py runs the same problems in PyTorch and prints ours/PyTorch.
+#include <random>
+#include <vector>
+
+#include <gradhpo/engine/autodiff.h>
+#include <gradhpo/nn/nn.h>
+
+#include "bench_common.h"
+
+using namespace gradhpo;
+
+namespace {
+
+constexpr std::int64_t kBatch = 128;
+constexpr std::int64_t kClasses = 10;
+
+Tensor random(const Shape& s, double scale, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0.0, scale);
+  std::vector<double> v(static_cast<std::size_t>(s.numel()));
+  for (double& x : v) x = n(rng);
+  return Tensor::from(v, s, DType::f32);
+}
+
+/// One model with its data, weights, per-parameter λ and directions.
+struct Problem {
+  std::unique_ptr<nn::Model> model;
+  std::int64_t n = 0;
+  Tensor x, labels, w, lam, v, V8;
+
+  Problem(const std::string& name, const Shape& input) : model(nn::make_model(name, input, kClasses)) {
+    n = model->num_params();
+    x = random(Shape{kBatch, input[0], input[1], input[2]}, 1.0, 1);
+    std::mt19937_64 rng(2);
+    std::vector<std::int32_t> y(kBatch);
+    for (auto& label : y) label = static_cast<std::int32_t>(rng() % kClasses);
+    labels = Tensor::from_labels(y);
+    w = model->init(3);
+    lam = Tensor::full(Shape{n}, 1e-3, DType::f32);
+    v = random(Shape{n}, 1.0, 4);
+    V8 = random(Shape{8, n}, 1.0, 5);
+  }
+
+  // Batch norm in training mode (batch statistics); running statistics are left alone.
+  Var loss(const Var& w_) const {
+    return cross_entropy(model->forward(w_, x, nn::Context::train()), labels);
+  }
+  // Per-parameter L2: L(w, λ) = CE + ½ Σ λ_i w_i².
+  Var regularised(const Var& w_, const Var& lam_) const { return loss(w_) + nn::l2_penalty(w_, lam_); }
+};
+
+const Problem& lenet5() {
+  static const Problem p("lenet5", Shape{1, 28, 28});
+  return p;
+}
+const Problem& wrn16() {
+  static const Problem p("wrn16", Shape{3, 32, 32});
+  return p;
+}
+
+struct Runner {
+  Tape tape;
+  const Problem& p;
+  explicit Runner(const Problem& problem) : p(problem) {}
+
+  void forward() {
+    tape.reset();
+    benchmark::DoNotOptimize(p.loss(tape.variable(p.w)).item());
+  }
+  void gradient() { benchmark::DoNotOptimize(value_and_grad(tape, [&](const Var& w) { return p.loss(w); }, p.w).value); }
+  void jvp1() { benchmark::DoNotOptimize(jvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).tangent); }
+  void hvp1() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).hvp); }
+  void hvp8() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.V8).hvp); }
+  void mixed() {
+    benchmark::DoNotOptimize(
+        mixed_vjp(tape, [&](const Var& w, const Var& l) { return p.regularised(w, l); }, p.w, p.lam, p.v).mixed);
+  }
+};
+
+void register_model(const std::string& name, const Problem& (*problem)()) {
+  using gradhpo::bench::register_modes;
+  using gradhpo::bench::timed;
+  using gradhpo::bench::timed_pair;
+  const auto threads = {2};
+  register_modes(name, "forward", [problem](benchmark::State& s) {
+    Runner r(problem());
+    timed(s, [&] { r.forward(); });
+  }, threads);
+  register_modes(name, "gradient", [problem](benchmark::State& s) {
+    Runner r(problem());
+    timed(s, [&] { r.gradient(); });
+  }, threads);
+  register_modes(name, "jvp", [problem](benchmark::State& s) {
+    Runner r(problem());
+    timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward");
+  }, threads);
+  register_modes(name, "hvp", [problem](benchmark::State& s) {
+    Runner r(problem());
+    timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad");
+  }, threads);
+  register_modes(name, "mixed", [problem](benchmark::State& s) {
+    Runner r(problem());
+    timed_pair(s, [&] { r.mixed(); }, [&] { r.gradient(); }, "mixed_vs_grad");
+  }, threads);
+  register_modes(name, "hvp_k8", [problem](benchmark::State& s) {
+    Runner r(problem());
+    timed_pair(s, [&] { r.hvp8(); }, [&] { for (int k = 0; k < 8; ++k) r.hvp1(); }, "k8_vs_8x_hvp");
+  }, threads);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_model("lenet5", lenet5);
+  register_model("wrn16", wrn16);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
