@@ -1,5 +1,5 @@
 // LeNet-5 (batch 128, 1×28×28) and WRN-16-1 (batch 128, 3×32×32, batch norm in training mode),
-// float32, 2 threads: forward, gradient, JVP, HVP, mixed product and K = 8 HVPs of the
+// float32, 2 threads: forward (plain mode), gradient, JVP, HVP, mixed product and K = 8 HVPs of the
 // cross-entropy loss, each reusing one Tape across iterations, on random data of the right
 // shape. Same conventions as bench_mlp.cpp: names "<model>/<mode>/threads:2", ms, manual time
 // excluding setup; the ratios against a baseline are counters measured in the same run
@@ -71,13 +71,14 @@ const Problem& wrn16() {
 }
 
 struct Runner {
-  Tape tape;
+  Tape tape;   // recording: every differentiated mode
+  Tape plain;  // plain mode (values only, nothing kept): the forward pass
   const Problem& p;
-  explicit Runner(const Problem& problem) : p(problem) {}
+  explicit Runner(const Problem& problem) : p(problem) { plain.set_recording(false); }
 
   void forward() {
-    tape.reset();
-    benchmark::DoNotOptimize(p.loss(tape.variable(p.w)).item());
+    plain.reset();
+    benchmark::DoNotOptimize(p.loss(plain.constant(p.w)).item());
   }
   void gradient() { benchmark::DoNotOptimize(value_and_grad(tape, [&](const Var& w) { return p.loss(w); }, p.w).value); }
   void jvp1() { benchmark::DoNotOptimize(jvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).tangent); }
