@@ -136,8 +136,9 @@ std::string find_dataset_folder(const std::string& name_in, const std::string& f
   }
   std::string where;
   for (const auto& d : looked) where += "\n  " + d;
+  const char* env = std::getenv("GRADHPO_DATA");
   std::string how = folder.empty() ? std::string("\n$GRADHPO_DATA is ") +
-                                         (std::getenv("GRADHPO_DATA") ? "set" : "not set") +
+                                         (env != nullptr && *env != '\0' ? "set" : "not set") +
                                          "; pass a folder or set GRADHPO_DATA to a folder holding the files "
                                          "or a '" + name + "/' subfolder"
                                    : std::string();
