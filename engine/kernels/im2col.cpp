@@ -386,9 +386,11 @@ void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<con
   Scratch<T> g_buf(threads, Mg > 1 ? Mg * O * rb * g.Wo : 0);
   Scratch<T> cols_buf(threads, direct ? 0 : Mx * KK * rb * g.Wo);
   Scratch<T> pad_buf(threads, Mx * padded_size(g));
+  // Zeroed here, not in the region: a thread that OpenMP does not start (or that gets no image)
+  // still contributes its (zero) partial sum below.
+  for (int t = 0; t < threads; ++t) std::fill(acc_buf(t), acc_buf(t) + M * O * KK, T(0));
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
     T* acc = acc_buf(t);
-    std::fill(acc, acc + M * O * KK, T(0));
     // acc holds A = Σ G Colsᵀ, [Mg·O, Mx·KK], or with OpenBLAS its transpose Aᵀ = Σ Cols Gᵀ,
     // [Mx·KK, Mg·O]: OpenBLAS runs "A Bᵀ" 2× slower than "B Aᵀ" for these shapes (long inner
     // dimension, small result); Eigen runs both alike and is kept on the plain form.
