@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <gradhpo/engine/autodiff.h>
@@ -87,10 +88,19 @@ void run_demo(std::uint64_t seed) {
               static_cast<long long>(p.widths[2]), static_cast<long long>(p.widths[3]),
               static_cast<long long>(p.batch), static_cast<long long>(p.n));
   std::printf("loss L(w, λ) = CE + ½ Σ λ_i w_i² with one λ per parameter; v is a random direction\n\n");
-  std::printf("%-26s %8s %14s %16s %12s\n", "quantity", "size", "‖exact‖", "rel. error vs FD", "exact (ms)");
-  auto row = [](const char* name, std::size_t size, const std::vector<double>& exact, const std::vector<double>& ref,
-                double ms) {
-    std::printf("%-26s %8zu %14.6e %16.2e %12.3f\n", name, size, fd::norm(exact), fd::rel_error(exact, ref), ms);
+  // printf pads by bytes; the names hold multi-byte symbols, so pad by code points.
+  auto padded = [](const char* text, std::size_t width) {
+    std::string s(text);
+    std::size_t points = 0;
+    for (unsigned char c : s) points += (c & 0xC0) != 0x80;
+    return s + std::string(width > points ? width - points : 0, ' ');
+  };
+  std::printf("%s %6s %14s %18s %11s\n", padded("quantity", 24).c_str(), "size", "norm of exact",
+              "rel. error vs FD", "exact (ms)");
+  auto row = [&](const char* name, std::size_t size, const std::vector<double>& exact, const std::vector<double>& ref,
+                 double ms) {
+    std::printf("%s %6zu %14.6e %18.2e %11.3f\n", padded(name, 24).c_str(), size, fd::norm(exact),
+                fd::rel_error(exact, ref), ms);
   };
 
   auto t0 = Clock::now();
@@ -125,6 +135,10 @@ void run_demo(std::uint64_t seed) {
       return d;
     });
   row("mixed ∂_λ(v·∇_w L)", mixed.size(), mixed, fd_mixed, t_mixed);
+  std::vector<double> closed_form(w0.size());
+  for (std::size_t i = 0; i < w0.size(); ++i) closed_form[i] = v[i] * w0[i];
+  std::printf("%s %6zu %14s %18.2e\n", padded("mixed vs closed form v⊙w", 24).c_str(), mixed.size(), "",
+              fd::rel_error(mixed, closed_form));
 
   std::printf("\nExact values come from one forward-over-reverse pass (HVP, mixed) or one sweep (gradient, JVP);\n"
               "finite differences are Richardson-extrapolated central differences of L (engine/finite_diff.h).\n"
