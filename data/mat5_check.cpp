@@ -2,8 +2,8 @@
 
 #include <zlib.h>
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <vector>
 
@@ -47,9 +47,9 @@ void check_compressed_element(const std::string& path, const Mat5Element& e) {
   const std::uint64_t offset = e.offset, bytes = e.bytes;
   r.in.seekg(static_cast<std::streamoff>(offset + 8));
   const std::string where = path + ": compressed element at byte " + std::to_string(offset);
+  std::vector<unsigned char> in(std::size_t{1} << 20), out(std::size_t{1} << 20);
   z_stream zs{};
   if (inflateInit(&zs) != Z_OK) throw Error(where + ": zlib inflateInit failed");
-  std::vector<unsigned char> in(std::size_t{1} << 20), out(std::size_t{1} << 20);
   unsigned char tag[8];
   std::uint64_t produced = 0, left = bytes;
   int ret = Z_OK;
