@@ -58,8 +58,20 @@ StorageRef Storage::allocate(std::size_t bytes) {
   return StorageRef(s);
 }
 
+// Blocks this large are one-off (a whole dataset, say), not the per-step tensors the pool is for:
+// they go back to the system at once instead of staying cached.
+constexpr std::size_t kLargestCachedBlock = std::size_t{64} << 20;
+
 void Storage::recycle(Storage* s) {
   StoragePool& p = StoragePool::get();
+  if (s->bytes_ > kLargestCachedBlock) {
+    {
+      std::lock_guard<std::mutex> lock(p.mutex);
+      p.stats.live_bytes -= s->bytes_;
+    }
+    StoragePool::destroy(s);
+    return;
+  }
   std::lock_guard<std::mutex> lock(p.mutex);
   p.free[s->bytes_].push_back(s);
   p.stats.cached_bytes += s->bytes_;
