@@ -20,7 +20,8 @@
 // allocation). Eigen's own GEMM stays single-threaded inside the region (it checks
 // omp_get_num_threads()); when Eigen routes products to a pthreads OpenBLAS (EIGEN_USE_BLAS),
 // OpenBLAS is set to one thread for the duration of the region (see Note [BLAS threads] in
-// im2col.cpp).
+// im2col.cpp), and the products OpenBLAS runs slowly at these shapes stay on Eigen's own
+// kernel (Note [Eigen's own GEMM under EIGEN_USE_BLAS]).
 #pragma once
 
 #include <cstdint>
