@@ -138,17 +138,25 @@ void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual
   if (!target.on_gradient_path) return;
   Dual& slot = adjoint_slot(id);
   const std::int64_t total = target.value.numel(), len = c.value.numel();
-  if (!slot.value.defined()) slot.value = Tensor::zeros(target.value.shape(), target.value.dtype());
-  Tensor part = slot.value.flat_slice(start, len);
-  kernels::axpy(part, c.value);
-  if (target.adjoint_tangent && c.has_tangent()) {
-    const std::int64_t K = c.K();
-    if (!slot.tangent.defined()) slot.tangent = Tensor::zeros(Shape{K, total}, c.tangent.dtype());
-    for (std::int64_t k = 0; k < K; ++k) {
-      Tensor dst = slot.tangent.flat_slice(k * total + start, len);
-      kernels::axpy(dst, c.tangent.flat_slice(k * len, len));
+  // The first contribution is copied in and only the rest zeroed: a model's parameter slices
+  // usually cover w, so this avoids clearing and re-reading the whole adjoint once per step.
+  auto add_range = [&](Tensor& acc, const Tensor& part, std::int64_t rows, const Shape& shape) {
+    const bool fresh = !acc.defined();
+    if (fresh) acc = Tensor::empty(shape, part.dtype());
+    for (std::int64_t k = 0; k < rows; ++k) {
+      Tensor dst = acc.flat_slice(k * total + start, len);
+      const Tensor src = part.flat_slice(k * len, len);
+      if (!fresh) {
+        kernels::axpy(dst, src);
+        continue;
+      }
+      acc.flat_slice(k * total, start).fill(0.0);
+      dst.copy_from(src);
+      acc.flat_slice(k * total + start + len, total - start - len).fill(0.0);
     }
-  }
+  };
+  add_range(slot.value, c.value, 1, target.value.shape());
+  if (target.adjoint_tangent && c.has_tangent()) add_range(slot.tangent, c.tangent, c.K(), Shape{c.K(), total});
 }
 
 void Tape::differentiate(const Request& req) {

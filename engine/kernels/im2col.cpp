@@ -27,9 +27,9 @@ namespace gradhpo::kernels {
 
 ConvGeometry ConvGeometry::make(const char* op, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t O,
                                 std::int64_t kh, std::int64_t kw, std::int64_t stride, std::int64_t pad) {
-  require(stride >= 1 && pad >= 0, std::string(op) + ": stride must be ≥ 1 and padding ≥ 0, got stride " +
+  GRADHPO_CHECK(stride >= 1 && pad >= 0, std::string(op) + ": stride must be ≥ 1 and padding ≥ 0, got stride " +
                                        std::to_string(stride) + ", padding " + std::to_string(pad));
-  require(kh >= 1 && kw >= 1 && kh <= H + 2 * pad && kw <= W + 2 * pad,
+  GRADHPO_CHECK(kh >= 1 && kw >= 1 && kh <= H + 2 * pad && kw <= W + 2 * pad,
           std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
               " is larger than the padded input " + std::to_string(H + 2 * pad) + "×" +
               std::to_string(W + 2 * pad) + " (input " + std::to_string(H) + "×" + std::to_string(W) +
@@ -373,7 +373,7 @@ void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* g
 template <class T>
 void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
                             Banks<T> out, bool accumulate) {
-  require(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
+  GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
   const std::int64_t Mg = gy.count, Mx = x.count, M = std::max(Mg, Mx);
   const std::int64_t O = g.O, KK = g.patch(), P = g.pixels(), OP = g.out_image(), CHW = g.in_image();
   const int threads = image_threads(count, 2.0 * count * M * O * KK * P);

@@ -173,15 +173,15 @@ const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule
                                    1u | kReadsOutput};
 
 void check_x(const char* op, const Shape& x, DType d) {
-  require(x.ndim() == 2 || x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W] or [N, C], got " + x.str());
-  require(d == DType::f32 || d == DType::f64, std::string(op) + ": expected float32 or float64, got " + dtype_name(d));
+  GRADHPO_CHECK(x.ndim() == 2 || x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W] or [N, C], got " + x.str());
+  GRADHPO_CHECK(d == DType::f32 || d == DType::f64, std::string(op) + ": expected float32 or float64, got " + dtype_name(d));
 }
 
 void check_channel_vector(const char* op, const char* what, const Shape& x, DType xd, const Tensor& v) {
-  require(v.ndim() == 1 && v.numel() == x[1], std::string(op) + ": " + what + " of shape " + v.shape().str() +
+  GRADHPO_CHECK(v.ndim() == 1 && v.numel() == x[1], std::string(op) + ": " + what + " of shape " + v.shape().str() +
                                                   " for x of shape " + x.str() + " (expected [" +
                                                   std::to_string(x[1]) + "])");
-  require(v.dtype() == xd, std::string(op) + ": mixed dtypes: x is " + dtype_name(xd) + ", " + what + " is " +
+  GRADHPO_CHECK(v.dtype() == xd, std::string(op) + ": mixed dtypes: x is " + dtype_name(xd) + ", " + what + " is " +
                                dtype_name(v.dtype()));
 }
 
@@ -192,9 +192,9 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batc
   t.check(x, "batch_standardize");
   check_x("batch_standardize", x.shape(), x.dtype());
   const Layout L = layout(x.shape());
-  require(L.m() >= 2, "batch_standardize: need more than one value per channel to normalize with batch "
+  GRADHPO_CHECK(L.m() >= 2, "batch_standardize: need more than one value per channel to normalize with batch "
                       "statistics, got x of shape " + x.shape().str());
-  require(eps >= 0, "batch_standardize: eps must be ≥ 0, got " + std::to_string(eps));
+  GRADHPO_CHECK(eps >= 0, "batch_standardize: eps must be ≥ 0, got " + std::to_string(eps));
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   Tensor s = Tensor::empty(Shape{L.C}, x.dtype());
   Tensor mean = Tensor::empty(Shape{L.C}, x.dtype());
@@ -235,7 +235,7 @@ Var batch_norm_eval(const Var& x, const Var& gamma, const Var& beta, const Tenso
   check_x("batch_norm_eval", x.shape(), x.dtype());
   check_channel_vector("batch_norm_eval", "gamma", x.shape(), x.dtype(), gamma.value());
   check_channel_vector("batch_norm_eval", "beta", x.shape(), x.dtype(), beta.value());
-  require(running_mean.defined() && running_var.defined(), "batch_norm_eval: undefined running statistics");
+  GRADHPO_CHECK(running_mean.defined() && running_var.defined(), "batch_norm_eval: undefined running statistics");
   check_channel_vector("batch_norm_eval", "running_mean", x.shape(), x.dtype(), running_mean);
   check_channel_vector("batch_norm_eval", "running_var", x.shape(), x.dtype(), running_var);
   const Tensor inv_std = kernels::unary(kernels::UnaryOp::reciprocal,

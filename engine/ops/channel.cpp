@@ -16,11 +16,11 @@ struct Layout {
 Layout layout(const Shape& s) { return {s[0], s[1], s.numel() / std::max<std::int64_t>(s[0] * s[1], 1)}; }
 
 void check_vector(const char* op, const char* what, const Shape& x, DType xd, const Tensor& v) {
-  require(x.ndim() >= 2, std::string(op) + ": expected x of shape [N, C, ...], got " + x.str());
-  require(v.ndim() == 1 && v.numel() == x[1], std::string(op) + ": " + what + " of shape " + v.shape().str() +
+  GRADHPO_CHECK(x.ndim() >= 2, std::string(op) + ": expected x of shape [N, C, ...], got " + x.str());
+  GRADHPO_CHECK(v.ndim() == 1 && v.numel() == x[1], std::string(op) + ": " + what + " of shape " + v.shape().str() +
                                                   " for x of shape " + x.str() + " (expected [" +
                                                   std::to_string(x[1]) + "])");
-  require(v.dtype() == xd, std::string(op) + ": mixed dtypes: x is " + dtype_name(xd) + ", " + what + " is " +
+  GRADHPO_CHECK(v.dtype() == xd, std::string(op) + ": mixed dtypes: x is " + dtype_name(xd) + ", " + what + " is " +
                                dtype_name(v.dtype()));
 }
 
@@ -162,7 +162,7 @@ Dual channel_sum(const Dual& x) {
 
 // Σ a ⊙ b;  tangent Σ ȧ ⊙ b + Σ a ⊙ ḃ.
 Dual channel_dot(const Dual& a, const Dual& b) {
-  require(a.value.shape() == b.value.shape(), "channel_dot: shapes " + a.value.shape().str() + " and " +
+  GRADHPO_CHECK(a.value.shape() == b.value.shape(), "channel_dot: shapes " + a.value.shape().str() + " and " +
                                                   b.value.shape().str() + " differ");
   const Layout L = layout(a.value.shape());
   const std::int64_t K = std::max(a.K(), b.K());
@@ -182,7 +182,7 @@ Dual channel_dot(const Dual& a, const Dual& b) {
 
 Dual channel_broadcast(const Dual& v, const Shape& shape) {
   const Layout L = layout(shape);
-  require(v.value.numel() == L.C, "channel_broadcast: vector of shape " + v.value.shape().str() + " for " + shape.str());
+  GRADHPO_CHECK(v.value.numel() == L.C, "channel_broadcast: vector of shape " + v.value.shape().str() + " for " + shape.str());
   Dual y(Tensor::empty(shape, v.value.dtype()));
   if (v.has_tangent()) y.tangent = Tensor::empty(Shape{v.K(), L.numel()}, v.value.dtype());
   dispatch_float(v.value.dtype(), "channel_broadcast", [&](auto zero) {
@@ -278,7 +278,7 @@ Var channel_affine(const Var& x, const Var& scale, const Var& shift) {
 Var channel_sum(const Var& x) {
   Tape& t = x.tape();
   t.check(x, "channel_sum");
-  require(x.shape().ndim() >= 2, "channel_sum: expected x of shape [N, C, ...], got " + x.shape().str());
+  GRADHPO_CHECK(x.shape().ndim() >= 2, "channel_sum: expected x of shape [N, C, ...], got " + x.shape().str());
   Tensor y = dual::channel_sum(Dual(x.value())).value;
   return t.record(&kChannelSumRules, std::move(y), {x});
 }

@@ -13,14 +13,14 @@ std::string shapes(const Shape& x, const Shape& w) { return "x is " + x.str() + 
 
 /// Checks the operands of conv2d and returns the geometry.
 ConvGeometry geometry(const char* op, const Shape& x, const Shape& w, DType xd, DType wd, int stride, int padding) {
-  require(x.ndim() == 4 && w.ndim() == 4,
+  GRADHPO_CHECK(x.ndim() == 4 && w.ndim() == 4,
           std::string(op) + ": expected x [N, C, H, W] and weight [O, C, kh, kw], got " + shapes(x, w));
-  require(x[1] == w[1], std::string(op) + ": channel mismatch: " + shapes(x, w) + " (x has " + std::to_string(x[1]) +
+  GRADHPO_CHECK(x[1] == w[1], std::string(op) + ": channel mismatch: " + shapes(x, w) + " (x has " + std::to_string(x[1]) +
                             " channels, the weight expects " + std::to_string(w[1]) + ")");
-  require(xd == wd, std::string(op) + ": mixed dtypes: x is " + dtype_name(xd) + ", weight is " + dtype_name(wd));
-  require(xd == DType::f32 || xd == DType::f64,
+  GRADHPO_CHECK(xd == wd, std::string(op) + ": mixed dtypes: x is " + dtype_name(xd) + ", weight is " + dtype_name(wd));
+  GRADHPO_CHECK(xd == DType::f32 || xd == DType::f64,
           std::string(op) + ": expected float32 or float64, got " + dtype_name(xd));
-  require(stride >= 1 && padding >= 0, std::string(op) + ": stride must be ≥ 1 and padding ≥ 0, got stride " +
+  GRADHPO_CHECK(stride >= 1 && padding >= 0, std::string(op) + ": stride must be ≥ 1 and padding ≥ 0, got stride " +
                                            std::to_string(stride) + ", padding " + std::to_string(padding) +
                                            " (" + shapes(x, w) + ")");
   try {
@@ -146,7 +146,7 @@ Dual conv2d(const Dual& x, const Dual& w, int stride, int padding) {
 Dual conv2d_backward_input(const Dual& gy, const Dual& w, const Shape& x_shape, int stride, int padding) {
   const ConvGeometry g = geometry("conv2d_backward_input", x_shape, w.value.shape(), gy.value.dtype(),
                                   w.value.dtype(), stride, padding);
-  require(gy.value.numel() == x_shape[0] * g.out_image(),
+  GRADHPO_CHECK(gy.value.numel() == x_shape[0] * g.out_image(),
           "conv2d_backward_input: output adjoint " + gy.value.shape().str() + " does not match the output of " +
               shapes(x_shape, w.value.shape()));
   return backward_input(gy, w, g, x_shape);
@@ -155,7 +155,7 @@ Dual conv2d_backward_input(const Dual& gy, const Dual& w, const Shape& x_shape, 
 Dual conv2d_backward_weight(const Dual& gy, const Dual& x, const Shape& w_shape, int stride, int padding) {
   const ConvGeometry g = geometry("conv2d_backward_weight", x.value.shape(), w_shape, x.value.dtype(),
                                   gy.value.dtype(), stride, padding);
-  require(gy.value.numel() == x.value.dim(0) * g.out_image(),
+  GRADHPO_CHECK(gy.value.numel() == x.value.dim(0) * g.out_image(),
           "conv2d_backward_weight: output adjoint " + gy.value.shape().str() + " does not match the output of " +
               shapes(x.value.shape(), w_shape));
   return backward_weight(gy, x, g, w_shape);
@@ -178,7 +178,7 @@ Var conv2d(const Var& x, const Var& weight, int stride, int padding) {
 
 Var conv2d(const Var& x, const Var& weight, const Var& bias, int stride, int padding) {
   const Var y = conv2d(x, weight, stride, padding);
-  require(bias.shape().numel() == y.shape()[1] && bias.shape().ndim() == 1,
+  GRADHPO_CHECK(bias.shape().numel() == y.shape()[1] && bias.shape().ndim() == 1,
           "conv2d: bias of shape " + bias.shape().str() + " for " + std::to_string(y.shape()[1]) +
               " output channels (x is " + x.shape().str() + ", weight is " + weight.shape().str() + ")");
   return channel_bias(y, bias);

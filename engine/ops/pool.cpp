@@ -17,11 +17,11 @@ struct PoolGeometry {
 };
 
 PoolGeometry pool_geometry(const char* op, const Shape& x, DType d, int kernel, int stride) {
-  require(x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W], got " + x.str());
-  require(d == DType::f32 || d == DType::f64, std::string(op) + ": expected float32 or float64, got " + dtype_name(d));
-  require(kernel >= 1 && stride >= 1, std::string(op) + ": kernel and stride must be ≥ 1, got kernel " +
+  GRADHPO_CHECK(x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W], got " + x.str());
+  GRADHPO_CHECK(d == DType::f32 || d == DType::f64, std::string(op) + ": expected float32 or float64, got " + dtype_name(d));
+  GRADHPO_CHECK(kernel >= 1 && stride >= 1, std::string(op) + ": kernel and stride must be ≥ 1, got kernel " +
                                           std::to_string(kernel) + ", stride " + std::to_string(stride));
-  require(kernel <= x[2] && kernel <= x[3], std::string(op) + ": kernel " + std::to_string(kernel) + "×" +
+  GRADHPO_CHECK(kernel <= x[2] && kernel <= x[3], std::string(op) + ": kernel " + std::to_string(kernel) + "×" +
                                                 std::to_string(kernel) + " is larger than the input " + x.str());
   return {x[2], x[3], kernel, stride, (x[2] - kernel) / stride + 1, (x[3] - kernel) / stride + 1};
 }
@@ -262,8 +262,8 @@ Var avg_pool2d(const Var& x, int kernel, int stride) {
 Var global_avg_pool(const Var& x) {
   x.tape().check(x, "global_avg_pool");
   const Shape& s = x.shape();
-  require(s.ndim() == 4, "global_avg_pool: expected x [N, C, H, W], got " + s.str());
-  require(s[2] * s[3] > 0, "global_avg_pool: empty image plane in " + s.str());
+  GRADHPO_CHECK(s.ndim() == 4, "global_avg_pool: expected x [N, C, H, W], got " + s.str());
+  GRADHPO_CHECK(s[2] * s[3] > 0, "global_avg_pool: empty image plane in " + s.str());
   return mean(reshape(x, Shape{s[0], s[1], s[2] * s[3]}), 2);
 }
 
