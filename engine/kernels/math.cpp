@@ -29,6 +29,16 @@ void broadcast_loop(const T* a, std::int64_t na, const T* b, std::int64_t nb, T*
   }
   const bool a_small = na < nb;
   const std::int64_t n = a_small ? na : nb;
+  if (n == 1) {  // a scalar against everything: no row structure to walk
+    const T s = a_small ? a[0] : b[0];
+    parallel_chunks(N, [&](std::int64_t lo, std::int64_t hi) {
+      if (a_small)
+        for (std::int64_t i = lo; i < hi; ++i) out[i] = f(s, b[i]);
+      else
+        for (std::int64_t i = lo; i < hi; ++i) out[i] = f(a[i], s);
+    });
+    return;
+  }
   const std::int64_t rows = N / n;
   parallel_chunks(N, [&](std::int64_t s, std::int64_t e) {
     for (std::int64_t r = s / n; r < rows && r * n < e; ++r) {
@@ -217,6 +227,10 @@ Tensor expand_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64
     const T* px = x.data<T>();
     T* po = out.data<T>();
     const T s = static_cast<T>(scale);
+    if (C == 1) {  // each value repeated B times: a fill per value
+      for (std::int64_t a = 0; a < A; ++a) std::fill_n(po + a * B, B, s * px[a]);
+      return;
+    }
     for (std::int64_t a = 0; a < A; ++a)
       for (std::int64_t b = 0; b < B; ++b)
         ArrayMap<T>(po + (a * B + b) * C, C) = s * ConstArrayMap<T>(px + a * C, C);
