@@ -71,30 +71,23 @@ Var Tape::constant(const Tensor& value) {
 }
 
 Var Tape::record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs) {
-  Node n;
-  n.rules = rules;
-  n.value = std::move(value);
-  n.first_input = static_cast<std::int32_t>(inputs_.size());
-  n.num_inputs = static_cast<std::int32_t>(inputs.size());
-  for (const Var& v : inputs) {
-    check(v, rules->name);
-    if (recording_) inputs_.push_back(v.id_);
-  }
-  if (!recording_) n.num_inputs = 0;
-  return add_node(std::move(n));
+  return record(rules, std::move(value), inputs.begin(), inputs.size());
 }
 
 Var Tape::record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs) {
+  return record(rules, std::move(value), inputs.data(), inputs.size());
+}
+
+Var Tape::record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count) {
   Node n;
   n.rules = rules;
   n.value = std::move(value);
   n.first_input = static_cast<std::int32_t>(inputs_.size());
-  n.num_inputs = static_cast<std::int32_t>(inputs.size());
-  for (const Var& v : inputs) {
-    check(v, rules->name);
-    if (recording_) inputs_.push_back(v.id_);
+  n.num_inputs = recording_ ? static_cast<std::int32_t>(count) : 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    check(inputs[i], rules->name);
+    if (recording_) inputs_.push_back(inputs[i].id_);
   }
-  if (!recording_) n.num_inputs = 0;
   return add_node(std::move(n));
 }
 

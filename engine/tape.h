@@ -162,6 +162,7 @@ class Tape {
 
  private:
   friend class Var;
+  Var record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count);
   Var add_node(Node&& n);
   Dual& adjoint_slot(std::int32_t id);
 

@@ -53,6 +53,16 @@ inline std::vector<double> central_diff(const std::function<std::vector<double>(
   return fd::derivative(g);
 }
 
+/// Σ c⊙y + ½ Σ (d⊙y)² with fixed random c, d shaped like y: a scalar wrapper around a
+/// primitive's or layer's output y that exercises its second-order rules (the backward rule's own
+/// tangent), not only its first derivative.
+inline Var wrap(const Var& y, std::uint64_t seed = 11) {
+  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
+  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
+  const Var dy = y * d;
+  return sum(y * c) + 0.5 * sum(dy * dy);
+}
+
 struct AdCheckOptions {
   double tol = 1e-6;         // float64 checks
   double tol_f32 = 1e-4;     // float32 against float64

@@ -13,13 +13,6 @@ using namespace gradhpo::testing;
 
 namespace {
 
-Var wrap(const Var& y, std::uint64_t seed = 11) {
-  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
-  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
-  const Var dy = y * d;
-  return sum(y * c) + 0.5 * sum(dy * dy);
-}
-
 // w = [x-part (numel of one sample's trailing dims × N) | γ (C) | β (C)]; x, γ, β all depend on w
 // and λ (λ has max(last dimension of x, C + 1) entries).
 struct Bn {

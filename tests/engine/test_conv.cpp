@@ -17,14 +17,6 @@ using namespace gradhpo::testing;
 
 namespace {
 
-// Σ c⊙y + ½ Σ (d⊙y)²: exercises the second-order (backward-tangent) rules of whatever made y.
-Var wrap(const Var& y, std::uint64_t seed = 11) {
-  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
-  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
-  const Var dy = y * d;
-  return sum(y * c) + 0.5 * sum(dy * dy);
-}
-
 struct ConvCase {
   std::int64_t N, C, H, W, O, kh, kw;
   int stride, pad;

@@ -12,13 +12,6 @@ using namespace gradhpo::testing;
 
 namespace {
 
-Var wrap(const Var& y, std::uint64_t seed = 11) {
-  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
-  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
-  const Var dy = y * d;
-  return sum(y * c) + 0.5 * sum(dy * dy);
-}
-
 /// Distinct values 0.1 apart in random order: a perturbation below 0.05 never changes an argmax,
 /// so max pooling is smooth around the test point (no near-ties for finite differences).
 Tensor separated(const Shape& s, std::uint64_t seed) {

@@ -13,14 +13,6 @@ using namespace gradhpo::testing;
 
 namespace {
 
-// Σ c⊙y + ½ Σ (d⊙y)² with fixed random c, d shaped like y.
-Var wrap(const Var& y, std::uint64_t seed = 11) {
-  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
-  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
-  const Var dy = y * d;
-  return sum(y * c) + 0.5 * sum(dy * dy);
-}
-
 // A [rows, cols] piece of w starting at `offset`, scaled elementwise by the λ row (cols = λ size)
 // and shifted: x = w_piece ⊙ λ + shift. Depends on both w and λ.
 Var mixed_input(const Var& w, const Var& lam, std::int64_t offset, std::int64_t rows, std::int64_t cols,

@@ -16,14 +16,6 @@ namespace nn = gradhpo::nn;
 
 namespace {
 
-// Σ c⊙y + ½ Σ (d⊙y)² with fixed random c, d shaped like y.
-Var wrap(const Var& y, std::uint64_t seed = 11) {
-  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
-  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
-  const Var dy = y * d;
-  return sum(y * c) + 0.5 * sum(dy * dy);
-}
-
 // Elements [offset, offset + shape.numel()) of w viewed as `shape`, times λ on the trailing axis.
 Var scaled_input(const Var& w, const Var& lam, std::int64_t offset, const Shape& shape) {
   return slice(w, offset, shape) * lam;

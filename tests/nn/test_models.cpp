@@ -15,14 +15,6 @@ namespace nn = gradhpo::nn;
 
 namespace {
 
-// Σ c⊙y + ½ Σ (d⊙y)² with fixed random c, d shaped like y.
-Var wrap(const Var& y, std::uint64_t seed = 11) {
-  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
-  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
-  const Var dy = y * d;
-  return sum(y * c) + 0.5 * sum(dy * dy);
-}
-
 std::vector<double> unit(std::vector<double> v) {
   const double n = norm(v);
   for (double& x : v) x /= n;

@@ -24,14 +24,6 @@ void check_close(const Tensor& got, const std::vector<double>& want, double tol,
                   what << "[" << i << "]: got " << got.at(static_cast<std::int64_t>(i)) << ", want " << want[i]);
 }
 
-// Σ c⊙y + ½ Σ (d⊙y)² with fixed random c, d shaped like y (exercises second-order rules).
-Var wrap(const Var& y, std::uint64_t seed = 11) {
-  const Tensor c = random_tensor(y.shape(), seed).to(y.dtype());
-  const Tensor d = random_tensor(y.shape(), seed + 1).to(y.dtype());
-  const Var dy = y * d;
-  return sum(y * c) + 0.5 * sum(dy * dy);
-}
-
 Tensor vec(std::vector<double> v, DType dt = DType::f64) {
   const auto n = static_cast<std::int64_t>(v.size());
   return Tensor::from(v, Shape{n}, dt);
