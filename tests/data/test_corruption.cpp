@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "temp_dir.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -29,18 +31,8 @@ using gradhpo::Shape;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "gradhpo_corrupt_XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+struct TempDir : gradhpo::testing::TempDir {
+  TempDir() : gradhpo::testing::TempDir("gradhpo_corrupt") {}
 };
 
 void write_file(const std::string& path, const Bytes& b) {

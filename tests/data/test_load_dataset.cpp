@@ -1,5 +1,6 @@
 // Where load_dataset looks for files: an explicit folder, then $GRADHPO_DATA (its subfolder named
 // after the dataset, then itself), then the Debian default for fashion-mnist.
+#include "temp_dir.h"
 #include <doctest/doctest.h>
 
 #include <gradhpo/data/load.h>
@@ -19,18 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "gradhpo_load_XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+struct TempDir : gradhpo::testing::TempDir {
+  TempDir() : gradhpo::testing::TempDir("gradhpo_load") {}
 };
 
 // Sets (or unsets, with nullopt) GRADHPO_DATA for the lifetime of the guard.

@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "temp_dir.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -24,18 +26,8 @@ using gradhpo::Shape;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "gradhpo_svhn_XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
+struct TempDir : gradhpo::testing::TempDir {
+  TempDir() : gradhpo::testing::TempDir("gradhpo_svhn") {}
 };
 
 // X(r, c, ch, i) of the synthetic images: asymmetric in r and c so a transpose would show.
