@@ -9,7 +9,11 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <random>
 #include <string>
+#include <vector>
+
+#include <gradhpo/engine/tensor.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,6 +21,15 @@
 #include <Eigen/Core>
 
 namespace gradhpo::bench {
+
+/// A float32 tensor of N(0, scale²) entries, seeded.
+inline Tensor random_normal(const Shape& s, double scale, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0.0, scale);
+  std::vector<double> v(static_cast<std::size_t>(s.numel()));
+  for (double& x : v) x = n(rng);
+  return Tensor::from(v, s, DType::f32);
+}
 
 inline void set_threads(int threads) {
 #ifdef _OPENMP

@@ -20,13 +20,6 @@ namespace {
 constexpr std::int64_t kBatch = 128;
 const std::vector<std::int64_t> kWidths = {784, 256, 256, 10};
 
-Tensor random(const Shape& s, double scale, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0.0, scale);
-  std::vector<double> v(static_cast<std::size_t>(s.numel()));
-  for (double& x : v) x = n(rng);
-  return Tensor::from(v, s, DType::f32);
-}
 
 struct Problem {
   std::int64_t n = 0;  // parameters
@@ -34,14 +27,14 @@ struct Problem {
 
   Problem() {
     for (std::size_t l = 0; l + 1 < kWidths.size(); ++l) n += kWidths[l] * kWidths[l + 1] + kWidths[l + 1];
-    x = random(Shape{kBatch, kWidths[0]}, 1.0, 1);
+    x = bench::random_normal(Shape{kBatch, kWidths[0]}, 1.0, 1);
     std::vector<std::int32_t> y(kBatch);
     for (std::int64_t i = 0; i < kBatch; ++i) y[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i % 10);
     labels = Tensor::from_labels(y);
-    w = random(Shape{n}, 0.05, 2);
+    w = bench::random_normal(Shape{n}, 0.05, 2);
     lam = Tensor::full(Shape{n}, 1e-3, DType::f32);
-    v = random(Shape{n}, 1.0, 3);
-    V8 = random(Shape{8, n}, 1.0, 4);
+    v = bench::random_normal(Shape{n}, 1.0, 3);
+    V8 = bench::random_normal(Shape{8, n}, 1.0, 4);
   }
 
   // logits = W3ᵀ relu(W2ᵀ relu(W1ᵀ x + b1) + b2) + b3, weights sliced from the flat w.

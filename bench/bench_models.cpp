@@ -26,13 +26,6 @@ namespace {
 constexpr std::int64_t kBatch = 128;
 constexpr std::int64_t kClasses = 10;
 
-Tensor random(const Shape& s, double scale, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0.0, scale);
-  std::vector<double> v(static_cast<std::size_t>(s.numel()));
-  for (double& x : v) x = n(rng);
-  return Tensor::from(v, s, DType::f32);
-}
 
 /// One model with its data, weights, per-parameter λ and directions.
 struct Problem {
@@ -42,15 +35,15 @@ struct Problem {
 
   Problem(const std::string& name, const Shape& input) : model(nn::make_model(name, input, kClasses)) {
     n = model->num_params();
-    x = random(Shape{kBatch, input[0], input[1], input[2]}, 1.0, 1);
+    x = bench::random_normal(Shape{kBatch, input[0], input[1], input[2]}, 1.0, 1);
     std::mt19937_64 rng(2);
     std::vector<std::int32_t> y(kBatch);
     for (auto& label : y) label = static_cast<std::int32_t>(rng() % kClasses);
     labels = Tensor::from_labels(y);
     w = model->init(3);
     lam = Tensor::full(Shape{n}, 1e-3, DType::f32);
-    v = random(Shape{n}, 1.0, 4);
-    V8 = random(Shape{8, n}, 1.0, 5);
+    v = bench::random_normal(Shape{n}, 1.0, 4);
+    V8 = bench::random_normal(Shape{8, n}, 1.0, 5);
   }
 
   // Batch norm in training mode (batch statistics); running statistics are left alone.
