@@ -21,6 +21,18 @@ using ConstMatrixMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::
 /// Elements below which an elementwise loop stays on one thread.
 constexpr std::int64_t kParallelGrain = 1 << 15;
 
+/// Threads an OpenMP loop over `work` elements should use: 1 for small work or inside a
+/// parallel region (no nested teams), else all of them.
+inline int threads_for(std::int64_t work) {
+#ifdef _OPENMP
+  if (work < kParallelGrain || omp_in_parallel()) return 1;
+  return omp_get_max_threads();
+#else
+  (void)work;
+  return 1;
+#endif
+}
+
 /// Calls body(begin, end) over [0, n) in contiguous chunks, on all OpenMP threads when n is
 /// large. Each element is handled by exactly one chunk, so results do not depend on threads.
 template <class Body> void parallel_chunks(std::int64_t n, Body&& body) {

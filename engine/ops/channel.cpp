@@ -26,16 +26,6 @@ void check_vector(const char* op, const char* what, const Shape& x, DType xd, co
 
 template <class T> using ConstRow = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
-int threads_for(std::int64_t work) {
-#ifdef _OPENMP
-  if (work < kernels::kParallelGrain || omp_in_parallel()) return 1;
-  return omp_get_max_threads();
-#else
-  (void)work;
-  return 1;
-#endif
-}
-
 // ---- kernels ------------------------------------------------------------------------------------
 
 /// out[s, c, r] (+)= (x ? x[s, c, r] · (sc ? sc[c] : 1) : 0) + (sh ? sh[c] : 0) for S samples.
@@ -43,7 +33,7 @@ template <class T>
 void affine_rows(T* out, const T* x, const T* sc, const T* sh, std::int64_t S, std::int64_t C, std::int64_t R,
                  bool accumulate) {
   const std::int64_t rows = S * C;
-  [[maybe_unused]] const int threads = threads_for(rows * R);
+  [[maybe_unused]] const int threads = kernels::threads_for(rows * R);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t row = 0; row < rows; ++row) {
     const std::int64_t c = row % C;
@@ -70,7 +60,7 @@ template <class T>
 void channel_reduce(const T* x, const T* y, std::int64_t G, std::int64_t N, std::int64_t C, std::int64_t R, T* out,
                     bool accumulate) {
   const std::int64_t samples = G * N;
-  const int threads = static_cast<int>(std::min<std::int64_t>(threads_for(samples * C * R), samples));
+  const int threads = static_cast<int>(std::min<std::int64_t>(kernels::threads_for(samples * C * R), samples));
   std::vector<double> partial(static_cast<std::size_t>(std::max(threads, 1) * G * C), 0.0);
   auto body = [&](int t, std::int64_t begin, std::int64_t end) {
     double* acc = partial.data() + t * G * C;

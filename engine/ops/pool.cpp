@@ -26,22 +26,12 @@ PoolGeometry pool_geometry(const char* op, const Shape& x, DType d, int kernel, 
   return {x[2], x[3], kernel, stride, (x[2] - kernel) / stride + 1, (x[3] - kernel) / stride + 1};
 }
 
-int plane_threads(std::int64_t work) {
-#ifdef _OPENMP
-  if (work < kernels::kParallelGrain || omp_in_parallel()) return 1;
-  return omp_get_max_threads();
-#else
-  (void)work;
-  return 1;
-#endif
-}
-
 // ---- max pooling ---------------------------------------------------------------------------------
 
 /// y and the argmax (flat position in the input plane) of `planes` planes.
 template <class T>
 void max_pool_planes(const PoolGeometry& g, std::int64_t planes, const T* x, T* y, std::int32_t* arg) {
-  [[maybe_unused]] const int threads = plane_threads(planes * g.in_plane());
+  [[maybe_unused]] const int threads = kernels::threads_for(planes * g.in_plane());
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t p = 0; p < planes; ++p) {
     const T* xp = x + p * g.in_plane();
@@ -88,7 +78,7 @@ template <class T>
 void gather(const PoolGeometry& g, std::int64_t planes, std::int64_t arg_planes, const T* x, const std::int32_t* arg,
             T* out) {
   const std::int64_t q_n = g.out_plane();
-  [[maybe_unused]] const int threads = plane_threads(planes * q_n);
+  [[maybe_unused]] const int threads = kernels::threads_for(planes * q_n);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t p = 0; p < planes; ++p) {
     const std::int32_t* a = arg + (p % arg_planes) * q_n;
@@ -103,7 +93,7 @@ template <class T>
 void scatter(const PoolGeometry& g, std::int64_t planes, std::int64_t arg_planes, const T* gy, const std::int32_t* arg,
              T* out) {
   const std::int64_t q_n = g.out_plane();
-  [[maybe_unused]] const int threads = plane_threads(planes * g.in_plane());
+  [[maybe_unused]] const int threads = kernels::threads_for(planes * g.in_plane());
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t p = 0; p < planes; ++p) {
     const std::int32_t* a = arg + (p % arg_planes) * q_n;
@@ -155,7 +145,7 @@ const OpRules kMaxPoolRules = {"max_pool2d", max_pool_tangent, max_pool_backward
 
 template <class T> void avg_pool_planes(const PoolGeometry& g, std::int64_t planes, const T* x, T* y) {
   const T scale = T(1) / static_cast<T>(g.k * g.k);
-  [[maybe_unused]] const int threads = plane_threads(planes * g.in_plane());
+  [[maybe_unused]] const int threads = kernels::threads_for(planes * g.in_plane());
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t p = 0; p < planes; ++p) {
     const T* xp = x + p * g.in_plane();
@@ -173,7 +163,7 @@ template <class T> void avg_pool_planes(const PoolGeometry& g, std::int64_t plan
 /// x̄ = 0, then every window gets ḡ / k² added (overlapping windows add up).
 template <class T> void avg_pool_adjoint(const PoolGeometry& g, std::int64_t planes, const T* gy, T* xb) {
   const T scale = T(1) / static_cast<T>(g.k * g.k);
-  [[maybe_unused]] const int threads = plane_threads(planes * g.in_plane());
+  [[maybe_unused]] const int threads = kernels::threads_for(planes * g.in_plane());
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t p = 0; p < planes; ++p) {
     const T* gp = gy + p * g.out_plane();
