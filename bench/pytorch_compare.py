@@ -16,8 +16,11 @@ For each model (mlp 784-256-256-10 on 784 features, lenet5 on 1x28x28, wrn16 = W
 
 Every timed call includes the forward pass (as ours do). Times are medians of repeated runs
 after warm-up. Then it reads gradhpo's numbers, either from --ours FILE (Google Benchmark JSON)
-or by running the bench binaries under --build-dir with --benchmark_format=json, and prints
-one table per model: mode, PyTorch ms, ours ms, ours/PyTorch, plus our in-run ratio counters.
+or by running the bench binaries under --build-dir with --benchmark_format=json (model by
+model, right after PyTorch's), and prints one table per model: mode, PyTorch ms, ours ms,
+ours/PyTorch, plus our in-run ratio counters. Each table says how much CPU other processes used
+while it was measured: on a shared 2-core machine a busy neighbour slows OpenMP code by 10x
+or more (threads wait at barriers for a descheduled sibling), so such tables are flagged.
 
 BLAS: PyTorch must run OpenBLAS's OpenMP build (Debian libopenblas0-openmp), like ATen's own
 OpenMP threading; Debian's alternatives usually select the pthread build, whose thread pool
@@ -55,6 +58,8 @@ def parse_args():
     p.add_argument("--quick", action="store_true", help="fewer repetitions (rougher medians)")
     p.add_argument("--ours", metavar="FILE", help="Google Benchmark JSON with our results (skips running binaries)")
     p.add_argument("--build-dir", default="build", help="CMake build dir holding bench/bench_* (default: build)")
+    p.add_argument("--repetitions", type=int, default=None,
+                   help="--benchmark_repetitions for our binaries, median reported (default 3, 1 with --quick)")
     p.add_argument("--no-ours", action="store_true", help="PyTorch timings only")
     p.add_argument("--blas", choices=("openmp", "system"), default="openmp",
                    help="openmp: run torch on OpenBLAS's OpenMP build (default); system: as installed")
@@ -94,7 +99,7 @@ def mapped_blas():
 # ---------------------------------------------------------------------------------------------
 
 def init_params(torch, shapes, gen):
-    """He-style normal weights, zero biases, unit BN scales (shape tuples; len 1 = bias/BN)."""
+    """He-style normal weights, zero biases, unit BN scales, from (kind, shape) pairs."""
     params = []
     for kind, shape in shapes:
         if kind == "weight":
@@ -309,27 +314,51 @@ def median_ms(fn, quick):
     return 1e3 * statistics.median(times)
 
 
-def time_pytorch(torch, F, args):
-    ce, bn, note = losses(torch, F)
-    print(note)
-    results, notes = {}, {}
-    for name in args.models:
-        modes, n, vmap_note = build_modes(torch, F, name, ce, bn)
-        r = {mode: median_ms(fn, args.quick) for mode, fn in modes.items()}
-        # hvp_k8: the faster of the retain_graph loop and the vmap form.
-        k8_how = "retain_graph loop"
-        if "hvp_k8_vmap" in r:
-            r["hvp_k8_loop"] = r["hvp_k8"]
-            if r["hvp_k8_vmap"] < r["hvp_k8"]:
-                r["hvp_k8"], k8_how = r["hvp_k8_vmap"], "vmap (is_grads_batched)"
-        results[name] = r
-        notes[name] = ["%d parameters" % n, "hvp_k8 in PyTorch: " + k8_how]
-        if "hvp_k8_vmap" in r:
-            notes[name].append("PyTorch hvp_k8: loop %.2f ms, vmap %.2f ms" % (r["hvp_k8_loop"], r["hvp_k8_vmap"]))
-        if vmap_note:
-            notes[name].append(vmap_note)
-        print("  timed %s in PyTorch" % name, file=sys.stderr)
-    return results, notes
+def time_pytorch(torch, F, name, ce, bn, args):
+    """{mode: median ms} for one model, and notes for its table."""
+    modes, n, vmap_note = build_modes(torch, F, name, ce, bn)
+    r = {mode: median_ms(fn, args.quick) for mode, fn in modes.items()}
+    # hvp_k8: the faster of the retain_graph loop and the vmap form.
+    k8_how = "retain_graph loop"
+    if "hvp_k8_vmap" in r:
+        r["hvp_k8_loop"] = r["hvp_k8"]
+        if r["hvp_k8_vmap"] < r["hvp_k8"]:
+            r["hvp_k8"], k8_how = r["hvp_k8_vmap"], "vmap (is_grads_batched)"
+    notes = ["%d parameters" % n, "PyTorch hvp_k8 by " + k8_how]
+    if "hvp_k8_vmap" in r:
+        notes.append("(loop %.2f ms, vmap %.2f ms)" % (r["hvp_k8_loop"], r["hvp_k8_vmap"]))
+    if vmap_note:
+        notes.append(vmap_note)
+    return r, notes
+
+
+class OtherLoad:
+    """Share of the machine's CPU time that OTHER processes used between start and stop: timings
+    taken while it is high are disturbed (OpenMP barriers wait for descheduled threads)."""
+
+    @staticmethod
+    def _busy_jiffies():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)  # all but idle and iowait, total
+
+    def __init__(self):
+        self.available = os.path.exists("/proc/stat")
+        if self.available:
+            self.busy0, self.total0 = self._busy_jiffies()
+            t = os.times()
+            self.own0 = t.user + t.system + t.children_user + t.children_system
+
+    def stop(self):
+        """Fraction of total CPU capacity used by other processes, or None if unknown."""
+        if not self.available:
+            return None
+        busy, total = self._busy_jiffies()
+        t = os.times()
+        own = t.user + t.system + t.children_user + t.children_system - self.own0
+        hz = os.sysconf("SC_CLK_TCK")
+        others = (busy - self.busy0) / hz - own
+        return max(0.0, others / max((total - self.total0) / hz, 1e-9))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +394,22 @@ def parse_ours(doc, threads):
     return out
 
 
-def run_our_benches(args):
+def linked_blas(exe, env):
+    """The BLAS/OpenMP libraries the loader resolves for one of our binaries (ldd)."""
+    try:
+        out = subprocess.run(["ldd", exe], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env).stdout
+    except OSError:
+        return []
+    found = []
+    for line in out.splitlines():
+        parts = line.split("=>")
+        if len(parts) == 2 and re.search(r"blas|lapack|gomp|iomp", parts[0]):
+            target = parts[1].split("(")[0].strip()
+            found.append(os.path.realpath(target) if target else parts[0].strip())
+    return found
+
+
+def run_our_benches(args, models):
     patterns = [os.path.join(args.build_dir, "bench", "bench_*"), os.path.join(args.build_dir, "bench_*")]
     binaries = sorted({p for pat in patterns for p in glob.glob(pat)
                        if os.path.isfile(p) and os.access(p, os.X_OK)})
@@ -381,16 +425,18 @@ def run_our_benches(args):
             env["LD_LIBRARY_PATH"] = original
         else:
             env.pop("LD_LIBRARY_PATH", None)
-    filt = "^(%s)/[^/]+/threads:%d" % ("|".join(args.models), args.threads)
+    filt = "^(%s)/[^/]+/threads:%d" % ("|".join(models), args.threads)
     doc = {"benchmarks": []}
     for exe in binaries:
         cmd = [exe, "--benchmark_format=json", "--benchmark_filter=" + filt]
-        if args.quick:
-            cmd.append("--benchmark_min_time=0.1")
+        reps = args.repetitions if args.repetitions is not None else (1 if args.quick else 3)
+        if reps > 1:
+            cmd += ["--benchmark_repetitions=%d" % reps, "--benchmark_report_aggregates_only=true"]
         print("running " + " ".join(cmd), file=sys.stderr)
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         if not proc.stdout.strip():
             continue  # no benchmark of this binary matched the filter
+        print("  %s (links %s)" % (os.path.basename(exe), ", ".join(linked_blas(exe, env)) or "no BLAS"))
         try:
             doc["benchmarks"] += json.loads(proc.stdout).get("benchmarks", [])
         except json.JSONDecodeError:
@@ -398,30 +444,27 @@ def run_our_benches(args):
     return parse_ours(doc, args.threads)
 
 
-def print_tables(args, torch_results, notes, ours):
-    for name in args.models:
-        pt, us = torch_results.get(name, {}), ours.get(name, {})
-        print("\n%s (batch %d, float32, %d threads; %s)" % (name, BATCH, args.threads, "; ".join(notes.get(name, []))))
-        print("  %-10s %12s %12s %14s   %s" % ("mode", "PyTorch ms", "ours ms", "ours/PyTorch", "our in-run ratios"))
-        for mode in MODES:
-            p = pt.get(mode)
-            o = us.get(mode, {}).get("ms")
-            ratio = "%.2f" % (o / p) if p and o else "-"
-            counters = ", ".join("%s=%.2f" % (k, us[mode][k]) for k in OUR_RATIOS if k in us.get(mode, {}))
-            print("  %-10s %12s %12s %14s   %s" % (mode, "%.3f" % p if p else "-", "%.3f" % o if o else "-",
-                                                  ratio, counters))
-        if pt.get("gradient") and pt.get("forward"):
-            print("  PyTorch's own ratios: hvp/grad %.2f, jvp/forward %.2f, mixed/grad %.2f, hvp_k8/(8 hvp) %.2f"
-                  % (pt["hvp"] / pt["gradient"], pt["jvp"] / pt["forward"], pt["mixed"] / pt["gradient"],
-                     pt["hvp_k8"] / (8 * pt["hvp"])))
+def print_table(pt, us, notes):
+    print("  %-10s %12s %12s %14s   %s" % ("mode", "PyTorch ms", "ours ms", "ours/PyTorch", "our in-run ratios"))
+    for mode in MODES:
+        p = pt.get(mode)
+        o = us.get(mode, {}).get("ms")
+        ratio = "%.2f" % (o / p) if p and o else "-"
+        counters = ", ".join("%s=%.2f" % (k, us[mode][k]) for k in OUR_RATIOS if k in us.get(mode, {}))
+        print("  %-10s %12s %12s %14s   %s" % (mode, "%.3f" % p if p else "-", "%.3f" % o if o else "-",
+                                              ratio, counters))
+    if all(pt.get(m) for m in MODES):
+        print("  PyTorch's own ratios: hvp/grad %.2f, jvp/forward %.2f, mixed/grad %.2f, hvp_k8/(8 hvp) %.2f"
+              % (pt["hvp"] / pt["gradient"], pt["jvp"] / pt["forward"], pt["mixed"] / pt["gradient"],
+                 pt["hvp_k8"] / (8 * pt["hvp"])))
+    print("  " + "; ".join(notes))
 
 
-def warn_if_busy(threads, when):
-    """Timings on a machine busy with other work are meaningless: say so when it is."""
-    load = os.getloadavg()[0]
-    if load > (os.cpu_count() or threads) + 0.5:
-        print("warning: 1-minute load average %.1f %s on %d CPUs: timings are disturbed by other work"
-              % (load, when, os.cpu_count() or 0))
+def describe_load(what, share):
+    if share is None:
+        return ""
+    return "%s: other processes used %.0f%% of the CPUs%s" % (
+        what, 100 * share, " -- DISTURBED, rerun on an idle machine" if share > 0.05 else "")
 
 
 def main():
@@ -437,16 +480,26 @@ def main():
     torch.manual_seed(0)
     print("PyTorch %s, %d threads, BLAS mapped: %s" % (torch.__version__, torch.get_num_threads(),
                                                       ", ".join(mapped_blas()) or "none found"))
-    warn_if_busy(args.threads, "before")
-    torch_results, notes = time_pytorch(torch, F, args)
-    warn_if_busy(args.threads, "after the PyTorch timings")
-    ours = {}
+    ce, bn, note = losses(torch, F)
+    print(note)
+    ours_file = None
     if args.ours:
         with open(args.ours) as f:
-            ours = parse_ours(json.load(f), args.threads)
-    elif not args.no_ours:
-        ours = run_our_benches(args)
-    print_tables(args, torch_results, notes, ours)
+            ours_file = parse_ours(json.load(f), args.threads)
+    for name in args.models:
+        print("\n%s (batch %d, float32, %d threads)" % (name, BATCH, args.threads), flush=True)
+        watch = OtherLoad()
+        pt, notes = time_pytorch(torch, F, name, ce, bn, args)
+        loads = [describe_load("PyTorch timings", watch.stop())]
+        if ours_file is not None:
+            us = ours_file.get(name, {})
+        elif args.no_ours:
+            us = {}
+        else:
+            watch = OtherLoad()
+            us = run_our_benches(args, [name]).get(name, {})
+            loads.append(describe_load("our benchmarks", watch.stop()))
+        print_table(pt, us, notes + [l for l in loads if l])
     return 0
 
 
