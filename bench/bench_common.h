@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <gradhpo/engine/tensor.h>
+#include <gradhpo/engine/autodiff.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -64,6 +64,34 @@ void timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* r
 template <class Op> void timed(benchmark::State& state, Op&& op) {
   timed_pair(state, op, [] {}, nullptr);
 }
+
+/// The timed operations of every benchmark program, for a Problem that provides `loss(w)`,
+/// `regularised(w, λ)` and tensors w, lam, v (one direction) and V8 ([8, n] directions). The
+/// forward pass runs in plain mode; every differentiated mode reuses one recording tape.
+template <class Problem> struct ModeRunner {
+  Tape tape;
+  Tape plain;
+  const Problem& p;
+  explicit ModeRunner(const Problem& problem) : p(problem) { plain.set_recording(false); }
+
+  void forward() {
+    plain.reset();
+    benchmark::DoNotOptimize(p.loss(plain.constant(p.w)).item());
+  }
+  void gradient() { benchmark::DoNotOptimize(value_and_grad(tape, [&](const Var& w) { return p.loss(w); }, p.w).value); }
+  /// The gradient of the regularised loss L(w, λ): the baseline of the mixed product.
+  void gradient_regularised() {
+    benchmark::DoNotOptimize(
+        value_and_grad(tape, [&](const Var& w) { return p.regularised(w, w.tape().constant(p.lam)); }, p.w).value);
+  }
+  void jvp1() { benchmark::DoNotOptimize(jvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).tangent); }
+  void hvp1() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).hvp); }
+  void hvp8() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.V8).hvp); }
+  void mixed() {
+    benchmark::DoNotOptimize(
+        mixed_vjp(tape, [&](const Var& w, const Var& l) { return p.regularised(w, l); }, p.w, p.lam, p.v).mixed);
+  }
+};
 
 /// Registers `fn(state, threads)` as "<model>/<mode>/threads:<n>", in ms, manual time.
 template <class Fn> void register_modes(const std::string& model, const std::string& mode, Fn fn,

@@ -73,26 +73,7 @@ double gradient_flops() {
   return f;
 }
 
-struct Runner {
-  Tape tape;
-  const Problem& p = problem();
-  void forward() {
-    tape.reset();
-    benchmark::DoNotOptimize(p.loss(tape.variable(p.w)).item());
-  }
-  void gradient() { benchmark::DoNotOptimize(value_and_grad(tape, [&](const Var& w) { return p.loss(w); }, p.w).value); }
-  void gradient_regularised() {
-    benchmark::DoNotOptimize(
-        value_and_grad(tape, [&](const Var& w) { return p.regularised(w, w.tape().constant(p.lam)); }, p.w).value);
-  }
-  void jvp1() { benchmark::DoNotOptimize(jvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).tangent); }
-  void hvp1() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).hvp); }
-  void hvp8() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.V8).hvp); }
-  void mixed() {
-    benchmark::DoNotOptimize(
-        mixed_vjp(tape, [&](const Var& w, const Var& l) { return p.regularised(w, l); }, p.w, p.lam, p.v).mixed);
-  }
-};
+using Runner = gradhpo::bench::ModeRunner<Problem>;
 
 // The gradient's products done by bare Eigen on preallocated buffers: the GEMM ceiling.
 void gemm_ceiling(benchmark::State& state) {
@@ -122,9 +103,9 @@ void register_all() {
   using gradhpo::bench::timed;
   using gradhpo::bench::timed_pair;
   const auto threads = {1, 2};
-  register_modes("mlp", "forward", [](benchmark::State& s) { Runner r; timed(s, [&] { r.forward(); }); }, threads);
+  register_modes("mlp", "forward", [](benchmark::State& s) { Runner r(problem()); timed(s, [&] { r.forward(); }); }, threads);
   register_modes("mlp", "gradient", [](benchmark::State& s) {
-    Runner r;
+    Runner r(problem());
     // Paired with the bare-Eigen products of the same shapes: gemm_fraction = ceiling / ours.
     timed(s, [&] { r.gradient(); });
     s.counters["GFLOPs"] = benchmark::Counter(gradient_flops() * static_cast<double>(s.iterations()) / 1e9,
@@ -132,20 +113,20 @@ void register_all() {
   }, threads);
   register_modes("mlp", "gemm_ceiling", gemm_ceiling, threads);
   register_modes("mlp", "jvp", [](benchmark::State& s) {
-    Runner r;
+    Runner r(problem());
     timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward");
   }, threads);
   register_modes("mlp", "hvp", [](benchmark::State& s) {
-    Runner r;
+    Runner r(problem());
     timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad");
   }, threads);
   register_modes("mlp", "mixed", [](benchmark::State& s) {
-    Runner r;
+    Runner r(problem());
     // Baseline: the gradient of the same regularised loss L(w, λ) (what one training step pays).
     timed_pair(s, [&] { r.mixed(); }, [&] { r.gradient_regularised(); }, "mixed_vs_grad");
   }, threads);
   register_modes("mlp", "hvp_k8", [](benchmark::State& s) {
-    Runner r;
+    Runner r(problem());
     timed_pair(s, [&] { r.hvp8(); }, [&] { for (int k = 0; k < 8; ++k) r.hvp1(); }, "k8_vs_8x_hvp");
   }, threads);
 }

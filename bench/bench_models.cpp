@@ -63,25 +63,7 @@ const Problem& wrn16() {
   return p;
 }
 
-struct Runner {
-  Tape tape;   // recording: every differentiated mode
-  Tape plain;  // plain mode (values only, nothing kept): the forward pass
-  const Problem& p;
-  explicit Runner(const Problem& problem) : p(problem) { plain.set_recording(false); }
-
-  void forward() {
-    plain.reset();
-    benchmark::DoNotOptimize(p.loss(plain.constant(p.w)).item());
-  }
-  void gradient() { benchmark::DoNotOptimize(value_and_grad(tape, [&](const Var& w) { return p.loss(w); }, p.w).value); }
-  void jvp1() { benchmark::DoNotOptimize(jvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).tangent); }
-  void hvp1() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.v).hvp); }
-  void hvp8() { benchmark::DoNotOptimize(hvp(tape, [&](const Var& w) { return p.loss(w); }, p.w, p.V8).hvp); }
-  void mixed() {
-    benchmark::DoNotOptimize(
-        mixed_vjp(tape, [&](const Var& w, const Var& l) { return p.regularised(w, l); }, p.w, p.lam, p.v).mixed);
-  }
-};
+using Runner = gradhpo::bench::ModeRunner<Problem>;
 
 void register_model(const std::string& name, const Problem& (*problem)()) {
   using gradhpo::bench::register_modes;
