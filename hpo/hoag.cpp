@@ -285,7 +285,7 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
 std::string HoagRun::table(const Hyperparameters& hyper) const {
   std::ostringstream s;
   s << std::setprecision(6);
-  s << "  k  theta                 L_val         |p|           eps        step       inner  cg   (" << stop_reason
+  s << "  k  raw theta             L_val         |p|           eps        step       inner  cg   (" << stop_reason
     << ")\n";
   for (const HoagIteration& it : iterations) {
     std::ostringstream th;

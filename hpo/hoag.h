@@ -8,11 +8,12 @@
 //   (i)   inner solve: L-BFGS (libLBFGS, Nocedal 1980 / Liu & Nocedal 1989), warm-started from
 //         the previous weights, until ‖∇_w h(w_k, λ_k)‖ ≤ ε_k ‖∇_w h(w_1⁰, λ_1)‖
 //   (ii)  linear system: CG on ∇²_w h(w_k) q = ∇_w L_val(w_k), warm-started from q_{k−1}, until
-//         ‖H q_k − ∇_w L_val‖ ≤ ε_k ‖∇_w L_val(w_1)‖                       (Eq. 5, implicit.h)
+//         ‖H q_k − ∇_w L_val‖ ≤ ε_k ‖∇_w L_val(w_1)‖                       (implicit.h, cg_solve)
 //   (iii) approximate hypergradient p_k = ∂_λ L_val − ∂_λ(q_k · ∇_w h)    (direct + indirect)
 //   (iv)  θ_{k+1} = P_D(θ_k − p_k / L_k)    (P_D: the box [theta_min, theta_max])
 // The tolerances are relative to the first iteration's norms, as in the reference
-// implementation, so ε is scale free. ε_k decreases by one of Section 4's sequences:
+// implementation, so ε is scale free (for CG the reference hands ε‖∇_w L_val(w_1)‖ to scipy,
+// whose tolerance is relative to ‖b‖ once more; we keep the one scale). ε_k decreases by one of Section 4's sequences:
 //   exponential  ε_k = ε₀ ρ^k    quadratic  ε_k = ε₀ / k²    cubic  ε_k = ε₀ / k³
 // (summable, as Theorem 2's convergence needs), floored at `tolerance_floor`.
 //

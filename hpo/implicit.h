@@ -2,8 +2,10 @@
 // inverse-Hessian product by a truncated Neumann series or by conjugate gradients.
 //
 // Lorraine, Vicol & Duvenaud 2020, "Optimizing Millions of Hyperparameters by Implicit
-// Differentiation" (AISTATS), Eq. (1)-(4) and Algorithms 2-3; Pedregosa 2016 (ICML), Eq. (5)
-// for the CG form (HOAG's steps (ii)-(iii), hoag.h). At a stationary point ∇_w h(w*, λ) = 0 of
+// Differentiation" (AISTATS): Theorem 1 (the IFT), the Neumann approximation of Section 3,
+// Algorithm 2 (the hypergradient) and Algorithm 3 (the approximate inverse-Hessian-vector
+// product); Pedregosa 2016 (ICML), Algorithm 1 steps (ii)-(iii), for the CG form (hoag.h).
+// At a stationary point ∇_w h(w*, λ) = 0 of
 // the inner objective h (inner_objective.h), the IFT gives dw*/dλ = −H⁻¹ ∂²h/∂w∂λ with
 // H = ∇²_w h, so
 //

@@ -1,8 +1,10 @@
 // An embedder's own bilevel problem through the installed package: a user-written loss on Vars
 // over the user's own tensors (least squares with an L2 hyperparameter, full batch), no nn model.
-// Reverse mode (store-all, exact reversal, checkpointing) and forward mode must agree.
+// Reverse mode (store-all, exact reversal, checkpointing) and forward mode must agree; and the
+// implicit methods link (HOAG needs libLBFGS through the package config).
 #include <gradhpo/engine/ops.h>
 #include <gradhpo/hpo/forward.h>
+#include <gradhpo/hpo/hoag.h>
 #include <gradhpo/hpo/reverse.h>
 
 #include <cmath>
@@ -55,5 +57,19 @@ int run_hpo_embed() {
     std::printf("dL_val/d%s = %.10g\n", p.hyper.entry_name(i).c_str(), ref);
   }
   std::printf("largest relative disagreement between the four exact methods: %.3g\n", worst);
-  return worst <= 1e-8 ? 0 : 1;
+  if (worst > 1e-8) return 1;
+
+  // The implicit methods learn only the L2 coefficient: the same problem without the lr group.
+  hpo::BilevelProblem implicit = p;
+  implicit.hyper = hpo::Hyperparameters();
+  implicit.hyper.add(hpo::Hyperparameters::l2_global(0.1));
+  implicit.optimizer.lr = nn::Schedule::constant(0.05);
+  implicit.horizon = 400;
+  const hpo::Hypergradient ift = hpo::ift_hypergradient(implicit, implicit.hyper.initial());
+  hpo::HoagOptions ho;
+  ho.max_iterations = 5;
+  const hpo::HoagRun hoag = hpo::run_hoag(implicit, ho);
+  std::printf("IFT (CG): dL_val/dl2 = %.10g; HOAG: L_val %.6g -> %.6g in %zu iterations\n", ift.d_theta.at(0),
+              hoag.iterations.front().val_loss, hoag.iterations.back().val_loss, hoag.iterations.size());
+  return std::isfinite(ift.d_theta.at(0)) && hoag.iterations.back().val_loss <= hoag.iterations.front().val_loss ? 0 : 1;
 }
