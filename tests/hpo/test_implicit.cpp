@@ -175,6 +175,28 @@ TEST_CASE("CG with P iterations on a P-dimensional SPD problem equals the dense 
   CHECK(r.residual <= 1e-10 * b.norm());
 }
 
+TEST_CASE("the Hessian's batches: the mean over one epoch's steps is the full-batch objective") {
+  ToySpec spec;  // 24 examples in batches of 8: steps 0, 1, 2 are one epoch, covering the set once
+  spec.learn_lr = spec.learn_momentum = spec.learn_weight_decay = false;
+  spec.example_weights = false;
+  const hpo::ClassificationTask mini = toy_task(spec);
+  spec.batch_size = 0;
+  const hpo::ClassificationTask full = toy_task(spec);
+  const Tensor th = mini.problem.hyper.initial();
+  const Tensor w = trained_weights(mini.problem, th), v = tensor(Eigen::VectorXd::LinSpaced(w.numel(), -1, 1));
+  hpo::Unroll um(mini.problem, th), uf(full.problem, th);
+  hpo::InnerObjective epoch(um, hpo::InnerBatches{{0, 1, 2}}, "test"), whole(uf, hpo::InnerBatches{{0}}, "test");
+  const auto a = epoch.products(w, v, true), b = whole.products(w, v, true);
+  CHECK(rel(a.hvp, b.hvp) <= 1e-12);
+  CHECK(rel(a.mixed, b.mixed) <= 1e-12);
+  CHECK(std::abs(epoch.value_and_gradient(w).value - whole.value_and_gradient(w).value) <= 1e-12);
+  CHECK(um.counts.fwd_over_rev == 3);  // one pass per batch of the set
+  // The last step's batch alone is a different (noisier) Hessian.
+  hpo::InnerObjective last(um, hpo::InnerBatches{}, "test");
+  CHECK(last.steps() == std::vector<std::int64_t>{mini.problem.horizon - 1});
+  CHECK(rel(last.products(w, v, false).hvp, b.hvp) > 1e-3);
+}
+
 TEST_CASE("CG stops at a direction of non-positive curvature and says so") {
   Eigen::MatrixXd H = Eigen::MatrixXd::Identity(3, 3);
   H(2, 2) = -1;
