@@ -114,6 +114,21 @@ LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
   return out;
 }
 
+Tensor Unroll::theta_gradient(const Tensor& w, std::int64_t t) {
+  Tape& tape = loss_tape_;
+  tape.reset();
+  const Var W = tape.variable(w);
+  const Var Th = tape.variable(theta_);
+  const Var L = p_->train_loss(W, HyperValues(p_->hyper, Th, t, p_->horizon), t);
+  Request r;
+  r.output = L;
+  r.gradients = {Th};
+  tape.differentiate(r);
+  ++counts.gradients;
+  const Tensor g = tape.adjoint(Th).value;
+  return g.defined() ? g.reshape(theta_.shape()) : Tensor::zeros(theta_.shape(), theta_.dtype());
+}
+
 LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs, const Tensor& theta_dirs,
                            bool theta_adjoint) {
   if (!w_dirs.defined() && !theta_dirs.defined()) return gradient(w, t);
