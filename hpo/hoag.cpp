@@ -114,14 +114,26 @@ int progress(void* instance, const lbfgsfloatval_t*, const lbfgsfloatval_t*, con
   return (c.error || gnorm <= c.tolerance) ? LBFGS_STOP : 0;  // non-zero: libLBFGS stops here
 }
 
+/// Why L-BFGS stopped, for the row; a code that means misuse or failure throws instead.
 std::string lbfgs_status(int code, const LbfgsContext& c) {
-  if (code == LBFGS_STOP) return "tolerance reached";
-  if (code == LBFGS_SUCCESS) return "converged (zero gradient)";
-  if (code == LBFGSERR_MAXIMUMITERATION) return "max iterations";
-  if (code == LBFGSERR_ROUNDING_ERROR || code == LBFGSERR_MINIMUMSTEP || code == LBFGSERR_MAXIMUMLINESEARCH)
-    return "line search stalled (libLBFGS code " + std::to_string(code) + ") at |grad| = " +
-           std::to_string(c.grad_norm);
-  return "libLBFGS code " + std::to_string(code);
+  switch (code) {
+    case LBFGS_STOP: return "tolerance reached";
+    case LBFGS_SUCCESS: return "converged (zero gradient)";
+    case LBFGS_ALREADY_MINIMIZED: return "already minimized";
+    case LBFGSERR_MAXIMUMITERATION: return "max iterations";
+    // The line search could make no more progress: near the optimum, at the precision limit.
+    case LBFGSERR_ROUNDING_ERROR:
+    case LBFGSERR_MINIMUMSTEP:
+    case LBFGSERR_MAXIMUMSTEP:
+    case LBFGSERR_MAXIMUMLINESEARCH:
+    case LBFGSERR_WIDTHTOOSMALL:
+    case LBFGSERR_INCORRECT_TMINMAX:
+    case LBFGSERR_OUTOFINTERVAL:
+    case LBFGSERR_INCREASEGRADIENT:
+      return "line search stalled (libLBFGS code " + std::to_string(code) + ") at |grad| = " +
+             std::to_string(c.grad_norm);
+    default: throw Error("HOAG: libLBFGS failed with code " + std::to_string(code) + " on the inner problem");
+  }
 }
 
 /// Minimizes h from w until ‖∇h‖ ≤ tolerance (or L-BFGS can go no further).
@@ -271,7 +283,9 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
 
     detail::record_counts(row.cost, u.counts);
     row.cost.directions = 1;
-    row.cost.peak_bytes = r.hypergradient.cost.peak_bytes + 2 * w.nbytes() * static_cast<std::size_t>(options.lbfgs_memory);
+    // CG's vectors, and L-BFGS's m correction pairs (s, y) of float64 [P].
+    row.cost.peak_bytes = r.hypergradient.cost.peak_bytes +
+                          2 * static_cast<std::size_t>(options.lbfgs_memory * w.numel()) * sizeof(double);
     row.cost.seconds = std::chrono::duration<double>(Clock::now() - iteration_start).count();
     run.iterations.push_back(std::move(row));
     // A zero hypergradient moves nothing; the next, tighter ε_k decides (as the reference does).

@@ -13,6 +13,7 @@
 #include <gradhpo/engine/autodiff.h>
 #include <gradhpo/hpo/hoag.h>
 #include <gradhpo/hpo/implicit.h>
+#include <gradhpo/hpo/outer.h>
 #include <gradhpo/hpo/reverse.h>
 #include <gradhpo/hpo/tensor_math.h>
 
@@ -271,6 +272,29 @@ TEST_CASE("toy bilevel problem: every implicit method equals the closed form 2(a
     CHECK(std::abs(hoag_hg - closed) <= 1e-6);  // HOAG's w_1 is only ε₁-accurate
     CHECK(std::abs(hn.direct.at(0) - (alpha - 2)) <= 1e-12);  // ∂_α L_val = w − 2 at w = α
   }
+}
+
+TEST_CASE("IFT as the outer loop's hypergradient method (Lorraine et al.'s Algorithm 1 with a fixed inner run)") {
+  const hpo::ClassificationTask task = logistic_task(300, 1e-3);
+  const Tensor th0 = task.problem.hyper.initial();
+  const Eigen::MatrixXd H = dense_hessian(task.problem, th0, trained_weights(task.problem, th0), 0);
+  const double top = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(H).eigenvalues().maxCoeff();
+  MESSAGE("lambda_max(H) = " << top);
+  REQUIRE(top < 0.2);  // so the Neumann series with α = 10 converges (it needs α < 2/λ_max)
+  hpo::ImplicitOptions ift;
+  ift.solver = hpo::ImplicitSolver::neumann;
+  ift.neumann_alpha = 10.0;
+  ift.iterations = 100;
+  const hpo::HypergradientMethod method = [&](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
+    return hpo::ift_hypergradient(p, th, ift, s);
+  };
+  hpo::OuterOptions o;
+  o.kind = hpo::OuterKind::adam;
+  o.step = {0.5};
+  o.max_steps = 8;
+  const hpo::OuterRun run = hpo::run_outer(task.problem, method, o);
+  MESSAGE("outer loop with IFT (Neumann): L_val " << run.steps.front().val_loss << " -> " << run.steps.back().val_loss);
+  CHECK(run.steps.back().val_loss < run.steps.front().val_loss - 0.3);
 }
 
 TEST_CASE("HOAG's tolerance sequences: exponential, quadratic, cubic") {
