@@ -152,7 +152,7 @@ ImplicitResult implicit_at(Unroll& unroll, const Tensor& w, const ImplicitOption
   solve_note << "solve: " << out.solve.stop_reason << "; |Hq - grad_w L_val| = " << norm(residual) << " (|grad_w L_val| = "
              << norm(b) << ")";
   hg.notes.push_back(solve_note.str());
-  hg.notes.push_back("Hessian of the training loss on the " + options.hessian_batches.describe(p.horizon));
+  hg.notes.push_back("Hessian of the training loss: " + options.hessian_batches.describe(p.horizon));
   if (h.weight_decay() != 0)
     hg.notes.push_back("the optimizer's weight decay mu = " + std::to_string(h.weight_decay()) +
                        " is part of the inner objective (H + mu I)");

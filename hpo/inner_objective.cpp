@@ -9,11 +9,11 @@ namespace gradhpo::hpo {
 std::string InnerBatches::describe(std::int64_t horizon) const {
   std::ostringstream s;
   if (steps.empty()) {
-    s << "last step's batch (t = " << horizon - 1 << ")";
+    s << "the last step's batch (t = " << horizon - 1 << ")";
   } else if (steps.size() == 1) {
     s << "the batch of step " << steps[0];
   } else {
-    s << "mean of the batches of " << steps.size() << " steps (" << steps.front() << ", ..., " << steps.back() << ")";
+    s << "the mean of the batches of " << steps.size() << " steps (" << steps.front() << ", ..., " << steps.back() << ")";
   }
   return s.str();
 }

@@ -26,7 +26,7 @@ namespace gradhpo::hpo {
 struct InnerBatches {
   /// Empty: the last inner step's batch (T − 1). Otherwise these steps' losses, averaged.
   std::vector<std::int64_t> steps;
-  /// "last step (t = 59)", "mean of steps 0..9 (10 batches)".
+  /// "the last step's batch (t = 59)", "the batch of step 0", "the mean of the batches of 3 steps (0, ..., 2)".
   std::string describe(std::int64_t horizon) const;
 };
 
