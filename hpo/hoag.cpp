@@ -296,21 +296,36 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
   return run;
 }
 
+namespace {
+
+/// "alpha=0.1" for one or two entries; "mean -2.1 in [-6.9, 0.3]" (raw θ) for more.
+std::string theta_summary(const Hyperparameters& hyper, const Tensor& theta) {
+  std::ostringstream s;
+  s << std::setprecision(5);
+  const std::vector<double> t = theta.to_vector();
+  if (t.size() <= 2) {
+    for (std::size_t i = 0; i < t.size(); ++i) s << (i ? "," : "") << hyper.entry_name(static_cast<std::int64_t>(i)) << "=" << t[i];
+    return s.str();
+  }
+  double sum = 0;
+  for (double x : t) sum += x;
+  const auto [lo, hi] = std::minmax_element(t.begin(), t.end());
+  s << "mean " << sum / static_cast<double>(t.size()) << " in [" << *lo << ", " << *hi << "]";
+  return s.str();
+}
+
+}  // namespace
+
 std::string HoagRun::table(const Hyperparameters& hyper) const {
   std::ostringstream s;
   s << std::setprecision(6);
-  s << "  k  raw theta             L_val         |p|           eps        step       inner  cg   (" << stop_reason
-    << ")\n";
+  s << "  k  raw theta                      L_val         |p|           eps        step       inner  cg   ("
+    << stop_reason << ")\n";
   for (const HoagIteration& it : iterations) {
-    std::ostringstream th;
-    th << std::setprecision(5);
-    const std::int64_t shown = std::min<std::int64_t>(it.theta.numel(), 2);
-    for (std::int64_t i = 0; i < shown; ++i) th << (i ? "," : "") << hyper.entry_name(i) << "=" << it.theta.at(i);
-    if (it.theta.numel() > shown) th << ",...";
-    s << std::setw(3) << it.k << "  " << std::left << std::setw(20) << th.str() << std::right << "  " << std::setw(12)
-      << it.val_loss << "  " << std::setw(12) << norm(it.hypergradient) << "  " << std::setw(9) << it.epsilon << "  "
-      << std::setw(9) << it.step_size << "  " << std::setw(5) << it.inner_iterations << "  " << std::setw(3)
-      << it.cg_iterations << "\n";
+    s << std::setw(3) << it.k << "  " << std::left << std::setw(29) << theta_summary(hyper, it.theta) << std::right
+      << "  " << std::setw(12) << it.val_loss << "  " << std::setw(12) << norm(it.hypergradient) << "  " << std::setw(9)
+      << it.epsilon << "  " << std::setw(9) << it.step_size << "  " << std::setw(5) << it.inner_iterations << "  "
+      << std::setw(3) << it.cg_iterations << "\n";
   }
   return s.str();
 }
