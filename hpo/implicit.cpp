@@ -146,7 +146,7 @@ ImplicitResult implicit_at(Unroll& unroll, const Tensor& w, const ImplicitOption
   hg.val_loss = val.loss;
   hg.theta = unroll.theta().clone();
   hg.direct = val.grad_theta;
-  hg.d_theta = val.grad_theta.clone();
+  hg.d_theta = val.grad_theta.clone();  // dL_val/dθ = ∂_θ L_val − ∂_θ(q · ∇_w h)
   axpy(hg.d_theta, -1.0, final_pass.mixed.to(hg.d_theta.dtype()));
   std::ostringstream solve_note;
   solve_note << "solve: " << out.solve.stop_reason << "; |Hq - grad_w L_val| = " << norm(residual) << " (|grad_w L_val| = "
