@@ -90,7 +90,7 @@ MethodResult search_result(const BilevelProblem& problem, std::string name, cons
 CompareMethod outer_loop_method(std::string name, HypergradientMethod method, OuterOptions outer, Tensor theta0) {
   CompareMethod m;
   m.name = name;
-  m.validate = [outer](const BilevelProblem& p) { outer.validate(p.hyper.count()); };
+  m.validate = [outer](const BilevelProblem& p, const Budget&) { outer.validate(p.hyper.count()); };
   m.run = [name, method = std::move(method), outer, theta0](const BilevelProblem& p, const Budget& b) {
     return outer_result(p, name, run_outer_within(p, method, outer, b, theta0));
   };
@@ -106,17 +106,19 @@ CompareMethod forward_mode_method(std::string name, OuterOptions outer, ForwardO
 
 namespace {
 
-/// A search as an entry: the comparison's budget replaces the options' own; the box is checked
-/// against the problem before anything runs.
+/// A search as an entry: the comparison's budget replaces the options' own.
 template <class Options, class Search>
 CompareMethod search_method(std::string name, Options options, Search search) {
-  CompareMethod m;
-  m.name = name;
-  m.validate = [box = options.box](const BilevelProblem& p) { Box(p.hyper, box); };
-  m.run = [name, options, search](const BilevelProblem& p, const Budget& b) {
+  auto with_budget = [options](const Budget& b) {
     Options o = options;
     o.budget = b;
-    return search_result(p, name, search(p, o));
+    return o;
+  };
+  CompareMethod m;
+  m.name = name;
+  m.validate = [with_budget](const BilevelProblem& p, const Budget& b) { with_budget(b).validate(p); };
+  m.run = [name, with_budget, search](const BilevelProblem& p, const Budget& b) {
+    return search_result(p, name, search(p, with_budget(b)));
   };
   return m;
 }
@@ -143,7 +145,7 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
     require(!m.name.empty(), "comparison: a method without a name");
     require(static_cast<bool>(m.run), "comparison: method '" + m.name + "' has nothing to run");
     require(names.insert(m.name).second, "comparison: two methods are called '" + m.name + "'");
-    if (m.validate) m.validate(problem);
+    if (m.validate) m.validate(problem, options.budget);
   }
   Comparison c;
   c.problem = problem.description;

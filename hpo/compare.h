@@ -62,11 +62,11 @@ struct MethodResult {
 };
 
 /// A method the harness can run: `run` must stay within the budget it is given; `validate`
-/// (optional) rejects a configuration before any method runs.
+/// (optional) rejects a configuration under that budget before any method runs.
 struct CompareMethod {
   std::string name;
   std::function<MethodResult(const BilevelProblem& problem, const Budget& budget)> run;
-  std::function<void(const BilevelProblem& problem)> validate;
+  std::function<void(const BilevelProblem& problem, const Budget& budget)> validate;
 };
 
 /// The non-greedy outer loop over `method` under a budget: max_steps from the budget, each

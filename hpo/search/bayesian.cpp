@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <tuple>
 
 #include <gsl/gsl_qrng.h>
 #include <nlopt.hpp>
@@ -116,12 +117,26 @@ Observations observations(const std::vector<Trial>& trials) {
 
 }  // namespace
 
+void BayesianOptions::validate(const BilevelProblem& problem) const {
+  validate_search(problem, box, budget, max_trials);
+  require(initial_points >= 0 && acquisition_candidates >= 0 && acquisition_starts >= 1,
+          "Bayesian optimization: initial_points and acquisition_candidates must be >= 0, acquisition_starts >= 1");
+  require(box.size() <= gsl_qrng_sobol->max_dimension,
+          "Bayesian optimization: GSL's Sobol sequence has at most " + std::to_string(gsl_qrng_sobol->max_dimension) +
+              " dimensions, the box has " + std::to_string(box.size()));
+  require(fit.restarts >= 0 && fit.max_evaluations >= 1, "Bayesian optimization: fit.restarts must be >= 0, fit.max_evaluations >= 1");
+  for (auto [lo, hi, name] : {std::tuple{fit.min_length_scale, fit.max_length_scale, "length_scale"},
+                              std::tuple{fit.min_signal_variance, fit.max_signal_variance, "signal_variance"},
+                              std::tuple{fit.min_noise_variance, fit.max_noise_variance, "noise_variance"}})
+    require(lo > 0 && lo <= hi && std::isfinite(hi), std::string("Bayesian optimization: fit bounds on ") + name +
+                                                         " must satisfy 0 < min <= max < inf");
+}
+
 SearchRun bayesian_optimization(const BilevelProblem& problem, const BayesianOptions& options) {
+  options.validate(problem);
   TrialRunner runner(problem, options.box, options.budget, "Bayesian optimization (seed " + std::to_string(options.seed) + ")",
                      options.max_trials);
   const int D = static_cast<int>(runner.box().size());
-  require(options.initial_points >= 0 && options.acquisition_candidates >= 0 && options.acquisition_starts >= 1,
-          "Bayesian optimization: initial_points and acquisition_candidates must be >= 0, acquisition_starts >= 1");
   const int initial = options.initial_points > 0 ? options.initial_points : std::max(5, 2 * D);
   const int candidates = options.acquisition_candidates > 0 ? options.acquisition_candidates : 256 * D;
   // The Sobol sequence continues past the initial design while no trial has finished.

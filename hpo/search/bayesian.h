@@ -33,6 +33,9 @@ struct BayesianOptions {
   int acquisition_candidates = 0; ///< random points EI is evaluated at first; 0: 256 D
   int acquisition_starts = 5;     ///< best candidates that start an L-BFGS maximization of EI
   GpFitOptions fit;               ///< GP kernel fit (its seed is derived from `seed`)
+  /// Throws Error naming the field: validate_search's checks, negative counts, more box
+  /// dimensions than GSL's Sobol sequence has (40), fit bounds that are not 0 < min <= max.
+  void validate(const BilevelProblem& problem) const;
 };
 
 SearchRun bayesian_optimization(const BilevelProblem& problem, const BayesianOptions& options);

@@ -24,11 +24,21 @@ std::string SearchRun::brief() const {
   return s.str();
 }
 
+void validate_search(const BilevelProblem& problem, const std::vector<Dimension>& box, const Budget& budget,
+                     int max_trials) {
+  problem.validate();
+  require(!problem.hyper.empty(), "search: the problem has no hyperparameters to search over");
+  Box(problem.hyper, box);
+  budget.validate(problem.horizon);
+  require(max_trials >= 0, "search: max_trials must be >= 0 (0: as many as the budget allows), got " +
+                               std::to_string(max_trials));
+}
+
 namespace {
 
-const BilevelProblem& validated(const BilevelProblem& p) {
-  p.validate();
-  require(!p.hyper.empty(), "search: the problem has no hyperparameters to search over");
+const BilevelProblem& validated(const BilevelProblem& p, const std::vector<Dimension>& box, const Budget& budget,
+                                int max_trials) {
+  validate_search(p, box, budget, max_trials);
   return p;
 }
 
@@ -36,10 +46,10 @@ const BilevelProblem& validated(const BilevelProblem& p) {
 
 TrialRunner::TrialRunner(const BilevelProblem& problem, std::vector<Dimension> box, const Budget& budget,
                          std::string method, int max_trials)
-    : problem_(&validated(problem)), box_(problem.hyper, std::move(box)), meter_(budget), max_trials_(max_trials) {
-  budget.validate(problem.horizon);
-  require(max_trials >= 0, "search: max_trials must be >= 0 (0: as many as the budget allows), got " +
-                               std::to_string(max_trials));
+    : problem_(&validated(problem, box, budget, max_trials)),
+      box_(problem.hyper, std::move(box)),
+      meter_(budget),
+      max_trials_(max_trials) {
   run_.method = std::move(method);
   for (std::size_t d = 0; d < box_.size(); ++d) run_.dimensions.push_back(box_.dimension(d).target);
 }

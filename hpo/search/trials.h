@@ -46,8 +46,14 @@ struct SearchRun {
   std::string brief() const;
 };
 
-/// Runs trials for one search. Construction validates everything a search is given, in one
-/// place: the problem, the box against its hyperparameters and the budget against its horizon.
+/// The checks every search makes before any work: the problem (BilevelProblem::validate, and at
+/// least one hyperparameter), the box against its hyperparameters (Box), the budget against its
+/// horizon (Budget::validate) and max_trials >= 0. Throws Error naming the field. Each search's
+/// options add their own checks on top (RandomSearchOptions::validate, ...).
+void validate_search(const BilevelProblem& problem, const std::vector<Dimension>& box, const Budget& budget,
+                     int max_trials);
+
+/// Runs trials for one search (construction calls validate_search).
 class TrialRunner {
  public:
   TrialRunner(const BilevelProblem& problem, std::vector<Dimension> box, const Budget& budget, std::string method,

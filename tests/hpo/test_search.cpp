@@ -507,6 +507,15 @@ TEST_CASE("search and comparison options are validated up front, with messages t
   g.points = {2, 3};
   CHECK(contains(error_of([&] { grid_search(p, g); }), "2 point counts for 1 dimensions"));
 
+  BayesianOptions bo;
+  bo.box = o.box;
+  bo.budget = o.budget;
+  bo.initial_points = -1;
+  CHECK(contains(error_of([&] { bayesian_optimization(p, bo); }), "initial_points and acquisition_candidates must be >= 0"));
+  bo.initial_points = 0;
+  bo.fit.min_noise_variance = 0;
+  CHECK(contains(error_of([&] { bayesian_optimization(p, bo); }), "fit bounds on noise_variance must satisfy 0 < min"));
+
   // The comparison checks every method before running any.
   ComparisonOptions co;
   co.budget.inner_steps = 2 * p.horizon;
@@ -514,7 +523,19 @@ TEST_CASE("search and comparison options are validated up front, with messages t
   const auto harness_error = [&](std::vector<CompareMethod> methods, const ComparisonOptions& opts) {
     return error_of([&] { compare(p, methods, opts); });
   };
-  CHECK(contains(harness_error({random_search_method("a", o), random_search_method("b", empty_box)}, co), "search box: empty"));
+  int runs = 0;
+  CompareMethod counted = random_search_method("counted", o);
+  const auto inner = counted.run;
+  counted.run = [&runs, inner](const BilevelProblem& q, const Budget& b) {
+    ++runs;
+    return inner(q, b);
+  };
+  CHECK(contains(harness_error({counted, random_search_method("b", empty_box)}, co), "search box: empty"));
+  GridSearchOptions bad_grid;
+  bad_grid.box = o.box;
+  bad_grid.points = {0};
+  CHECK(contains(harness_error({counted, grid_search_method("g", bad_grid)}, co), "0 points in a dimension"));
+  CHECK(runs == 0);
   CHECK(contains(harness_error({random_search_method("a", o), random_search_method("a", o)}, co), "two methods are called 'a'"));
   CHECK(contains(harness_error({}, co), "no methods"));
   CHECK(contains(harness_error({random_search_method("a", o)}, ComparisonOptions{}), "a budget of zero"));
