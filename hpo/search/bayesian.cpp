@@ -118,7 +118,7 @@ Observations observations(const std::vector<Trial>& trials) {
 }  // namespace
 
 void BayesianOptions::validate(const BilevelProblem& problem) const {
-  validate_search(problem, box, budget, max_trials);
+  SearchOptions::validate(problem);
   require(initial_points >= 0 && acquisition_candidates >= 0 && acquisition_starts >= 1,
           "Bayesian optimization: initial_points and acquisition_candidates must be >= 0, acquisition_starts >= 1");
   require(box.size() <= gsl_qrng_sobol->max_dimension,
@@ -134,8 +134,7 @@ void BayesianOptions::validate(const BilevelProblem& problem) const {
 
 SearchRun bayesian_optimization(const BilevelProblem& problem, const BayesianOptions& options) {
   options.validate(problem);
-  TrialRunner runner(problem, options.box, options.budget, "Bayesian optimization (seed " + std::to_string(options.seed) + ")",
-                     options.max_trials);
+  TrialRunner runner(problem, options, "Bayesian optimization (seed " + std::to_string(options.seed) + ")");
   const int D = static_cast<int>(runner.box().size());
   const int initial = options.initial_points > 0 ? options.initial_points : std::max(5, 2 * D);
   const int candidates = options.acquisition_candidates > 0 ? options.acquisition_candidates : 256 * D;

@@ -24,16 +24,13 @@
 
 namespace gradhpo::hpo {
 
-struct BayesianOptions {
-  std::vector<Dimension> box;
-  Budget budget;
+struct BayesianOptions : SearchOptions {
   std::uint64_t seed = 0;
   int initial_points = 0;         ///< Sobol arms; 0: max(5, 2D)
-  int max_trials = 0;             ///< 0: as many as the budget allows
   int acquisition_candidates = 0; ///< random points EI is evaluated at first; 0: 256 D
   int acquisition_starts = 5;     ///< best candidates that start an L-BFGS maximization of EI
   GpFitOptions fit;               ///< GP kernel fit (its seed is derived from `seed`)
-  /// Throws Error naming the field: validate_search's checks, negative counts, more box
+  /// Throws Error naming the field: SearchOptions' checks, negative counts, more box
   /// dimensions than GSL's Sobol sequence has (40), fit bounds that are not 0 < min <= max.
   void validate(const BilevelProblem& problem) const;
 };

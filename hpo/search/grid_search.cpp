@@ -55,13 +55,13 @@ std::string size_label(const std::vector<int>& sizes) {
 }  // namespace
 
 void GridSearchOptions::validate(const BilevelProblem& problem) const {
-  validate_search(problem, box, budget, 0);
+  SearchOptions::validate(problem);
   grid_points(grid_sizes(*this, box.size(), problem.horizon));
 }
 
 SearchRun grid_search(const BilevelProblem& problem, const GridSearchOptions& options) {
   options.validate(problem);
-  TrialRunner runner(problem, options.box, options.budget, "grid search");
+  TrialRunner runner(problem, options, "grid search");
   const std::vector<int> sizes = grid_sizes(options, runner.box().size(), problem.horizon);
   const std::vector<std::vector<double>> points = grid_points(sizes);
   std::size_t next = 0;

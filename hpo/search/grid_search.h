@@ -15,13 +15,11 @@
 
 namespace gradhpo::hpo {
 
-struct GridSearchOptions {
-  std::vector<Dimension> box;
-  Budget budget;
+struct GridSearchOptions : SearchOptions {
   /// Values per dimension: one number for every dimension, or one per dimension; empty: from
   /// the inner-step budget (then one is required).
   std::vector<int> points;
-  /// Throws Error naming the field: validate_search's checks, a count per dimension that does
+  /// Throws Error naming the field: SearchOptions' checks, a count per dimension that does
   /// not match the box, a count < 1, no counts with a time budget only.
   void validate(const BilevelProblem& problem) const;
 };

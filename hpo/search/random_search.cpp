@@ -6,14 +6,8 @@ namespace gradhpo::hpo {
 
 double unit_uniform(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
-void RandomSearchOptions::validate(const BilevelProblem& problem) const {
-  validate_search(problem, box, budget, max_trials);
-}
-
 SearchRun random_search(const BilevelProblem& problem, const RandomSearchOptions& options) {
-  options.validate(problem);
-  TrialRunner runner(problem, options.box, options.budget, "random search (seed " + std::to_string(options.seed) + ")",
-                     options.max_trials);
+  TrialRunner runner(problem, options, "random search (seed " + std::to_string(options.seed) + ")");
   std::mt19937_64 rng(data::derive_seed(options.seed, 0));
   std::vector<double> u(runner.box().size());
   while (runner.can_run()) {

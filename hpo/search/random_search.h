@@ -13,13 +13,8 @@
 
 namespace gradhpo::hpo {
 
-struct RandomSearchOptions {
-  std::vector<Dimension> box;
-  Budget budget;
+struct RandomSearchOptions : SearchOptions {
   std::uint64_t seed = 0;
-  int max_trials = 0;  ///< 0: as many as the budget allows
-  /// Throws Error naming the field (validate_search's checks).
-  void validate(const BilevelProblem& problem) const;
 };
 
 /// Trials until the budget (or max_trials) is used. The draws depend only on the seed and the

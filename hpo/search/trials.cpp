@@ -24,8 +24,7 @@ std::string SearchRun::brief() const {
   return s.str();
 }
 
-void validate_search(const BilevelProblem& problem, const std::vector<Dimension>& box, const Budget& budget,
-                     int max_trials) {
+void SearchOptions::validate(const BilevelProblem& problem) const {
   problem.validate();
   require(!problem.hyper.empty(), "search: the problem has no hyperparameters to search over");
   Box(problem.hyper, box);
@@ -36,20 +35,18 @@ void validate_search(const BilevelProblem& problem, const std::vector<Dimension>
 
 namespace {
 
-const BilevelProblem& validated(const BilevelProblem& p, const std::vector<Dimension>& box, const Budget& budget,
-                                int max_trials) {
-  validate_search(p, box, budget, max_trials);
+const BilevelProblem& validated(const BilevelProblem& p, const SearchOptions& o) {
+  o.validate(p);
   return p;
 }
 
 }  // namespace
 
-TrialRunner::TrialRunner(const BilevelProblem& problem, std::vector<Dimension> box, const Budget& budget,
-                         std::string method, int max_trials)
-    : problem_(&validated(problem, box, budget, max_trials)),
-      box_(problem.hyper, std::move(box)),
-      meter_(budget),
-      max_trials_(max_trials) {
+TrialRunner::TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method)
+    : problem_(&validated(problem, options)),
+      box_(problem.hyper, options.box),
+      meter_(options.budget),
+      max_trials_(options.max_trials) {
   run_.method = std::move(method);
   for (std::size_t d = 0; d < box_.size(); ++d) run_.dimensions.push_back(box_.dimension(d).target);
 }

@@ -46,18 +46,21 @@ struct SearchRun {
   std::string brief() const;
 };
 
-/// The checks every search makes before any work: the problem (BilevelProblem::validate, and at
-/// least one hyperparameter), the box against its hyperparameters (Box), the budget against its
-/// horizon (Budget::validate) and max_trials >= 0. Throws Error naming the field. Each search's
-/// options add their own checks on top (RandomSearchOptions::validate, ...).
-void validate_search(const BilevelProblem& problem, const std::vector<Dimension>& box, const Budget& budget,
-                     int max_trials);
+/// What every search is given; each search's options add their own fields and checks.
+struct SearchOptions {
+  std::vector<Dimension> box;
+  Budget budget;
+  int max_trials = 0;  ///< 0: as many as the budget allows
+  /// The checks every search makes before any work: the problem (BilevelProblem::validate, and
+  /// at least one hyperparameter), the box against its hyperparameters (Box), the budget against
+  /// its horizon (Budget::validate), max_trials >= 0. Throws Error naming the field.
+  void validate(const BilevelProblem& problem) const;
+};
 
-/// Runs trials for one search (construction calls validate_search).
+/// Runs trials for one search (construction calls SearchOptions::validate).
 class TrialRunner {
  public:
-  TrialRunner(const BilevelProblem& problem, std::vector<Dimension> box, const Budget& budget, std::string method,
-              int max_trials = 0);
+  TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method);
   const Box& box() const { return box_; }
   const BilevelProblem& problem() const { return *problem_; }
   /// Whether another training run fits in the budget (and max_trials, when set).
