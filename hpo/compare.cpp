@@ -21,11 +21,41 @@ TestEvaluation test_evaluation(std::shared_ptr<const ClassificationTask> task, d
 
 namespace {
 
-std::vector<std::pair<std::string, double>> named_values(const Hyperparameters& h, const Tensor& theta) {
-  std::vector<std::pair<std::string, double>> out;
-  if (!theta.defined()) return out;
-  for (std::int64_t i = 0; i < theta.numel(); ++i) out.emplace_back(h.entry_name(i), h.value_at(theta, i));
-  return out;
+std::string number(double v, int precision = 4) {
+  if (std::isnan(v)) return "–";
+  std::ostringstream s;
+  s << std::setprecision(precision) << v;
+  return s.str();
+}
+
+/// Fills both forms of the hyperparameters at the result's θ.
+void describe_hyperparameters(const Hyperparameters& h, MethodResult& r) {
+  if (!r.theta.defined()) {
+    r.hyperparameters_brief = "–";
+    return;
+  }
+  for (std::int64_t i = 0; i < r.theta.numel(); ++i) r.hyperparameters.emplace_back(h.entry_name(i), h.value_at(r.theta, i));
+  constexpr std::size_t kShown = 6;
+  std::vector<std::string> items;
+  std::size_t total = 0;
+  for (std::size_t g = 0; g < h.count(); ++g) {
+    const auto first = static_cast<std::size_t>(h.offset(static_cast<int>(g)));
+    const auto n = static_cast<std::size_t>(h.group(static_cast<int>(g)).size());
+    const auto begin = r.hyperparameters.begin() + static_cast<std::ptrdiff_t>(first);
+    const bool uniform = n > 1 && std::all_of(begin, begin + static_cast<std::ptrdiff_t>(n),
+                                              [&](const auto& e) { return e.second == begin->second; });
+    if (uniform) {
+      items.push_back(h.group(static_cast<int>(g)).name + " = " + number(begin->second) + " (all " + std::to_string(n) + ")");
+      ++total;
+      continue;
+    }
+    for (std::size_t k = 0; k < n; ++k, ++total)
+      if (items.size() < kShown) items.push_back(begin[static_cast<std::ptrdiff_t>(k)].first + " = " + number(begin[static_cast<std::ptrdiff_t>(k)].second));
+  }
+  std::ostringstream s;
+  for (std::size_t i = 0; i < std::min(items.size(), kShown); ++i) s << (i ? ", " : "") << items[i];
+  if (total > kShown) s << ", ... (" << r.hyperparameters.size() << " values in all)";
+  r.hyperparameters_brief = s.str();
 }
 
 }  // namespace
@@ -59,7 +89,7 @@ MethodResult outer_result(const BilevelProblem& problem, std::string name, const
     r.theta = best->theta;
     r.best_val_loss = best->val_loss;
   }
-  r.hyperparameters = named_values(problem.hyper, r.theta);
+  describe_hyperparameters(problem.hyper, r);
   r.evaluations = static_cast<int>(run.steps.size());
   r.failures = run.rejections;
   r.inner_steps = static_cast<std::int64_t>(run.steps.size()) * problem.horizon;
@@ -76,7 +106,7 @@ MethodResult search_result(const BilevelProblem& problem, std::string name, cons
     r.theta = t->theta;
     r.best_val_loss = t->val_loss;
   }
-  r.hyperparameters = named_values(problem.hyper, r.theta);
+  describe_hyperparameters(problem.hyper, r);
   r.evaluations = static_cast<int>(run.trials.size());
   r.failures = run.failures;
   r.inner_steps = run.inner_steps;
@@ -170,27 +200,11 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
 
 namespace {
 
-std::string number(double v, int precision = 4) {
-  if (std::isnan(v)) return "–";
-  std::ostringstream s;
-  s << std::setprecision(precision) << v;
-  return s.str();
-}
-
 std::string bytes(std::size_t b) {
   std::ostringstream s;
   s << std::fixed << std::setprecision(b < 1024 * 1024 ? 1 : 2);
   if (b < 1024 * 1024) s << static_cast<double>(b) / 1024 << " KB";
   else s << static_cast<double>(b) / (1024.0 * 1024.0) << " MB";
-  return s.str();
-}
-
-std::string found(const MethodResult& r, std::size_t shown) {
-  if (r.hyperparameters.empty()) return "–";
-  std::ostringstream s;
-  for (std::size_t i = 0; i < std::min(shown, r.hyperparameters.size()); ++i)
-    s << (i ? ", " : "") << r.hyperparameters[i].first << " = " << number(r.hyperparameters[i].second);
-  if (r.hyperparameters.size() > shown) s << ", ... (" << r.hyperparameters.size() << " in all)";
   return s.str();
 }
 
@@ -208,7 +222,7 @@ std::vector<std::vector<std::string>> cells(const Comparison& c) {
   for (const MethodResult& r : c.results)
     rows.push_back({r.method, std::to_string(r.evaluations), std::to_string(r.failures), std::to_string(r.inner_steps),
                     number(r.best_val_loss, 6), std::isnan(r.test.accuracy) ? "–" : number(100 * r.test.accuracy) + "%",
-                    number(r.test.loss), number(r.seconds, 3), bytes(r.peak_bytes), found(r, 6)});
+                    number(r.test.loss), number(r.seconds, 3), bytes(r.peak_bytes), r.hyperparameters_brief});
   return rows;
 }
 

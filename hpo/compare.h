@@ -51,6 +51,9 @@ struct MethodResult {
   Tensor theta;                 ///< raw θ [N] with the best validation loss (undefined: none finished)
   double best_val_loss = std::numeric_limits<double>::quiet_NaN();
   std::vector<std::pair<std::string, double>> hyperparameters;  ///< λ at theta, by entry name
+  /// The same for a table cell: a group whose entries all hold one value is one item
+  /// ("l2 = 0.01 (all 7850)"), and at most 6 items are shown.
+  std::string hyperparameters_brief;
   TestScore test;
   int evaluations = 0;          ///< trials, or outer steps
   int failures = 0;             ///< diverged trials, or rejected outer steps

@@ -428,7 +428,7 @@ TEST_CASE("comparison harness: one row per method, the same inner-step budget fo
 TEST_CASE("comparison harness on a classifier: test accuracy through the evaluation callback, a time budget") {
   testing::ToySpec s;
   s.learn_momentum = s.learn_weight_decay = s.example_weights = false;
-  s.l2 = testing::ToySpec::L2::none;
+  s.l2 = testing::ToySpec::L2::per_tensor;  // one L2 coefficient per layer: two entries
   s.lr_blocks = 1;
   s.horizon = 20;
   auto task = std::make_shared<ClassificationTask>(testing::toy_task(s));
@@ -436,7 +436,7 @@ TEST_CASE("comparison harness on a classifier: test accuracy through the evaluat
   OuterOptions outer;
   outer.step = {0.1};
   RandomSearchOptions r;
-  r.box = {{"lr", 0.01, 1, true}};
+  r.box = {{"lr", 0.01, 1, true}, {"l2", 1e-4, 1e-1, true}};  // the whole l2 group as one value
   ComparisonOptions o;
   o.budget.inner_steps = 4 * p.horizon;
   o.evaluate = test_evaluation(task, testing::formula_data(40, 5000, "formula:test"));
@@ -445,7 +445,12 @@ TEST_CASE("comparison harness on a classifier: test accuracy through the evaluat
     CHECK(m.test.accuracy >= 0);
     CHECK(m.test.accuracy <= 1);
     CHECK(std::isfinite(m.test.loss));
+    CHECK(m.hyperparameters.size() == 3);  // lr, l2[layer 0], l2[layer 1]
   }
+  // The search set both layers' L2 to one value: the table says so once.
+  CHECK(contains(c.results[1].hyperparameters_brief, "(all 2)"));
+  const auto& fwd = c.results[0].hyperparameters;  // the outer loop moves the two separately
+  CHECK(contains(c.results[0].hyperparameters_brief, "(all 2)") == (fwd[1].second == fwd[2].second));
   MESSAGE("\n" << c.table());
   // A time budget: every method stops once the time is used, whatever its step count.
   o.budget = Budget{};
