@@ -30,31 +30,25 @@ std::string number(double v, int precision = 4) {
 
 /// Fills both forms of the hyperparameters at the result's θ.
 void describe_hyperparameters(const Hyperparameters& h, MethodResult& r) {
-  if (!r.theta.defined()) {
-    r.hyperparameters_brief = "–";
-    return;
-  }
+  r.hyperparameters_brief = "–";
+  if (!r.theta.defined()) return;
   for (std::int64_t i = 0; i < r.theta.numel(); ++i) r.hyperparameters.emplace_back(h.entry_name(i), h.value_at(r.theta, i));
-  constexpr std::size_t kShown = 6;
-  std::vector<std::string> items;
-  std::size_t total = 0;
-  for (std::size_t g = 0; g < h.count(); ++g) {
-    const auto first = static_cast<std::size_t>(h.offset(static_cast<int>(g)));
-    const auto n = static_cast<std::size_t>(h.group(static_cast<int>(g)).size());
-    const auto begin = r.hyperparameters.begin() + static_cast<std::ptrdiff_t>(first);
-    const bool uniform = n > 1 && std::all_of(begin, begin + static_cast<std::ptrdiff_t>(n),
-                                              [&](const auto& e) { return e.second == begin->second; });
+  std::vector<std::string> items;  // one per group whose entries agree, else one per entry
+  for (int g = 0; g < static_cast<int>(h.count()); ++g) {
+    const std::int64_t first = h.offset(g), n = h.group(g).size();
+    const auto entry = [&](std::int64_t k) { return r.hyperparameters[static_cast<std::size_t>(first + k)]; };
+    bool uniform = n > 1;
+    for (std::int64_t k = 1; k < n && uniform; ++k) uniform = entry(k).second == entry(0).second;
     if (uniform) {
-      items.push_back(h.group(static_cast<int>(g)).name + " = " + number(begin->second) + " (all " + std::to_string(n) + ")");
-      ++total;
+      items.push_back(h.group(g).name + " = " + number(entry(0).second) + " (all " + std::to_string(n) + ")");
       continue;
     }
-    for (std::size_t k = 0; k < n; ++k, ++total)
-      if (items.size() < kShown) items.push_back(begin[static_cast<std::ptrdiff_t>(k)].first + " = " + number(begin[static_cast<std::ptrdiff_t>(k)].second));
+    for (std::int64_t k = 0; k < n; ++k) items.push_back(entry(k).first + " = " + number(entry(k).second));
   }
+  constexpr std::size_t kShown = 6;
   std::ostringstream s;
   for (std::size_t i = 0; i < std::min(items.size(), kShown); ++i) s << (i ? ", " : "") << items[i];
-  if (total > kShown) s << ", ... (" << r.hyperparameters.size() << " values in all)";
+  if (items.size() > kShown) s << ", ... (" << r.hyperparameters.size() << " values in all)";
   r.hyperparameters_brief = s.str();
 }
 
