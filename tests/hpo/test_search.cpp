@@ -344,6 +344,28 @@ TEST_CASE("Bayesian optimization starts with max(5, 2D) Sobol points and pins a 
   CHECK(bo.cost.peak_bytes > 0);
 }
 
+TEST_CASE("Bayesian optimization goes on through diverged trials, which enter the GP at the worst loss") {
+  // Training w ← w − lr·2w from w₀ = 1 for 20 steps: the loss w_t² = (1 − 2 lr)^{2t} of step
+  // t = 19 passes the bound 1e3 iff |1 − 2 lr| > 1e3^{1/38}, i.e. lr > 1.0997. The validation
+  // loss is camel(x, y), whatever the weights.
+  BilevelProblem p = analytic_problem(camel);
+  p.hyper.add(Hyperparameters::learning_rate(1, 0.1));
+  p.horizon = 20;
+  p.w0 = Tensor::full(Shape{1}, 1.0, DType::f64);
+  p.loss_bound = 1e3;
+  BayesianOptions b;
+  b.box = {{"x", -2, 2}, {"y", -1, 1}, {"lr", 0.1, 3.0}};
+  b.budget.inner_steps = 16 * p.horizon;
+  const SearchRun bo = bayesian_optimization(p, b);
+  CHECK(bo.trials.size() == 16);
+  CHECK(bo.failures >= 1);
+  const double diverges_above = (1 + std::pow(1e3, 1.0 / 38)) / 2;
+  for (const Trial& t : bo.trials) CHECK(t.failed == (t.values[2] > diverges_above));
+  REQUIRE(bo.best_trial() != nullptr);
+  CHECK(bo.best_trial()->values[2] <= diverges_above);
+  CHECK(std::isfinite(bo.best_val_loss()));
+}
+
 // --- the issue's toy problem -------------------------------------------------------------------------
 
 TEST_CASE("toy bilevel problem (w*(alpha) = alpha, L_val = (alpha - 1)^2): every black-box method finds alpha = 1") {
