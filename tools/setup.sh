@@ -12,6 +12,7 @@ packages=(
   libeigen3-dev libopenblas-dev zlib1g-dev libmatio-dev libcli11-dev
   libgsl-dev libnlopt-cxx-dev
   doctest-dev libbenchmark-dev
+  nlohmann-json3-dev gnuplot-nox
   dataset-fashion-mnist
 )
 
