@@ -1,11 +1,13 @@
 // An embedder's own bilevel problem through the installed package: a user-written loss on Vars
 // over the user's own tensors (least squares with an L2 hyperparameter, full batch), no nn model.
-// Reverse mode (store-all, exact reversal, checkpointing) and forward mode must agree; and the
-// implicit methods link (HOAG needs libLBFGS through the package config).
+// Reverse mode (store-all, exact reversal, checkpointing) and forward mode must agree, a
+// Bayesian optimization over its L2 coefficient must run, and the implicit methods link (HOAG
+// needs libLBFGS through the package config).
 #include <gradhpo/engine/ops.h>
 #include <gradhpo/hpo/forward.h>
 #include <gradhpo/hpo/hoag.h>
 #include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/search/bayesian.h>
 
 #include <cmath>
 #include <cstdio>
@@ -57,7 +59,15 @@ int run_hpo_embed() {
     std::printf("dL_val/d%s = %.10g\n", p.hyper.entry_name(i).c_str(), ref);
   }
   std::printf("largest relative disagreement between the four exact methods: %.3g\n", worst);
-  if (worst > 1e-8) return 1;
+
+  // The black-box side links GSL (Sobol design) and NLopt (GP fit, EI) through the package:
+  // Bayesian optimization over the L2 coefficient must do at least as well as its start.
+  hpo::BayesianOptions bo;
+  bo.box = {{"l2", 1e-4, 10, true}};
+  bo.budget.inner_steps = 8 * p.horizon;
+  const hpo::SearchRun run = hpo::bayesian_optimization(p, bo);
+  std::printf("%s\n", run.brief().c_str());
+  const bool searched = run.trials.size() == 8 && run.best_val_loss() <= store.val_loss + 1e-12;
 
   // The implicit methods learn only the L2 coefficient: the same problem without the lr group.
   hpo::BilevelProblem implicit = p;
@@ -71,5 +81,7 @@ int run_hpo_embed() {
   const hpo::HoagRun hoag = hpo::run_hoag(implicit, ho);
   std::printf("IFT (CG): dL_val/dl2 = %.10g; HOAG: L_val %.6g -> %.6g in %zu iterations\n", ift.d_theta.at(0),
               hoag.iterations.front().val_loss, hoag.iterations.back().val_loss, hoag.iterations.size());
-  return std::isfinite(ift.d_theta.at(0)) && hoag.iterations.back().val_loss <= hoag.iterations.front().val_loss ? 0 : 1;
+  const bool implicit_ran =
+      std::isfinite(ift.d_theta.at(0)) && hoag.iterations.back().val_loss <= hoag.iterations.front().val_loss;
+  return worst <= 1e-8 && searched && implicit_ran ? 0 : 1;
 }
