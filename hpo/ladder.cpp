@@ -10,6 +10,7 @@
 #include "../engine/finite_diff.h"
 #include "drmad.h"
 #include "forward.h"
+#include "implicit.h"
 #include "inner_run.h"
 #include "online/online.h"
 #include "reverse.h"
@@ -85,6 +86,14 @@ std::vector<LadderMethod> standard_ladder(double greedy_gamma) {
       {"T1-T2 (last step)", [](const BilevelProblem& p, const Tensor& th, const Segment*) { return t1t2_hypergradient(p, th); }},
       {"T1-T2, DARTS form", [](const BilevelProblem& p, const Tensor& th, const Segment*) {
          return t1t2_hypergradient(p, th, 0.01);
+       }},
+      {"IFT, conjugate gradients", [](const BilevelProblem& p, const Tensor& th, const Segment* s) {
+         return ift_hypergradient(p, th, {}, s);
+       }},
+      {"IFT, Neumann series", [](const BilevelProblem& p, const Tensor& th, const Segment* s) {
+         ImplicitOptions o;
+         o.solver = ImplicitSolver::neumann;
+         return ift_hypergradient(p, th, o, s);
        }},
   };
 }

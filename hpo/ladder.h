@@ -30,7 +30,8 @@ struct LadderRow {
 
 /// The methods of gradhpo that apply to any problem, offline: reverse mode (three policies),
 /// forward mode, DrMAD, the T1–T2 one-step hypergradient of the last step (exact and DARTS),
-/// and generalized greedy's γ-weighted sum of one-step terms along the run.
+/// generalized greedy's γ-weighted sum of one-step terms along the run, and the IFT at w_T
+/// (conjugate gradients, Neumann series; refused for optimizer-defining groups).
 std::vector<LadderMethod> standard_ladder(double greedy_gamma = 0.9);
 
 /// Runs `reference` (default: reverse mode, store-all) and every method; a method that throws

@@ -17,5 +17,7 @@ void add_hpo_command(CLI::App& app);
 void add_check_command(CLI::App& app);
 /// `gradhpo hypervariance`: Micaelli & Storkey's Section 5.1 diagnostics.
 void add_hypervariance_command(CLI::App& app);
+/// `gradhpo compare`: several methods on one problem at an equal budget.
+void add_compare_command(CLI::App& app);
 
 }  // namespace gradhpo::tools

@@ -328,7 +328,7 @@ TEST_CASE("the exactness ladder and check_hypergradient on the toy classifier") 
   const Tensor th = task.problem.hyper.initial();
   const std::vector<hpo::LadderRow> rows = hpo::exactness_ladder(task.problem, th, hpo::standard_ladder());
   MESSAGE("\n" << hpo::ladder_table(rows));
-  REQUIRE(rows.size() == 8);
+  REQUIRE(rows.size() == 10);
   CHECK(rows[0].rel_error == 0);
   for (const hpo::LadderRow& r : rows) {
     CHECK(r.ran);
