@@ -175,7 +175,9 @@ void unary_backward(Tape& t, const Node& n, const Dual& g) {
   const auto op = static_cast<UnaryOp>(n.arg[0]);
   t.accumulate(n, 0, dual::mul(g, dual::unary_derivative(op, t.input(n, 0), n.value)));
 }
-const OpRules kUnaryRules = {"unary", unary_tangent, unary_backward, kReadsInputs | kReadsOutput};
+// Reads x as a dual (f'(x) carries f''(x) ẋ); y only as a value.
+const OpRules kUnaryRules = {"unary", unary_tangent, unary_backward, 1u};
+GRADHPO_REGISTER_OPS(&kBinaryRules[0], &kBinaryRules[1], &kBinaryRules[2], &kBinaryRules[3], &kAffineRules, &kUnaryRules);
 
 Var record_unary(UnaryOp op, const Var& x) {
   Tape& t = x.tape();

@@ -104,6 +104,7 @@ void matmul_backward(Tape& t, const Node& n, const Dual& g) {
 }
 
 const OpRules kMatmulRules = {"matmul", matmul_tangent, matmul_backward, kReadsInputs};
+GRADHPO_REGISTER_OPS(&kMatmulRules);
 
 }  // namespace
 
