@@ -9,7 +9,9 @@ using kernels::UnaryOp;
 
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   if (a == b) return a;
-  const bool a_big = a.numel() >= b.numel();
+  // Of equal sizes, the one with more dimensions is the result: [1, C] + [C] is [1, C] (a
+  // batch of one plus a bias row).
+  const bool a_big = a.numel() > b.numel() || (a.numel() == b.numel() && a.ndim() >= b.ndim());
   const Shape& big = a_big ? a : b;
   const Shape& small = a_big ? b : a;
   if (small.numel() == 1) return big;
@@ -17,8 +19,10 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   int first = 0;
   while (first < small.ndim() && small[first] == 1) ++first;
   const int trailing = small.ndim() - first;
-  bool ok = trailing <= big.ndim() && small.numel() != big.numel();
+  bool ok = trailing <= big.ndim();
   for (int i = 0; ok && i < trailing; ++i) ok = small[first + i] == big[big.ndim() - trailing + i];
+  // Equal sizes broadcast only when the shapes differ by leading 1s ([1, C] and [C], not [C, 1]).
+  for (int i = 0; ok && small.numel() == big.numel() && i < big.ndim() - trailing; ++i) ok = big[i] == 1;
   GRADHPO_CHECK(ok, std::string(op) + ": shapes " + a.str() + " and " + b.str() +
                   " do not broadcast (expected equal shapes, a one-element operand, or one whose "
                   "shape is the other's trailing dimensions)");

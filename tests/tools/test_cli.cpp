@@ -60,6 +60,14 @@ TEST_CASE("gradhpo train: a short MLP run on Fashion-MNIST learns") {
   REQUIRE(at != std::string::npos);
 }
 
+TEST_CASE("gradhpo train: a last batch of one example trains") {
+  // 129 training examples in batches of 128: the second batch holds one example.
+  const Run r = run("train --model mlp --hidden 32 --epochs 1 --train-limit 129 --threads 1 --no-progress");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("final    test accuracy") != std::string::npos);
+}
+
 TEST_CASE("gradhpo reports bad options clearly and fails") {
   const Run nan_lr = run("train --lr nan --no-progress");
   CHECK(nan_lr.status != 0);
