@@ -204,8 +204,11 @@ void Tape::differentiate(const Request& req) {
             "differentiate: tangent seed of shape " + dir.shape().str() + " does not fit a variable of shape " +
                 n.value.shape().str() + " (expected [K, " + std::to_string(numel) + "])");
     const std::int64_t K = dir.numel() / std::max<std::int64_t>(numel, 1);
-    if (dir.ndim() == 2) GRADHPO_CHECK(dir.dim(1) == numel, "differentiate: tangent seed of shape " + dir.shape().str() +
-                                                         " for a variable of " + std::to_string(numel) + " elements");
+    // A seed shaped like the variable is one direction (K = 1), whatever its rank; otherwise a
+    // 2-D seed must be [K, numel].
+    if (dir.ndim() == 2 && dir.shape() != n.value.shape())
+      GRADHPO_CHECK(dir.dim(1) == numel, "differentiate: tangent seed of shape " + dir.shape().str() +
+                                             " for a variable of " + std::to_string(numel) + " elements");
     GRADHPO_CHECK(K_ == 0 || K == K_, "differentiate: tangent seeds disagree on the number of directions: K = " +
                                     std::to_string(K_) + " and K = " + std::to_string(K));
     K_ = K;

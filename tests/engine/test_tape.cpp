@@ -183,3 +183,19 @@ TEST_CASE("plain mode: the same values, only live intermediates kept, and clear 
   plain.set_recording(true);
   CHECK_THROWS_WITH_AS(exp(p), doctest::Contains("plain mode"), Error);
 }
+
+TEST_CASE("a direction shaped like a 2-D w is one direction (K = 1), as autodiff.h documents") {
+  const Tensor w = Tensor::from({0.5, -0.25, 1.0, 0.75, -1.5, 0.125}, Shape{2, 3}, DType::f64);
+  const Tensor v = Tensor::from({1.0, 2.0, -0.5, 0.25, -1.0, 3.0}, Shape{2, 3}, DType::f64);
+  auto f = [](const Var& x) { return sum(exp(x) * x); };
+  auto flat = [&f](const Var& x) { return f(reshape(x, Shape{2, 3})); };
+  const Tensor w1 = w.reshape(Shape{6}), v1 = v.reshape(Shape{6});
+  const HvpResult h = hvp(f, w, v);
+  CHECK(h.hvp.shape() == Shape{2, 3});
+  CHECK(h.hvp.to_vector() == hvp(flat, w1, v1).hvp.to_vector());
+  const JvpResult j = jvp(f, w, v);
+  CHECK(j.tangent.to_vector() == jvp(flat, w1, v1).tangent.to_vector());
+  const Tensor lam = Tensor::full(Shape{1}, 0.5, DType::f64);
+  const MixedResult m = mixed_vjp([](const Var& x, const Var& l) { return sum(exp(x) * x) * sum(l); }, w, lam, v, true);
+  CHECK(m.hvp.shape() == Shape{2, 3});
+}
