@@ -8,12 +8,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <random>
+#include <tuple>
 #include <string>
 #include <vector>
 
 #include <gradhpo/engine/autodiff.h>
+#include <gradhpo/engine/kernels/gemm.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -45,10 +49,43 @@ template <class F> double seconds(F&& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// The GEMM ceiling of one run of `op`: every product it performs (kernels::GemmTrace), each
+/// timed bare with Eigen and with OpenBLAS at its shape, transposes, dtype and threads, the
+/// faster counted; products that ran inside a parallel loop count 1/team of their time (they
+/// ran `team` at a time). Returns seconds.
+template <class Op> double gemm_ceiling_seconds(Op&& op) {
+  std::vector<kernels::GemmTrace::Entry> entries;
+  {
+    kernels::GemmTrace trace;
+    op();
+    entries = trace.entries();
+  }
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, bool, bool, bool, int>, double> best;
+  double total = 0;
+  for (const auto& [p, team] : entries) {
+    auto [it, fresh] = best.try_emplace({p.m, p.n, p.k, p.trans_a, p.trans_b, p.is_double, p.threads}, 0.0);
+    if (fresh) {
+      it->second = kernels::gemm_seconds(kernels::GemmLibrary::eigen, p);
+      if (kernels::openblas_usable()) it->second = std::min(it->second, kernels::gemm_seconds(kernels::GemmLibrary::openblas, p));
+    }
+    total += it->second / team;
+  }
+  return total;
+}
+
+/// Sets counter gemm_fraction = the GEMM ceiling of `op` / its measured time per run: 1 means
+/// the mode runs at the speed of its bare products; the rest of its time goes outside them.
+template <class Op> void report_gemm_fraction(benchmark::State& state, Op&& op, double seconds_per_run) {
+  const double ceiling = gemm_ceiling_seconds(op);
+  state.counters["gemm_ceiling_ms"] = 1e3 * ceiling;
+  if (seconds_per_run > 0) state.counters["gemm_fraction"] = ceiling / seconds_per_run;
+}
+
 /// Runs `op` each iteration (its time is the benchmark's) and, when given, `baseline` right
-/// after it; sets counter `ratio_name` = total op time / total baseline time.
+/// after it; sets counter `ratio_name` = total op time / total baseline time. Returns op's
+/// mean seconds per run.
 template <class Op, class Base>
-void timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* ratio_name) {
+double timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* ratio_name) {
   op();  // warm-up: fills the tape arena and the storage pool
   baseline();
   double op_total = 0, base_total = 0;
@@ -59,10 +96,11 @@ void timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* r
     base_total += seconds(baseline);
   }
   if (ratio_name != nullptr && base_total > 0) state.counters[ratio_name] = op_total / base_total;
+  return state.iterations() > 0 ? op_total / static_cast<double>(state.iterations()) : 0.0;
 }
 
-template <class Op> void timed(benchmark::State& state, Op&& op) {
-  timed_pair(state, op, [] {}, nullptr);
+template <class Op> double timed(benchmark::State& state, Op&& op) {
+  return timed_pair(state, op, [] {}, nullptr);
 }
 
 /// The timed operations of every benchmark program, for a Problem that provides `loss(w)`,

@@ -1,6 +1,6 @@
 #include "matmul.h"
 
-#include "../kernels/math.h"
+#include "../kernels/gemm.h"
 
 namespace gradhpo {
 namespace {

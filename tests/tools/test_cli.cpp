@@ -15,8 +15,9 @@ struct Run {
   std::string output;  // stdout and stderr together
 };
 
-Run run(const std::string& args) {
-  const std::string cmd = std::string(GRADHPO_CLI) + " " + args + " 2>&1";
+// `env`: assignments put before the program, e.g. "GRADHPO_GEMM=eigen".
+Run run(const std::string& args, const std::string& env = "") {
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(GRADHPO_CLI) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;
@@ -73,6 +74,20 @@ TEST_CASE("gradhpo train: a last batch of one example trains") {
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK(r.output.find("final    test accuracy") != std::string::npos);
+}
+
+TEST_CASE("GRADHPO_GEMM forces a GEMM library, and a bad value is an error") {
+  const std::string args = "train --model mlp --hidden 32 --epochs 1 --train-limit 256 --threads 1 --no-progress";
+  for (const char* library : {"eigen", "openblas", "auto"}) {
+    const Run r = run(args, std::string("GRADHPO_GEMM=") + library);
+    INFO(library << ": " << r.output);
+    // openblas may be unusable in a build without it: then the error says so.
+    if (std::string(library) == "openblas" && r.status != 0) CHECK(r.output.find("GRADHPO_GEMM=openblas, but") != std::string::npos);
+    else CHECK(r.status == 0);
+  }
+  const Run bad = run(args, "GRADHPO_GEMM=mkl");
+  CHECK(bad.status != 0);
+  CHECK(bad.output.find("GRADHPO_GEMM: expected eigen, openblas or auto, got 'mkl'") != std::string::npos);
 }
 
 TEST_CASE("gradhpo reports bad options clearly and fails") {

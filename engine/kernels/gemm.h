@@ -1,0 +1,86 @@
+// Matrix products C = alpha op(A) op(B) + beta C, run by Eigen or OpenBLAS — whichever is faster
+// for that product on the machine running it.
+//
+// Neither library wins everywhere (STYLE.md, performance facts: OpenBLAS leads at some shapes
+// on one CPU, Eigen at others on another), so the choice is made at run time, as FFTW's planner
+// does: the first time a product of a given shape, transposes, dtype and thread count is asked
+// for, both libraries run it on scratch buffers and the faster one is remembered for the rest of
+// the process. GRADHPO_GEMM=eigen or GRADHPO_GEMM=openblas forces one; unset or "auto" plans;
+// anything else, or openblas where it cannot run, is an error at the first product. Results are bit-for-bit reproducible for a given machine, thread count and
+// choice; the plan itself is a timing and may differ between processes — force one library
+// where bitwise equality across processes matters.
+//
+// OpenBLAS is used only when gradhpo was built with it (GRADHPO_OPENBLAS) and the library
+// loaded at run time is its OpenMP build, whose threads are our OpenMP threads (a pthreads
+// OpenBLAS keeps its own pool, which fights OpenMP's on the same cores).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gradhpo::kernels {
+
+enum class GemmLibrary { eigen, openblas };
+const char* gemm_library_name(GemmLibrary library);
+
+/// What the plan is keyed on: C is [m, n], the inner dimension k.
+struct GemmProblem {
+  std::int64_t m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  bool is_double = false;
+  int threads = 1;  ///< the OpenMP threads the product may use (1 inside a parallel region)
+};
+
+/// C = alpha * op(A) op(B) + beta * C for 2-D row-major views; A is [m, k] after op, B is
+/// [k, n] after op. `a_rows`/`a_cols` give A's stored shape (before the transpose), same for B.
+/// Runs with the planned library (gemm_choice).
+template <class T>
+void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B, std::int64_t b_rows,
+          std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta);
+
+/// The same product with a given library (benchmarks time each; openblas must be usable).
+template <class T>
+void gemm_with(GemmLibrary library, const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
+               std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta);
+
+/// The library gemm() runs `problem` with: forced by GRADHPO_GEMM, else planned (measured once
+/// per process and problem, then cached). Thread-safe.
+GemmLibrary gemm_choice(const GemmProblem& problem);
+
+/// Whether OpenBLAS can run products here; if not, `why_not` says why.
+bool openblas_usable(std::string* why_not = nullptr);
+
+/// The threads a product started here may use: OpenMP's maximum, or 1 inside a parallel region.
+int gemm_threads();
+
+/// Every product planned so far in this process, with its library (for reports).
+std::vector<std::pair<GemmProblem, GemmLibrary>> gemm_plan();
+
+/// Seconds one call of `problem` takes with `library`, measured now on scratch buffers (the
+/// best of several calls after a warm-up). What the planner compares; benchmarks use it for
+/// the GEMM ceiling of a pass.
+double gemm_seconds(GemmLibrary library, const GemmProblem& problem);
+
+/// While one exists, every product gemm() runs is recorded with the size of the OpenMP team it
+/// ran in (products inside a parallel loop run `team` at a time). For benchmarks: the products
+/// a pass performs, to time them bare. One trace at a time; thread-safe.
+class GemmTrace {
+ public:
+  struct Entry {
+    GemmProblem problem;
+    int team = 1;
+  };
+  GemmTrace();
+  ~GemmTrace();
+  GemmTrace(const GemmTrace&) = delete;
+  GemmTrace& operator=(const GemmTrace&) = delete;
+  std::vector<Entry> entries() const;
+  void record(const GemmProblem& problem, int team);
+
+ private:
+  struct State;
+  State* state_;
+};
+
+}  // namespace gradhpo::kernels
