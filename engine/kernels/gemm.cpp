@@ -21,44 +21,69 @@ extern "C" int openblas_get_parallel(void);  // 0 serial, 1 pthreads, 2 OpenMP
 namespace gradhpo::kernels {
 namespace {
 
-template <class T>
-void eigen_gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B, std::int64_t b_rows,
-                std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta) {
-  ConstMatrixMap<T> a(A, a_rows, a_cols);
-  ConstMatrixMap<T> b(B, b_rows, b_cols);
-  const std::int64_t m = trans_a ? a_cols : a_rows;
-  const std::int64_t n = trans_b ? b_rows : b_cols;
-  MatrixMap<T> c(C, m, n);
+// C[m, n] = alpha op(A) op(B) + beta C over row-major storage with row strides lda, ldb, ldc.
+template <class T> struct GemmArgs {
+  std::int64_t m, n, k;
+  const T* A;
+  std::int64_t lda;
+  bool trans_a;
+  const T* B;
+  std::int64_t ldb;
+  bool trans_b;
+  T* C;
+  std::int64_t ldc;
+  T alpha, beta;
+};
+
+template <class T> void eigen_gemm(const GemmArgs<T>& g) {
+  using Map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+  using OutMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
+  const Map a(g.A, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, Eigen::OuterStride<>(g.lda));
+  const Map b(g.B, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, Eigen::OuterStride<>(g.ldb));
+  OutMap c(g.C, g.m, g.n, Eigen::OuterStride<>(g.ldc));
+  const T alpha = g.alpha;
   // Eigen's product kernel accumulates (c += alpha*a*b); with beta = 0 it writes directly.
-  if (beta == T(0)) {
-    if (!trans_a && !trans_b) c.noalias() = alpha * a * b;
-    else if (trans_a && !trans_b) c.noalias() = alpha * a.transpose() * b;
-    else if (!trans_a && trans_b) c.noalias() = alpha * a * b.transpose();
+  if (g.beta == T(0)) {
+    if (!g.trans_a && !g.trans_b) c.noalias() = alpha * a * b;
+    else if (g.trans_a && !g.trans_b) c.noalias() = alpha * a.transpose() * b;
+    else if (!g.trans_a && g.trans_b) c.noalias() = alpha * a * b.transpose();
     else c.noalias() = alpha * a.transpose() * b.transpose();
     return;
   }
-  if (beta != T(1)) c *= beta;
-  if (!trans_a && !trans_b) c.noalias() += alpha * a * b;
-  else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
-  else if (!trans_a && trans_b) c.noalias() += alpha * a * b.transpose();
+  if (g.beta != T(1)) c *= g.beta;
+  if (!g.trans_a && !g.trans_b) c.noalias() += alpha * a * b;
+  else if (g.trans_a && !g.trans_b) c.noalias() += alpha * a.transpose() * b;
+  else if (!g.trans_a && g.trans_b) c.noalias() += alpha * a * b.transpose();
   else c.noalias() += alpha * a.transpose() * b.transpose();
 }
 
 #ifdef GRADHPO_HAVE_OPENBLAS
-template <class T>
-void openblas_gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
-                   std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta) {
-  const auto m = static_cast<blasint>(trans_a ? a_cols : a_rows);
-  const auto k = static_cast<blasint>(trans_a ? a_rows : a_cols);
-  const auto n = static_cast<blasint>(trans_b ? b_rows : b_cols);
-  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
-  const auto lda = static_cast<blasint>(a_cols), ldb = static_cast<blasint>(b_cols);
+template <class T> void openblas_gemm(const GemmArgs<T>& g) {
+  const CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans, tb = g.trans_b ? CblasTrans : CblasNoTrans;
+  auto i = [](std::int64_t v) { return static_cast<blasint>(v); };
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, n);
+    cblas_sgemm(CblasRowMajor, ta, tb, i(g.m), i(g.n), i(g.k), g.alpha, g.A, i(g.lda), g.B, i(g.ldb), g.beta, g.C, i(g.ldc));
   else
-    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, n);
+    cblas_dgemm(CblasRowMajor, ta, tb, i(g.m), i(g.n), i(g.k), g.alpha, g.A, i(g.lda), g.B, i(g.ldb), g.beta, g.C, i(g.ldc));
 }
 #endif
+
+template <class T> void run(GemmLibrary library, const GemmArgs<T>& g) {
+#ifdef GRADHPO_HAVE_OPENBLAS
+  if (library == GemmLibrary::openblas) return openblas_gemm(g);
+#else
+  GRADHPO_CHECK(library == GemmLibrary::eigen, "gemm: OpenBLAS requested, but gradhpo was built without it");
+#endif
+  eigen_gemm(g);
+}
+
+// The contiguous form: A stored [a_rows, a_cols], B [b_rows, b_cols], C [m, n].
+template <class T>
+GemmArgs<T> contiguous(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
+                       std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta) {
+  return {trans_a ? a_cols : a_rows, trans_b ? b_rows : b_cols, trans_a ? a_rows : a_cols, A, a_cols, trans_a,
+          B, b_cols, trans_b, C, trans_b ? b_rows : b_cols, alpha, beta};
+}
 
 enum class Forced { none, eigen, openblas };
 
@@ -114,6 +139,14 @@ Plan& plan() {
 }
 
 }  // namespace
+
+const char* gemm_override() {
+  switch (forced_library()) {
+    case Forced::eigen: return "eigen";
+    case Forced::openblas: return "openblas";
+    default: return "auto";
+  }
+}
 
 const char* gemm_library_name(GemmLibrary library) { return library == GemmLibrary::eigen ? "eigen" : "openblas"; }
 
@@ -209,24 +242,15 @@ std::vector<std::pair<GemmProblem, GemmLibrary>> gemm_plan() {
 template <class T>
 void gemm_with(GemmLibrary library, const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
                std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta) {
-#ifdef GRADHPO_HAVE_OPENBLAS
-  if (library == GemmLibrary::openblas) {
-    openblas_gemm<T>(A, a_rows, a_cols, trans_a, B, b_rows, b_cols, trans_b, C, alpha, beta);
-    return;
-  }
-#else
-  GRADHPO_CHECK(library == GemmLibrary::eigen, "gemm: OpenBLAS requested, but gradhpo was built without it");
-#endif
-  eigen_gemm<T>(A, a_rows, a_cols, trans_a, B, b_rows, b_cols, trans_b, C, alpha, beta);
+  run(library, contiguous(A, a_rows, a_cols, trans_a, B, b_rows, b_cols, trans_b, C, alpha, beta));
 }
 
 template <class T>
-void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B, std::int64_t b_rows,
-          std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta) {
+void gemm_strided(std::int64_t m, std::int64_t n, std::int64_t k, const T* A, std::int64_t lda, bool trans_a,
+                  const T* B, std::int64_t ldb, bool trans_b, T* C, std::int64_t ldc, T alpha, T beta) {
+  const GemmArgs<T> g{m, n, k, A, lda, trans_a, B, ldb, trans_b, C, ldc, alpha, beta};
   GemmProblem p;
-  p.m = trans_a ? a_cols : a_rows;
-  p.k = trans_a ? a_rows : a_cols;
-  p.n = trans_b ? b_rows : b_cols;
+  p.m = m, p.n = n, p.k = k;
   p.trans_a = trans_a;
   p.trans_b = trans_b;
   p.is_double = std::is_same_v<T, double>;
@@ -238,14 +262,23 @@ void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, co
     trace->record(p, 1);
 #endif
   }
-  gemm_with<T>(gemm_choice(p), A, a_rows, a_cols, trans_a, B, b_rows, b_cols, trans_b, C, alpha, beta);
+  run(gemm_choice(p), g);
+}
+
+template <class T>
+void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B, std::int64_t b_rows,
+          std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta) {
+  const GemmArgs<T> g = contiguous(A, a_rows, a_cols, trans_a, B, b_rows, b_cols, trans_b, C, alpha, beta);
+  gemm_strided(g.m, g.n, g.k, g.A, g.lda, g.trans_a, g.B, g.ldb, g.trans_b, g.C, g.ldc, g.alpha, g.beta);
 }
 
 #define GRADHPO_GEMM_INSTANTIATE(T)                                                                              \
   template void gemm<T>(const T*, std::int64_t, std::int64_t, bool, const T*, std::int64_t, std::int64_t, bool,  \
                         T*, T, T);                                                                               \
   template void gemm_with<T>(GemmLibrary, const T*, std::int64_t, std::int64_t, bool, const T*, std::int64_t,    \
-                             std::int64_t, bool, T*, T, T);
+                             std::int64_t, bool, T*, T, T);                                                      \
+  template void gemm_strided<T>(std::int64_t, std::int64_t, std::int64_t, const T*, std::int64_t, bool, const T*, \
+                                std::int64_t, bool, T*, std::int64_t, T, T);
 GRADHPO_GEMM_INSTANTIATE(float)
 GRADHPO_GEMM_INSTANTIATE(double)
 #undef GRADHPO_GEMM_INSTANTIATE

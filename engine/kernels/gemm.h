@@ -39,6 +39,13 @@ template <class T>
 void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B, std::int64_t b_rows,
           std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta);
 
+/// C[m, n] = alpha op(A) op(B) + beta C with row strides (leading dimensions): A is stored
+/// [m, k] (or [k, m] when transposed) with rows lda apart, B likewise with ldb, C with ldc.
+/// Planned like gemm(); the plan is keyed on the shape, not the strides.
+template <class T>
+void gemm_strided(std::int64_t m, std::int64_t n, std::int64_t k, const T* A, std::int64_t lda, bool trans_a,
+                  const T* B, std::int64_t ldb, bool trans_b, T* C, std::int64_t ldc, T alpha, T beta);
+
 /// The same product with a given library (benchmarks time each; openblas must be usable).
 template <class T>
 void gemm_with(GemmLibrary library, const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
@@ -47,6 +54,11 @@ void gemm_with(GemmLibrary library, const T* A, std::int64_t a_rows, std::int64_
 /// The library gemm() runs `problem` with: forced by GRADHPO_GEMM, else planned (measured once
 /// per process and problem, then cached). Thread-safe.
 GemmLibrary gemm_choice(const GemmProblem& problem);
+
+/// GRADHPO_GEMM as understood: "eigen", "openblas" or "auto". Throws Error for any other value
+/// (or openblas where it cannot run); kernels call it before a parallel region, where an
+/// exception could not leave.
+const char* gemm_override();
 
 /// Whether OpenBLAS can run products here; if not, `why_not` says why.
 bool openblas_usable(std::string* why_not = nullptr);

@@ -89,3 +89,20 @@ TEST_CASE("gemm: OpenBLAS, when not usable, says why — never the wrong build s
     CHECK(why.find("built without OpenBLAS") != std::string::npos);  // a pthreads build loaded would fail here
   }
 }
+
+TEST_CASE("gemm_strided: blocks of larger matrices (row strides past the block) by both libraries") {
+  // C[1:5, 2:7] of a [6, 9] matrix += A[0:4, 1:6] (inside a [5, 8]) · B[2:7, 0:5] (inside a [9, 7]).
+  const std::int64_t m = 4, n = 5, k = 5, lda = 8, ldb = 7, ldc = 9;
+  const std::vector<double> A = random_tensor(Shape{5 * lda}, 4).to_vector(), B = random_tensor(Shape{9 * ldb}, 5).to_vector();
+  std::vector<double> C = random_tensor(Shape{6 * ldc}, 6).to_vector();
+  std::vector<double> want = C;
+  for (std::int64_t i = 0; i < m; ++i)
+    for (std::int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (std::int64_t l = 0; l < k; ++l) s += A[static_cast<std::size_t>(i * lda + 1 + l)] * B[static_cast<std::size_t>((2 + l) * ldb + j)];
+      double& c = want[static_cast<std::size_t>((1 + i) * ldc + 2 + j)];
+      c = s + 0.5 * c;
+    }
+  gemm_strided<double>(m, n, k, A.data() + 1, lda, false, B.data() + 2 * ldb, ldb, false, C.data() + ldc + 2, ldc, 1.0, 0.5);
+  CHECK(rel_error(C, want) <= 1e-14);  // and every element outside the block untouched
+}
