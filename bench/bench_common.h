@@ -73,8 +73,9 @@ template <class Op> double gemm_ceiling_seconds(Op&& op) {
   return total;
 }
 
-/// Sets counter gemm_fraction = the GEMM ceiling of `op` / its measured time per run: 1 means
-/// the mode runs at the speed of its bare products; the rest of its time goes outside them.
+/// Sets counter gemm_fraction = the GEMM ceiling of `op` / its best time per run (both are best
+/// times, so machine load hits them alike): 1 means the mode runs at the speed of its bare
+/// products; the rest of its time goes outside them.
 template <class Op> void report_gemm_fraction(benchmark::State& state, Op&& op, double seconds_per_run) {
   const double ceiling = gemm_ceiling_seconds(op);
   state.counters["gemm_ceiling_ms"] = 1e3 * ceiling;
@@ -83,20 +84,21 @@ template <class Op> void report_gemm_fraction(benchmark::State& state, Op&& op, 
 
 /// Runs `op` each iteration (its time is the benchmark's) and, when given, `baseline` right
 /// after it; sets counter `ratio_name` = total op time / total baseline time. Returns op's
-/// mean seconds per run.
+/// best (shortest) run in seconds.
 template <class Op, class Base>
 double timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* ratio_name) {
   op();  // warm-up: fills the tape arena and the storage pool
   baseline();
-  double op_total = 0, base_total = 0;
+  double op_total = 0, base_total = 0, best = 0;
   for (auto _ : state) {
     const double t = seconds(op);
     state.SetIterationTime(t);
     op_total += t;
+    best = best == 0 ? t : std::min(best, t);
     base_total += seconds(baseline);
   }
   if (ratio_name != nullptr && base_total > 0) state.counters[ratio_name] = op_total / base_total;
-  return state.iterations() > 0 ? op_total / static_cast<double>(state.iterations()) : 0.0;
+  return best;
 }
 
 template <class Op> double timed(benchmark::State& state, Op&& op) {
@@ -131,7 +133,7 @@ template <class Problem> struct ModeRunner {
   }
 };
 
-/// Registers `fn(state, threads)` as "<model>/<mode>/threads:<n>", in ms, manual time.
+/// Registers `fn(state)` as "<model>/<mode>/threads:<n>" for each thread count, in ms, manual time.
 template <class Fn> void register_modes(const std::string& model, const std::string& mode, Fn fn,
                                         std::initializer_list<int> threads) {
   for (int t : threads) {
@@ -141,6 +143,48 @@ template <class Fn> void register_modes(const std::string& model, const std::str
       fn(s);
     })->Unit(benchmark::kMillisecond)->UseManualTime()->MinTime(0.5);
   }
+}
+
+/// Every mode of one problem, with its in-run ratio and gemm_fraction (the bare time of the
+/// mode's own products, the faster of Eigen and OpenBLAS for each, over its time):
+///
+///   forward   plain mode                 gradient   reverse mode (counter GFLOPs if flops > 0)
+///   jvp       jvp_vs_forward             hvp        hvp_vs_grad (one forward-over-reverse pass)
+///   mixed     mixed_vs_grad: the mixed product alone vs the gradient of the same L(w, λ)
+///   hvp_k8    k8_vs_8x_hvp: one pass with K = 8 directions vs eight single-direction HVPs
+template <class Problem>
+void register_all_modes(const std::string& model, const Problem& (*problem)(), std::initializer_list<int> threads,
+                        double gradient_flops = 0) {
+  using Runner = ModeRunner<Problem>;
+  register_modes(model, "forward", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.forward(); }, timed(s, [&] { r.forward(); }));
+  }, threads);
+  register_modes(model, "gradient", [problem, gradient_flops](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.gradient(); }, timed(s, [&] { r.gradient(); }));
+    if (gradient_flops > 0)
+      s.counters["GFLOPs"] = benchmark::Counter(gradient_flops * static_cast<double>(s.iterations()) / 1e9,
+                                                benchmark::Counter::kIsRate);
+  }, threads);
+  register_modes(model, "jvp", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.jvp1(); }, timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward"));
+  }, threads);
+  register_modes(model, "hvp", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.hvp1(); }, timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad"));
+  }, threads);
+  register_modes(model, "mixed", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.mixed(); },
+                         timed_pair(s, [&] { r.mixed(); }, [&] { r.gradient_regularised(); }, "mixed_vs_grad"));
+  }, threads);
+  register_modes(model, "hvp_k8", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.hvp8(); },
+                         timed_pair(s, [&] { r.hvp8(); }, [&] { for (int k = 0; k < 8; ++k) r.hvp1(); }, "k8_vs_8x_hvp"));
+  }, threads);
 }
 
 }  // namespace gradhpo::bench

@@ -71,52 +71,10 @@ double gradient_flops() {
   return f;
 }
 
-using Runner = gradhpo::bench::ModeRunner<Problem>;
-
-void register_all() {
-  using gradhpo::bench::register_modes;
-  using gradhpo::bench::report_gemm_fraction;
-  using gradhpo::bench::timed;
-  using gradhpo::bench::timed_pair;
-  const auto threads = {1, 2};
-  // Every mode reports gemm_fraction: the bare time of its own products (the faster of Eigen
-  // and OpenBLAS for each) over its time.
-  register_modes("mlp", "forward", [](benchmark::State& s) {
-    Runner r(problem());
-    report_gemm_fraction(s, [&] { r.forward(); }, timed(s, [&] { r.forward(); }));
-  }, threads);
-  register_modes("mlp", "gradient", [](benchmark::State& s) {
-    Runner r(problem());
-    const double t = timed(s, [&] { r.gradient(); });
-    report_gemm_fraction(s, [&] { r.gradient(); }, t);
-    s.counters["GFLOPs"] = benchmark::Counter(gradient_flops() * static_cast<double>(s.iterations()) / 1e9,
-                                              benchmark::Counter::kIsRate);
-  }, threads);
-  register_modes("mlp", "jvp", [](benchmark::State& s) {
-    Runner r(problem());
-    report_gemm_fraction(s, [&] { r.jvp1(); }, timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward"));
-  }, threads);
-  register_modes("mlp", "hvp", [](benchmark::State& s) {
-    Runner r(problem());
-    report_gemm_fraction(s, [&] { r.hvp1(); }, timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad"));
-  }, threads);
-  register_modes("mlp", "mixed", [](benchmark::State& s) {
-    Runner r(problem());
-    // Baseline: the gradient of the same regularised loss L(w, λ) (what one training step pays).
-    report_gemm_fraction(s, [&] { r.mixed(); },
-                         timed_pair(s, [&] { r.mixed(); }, [&] { r.gradient_regularised(); }, "mixed_vs_grad"));
-  }, threads);
-  register_modes("mlp", "hvp_k8", [](benchmark::State& s) {
-    Runner r(problem());
-    report_gemm_fraction(s, [&] { r.hvp8(); },
-                         timed_pair(s, [&] { r.hvp8(); }, [&] { for (int k = 0; k < 8; ++k) r.hvp1(); }, "k8_vs_8x_hvp"));
-  }, threads);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_all();
+  gradhpo::bench::register_all_modes("mlp", problem, {1, 2}, gradient_flops());
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
