@@ -92,7 +92,9 @@ Dual unary(UnaryOp op, const Dual& x) {
 
 Dual unary_derivative(UnaryOp op, const Dual& x, const Tensor& y) {
   Dual d(kernels::unary_derivative(op, x.value, y, 1));
-  if (x.has_tangent())
+  // relu'' is identically zero: its tangent f''(x) ẋ is zero, so it is left undefined (no K×N
+  // product of zeros, and the adjoint's tangent is then ġ f'(x) alone).
+  if (x.has_tangent() && op != UnaryOp::relu)
     d.tangent = block_op_value(BinaryOp::mul, x.tangent, kernels::unary_derivative(op, x.value, y, 2));
   return d;
 }
