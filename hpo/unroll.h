@@ -74,6 +74,8 @@ class Unroll {
   /// L_train and its gradient at step t (a reverse pass). Throws InnerDivergence when the loss
   /// or the gradient is not finite or the loss exceeds the problem's bound.
   LossPass gradient(const Tensor& w, std::int64_t t);
+  /// ∇_θ L_train(w, λ(θ); batch t) (a reverse pass; zeros when no group enters the loss).
+  Tensor theta_gradient(const Tensor& w, std::int64_t t);
   /// One forward-over-reverse pass of L_train at step t. `w_dirs` ([K, P], or [P] for K = 1;
   /// undefined: w carries no tangent) and `theta_dirs` ([K, N]; undefined: none) seed the
   /// tangents; the result's grad_tangent is d/dε ∇_w L(w + ε w_dirs, θ + ε theta_dirs).
@@ -110,6 +112,11 @@ class Unroll {
   PassCounts counts;
 
  private:
+  struct Recorded {
+    Var w, theta, loss;
+  };
+  /// L_train(w, λ(θ); batch t) recorded on the loss tape with w and θ as its leaves.
+  Recorded record_loss(const Tensor& w, std::int64_t t);
   std::vector<Var> record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta, std::int64_t t);
   Var optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t);
   void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;
