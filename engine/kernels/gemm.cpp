@@ -87,13 +87,14 @@ GemmArgs<T> contiguous(const T* A, std::int64_t a_rows, std::int64_t a_cols, boo
 
 enum class Forced { none, eigen, openblas };
 
-// GRADHPO_GEMM, read once: unset, empty or "auto" plans; a library that cannot run is an error.
+// GRADHPO_GEMM, read once: "auto" plans; unset, empty or "eigen" is Eigen (see gemm.h for why
+// planning is not the default); a library that cannot run is an error.
 Forced forced_library() {
   static const Forced forced = [] {
     const char* env = std::getenv("GRADHPO_GEMM");
     const std::string v = env ? env : "";
-    if (v.empty() || v == "auto") return Forced::none;
-    if (v == "eigen") return Forced::eigen;
+    if (v == "auto") return Forced::none;
+    if (v.empty() || v == "eigen") return Forced::eigen;
     GRADHPO_CHECK(v == "openblas", "GRADHPO_GEMM: expected eigen, openblas or auto, got '" + v + "'");
     std::string why;
     GRADHPO_CHECK(openblas_usable(&why), "GRADHPO_GEMM=openblas, but " + why);
@@ -174,8 +175,13 @@ int gemm_threads() {
 
 GemmLibrary gemm_choice(const GemmProblem& p) {
   const Forced forced = forced_library();
-  if (forced == Forced::eigen || !openblas_usable()) return GemmLibrary::eigen;
+  if (forced == Forced::eigen) return GemmLibrary::eigen;
   if (forced == Forced::openblas) return GemmLibrary::openblas;
+  return gemm_plan_choice(p);
+}
+
+GemmLibrary gemm_plan_choice(const GemmProblem& p) {
+  if (!openblas_usable()) return GemmLibrary::eigen;
   Plan& pl = plan();
   std::lock_guard<std::mutex> lock(pl.mutex);
   const PlanKey key = key_of(p);

@@ -5,10 +5,13 @@
 // on one CPU, Eigen at others on another), so the choice is made at run time, as FFTW's planner
 // does: the first time a product of a given shape, transposes, dtype and thread count is asked
 // for, both libraries run it on scratch buffers and the faster one is remembered for the rest of
-// the process. GRADHPO_GEMM=eigen or GRADHPO_GEMM=openblas forces one; unset or "auto" plans;
-// anything else, or openblas where it cannot run, is an error at the first product. Results are bit-for-bit reproducible for a given machine, thread count and
-// choice; the plan itself is a timing and may differ between processes — force one library
-// where bitwise equality across processes matters.
+// the process. GRADHPO_GEMM=auto plans; GRADHPO_GEMM=openblas forces OpenBLAS; unset (or
+// "eigen") is Eigen everywhere; anything else, or openblas where it cannot run, is an error at
+// the first product. Results are bit-for-bit reproducible for a given machine, thread count and
+// choice — but a plan is a timing, so two processes may plan differently and differ in the last
+// bits. Work that must match bit for bit across processes (a run killed and resumed,
+// tests/tools) needs the same choice in both, which is why planning is opt-in until the plan is
+// kept per machine in a file (not done yet).
 //
 // OpenBLAS is used only when gradhpo was built with it (GRADHPO_OPENBLAS) and the library
 // loaded at run time is its OpenMP build, whose threads are our OpenMP threads (a pthreads
@@ -51,9 +54,12 @@ template <class T>
 void gemm_with(GemmLibrary library, const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
                std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta);
 
-/// The library gemm() runs `problem` with: forced by GRADHPO_GEMM, else planned (measured once
-/// per process and problem, then cached). Thread-safe.
+/// The library gemm() runs `problem` with: Eigen or OpenBLAS as GRADHPO_GEMM says, or with
+/// GRADHPO_GEMM=auto the planned one (gemm_plan_choice). Thread-safe.
 GemmLibrary gemm_choice(const GemmProblem& problem);
+/// The planner's choice for `problem`: measured once per process and problem, then cached;
+/// Eigen where OpenBLAS cannot run. Thread-safe.
+GemmLibrary gemm_plan_choice(const GemmProblem& problem);
 
 /// GRADHPO_GEMM as understood: "eigen", "openblas" or "auto". Throws Error for any other value
 /// (or openblas where it cannot run); kernels call it before a parallel region, where an
