@@ -138,7 +138,7 @@ TEST_CASE("gradhpo hpo: bad configs, overrides and data are refused with the fil
   CHECK(seed.status != 0);
 }
 
-TEST_CASE("gradhpo check prints the exactness ladder; gradhpo hypervariance its table") {
+TEST_CASE("gradhpo check prints the exactness ladder, and gradhpo hypervariance its table") {
   const Run check = run("check --experiment cleaning --dataset fashion-mnist --train-size 100 --val-size 100 --steps 10 --threads 1");
   INFO(check.output);
   REQUIRE(check.status == 0);
