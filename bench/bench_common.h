@@ -8,12 +8,16 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <random>
+#include <tuple>
 #include <string>
 #include <vector>
 
 #include <gradhpo/engine/autodiff.h>
+#include <gradhpo/engine/kernels/gemm.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -45,24 +49,60 @@ template <class F> double seconds(F&& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// The GEMM ceiling of one run of `op`: every product it performs (kernels::GemmTrace), each
+/// timed bare with Eigen and with OpenBLAS at its shape, transposes, dtype and threads, the
+/// faster counted; products that ran inside a parallel loop count 1/team of their time (they
+/// ran `team` at a time). Returns seconds.
+template <class Op> double gemm_ceiling_seconds(Op&& op) {
+  std::vector<kernels::GemmTrace::Entry> entries;
+  {
+    kernels::GemmTrace trace;
+    op();
+    entries = trace.entries();
+  }
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, bool, bool, bool, int>, double> best;
+  double total = 0;
+  for (const auto& [p, team] : entries) {
+    auto [it, fresh] = best.try_emplace({p.m, p.n, p.k, p.trans_a, p.trans_b, p.is_double, p.threads}, 0.0);
+    if (fresh) {
+      it->second = kernels::gemm_seconds(kernels::GemmLibrary::eigen, p);
+      if (kernels::openblas_usable()) it->second = std::min(it->second, kernels::gemm_seconds(kernels::GemmLibrary::openblas, p));
+    }
+    total += it->second / team;
+  }
+  return total;
+}
+
+/// Sets counter gemm_fraction = the GEMM ceiling of `op` / its best time per run (both are best
+/// times, so machine load hits them alike): 1 means the mode runs at the speed of its bare
+/// products; the rest of its time goes outside them.
+template <class Op> void report_gemm_fraction(benchmark::State& state, Op&& op, double seconds_per_run) {
+  const double ceiling = gemm_ceiling_seconds(op);
+  state.counters["gemm_ceiling_ms"] = 1e3 * ceiling;
+  if (seconds_per_run > 0) state.counters["gemm_fraction"] = ceiling / seconds_per_run;
+}
+
 /// Runs `op` each iteration (its time is the benchmark's) and, when given, `baseline` right
-/// after it; sets counter `ratio_name` = total op time / total baseline time.
+/// after it; sets counter `ratio_name` = total op time / total baseline time. Returns op's
+/// best (shortest) run in seconds.
 template <class Op, class Base>
-void timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* ratio_name) {
+double timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* ratio_name) {
   op();  // warm-up: fills the tape arena and the storage pool
   baseline();
-  double op_total = 0, base_total = 0;
+  double op_total = 0, base_total = 0, best = 0;
   for (auto _ : state) {
     const double t = seconds(op);
     state.SetIterationTime(t);
     op_total += t;
+    best = best == 0 ? t : std::min(best, t);
     base_total += seconds(baseline);
   }
   if (ratio_name != nullptr && base_total > 0) state.counters[ratio_name] = op_total / base_total;
+  return best;
 }
 
-template <class Op> void timed(benchmark::State& state, Op&& op) {
-  timed_pair(state, op, [] {}, nullptr);
+template <class Op> double timed(benchmark::State& state, Op&& op) {
+  return timed_pair(state, op, [] {}, nullptr);
 }
 
 /// The timed operations of every benchmark program, for a Problem that provides `loss(w)`,
@@ -93,7 +133,7 @@ template <class Problem> struct ModeRunner {
   }
 };
 
-/// Registers `fn(state, threads)` as "<model>/<mode>/threads:<n>", in ms, manual time.
+/// Registers `fn(state)` as "<model>/<mode>/threads:<n>" for each thread count, in ms, manual time.
 template <class Fn> void register_modes(const std::string& model, const std::string& mode, Fn fn,
                                         std::initializer_list<int> threads) {
   for (int t : threads) {
@@ -103,6 +143,48 @@ template <class Fn> void register_modes(const std::string& model, const std::str
       fn(s);
     })->Unit(benchmark::kMillisecond)->UseManualTime()->MinTime(0.5);
   }
+}
+
+/// Every mode of one problem, with its in-run ratio and gemm_fraction (the bare time of the
+/// mode's own products, the faster of Eigen and OpenBLAS for each, over its time):
+///
+///   forward   plain mode                 gradient   reverse mode (counter GFLOPs if flops > 0)
+///   jvp       jvp_vs_forward             hvp        hvp_vs_grad (one forward-over-reverse pass)
+///   mixed     mixed_vs_grad: the mixed product alone vs the gradient of the same L(w, λ)
+///   hvp_k8    k8_vs_8x_hvp: one pass with K = 8 directions vs eight single-direction HVPs
+template <class Problem>
+void register_all_modes(const std::string& model, const Problem& (*problem)(), std::initializer_list<int> threads,
+                        double gradient_flops = 0) {
+  using Runner = ModeRunner<Problem>;
+  register_modes(model, "forward", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.forward(); }, timed(s, [&] { r.forward(); }));
+  }, threads);
+  register_modes(model, "gradient", [problem, gradient_flops](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.gradient(); }, timed(s, [&] { r.gradient(); }));
+    if (gradient_flops > 0)
+      s.counters["GFLOPs"] = benchmark::Counter(gradient_flops * static_cast<double>(s.iterations()) / 1e9,
+                                                benchmark::Counter::kIsRate);
+  }, threads);
+  register_modes(model, "jvp", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.jvp1(); }, timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward"));
+  }, threads);
+  register_modes(model, "hvp", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.hvp1(); }, timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad"));
+  }, threads);
+  register_modes(model, "mixed", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.mixed(); },
+                         timed_pair(s, [&] { r.mixed(); }, [&] { r.gradient_regularised(); }, "mixed_vs_grad"));
+  }, threads);
+  register_modes(model, "hvp_k8", [problem](benchmark::State& s) {
+    Runner r(problem());
+    report_gemm_fraction(s, [&] { r.hvp8(); },
+                         timed_pair(s, [&] { r.hvp8(); }, [&] { for (int k = 0; k < 8; ++k) r.hvp1(); }, "k8_vs_8x_hvp"));
+  }, threads);
 }
 
 }  // namespace gradhpo::bench

@@ -1,14 +1,9 @@
 // LeNet-5 (batch 128, 1×28×28) and WRN-16-1 (batch 128, 3×32×32, batch norm in training mode),
-// float32, 2 threads: forward (plain mode), gradient, JVP, HVP, mixed product and K = 8 HVPs of the
-// cross-entropy loss, each reusing one Tape across iterations, on random data of the right
-// shape. Same conventions as bench_mlp.cpp: names "<model>/<mode>/threads:2", ms, manual time
-// excluding setup; the ratios against a baseline are counters measured in the same run
-// (bench_common.h, interleaved):
-//
-//   jvp     jvp_vs_forward   JVP of the loss vs the plain forward pass
-//   hvp     hvp_vs_grad      HVP (with the gradient, one forward-over-reverse pass) vs gradient
-//   mixed   mixed_vs_grad    mixed product alone (per-parameter L2 λ) vs gradient
-//   hvp_k8  k8_vs_8x_hvp     one pass with K = 8 directions vs eight single-direction HVPs
+// float32, 1 and 2 threads: forward (plain mode), gradient, JVP, HVP, mixed product and K = 8
+// HVPs of the cross-entropy loss, each reusing one Tape across iterations, on random data of the
+// right shape. Same conventions as bench_mlp.cpp: names "<model>/<mode>/threads:<n>", ms, manual
+// time excluding setup; the ratios and gemm_fraction are described at
+// bench::register_all_modes (bench_common.h).
 //
 // bench/pytorch_compare.py runs the same problems in PyTorch and prints ours/PyTorch.
 #include <random>
@@ -63,44 +58,11 @@ const Problem& wrn16() {
   return p;
 }
 
-using Runner = gradhpo::bench::ModeRunner<Problem>;
-
-void register_model(const std::string& name, const Problem& (*problem)()) {
-  using gradhpo::bench::register_modes;
-  using gradhpo::bench::timed;
-  using gradhpo::bench::timed_pair;
-  const auto threads = {2};
-  register_modes(name, "forward", [problem](benchmark::State& s) {
-    Runner r(problem());
-    timed(s, [&] { r.forward(); });
-  }, threads);
-  register_modes(name, "gradient", [problem](benchmark::State& s) {
-    Runner r(problem());
-    timed(s, [&] { r.gradient(); });
-  }, threads);
-  register_modes(name, "jvp", [problem](benchmark::State& s) {
-    Runner r(problem());
-    timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward");
-  }, threads);
-  register_modes(name, "hvp", [problem](benchmark::State& s) {
-    Runner r(problem());
-    timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad");
-  }, threads);
-  register_modes(name, "mixed", [problem](benchmark::State& s) {
-    Runner r(problem());
-    timed_pair(s, [&] { r.mixed(); }, [&] { r.gradient(); }, "mixed_vs_grad");
-  }, threads);
-  register_modes(name, "hvp_k8", [problem](benchmark::State& s) {
-    Runner r(problem());
-    timed_pair(s, [&] { r.hvp8(); }, [&] { for (int k = 0; k < 8; ++k) r.hvp1(); }, "k8_vs_8x_hvp");
-  }, threads);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  register_model("lenet5", lenet5);
-  register_model("wrn16", wrn16);
+  gradhpo::bench::register_all_modes("lenet5", lenet5, {1, 2});
+  gradhpo::bench::register_all_modes("wrn16", wrn16, {1, 2});
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

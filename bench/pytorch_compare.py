@@ -47,7 +47,7 @@ REEXEC_FLAG = "GRADHPO_PYTORCH_COMPARE_REEXEC"
 ORIGINAL_LD_PATH = "GRADHPO_PYTORCH_COMPARE_ORIGINAL_LD_LIBRARY_PATH"
 MODELS = ("mlp", "lenet5", "wrn16")
 MODES = ("forward", "gradient", "jvp", "hvp", "mixed", "hvp_k8")
-OUR_RATIOS = ("jvp_vs_forward", "hvp_vs_grad", "mixed_vs_grad", "k8_vs_8x_hvp")
+OUR_RATIOS = ("jvp_vs_forward", "hvp_vs_grad", "mixed_vs_grad", "k8_vs_8x_hvp", "gemm_fraction")
 BATCH = 128
 
 

@@ -12,6 +12,12 @@
 #   gradhpo_warnings(<target>)
 #       Our warning flags, for executables (libraries get them from gradhpo_add_library).
 #
+#   gradhpo_native(<target>)
+#       -march=native (when GRADHPO_NATIVE), PRIVATE: machine-specific flags never reach what a
+#       consumer inherits from an exported target. For our executables (libraries get it from
+#       gradhpo_add_library). The public headers hold no Eigen objects and no code whose layout
+#       depends on the vector width, so a consumer may compile them with any flags.
+#
 # The global property GRADHPO_LIBRARIES lists the gradhpo::<folder> targets created so far, in
 # dependency order; tools/, tests/ and bench/ link them all.
 include_guard(GLOBAL)
@@ -22,6 +28,12 @@ function(gradhpo_warnings target)
   if(NOT GRADHPO_OPENMP)
     # `#pragma omp` lines stay in the sources; without -fopenmp they are simply ignored.
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wno-unknown-pragmas>)
+  endif()
+endfunction()
+
+function(gradhpo_native target)
+  if(GRADHPO_NATIVE)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
   endif()
 endfunction()
 
@@ -45,10 +57,10 @@ function(gradhpo_add_library)
     add_library(${target} ${sources})
     set(scope PUBLIC)
     gradhpo_warnings(${target})
-    if(GRADHPO_NATIVE)
-      # PUBLIC: everything that includes our headers must agree on Eigen's vector width and
-      # alignment, or objects passed across the boundary break.
-      target_compile_options(${target} PUBLIC $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+    gradhpo_native(${target})
+    if(GRADHPO_SANITIZE)
+      # A sanitized library needs the sanitizer runtime in whatever links it, installed or not.
+      target_link_options(${target} PUBLIC -fsanitize=${GRADHPO_SANITIZE})
     endif()
   elseif(arg_OPTIONAL)
     return()

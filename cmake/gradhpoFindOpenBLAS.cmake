@@ -31,3 +31,34 @@ function(gradhpo_find_openblas)
     set(GRADHPO_OPENBLAS_FOUND FALSE PARENT_SCOPE)
   endif()
 endfunction()
+
+# Finds OpenBLAS's OpenMP build (Debian: libopenblas-openmp-dev) and defines the imported target
+# OpenBLAS::OpenMP, with the directory of its cblas.h. The GEMM planner (engine/kernels/gemm.h)
+# calls it: the OpenMP build runs on our OpenMP threads, where the pthreads build would start a
+# second pool. Its soname is the generic libopenblas.so.0, which Debian's alternatives may point
+# at another build; the library's own folder therefore goes on the run path (CMake adds it for a
+# library given by full path outside the system folders), and the planner checks at run time
+# (openblas_get_parallel) which build it got.
+#
+# Sets GRADHPO_OPENBLAS_OPENMP_FOUND and the cache entries GRADHPO_OPENBLAS_OPENMP_LIBRARY and
+# GRADHPO_OPENBLAS_OPENMP_INCLUDE_DIR.
+function(gradhpo_find_openblas_openmp)
+  if(TARGET OpenBLAS::OpenMP)
+    set(GRADHPO_OPENBLAS_OPENMP_FOUND TRUE PARENT_SCOPE)
+    return()
+  endif()
+  set(_dirs ${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp openblas-openmp)
+  find_library(GRADHPO_OPENBLAS_OPENMP_LIBRARY NAMES openblas PATH_SUFFIXES ${_dirs}
+               PATHS /usr/lib /usr/local/lib NO_DEFAULT_PATH
+               DOC "OpenBLAS built with OpenMP (the GEMM planner's second library)")
+  find_path(GRADHPO_OPENBLAS_OPENMP_INCLUDE_DIR cblas.h
+            PATHS /usr/include /usr/local/include PATH_SUFFIXES ${_dirs} NO_DEFAULT_PATH
+            DOC "Folder of the cblas.h that belongs to GRADHPO_OPENBLAS_OPENMP_LIBRARY")
+  if(GRADHPO_OPENBLAS_OPENMP_LIBRARY AND GRADHPO_OPENBLAS_OPENMP_INCLUDE_DIR)
+    add_library(OpenBLAS::OpenMP UNKNOWN IMPORTED)
+    set_target_properties(OpenBLAS::OpenMP PROPERTIES IMPORTED_LOCATION "${GRADHPO_OPENBLAS_OPENMP_LIBRARY}")
+    set(GRADHPO_OPENBLAS_OPENMP_FOUND TRUE PARENT_SCOPE)
+  else()
+    set(GRADHPO_OPENBLAS_OPENMP_FOUND FALSE PARENT_SCOPE)
+  endif()
+endfunction()

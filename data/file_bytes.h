@@ -1,7 +1,8 @@
 // Whole-file reads for the dataset readers, gzip or not.
 //
-// zlib's gzread inflates gzip files and passes other files through unchanged ("transparent"
-// mode), so one reader serves `train-images-idx3-ubyte.gz` and its unpacked twin alike.
+// A file that starts with the gzip magic number is inflated (zlib, every member checked by its
+// CRC and length; bytes after the last member are an error); any other file is read as it is,
+// so one reader serves `train-images-idx3-ubyte.gz` and its unpacked twin alike.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +21,9 @@ struct FileBytes {
 };
 
 /// Reads the whole (decompressed) content of `path`, trying find_data_file's ".gz" fallback.
-/// Throws Error naming the file when it is missing, unreadable, or a corrupt or truncated gzip
-/// stream (zlib's CRC and length checks catch damage inside the compressed data).
+/// Throws Error naming the file when it is missing, unreadable, a corrupt or truncated gzip
+/// stream (zlib's CRC and length checks catch damage inside the compressed data; the message
+/// gives the decompressed position where the damage was found), or has bytes after its gzip data.
 FileBytes read_file_bytes(const std::string& path);
 
 }  // namespace gradhpo::data

@@ -6,6 +6,20 @@
 #include "kernels/math.h"
 
 namespace gradhpo {
+namespace {
+// A function-local static: registration runs during static initialisation of other files.
+std::vector<const OpRules*>& mutable_registry() {
+  static std::vector<const OpRules*> ops;
+  return ops;
+}
+}  // namespace
+
+const std::vector<const OpRules*>& registered_ops() { return mutable_registry(); }
+
+bool register_ops(std::initializer_list<const OpRules*> rules) {
+  mutable_registry().insert(mutable_registry().end(), rules.begin(), rules.end());
+  return true;
+}
 
 Tape& Var::tape() const {
   GRADHPO_CHECK(tape_ != nullptr, "Var: used before it was assigned a value");
@@ -98,14 +112,26 @@ void Tape::reset() {
   K_ = 0;
 }
 
+// The `reads` contract: inside a backward rule that runs with tangents, every Dual read must be
+// declared, or the sweep may not have computed that tangent (it would read as zero).
+// `input` is the input's index, or -1 for the output.
+void Tape::check_declared_read(const Node& n, int input) const {
+  GRADHPO_CHECK(&n != in_backward_ || (input < 0 ? (n.rules->reads & kReadsOutput) != 0 : declares_input(n.rules->reads, input)),
+                std::string(n.rules->name) + " backward: reads its " +
+                    (input < 0 ? std::string("output") : "input " + std::to_string(input)) +
+                    " as a dual, but its `reads` mask does not declare it (that tangent may not have been computed)");
+}
+
 Dual Tape::input(const Node& n, int i) const {
   const Node& in = node_at(input_id(n, i));
   if (strip_tangents_) return Dual(in.value);
+  check_declared_read(n, i);
   return Dual(in.value, in.tangent);
 }
 
 Dual Tape::output(const Node& n) const {
   if (strip_tangents_) return Dual(n.value);
+  check_declared_read(n, -1);
   return Dual(n.value, n.tangent);
 }
 
@@ -158,6 +184,7 @@ void Tape::differentiate(const Request& req) {
   const std::size_t count = static_cast<std::size_t>(req.output.id()) + 1;  // nodes after it don't matter
 
   strip_tangents_ = false;
+  in_backward_ = nullptr;
   for (Node& n : nodes_) {
     n.tangent = Tensor();
     n.adjoint = Dual();
@@ -177,8 +204,11 @@ void Tape::differentiate(const Request& req) {
             "differentiate: tangent seed of shape " + dir.shape().str() + " does not fit a variable of shape " +
                 n.value.shape().str() + " (expected [K, " + std::to_string(numel) + "])");
     const std::int64_t K = dir.numel() / std::max<std::int64_t>(numel, 1);
-    if (dir.ndim() == 2) GRADHPO_CHECK(dir.dim(1) == numel, "differentiate: tangent seed of shape " + dir.shape().str() +
-                                                         " for a variable of " + std::to_string(numel) + " elements");
+    // A seed shaped like the variable is one direction (K = 1), whatever its rank; otherwise a
+    // 2-D seed must be [K, numel].
+    if (dir.ndim() == 2 && dir.shape() != n.value.shape())
+      GRADHPO_CHECK(dir.dim(1) == numel, "differentiate: tangent seed of shape " + dir.shape().str() +
+                                             " for a variable of " + std::to_string(numel) + " elements");
     GRADHPO_CHECK(K_ == 0 || K == K_, "differentiate: tangent seeds disagree on the number of directions: K = " +
                                     std::to_string(K_) + " and K = " + std::to_string(K));
     K_ = K;
@@ -220,7 +250,7 @@ void Tape::differentiate(const Request& req) {
       if (!n.rules || !n.adjoint_tangent || !n.on_gradient_path) continue;
       if (n.rules->reads & kReadsOutput) n.tangent_needed = true;
       for (int j = 0; j < n.num_inputs; ++j)
-        if (n.rules->reads & (1u << j)) nodes_[static_cast<std::size_t>(input_id(n, j))].tangent_needed = true;
+        if (declares_input(n.rules->reads, j)) nodes_[static_cast<std::size_t>(input_id(n, j))].tangent_needed = true;
     }
   }
   for (std::size_t i = count; i-- > 0;) {
@@ -256,7 +286,9 @@ void Tape::differentiate(const Request& req) {
     if (!n.rules || !n.on_gradient_path || !n.adjoint.value.defined()) continue;
     strip_tangents_ = !n.adjoint_tangent;
     const Dual g = strip_tangents_ ? n.adjoint.value_only() : n.adjoint;
+    in_backward_ = &n;
     n.rules->backward(*this, n, g);
+    in_backward_ = nullptr;
     strip_tangents_ = false;
     if (!n.is_variable) n.adjoint = Dual();  // intermediate adjoints are not kept
   }

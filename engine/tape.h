@@ -40,12 +40,28 @@ struct OpRules {
   /// Adds the node's adjoint contributions to its inputs (Tape::accumulate), written with Dual
   /// primitives so that they carry tangents when the inputs do.
   void (*backward)(Tape& tape, const Node& node, const Dual& adjoint);
-  /// Which values the backward rule reads: bit i for input i, kReadsOutput for the output.
-  /// Used only to decide which tangents a forward-over-reverse sweep must compute.
+  /// Which values the backward rule reads as Duals (Tape::input, Tape::output): bit i for input
+  /// i, kReadsOutput for the output. It decides which tangents a forward-over-reverse sweep
+  /// computes, so an undeclared read would see a zero tangent and give a wrong H·v: the tape
+  /// checks every read against it (Tape::input and Tape::output throw). A rule that needs only
+  /// a value reads it with Tape::input_value and declares nothing.
   std::uint32_t reads;
 };
 constexpr std::uint32_t kReadsOutput = 1u << 31;
 constexpr std::uint32_t kReadsInputs = 0x7fffffffu;
+/// Whether `reads` declares input i (inputs from the 31st on share one meaning: all inputs).
+constexpr bool declares_input(std::uint32_t reads, int i) {
+  return i < 31 ? ((reads >> i) & 1u) != 0 : (reads & kReadsInputs) == kReadsInputs;
+}
+
+/// Every op's rules, registered by the file that defines them (GRADHPO_REGISTER_OPS), so that
+/// a check can run over all of them (tests/engine/test_reads.cpp). Only files linked into the
+/// program are listed.
+const std::vector<const OpRules*>& registered_ops();
+/// Adds rules to registered_ops(); returns true (for the registering static).
+bool register_ops(std::initializer_list<const OpRules*> rules);
+#define GRADHPO_REGISTER_OPS(...) \
+  [[maybe_unused]] const bool gradhpo_ops_registered = ::gradhpo::register_ops({__VA_ARGS__})
 
 struct Node {
   const OpRules* rules = nullptr;  // null for leaves (variables and constants)
@@ -147,9 +163,10 @@ class Tape {
   const Tensor& input_value(const Node& n, int i) const { return node_at(input_id(n, i)).value; }
   /// Input i as a dual: value plus the tangent this sweep computed for it (if any). While a
   /// backward rule runs for a node whose adjoint tangent nobody asked for, tangents are left
-  /// out so the rule does value work only.
+  /// out so the rule does value work only. A backward rule that reads an input its `reads`
+  /// mask does not declare throws (see OpRules::reads).
   Dual input(const Node& n, int i) const;
-  /// The node's own output as a dual.
+  /// The node's own output as a dual (a backward rule must declare kReadsOutput).
   Dual output(const Node& n) const;
   /// Whether a backward rule should compute the contribution to input i at all.
   bool needs_adjoint(const Node& n, int i) const { return node_at(input_id(n, i)).on_gradient_path; }
@@ -165,12 +182,14 @@ class Tape {
   Var record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count);
   Var add_node(Node&& n);
   Dual& adjoint_slot(std::int32_t id);
+  void check_declared_read(const Node& n, int input) const;
 
   std::vector<Node> nodes_;
   std::vector<std::int32_t> inputs_;
   std::uint32_t generation_ = 1;
   std::int64_t K_ = 0;
   bool strip_tangents_ = false;  // set while a backward rule runs for a non-adjoint-tangent node
+  const Node* in_backward_ = nullptr;  // the node whose backward rule is running (reads checks)
   bool recording_ = true;
   Node scratch_;  // in plain mode, what node() returns, so ops can set their fields as usual
 };

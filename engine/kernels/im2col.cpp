@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cpu.h"
+#include "gemm.h"
 
 // Note [BLAS threads]
 // With EIGEN_USE_BLAS, Eigen hands every float/double product to the BLAS. A pthreads OpenBLAS
@@ -136,11 +137,6 @@ template <class T> class Scratch {
 
 constexpr std::int64_t kColsBlockBytes = 512 * 1024;
 
-#ifdef EIGEN_USE_BLAS
-constexpr bool kTransposedWeightGrad = true;  // see conv2d_backward_weight
-#else
-constexpr bool kTransposedWeightGrad = false;
-#endif
 
 /// Elements of one padded image buffer (0 without padding).
 inline std::int64_t padded_size(const ConvGeometry& g) {
@@ -236,13 +232,6 @@ template <class T> T* zeroed_padding(Scratch<T>& buf, int t, std::int64_t n, con
   return xp;
 }
 
-/// A row-major block with a row stride: columns [p0, p0 + np) of an [rows, P] matrix.
-template <class T>
-using StridedMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
-template <class T>
-using ConstStridedMap =
-    Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0, Eigen::OuterStride<>>;
-
 /// The M banks of `b` as one [M·rows, cols] row-major matrix: a view when they are already
 /// stacked contiguously, else a copy into `buf` (filters are small).
 template <class T>
@@ -255,29 +244,6 @@ const T* stacked(Banks<const T> b, std::int64_t size, Tensor& buf) {
   for (std::int64_t m = 0; m < b.count; ++m) std::memcpy(p + m * size, b[m], static_cast<std::size_t>(size) * sizeof(T));
   return p;
 }
-
-// Note [Eigen's own GEMM under EIGEN_USE_BLAS]
-// Measured single-threaded on this machine's OpenBLAS 0.3.21 (Zen, AVX2 kernels), the per-image
-// products of a convolution run at 12–19 GFLOP/s in the plain "W cols" form where Eigen's own
-// kernel runs 26–34 (16–64 output channels, 64–1024 pixels). EIGEN_USE_BLAS redirects Eigen's
-// GEMM only for destinations with a compile-time unit inner stride, so the forward product is
-// written to a map whose inner stride is a runtime value (always 1): Eigen then instantiates its
-// own kernel (a distinct template, no clash with the BLAS-routed one). The input-gradient
-// product (Wᵀ ḡ) is as fast in OpenBLAS and keeps the plain map; the weight gradient is
-// accumulated transposed (Cols ḡᵀ), the form OpenBLAS runs at full speed.
-#ifdef EIGEN_USE_BLAS
-template <class T>
-using OwnGemmMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
-                              Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
-template <class T> OwnGemmMap<T> own_gemm_map(T* p, std::int64_t rows, std::int64_t cols, std::int64_t row_stride) {
-  return OwnGemmMap<T>(p, rows, cols, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(row_stride, 1));
-}
-#else
-template <class T> using OwnGemmMap = StridedMap<T>;
-template <class T> OwnGemmMap<T> own_gemm_map(T* p, std::int64_t rows, std::int64_t cols, std::int64_t row_stride) {
-  return OwnGemmMap<T>(p, rows, cols, Eigen::OuterStride<>(row_stride));
-}
-#endif
 
 }  // namespace
 
@@ -294,8 +260,8 @@ void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks
   Scratch<T> cols_buf(threads, g.pointwise() ? 0 : KK * rb * g.Wo);
   Scratch<T> res_buf(threads, M > 1 ? M * OP : 0);
   Scratch<T> pad_buf(threads, padded_size(g));
+  gemm_override();  // a bad GRADHPO_GEMM throws here, not inside the parallel region
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
-    ConstMatrixMap<T> Wm(W, M * O, KK);
     T* cols = cols_buf(t);
     T* xp = zeroed_padding(pad_buf, t, 1, g);
     for (std::int64_t i = begin; i < end; ++i) {
@@ -304,17 +270,13 @@ void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks
       T* Y = M == 1 ? out[0] + i * OP : res_buf(t);
       const bool add = M == 1 && accumulate;
       if (g.pointwise()) {
-        OwnGemmMap<T> Ym = own_gemm_map(Y, M * O, P, P);
-        if (add) Ym.noalias() += Wm * ConstMatrixMap<T>(xi, KK, P);
-        else Ym.noalias() = Wm * ConstMatrixMap<T>(xi, KK, P);
+        gemm_strided<T>(M * O, P, KK, W, KK, false, xi, P, false, Y, P, T(1), add ? T(1) : T(0));
       } else {
         const T* src = patch_source(g, xi, xp);
         for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
           const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo;
           im2col_rows(g, src, cols, oh0, oh1);
-          OwnGemmMap<T> Yb = own_gemm_map(Y + oh0 * g.Wo, M * O, np, P);
-          if (add) Yb.noalias() += Wm * ConstMatrixMap<T>(cols, KK, np);
-          else Yb.noalias() = Wm * ConstMatrixMap<T>(cols, KK, np);
+          gemm_strided<T>(M * O, np, KK, W, KK, false, cols, np, false, Y + oh0 * g.Wo, P, T(1), add ? T(1) : T(0));
         }
       }
       if (M == 1) continue;
@@ -344,22 +306,20 @@ void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* g
   const std::int64_t rb = block_rows<T>(g, M * KK);
   Scratch<T> cols_buf(threads, direct ? 0 : M * KK * rb * g.Wo);
   Scratch<T> pad_buf(threads, M * padded_size(g));
+  gemm_override();  // a bad GRADHPO_GEMM throws here, not inside the parallel region
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
-    ConstMatrixMap<T> WTm(WT, M * KK, O);
     T* cols = cols_buf(t);
     for (std::int64_t i = begin; i < end; ++i) {
       if (direct) {
-        MatrixMap<T> X(out[0] + i * CHW, KK, P);
-        if (accumulate) X.noalias() += WTm * ConstMatrixMap<T>(gy + i * OP, O, P);
-        else X.noalias() = WTm * ConstMatrixMap<T>(gy + i * OP, O, P);
+        gemm_strided<T>(KK, P, O, WT, O, false, gy + i * OP, P, false, out[0] + i * CHW, P, T(1),
+                        accumulate ? T(1) : T(0));
         continue;
       }
       for (std::int64_t m = 0; m < M; ++m) col2im_target(g, out[m] + i * CHW, pad_buf(t) + m * padded_size(g), accumulate);
       T* const target0 = g.pad > 0 ? pad_buf(t) : nullptr;
       for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
         const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo;
-        MatrixMap<T>(cols, M * KK, np).noalias() =
-            WTm * ConstStridedMap<T>(gy + i * OP + oh0 * g.Wo, O, np, Eigen::OuterStride<>(P));
+        gemm_strided<T>(M * KK, np, O, WT, O, false, gy + i * OP + oh0 * g.Wo, P, false, cols, np, T(1), T(0));
         for (std::int64_t m = 0; m < M; ++m)
           col2im_rows(g, cols + m * KK * np, target0 ? target0 + m * padded_size(g) : out[m] + i * CHW, oh0, oh1);
       }
@@ -389,21 +349,20 @@ void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<con
   // Zeroed here, not in the region: a thread that OpenMP does not start (or that gets no image)
   // still contributes its (zero) partial sum below.
   for (int t = 0; t < threads; ++t) std::fill(acc_buf(t), acc_buf(t) + M * O * KK, T(0));
+  gemm_override();  // a bad GRADHPO_GEMM throws here, not inside the parallel region
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
     T* acc = acc_buf(t);
-    // acc holds A = Σ G Colsᵀ, [Mg·O, Mx·KK], or with OpenBLAS its transpose Aᵀ = Σ Cols Gᵀ,
-    // [Mx·KK, Mg·O]: OpenBLAS runs "A Bᵀ" 2× slower than "B Aᵀ" for these shapes (long inner
-    // dimension, small result); Eigen runs both alike and is kept on the plain form.
-    // See Note [Eigen's own GEMM under EIGEN_USE_BLAS].
-    auto add = [&](const auto& Gm, const auto& Cm) {
-      if constexpr (kTransposedWeightGrad) MatrixMap<T>(acc, Mx * KK, Mg * O).noalias() += Cm * Gm.transpose();
-      else MatrixMap<T>(acc, Mg * O, Mx * KK).noalias() += Gm * Cm.transpose();
+    // acc holds Aᵀ = Σ Cols Gᵀ, [Mx·KK, Mg·O] (A = Σ G Colsᵀ transposed): OpenBLAS runs this
+    // form at full speed and "G Colsᵀ" 2× slower for these shapes (long inner dimension, small
+    // result); Eigen runs both alike. G is [Mg·O, np] with rows ldg apart, Cols [Mx·KK, np].
+    auto add = [&](const T* G, std::int64_t ldg, const T* C, std::int64_t ldc, std::int64_t np) {
+      gemm_strided<T>(Mx * KK, Mg * O, np, C, ldc, false, G, ldg, true, acc, Mg * O, T(1), T(1));
     };
     T* xp = zeroed_padding(pad_buf, t, Mx, g);
     T* cols = cols_buf(t);
     for (std::int64_t i = begin; i < end; ++i) {
       if (direct) {
-        add(ConstMatrixMap<T>(gy[0] + i * OP, O, P), ConstMatrixMap<T>(x[0] + i * CHW, KK, P));
+        add(gy[0] + i * OP, P, x[0] + i * CHW, P, P);
         continue;
       }
       // Bank m's patches come from its own padded buffer (or its image when pad = 0).
@@ -413,15 +372,14 @@ void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<con
       for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
         const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo, p0 = oh0 * g.Wo;
         for (std::int64_t m = 0; m < Mx; ++m) im2col_rows(g, source(m), cols + m * KK * np, oh0, oh1);
-        ConstMatrixMap<T> Cb(cols, Mx * KK, np);
         if (Mg == 1) {
-          add(ConstStridedMap<T>(gy[0] + i * OP + p0, O, np, Eigen::OuterStride<>(P)), Cb);
+          add(gy[0] + i * OP + p0, P, cols, np, np);
         } else {
           T* gb = g_buf(t);
           for (std::int64_t m = 0; m < Mg; ++m)
             for (std::int64_t o = 0; o < O; ++o)
               std::memcpy(gb + (m * O + o) * np, gy[m] + i * OP + o * P + p0, static_cast<std::size_t>(np) * sizeof(T));
-          add(ConstMatrixMap<T>(gb, Mg * O, np), Cb);
+          add(gb, np, cols, np, np);
         }
       }
     }
@@ -432,12 +390,7 @@ void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<con
     MatrixMap<T> dst(out[m], O, KK);
     if (!accumulate) dst.setZero();
     const std::int64_t r0 = Mg > 1 ? m * O : 0, c0 = Mx > 1 ? m * KK : 0;
-    for (int t = 0; t < threads; ++t) {
-      if constexpr (kTransposedWeightGrad)
-        dst += ConstMatrixMap<T>(acc_buf(t), Mx * KK, Mg * O).block(c0, r0, KK, O).transpose();
-      else
-        dst += ConstMatrixMap<T>(acc_buf(t), Mg * O, Mx * KK).block(r0, c0, O, KK);
-    }
+    for (int t = 0; t < threads; ++t) dst += ConstMatrixMap<T>(acc_buf(t), Mx * KK, Mg * O).block(c0, r0, KK, O).transpose();
   }
 }
 

@@ -238,32 +238,4 @@ Tensor expand_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64
   return out;
 }
 
-template <class T>
-void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
-          std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta) {
-  ConstMatrixMap<T> a(A, a_rows, a_cols);
-  ConstMatrixMap<T> b(B, b_rows, b_cols);
-  const std::int64_t m = trans_a ? a_cols : a_rows;
-  const std::int64_t n = trans_b ? b_rows : b_cols;
-  MatrixMap<T> c(C, m, n);
-  // Eigen's product kernel accumulates (c += alpha*a*b); with beta = 0 it writes directly.
-  if (beta == T(0)) {
-    if (!trans_a && !trans_b) c.noalias() = alpha * a * b;
-    else if (trans_a && !trans_b) c.noalias() = alpha * a.transpose() * b;
-    else if (!trans_a && trans_b) c.noalias() = alpha * a * b.transpose();
-    else c.noalias() = alpha * a.transpose() * b.transpose();
-    return;
-  }
-  if (beta != T(1)) c *= beta;
-  if (!trans_a && !trans_b) c.noalias() += alpha * a * b;
-  else if (trans_a && !trans_b) c.noalias() += alpha * a.transpose() * b;
-  else if (!trans_a && trans_b) c.noalias() += alpha * a * b.transpose();
-  else c.noalias() += alpha * a.transpose() * b.transpose();
-}
-
-template void gemm<float>(const float*, std::int64_t, std::int64_t, bool, const float*, std::int64_t,
-                          std::int64_t, bool, float*, float, float);
-template void gemm<double>(const double*, std::int64_t, std::int64_t, bool, const double*, std::int64_t,
-                           std::int64_t, bool, double*, double, double);
-
 }  // namespace gradhpo::kernels

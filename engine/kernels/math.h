@@ -34,10 +34,4 @@ Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64
 /// Views x as [A, C] and repeats it over a new middle axis: returns [A, B, C] flat, times scale.
 Tensor expand_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale);
 
-/// C = alpha * op(A) op(B) + beta * C for 2-D row-major views; A is [m, k] after op, B is
-/// [k, n] after op. `a_rows`/`a_cols` give A's stored shape (before the transpose), same for B.
-template <class T>
-void gemm(const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
-          std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta);
-
 }  // namespace gradhpo::kernels

@@ -171,6 +171,7 @@ void standardize_backward_rule(Tape& t, const Node& n, const Dual& g) {
 
 const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule, standardize_backward_rule,
                                    1u | kReadsOutput};
+GRADHPO_REGISTER_OPS(&kStandardizeRules);
 
 void check_x(const char* op, const Shape& x, DType d) {
   GRADHPO_CHECK(x.ndim() == 2 || x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W] or [N, C], got " + x.str());

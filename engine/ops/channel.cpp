@@ -214,12 +214,19 @@ Tensor affine_tangent(const Tape& t, const Node& n) {
   return affine_impl(p.x, p.has_s ? &p.s : nullptr, p.has_b ? &p.b : nullptr, false).tangent;
 }
 
-// x̄ = ḡ ⊙ s,  s̄ = Σ ḡ ⊙ x,  b̄ = Σ ḡ — each a Dual product, so tangents come along.
+// x̄ = ḡ ⊙ s,  s̄ = Σ ḡ ⊙ x,  b̄ = Σ ḡ — each a Dual product, so tangents come along. Only the
+// scaled form reads inputs (x and s); the shift never enters its own adjoint.
 void affine_backward(Tape& t, const Node& n, const Dual& g) {
-  const Parts p = parts(t, n);
-  if (t.needs_adjoint(n, 0)) t.accumulate(n, 0, p.has_s ? dual::channel_affine(g, &p.s, nullptr) : g);
-  if (p.has_s && t.needs_adjoint(n, p.s_index)) t.accumulate(n, p.s_index, dual::channel_dot(g, p.x));
-  if (p.has_b && t.needs_adjoint(n, p.b_index)) t.accumulate(n, p.b_index, dual::channel_sum(g));
+  const bool has_s = n.arg[0] != 0, has_b = n.arg[1] != 0;
+  const int b_index = has_s ? 2 : 1;
+  if (has_s) {
+    const Dual s = t.input(n, 1);
+    if (t.needs_adjoint(n, 0)) t.accumulate(n, 0, dual::channel_affine(g, &s, nullptr));
+    if (t.needs_adjoint(n, 1)) t.accumulate(n, 1, dual::channel_dot(g, t.input(n, 0)));
+  } else if (t.needs_adjoint(n, 0)) {
+    t.accumulate(n, 0, g);
+  }
+  if (has_b && t.needs_adjoint(n, b_index)) t.accumulate(n, b_index, dual::channel_sum(g));
 }
 
 const OpRules kScaledRules = {"channel_affine", affine_tangent, affine_backward, 0b11};  // reads x and s
@@ -256,6 +263,7 @@ void sum_backward(Tape& t, const Node& n, const Dual& g) {
   if (t.needs_adjoint(n, 0)) t.accumulate(n, 0, dual::channel_broadcast(g, t.input_value(n, 0).shape()));
 }
 const OpRules kChannelSumRules = {"channel_sum", sum_tangent, sum_backward, 0};
+GRADHPO_REGISTER_OPS(&kScaledRules, &kShiftRules, &kChannelSumRules);
 
 }  // namespace
 

@@ -132,6 +132,7 @@ void conv_backward(Tape& t, const Node& n, const Dual& gy) {
 }
 
 const OpRules kConvRules = {"conv2d", conv_tangent, conv_backward, kReadsInputs};
+GRADHPO_REGISTER_OPS(&kConvRules);
 
 }  // namespace
 

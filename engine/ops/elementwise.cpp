@@ -9,7 +9,9 @@ using kernels::UnaryOp;
 
 Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   if (a == b) return a;
-  const bool a_big = a.numel() >= b.numel();
+  // Of equal sizes, the one with more dimensions is the result: [1, C] + [C] is [1, C] (a
+  // batch of one plus a bias row).
+  const bool a_big = a.numel() > b.numel() || (a.numel() == b.numel() && a.ndim() >= b.ndim());
   const Shape& big = a_big ? a : b;
   const Shape& small = a_big ? b : a;
   if (small.numel() == 1) return big;
@@ -17,8 +19,10 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
   int first = 0;
   while (first < small.ndim() && small[first] == 1) ++first;
   const int trailing = small.ndim() - first;
-  bool ok = trailing <= big.ndim() && small.numel() != big.numel();
+  bool ok = trailing <= big.ndim();
   for (int i = 0; ok && i < trailing; ++i) ok = small[first + i] == big[big.ndim() - trailing + i];
+  // Equal sizes broadcast only when the shapes differ by leading 1s ([1, C] and [C], not [C, 1]).
+  for (int i = 0; ok && small.numel() == big.numel() && i < big.ndim() - trailing; ++i) ok = big[i] == 1;
   GRADHPO_CHECK(ok, std::string(op) + ": shapes " + a.str() + " and " + b.str() +
                   " do not broadcast (expected equal shapes, a one-element operand, or one whose "
                   "shape is the other's trailing dimensions)");
@@ -88,7 +92,9 @@ Dual unary(UnaryOp op, const Dual& x) {
 
 Dual unary_derivative(UnaryOp op, const Dual& x, const Tensor& y) {
   Dual d(kernels::unary_derivative(op, x.value, y, 1));
-  if (x.has_tangent())
+  // relu'' is identically zero: its tangent f''(x) ẋ is zero, so it is left undefined (no K×N
+  // product of zeros, and the adjoint's tangent is then ġ f'(x) alone).
+  if (x.has_tangent() && op != UnaryOp::relu)
     d.tangent = block_op_value(BinaryOp::mul, x.tangent, kernels::unary_derivative(op, x.value, y, 2));
   return d;
 }
@@ -175,7 +181,9 @@ void unary_backward(Tape& t, const Node& n, const Dual& g) {
   const auto op = static_cast<UnaryOp>(n.arg[0]);
   t.accumulate(n, 0, dual::mul(g, dual::unary_derivative(op, t.input(n, 0), n.value)));
 }
-const OpRules kUnaryRules = {"unary", unary_tangent, unary_backward, kReadsInputs | kReadsOutput};
+// Reads x as a dual (f'(x) carries f''(x) ẋ); y only as a value.
+const OpRules kUnaryRules = {"unary", unary_tangent, unary_backward, 1u};
+GRADHPO_REGISTER_OPS(&kBinaryRules[0], &kBinaryRules[1], &kBinaryRules[2], &kBinaryRules[3], &kAffineRules, &kUnaryRules);
 
 Var record_unary(UnaryOp op, const Var& x) {
   Tape& t = x.tape();

@@ -1,6 +1,6 @@
 #include "matmul.h"
 
-#include "../kernels/math.h"
+#include "../kernels/gemm.h"
 
 namespace gradhpo {
 namespace {
@@ -104,6 +104,7 @@ void matmul_backward(Tape& t, const Node& n, const Dual& g) {
 }
 
 const OpRules kMatmulRules = {"matmul", matmul_tangent, matmul_backward, kReadsInputs};
+GRADHPO_REGISTER_OPS(&kMatmulRules);
 
 }  // namespace
 

@@ -207,6 +207,7 @@ void avg_pool_backward(Tape& t, const Node& n, const Dual& gy) {
 }
 
 const OpRules kAvgPoolRules = {"avg_pool2d", avg_pool_tangent, avg_pool_backward, 0};
+GRADHPO_REGISTER_OPS(&kMaxPoolRules, &kAvgPoolRules);
 
 }  // namespace
 

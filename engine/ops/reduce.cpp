@@ -77,6 +77,7 @@ void dot_backward(Tape& t, const Node& n, const Dual& g) {
   if (t.needs_adjoint(n, 1)) t.accumulate(n, 1, dual::mul(t.input(n, 0), g));
 }
 const OpRules kDotRules = {"dot", dot_tangent, dot_backward, kReadsInputs};
+GRADHPO_REGISTER_OPS(&kReduceRules, &kDotRules);
 
 }  // namespace
 

@@ -63,6 +63,7 @@ void concat_backward(Tape& t, const Node& n, const Dual& g) {
   }
 }
 const OpRules kConcatRules = {"concat", concat_tangent, concat_backward, 0};
+GRADHPO_REGISTER_OPS(&kReshapeRules, &kSliceRules, &kConcatRules);
 
 }  // namespace
 

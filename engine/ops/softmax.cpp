@@ -134,6 +134,7 @@ void pick_backward(Tape& t, const Node& n, const Dual& g) {
 }
 
 const OpRules kPickRules = {"pick", pick_tangent, pick_backward, 0};
+GRADHPO_REGISTER_OPS(&kLogSoftmaxRules, &kPickRules);
 
 }  // namespace
 

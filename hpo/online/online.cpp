@@ -208,7 +208,7 @@ class Reader {
     const std::uint64_t n = pod<std::uint64_t>();
     need(n * sizeof(T));
     std::vector<T> v(n);
-    std::memcpy(v.data(), buf.data() + pos, n * sizeof(T));
+    if (n > 0) std::memcpy(v.data(), buf.data() + pos, n * sizeof(T));  // data() may be null when empty
     pos += n * sizeof(T);
     return v;
   }

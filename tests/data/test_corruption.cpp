@@ -212,6 +212,39 @@ TEST_CASE("gzip: corrupt and truncated streams are errors") {
   CHECK(contains(error_of([&] { data::read_file_bytes(dir.file("crc.gz")); }), "incorrect data check"));
 }
 
+TEST_CASE("gzip: a CRC mismatch names the position where it is found, the end of the data") {
+  TempDir dir;
+  const Bytes plain = idx_images(300);  // 235 216 bytes: more than one read of the compressed size
+  write_gz(dir.file("good.gz"), plain);
+  Bytes bad = read_file(dir.file("good.gz"));
+  bad[bad.size() - 6] ^= 0x01;  // the stored CRC-32
+  write_file(dir.file("crc.gz"), bad);
+  const std::string e = error_of([&] { data::read_file_bytes(dir.file("crc.gz")); });
+  CHECK(contains(e, "after " + std::to_string(plain.size()) + " decompressed bytes: incorrect data check"));
+}
+
+TEST_CASE("gzip: bytes after the gzip data are an error, a second gzip member is read on") {
+  TempDir dir;
+  const Bytes plain = idx_images(3, 4, 5);
+  write_gz(dir.file("one.gz"), plain);
+  const Bytes gz = read_file(dir.file("one.gz"));
+  for (const Bytes& tail : {Bytes{0}, Bytes{'j', 'u', 'n', 'k'}, Bytes(100, 0)}) {
+    Bytes extra = gz;
+    extra.insert(extra.end(), tail.begin(), tail.end());
+    write_file(dir.file("extra.gz"), extra);
+    const std::string e = error_of([&] { data::read_idx_images(dir.file("extra.gz")); });
+    CHECK(contains(e, "extra.gz: " + std::to_string(tail.size()) + " bytes after the end of the gzip data"));
+  }
+  // gzip -d reads concatenated members as one stream: so does the reader.
+  write_gz(dir.file("half.gz"), Bytes(plain.begin() + 10, plain.end()));
+  write_gz(dir.file("head.gz"), Bytes(plain.begin(), plain.begin() + 10));
+  Bytes two = read_file(dir.file("head.gz"));
+  const Bytes second = read_file(dir.file("half.gz"));
+  two.insert(two.end(), second.begin(), second.end());
+  write_file(dir.file("two.gz"), two);
+  CHECK(data::read_file_bytes(dir.file("two.gz")).bytes == plain);
+}
+
 TEST_CASE("CIFAR-10: good records and each kind of damage") {
   TempDir dir;
   write_file(dir.file("b.bin"), cifar({3, 9, 0}));

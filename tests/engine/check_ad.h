@@ -63,6 +63,18 @@ inline Var wrap(const Var& y, std::uint64_t seed = 11) {
   return sum(y * c) + 0.5 * sum(dy * dy);
 }
 
+/// The message of the gradhpo::Error that f() throws. When f throws nothing, the calling test
+/// fails (a check inside a try alone would pass).
+template <class F> std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  FAIL_CHECK("expected a gradhpo::Error, but nothing was thrown");
+  return {};
+}
+
 struct AdCheckOptions {
   double tol = 1e-6;         // float64 checks
   double tol_f32 = 1e-4;     // float32 against float64

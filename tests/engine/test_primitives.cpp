@@ -54,6 +54,28 @@ TEST_CASE("add, sub, mul, div: broadcasting a bias row and a scalar, on either s
   }
 }
 
+TEST_CASE("add, sub, mul, div: a batch of one, [1, C] with a [C] row on either side") {
+  // The bias add of a one-example batch: equal sizes that differ by a leading 1.
+  for (const char* op : {"add", "sub", "mul", "div"}) {
+    check_ad(std::string(op) + " [1, 4] and [4]", [op](const Var& w, const Var& lam) {
+      const Var a = mixed_input(w, lam, 0, 1, 4, 3.0);          // [1, 4]
+      const Var row = slice(w, 12, Shape{4}) * lam + 3.0;       // [4]
+      const std::string o = op;
+      auto apply = [&](const Var& x, const Var& y) {
+        return o == "add" ? x + y : o == "sub" ? x - y : o == "mul" ? x * y : x / y;
+      };
+      const Var left = apply(a, row), right = apply(row, a);
+      CHECK(left.shape() == Shape{1, 4});
+      CHECK(right.shape() == Shape{1, 4});
+      return wrap(left) + wrap(right, 21);
+    }, kW24, kLam4);
+  }
+  Tape t;
+  const Var col = t.variable(Tensor::zeros(Shape{4, 1}, DType::f64));
+  const Var row = t.variable(Tensor::zeros(Shape{4}, DType::f64));
+  CHECK_THROWS_AS(add(col, row), Error);  // [4, 1] and [4] are not a leading-1 pair
+}
+
 TEST_CASE("affine and the scalar operators") {
   check_ad("x*2.5 - 1, 3 - x, x/4, 2/x", [](const Var& w, const Var& lam) {
     const Var x = mixed_input(w, lam, 0, 3, 4, 3.0);

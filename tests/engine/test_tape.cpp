@@ -32,7 +32,8 @@ TEST_CASE("a mixed product alone computes no tangents on the network branch") {
   const Var w = t.variable(Tensor::from({0.5, -0.3, 0.8, 0.1}, Shape{4}, DType::f64));
   const Var lam = t.variable(filled(Shape{4}, 0.1));
   const Var x = t.constant(Tensor::from({1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0}, Shape{2, 4}, DType::f64));
-  const Var hidden = tanh(matmul(x, reshape(w, Shape{4, 1})));  // the "network": no λ in it
+  const Var pre = matmul(x, reshape(w, Shape{4, 1}));
+  const Var hidden = tanh(pre);  // the "network": no λ in it
   const Var reg = 0.5 * sum(lam * square(w));
   const Var loss = sum(hidden) + reg;
 
@@ -49,7 +50,8 @@ TEST_CASE("a mixed product alone computes no tangents on the network branch") {
 
   r.adjoint_tangents = {lam, w};  // now H v is wanted: the network's tangents are needed
   t.differentiate(r);
-  CHECK(t.tangent(hidden).defined());
+  CHECK(t.tangent(pre).defined());            // tanh's backward reads its input as a dual
+  CHECK_FALSE(t.tangent(hidden).defined());   // ...and its output only as a value
   CHECK(t.adjoint(w).tangent.defined());
 }
 
@@ -180,4 +182,20 @@ TEST_CASE("plain mode: the same values, only live intermediates kept, and clear 
   CHECK_THROWS_WITH_AS(plain.differentiate(r), doctest::Contains("plain mode"), Error);
   plain.set_recording(true);
   CHECK_THROWS_WITH_AS(exp(p), doctest::Contains("plain mode"), Error);
+}
+
+TEST_CASE("a direction shaped like a 2-D w is one direction (K = 1), as autodiff.h documents") {
+  const Tensor w = Tensor::from({0.5, -0.25, 1.0, 0.75, -1.5, 0.125}, Shape{2, 3}, DType::f64);
+  const Tensor v = Tensor::from({1.0, 2.0, -0.5, 0.25, -1.0, 3.0}, Shape{2, 3}, DType::f64);
+  auto f = [](const Var& x) { return sum(exp(x) * x); };
+  auto flat = [&f](const Var& x) { return f(reshape(x, Shape{2, 3})); };
+  const Tensor w1 = w.reshape(Shape{6}), v1 = v.reshape(Shape{6});
+  const HvpResult h = hvp(f, w, v);
+  CHECK(h.hvp.shape() == Shape{2, 3});
+  CHECK(h.hvp.to_vector() == hvp(flat, w1, v1).hvp.to_vector());
+  const JvpResult j = jvp(f, w, v);
+  CHECK(j.tangent.to_vector() == jvp(flat, w1, v1).tangent.to_vector());
+  const Tensor lam = Tensor::full(Shape{1}, 0.5, DType::f64);
+  const MixedResult m = mixed_vjp([](const Var& x, const Var& l) { return sum(exp(x) * x) * sum(l); }, w, lam, v, true);
+  CHECK(m.hvp.shape() == Shape{2, 3});
 }

@@ -351,3 +351,24 @@ TEST_CASE("models: output shapes, dtype checks, train vs eval") {
   CHECK_THROWS_WITH_AS(net.forward(W, x.to(DType::f64), nn::Context::train()), doctest::Contains("float"), Error);
   CHECK_THROWS_WITH_AS(net.forward(W, x, nn::Context{false, nullptr, nullptr}), doctest::Contains("running"), Error);
 }
+
+TEST_CASE("a batch of one example: every model takes a training step and evaluates") {
+  // The [1, C] bias add of a one-example batch used to fail to broadcast (per-example and
+  // online hyperparameter methods train with batch 1).
+  nn::WideResNetOptions wo;
+  wo.base_width = 4;
+  const nn::Mlp mlp(Shape{1, 8, 8}, 10, nn::MlpOptions{{16}, nn::Activation::relu});
+  const nn::LeNet5 lenet(Shape{1, 28, 28}, 10);
+  const nn::WideResNet wrn(Shape{3, 8, 8}, 10, wo);
+  const std::pair<const nn::Model*, Shape> cases[] = {
+      {&mlp, Shape{1, 1, 8, 8}}, {&lenet, Shape{1, 1, 28, 28}}, {&wrn, Shape{1, 3, 8, 8}}};
+  for (const auto& [model, shape] : cases) {
+    const Tensor x = random_tensor(shape, 4, -1, 1, DType::f32);
+    const Tensor y = Tensor::from_labels({3});
+    nn::Trainer trainer(*model, model->init(1), model->init_state(), nn::OptimizerConfig{});
+    const nn::StepResult s = trainer.step(x, y);
+    CHECK(std::isfinite(s.loss));
+    const nn::Evaluation e = nn::evaluate(*model, trainer.weights(), trainer.state(), x, {3}, 1);
+    CHECK(e.count == 1);
+  }
+}
