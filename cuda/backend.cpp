@@ -29,6 +29,21 @@ const DeviceBackend kBackend = {
     log_softmax_backward,
     gather,
     scatter,
+    channel_affine,
+    channel_sum,
+    channel_dot,
+    channel_broadcast,
+    conv2d,
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    max_pool,
+    pool_gather,
+    pool_scatter,
+    avg_pool,
+    avg_pool_adjoint,
+    standardize,
+    standardize_tangent,
+    standardize_backward,
 };
 
 // Registration needs no CUDA call: the device is first touched by the first device tensor.

@@ -27,10 +27,24 @@ inline unsigned blocks_for(std::int64_t n) {
 /// kernel<<<blocks, threads, 0, stream>>>(args...) on gradhpo's stream, checked; `name` and `op`
 /// are what an error message reports.
 template <class... Params, class... Args>
-void launch(const char* name, const char* op, void (*kernel)(Params...), unsigned blocks, unsigned threads,
+void launch(const char* name, const char* op, void (*kernel)(Params...), dim3 blocks, unsigned threads,
             Args&&... args) {
   kernel<<<blocks, threads, 0, context(op).stream>>>(static_cast<Params>(args)...);
   check_launch(name, op);
+}
+
+/// The sum of v over the kThreads threads of a block, in a fixed tree order (deterministic);
+/// every thread gets the result. Call from all threads of the block.
+template <class T> __device__ T block_sum(T v) {
+  __shared__ T partial[kThreads];
+  __syncthreads();  // a previous call's readers are done with `partial`
+  partial[threadIdx.x] = v;
+  __syncthreads();
+  for (int width = kThreads / 2; width > 0; width /= 2) {
+    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+    __syncthreads();
+  }
+  return partial[0];
 }
 
 /// A grid-stride loop over [0, n).

@@ -14,17 +14,11 @@ namespace gradhpo::cuda {
 namespace {
 
 template <class T> __global__ void row_sum_kernel(const T* x, T* out, std::int64_t B, T scale) {
-  __shared__ T partial[kThreads];
   const T* row = x + blockIdx.x * B;
   T s = 0;
   for (std::int64_t b = threadIdx.x; b < B; b += kThreads) s += row[b];
-  partial[threadIdx.x] = s;
-  __syncthreads();
-  for (int width = kThreads / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) out[blockIdx.x] = scale * partial[0];
+  s = block_sum(s);
+  if (threadIdx.x == 0) out[blockIdx.x] = scale * s;
 }
 
 template <class T>

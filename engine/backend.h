@@ -16,10 +16,17 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "dual.h"
 #include "kernels/element.h"
+#include "kernels/im2col.h"  // ConvGeometry
 #include "tensor.h"
 
 namespace gradhpo {
+
+/// Pooling windows over planes of H×W: kernel×kernel taken every `stride` pixels, Ho×Wo out.
+struct PoolWindow {
+  std::int64_t H, W, kernel, stride, Ho, Wo;
+};
 
 struct DeviceBackend {
   const char* name;
@@ -57,6 +64,36 @@ struct DeviceBackend {
   /// out[r] = x[r·C + labels[r mod B]], r < rows; and its adjoint (zeros elsewhere).
   Tensor (*gather)(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int64_t C);
   Tensor (*scatter)(const Tensor& g, const Tensor& labels, std::int64_t rows, std::int64_t C);
+
+  // ---- engine/ops/channel.cpp: the Dual functions (affine_impl, dual::channel_*) ------------------
+  Dual (*channel_affine)(const Dual& x, const Dual* scale, const Dual* shift, bool with_value);
+  Dual (*channel_sum)(const Dual& x);
+  Dual (*channel_dot)(const Dual& a, const Dual& b);
+  Dual (*channel_broadcast)(const Dual& v, const Shape& shape);
+
+  // ---- engine/ops/conv.cpp: forward, backward_input, backward_weight ------------------------------
+  Dual (*conv2d)(const Dual& x, const Dual& w, const kernels::ConvGeometry& g, bool with_value);
+  Dual (*conv2d_backward_input)(const Dual& gy, const Dual& w, const kernels::ConvGeometry& g, const Shape& x_shape);
+  Dual (*conv2d_backward_weight)(const Dual& gy, const Dual& x, const kernels::ConvGeometry& g, const Shape& w_shape);
+
+  // ---- engine/ops/pool.cpp: the plane kernels, `planes` planes each ---------------------------------
+  /// y and the argmax (int32, flat position in the input plane; ties to the first maximum).
+  void (*max_pool)(const PoolWindow& p, std::int64_t planes, const Tensor& x, Tensor& y, Tensor& arg);
+  /// out = x at the argmax of plane p mod arg_planes; and its adjoint (zeros elsewhere, added).
+  void (*pool_gather)(const PoolWindow& p, std::int64_t planes, std::int64_t arg_planes, const Tensor& x,
+                      const Tensor& arg, Tensor& out);
+  void (*pool_scatter)(const PoolWindow& p, std::int64_t planes, std::int64_t arg_planes, const Tensor& gy,
+                       const Tensor& arg, Tensor& out);
+  void (*avg_pool)(const PoolWindow& p, std::int64_t planes, const Tensor& x, Tensor& y);
+  void (*avg_pool_adjoint)(const PoolWindow& p, std::int64_t planes, const Tensor& gy, Tensor& xb);
+
+  // ---- engine/ops/batchnorm.cpp: the three standardize kernels (x viewed as [N, C, R]) -----------
+  void (*standardize)(const Tensor& x, double eps, Tensor& xh, Tensor& s, Tensor& mean, Tensor& var);
+  /// out [K, numel] from the directions xt [K, numel].
+  void (*standardize_tangent)(const Tensor& xh, const Tensor& s, const Tensor& xt, Tensor& out);
+  /// gt, xt, xht may be undefined (zero); xbt is written when defined.
+  void (*standardize_backward)(const Tensor& xh, const Tensor& s, const Tensor& g, const Tensor& gt, const Tensor& xt,
+                               const Tensor& xht, Tensor& xb, Tensor& xbt);
 };
 
 /// Installs the backend of device `d` (called once by the backend library, at load time).

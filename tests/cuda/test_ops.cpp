@@ -79,4 +79,46 @@ TEST_CASE("log_softmax and cross-entropy with labels") {
   }, Shape{20}, Shape{5});
 }
 
+TEST_CASE("channel affine, bias, scale and sum on images and on features") {
+  compare_on_gpu("channel", [](const Var& w, const Var& lam, Device) {
+    const Var x = mat(w, 0, Shape{2, 3, 2, 2}), f = mat(w, 24, Shape{4, 3});
+    const Var scale = slice(lam, 0, Shape{3}), shift = slice(w, 36, Shape{3});
+    return concat({channel_affine(x, scale, shift), channel_bias(f, shift), channel_scale(x, shift), channel_sum(x),
+                   channel_sum(channel_scale(x, scale))});
+  }, Shape{39}, Shape{3});
+}
+
+TEST_CASE("conv2d: padded, strided, 1x1, with bias; tangents in images and filters") {
+  compare_on_gpu("conv2d", [](const Var& w, const Var& lam, Device) {
+    const Var x = mat(w, 0, Shape{2, 3, 6, 6});          // 216
+    const Var f = mat(w, 216, Shape{4, 3, 3, 3});        // 108
+    const Var p = mat(w, 324, Shape{2, 4, 1, 1});        // 8
+    const Var bias = reshape(lam, Shape{4});
+    const Var y1 = conv2d(x, f, bias, 1, 1);             // [2, 4, 6, 6]
+    const Var y2 = conv2d(x, f, 2, 0);                   // [2, 4, 2, 2]
+    const Var y3 = conv2d(tanh(y1), p);                  // pointwise: [2, 2, 6, 6]
+    return concat({y1, y2, y3});
+  }, Shape{332}, Shape{4});
+}
+
+TEST_CASE("max pooling (2x2 stride 2, 3x3 stride 2 overlapping), average pooling, global average pooling") {
+  compare_on_gpu("pool", [](const Var& w, const Var& lam, Device) {
+    const Var x = reshape(w * lam, Shape{2, 2, 7, 7});
+    return concat({max_pool2d(x, 2, 2), max_pool2d(x, 3, 2), avg_pool2d(x, 2, 2), avg_pool2d(x, 3, 2),
+                   global_avg_pool(x)});
+  }, Shape{196}, Shape{196});
+}
+
+TEST_CASE("batch norm in training mode (through the batch statistics) and in eval mode") {
+  const Tensor running_mean = Tensor::from({0.1, -0.2, 0.3}, Shape{3}, DType::f64);
+  const Tensor running_var = Tensor::from({0.5, 1.5, 2.0}, Shape{3}, DType::f64);
+  compare_on_gpu("batch norm", [&](const Var& w, const Var& lam, Device d) {
+    const Var x = mat(w, 0, Shape{4, 3, 3, 3}), f = mat(w, 108, Shape{5, 3});
+    const Var gamma = slice(lam, 0, Shape{3}), beta = slice(w, 123, Shape{3});
+    const DType dt = w.dtype();
+    return concat({batch_norm_train(x, gamma, beta, 1e-5), batch_norm_train(f, gamma, beta, 1e-5),
+                   batch_norm_eval(x, gamma, beta, running_mean.to(dt).to(d), running_var.to(dt).to(d), 1e-5)});
+  }, Shape{126}, Shape{3});
+}
+
 }  // TEST_SUITE
