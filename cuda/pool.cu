@@ -101,24 +101,30 @@ void max_pool(const PoolWindow& g, std::int64_t planes, const Tensor& x, Tensor&
   });
 }
 
+namespace {
+// One launch of gather_kernel or scatter_kernel (same parameters) over n threads.
+template <class K32, class K64>
+void argmax_pass(const char* name, K32 k32, K64 k64, const PoolWindow& g, std::int64_t n, std::int64_t arg_planes,
+                 const Tensor& in, const Tensor& arg, Tensor& out) {
+  if (in.dtype() == DType::f32)
+    launch(name, "max_pool2d", k32, blocks_for(n), kThreads, g, n, arg_planes, ptr<float>(in), ptr<std::int32_t>(arg),
+           ptr<float>(out));
+  else
+    launch(name, "max_pool2d", k64, blocks_for(n), kThreads, g, n, arg_planes, ptr<double>(in), ptr<std::int32_t>(arg),
+           ptr<double>(out));
+}
+}  // namespace
+
 void pool_gather(const PoolWindow& g, std::int64_t planes, std::int64_t arg_planes, const Tensor& x, const Tensor& arg,
                  Tensor& out) {
-  const std::int64_t n = planes * g.Ho * g.Wo;
-  dispatch_float(x.dtype(), "max_pool2d", [&](auto zero) {
-    using T = decltype(zero);
-    launch("gather_kernel", "max_pool2d", gather_kernel<T>, blocks_for(n), kThreads, g, n, arg_planes, ptr<T>(x),
-           ptr<std::int32_t>(arg), ptr<T>(out));
-  });
+  argmax_pass("gather_kernel", gather_kernel<float>, gather_kernel<double>, g, planes * g.Ho * g.Wo, arg_planes, x, arg,
+              out);
 }
 
 void pool_scatter(const PoolWindow& g, std::int64_t planes, std::int64_t arg_planes, const Tensor& gy, const Tensor& arg,
                   Tensor& out) {
-  const std::int64_t n = planes * g.H * g.W;
-  dispatch_float(gy.dtype(), "max_pool2d", [&](auto zero) {
-    using T = decltype(zero);
-    launch("scatter_kernel", "max_pool2d", scatter_kernel<T>, blocks_for(n), kThreads, g, n, arg_planes, ptr<T>(gy),
-           ptr<std::int32_t>(arg), ptr<T>(out));
-  });
+  argmax_pass("scatter_kernel", scatter_kernel<float>, scatter_kernel<double>, g, planes * g.H * g.W, arg_planes, gy,
+              arg, out);
 }
 
 void avg_pool(const PoolWindow& g, std::int64_t planes, const Tensor& x, Tensor& y) {
