@@ -68,7 +68,8 @@ void Adam::step(Tensor& w, const Tensor& g, const AdamHyper& h) {
     const formula::AdamCorrections<T, T> c{static_cast<T>(c64.bc1), static_cast<T>(c64.sqrt_bc2)};
     const T* mask = decay_mask.defined() ? decay_mask.data<T>() : nullptr;
     for (std::int64_t i = 0; i < n; ++i)
-      formula::adam(pw[i], pm[i], pv[i], pg[i], lr, b1, b2, eps, mask ? T(wd * mask[i]) : wd, h.decoupled, c);
+      formula::adam(pw[i], pm[i], pv[i], pg[i], lr, b1, b2, eps, mask ? T(wd * mask[i]) : wd, h.decoupled, c,
+                    h.eps_inside_sqrt);
   });
 }
 
@@ -87,7 +88,7 @@ AdamVarState adam_step(const AdamVarState& s, const Var& g, const AdamVars& h) {
   AdamVarState out = s;
   out.t = s.t + 1;
   const auto c = formula::adam_corrections(h.beta1, h.beta2, out.t);
-  formula::adam(out.w, out.m, out.v, g, h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled, c);
+  formula::adam(out.w, out.m, out.v, g, h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.decoupled, c, h.eps_inside_sqrt);
   return out;
 }
 
@@ -99,7 +100,7 @@ SgdVars constant_vars(Tape& tape, const SgdHyper& h, DType dtype) {
 AdamVars constant_vars(Tape& tape, const AdamHyper& h, DType dtype) {
   AdamVars v{tape.constant(Tensor::scalar(h.lr, dtype)), tape.constant(Tensor::scalar(h.beta1, dtype)),
              tape.constant(Tensor::scalar(h.beta2, dtype)), tape.constant(Tensor::scalar(h.eps, dtype)),
-             tape.constant(Tensor::scalar(h.weight_decay, dtype)), h.decoupled};
+             tape.constant(Tensor::scalar(h.weight_decay, dtype)), h.decoupled, h.eps_inside_sqrt};
   return v;
 }
 
@@ -154,7 +155,7 @@ void Optimizer::step(Tensor& w, const Tensor& g) {
     sgd_.step(w, g, SgdHyper{lr_now, config_.momentum, config_.weight_decay});
   } else {
     adam_.step(w, g, AdamHyper{lr_now, config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
-                               config_.decoupled});
+                               config_.decoupled, config_.eps_inside_sqrt});
   }
   ++steps_;
 }

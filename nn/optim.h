@@ -69,10 +69,12 @@ AdamCorrections<B1, B2> adam_corrections(const B1& beta1, const B2& beta2, std::
 /// Note for T = Var: √v has an infinite derivative where v = 0 exactly (a parameter whose
 /// gradient has been exactly zero at every step so far), so tangents and second-order
 /// adjoints through such an element are not finite; PyTorch's double backward has the same
-/// property.
+/// property. `eps_inside_sqrt` replaces the denominator √v̂ + ε by √(v̂ + ε²), v̂ = v / bc2:
+/// the same size for v̂ ≫ ε², and differentiable everywhere (its derivative at v = 0 is
+/// 1 / (2 ε bc2)), which is what hpo/ uses to differentiate through Adam without NaN.
 template <class T, class Lr, class B1, class B2, class Eps, class Wd>
 void adam(T& w, T& m, T& v, const T& g, const Lr& lr, const B1& beta1, const B2& beta2, const Eps& eps,
-          const Wd& weight_decay, bool decoupled, const AdamCorrections<B1, B2>& c) {
+          const Wd& weight_decay, bool decoupled, const AdamCorrections<B1, B2>& c, bool eps_inside_sqrt = false) {
   T d = g;
   if (decoupled) {
     w = w * (1 - lr * weight_decay);
@@ -81,7 +83,11 @@ void adam(T& w, T& m, T& v, const T& g, const Lr& lr, const B1& beta1, const B2&
   }
   m = beta1 * m + (1 - beta1) * d;
   v = beta2 * v + (1 - beta2) * (d * d);
-  w = w - (lr / c.bc1) * (m / (sqrt(v) / c.sqrt_bc2 + eps));
+  if (eps_inside_sqrt) {
+    w = w - (lr / c.bc1) * (m / sqrt(v / (c.sqrt_bc2 * c.sqrt_bc2) + eps * eps));
+  } else {
+    w = w - (lr / c.bc1) * (m / (sqrt(v) / c.sqrt_bc2 + eps));
+  }
 }
 
 }  // namespace formula
@@ -101,6 +107,7 @@ struct AdamHyper {
   double eps = 1e-8;
   double weight_decay = 0.0;
   bool decoupled = false;  ///< AdamW's decoupled weight decay instead of the L2 form
+  bool eps_inside_sqrt = false;  ///< √(v̂ + ε²) instead of √v̂ + ε (see formula::adam)
 };
 
 /// SGD with its state, updating a float32 or float64 w in place.
@@ -139,6 +146,7 @@ SgdVarState sgd_step(const SgdVarState& s, const Var& g, const SgdVars& h);
 struct AdamVars {
   Var lr, beta1, beta2, eps, weight_decay;
   bool decoupled = false;
+  bool eps_inside_sqrt = false;  ///< see formula::adam
 };
 struct AdamVarState {
   Var w, m, v;
@@ -164,6 +172,7 @@ struct OptimizerConfig {
   double weight_decay = 0.0;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  ///< Adam
   bool decoupled = false;                         ///< Adam: AdamW's weight decay
+  bool eps_inside_sqrt = false;                   ///< Adam: √(v̂ + ε²) instead of √v̂ + ε
   /// Throws Error naming the offending option (NaN/inf, negative, β outside [0, 1)).
   void validate() const;
   std::string describe() const;

@@ -11,5 +11,7 @@ namespace gradhpo::tools {
 void add_demo_command(CLI::App& app);
 /// `gradhpo train`: trains a model on a dataset with SGD+momentum (or Adam).
 void add_train_command(CLI::App& app);
+/// `gradhpo hpo`: learns a learning-rate schedule, momentum and weight decay by hypergradients.
+void add_hpo_command(CLI::App& app);
 
 }  // namespace gradhpo::tools

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   gradhpo::tools::add_demo_command(app);
   gradhpo::tools::add_train_command(app);
+  gradhpo::tools::add_hpo_command(app);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) args.push_back("demo");
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector of arguments last-first

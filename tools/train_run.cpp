@@ -25,20 +25,6 @@
 extern "C" __attribute__((weak)) void openblas_set_num_threads(int);
 
 namespace gradhpo::tools {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string format(const char* fmt, ...) {
-  char buf[512];
-  va_list args;
-  va_start(args, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, args);
-  va_end(args);
-  return buf;
-}
 
 double peak_rss_mb() {
   rusage u{};
@@ -53,6 +39,21 @@ void set_threads(int threads) {
 #endif
   Eigen::setNbThreads(threads);
   if (openblas_set_num_threads) openblas_set_num_threads(threads);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string format(const char* fmt, ...) {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  return buf;
 }
 
 int thread_count() {

@@ -53,6 +53,11 @@ struct TrainRunResult {
   double peak_rss_mb = 0;     ///< getrusage ru_maxrss
 };
 
+/// Sets the OpenMP, Eigen and OpenBLAS thread counts (threads <= 0: leaves the defaults).
+void set_threads(int threads);
+/// The process's peak resident set size (getrusage), in MB.
+double peak_rss_mb();
+
 /// Runs the training described by `o`, printing a header, one line per epoch and a summary to
 /// `out`. Throws gradhpo::Error on bad options (naming the option) and on divergence (naming
 /// the epoch and step).

@@ -1,0 +1,61 @@
+#include "hypergradient.h"
+
+#include <sstream>
+
+namespace gradhpo::hpo {
+
+namespace {
+std::string mb(std::size_t bytes) {
+  std::ostringstream s;
+  s.precision(3);
+  s << static_cast<double>(bytes) / 1e6 << " MB";
+  return s.str();
+}
+}  // namespace
+
+std::string Cost::brief() const {
+  std::ostringstream s;
+  s.precision(3);
+  s << seconds << " s, " << gradient_evals << " gradients, " << fwd_over_rev_passes << " fwd-over-rev";
+  if (directions > 0) s << " (K = " << directions << ")";
+  s << ", peak " << mb(peak_bytes);
+  if (trajectory_bytes) s << " (trajectory " << mb(trajectory_bytes) << ")";
+  if (info_buffer_bytes) s << " (information buffer " << mb(info_buffer_bytes) << ")";
+  if (checkpoint_bytes) s << " (checkpoints " << mb(checkpoint_bytes) << ")";
+  if (tangent_bytes) s << " (tangents " << mb(tangent_bytes) << ")";
+  return s.str();
+}
+
+namespace detail {
+
+Segment resolve(const Unroll& u, const Segment* segment) {
+  Segment s;
+  if (segment) s = *segment;
+  if (s.start.parts.empty()) s.start = u.initial_state();
+  const std::int64_t T = u.horizon();
+  if (s.steps < 0) s.steps = T - s.first;
+  require(s.first >= 0 && s.steps >= 1 && s.first + s.steps <= T,
+          "hypergradient: segment [" + std::to_string(s.first) + ", " + std::to_string(s.first + s.steps) +
+              ") is not inside the horizon [0, " + std::to_string(T) + ")");
+  require(static_cast<int>(s.start.parts.size()) == u.state_parts(),
+          "hypergradient: the segment's start state has " + std::to_string(s.start.parts.size()) + " parts, the " +
+              "optimizer needs " + std::to_string(u.state_parts()));
+  return s;
+}
+
+void record_counts(Cost& cost, const PassCounts& c) {
+  cost.gradient_evals = c.gradients;
+  cost.fwd_over_rev_passes = c.fwd_over_rev;
+  cost.step_passes = c.steps;
+}
+
+std::string adam_note(const BilevelProblem& p) {
+  if (p.optimizer.kind != nn::OptimizerKind::adam) return {};
+  return p.optimizer.eps_inside_sqrt
+             ? "adam: denominator sqrt(v_hat + eps^2) (eps inside the square root: differentiable at v = 0)"
+             : "adam: denominator sqrt(v_hat) + eps (PyTorch's form; not differentiable where v = 0)";
+}
+
+}  // namespace detail
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,302 @@
+#include "hyperparams.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "../engine/ops.h"
+
+namespace gradhpo::hpo {
+
+const char* transform_name(Transform t) {
+  switch (t) {
+    case Transform::identity: return "identity";
+    case Transform::exp: return "exp";
+    case Transform::sigmoid: return "sigmoid";
+    case Transform::softplus: return "softplus";
+  }
+  return "?";
+}
+
+Transform parse_transform(const std::string& name) {
+  for (Transform t : {Transform::identity, Transform::exp, Transform::sigmoid, Transform::softplus})
+    if (name == transform_name(t)) return t;
+  throw Error("unknown transform '" + name + "' (expected identity, exp, sigmoid or softplus)");
+}
+
+double apply_transform(Transform t, double raw) {
+  switch (t) {
+    case Transform::identity: return raw;
+    case Transform::exp: return std::exp(raw);
+    case Transform::sigmoid: return 1.0 / (1.0 + std::exp(-raw));
+    case Transform::softplus: return raw > 30 ? raw + std::log1p(std::exp(-raw)) : std::log1p(std::exp(raw));
+  }
+  return raw;
+}
+
+double inverse_transform(Transform t, double value) {
+  auto need = [&](bool ok, const char* range) {
+    if (!ok) {
+      std::ostringstream m;
+      m << "a " << transform_name(t) << " hyperparameter must start in " << range << ", got " << value;
+      throw Error(m.str());
+    }
+  };
+  need(std::isfinite(value), "the finite numbers");
+  switch (t) {
+    case Transform::identity: return value;
+    case Transform::exp: need(value > 0, "(0, inf)"); return std::log(value);
+    case Transform::sigmoid: need(value > 0 && value < 1, "(0, 1)"); return std::log(value / (1 - value));
+    case Transform::softplus: need(value > 0, "(0, inf)"); return value > 30 ? value + std::log(-std::expm1(-value)) : std::log(std::expm1(value));
+  }
+  return value;
+}
+
+Var apply_transform(Transform t, const Var& raw) {
+  switch (t) {
+    case Transform::identity: return raw;
+    case Transform::exp: return exp(raw);
+    case Transform::sigmoid: return sigmoid(raw);
+    case Transform::softplus: return softplus(raw);
+  }
+  return raw;
+}
+
+const char* kind_name(HyperKind k) {
+  switch (k) {
+    case HyperKind::learning_rate: return "learning rate";
+    case HyperKind::momentum: return "momentum";
+    case HyperKind::weight_decay: return "weight decay";
+    case HyperKind::l2: return "L2";
+    case HyperKind::example_weight: return "example weights";
+    case HyperKind::loss: return "loss";
+  }
+  return "?";
+}
+
+bool is_optimizer_defining(HyperKind k) {
+  return k == HyperKind::learning_rate || k == HyperKind::momentum || k == HyperKind::weight_decay;
+}
+
+// ---- groups -----------------------------------------------------------------------------------
+
+namespace {
+
+HyperGroup scalar_schedule(const char* name, HyperKind kind, std::int64_t blocks, double init, Transform t) {
+  HyperGroup g;
+  g.name = name;
+  g.kind = kind;
+  g.transform = t;
+  g.blocks = blocks;
+  g.init = {inverse_transform(t, init)};
+  return g;
+}
+
+}  // namespace
+
+HyperGroup Hyperparameters::learning_rate(std::int64_t blocks, double init, Transform t) {
+  return scalar_schedule("lr", HyperKind::learning_rate, blocks, init, t);
+}
+HyperGroup Hyperparameters::momentum(std::int64_t blocks, double init, Transform t) {
+  return scalar_schedule("momentum", HyperKind::momentum, blocks, init, t);
+}
+HyperGroup Hyperparameters::weight_decay(std::int64_t blocks, double init, Transform t) {
+  return scalar_schedule("weight_decay", HyperKind::weight_decay, blocks, init, t);
+}
+
+HyperGroup Hyperparameters::l2_global(double init, Transform t) {
+  return scalar_schedule("l2", HyperKind::l2, 1, init, t);
+}
+
+HyperGroup Hyperparameters::l2_per_tensor(const std::vector<int>& group, std::vector<std::string> names, double init,
+                                          Transform t) {
+  HyperGroup g = scalar_schedule("l2", HyperKind::l2, 1, init, t);
+  g.spread = Spread::tensor_group;
+  g.tensor_group = group;
+  int width = 0;
+  for (int k : group) width = std::max(width, k + 1);
+  g.width = width;
+  g.labels = std::move(names);
+  return g;
+}
+
+HyperGroup Hyperparameters::l2_per_entry(std::int64_t num_params, double init, Transform t) {
+  HyperGroup g = scalar_schedule("l2", HyperKind::l2, 1, init, t);
+  g.spread = Spread::entry;
+  g.width = num_params;
+  return g;
+}
+
+HyperGroup Hyperparameters::example_weights(std::int64_t num_examples, double init, Transform t) {
+  HyperGroup g = scalar_schedule("weights", HyperKind::example_weight, 1, init, t);
+  g.spread = Spread::free;
+  g.width = num_examples;
+  return g;
+}
+
+void Hyperparameters::add(HyperGroup group) {
+  const std::string who = "hyperparameter group '" + group.name + "'";
+  require(!group.name.empty(), "a hyperparameter group needs a name");
+  require(find(group.name) < 0, who + " is defined twice");
+  require(group.blocks >= 1 && group.width >= 1,
+          who + ": blocks and width must be >= 1, got " + std::to_string(group.blocks) + " x " + std::to_string(group.width));
+  require(group.blocks == 1 || is_optimizer_defining(group.kind),
+          who + ": only optimizer-defining hyperparameters (learning rate, momentum, weight decay) can be scheduled "
+                "over blocks of steps; a " + std::string(kind_name(group.kind)) + " group has blocks = 1");
+  if (group.spread == Spread::global)
+    require(group.width == 1, who + ": a global group has width 1, got " + std::to_string(group.width));
+  if (group.spread == Spread::tensor_group) {
+    require(!group.tensor_group.empty(), who + ": a per-tensor group needs one group index per layout tensor");
+    for (int k : group.tensor_group)
+      require(k >= -1 && k < group.width, who + ": tensor group index " + std::to_string(k) + " outside [-1, " +
+                                              std::to_string(group.width) + ")");
+  }
+  require(group.spread != Spread::free || !is_optimizer_defining(group.kind),
+          who + ": an optimizer-defining group is global, per tensor group or per entry");
+  if (group.init.size() == 1 && group.size() > 1) group.init.assign(static_cast<std::size_t>(group.size()), group.init[0]);
+  require(static_cast<std::int64_t>(group.init.size()) == group.size(),
+          who + ": " + std::to_string(group.init.size()) + " initial values for " + std::to_string(group.size()) +
+              " entries (" + std::to_string(group.blocks) + " blocks x " + std::to_string(group.width) + ")");
+  for (std::size_t i = 0; i < group.init.size(); ++i)
+    require(std::isfinite(group.init[i]), who + ": initial raw value " + std::to_string(i) + " is not finite");
+  offsets_.push_back(size_);
+  size_ += group.size();
+  groups_.push_back(std::move(group));
+}
+
+int Hyperparameters::find(const std::string& name) const {
+  for (std::size_t i = 0; i < groups_.size(); ++i)
+    if (groups_[i].name == name) return static_cast<int>(i);
+  return -1;
+}
+
+int Hyperparameters::find(HyperKind kind) const {
+  for (std::size_t i = 0; i < groups_.size(); ++i)
+    if (groups_[i].kind == kind) return static_cast<int>(i);
+  return -1;
+}
+
+bool Hyperparameters::has_loss_defining() const {
+  for (const HyperGroup& g : groups_)
+    if (!is_optimizer_defining(g.kind)) return true;
+  return false;
+}
+
+bool Hyperparameters::has_optimizer_defining() const {
+  for (const HyperGroup& g : groups_)
+    if (is_optimizer_defining(g.kind)) return true;
+  return false;
+}
+
+Tensor Hyperparameters::initial(DType dtype) const {
+  std::vector<double> v;
+  v.reserve(static_cast<std::size_t>(size_));
+  for (const HyperGroup& g : groups_) v.insert(v.end(), g.init.begin(), g.init.end());
+  return Tensor::from(v, Shape{size_}, dtype);
+}
+
+std::int64_t Hyperparameters::block_of(int g, std::int64_t t, std::int64_t T) const {
+  const std::int64_t blocks = group(g).blocks;
+  if (blocks == 1 || T <= 0) return 0;
+  // Block b covers steps [⌈bT/N⌉ ...): the N blocks split T steps as evenly as integers allow.
+  return std::min(blocks - 1, std::max<std::int64_t>(0, t) * blocks / T);
+}
+
+Var Hyperparameters::values(const Var& theta, int g, std::int64_t t, std::int64_t T) const {
+  const HyperGroup& G = group(g);
+  const std::int64_t start = offset(g) + block_of(g, t, T) * G.width;
+  return apply_transform(G.transform, slice(theta, start, Shape{G.width}));
+}
+
+Var Hyperparameters::per_parameter(const Var& theta, int g, std::int64_t t, std::int64_t T,
+                                   const nn::ParamLayout* layout, std::int64_t num_params) const {
+  const HyperGroup& G = group(g);
+  const Var v = values(theta, g, t, T);
+  switch (G.spread) {
+    case Spread::global: return v;
+    case Spread::entry:
+      require(G.width == num_params, "hyperparameter group '" + G.name + "' has " + std::to_string(G.width) +
+                                         " entries for " + std::to_string(num_params) + " parameters");
+      return v;
+    case Spread::tensor_group: {
+      require(layout != nullptr && static_cast<int>(G.tensor_group.size()) == layout->size(),
+              "hyperparameter group '" + G.name + "' is per tensor group: it needs the model's layout (" +
+                  std::to_string(G.tensor_group.size()) + " tensor groups given)");
+      // Each tensor's value broadcast over its elements, concatenated in layout order.
+      std::vector<Var> parts;
+      parts.reserve(G.tensor_group.size());
+      Tape& tape = theta.tape();
+      for (int k = 0; k < layout->size(); ++k) {
+        const std::int64_t n = (*layout)[k].numel();
+        const int j = G.tensor_group[static_cast<std::size_t>(k)];
+        const Tensor ones = Tensor::full(Shape{n}, j < 0 ? 0.0 : 1.0, theta.dtype());
+        parts.push_back(tape.constant(ones) * slice(v, std::max(j, 0), Shape{1}));
+      }
+      return concat(parts);
+    }
+    case Spread::free: break;
+  }
+  throw Error("hyperparameter group '" + G.name + "' cannot be spread over the parameters");
+}
+
+double Hyperparameters::value_at(const Tensor& theta, std::int64_t flat) const {
+  return apply_transform(group(group_of(flat)).transform, theta.at(flat));
+}
+
+int Hyperparameters::group_of(std::int64_t flat) const {
+  for (std::size_t g = groups_.size(); g-- > 0;)
+    if (flat >= offsets_[g]) return static_cast<int>(g);
+  throw Error("hyperparameter index " + std::to_string(flat) + " is out of range");
+}
+
+std::string Hyperparameters::entry_name(std::int64_t flat) const {
+  const int g = group_of(flat);
+  const HyperGroup& G = group(g);
+  if (G.size() == 1) return G.name;
+  const std::int64_t local = flat - offset(g), block = local / G.width, j = local % G.width;
+  std::string s = G.name + "[";
+  if (G.blocks > 1) s += std::to_string(block);
+  if (G.blocks > 1 && G.width > 1) s += ",";
+  if (G.width > 1)
+    s += static_cast<std::int64_t>(G.labels.size()) > j ? G.labels[static_cast<std::size_t>(j)] : std::to_string(j);
+  return s + "]";
+}
+
+void Hyperparameters::check_theta(const Tensor& theta, const char* who) const {
+  require(theta.defined() && theta.numel() == size_,
+          std::string(who) + ": θ has " + std::to_string(theta.defined() ? theta.numel() : 0) + " entries; the " +
+              std::to_string(groups_.size()) + " hyperparameter groups need " + std::to_string(size_));
+  for (std::int64_t i = 0; i < size_; ++i) {
+    const double x = theta.at(i);
+    if (!std::isfinite(x)) {
+      std::ostringstream m;
+      m << who << ": hyperparameter " << entry_name(i) << " is " << x << " (raw value θ[" << i << "])";
+      throw Error(m.str());
+    }
+  }
+}
+
+std::string Hyperparameters::describe() const {
+  std::ostringstream s;
+  for (const HyperGroup& g : groups_) {
+    s << g.name << ": " << kind_name(g.kind) << ", " << transform_name(g.transform) << ", " << g.blocks << " block"
+      << (g.blocks == 1 ? "" : "s") << " x " << g.width << "\n";
+  }
+  return s.str();
+}
+
+Var HyperValues::operator[](const std::string& name) const {
+  const int g = h_->find(name);
+  if (g < 0) {
+    std::string known;
+    for (const HyperGroup& G : h_->groups()) known += (known.empty() ? "" : ", ") + G.name;
+    throw Error("no hyperparameter group '" + name + "' (the problem has: " + (known.empty() ? "none" : known) + ")");
+  }
+  return h_->values(theta_, g, step_, horizon_);
+}
+
+Var HyperValues::first(HyperKind kind) const {
+  const int g = h_->find(kind);
+  return g < 0 ? Var() : h_->values(theta_, g, step_, horizon_);
+}
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,28 @@
+#include "inner_run.h"
+
+#include <chrono>
+
+namespace gradhpo::hpo {
+
+InnerRun run_inner(const BilevelProblem& problem, const Tensor& theta, const Segment* segment) {
+  const auto start = std::chrono::steady_clock::now();
+  Unroll u(problem, theta);
+  const Segment seg = detail::resolve(u, segment);
+  InnerRun out;
+  InnerState s = seg.start;
+  for (std::int64_t k = 0; k < seg.steps; ++k) {
+    const LossPass lp = u.gradient(s.w(), seg.first + k);
+    out.final_train_loss = lp.loss;
+    s = u.step(s, lp.grad, seg.first + k);
+  }
+  Tape tape;
+  tape.set_recording(false);
+  const Var th = tape.variable(u.theta());
+  out.val_loss = problem.val_loss(tape.variable(s.w()), HyperValues(problem.hyper, th, problem.horizon, problem.horizon)).item();
+  out.final_state = std::move(s);
+  out.steps = seg.steps;
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace gradhpo::hpo

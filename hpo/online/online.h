@@ -1,0 +1,97 @@
+// Online hypergradient methods: the hyperparameters move during one training run, after every
+// inner step, from a hypergradient of that step (or of a short, distilled horizon).
+//
+// The state-based API of the GradHpO slides (optax/jaxopt style): a method keeps everything in a
+// BilevelState — weights and optimizer slots, hyperparameters, the outer optimizer's state, the
+// step counter, an RNG state, method-specific tensors, per-step metrics — with
+//     state = method.init(θ₀);   report = method.step(state);   h = method.hypergradient(state)
+// and the state saves to disk and loads back so that a resumed run continues to the same bits.
+//
+// Methods (one file each): t1t2.h (Luketina et al. 2016, and the DARTS form of its mixed term),
+// greedy.h (generalized greedy: γ-weighted one-step terms, top-k subset), hyperdistill.h (Lee et
+// al. 2022), hypergradient_descent.h (Baydin et al. 2018).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../outer.h"
+
+namespace gradhpo::hpo {
+
+struct BilevelState {
+  std::string method;               ///< the method that made it (checked when it is resumed)
+  InnerState inner;                 ///< S_t: w and the optimizer's slots
+  Tensor theta;                     ///< raw hyperparameters θ (float64)
+  OuterState outer;                 ///< the outer optimizer's state
+  std::int64_t step = 0;            ///< inner steps taken
+  std::uint64_t rng = 0;            ///< RNG state for methods that sample (a seed advanced per use)
+  std::map<std::string, Tensor> extra;  ///< method-specific tensors (EMA weights, last direction, ...)
+  std::vector<double> train_losses; ///< L_train at each step taken
+  std::vector<double> val_losses;   ///< L_val after each step (where the method evaluated it)
+};
+
+/// Writes the state to `path` atomically (a temporary file in the same folder, then rename), with
+/// a magic number, a format version and a CRC-32 of the contents.
+void save_state(const BilevelState& state, const std::string& path);
+/// Reads a state written by save_state. Throws Error (naming the file and what is wrong) for a
+/// missing, truncated or corrupt file, another format version, or a checksum mismatch; nothing is
+/// returned half-loaded.
+BilevelState load_state(const std::string& path);
+
+/// What one online step did.
+struct OnlineStep {
+  double train_loss = 0;  ///< L_train(w_t) of the step's batch
+  double val_loss = 0;    ///< L_val(w_{t+1}) where the method evaluates it (else NaN)
+  Tensor hypergradient;   ///< the hypergradient the update used [N]
+};
+
+class OnlineMethod {
+ public:
+  /// The problem must outlive the method. The outer optimizer (default: SGD) moves θ.
+  OnlineMethod(const BilevelProblem& problem, OuterOptions outer);
+  virtual ~OnlineMethod() = default;
+  virtual std::string name() const = 0;
+
+  /// S_0, θ₀ (default: the groups' initial values), a fresh outer state, step 0.
+  BilevelState init(const Tensor& theta0 = Tensor()) const;
+  /// One inner step and one hyperparameter update. Throws InnerDivergence when training
+  /// diverges (the state is then left as it was before the step) and Error at the horizon.
+  virtual OnlineStep step(BilevelState& state);
+  /// The hypergradient the next step would use, without changing the state.
+  Tensor hypergradient(const BilevelState& state);
+  /// Steps until the horizon (or `steps` more steps when >= 0); returns the last report.
+  OnlineStep run(BilevelState& state, std::int64_t steps = -1);
+  const BilevelProblem& problem() const { return *problem_; }
+
+ protected:
+  /// The method's hypergradient for step t, from S_t (`before`), its gradient g_t and S_{t+1}
+  /// (`after`), θ being `u.theta()`. May read and write the method's tensors in state.extra.
+  virtual Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
+                                    const InnerState& after, double& val_loss) = 0;
+  /// Applies the update of θ (default: the outer optimizer on the whole hypergradient).
+  virtual void apply_update(BilevelState& state, const Tensor& hypergradient);
+  /// Throws Error naming the method and the group when the problem has a group it cannot handle.
+  void refuse_groups(bool (*allowed)(const HyperGroup&), const char* what) const;
+
+  const BilevelProblem* problem_;
+  OuterOptions outer_;
+};
+
+namespace detail {
+/// The exact one-step hypergradient of T1–T2: d L_val(w_{t+1}) / dθ through step t alone,
+///     ∂_θ L_val(w_{t+1}) + ∂Φ_t/∂θ^T v + ∂_θ(ḡ · ∇_w L_train(w_t)),  v = ∇_w L_val(w_{t+1}),
+///     ḡ = ∂Φ_t/∂g^T (v, 0, ...).
+/// `darts_radius` > 0 replaces the last (mixed) term by the DARTS central difference
+///     [∇_θ L_train(w_t + ε ḡ) − ∇_θ L_train(w_t − ε ḡ)] / 2ε,   ε = darts_radius / ‖ḡ‖.
+Tensor one_step_hypergradient(Unroll& u, const InnerState& before, const Tensor& g, const InnerState& after,
+                              std::int64_t t, double darts_radius, double* val_loss = nullptr);
+/// The same without the direct term, for a given v = ∇_w L_val: ∂Φ_t/∂θ^T v + ∂_θ(ḡ·∇_w L_train(w_t)),
+/// with Φ_t taken at `before` (HyperDistill evaluates it at its averaged weights).
+Tensor one_step_indirect(Unroll& u, const InnerState& before, const Tensor& g, const Tensor& v, std::int64_t t,
+                         double darts_radius);
+}  // namespace detail
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,216 @@
+#include "outer.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+namespace gradhpo::hpo {
+
+const char* outer_name(OuterKind k) {
+  switch (k) {
+    case OuterKind::sign: return "sign";
+    case OuterKind::sgd: return "sgd";
+    case OuterKind::adam: return "adam";
+  }
+  return "?";
+}
+
+OuterKind parse_outer(const std::string& name) {
+  for (OuterKind k : {OuterKind::sign, OuterKind::sgd, OuterKind::adam})
+    if (name == outer_name(k)) return k;
+  throw Error("unknown outer optimizer '" + name + "' (expected sign, sgd or adam)");
+}
+
+void OuterOptions::validate(std::size_t groups) const {
+  require(step.size() == 1 || step.size() == groups,
+          "outer optimizer: " + std::to_string(step.size()) + " step sizes for " + std::to_string(groups) +
+              " hyperparameter groups (give one, or one per group)");
+  for (double s : step) require(std::isfinite(s) && s > 0, "outer optimizer: step size " + std::to_string(s) + " must be > 0");
+  require(std::isfinite(clip) && clip >= 0, "outer optimizer: clip must be >= 0 (0: off)");
+  require(max_steps >= 1, "outer optimizer: max_steps must be >= 1, got " + std::to_string(max_steps));
+  require(sign_halvings_to_stop >= 0 && max_rejections >= 0, "outer optimizer: counts must be >= 0");
+}
+
+OuterOptimizer::OuterOptimizer(const Hyperparameters& hyper, OuterOptions options) : options_(std::move(options)) {
+  options_.validate(hyper.count());
+  const std::size_t N = static_cast<std::size_t>(hyper.size());
+  state_.step.resize(N);
+  for (std::size_t i = 0; i < N; ++i) {
+    const std::size_t g = static_cast<std::size_t>(hyper.group_of(static_cast<std::int64_t>(i)));
+    state_.step[i] = options_.step.size() == 1 ? options_.step[0] : options_.step[g];
+  }
+  state_.last_sign.assign(N, 0);
+  state_.halvings.assign(N, 0);
+  state_.m.assign(N, 0.0);
+  state_.v.assign(N, 0.0);
+}
+
+void OuterOptimizer::update(Tensor& theta, const Tensor& hypergradient) {
+  const std::size_t N = state_.step.size();
+  require(static_cast<std::size_t>(hypergradient.numel()) == N && static_cast<std::size_t>(theta.numel()) == N,
+          "outer optimizer: θ and its hypergradient must have " + std::to_string(N) + " entries");
+  ++state_.t;
+  std::vector<double> th = theta.to_vector(), g = hypergradient.to_vector();
+  for (std::size_t i = 0; i < N; ++i) {
+    require(std::isfinite(g[i]), "outer optimizer: hypergradient " + std::to_string(i) + " is not finite");
+    if (options_.clip > 0) g[i] = std::clamp(g[i], -options_.clip, options_.clip);
+    switch (options_.kind) {
+      case OuterKind::sign: {
+        const int s = (g[i] > 0) - (g[i] < 0);
+        if (state_.last_sign[i] != 0 && s != 0 && s != state_.last_sign[i]) {  // Algorithm 1: γ ← γ/2 on a flip
+          state_.step[i] /= 2;
+          ++state_.halvings[i];
+        }
+        if (s != 0) state_.last_sign[i] = s;
+        th[i] -= state_.step[i] * s;
+        break;
+      }
+      case OuterKind::sgd: th[i] -= state_.step[i] * g[i]; break;
+      case OuterKind::adam: {
+        const double b1 = options_.adam_beta1, b2 = options_.adam_beta2;
+        state_.m[i] = b1 * state_.m[i] + (1 - b1) * g[i];
+        state_.v[i] = b2 * state_.v[i] + (1 - b2) * g[i] * g[i];
+        const double mh = state_.m[i] / (1 - std::pow(b1, static_cast<double>(state_.t)));
+        const double vh = state_.v[i] / (1 - std::pow(b2, static_cast<double>(state_.t)));
+        th[i] -= state_.step[i] * mh / (std::sqrt(vh) + options_.adam_eps);
+        break;
+      }
+    }
+  }
+  theta = Tensor::from(th, theta.shape(), theta.dtype());
+}
+
+void OuterOptimizer::halve_steps() {
+  for (double& s : state_.step) s /= 2;
+}
+
+bool OuterOptimizer::converged() const {
+  if (options_.kind != OuterKind::sign || options_.sign_halvings_to_stop == 0) return false;
+  for (int h : state_.halvings)
+    if (h < options_.sign_halvings_to_stop) return false;
+  return true;
+}
+
+std::string divergence_message(const Hyperparameters& h, const Tensor& theta, int outer_step, const InnerDivergence& e) {
+  std::ostringstream m;
+  m << "outer step " << outer_step << ", inner step " << e.step() << ": " << e.what() << "; hyperparameters:";
+  const std::int64_t shown = std::min<std::int64_t>(theta.numel(), 12);
+  for (std::int64_t i = 0; i < shown; ++i) m << (i ? ", " : " ") << h.entry_name(i) << " = " << h.value_at(theta, i);
+  if (theta.numel() > shown) m << ", ... (" << theta.numel() << " in all)";
+  return m.str();
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Tensor start_theta(const BilevelProblem& p, const Tensor& theta0) {
+  return theta0.defined() ? theta0.clone().to(DType::f64) : p.hyper.initial(DType::f64);
+}
+
+/// Shared by both loops: computes one hypergradient, or records a rejection. Returns true when
+/// the step was taken.
+bool outer_step(const BilevelProblem& p, const HypergradientMethod& method, OuterOptimizer& opt, Tensor& theta,
+                const Segment* seg, OuterStep& row, OuterRun& run) {
+  row.theta = theta.clone();
+  try {
+    Hypergradient hg = method(p, theta, seg);
+    row.hypergradient = hg.d_theta.to(DType::f64);
+    row.val_loss = hg.val_loss;
+    row.train_loss = hg.final_train_loss;
+    row.cost = hg.cost;
+    run.final_state = std::move(hg.final_state);
+    opt.update(theta, row.hypergradient);
+    return true;
+  } catch (const InnerDivergence& e) {
+    row.rejected = true;
+    row.message = divergence_message(p.hyper, theta, row.step, e);
+    ++run.rejections;
+    opt.halve_steps();
+    return false;
+  }
+}
+
+}  // namespace
+
+OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& method, const OuterOptions& options,
+                   const Tensor& theta0, const OuterCallback& callback) {
+  const auto start = Clock::now();
+  OuterOptimizer opt(problem.hyper, options);
+  OuterRun run;
+  Tensor theta = start_theta(problem, theta0);
+  Tensor previous = theta.clone();
+  run.stop_reason = "max steps (" + std::to_string(options.max_steps) + ")";
+  for (int o = 0; o < options.max_steps; ++o) {
+    OuterStep row;
+    row.step = o;
+    if (outer_step(problem, method, opt, theta, nullptr, row, run)) {
+      previous = row.theta;
+    } else {
+      theta = previous.clone();  // back to the last θ whose run did not diverge
+    }
+    run.steps.push_back(row);
+    if (callback && !callback(row, opt)) {
+      run.stop_reason = "stopped by the caller";
+      break;
+    }
+    if (run.rejections > options.max_rejections) {
+      run.stop_reason = "too many diverged inner runs (" + std::to_string(run.rejections) + "); last: " + row.message;
+      break;
+    }
+    if (opt.converged()) {
+      run.stop_reason = "sign stopping rule: every step size halved " + std::to_string(options.sign_halvings_to_stop) + " times";
+      break;
+    }
+  }
+  run.theta = theta;
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return run;
+}
+
+OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const HypergradientMethod& method,
+                    const OuterOptions& options, const Tensor& theta0, const OuterCallback& callback) {
+  require(segment_steps >= 1 && segment_steps <= problem.horizon,
+          "greedy setting: the segment length H must be in [1, T = " + std::to_string(problem.horizon) + "], got " +
+              std::to_string(segment_steps));
+  const auto start = Clock::now();
+  OuterOptimizer opt(problem.hyper, options);
+  OuterRun run;
+  Tensor theta = start_theta(problem, theta0);
+  run.stop_reason = "max passes (" + std::to_string(options.max_steps) + ")";
+  int update = 0;
+  bool stop = false;
+  for (int pass = 0; pass < options.max_steps && !stop; ++pass) {
+    Segment seg;  // from S_0
+    for (std::int64_t first = 0; first < problem.horizon && !stop; first += segment_steps) {
+      seg.first = first;
+      seg.steps = std::min(segment_steps, problem.horizon - first);
+      OuterStep row;
+      row.step = update++;
+      row.first_inner = first;
+      const Tensor before = theta.clone();
+      InnerState carried = seg.start;
+      if (outer_step(problem, method, opt, theta, &seg, row, run)) {
+        seg.start = run.final_state;  // training carries on from the segment's end
+      } else {
+        theta = before;
+        seg.start = carried;  // retry the same segment with smaller steps
+        first -= segment_steps;
+      }
+      run.steps.push_back(row);
+      if (callback && !callback(row, opt)) {
+        run.stop_reason = "stopped by the caller";
+        stop = true;
+      }
+      if (run.rejections > options.max_rejections) {
+        run.stop_reason = "too many diverged inner runs (" + std::to_string(run.rejections) + "); last: " + row.message;
+        stop = true;
+      }
+    }
+  }
+  run.theta = theta;
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return run;
+}
+
+}  // namespace gradhpo::hpo

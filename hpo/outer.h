@@ -1,0 +1,117 @@
+// The outer loop: hyperparameters learned by steps on their hypergradients.
+//
+// Outer optimizers:
+//   sign   Micaelli & Storkey, Algorithm 1 (Section 4, "Convergence from hypergradient signs"):
+//          θ_n ← θ_n − γ_n sgn(dL/dθ_n), and γ_n is halved whenever that hypergradient's sign
+//          differs from the previous outer step's. Stopping rule: stop once every γ_n has been
+//          halved `sign_halvings_to_stop` times (0: run all max_steps) — the signs have then
+//          flipped that often, "an indicator of convergence instead of their magnitude".
+//   sgd    θ ← θ − η dL/dθ
+//   adam   Kingma & Ba 2015, with bias correction
+// each with optional clipping of the hypergradient to ±clip first.
+//
+// Non-greedy (run_outer): every outer step trains from S_0 for the whole horizon and
+// differentiates it. Greedy (run_greedy): the horizon is cut into segments of H < T steps;
+// after each segment the hyperparameters are updated from that segment's hypergradient (S at its
+// start held fixed) and training carries on from where it is — the same code, so the
+// short-horizon bias (Wu et al. 2018) shows side by side.
+//
+// An inner run that diverges (NaN/inf, or a loss above the problem's bound) is never fed to the
+// outer optimizer: the step is rejected, θ goes back to the previous value, every step size is
+// halved, and the rejection is recorded with the outer step, inner step and hyperparameters.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hypergradient.h"
+
+namespace gradhpo::hpo {
+
+enum class OuterKind : std::uint8_t { sign, sgd, adam };
+const char* outer_name(OuterKind k);
+OuterKind parse_outer(const std::string& name);
+
+struct OuterOptions {
+  OuterKind kind = OuterKind::sign;
+  /// Step size per hyperparameter group (γ for sign, η for sgd/adam); one value: every group.
+  std::vector<double> step = {0.1};
+  double clip = 0;                  ///< clip hypergradients to ±clip before the update (0: off)
+  int max_steps = 10;               ///< outer steps (non-greedy) or passes over the horizon (greedy)
+  int sign_halvings_to_stop = 0;    ///< sign: stop when every γ has been halved this often
+  int max_rejections = 5;           ///< diverged inner runs tolerated before giving up
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  /// Throws Error naming the field (non-finite or non-positive step, negative clip, ...).
+  void validate(std::size_t groups) const;
+};
+
+/// A method: the hypergradient of a problem at θ over a segment (null: the whole run).
+using HypergradientMethod =
+    std::function<Hypergradient(const BilevelProblem& problem, const Tensor& theta, const Segment* segment)>;
+
+/// The outer optimizer's state (for resumable runs: a plain struct of vectors).
+struct OuterState {
+  std::vector<double> step;       ///< current step size per hyperparameter
+  std::vector<int> last_sign;     ///< sign: previous outer step's signs (0: none yet)
+  std::vector<int> halvings;      ///< sign: how often each γ_n was halved
+  std::vector<double> m, v;       ///< adam moments
+  std::int64_t t = 0;             ///< updates taken
+};
+
+class OuterOptimizer {
+ public:
+  OuterOptimizer(const Hyperparameters& hyper, OuterOptions options);
+  /// θ ← update(θ, dL/dθ) in place (hypergradient clipped first when asked).
+  void update(Tensor& theta, const Tensor& hypergradient);
+  /// After a rejected step: every step size halved.
+  void halve_steps();
+  /// The sign optimizer's stopping rule.
+  bool converged() const;
+  const OuterState& state() const { return state_; }
+  OuterState& state() { return state_; }
+  const OuterOptions& options() const { return options_; }
+
+ private:
+  OuterOptions options_;
+  OuterState state_;
+};
+
+/// One row per outer step (or per greedy segment).
+struct OuterStep {
+  int step = 0;                   ///< outer step (greedy: update) index
+  std::int64_t first_inner = 0;   ///< greedy: the segment's first inner step
+  Tensor theta;                   ///< θ the hypergradient was taken at
+  Tensor hypergradient;           ///< dL_val/dθ (undefined when rejected)
+  double val_loss = 0;
+  double train_loss = 0;
+  Cost cost;
+  bool rejected = false;
+  std::string message;            ///< why it was rejected
+};
+
+struct OuterRun {
+  std::vector<OuterStep> steps;
+  Tensor theta;                   ///< the final θ
+  InnerState final_state;         ///< greedy: the weights training ended with
+  std::string stop_reason;
+  int rejections = 0;
+  double seconds = 0;
+};
+
+/// Called after each outer step (progress output, checkpoints). Return false to stop.
+using OuterCallback = std::function<bool(const OuterStep& step, const OuterOptimizer& optimizer)>;
+
+/// Non-greedy: max_steps outer steps, each differentiating the whole horizon from S_0.
+OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& method, const OuterOptions& options,
+                   const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr);
+/// Greedy: hyperparameters updated every `segment_steps` inner steps, the weights carried on,
+/// for max_steps passes over the horizon (each pass trains from S_0 again).
+OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const HypergradientMethod& method,
+                    const OuterOptions& options, const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr);
+
+/// "outer step 3, inner step 120: ..., at lr[0] = 0.3, momentum = 0.95": a divergence message
+/// with where it happened and the hyperparameter values.
+std::string divergence_message(const Hyperparameters& h, const Tensor& theta, int outer_step, const InnerDivergence& e);
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,67 @@
+// The bilevel problem (DESIGN.md, "The problem it solves"):
+//
+//     θ* = argmin_θ  L_val(w_T(θ), λ(θ))   where  w_{t+1} = Φ(w_t, λ_t(θ), ∇_w L_train(w_t, λ(θ); batch_t))
+//
+// A BilevelProblem is a description, shared by every method: the training loss at each step,
+// the validation objective, the hyperparameter groups, the inner optimizer (SGD with momentum
+// and weight decay, or Adam/AdamW, in PyTorch's form) with the values of the optimizer
+// hyperparameters that are not being learned, the horizon T and the initial weights.
+//
+// Embedders bring their own models: the two losses are any callables on Vars. A loss picks its
+// own batch from the step index (our classification problems in classification.h do that from a
+// seeded batch order), so full-batch training is a loss that ignores the step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "../nn/optim.h"
+#include "hyperparams.h"
+
+namespace gradhpo::hpo {
+
+/// L_train(w, λ; batch of step t). Must be deterministic in (w, λ, t).
+using TrainLoss = std::function<Var(const Var& w, const HyperValues& h, std::int64_t step)>;
+/// L_val(w, λ). Usually independent of λ (then its direct term ∂_θ L_val is zero).
+using ValLoss = std::function<Var(const Var& w, const HyperValues& h)>;
+
+struct BilevelProblem {
+  TrainLoss train_loss;
+  ValLoss val_loss;
+  Hyperparameters hyper;
+  /// The inner optimizer's kind and every optimizer hyperparameter that `hyper` does not learn
+  /// (a learned group replaces the config's value: "lr" replaces the schedule, "momentum" SGD's
+  /// β or Adam's β₁, "weight_decay" μ).
+  nn::OptimizerConfig optimizer;
+  /// T: inner steps of one training run.
+  std::int64_t horizon = 0;
+  /// w₀, float32 or float64; the dtype of every computation.
+  Tensor w0;
+  /// The model's layout, needed only by hyperparameter groups spread per parameter tensor.
+  const nn::ParamLayout* layout = nullptr;
+  /// An inner loss above this counts as divergence (NaN and inf always do).
+  double loss_bound = std::numeric_limits<double>::infinity();
+  /// What the validation objective is, for reports (e.g. "mean cross-entropy on 3000 held-out
+  /// training images, batch norm in training mode").
+  std::string description;
+
+  std::int64_t num_params() const { return w0.numel(); }
+  DType dtype() const { return w0.dtype(); }
+  /// Throws Error naming the first field that is missing or out of range.
+  void validate() const;
+};
+
+/// An inner run that went wrong: the loss or the weights became NaN/inf, or the loss exceeded
+/// the problem's bound. `step` is the inner step; the outer loop adds its own context.
+class InnerDivergence : public Error {
+ public:
+  InnerDivergence(const std::string& what, std::int64_t step) : Error(what), step_(step) {}
+  std::int64_t step() const { return step_; }
+
+ private:
+  std::int64_t step_;
+};
+
+}  // namespace gradhpo::hpo

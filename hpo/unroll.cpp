@@ -1,0 +1,325 @@
+#include "unroll.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "../engine/ops.h"
+
+namespace gradhpo::hpo {
+
+InnerState InnerState::clone() const {
+  InnerState c;
+  c.parts.reserve(parts.size());
+  for (const Tensor& t : parts) c.parts.push_back(t.clone());
+  return c;
+}
+
+std::size_t InnerState::nbytes() const {
+  std::size_t n = 0;
+  for (const Tensor& t : parts) n += t.nbytes();
+  return n;
+}
+
+std::int64_t first_non_finite(const Tensor& x) {
+  const std::int64_t n = x.numel();
+  return dispatch_float(x.dtype(), "first_non_finite", [&](auto zero) -> std::int64_t {
+    using T = decltype(zero);
+    const T* p = x.data<T>();
+    for (std::int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+    return -1;
+  });
+}
+
+void BilevelProblem::validate() const {
+  require(static_cast<bool>(train_loss), "bilevel problem: no training loss");
+  require(static_cast<bool>(val_loss), "bilevel problem: no validation loss");
+  require(horizon >= 1, "bilevel problem: the horizon T must be >= 1 inner step, got " + std::to_string(horizon));
+  require(w0.defined() && w0.ndim() == 1 && (w0.dtype() == DType::f32 || w0.dtype() == DType::f64),
+          "bilevel problem: w0 must be a float32 or float64 vector");
+  require(first_non_finite(w0) < 0, "bilevel problem: w0[" + std::to_string(first_non_finite(w0)) + "] is not finite");
+  optimizer.validate();
+  for (const HyperGroup& g : hyper.groups()) {
+    if (g.spread == Spread::entry && is_optimizer_defining(g.kind))
+      require(g.width == w0.numel(), "hyperparameter group '" + g.name + "' has " + std::to_string(g.width) +
+                                         " entries per block for " + std::to_string(w0.numel()) + " parameters");
+    if (g.spread == Spread::tensor_group)
+      require(layout != nullptr && static_cast<int>(g.tensor_group.size()) == layout->size(),
+              "hyperparameter group '" + g.name + "' is per parameter tensor: the problem needs the model's layout");
+    if (g.kind == HyperKind::momentum || g.kind == HyperKind::learning_rate || g.kind == HyperKind::weight_decay)
+      require(hyper.find(g.kind) == hyper.find(g.name), "two hyperparameter groups of kind " + std::string(kind_name(g.kind)));
+    if (g.blocks > horizon)
+      require(false, "hyperparameter group '" + g.name + "' has " + std::to_string(g.blocks) + " blocks for " +
+                         std::to_string(horizon) + " steps (at most one block per step)");
+  }
+  require(!std::isnan(loss_bound), "bilevel problem: the loss bound is NaN");
+}
+
+Unroll::Unroll(const BilevelProblem& problem, const Tensor& theta) : p_(&problem) {
+  problem.validate();
+  problem.hyper.check_theta(theta, "hypergradient");
+  theta_ = theta.to(problem.dtype()).reshape(Shape{problem.hyper.size()});
+}
+
+int Unroll::state_parts() const { return p_->optimizer.kind == nn::OptimizerKind::sgd ? 2 : 3; }
+
+InnerState Unroll::initial_state() const {
+  InnerState s;
+  s.parts.push_back(p_->w0.clone());
+  for (int i = 1; i < state_parts(); ++i) s.parts.push_back(Tensor::zeros(p_->w0.shape(), p_->dtype()));
+  return s;
+}
+
+const Tensor& Unroll::theta_identity() {
+  const std::int64_t N = p_->hyper.size();
+  if (!identity_.defined() && N > 0) {
+    identity_ = Tensor::zeros(Shape{N, N}, p_->dtype());
+    for (std::int64_t i = 0; i < N; ++i) identity_.flat_slice(i * N + i, 1).fill(1.0);
+  }
+  return identity_;
+}
+
+void Unroll::check_finite_loss(double loss, const Tensor& g, std::int64_t t) const {
+  std::ostringstream m;
+  if (!std::isfinite(loss)) {
+    m << "inner training diverged at step " << t << ": the training loss is " << loss;
+  } else if (loss > p_->loss_bound) {
+    m << "inner training diverged at step " << t << ": the training loss " << loss << " exceeds the bound "
+      << p_->loss_bound;
+  } else if (const std::int64_t i = g.defined() ? first_non_finite(g) : -1; i >= 0) {
+    m << "inner training diverged at step " << t << ": gradient entry " << i << " is " << g.at(i);
+  } else {
+    return;
+  }
+  throw InnerDivergence(m.str(), t);
+}
+
+LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
+  Tape& tape = loss_tape_;
+  tape.reset();
+  const Var W = tape.variable(w);
+  const Var Th = tape.variable(theta_);
+  const Var L = p_->train_loss(W, HyperValues(p_->hyper, Th, t, p_->horizon), t);
+  require(L.numel() == 1, "the training loss must be a scalar, got shape " + L.shape().str());
+  Request r;
+  r.output = L;
+  r.gradients = {W};
+  tape.differentiate(r);
+  ++counts.gradients;
+  LossPass out;
+  out.loss = L.item();
+  out.grad = tape.adjoint(W).value;
+  if (!out.grad.defined()) out.grad = Tensor::zeros(w.shape(), w.dtype());
+  check_finite_loss(out.loss, out.grad, t);
+  return out;
+}
+
+Tensor Unroll::theta_gradient(const Tensor& w, std::int64_t t) {
+  Tape& tape = loss_tape_;
+  tape.reset();
+  const Var W = tape.variable(w);
+  const Var Th = tape.variable(theta_);
+  const Var L = p_->train_loss(W, HyperValues(p_->hyper, Th, t, p_->horizon), t);
+  Request r;
+  r.output = L;
+  r.gradients = {Th};
+  tape.differentiate(r);
+  ++counts.gradients;
+  const Tensor g = tape.adjoint(Th).value;
+  return g.defined() ? g.reshape(theta_.shape()) : Tensor::zeros(theta_.shape(), theta_.dtype());
+}
+
+LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs, const Tensor& theta_dirs,
+                           bool theta_adjoint) {
+  if (!w_dirs.defined() && !theta_dirs.defined()) return gradient(w, t);
+  Tape& tape = loss_tape_;
+  tape.reset();
+  const Var W = tape.variable(w);
+  const Var Th = tape.variable(theta_);
+  const Var L = p_->train_loss(W, HyperValues(p_->hyper, Th, t, p_->horizon), t);
+  require(L.numel() == 1, "the training loss must be a scalar, got shape " + L.shape().str());
+  Request r;
+  r.output = L;
+  if (w_dirs.defined()) r.tangents.push_back({W, w_dirs});
+  if (theta_dirs.defined()) r.tangents.push_back({Th, theta_dirs});
+  r.gradients = {W};
+  r.adjoint_tangents = {W};
+  if (theta_adjoint) {
+    r.gradients.push_back(Th);
+    r.adjoint_tangents.push_back(Th);
+  }
+  tape.differentiate(r);
+  ++counts.fwd_over_rev;
+  const std::int64_t K = tape.directions();
+  const Dual gw = tape.adjoint(W);
+  LossPass out;
+  out.loss = L.item();
+  out.grad = gw.value.defined() ? gw.value : Tensor::zeros(w.shape(), w.dtype());
+  const bool one_d = w_dirs.defined() && w_dirs.ndim() == 1;
+  const Shape wt = one_d ? w.shape() : Shape{K, w.numel()};
+  out.grad_tangent = gw.tangent.defined() ? gw.tangent.reshape(wt) : Tensor::zeros(wt, w.dtype());
+  if (theta_adjoint) {
+    const Dual gt = tape.adjoint(Th);
+    const Shape tt = one_d ? theta_.shape() : Shape{K, theta_.numel()};
+    out.theta_tangent = gt.tangent.defined() ? gt.tangent.reshape(tt) : Tensor::zeros(tt, w.dtype());
+  }
+  check_finite_loss(out.loss, out.grad, t);
+  if (const std::int64_t i = first_non_finite(out.grad_tangent); i >= 0)
+    throw InnerDivergence("at step " + std::to_string(t) + " the Hessian product has a non-finite entry (" +
+                              std::to_string(out.grad_tangent.at(i)) + " at " + std::to_string(i) + ")",
+                          t);
+  return out;
+}
+
+Var Unroll::optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t) {
+  const int g = p_->hyper.find(kind);
+  if (g < 0) return tape.constant(Tensor::scalar(fixed, p_->dtype()));
+  return p_->hyper.per_parameter(theta, g, t, p_->horizon, p_->layout, p_->num_params());
+}
+
+std::vector<Var> Unroll::record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta,
+                                     std::int64_t t) {
+  const nn::OptimizerConfig& c = p_->optimizer;
+  const Var lr = optimizer_value(tape, theta, HyperKind::learning_rate, c.lr.at(t), t);
+  const Var wd = optimizer_value(tape, theta, HyperKind::weight_decay, c.weight_decay, t);
+  if (c.kind == nn::OptimizerKind::sgd) {
+    const Var mom = optimizer_value(tape, theta, HyperKind::momentum, c.momentum, t);
+    const nn::SgdVarState next = nn::sgd_step({s[0], s[1]}, g, {lr, mom, wd});
+    return {next.w, next.v};
+  }
+  const Var b1 = optimizer_value(tape, theta, HyperKind::momentum, c.beta1, t);
+  const DType d = p_->dtype();
+  nn::AdamVars h{lr, b1, tape.constant(Tensor::scalar(c.beta2, d)), tape.constant(Tensor::scalar(c.eps, d)), wd,
+                 c.decoupled, c.eps_inside_sqrt};
+  const nn::AdamVarState next = nn::adam_step({s[0], s[1], s[2], t}, g, h);
+  return {next.w, next.m, next.v};
+}
+
+InnerState Unroll::step(const InnerState& s, const Tensor& g, std::int64_t t) {
+  Tape& tape = step_tape_;
+  tape.reset();
+  tape.set_recording(false);
+  std::vector<Var> vs;
+  for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));
+  const std::vector<Var> next = record_step(tape, vs, tape.variable(g), tape.variable(theta_), t);
+  InnerState out;
+  for (const Var& v : next) out.parts.push_back(v.value());
+  tape.set_recording(true);
+  ++counts.steps;
+  if (const std::int64_t i = first_non_finite(out.w()); i >= 0) {
+    std::ostringstream m;
+    m << "inner training diverged at step " << t << ": weight " << i << " became " << out.w().at(i);
+    throw InnerDivergence(m.str(), t);
+  }
+  return out;
+}
+
+StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, const InnerState& adj_next) {
+  Tape& tape = step_tape_;
+  tape.reset();
+  std::vector<Var> vs;
+  for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));
+  const Var G = tape.variable(g);
+  const Var Th = tape.variable(theta_);
+  const Var out = concat(record_step(tape, vs, G, Th, t));
+  Tensor seed = Tensor::empty(Shape{out.numel()}, p_->dtype());
+  std::int64_t at = 0;
+  for (const Tensor& a : adj_next.parts) {
+    seed.flat_slice(at, a.numel()).copy_from(a);
+    at += a.numel();
+  }
+  Request r;
+  r.output = out;
+  r.output_adjoint = seed;
+  r.gradients = vs;
+  r.gradients.push_back(G);
+  if (theta_.numel() > 0) r.gradients.push_back(Th);
+  tape.differentiate(r);
+  ++counts.steps;
+  auto adjoint_or_zero = [&](const Var& v) {
+    Tensor a = tape.adjoint(v).value;
+    return a.defined() ? a.reshape(v.shape()) : Tensor::zeros(v.shape(), v.dtype());
+  };
+  StepVjp res;
+  for (const Var& v : vs) res.adj_state.parts.push_back(adjoint_or_zero(v));
+  res.adj_g = adjoint_or_zero(G);
+  res.adj_theta = adjoint_or_zero(Th);
+  return res;
+}
+
+StepJvp Unroll::step_jvp(const InnerState& s, const std::vector<Tensor>& s_dirs, const Tensor& g, const Tensor& g_dirs,
+                         std::int64_t t) {
+  Tape& tape = step_tape_;
+  tape.reset();
+  std::vector<Var> vs;
+  for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));
+  const Var G = tape.variable(g);
+  const Var Th = tape.variable(theta_);
+  const std::vector<Var> next = record_step(tape, vs, G, Th, t);
+  const Var out = concat(next);
+  Request r;
+  r.output = out;
+  r.output_tangent = true;
+  for (std::size_t i = 0; i < vs.size(); ++i)
+    if (i < s_dirs.size() && s_dirs[i].defined()) r.tangents.push_back({vs[i], s_dirs[i]});
+  if (g_dirs.defined()) r.tangents.push_back({G, g_dirs});
+  const std::int64_t N = theta_.numel();
+  if (N > 0) r.tangents.push_back({Th, theta_identity()});
+  StepJvp res;
+  for (const Var& v : next) res.next.parts.push_back(v.value());
+  if (r.tangents.empty()) {
+    res.tangents.assign(next.size(), Tensor());
+    return res;
+  }
+  tape.differentiate(r);
+  ++counts.steps;
+  for (const Var& v : next) {
+    Tensor tan = tape.tangent(v);
+    res.tangents.push_back(tan.defined() ? tan.reshape(Shape{tape.directions(), v.numel()}) : Tensor());
+  }
+  if (const std::int64_t i = first_non_finite(res.next.w()); i >= 0) {
+    std::ostringstream m;
+    m << "inner training diverged at step " << t << ": weight " << i << " became " << res.next.w().at(i);
+    throw InnerDivergence(m.str(), t);
+  }
+  return res;
+}
+
+Unroll::ValPass Unroll::validation(const Tensor& w) {
+  Tape& tape = loss_tape_;
+  tape.reset();
+  const Var W = tape.variable(w);
+  const Var Th = tape.variable(theta_);
+  const Var L = p_->val_loss(W, HyperValues(p_->hyper, Th, p_->horizon, p_->horizon));
+  require(L.numel() == 1, "the validation loss must be a scalar, got shape " + L.shape().str());
+  Request r;
+  r.output = L;
+  r.gradients = {W};
+  if (theta_.numel() > 0) r.gradients.push_back(Th);
+  tape.differentiate(r);
+  ++counts.gradients;
+  ValPass out;
+  out.loss = L.item();
+  require(std::isfinite(out.loss), "the validation loss at the end of training is " + std::to_string(out.loss));
+  const Tensor gw = tape.adjoint(W).value, gt = tape.adjoint(Th).value;
+  out.grad_w = gw.defined() ? gw : Tensor::zeros(w.shape(), w.dtype());
+  out.grad_theta = gt.defined() ? gt.reshape(theta_.shape()) : Tensor::zeros(theta_.shape(), theta_.dtype());
+  return out;
+}
+
+Unroll::OptimizerValues Unroll::optimizer_values(std::int64_t t) {
+  Tape& tape = step_tape_;
+  tape.reset();
+  tape.set_recording(false);
+  const Var Th = tape.variable(theta_);
+  const nn::OptimizerConfig& c = p_->optimizer;
+  OptimizerValues v;
+  v.lr = optimizer_value(tape, Th, HyperKind::learning_rate, c.lr.at(t), t).value();
+  v.momentum = optimizer_value(tape, Th, HyperKind::momentum,
+                               c.kind == nn::OptimizerKind::sgd ? c.momentum : c.beta1, t).value();
+  v.weight_decay = optimizer_value(tape, Th, HyperKind::weight_decay, c.weight_decay, t).value();
+  tape.set_recording(true);
+  return v;
+}
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,128 @@
+// One inner step of training, and every derivative of it that a hypergradient method needs.
+//
+// The step  S_{t+1} = Φ(S_t, g_t, λ_t),  g_t = ∇_w L_train(w_t, λ; batch t)  is split in two
+// tapes, each reused from step to step (no allocation in steady state):
+//
+//   the loss tape  leaves w, θ:  L_train(w, λ(θ))          → g and, in one forward-over-reverse
+//                  pass, its directional derivatives  ġ = H ż + ∂_θ∇_w L · θ̇  (tangents) or
+//                  the products  H u  and  ∂_θ(u · ∇_w L)  (adjoint tangents)
+//   the step tape  leaves S = (w, v) or (w, m, v), g, θ:  Φ written once for Var in nn/optim.h
+//                  (nn::sgd_step, nn::adam_step)          → its value, JVP and VJP
+//
+// So every product ∂Φ/∂(S, g, θ) comes from the tape of the optimizer formula itself: a new
+// optimizer written with the same formula gets exact hypergradients with no new derivative
+// code, and the transforms and sharing of θ are on the same tapes. The forward (training)
+// value of Φ is the step tape in plain mode: the same ops, so the same bits, as the recorded
+// step that is differentiated.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "problem.h"
+
+namespace gradhpo::hpo {
+
+/// The optimizer state S_t: parts[0] = w; SGD: parts[1] = v (velocity); Adam: m, v.
+struct InnerState {
+  std::vector<Tensor> parts;
+  const Tensor& w() const { return parts.at(0); }
+  InnerState clone() const;
+  std::size_t nbytes() const;
+};
+
+/// What one pass over the training loss returned.
+struct LossPass {
+  double loss = 0;
+  Tensor grad;           ///< ∇_w L_train  [P]
+  Tensor grad_tangent;   ///< w's adjoint tangent: [K, P] (or [P] for a 1-D direction)
+  Tensor theta_tangent;  ///< θ's adjoint tangent ∂_θ(u·∇_w L): [N] for a 1-D direction u
+};
+
+struct StepVjp {
+  InnerState adj_state;  ///< ∂Φ/∂S^T · S̄_{t+1}
+  Tensor adj_g;          ///< ∂Φ/∂g^T · S̄_{t+1}  [P]
+  Tensor adj_theta;      ///< ∂Φ/∂θ^T · S̄_{t+1}  [N] (undefined when θ is empty)
+};
+
+struct StepJvp {
+  InnerState next;               ///< S_{t+1}
+  std::vector<Tensor> tangents;  ///< dS_{t+1}: [K, P] per part (undefined: zero)
+};
+
+/// Counts of the passes a method made, for its cost report.
+struct PassCounts {
+  std::int64_t gradients = 0;       ///< reverse passes (L_train or L_val gradients)
+  std::int64_t fwd_over_rev = 0;    ///< forward-over-reverse passes (H·v, mixed products)
+  std::int64_t steps = 0;           ///< optimizer steps (plain, JVP or VJP)
+};
+
+class Unroll {
+ public:
+  /// Validates the problem and θ (NaN/inf hyperparameters are refused here, naming the entry).
+  Unroll(const BilevelProblem& problem, const Tensor& theta);
+
+  const BilevelProblem& problem() const { return *p_; }
+  const Tensor& theta() const { return theta_; }
+  std::int64_t horizon() const { return p_->horizon; }
+  /// S_0 = (w₀, zeros...).
+  InnerState initial_state() const;
+  /// Number of optimizer-state parts (2 for SGD, 3 for Adam).
+  int state_parts() const;
+
+  /// L_train and its gradient at step t (a reverse pass). Throws InnerDivergence when the loss
+  /// or the gradient is not finite or the loss exceeds the problem's bound.
+  LossPass gradient(const Tensor& w, std::int64_t t);
+  /// ∇_θ L_train(w, λ(θ); batch t) (a reverse pass; zeros when no group enters the loss).
+  Tensor theta_gradient(const Tensor& w, std::int64_t t);
+  /// One forward-over-reverse pass of L_train at step t. `w_dirs` ([K, P], or [P] for K = 1;
+  /// undefined: w carries no tangent) and `theta_dirs` ([K, N]; undefined: none) seed the
+  /// tangents; the result's grad_tangent is d/dε ∇_w L(w + ε w_dirs, θ + ε theta_dirs).
+  /// With `theta_adjoint`, theta_tangent is ∂_θ(w_dirs · ∇_w L) (needs a 1-D w_dirs).
+  LossPass loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs, const Tensor& theta_dirs,
+                     bool theta_adjoint);
+
+  /// S_{t+1} = Φ(S_t, g, λ_t) (plain mode). Throws InnerDivergence on non-finite weights.
+  InnerState step(const InnerState& s, const Tensor& g, std::int64_t t);
+  /// The reverse-mode product with the step's Jacobians, at (S_t, g, θ).
+  StepVjp step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, const InnerState& adj_next);
+  /// The step's value and forward-mode product: S_t carries `s_dirs` (one [K, P] per part,
+  /// undefined: zero), g carries `g_dirs` ([K, P], undefined: zero), θ the identity [N, N]
+  /// (K = N), so the tangents are the columns d S_{t+1} / dθ.
+  StepJvp step_jvp(const InnerState& s, const std::vector<Tensor>& s_dirs, const Tensor& g, const Tensor& g_dirs,
+                   std::int64_t t);
+
+  /// L_val at w, its gradient ∇_w and its direct term ∂_θ L_val.
+  struct ValPass {
+    double loss = 0;
+    Tensor grad_w;
+    Tensor grad_theta;
+  };
+  ValPass validation(const Tensor& w);
+
+  /// The values of the optimizer hyperparameters at step t as plain tensors ([1] or [P]).
+  struct OptimizerValues {
+    Tensor lr, momentum, weight_decay;
+  };
+  OptimizerValues optimizer_values(std::int64_t t);
+
+  /// The identity [N, N] that seeds θ's tangents in forward mode.
+  const Tensor& theta_identity();
+  PassCounts counts;
+
+ private:
+  std::vector<Var> record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta, std::int64_t t);
+  Var optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t);
+  void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;
+
+  const BilevelProblem* p_;
+  Tensor theta_;
+  Tensor identity_;
+  Tape loss_tape_, step_tape_;
+};
+
+/// ‖x‖∞ finite check shared by the methods: the index of the first NaN/inf element, or −1.
+std::int64_t first_non_finite(const Tensor& x);
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,131 @@
+// Exact reversal (Maclaurin et al. 2015, Algorithm 3): bit-for-bit recovery of w_0, v_0 after
+// long runs, the information buffer's size, and the memory of the three reverse policies.
+#include "toy.h"
+
+#include <cstring>
+
+#include <gradhpo/hpo/exact_rep.h>
+#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/tensor_math.h>
+
+using namespace gradhpo;
+using namespace gradhpo::testing;
+
+TEST_CASE("information buffer: push and pop are inverse, in any bases") {
+  hpo::InfoBuffer b(1);
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> pushed;
+  std::uint32_t x = 12345;
+  for (int k = 0; k < 500; ++k) {
+    x = x * 1103515245u + 12345u;
+    const std::uint32_t base = 2 + x % 70000, r = (x >> 7) % base;
+    b.push(0, r, base);
+    pushed.push_back({r, base});
+  }
+  CHECK(b.bits() > 500 * 1.0);
+  for (std::size_t k = pushed.size(); k-- > 0;) REQUIRE(b.pop(0, pushed[k].second) == pushed[k].first);
+  CHECK(b.bits() == 0);
+}
+
+TEST_CASE("rational approximations of the momentum") {
+  CHECK(hpo::rational_approximation(0.9).n == 9);
+  CHECK(hpo::rational_approximation(0.9).d == 10);
+  CHECK(hpo::rational_approximation(0.5).d == 2);
+  CHECK(hpo::rational_approximation(0.99).d == 100);
+  const hpo::Rational r = hpo::rational_approximation(0.123456789);
+  CHECK(r.d <= 65536);
+  CHECK(std::abs(r.value() - 0.123456789) <= 1.0 / (static_cast<double>(r.d) * 65536.0));  // best approximations
+}
+
+TEST_CASE("exact reversal recovers w_0 and v_0 bit for bit after 1000 steps, for beta 0.5, 0.9, 0.99") {
+  for (double beta : {0.5, 0.9, 0.99}) {
+    ToySpec spec;
+    spec.horizon = 1000;
+    spec.momentum = beta;
+    spec.lr = 0.3 * (1 - beta);  // the same effective step lr / (1 − β) for every β
+    spec.learn_lr = spec.learn_momentum = spec.learn_weight_decay = false;
+    spec.l2 = ToySpec::L2::none;
+    spec.example_weights = false;
+    const hpo::ClassificationTask task = toy_task(spec);
+    const hpo::BilevelProblem& p = task.problem;
+    hpo::Unroll u(p, p.hyper.initial());
+    hpo::ExactSgd run(p.w0);
+    const Tensor w0 = run.w(), v0 = run.v();
+    const auto w0_int = run.w_int(), v0_int = run.v_int();
+    for (std::int64_t t = 0; t < p.horizon; ++t) {
+      const auto h = u.optimizer_values(t);
+      run.forward(u.gradient(run.w(), t).grad, h.lr, h.momentum, h.weight_decay, t);
+    }
+    const Tensor wT = run.w(), vT = run.v();
+    const double bits = run.buffer().bits() / (static_cast<double>(p.num_params()) * static_cast<double>(p.horizon));
+    // The same reversal in floating point, for contrast: 1/β amplifies rounding every step
+    // (until the recovered weights are so far off that the loss itself blows up).
+    double float_error = INFINITY;
+    try {
+      Tensor w = wT.clone(), v = vT.clone();
+      for (std::int64_t t = p.horizon; t-- > 0;) {
+        const auto h = u.optimizer_values(t);
+        hpo::axpy(w, h.lr.at(0), v);
+        const Tensor g = u.gradient(w, t).grad;
+        hpo::axpy(v, -1.0, g);
+        hpo::axpy(v, -h.weight_decay.at(0), w);
+        for (std::int64_t i = 0; i < v.numel(); ++i) v.flat_slice(i, 1).fill(v.at(i) / h.momentum.at(0));
+      }
+      float_error = fd::rel_error(w.to_vector(), w0.to_vector());
+    } catch (const hpo::InnerDivergence&) {
+    }
+    for (std::int64_t t = p.horizon; t-- > 0;) {
+      const auto h = u.optimizer_values(t);
+      run.reverse_w(h.lr);
+      run.reverse_v(u.gradient(run.w(), t).grad, h.momentum, h.weight_decay);
+    }
+    MESSAGE("beta " << beta << ": information buffer " << bits << " bits/parameter/step (log2(1/beta) = "
+                    << std::log2(1 / beta) << "); floating-point reversal's error in w_0: " << float_error);
+    CHECK(run.w_int() == w0_int);
+    CHECK(run.v_int() == v0_int);
+    CHECK(std::memcmp(run.w().raw(), w0.raw(), w0.nbytes()) == 0);
+    CHECK(std::memcmp(run.v().raw(), v0.raw(), v0.nbytes()) == 0);
+    CHECK(std::abs(bits - std::log2(1 / beta)) <= 0.1 * std::log2(1 / beta));
+    CHECK(run.buffer().bits() == 0);  // every bit pushed was popped again
+    if (beta == 0.5) CHECK(!(float_error < 1e-3));  // the naive reversal is useless here
+    CHECK(fd::rel_error(wT.to_vector(), w0.to_vector()) > 1e-3);  // training did move the weights
+  }
+}
+
+TEST_CASE("memory of the reverse policies for T = 100, 1000, 10000") {
+  std::size_t store_prev = 0;
+  for (std::int64_t T : {100, 1000, 10000}) {
+    ToySpec spec;
+    spec.horizon = T;
+    spec.batch_size = 0;  // full batch: the memory question does not need mini-batches
+    spec.lr = 0.1;
+    spec.lr_blocks = 10;
+    spec.learn_weight_decay = false;
+    spec.l2 = ToySpec::L2::none;
+    spec.example_weights = false;
+    spec.hidden = 4;
+    const hpo::ClassificationTask task = toy_task(spec);
+    const hpo::BilevelProblem& p = task.problem;
+    const Tensor th = p.hyper.initial();
+    hpo::ReverseOptions o;
+    const hpo::Hypergradient store = hpo::reverse_hypergradient(p, th, o);
+    o.policy = hpo::ReversePolicy::exact_reversal;
+    const hpo::Hypergradient exact = hpo::reverse_hypergradient(p, th, o);
+    o.policy = hpo::ReversePolicy::checkpoint;
+    const hpo::Hypergradient ckpt = hpo::reverse_hypergradient(p, th, o);
+    const std::size_t state = static_cast<std::size_t>(p.num_params()) * 2 * sizeof(double);
+    const double sqrtT = std::ceil(std::sqrt(static_cast<double>(T)));
+    MESSAGE("T = " << T << ": store-all " << store.cost.peak_bytes << " B, exact reversal " << exact.cost.peak_bytes
+                   << " B (" << 100.0 * static_cast<double>(exact.cost.peak_bytes) / static_cast<double>(store.cost.peak_bytes)
+                   << "%, " << exact.cost.info_bits_per_parameter_step << " bits/param/step), checkpoint "
+                   << ckpt.cost.peak_bytes << " B; times " << store.cost.seconds << " / " << exact.cost.seconds << " / "
+                   << ckpt.cost.seconds << " s");
+    CHECK(store.cost.trajectory_bytes == static_cast<std::size_t>(T) * (state + state / 2));  // S_t and g_t per step
+    if (store_prev) CHECK(store.cost.trajectory_bytes == 10 * store_prev);
+    store_prev = store.cost.trajectory_bytes;
+    // Snapshots: at most ⌈√T⌉ states, plus one replayed segment of ⌈√T⌉ (S_t, g_t).
+    CHECK(static_cast<double>(ckpt.cost.checkpoint_bytes) <= sqrtT * state + sqrtT * (state + state / 2));
+    if (T == 10000) CHECK(static_cast<double>(exact.cost.peak_bytes) < 0.01 * static_cast<double>(store.cost.peak_bytes));
+    CHECK(rel(exact.d_theta, store.d_theta) <= 1e-6);
+    CHECK(rel(ckpt.d_theta, store.d_theta) <= 1e-10);
+  }
+}
