@@ -88,7 +88,7 @@ TEST_CASE("channel affine, bias, scale and sum on images and on features") {
   }, Shape{39}, Shape{3});
 }
 
-TEST_CASE("conv2d: padded, strided, 1x1, with bias; tangents in images and filters") {
+TEST_CASE("conv2d: padded, strided, 1x1, with bias, tangents in images and filters") {
   compare_on_gpu("conv2d", [](const Var& w, const Var& lam, Device) {
     const Var x = mat(w, 0, Shape{2, 3, 6, 6});          // 216
     const Var f = mat(w, 216, Shape{4, 3, 3, 3});        // 108

@@ -135,7 +135,7 @@ TEST_CASE("DrMAD equals exact reverse mode where the trajectory is a straight li
   CHECK(e > 1e-4);
 }
 
-TEST_CASE("generalized greedy with gamma -> 0 is T1-T2; the top-k rule moves only k entries") {
+TEST_CASE("generalized greedy with gamma -> 0 is T1-T2, and the top-k rule moves only k entries") {
   const hpo::ClassificationTask task = toy_task(l2_spec());
   const Tensor th = task.problem.hyper.initial();
   CHECK(rel(hpo::greedy_hypergradient(task.problem, th, 0.0).d_theta, hpo::t1t2_hypergradient(task.problem, th).d_theta) <= 1e-12);
@@ -218,7 +218,7 @@ TEST_CASE("hypergradient descent: Baydin's identity for plain SGD, and the safe 
                        doctest::Contains("cannot learn hyperparameter group 'l2'"), Error);
 }
 
-TEST_CASE("HyperDistill: EMA coefficients match their closed form; the scale fit recovers a planted scale") {
+TEST_CASE("HyperDistill: EMA coefficients match their closed form, and the scale fit recovers a planted scale") {
   for (double gamma : {0.5, 0.9, 0.99}) {
     double ema = 0, num = 0, den = 0;
     for (std::int64_t t = 1; t <= 60; ++t) {
@@ -266,7 +266,7 @@ TEST_CASE("HyperDistill: EMA coefficients match their closed form; the scale fit
   CHECK(s.extra.at("theta_fit").at(2) > 0);  // one fit happened, at step 10
 }
 
-TEST_CASE("the bilevel state saves and resumes to the same bits; corrupt files are refused") {
+TEST_CASE("the bilevel state saves and resumes to the same bits, and corrupt files are refused") {
   const hpo::ClassificationTask task = toy_task(l2_spec());
   hpo::HyperDistillOptions ho;
   ho.fit_every = 5;
