@@ -37,12 +37,13 @@ TEST_CASE("an allocation the device cannot satisfy is an Error naming cudaMalloc
 }
 
 TEST_CASE("float32 GEMMs are exact float32 products: TF32 is off by default") {
-  // Entries with 20 significant bits: TF32 (10-bit mantissas) would round them visibly.
+  // Uniform entries use all 24 bits; TF32 keeps 10, which gives relative errors near 1e-3, float32
+  // sums of 256 products in another order stay near 1e-7.
   const Tensor a = seeded(Shape{64, 256}, 9, DType::f32), b = seeded(Shape{256, 32}, 10, DType::f32);
   Tape tape;
   const std::vector<double> cpu = matmul(tape.constant(a), tape.constant(b)).value().to_vector();
   const std::vector<double> gpu = matmul(tape.constant(a.to(Device::cuda)), tape.constant(b.to(Device::cuda))).value().to_vector();
-  CHECK(relative_difference(gpu, cpu) <= 1e-6);
+  CHECK(relative_difference(gpu, cpu) <= 1e-5);
 }
 
 }  // TEST_SUITE
