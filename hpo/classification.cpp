@@ -127,13 +127,7 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
     Var loss;
     if (weights_group >= 0) {
       const Var lam = h["weights"];
-      Var ew;
-      if (records) {
-        ew = gather(lam, *records);
-      } else {
-        ew = lam;
-      }
-      loss = nn::weighted_cross_entropy(logits, y, ew);
+      loss = nn::weighted_cross_entropy(logits, y, records ? gather(lam, *records) : lam);
     } else {
       loss = cross_entropy(logits, y);
     }

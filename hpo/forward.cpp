@@ -64,9 +64,10 @@ Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor&
     if (g_dirs.defined() && o.clip_hessian_product > 0) clip(g_dirs, o.clip_hessian_product);
     // (Z, C)_{t+1} = ∂Φ/∂S (Z, C)_t + ∂Φ/∂g ġ_t + ∂Φ/∂θ  (Eq. 5–7: A Z + B and the C recursion).
     StepJvp j = u.step_jvp(s, Z, lp.grad, g_dirs, t);
+    // Held at once: Z_t, ġ_t and Z_{t+1}.
+    peak = std::max(peak, bytes_of(Z) + (g_dirs.defined() ? g_dirs.nbytes() : 0) + bytes_of(j.tangents));
     s = std::move(j.next);
     Z = std::move(j.tangents);
-    peak = std::max(peak, bytes_of(Z) + (g_dirs.defined() ? g_dirs.nbytes() : 0) + bytes_of(Z));
   }
   // dL_val/dθ = ∂_θ L_val + Z_T ∇_w L_val.
   const Unroll::ValPass val = u.validation(s.w());

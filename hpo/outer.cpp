@@ -119,6 +119,7 @@ bool outer_step(const BilevelProblem& p, const HypergradientMethod& method, Oute
     row.val_loss = hg.val_loss;
     row.train_loss = hg.final_train_loss;
     row.cost = hg.cost;
+    if (!hg.final_state.parts.empty()) row.final_weights = hg.final_state.w();
     run.final_state = std::move(hg.final_state);
     opt.update(theta, row.hypergradient);
     return true;
@@ -134,14 +135,26 @@ bool outer_step(const BilevelProblem& p, const HypergradientMethod& method, Oute
 }  // namespace
 
 OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& method, const OuterOptions& options,
-                   const Tensor& theta0, const OuterCallback& callback) {
+                   const Tensor& theta0, const OuterCallback& callback, const OuterResume* resume) {
   const auto start = Clock::now();
   OuterOptimizer opt(problem.hyper, options);
   OuterRun run;
   Tensor theta = start_theta(problem, theta0);
   Tensor previous = theta.clone();
+  int first = 0;
+  if (resume) {
+    problem.hyper.check_theta(resume->theta, "resume");
+    require(resume->state.step.size() == static_cast<std::size_t>(problem.hyper.size()),
+            "resume: the outer optimizer's state has " + std::to_string(resume->state.step.size()) +
+                " step sizes for " + std::to_string(problem.hyper.size()) + " hyperparameters");
+    theta = resume->theta.clone().to(DType::f64);
+    previous = resume->previous_theta.defined() ? resume->previous_theta.clone().to(DType::f64) : theta.clone();
+    opt.state() = resume->state;
+    first = resume->next_step;
+    run.rejections = resume->rejections;
+  }
   run.stop_reason = "max steps (" + std::to_string(options.max_steps) + ")";
-  for (int o = 0; o < options.max_steps; ++o) {
+  for (int o = first; o < options.max_steps; ++o) {
     OuterStep row;
     row.step = o;
     if (outer_step(problem, method, opt, theta, nullptr, row, run)) {
@@ -149,6 +162,7 @@ OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& met
     } else {
       theta = previous.clone();  // back to the last θ whose run did not diverge
     }
+    row.next_theta = theta.clone();
     run.steps.push_back(row);
     if (callback && !callback(row, opt)) {
       run.stop_reason = "stopped by the caller";
@@ -197,6 +211,7 @@ OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, c
         seg.start = carried;  // retry the same segment with smaller steps
         first -= segment_steps;
       }
+      row.next_theta = theta.clone();
       run.steps.push_back(row);
       if (callback && !callback(row, opt)) {
         run.stop_reason = "stopped by the caller";

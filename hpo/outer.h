@@ -88,6 +88,18 @@ struct OuterStep {
   Cost cost;
   bool rejected = false;
   std::string message;            ///< why it was rejected
+  Tensor next_theta;              ///< θ after this step (the update, or the θ a rejection went back to)
+  Tensor final_weights;           ///< w_T of this step's inner run (undefined when rejected)
+};
+
+/// Where an interrupted non-greedy run continues: θ and the outer optimizer's state after
+/// `next_step` outer steps (what a checkpoint written from the callback holds).
+struct OuterResume {
+  Tensor theta;
+  Tensor previous_theta;          ///< the last θ whose run did not diverge
+  OuterState state;
+  int next_step = 0;
+  int rejections = 0;
 };
 
 struct OuterRun {
@@ -103,8 +115,11 @@ struct OuterRun {
 using OuterCallback = std::function<bool(const OuterStep& step, const OuterOptimizer& optimizer)>;
 
 /// Non-greedy: max_steps outer steps, each differentiating the whole horizon from S_0.
+/// With `resume`, continues an interrupted run: the same bits as the uninterrupted one (the rows
+/// of the steps before next_step are the caller's to keep).
 OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& method, const OuterOptions& options,
-                   const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr);
+                   const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr,
+                   const OuterResume* resume = nullptr);
 /// Greedy: hyperparameters updated every `segment_steps` inner steps, the weights carried on,
 /// for max_steps passes over the horizon (each pass trains from S_0 again).
 OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const HypergradientMethod& method,

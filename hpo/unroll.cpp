@@ -48,9 +48,8 @@ void BilevelProblem::validate() const {
               "hyperparameter group '" + g.name + "' is per parameter tensor: the problem needs the model's layout");
     if (g.kind == HyperKind::momentum || g.kind == HyperKind::learning_rate || g.kind == HyperKind::weight_decay)
       require(hyper.find(g.kind) == hyper.find(g.name), "two hyperparameter groups of kind " + std::string(kind_name(g.kind)));
-    if (g.blocks > horizon)
-      require(false, "hyperparameter group '" + g.name + "' has " + std::to_string(g.blocks) + " blocks for " +
-                         std::to_string(horizon) + " steps (at most one block per step)");
+    require(g.blocks <= horizon, "hyperparameter group '" + g.name + "' has " + std::to_string(g.blocks) +
+                                     " blocks for " + std::to_string(horizon) + " steps (at most one block per step)");
   }
   require(!std::isnan(loss_bound), "bilevel problem: the loss bound is NaN");
 }
@@ -94,13 +93,20 @@ void Unroll::check_finite_loss(double loss, const Tensor& g, std::int64_t t) con
   throw InnerDivergence(m.str(), t);
 }
 
-LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
+Unroll::Recorded Unroll::record_loss(const Tensor& w, std::int64_t t) {
   Tape& tape = loss_tape_;
   tape.reset();
-  const Var W = tape.variable(w);
-  const Var Th = tape.variable(theta_);
-  const Var L = p_->train_loss(W, HyperValues(p_->hyper, Th, t, p_->horizon), t);
-  require(L.numel() == 1, "the training loss must be a scalar, got shape " + L.shape().str());
+  Recorded rec;
+  rec.w = tape.variable(w);
+  rec.theta = tape.variable(theta_);
+  rec.loss = p_->train_loss(rec.w, HyperValues(p_->hyper, rec.theta, t, p_->horizon), t);
+  require(rec.loss.numel() == 1, "the training loss must be a scalar, got shape " + rec.loss.shape().str());
+  return rec;
+}
+
+LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
+  Tape& tape = loss_tape_;
+  const auto [W, Th, L] = record_loss(w, t);
   Request r;
   r.output = L;
   r.gradients = {W};
@@ -116,10 +122,7 @@ LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
 
 Tensor Unroll::theta_gradient(const Tensor& w, std::int64_t t) {
   Tape& tape = loss_tape_;
-  tape.reset();
-  const Var W = tape.variable(w);
-  const Var Th = tape.variable(theta_);
-  const Var L = p_->train_loss(W, HyperValues(p_->hyper, Th, t, p_->horizon), t);
+  const auto [W, Th, L] = record_loss(w, t);
   Request r;
   r.output = L;
   r.gradients = {Th};
@@ -133,11 +136,7 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
                            bool theta_adjoint) {
   if (!w_dirs.defined() && !theta_dirs.defined()) return gradient(w, t);
   Tape& tape = loss_tape_;
-  tape.reset();
-  const Var W = tape.variable(w);
-  const Var Th = tape.variable(theta_);
-  const Var L = p_->train_loss(W, HyperValues(p_->hyper, Th, t, p_->horizon), t);
-  require(L.numel() == 1, "the training loss must be a scalar, got shape " + L.shape().str());
+  const auto [W, Th, L] = record_loss(w, t);
   Request r;
   r.output = L;
   if (w_dirs.defined()) r.tangents.push_back({W, w_dirs});

@@ -1,7 +1,9 @@
 // `gradhpo hpo`: learn a learning-rate schedule, momentum and weight decay for a model on a
 // dataset, as in Micaelli & Storkey (Algorithm 1, Table 1): forward-mode hypergradients with
 // hyperparameter sharing and the sign-based outer optimizer, non-greedy over the whole horizon;
-// or the greedy setting with the same budget; or the hand-tuned cosine baseline (Appendix D).
+// or reverse mode; or the greedy setting with the same budget; or the hand-tuned cosine baseline
+// (Appendix D). With --out, the run leaves a folder (config.json, results.json/.csv, plots,
+// index.html, checkpoint.bin after every outer step) that --resume continues to the same bits.
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -15,10 +17,15 @@
 #include <gradhpo/hpo/classification.h>
 #include <gradhpo/hpo/forward.h>
 #include <gradhpo/hpo/inner_run.h>
+#include <gradhpo/hpo/online/online.h>
 #include <gradhpo/hpo/outer.h>
 #include <gradhpo/hpo/reverse.h>
 
 #include "commands.h"
+#include "option_set.h"
+#include "plot.h"
+#include "progress.h"
+#include "run_folder.h"
 #include "train_run.h"
 
 namespace gradhpo::tools {
@@ -46,6 +53,32 @@ struct HpoOptions {
   int threads = 0;
 };
 
+OptionSet option_set(HpoOptions& o) {
+  OptionSet s;
+  s.text("dataset", &o.dataset, data::dataset_names(), "Dataset");
+  s.path("data", &o.data_folder, "Folder with the dataset files (default: $GRADHPO_DATA, then the Debian package)");
+  s.text("model", &o.model, nn::model_names(), "Model");
+  s.text("method", &o.method, {"forward", "reverse", "greedy", "cosine"},
+         "forward, reverse (mode through training), greedy (forward mode on segments) or cosine (hand-tuned)");
+  s.text("policy", &o.policy, {"store-all", "exact-reversal", "checkpoint"}, "reverse: memory policy");
+  s.integer("epochs", &o.epochs, 1, 1000, "Epochs of the inner run (horizon T = epochs x batches per epoch)");
+  s.integer("batch-size", &o.batch_size, 1, 1 << 20, "Batch size, in examples");
+  s.real("val-fraction", &o.val_fraction, 0.001, 0.999, "Fraction of the training set held out for validation");
+  s.integer("val-subset", &o.val_subset, 0, 1 << 30, "Validation examples in L_val, a fixed seeded subset (0: all)");
+  s.integer("train-limit", &o.train_limit, 0, 1 << 30, "Train on the first N training records only (0: all)");
+  s.integer("lr-blocks", &o.lr_blocks, 1, 100000, "Learning rates, each shared over a block of contiguous steps");
+  s.integer("outer-steps", &o.outer_steps, 1, 10000, "Outer steps (greedy: passes over the horizon)");
+  s.real("gamma-lr", &o.gamma_lr, 1e-12, 100, "Sign optimizer: initial step of the learning rates");
+  s.real("gamma-momentum", &o.gamma_momentum, 1e-12, 100, "Sign optimizer: initial step of the momentum");
+  s.real("gamma-wd", &o.gamma_wd, 1e-12, 100, "Sign optimizer: initial step of the weight decay");
+  s.real("clip-hessian", &o.clip_hessian, 0, 1e30, "Forward mode: clip the Hessian-matrix product to +-c (0: off)");
+  s.integer("greedy-horizon", &o.greedy_horizon, 0, 1 << 30, "Greedy: inner steps between updates (0: T / lr-blocks)");
+  s.reals("cosine-lrs", &o.cosine_lrs, 0, 100, "Cosine: initial learning rates to try");
+  s.seed("seed", &o.seed, "Seed for the split, batch order and initialization (>= 0)");
+  s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
+  return s;
+}
+
 std::string schedule_text(const hpo::Hyperparameters& h, const Tensor& theta) {
   std::ostringstream s;
   s << std::setprecision(3);
@@ -53,75 +86,114 @@ std::string schedule_text(const hpo::Hyperparameters& h, const Tensor& theta) {
   return s.str();
 }
 
-void run_hpo(const HpoOptions& o) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  require(o.epochs >= 1 && o.batch_size >= 1 && o.lr_blocks >= 1 && o.outer_steps >= 1,
-          "--epochs, --batch-size, --lr-blocks and --outer-steps must be >= 1");
-  require(o.threads >= 0 && o.threads <= 256, "--threads must be in [0, 256], got " + std::to_string(o.threads));
-  require(o.val_fraction > 0 && o.val_fraction < 1, "--val-fraction must be in (0, 1)");
-  set_threads(o.threads);
+std::string fixed(double x, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << x;
+  return s.str();
+}
 
+/// The data of one run: split, limit, standardize.
+struct HpoData {
+  data::Dataset train, val, test;
+};
+HpoData load(const HpoOptions& o) {
   data::TrainTest tt = data::load_dataset(o.dataset, o.data_folder);
   data::TrainVal tv = data::split_train_val(tt.train, o.val_fraction, data::derive_seed(o.seed, 1));
-  data::Dataset train = std::move(tv.train), val = std::move(tv.val), test = std::move(tt.test);
-  if (o.train_limit > 0 && o.train_limit < train.size()) {
+  HpoData d{std::move(tv.train), std::move(tv.val), std::move(tt.test)};
+  if (o.train_limit > 0 && o.train_limit < d.train.size()) {
     std::vector<std::int64_t> first(static_cast<std::size_t>(o.train_limit));
     for (std::int64_t i = 0; i < o.train_limit; ++i) first[static_cast<std::size_t>(i)] = i;
-    train = train.subset(first);
+    d.train = d.train.subset(first);
   }
-  const data::ChannelStats stats = data::channel_stats(train);
-  for (data::Dataset* d : {&train, &val, &test}) data::normalize_inplace(d->images, stats);
+  const data::ChannelStats stats = data::channel_stats(d.train);
+  for (data::Dataset* s : {&d.train, &d.val, &d.test}) data::normalize_inplace(s->images, stats);
+  return d;
+}
 
-  const Shape input{train.channels(), train.height(), train.width()};
-  std::shared_ptr<const nn::Model> model = nn::make_model(o.model, input, train.num_classes);
-  const std::int64_t T = o.epochs * (train.size() / o.batch_size);
+struct RunContext {
+  const HpoOptions& o;
+  std::unique_ptr<RunFolder> folder;  // null: no --out
+};
+
+void run_cosine(const HpoOptions& o, const HpoData& d, std::shared_ptr<const nn::Model> model, std::int64_t T,
+                const hpo::ClassificationOptions& co, RunContext& ctx) {
+  double best_acc = -1, best_lr = 0;
+  std::vector<std::vector<std::string>> rows;
+  BarPlot bars{"hand-tuned cosine schedules: validation accuracy", "validation accuracy (%)", {}, {}};
+  for (double lr0 : o.cosine_lrs) {
+    nn::OptimizerConfig c;
+    c.lr = nn::Schedule::cosine(lr0, T);
+    const hpo::ClassificationTask task = make_classification_task(model, d.train, d.val, {}, c, T, co);
+    const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
+    const double acc = task.evaluate(r.final_state.w(), d.val).accuracy;
+    std::cout << "  cosine lr0 = " << lr0 << ": validation accuracy " << fixed(100 * acc, 2) << "% (" << fixed(r.seconds, 1)
+              << " s)\n";
+    rows.push_back({fixed(lr0, 3), fixed(100 * acc, 2), fixed(r.seconds, 1)});
+    bars.labels.push_back("lr0 " + fixed(lr0, 2));
+    bars.values.push_back(100 * acc);
+    if (acc > best_acc) best_acc = acc, best_lr = lr0;
+  }
+  nn::OptimizerConfig c;
+  c.lr = nn::Schedule::cosine(best_lr, T);
+  const hpo::ClassificationTask task = make_classification_task(model, d.train, d.val, {}, c, T, co);
+  const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
+  const nn::Evaluation et = task.evaluate(r.final_state.w(), d.test);
+  std::cout << "hand-tuned cosine (best lr0 = " << best_lr << " by validation accuracy): test accuracy "
+            << fixed(100 * et.accuracy, 2) << "%\n";
+  if (ctx.folder) {
+    const std::vector<std::string> header = {"lr0", "validation accuracy (%)", "seconds"};
+    ctx.folder->write("results.csv", csv_table(header, rows));
+    ctx.folder->write_json("results.json", {{"method", "cosine"}, {"best_lr0", best_lr}, {"test_accuracy", et.accuracy},
+                                            {"test_loss", et.loss}});
+    const std::vector<std::string> pics = draw(bars, ctx.folder->file("cosine"));
+    ctx.folder->write_index("gradhpo hpo: hand-tuned cosine", {{"Runs", html_table(header, rows)}},
+                            {"cosine.svg"});
+    std::cout << "plots: " << pics[0] << "\n";
+  }
+}
+
+void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  RunContext ctx{o, nullptr};
+  OptionSet opts = option_set(o);
+  std::unique_ptr<hpo::BilevelState> checkpoint;
+  if (!resume.empty()) {
+    ctx.folder = std::make_unique<RunFolder>(resume);
+    opts.load(ctx.folder->read_json("config.json"), ctx.folder->file("config.json"));
+    checkpoint = std::make_unique<hpo::BilevelState>(hpo::load_state(ctx.folder->file("checkpoint.bin")));
+    require(checkpoint->method == "outer:" + o.method, "--resume: the checkpoint in '" + resume + "' is of '" +
+                                                           checkpoint->method + "', the config says method '" + o.method + "'");
+  } else if (!out.empty()) {
+    ctx.folder = std::make_unique<RunFolder>(out);
+    ctx.folder->write_json("config.json", opts.to_json());
+  }
+  opts.validate();
+  set_threads(o.threads);
+  const HpoData d = load(o);
+  const Shape input{d.train.channels(), d.train.height(), d.train.width()};
+  std::shared_ptr<const nn::Model> model = nn::make_model(o.model, input, d.train.num_classes);
+  require(d.train.size() >= o.batch_size, "--batch-size " + std::to_string(o.batch_size) + " exceeds the " +
+                                              std::to_string(d.train.size()) + " training examples");
+  const std::int64_t T = o.epochs * (d.train.size() / o.batch_size);
 
   hpo::ClassificationOptions co;
   co.batch_size = o.batch_size;
   co.batch_seed = data::derive_seed(o.seed, 2);
   co.val_subset = o.val_subset;
   co.init_seed = data::derive_seed(o.seed, 3);
-  nn::OptimizerConfig opt;  // SGD; every value below is learned or, for cosine, set
-  opt.lr = nn::Schedule::constant(0.0);
-
-  std::cout << "gradhpo hpo: " << model->describe() << ", " << o.dataset << " " << train.size() << " train / "
-            << val.size() << " validation / " << test.size() << " test, T = " << T << " steps (" << o.epochs
+  std::cout << "gradhpo hpo: " << model->describe() << ", " << o.dataset << " " << d.train.size() << " train / "
+            << d.val.size() << " validation / " << d.test.size() << " test, T = " << T << " steps (" << o.epochs
             << " epochs of batch " << o.batch_size << "), method " << o.method << "\n";
-
-  auto report = [&](const hpo::ClassificationTask& task, const Tensor& theta, const std::string& what) {
-    const hpo::InnerRun r = hpo::run_inner(task.problem, theta);
-    const nn::Evaluation ev = task.evaluate(r.final_state.w(), val), et = task.evaluate(r.final_state.w(), test);
-    std::cout << std::fixed << std::setprecision(2) << what << ": validation accuracy " << 100 * ev.accuracy
-              << "%, test accuracy " << 100 * et.accuracy << "% (test loss " << std::setprecision(4) << et.loss
-              << "), wall " << std::setprecision(1)
-              << std::chrono::duration<double>(Clock::now() - t0).count() << " s, peak RSS " << peak_rss_mb()
-              << " MB\n";
-  };
-
-  if (o.method == "cosine") {
-    double best_acc = -1, best_lr = 0;
-    for (double lr0 : o.cosine_lrs) {
-      nn::OptimizerConfig c = opt;
-      c.lr = nn::Schedule::cosine(lr0, T);
-      const hpo::ClassificationTask task = make_classification_task(model, train, val, {}, c, T, co);
-      const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
-      const double acc = task.evaluate(r.final_state.w(), val).accuracy;
-      std::cout << "  cosine lr0 = " << lr0 << ": validation accuracy " << 100 * acc << "% (" << r.seconds << " s)\n";
-      if (acc > best_acc) best_acc = acc, best_lr = lr0;
-    }
-    nn::OptimizerConfig c = opt;
-    c.lr = nn::Schedule::cosine(best_lr, T);
-    report(make_classification_task(model, train, val, {}, c, T, co), Tensor::zeros(Shape{0}, DType::f64),
-           "hand-tuned cosine (best lr0 = " + std::to_string(best_lr) + " by validation accuracy)");
-    return;
-  }
+  if (o.method == "cosine") return run_cosine(o, d, model, T, co, ctx);
 
   hpo::Hyperparameters h;  // Algorithm 1: every hyperparameter starts at zero
   h.add(hpo::Hyperparameters::learning_rate(o.lr_blocks, 0.0));
   h.add(hpo::Hyperparameters::momentum(1, 0.0));
   h.add(hpo::Hyperparameters::weight_decay(1, 0.0));
-  const hpo::ClassificationTask task = make_classification_task(model, train, val, h, opt, T, co);
+  nn::OptimizerConfig opt;
+  opt.lr = nn::Schedule::constant(0.0);
+  const hpo::ClassificationTask task = make_classification_task(model, d.train, d.val, h, opt, T, co);
   hpo::OuterOptions oo;
   oo.kind = hpo::OuterKind::sign;
   oo.step = {o.gamma_lr, o.gamma_momentum, o.gamma_wd};
@@ -136,21 +208,48 @@ void run_hpo(const HpoOptions& o) {
       return hpo::reverse_hypergradient(p, th, ro, s);
     };
   } else {
-    require(o.method == "forward" || o.method == "greedy",
-            "--method must be forward, reverse, greedy or cosine, got '" + o.method + "'");
     method = [fo](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
       return hpo::forward_hypergradient(p, th, fo, s);
     };
   }
-  auto print = [&](const hpo::OuterStep& s, const hpo::OuterOptimizer&) {
+
+  // Per outer step: a printed line, a results row, and (with a folder) a checkpoint.
+  nlohmann::json results = ctx.folder && checkpoint ? ctx.folder->read_json("results.json") : nlohmann::json::array();
+  Tensor last_good = checkpoint && checkpoint->extra.count("previous_theta") ? checkpoint->extra.at("previous_theta") : Tensor();
+  auto record = [&](const hpo::OuterStep& s, const hpo::OuterOptimizer& optimizer) {
     std::cout << std::fixed << std::setprecision(4) << "  outer " << std::setw(2) << s.step;
     if (s.first_inner) std::cout << " (inner " << s.first_inner << ")";
+    nlohmann::json row = {{"step", s.step}, {"first_inner", s.first_inner}, {"rejected", s.rejected}};
+    nlohmann::json lam = nlohmann::json::object();
+    for (std::int64_t i = 0; i < s.theta.numel(); ++i) lam[h.entry_name(i)] = h.value_at(s.theta, i);
+    row["hyperparameters"] = lam;
     if (s.rejected) {
       std::cout << " rejected: " << s.message << "\n";
+      row["message"] = s.message;
     } else {
-      std::cout << "  L_val " << s.val_loss << "  " << s.cost.brief() << "\n    at " << schedule_text(h, s.theta) << "\n";
+      const double acc = s.final_weights.defined() ? task.evaluate(s.final_weights, d.val).accuracy : NAN;
+      std::cout << "  L_val " << s.val_loss << "  val acc " << fixed(100 * acc, 2) << "%  " << s.cost.brief() << "\n    at "
+                << schedule_text(h, s.theta) << "\n";
+      row["val_loss"] = s.val_loss;
+      row["train_loss"] = s.train_loss;
+      row["val_accuracy"] = acc;
+      row["hypergradient"] = s.hypergradient.to_vector();
+      row["seconds"] = s.cost.seconds;
+      row["peak_bytes"] = s.cost.peak_bytes;
+      last_good = s.theta;
     }
     std::cout.flush();
+    results.push_back(row);
+    if (ctx.folder && o.method != "greedy") {
+      ctx.folder->write_json("results.json", results);
+      hpo::BilevelState state;  // what --resume needs: θ, the sign optimizer's state, the step count
+      state.method = "outer:" + o.method;
+      state.theta = s.next_theta;
+      state.outer = optimizer.state();
+      state.step = s.step + 1;
+      state.extra["previous_theta"] = last_good.defined() ? last_good : s.next_theta;
+      hpo::save_state(state, ctx.folder->file("checkpoint.bin"));
+    }
     return true;
   };
   hpo::OuterRun run;
@@ -158,63 +257,91 @@ void run_hpo(const HpoOptions& o) {
     const std::int64_t H = o.greedy_horizon > 0 ? o.greedy_horizon : std::max<std::int64_t>(1, T / o.lr_blocks);
     std::cout << "greedy setting: hyperparameters updated every " << H << " inner steps, " << o.outer_steps
               << " passes over the horizon\n";
-    run = hpo::run_greedy(task.problem, H, method, oo, Tensor(), print);
+    run = hpo::run_greedy(task.problem, H, method, oo, Tensor(), record);
   } else {
-    run = hpo::run_outer(task.problem, method, oo, Tensor(), print);
+    hpo::OuterResume from;
+    if (checkpoint) {
+      from.theta = checkpoint->theta;
+      from.previous_theta = checkpoint->extra.count("previous_theta") ? checkpoint->extra.at("previous_theta") : Tensor();
+      from.state = checkpoint->outer;
+      from.next_step = static_cast<int>(checkpoint->step);
+      std::cout << "resuming " << resume << " after outer step " << from.next_step - 1 << "\n";
+    }
+    run = hpo::run_outer(task.problem, method, oo, Tensor(), record, checkpoint ? &from : nullptr);
   }
-  std::cout << "stopped: " << run.stop_reason << "; " << run.rejections << " rejected steps; " << run.seconds
+  std::cout << "stopped: " << run.stop_reason << "; " << run.rejections << " rejected steps; " << fixed(run.seconds, 1)
             << " s in the outer loop\nlearned: " << schedule_text(h, run.theta) << "\n";
-  report(task, run.theta, o.method + " (learned hyperparameters, trained from w0)");
+  const hpo::InnerRun r = hpo::run_inner(task.problem, run.theta);
+  const nn::Evaluation ev = task.evaluate(r.final_state.w(), d.val), et = task.evaluate(r.final_state.w(), d.test);
+  std::cout << o.method << " (learned hyperparameters, trained from w0): validation accuracy " << fixed(100 * ev.accuracy, 2)
+            << "%, test accuracy " << fixed(100 * et.accuracy, 2) << "% (test loss " << fixed(et.loss, 4) << "), wall "
+            << fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 1) << " s, peak RSS " << fixed(peak_rss_mb(), 1)
+            << " MB\n";
+  if (!ctx.folder) return;
+
+  // Results, plots and the index page.
+  std::vector<std::string> header = {"step", "rejected", "val_loss", "val_accuracy", "seconds"};
+  for (std::int64_t i = 0; i < h.size(); ++i) header.push_back(h.entry_name(i));
+  std::vector<std::vector<std::string>> rows;
+  LinePlot schedules{"learned learning-rate schedule per outer step", "inner step", "learning rate", {}, false, true};
+  LinePlot curve{"validation loss per outer step", "outer step", "L_val", {}, false, false};
+  Series val{"L_val", {}, {}};
+  const int lr_group = h.find("lr");
+  for (const auto& row : results) {
+    std::vector<std::string> cells = {std::to_string(row["step"].get<int>()), row["rejected"].get<bool>() ? "yes" : "no",
+                                      row.contains("val_loss") ? fixed(row["val_loss"].get<double>(), 5) : "",
+                                      row.contains("val_accuracy") ? fixed(100 * row["val_accuracy"].get<double>(), 2) : "",
+                                      row.contains("seconds") ? fixed(row["seconds"].get<double>(), 2) : ""};
+    for (std::int64_t i = 0; i < h.size(); ++i) cells.push_back(fixed(row["hyperparameters"][h.entry_name(i)].get<double>(), 5));
+    rows.push_back(cells);
+    if (row.contains("val_loss")) {
+      val.x.push_back(row["step"].get<int>());
+      val.y.push_back(row["val_loss"].get<double>());
+    }
+    Series sched{"outer " + std::to_string(row["step"].get<int>()), {}, {}};
+    for (std::int64_t b = 0; b <= o.lr_blocks; ++b) {  // block b starts at step bT/N; the last point closes the plot
+      sched.x.push_back(static_cast<double>(b * T / o.lr_blocks));
+      const std::int64_t j = std::min(b, o.lr_blocks - 1);
+      sched.y.push_back(row["hyperparameters"][h.entry_name(h.offset(lr_group) + j)].get<double>());
+    }
+    schedules.series.push_back(sched);
+  }
+  curve.series.push_back(val);
+  ctx.folder->write("results.csv", csv_table(header, rows));
+  ctx.folder->write_json("summary.json", {{"method", o.method}, {"stop_reason", run.stop_reason},
+                                          {"learned", schedule_text(h, run.theta)}, {"val_accuracy", ev.accuracy},
+                                          {"test_accuracy", et.accuracy}, {"test_loss", et.loss}});
+  std::vector<std::string> pics = draw(schedules, ctx.folder->file("schedule"));
+  if (!val.x.empty()) draw(curve, ctx.folder->file("val_loss"));
+  std::ostringstream summary;
+  summary << "<p>" << html_escape(model->describe()) << ", T = " << T << ", method " << html_escape(o.method) << ": test accuracy "
+          << fixed(100 * et.accuracy, 2) << "%, validation accuracy " << fixed(100 * ev.accuracy, 2) << "%.</p><p>Learned: "
+          << html_escape(schedule_text(h, run.theta)) << "</p>";
+  ctx.folder->write_index("gradhpo hpo: " + o.method, {{"Summary", summary.str()}, {"Outer steps", html_table(header, rows)}},
+                          {"schedule.svg", "val_loss.svg"});
+  std::cout << "run folder: " << ctx.folder->path() << " (index.html, results.json, results.csv, " << pics[0] << ")\n";
 }
 
 }  // namespace
 
 void add_hpo_command(CLI::App& app) {
   auto o = std::make_shared<HpoOptions>();
+  auto out = std::make_shared<std::string>(), resume = std::make_shared<std::string>(), config = std::make_shared<std::string>();
+  auto sets = std::make_shared<std::vector<std::string>>();
   CLI::App* cmd = app.add_subcommand(
       "hpo", "Learn a learning-rate schedule, momentum and weight decay (Micaelli & Storkey, Algorithm 1)");
-  cmd->footer("Example: gradhpo hpo --dataset mnist --data ../shared/data/mnist --method forward --outer-steps 10");
-  cmd->add_option("--dataset", o->dataset, "Dataset")->check(CLI::IsMember(data::dataset_names()))->capture_default_str();
-  cmd->add_option("--data", o->data_folder, "Folder with the dataset files (default: $GRADHPO_DATA)");
-  cmd->add_option("--model", o->model, "Model")->check(CLI::IsMember(nn::model_names()))->capture_default_str();
-  cmd->add_option("--method", o->method, "forward, reverse, greedy (forward mode on segments) or cosine (hand-tuned)")
-      ->check(CLI::IsMember({"forward", "reverse", "greedy", "cosine"}))
-      ->capture_default_str();
-  cmd->add_option("--policy", o->policy, "reverse: store-all, exact-reversal or checkpoint")
-      ->check(CLI::IsMember({"store-all", "exact-reversal", "checkpoint"}))
-      ->capture_default_str();
-  cmd->add_option("--epochs", o->epochs, "Epochs of the inner run (horizon T = epochs × batches per epoch)")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "Batch size")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  cmd->add_option("--val-fraction", o->val_fraction, "Fraction of the training set held out for validation")
-      ->check(CLI::Range(0.001, 0.999))
-      ->capture_default_str();
-  cmd->add_option("--val-subset", o->val_subset, "Validation examples in L_val (a fixed seeded subset; 0: all)")
-      ->check(CLI::Range(0, 1 << 30))
-      ->capture_default_str();
-  cmd->add_option("--train-limit", o->train_limit, "Train on the first N training records only (0: all)")
-      ->check(CLI::Range(0, 1 << 30))
-      ->capture_default_str();
-  cmd->add_option("--lr-blocks", o->lr_blocks, "Learning rates, each shared over a block of steps")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  cmd->add_option("--outer-steps", o->outer_steps, "Outer steps (greedy: passes over the horizon)")
-      ->check(CLI::Range(1, 10000))
-      ->capture_default_str();
-  cmd->add_option("--gamma-lr", o->gamma_lr, "Sign optimizer: initial step of the learning rates")->capture_default_str();
-  cmd->add_option("--gamma-momentum", o->gamma_momentum, "Sign optimizer: initial step of the momentum")->capture_default_str();
-  cmd->add_option("--gamma-wd", o->gamma_wd, "Sign optimizer: initial step of the weight decay")->capture_default_str();
-  cmd->add_option("--clip-hessian", o->clip_hessian, "Forward mode: clip the Hessian-matrix product to ±c (0: off)")
-      ->check(CLI::Range(0.0, 1e30))
-      ->capture_default_str();
-  cmd->add_option("--greedy-horizon", o->greedy_horizon, "Greedy: inner steps between updates (0: T / lr-blocks)")
-      ->check(CLI::Range(0, 1 << 30))
-      ->capture_default_str();
-  cmd->add_option("--cosine-lrs", o->cosine_lrs, "Cosine: initial learning rates to try")->delimiter(',')->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed for the split, batch order and initialization")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "Threads (0: the default)")->check(CLI::Range(0, 256))->capture_default_str();
-  cmd->callback([o] { run_hpo(*o); });
+  cmd->footer("Example: gradhpo hpo --dataset mnist --data ../shared/data/mnist --method forward --outer-steps 10 --out runs/ms");
+  auto opts = std::make_shared<OptionSet>(option_set(*o));
+  opts->add_to(*cmd);
+  cmd->add_option("--config", *config, "JSON file of options (keys as the long options, without --), applied after the flags");
+  cmd->add_option("--set", *sets, "key=value overrides applied after --config (repeatable)");
+  cmd->add_option("--out", *out, "Run folder: config, results JSON/CSV, plots, index.html, a checkpoint per outer step");
+  cmd->add_option("--resume", *resume, "Continue the interrupted run in this folder (its config.json and checkpoint.bin)");
+  cmd->callback([o, opts, out, resume, config, sets] {
+    if (!config->empty()) opts->load_file(*config);
+    for (const std::string& s : *sets) opts->set(s);
+    run_hpo(*o, *out, *resume);
+  });
 }
 
 }  // namespace gradhpo::tools

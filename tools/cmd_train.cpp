@@ -1,7 +1,9 @@
 // `gradhpo train`: ordinary training of a model on a dataset (the baseline every hypergradient
 // method is measured against). The work is done by run_training (tools/train_run.h).
 #include <iostream>
+#include <algorithm>
 #include <memory>
+#include <thread>
 
 #include <gradhpo/data/load.h>
 #include <gradhpo/nn/models.h>
@@ -39,14 +41,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--activation", o->activation, "mlp, lenet5: activation")
       ->check(CLI::IsMember({"relu", "tanh"}))
       ->capture_default_str();
-  cmd->add_option("--widen", o->widen, "wrn16: widening factor k")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--widen", o->widen, "wrn16: widening factor k")->check(CLI::Range(1, 16))->capture_default_str();
   cmd->add_option("--init", o->init, "Initializer")
       ->check(CLI::IsMember({"pytorch", "kaiming", "glorot"}))
       ->capture_default_str();
 
   // Optimization.
-  cmd->add_option("--epochs", o->epochs, "Epochs")->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "Batch size")->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Epochs")->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Batch size, in examples")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   cmd->add_option("--optimizer", o->optimizer, "Optimizer")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
       ->capture_default_str();
@@ -54,7 +56,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", o->schedule, "Learning-rate schedule")
       ->check(CLI::IsMember({"constant", "step", "multistep", "cosine"}))
       ->capture_default_str();
-  cmd->add_option("--lr-step", o->lr_step_epochs, "step: period in epochs (default: a third of the run)");
+  cmd->add_option("--lr-step", o->lr_step_epochs, "step: period in epochs (0: a third of the run)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
   cmd->add_option("--lr-milestones", o->lr_milestones, "multistep: epochs where the rate is multiplied by gamma")
       ->delimiter(',');
   cmd->add_option("--lr-gamma", o->lr_gamma, "step, multistep: decay factor")->capture_default_str();
@@ -65,9 +69,28 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--decay-weights-only", o->decay_weights_only, "No weight decay on biases and batch-norm parameters");
 
   // Run.
-  cmd->add_option("--seed", o->seed, "Seed for initialization, split, batch order and augmentation")
+  cmd->add_option("--seed", o->seed, "Seed for initialization, split, batch order and augmentation (>= 0)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos ? std::string()
+                                                                                         : "a seed is a whole number >= 0, got " + v;
+          },
+          "INT >= 0"))
       ->capture_default_str();
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   cmd->add_option("--threads", o->threads, "Threads (OpenMP, Eigen and OpenBLAS); 0: their defaults")
+      ->check(CLI::Validator(
+          [cores](std::string& v) -> std::string {
+            int n = -1;
+            try {
+              n = std::stoi(v);
+            } catch (...) {
+            }
+            return n >= 0 && n <= cores ? std::string()
+                                        : "--threads " + v + ": this machine has " + std::to_string(cores) +
+                                              " hardware threads (allowed 0.." + std::to_string(cores) + "; 0: the default)";
+          },
+          "0.." + std::to_string(cores)))
       ->capture_default_str();
   cmd->add_option("--eval-batch", o->eval_batch, "Batch size for evaluation")->capture_default_str();
   cmd->add_flag("!--no-progress", o->progress, "Never draw the progress bar (it is drawn only on a terminal)");

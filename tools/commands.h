@@ -13,5 +13,9 @@ void add_demo_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 /// `gradhpo hpo`: learns a learning-rate schedule, momentum and weight decay by hypergradients.
 void add_hpo_command(CLI::App& app);
+/// `gradhpo check`: the exactness ladder of a problem (and a finite-difference check).
+void add_check_command(CLI::App& app);
+/// `gradhpo hypervariance`: Micaelli & Storkey's Section 5.1 diagnostics.
+void add_hypervariance_command(CLI::App& app);
 
 }  // namespace gradhpo::tools

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   gradhpo::tools::add_demo_command(app);
   gradhpo::tools::add_train_command(app);
   gradhpo::tools::add_hpo_command(app);
+  gradhpo::tools::add_check_command(app);
+  gradhpo::tools::add_hypervariance_command(app);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) args.push_back("demo");
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector of arguments last-first

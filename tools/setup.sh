@@ -11,6 +11,7 @@ packages=(
   build-essential cmake pkg-config
   libeigen3-dev libopenblas-dev zlib1g-dev libmatio-dev libcli11-dev
   doctest-dev libbenchmark-dev
+  nlohmann-json3-dev gnuplot-nox
   dataset-fashion-mnist
 )
 

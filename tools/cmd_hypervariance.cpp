@@ -1,0 +1,136 @@
+// `gradhpo hypervariance`: Micaelli & Storkey's Section 5.1 diagnostics — the hypervariance
+// (std/|mean|) and sign fluctuation (min(P+, P−)/P) of learning-rate hypergradients under P
+// perturbations of the training-data order, the validation sample, the initial weights and the
+// hyperparameters, with the schedule shared over blocks of steps and with one value per step.
+#include <iomanip>
+#include <iostream>
+#include <memory>
+
+#include <gradhpo/data/load.h>
+#include <gradhpo/data/normalize.h>
+#include <gradhpo/data/random.h>
+#include <gradhpo/data/split.h>
+#include <gradhpo/hpo/classification.h>
+#include <gradhpo/hpo/diagnostics.h>
+#include <gradhpo/hpo/forward.h>
+
+#include "commands.h"
+#include "option_set.h"
+#include "plot.h"
+#include "run_folder.h"
+#include "train_run.h"
+
+namespace gradhpo::tools {
+
+namespace {
+
+struct HypervarianceOptions {
+  std::string dataset = "fashion-mnist";
+  std::string data_folder;
+  std::string model = "mlp";
+  std::int64_t train_limit = 2048;
+  std::int64_t batch_size = 64;
+  std::int64_t steps = 50;
+  std::int64_t blocks = 5;
+  int perturbations = 4;
+  double lr = 0.05;
+  std::int64_t val_subset = 500;
+  std::uint64_t seed = 0;
+  int threads = 0;
+};
+
+OptionSet option_set(HypervarianceOptions& o) {
+  OptionSet s;
+  s.text("dataset", &o.dataset, data::dataset_names(), "Dataset");
+  s.path("data", &o.data_folder, "Folder with the dataset files (default: $GRADHPO_DATA, then the Debian package)");
+  s.text("model", &o.model, nn::model_names(), "Model");
+  s.integer("train-limit", &o.train_limit, 1, 1 << 30, "Training examples");
+  s.integer("batch-size", &o.batch_size, 1, 1 << 20, "Batch size, in examples");
+  s.integer("steps", &o.steps, 2, 1 << 24, "Inner steps T");
+  s.integer("blocks", &o.blocks, 1, 1 << 24, "Learning rates of the shared schedule (compared with one per step)");
+  s.integer("perturbations", &o.perturbations, 2, 1000, "P: perturbations per factor");
+  s.real("lr", &o.lr, 1e-9, 100, "The unperturbed learning rate (every block)");
+  s.integer("val-subset", &o.val_subset, 0, 1 << 30, "Validation examples in L_val (0: all)");
+  s.seed("seed", &o.seed, "Base seed (>= 0)");
+  s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
+  return s;
+}
+
+void run(const HypervarianceOptions& o, const std::string& out) {
+  set_threads(o.threads);
+  data::TrainTest tt = data::load_dataset(o.dataset, o.data_folder);
+  data::TrainVal tv = data::split_train_val(tt.train, 0.1, data::derive_seed(o.seed, 1));
+  data::Dataset train = tv.train, val = tv.val;
+  if (o.train_limit < train.size()) {
+    std::vector<std::int64_t> first(static_cast<std::size_t>(o.train_limit));
+    for (std::int64_t i = 0; i < o.train_limit; ++i) first[static_cast<std::size_t>(i)] = i;
+    train = train.subset(first);
+  }
+  const data::ChannelStats stats = data::channel_stats(train);
+  data::normalize_inplace(train.images, stats);
+  data::normalize_inplace(val.images, stats);
+  std::shared_ptr<const nn::Model> model =
+      nn::make_model(o.model, Shape{train.channels(), train.height(), train.width()}, train.num_classes);
+  auto factory = [&](std::int64_t blocks) {
+    return [&, blocks](hpo::Factor f, int index) {
+      hpo::Hyperparameters h;
+      h.add(hpo::Hyperparameters::learning_rate(blocks, o.lr));
+      nn::OptimizerConfig opt;
+      opt.momentum = 0.9;
+      hpo::ClassificationOptions co;
+      co.batch_size = o.batch_size;
+      co.val_subset = o.val_subset;
+      co.batch_seed = data::derive_seed(o.seed, 10 + (f == hpo::Factor::train_order ? index : 0));
+      co.val_seed = data::derive_seed(o.seed, 20 + (f == hpo::Factor::val_sample ? index : 0));
+      co.init_seed = data::derive_seed(o.seed, 30 + (f == hpo::Factor::init_weights ? index : 0));
+      return hpo::make_classification_task(model, train, val, std::move(h), opt, o.steps, co).problem;
+    };
+  };
+  const auto method = [](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
+    return hpo::forward_hypergradient(p, th, {}, s);
+  };
+  const std::vector<hpo::Factor> factors = {hpo::Factor::train_order, hpo::Factor::val_sample, hpo::Factor::init_weights,
+                                            hpo::Factor::hyperparameters};
+  std::vector<std::vector<std::string>> rows;
+  BarPlot bars{"hypervariance of the learning-rate hypergradients", "mean std/|mean| over hyperparameters", {}, {}};
+  for (std::int64_t blocks : {o.blocks, o.steps}) {
+    const hpo::BilevelProblem p0 = factory(blocks)(hpo::Factor::train_order, 0);
+    const auto result = hpo::hypervariance(factory(blocks), p0.hyper.initial(), method, o.perturbations, factors, o.seed);
+    const std::string setting = blocks == o.steps ? "one per step" : std::to_string(blocks) + " shared";
+    for (const auto& r : result) {
+      std::ostringstream hv, sf, sec;
+      hv << std::setprecision(3) << r.spread.mean_hypervariance;
+      sf << std::setprecision(3) << 100 * r.spread.mean_sign_fluctuation;
+      sec << std::fixed << std::setprecision(1) << r.seconds;
+      rows.push_back({setting, hpo::factor_name(r.factor), hv.str(), sf.str() + "%", sec.str()});
+      bars.labels.push_back(setting + ": " + hpo::factor_name(r.factor));
+      bars.values.push_back(r.spread.mean_hypervariance);
+    }
+  }
+  const std::vector<std::string> header = {"learning rates", "perturbed factor", "hypervariance", "sign fluctuation", "seconds"};
+  std::cout << "gradhpo hypervariance: " << model->describe() << ", T = " << o.steps << ", P = " << o.perturbations << "\n";
+  for (const auto& r : rows)
+    std::cout << "  " << std::left << std::setw(14) << r[0] << std::setw(22) << r[1] << " hypervariance " << std::setw(9)
+              << r[2] << " sign fluctuation " << std::setw(7) << r[3] << " (" << r[4] << " s)\n";
+  if (out.empty()) return;
+  RunFolder folder(out);
+  folder.write("results.csv", csv_table(header, rows));
+  const std::vector<std::string> pics = draw(bars, folder.file("hypervariance"));
+  folder.write_index("gradhpo hypervariance", {{"Results", html_table(header, rows)}}, {"hypervariance.svg"});
+  std::cout << "plots: " << pics[0] << "\n";
+}
+
+}  // namespace
+
+void add_hypervariance_command(CLI::App& app) {
+  auto o = std::make_shared<HypervarianceOptions>();
+  auto out = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("hypervariance", "Hypervariance and sign fluctuation (Micaelli & Storkey, Section 5.1)");
+  cmd->footer("Example: gradhpo hypervariance --dataset fashion-mnist --steps 50 --blocks 5 --perturbations 4 --out runs/hv");
+  auto opts = std::make_shared<OptionSet>(option_set(*o));
+  opts->add_to(*cmd);
+  cmd->add_option("--out", *out, "Folder for results.csv, the plot and index.html");
+  cmd->callback([o, out] { run(*o, *out); });
+}
+
+}  // namespace gradhpo::tools

@@ -1,0 +1,86 @@
+#include "experiments.h"
+
+#include <random>
+
+#include <gradhpo/data/load.h>
+#include <gradhpo/data/normalize.h>
+#include <gradhpo/data/random.h>
+#include <gradhpo/data/split.h>
+#include <gradhpo/nn/models.h>
+
+namespace gradhpo::tools {
+
+const std::vector<std::string>& experiment_names() {
+  static const std::vector<std::string> names = {"l2", "cleaning"};
+  return names;
+}
+
+namespace {
+
+std::vector<std::int64_t> first_n(std::int64_t n) {
+  std::vector<std::int64_t> v(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i;
+  return v;
+}
+
+}  // namespace
+
+Experiment make_experiment(const std::string& name, const ExperimentOptions& o) {
+  require(name == "l2" || name == "cleaning", "unknown experiment '" + name + "' (expected l2 or cleaning)");
+  require(o.train_size >= 1 && o.val_size >= 1 && o.horizon >= 1, "experiment: sizes and horizon must be >= 1");
+  Experiment e;
+  e.name = name;
+  data::TrainTest tt = data::load_dataset(o.dataset, o.data_folder);
+  require(tt.train.size() >= o.train_size + o.val_size,
+          "experiment: " + std::to_string(o.train_size + o.val_size) + " training records needed, '" + tt.train.name +
+              "' has " + std::to_string(tt.train.size()));
+  // A seeded split of the training file: train_size for training, val_size for validation.
+  const data::SplitIndices split = data::split_indices(tt.train.size(), static_cast<double>(o.val_size) /
+                                                                            static_cast<double>(tt.train.size()),
+                                                       data::derive_seed(o.seed, 1));
+  std::vector<std::int64_t> tr(split.train.begin(), split.train.begin() + o.train_size);
+  std::vector<std::int64_t> va(split.val.begin(), split.val.begin() + std::min<std::int64_t>(o.val_size, split.val.size()));
+  e.train = tt.train.subset(tr);
+  e.val = tt.train.subset(va);
+  e.test = tt.test;
+  e.train.name = o.dataset + ":train";
+  e.val.name = o.dataset + ":val";
+  const data::ChannelStats stats = data::channel_stats(e.train);
+  for (data::Dataset* d : {&e.train, &e.val, &e.test}) data::normalize_inplace(d->images, stats);
+
+  if (name == "cleaning") {  // half the labels replaced by a different one, uniformly
+    std::mt19937_64 rng(data::derive_seed(o.seed, 7));
+    e.corrupted.assign(static_cast<std::size_t>(e.train.size()), false);
+    std::vector<std::int64_t> order = first_n(e.train.size());
+    data::shuffle_in_place(order, rng);
+    for (std::size_t k = 0; k < order.size() / 2; ++k) {
+      const std::size_t i = static_cast<std::size_t>(order[k]);
+      const int shift = 1 + static_cast<int>(data::uniform_below(rng, static_cast<std::uint64_t>(e.train.num_classes - 1)));
+      e.train.labels[i] = (e.train.labels[i] + shift) % e.train.num_classes;
+      e.corrupted[i] = true;
+    }
+  }
+
+  nn::MlpOptions mo;
+  mo.hidden = {};
+  auto model = std::make_shared<nn::Mlp>(Shape{e.train.channels(), e.train.height(), e.train.width()},
+                                         e.train.num_classes, mo);
+  hpo::Hyperparameters h;
+  if (name == "l2") {
+    h.add(hpo::Hyperparameters::l2_per_entry(model->num_params(), 1e-3));
+  } else {
+    h.add(hpo::Hyperparameters::example_weights(e.train.size(), 0.5));
+  }
+  nn::OptimizerConfig opt;
+  opt.lr = nn::Schedule::constant(o.lr);
+  opt.momentum = o.momentum;
+  hpo::ClassificationOptions co;
+  co.batch_size = o.batch_size;
+  co.batch_seed = data::derive_seed(o.seed, 2);
+  co.init_seed = data::derive_seed(o.seed, 3);
+  co.dtype = DType::f64;
+  e.task = hpo::make_classification_task(model, e.train, e.val, std::move(h), opt, o.horizon, co);
+  return e;
+}
+
+}  // namespace gradhpo::tools

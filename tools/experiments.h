@@ -1,0 +1,44 @@
+// The papers' real-data problems, built once for every command that runs them.
+//
+//   l2        per-entry L2 on logistic regression (Maclaurin et al. 2015, Section 3.2: one L2
+//             coefficient per weight; here per parameter, biases included: 7,850 on MNIST)
+//   cleaning  data hyper-cleaning (Franceschi et al. 2017, Section 5.1): half of the training
+//             labels replaced by a wrong one at random, one weight σ(θ_i) per training example,
+//             learned on a clean validation set
+// Both: logistic regression (nn::Mlp with no hidden layer) in float64, standardized images.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <gradhpo/data/dataset.h>
+#include <gradhpo/hpo/classification.h>
+
+namespace gradhpo::tools {
+
+struct ExperimentOptions {
+  std::string dataset = "mnist";
+  std::string data_folder;
+  std::int64_t train_size = 5000;
+  std::int64_t val_size = 5000;
+  std::int64_t horizon = 100;
+  std::int64_t batch_size = 0;  ///< 0: full batch
+  double lr = 0.1;
+  double momentum = 0.9;
+  std::uint64_t seed = 0;
+};
+
+struct Experiment {
+  std::string name;
+  hpo::ClassificationTask task;
+  data::Dataset train, val, test;
+  std::vector<bool> corrupted;  ///< cleaning: which training labels were replaced
+};
+
+/// Builds "l2" or "cleaning"; throws Error naming the experiment otherwise.
+Experiment make_experiment(const std::string& name, const ExperimentOptions& options);
+/// The names make_experiment accepts.
+const std::vector<std::string>& experiment_names();
+
+}  // namespace gradhpo::tools

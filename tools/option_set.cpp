@@ -1,0 +1,203 @@
+#include "option_set.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <gradhpo/engine/error.h>
+
+namespace gradhpo::tools {
+
+namespace {
+
+std::string range_text(double lo, double hi) {
+  std::ostringstream s;
+  s << "[" << lo << ", " << hi << "]";
+  return s.str();
+}
+
+[[noreturn]] void bad(const std::string& where, const std::string& key, const std::string& why) {
+  throw Error(where + ": '" + key + "' " + why);
+}
+
+double as_number(const nlohmann::json& v, const std::string& where, const std::string& key) {
+  if (!v.is_number()) bad(where, key, "must be a number, got " + v.dump());
+  const double x = v.get<double>();
+  if (!std::isfinite(x)) bad(where, key, "must be finite");
+  return x;
+}
+
+}  // namespace
+
+void OptionSet::integer(const std::string& key, std::int64_t* value, std::int64_t lo, std::int64_t hi,
+                        const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        const double x = as_number(v, where, key);
+                        if (x != std::floor(x)) bad(where, key, "must be a whole number, got " + v.dump());
+                        if (x < static_cast<double>(lo) || x > static_cast<double>(hi))
+                          bad(where, key, "is " + v.dump() + "; allowed " + range_text(static_cast<double>(lo), static_cast<double>(hi)));
+                        *value = static_cast<std::int64_t>(x);
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) {
+                        cmd.add_option("--" + key, *value, help)->check(CLI::Range(lo, hi))->capture_default_str();
+                      }});
+}
+
+void OptionSet::integer(const std::string& key, int* value, int lo, int hi, const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        const double x = as_number(v, where, key);
+                        if (x != std::floor(x)) bad(where, key, "must be a whole number, got " + v.dump());
+                        if (x < lo || x > hi) bad(where, key, "is " + v.dump() + "; allowed " + range_text(lo, hi));
+                        *value = static_cast<int>(x);
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) { cmd.add_option("--" + key, *value, help)->check(CLI::Range(lo, hi))->capture_default_str(); }});
+}
+
+void OptionSet::seed(const std::string& key, std::uint64_t* value, const std::string& help) {
+  // A seed is a non-negative whole number; "-1" must not wrap around to 2^64 − 1.
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+                          bad(where, key, "must be a whole number >= 0, got " + v.dump());
+                        *value = v.get<std::uint64_t>();
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) {
+                        cmd.add_option("--" + key, *value, help)->check(CLI::NonNegativeNumber)->capture_default_str();
+                      }});
+}
+
+void OptionSet::real(const std::string& key, double* value, double lo, double hi, const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        const double x = as_number(v, where, key);
+                        if (x < lo || x > hi) bad(where, key, "is " + v.dump() + "; allowed " + range_text(lo, hi));
+                        *value = x;
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) {
+                        cmd.add_option("--" + key, *value, help)
+                            ->check(CLI::Validator(
+                                [lo, hi](std::string& s) -> std::string {
+                                  double x = 0;
+                                  try {
+                                    x = std::stod(s);
+                                  } catch (...) {
+                                    return "not a number: " + s;
+                                  }
+                                  if (!std::isfinite(x) || x < lo || x > hi) return s + " is outside " + range_text(lo, hi);
+                                  return {};
+                                },
+                                range_text(lo, hi)))
+                            ->capture_default_str();
+                      }});
+}
+
+void OptionSet::text(const std::string& key, std::string* value, std::vector<std::string> choices, const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        if (!v.is_string()) bad(where, key, "must be a string, got " + v.dump());
+                        const std::string s = v.get<std::string>();
+                        if (!choices.empty() && std::find(choices.begin(), choices.end(), s) == choices.end()) {
+                          std::string all;
+                          for (const std::string& c : choices) all += (all.empty() ? "" : ", ") + c;
+                          bad(where, key, "is '" + s + "'; allowed: " + all);
+                        }
+                        *value = s;
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) {
+                        CLI::Option* o = cmd.add_option("--" + key, *value, help)->capture_default_str();
+                        if (!choices.empty()) o->check(CLI::IsMember(choices));
+                      }});
+}
+
+void OptionSet::path(const std::string& key, std::string* value, const std::string& help) { text(key, value, {}, help); }
+
+void OptionSet::reals(const std::string& key, std::vector<double>* value, double lo, double hi, const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        if (!v.is_array() || v.empty()) bad(where, key, "must be a non-empty list of numbers, got " + v.dump());
+                        std::vector<double> out;
+                        for (const auto& e : v) {
+                          const double x = as_number(e, where, key);
+                          if (x < lo || x > hi) bad(where, key, "has " + e.dump() + "; allowed " + range_text(lo, hi));
+                          out.push_back(x);
+                        }
+                        *value = out;
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) {
+                        cmd.add_option("--" + key, *value, help + " (comma-separated)")
+                            ->delimiter(',')
+                            ->check(CLI::Range(lo, hi))
+                            ->capture_default_str();
+                      }});
+}
+
+void OptionSet::flag(const std::string& key, bool* value, const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        if (!v.is_boolean()) bad(where, key, "must be true or false, got " + v.dump());
+                        *value = v.get<bool>();
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) { cmd.add_flag("--" + key, *value, help); }});
+}
+
+void OptionSet::add_to(CLI::App& cmd) {
+  for (const Option& o : options_) o.add(cmd);
+}
+
+const OptionSet::Option& OptionSet::find(const std::string& key, const std::string& where) const {
+  for (const Option& o : options_)
+    if (o.key == key) return o;
+  std::string all;
+  for (const Option& o : options_) all += (all.empty() ? "" : ", ") + o.key;
+  throw Error(where + ": unknown key '" + key + "' (known: " + all + ")");
+}
+
+void OptionSet::load(const nlohmann::json& object, const std::string& where) {
+  if (!object.is_object()) throw Error(where + ": expected a JSON object of options, got " + object.dump().substr(0, 80));
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (it.key() == "comment" || it.key() == "paper" || it.key() == "scaled_down") continue;  // documentation keys
+    find(it.key(), where).assign(it.value(), where);
+  }
+}
+
+void OptionSet::load_file(const std::string& file) {
+  std::ifstream f(file);
+  if (!f) throw Error("cannot open config file '" + file + "'");
+  nlohmann::json j;
+  try {
+    f >> j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("config file '" + file + "' is not valid JSON: " + e.what());
+  }
+  load(j, file);
+}
+
+void OptionSet::set(const std::string& assignment, const std::string& where) {
+  const std::size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error(where + ": expected key=value, got '" + assignment + "'");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  nlohmann::json v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (v.is_discarded()) v = text;  // a bare word: a string
+  find(key, where).assign(v, where);
+}
+
+nlohmann::json OptionSet::to_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const Option& o : options_) j[o.key] = o.get();
+  return j;
+}
+
+void OptionSet::validate(const std::string& where) const {
+  for (const Option& o : options_) o.assign(o.get(), where);
+}
+
+}  // namespace gradhpo::tools

@@ -1,0 +1,54 @@
+// One description of a command's options, serving the command line, JSON experiment files and
+// `--set key=value` overrides alike (Ceres' Options::IsValid in one place): each option has a
+// key, a help text with its unit, a default (the field's value when registered), and a range or
+// a list of choices, checked the same way whichever way the value arrived. A JSON file with an
+// unknown key, or a value out of range, is refused naming the file, the key and what is allowed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+namespace gradhpo::tools {
+
+class OptionSet {
+ public:
+  void integer(const std::string& key, std::int64_t* value, std::int64_t lo, std::int64_t hi, const std::string& help);
+  void integer(const std::string& key, int* value, int lo, int hi, const std::string& help);
+  void seed(const std::string& key, std::uint64_t* value, const std::string& help);
+  void real(const std::string& key, double* value, double lo, double hi, const std::string& help);
+  void text(const std::string& key, std::string* value, std::vector<std::string> choices, const std::string& help);
+  /// A free text (a folder, a file): no choices.
+  void path(const std::string& key, std::string* value, const std::string& help);
+  void reals(const std::string& key, std::vector<double>* value, double lo, double hi, const std::string& help);
+  void flag(const std::string& key, bool* value, const std::string& help);
+
+  /// Adds `--<key>` for every option to a CLI11 command (defaults shown, ranges checked).
+  void add_to(CLI::App& cmd);
+  /// Sets every key of a JSON object; `where` names the file in messages.
+  void load(const nlohmann::json& object, const std::string& where);
+  /// Reads a JSON file and loads it.
+  void load_file(const std::string& file);
+  /// "key=value" (the value parsed as JSON when it is JSON, else as a string).
+  void set(const std::string& assignment, const std::string& where = "--set");
+  /// Every option's current value, by key.
+  nlohmann::json to_json() const;
+  /// Re-checks every value (after CLI11 parsing) and throws Error naming the first bad one.
+  void validate(const std::string& where = "command line") const;
+
+ private:
+  struct Option {
+    std::string key, help;
+    std::function<void(const nlohmann::json&, const std::string&)> assign;  // checks, then sets
+    std::function<nlohmann::json()> get;
+    std::function<void(CLI::App&)> add;
+  };
+  const Option& find(const std::string& key, const std::string& where) const;
+  std::vector<Option> options_;
+};
+
+}  // namespace gradhpo::tools

@@ -1,0 +1,83 @@
+#include "plot.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <gradhpo/engine/error.h>
+
+namespace gradhpo::tools {
+
+namespace {
+
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return q + "\"";
+}
+
+/// Runs the script once per terminal; the pictures replace <stem>.svg / <stem>.png.
+std::vector<std::string> render(const std::string& body, const std::string& stem) {
+  std::vector<std::string> out;
+  const std::string script = stem + ".gp";
+  {
+    std::ofstream f(script);
+    require(static_cast<bool>(f), "plot: cannot write '" + script + "'");
+    f << "# gnuplot script written by gradhpo; run `gnuplot -e \"term='svg'; out='x.svg'\" " << script << "`\n"
+      << "if (!exists(\"term\")) term = 'svg'\nif (!exists(\"out\")) out = '" << stem << ".svg'\n"
+      << "set terminal term size 800,500\nset output out\n"
+      << body;
+  }
+  for (const char* term : {"svg", "pngcairo"}) {
+    const std::string ext = std::string(term) == "svg" ? ".svg" : ".png";
+    const std::string cmd = "gnuplot -e \"term='" + std::string(term) + "'; out='" + stem + ext + "'\" " + script + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    require(p != nullptr, "plot: cannot run gnuplot (install the Debian package gnuplot-nox)");
+    std::string msg;
+    char buf[256];
+    while (fgets(buf, sizeof buf, p)) msg += buf;
+    const int rc = pclose(p);
+    require(rc == 0, "plot: gnuplot failed on '" + script + "' (exit " + std::to_string(rc) + "): " + msg +
+                         (rc == 127 << 8 ? " (install the Debian package gnuplot-nox)" : ""));
+    out.push_back(stem + ext);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> draw(const LinePlot& p, const std::string& stem) {
+  require(!p.series.empty(), "plot '" + p.title + "': no data");
+  std::ostringstream s;
+  s.precision(10);
+  for (std::size_t k = 0; k < p.series.size(); ++k) {
+    s << "$d" << k << " << EOD\n";
+    for (std::size_t i = 0; i < p.series[k].x.size(); ++i)
+      if (std::isfinite(p.series[k].y[i])) s << p.series[k].x[i] << " " << p.series[k].y[i] << "\n";
+    s << "EOD\n";
+  }
+  s << "set title " << quoted(p.title) << "\nset xlabel " << quoted(p.xlabel) << "\nset ylabel " << quoted(p.ylabel)
+    << "\nset grid\nset key outside right\nset offsets 0, 0, graph 0.05, graph 0.05\n";
+  if (p.log_y) s << "set logscale y\n";
+  s << "plot ";
+  for (std::size_t k = 0; k < p.series.size(); ++k)
+    s << (k ? ", " : "") << "$d" << k << " using 1:2 with " << (p.steps ? "steps" : "linespoints") << " lw 2 title "
+      << quoted(p.series[k].name);
+  s << "\n";
+  return render(s.str(), stem);
+}
+
+std::vector<std::string> draw(const BarPlot& p, const std::string& stem) {
+  require(!p.values.empty() && p.values.size() == p.labels.size(), "plot '" + p.title + "': labels and values differ");
+  std::ostringstream s;
+  s.precision(10);
+  s << "$d << EOD\n";
+  for (std::size_t i = 0; i < p.values.size(); ++i) s << i << " " << p.values[i] << " " << quoted(p.labels[i]) << "\n";
+  s << "EOD\nset title " << quoted(p.title) << "\nset ylabel " << quoted(p.ylabel)
+    << "\nset style fill solid 0.7\nset boxwidth 0.6\nset grid ytics\nset xtics rotate by -30\nunset key\n"
+    << "plot $d using 1:2:xtic(3) with boxes lc rgb '#3060a0'\n";
+  return render(s.str(), stem);
+}
+
+}  // namespace gradhpo::tools

@@ -1,0 +1,105 @@
+#include "run_folder.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gradhpo/engine/error.h>
+
+namespace gradhpo::tools {
+
+RunFolder::RunFolder(std::string path) : path_(std::move(path)) {
+  std::error_code ec;
+  std::filesystem::create_directories(path_, ec);
+  require(!ec && std::filesystem::is_directory(path_), "cannot create the run folder '" + path_ + "': " + ec.message());
+}
+
+bool RunFolder::exists(const std::string& name) const { return std::filesystem::exists(file(name)); }
+
+void RunFolder::write(const std::string& name, const std::string& text) const {
+  const std::string target = file(name), tmp = target + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    require(static_cast<bool>(f), "cannot write '" + tmp + "'");
+    f << text;
+    f.flush();
+    require(static_cast<bool>(f), "writing '" + tmp + "' failed (disk full?)");
+  }
+  require(std::rename(tmp.c_str(), target.c_str()) == 0, "cannot rename '" + tmp + "' to '" + target + "'");
+}
+
+void RunFolder::write_json(const std::string& name, const nlohmann::json& j) const { write(name, j.dump(2) + "\n"); }
+
+nlohmann::json RunFolder::read_json(const std::string& name) const {
+  std::ifstream f(file(name));
+  require(static_cast<bool>(f), "cannot read '" + file(name) + "'");
+  try {
+    nlohmann::json j;
+    f >> j;
+    return j;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("'" + file(name) + "' is not valid JSON: " + e.what());
+  }
+}
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::ostringstream s;
+  s << "<table>\n<tr>";
+  for (const std::string& h : header) s << "<th>" << html_escape(h) << "</th>";
+  s << "</tr>\n";
+  for (const auto& r : rows) {
+    s << "<tr>";
+    for (const std::string& c : r) s << "<td>" << html_escape(c) << "</td>";
+    s << "</tr>\n";
+  }
+  s << "</table>\n";
+  return s.str();
+}
+
+std::string csv_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  auto cell = [](const std::string& c) {
+    if (c.find_first_of(",\"\n") == std::string::npos) return c;
+    std::string q = "\"";
+    for (char ch : c) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
+  std::ostringstream s;
+  for (std::size_t i = 0; i < header.size(); ++i) s << (i ? "," : "") << cell(header[i]);
+  s << "\n";
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) s << (i ? "," : "") << cell(r[i]);
+    s << "\n";
+  }
+  return s.str();
+}
+
+void RunFolder::write_index(const std::string& title, const std::vector<std::pair<std::string, std::string>>& sections,
+                            const std::vector<std::string>& pictures) const {
+  std::ostringstream s;
+  s << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << html_escape(title) << "</title>\n"
+    << "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+       "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}img{max-width:100%}</style></head><body>\n"
+    << "<h1>" << html_escape(title) << "</h1>\n";
+  for (const auto& [heading, html] : sections) s << "<h2>" << html_escape(heading) << "</h2>\n" << html << "\n";
+  if (!pictures.empty()) s << "<h2>Plots</h2>\n";
+  for (const std::string& p : pictures) s << "<p><img src=\"" << html_escape(p) << "\" alt=\"" << html_escape(p) << "\"></p>\n";
+  s << "</body></html>\n";
+  write("index.html", s.str());
+}
+
+}  // namespace gradhpo::tools
