@@ -271,12 +271,28 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   }
   std::cout << "stopped: " << run.stop_reason << "; " << run.rejections << " rejected steps; " << fixed(run.seconds, 1)
             << " s in the outer loop\nlearned: " << schedule_text(h, run.theta) << "\n";
-  const hpo::InnerRun r = hpo::run_inner(task.problem, run.theta);
-  const nn::Evaluation ev = task.evaluate(r.final_state.w(), d.val), et = task.evaluate(r.final_state.w(), d.test);
-  std::cout << o.method << " (learned hyperparameters, trained from w0): validation accuracy " << fixed(100 * ev.accuracy, 2)
-            << "%, test accuracy " << fixed(100 * et.accuracy, 2) << "% (test loss " << fixed(et.loss, 4) << "), wall "
-            << fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 1) << " s, peak RSS " << fixed(peak_rss_mb(), 1)
-            << " MB\n";
+  // Early stopping on validation (Micaelli & Storkey, Appendix B, Figure 3): the θ of the outer
+  // step with the lowest L_val, besides the θ the loop ended with.
+  Tensor best = run.theta;
+  int best_step = -1;
+  double best_val = INFINITY;
+  for (const hpo::OuterStep& s : run.steps)
+    if (!s.rejected && s.val_loss < best_val) best_val = s.val_loss, best_step = s.step, best = s.theta;
+  auto report = [&](const Tensor& theta, const std::string& what) {
+    const hpo::InnerRun r = hpo::run_inner(task.problem, theta);
+    const nn::Evaluation ev = task.evaluate(r.final_state.w(), d.val), et = task.evaluate(r.final_state.w(), d.test);
+    std::cout << what << ": validation accuracy " << fixed(100 * ev.accuracy, 2) << "%, test accuracy "
+              << fixed(100 * et.accuracy, 2) << "% (test loss " << fixed(et.loss, 4) << ")\n";
+    return std::make_pair(ev, et);
+  };
+  const auto [ev, et] = report(run.theta, o.method + ", the final θ trained from w0");
+  nn::Evaluation best_test = et;
+  if (o.method != "greedy" && best_step >= 0) {
+    std::cout << "best validation loss " << fixed(best_val, 4) << " at outer step " << best_step << ": " << schedule_text(h, best) << "\n";
+    best_test = report(best, o.method + ", the best-validation θ (early stopping) trained from w0").second;
+  }
+  std::cout << "wall " << fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 1) << " s, peak RSS "
+            << fixed(peak_rss_mb(), 1) << " MB\n";
   if (!ctx.folder) return;
 
   // Results, plots and the index page.
@@ -310,7 +326,8 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   ctx.folder->write("results.csv", csv_table(header, rows));
   ctx.folder->write_json("summary.json", {{"method", o.method}, {"stop_reason", run.stop_reason},
                                           {"learned", schedule_text(h, run.theta)}, {"val_accuracy", ev.accuracy},
-                                          {"test_accuracy", et.accuracy}, {"test_loss", et.loss}});
+                                          {"test_accuracy", et.accuracy}, {"test_loss", et.loss}, {"best_step", best_step},
+                                          {"best_test_accuracy", best_test.accuracy}});
   std::vector<std::string> pics = draw(schedules, ctx.folder->file("schedule"));
   if (!val.x.empty()) draw(curve, ctx.folder->file("val_loss"));
   std::ostringstream summary;

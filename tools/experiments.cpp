@@ -11,7 +11,7 @@
 namespace gradhpo::tools {
 
 const std::vector<std::string>& experiment_names() {
-  static const std::vector<std::string> names = {"l2", "cleaning"};
+  static const std::vector<std::string> names = {"l2", "cleaning", "schedule"};
   return names;
 }
 
@@ -26,7 +26,8 @@ std::vector<std::int64_t> first_n(std::int64_t n) {
 }  // namespace
 
 Experiment make_experiment(const std::string& name, const ExperimentOptions& o) {
-  require(name == "l2" || name == "cleaning", "unknown experiment '" + name + "' (expected l2 or cleaning)");
+  require(name == "l2" || name == "cleaning" || name == "schedule",
+          "unknown experiment '" + name + "' (expected l2, cleaning or schedule)");
   require(o.train_size >= 1 && o.val_size >= 1 && o.horizon >= 1, "experiment: sizes and horizon must be >= 1");
   Experiment e;
   e.name = name;
@@ -61,10 +62,26 @@ Experiment make_experiment(const std::string& name, const ExperimentOptions& o) 
     }
   }
 
+  hpo::ClassificationOptions co;
+  co.batch_size = o.batch_size;
+  co.batch_seed = data::derive_seed(o.seed, 2);
+  co.init_seed = data::derive_seed(o.seed, 3);
+  const Shape input{e.train.channels(), e.train.height(), e.train.width()};
+  if (name == "schedule") {  // every hyperparameter starts at zero (Algorithm 1)
+    hpo::Hyperparameters h;
+    h.add(hpo::Hyperparameters::learning_rate(o.lr_blocks, 0.0));
+    h.add(hpo::Hyperparameters::momentum(1, 0.0));
+    h.add(hpo::Hyperparameters::weight_decay(1, 0.0));
+    nn::OptimizerConfig opt;
+    opt.lr = nn::Schedule::constant(0.0);
+    require(o.batch_size >= 1, "experiment schedule: needs mini-batches (--batch-size >= 1)");
+    e.task = hpo::make_classification_task(nn::make_model(o.model, input, e.train.num_classes), e.train, e.val,
+                                           std::move(h), opt, o.horizon, co);
+    return e;
+  }
   nn::MlpOptions mo;
   mo.hidden = {};
-  auto model = std::make_shared<nn::Mlp>(Shape{e.train.channels(), e.train.height(), e.train.width()},
-                                         e.train.num_classes, mo);
+  auto model = std::make_shared<nn::Mlp>(input, e.train.num_classes, mo);
   hpo::Hyperparameters h;
   if (name == "l2") {
     h.add(hpo::Hyperparameters::l2_per_entry(model->num_params(), 1e-3));
@@ -74,10 +91,6 @@ Experiment make_experiment(const std::string& name, const ExperimentOptions& o) 
   nn::OptimizerConfig opt;
   opt.lr = nn::Schedule::constant(o.lr);
   opt.momentum = o.momentum;
-  hpo::ClassificationOptions co;
-  co.batch_size = o.batch_size;
-  co.batch_seed = data::derive_seed(o.seed, 2);
-  co.init_seed = data::derive_seed(o.seed, 3);
   co.dtype = DType::f64;
   e.task = hpo::make_classification_task(model, e.train, e.val, std::move(h), opt, o.horizon, co);
   return e;

@@ -5,7 +5,11 @@
 //   cleaning  data hyper-cleaning (Franceschi et al. 2017, Section 5.1): half of the training
 //             labels replaced by a wrong one at random, one weight σ(θ_i) per training example,
 //             learned on a clean validation set
-// Both: logistic regression (nn::Mlp with no hidden layer) in float64, standardized images.
+//   schedule  Micaelli & Storkey (Algorithm 1, Table 1): a learning-rate schedule of lr_blocks
+//             values, the momentum and the weight decay of SGD, all starting at zero, for a
+//             model (LeNet-5 by default) in float32
+// l2 and cleaning: logistic regression (nn::Mlp with no hidden layer) in float64. All:
+// standardized images, a seeded validation split of the training file.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +31,8 @@ struct ExperimentOptions {
   double lr = 0.1;
   double momentum = 0.9;
   std::uint64_t seed = 0;
+  std::string model = "lenet5";  ///< schedule only
+  std::int64_t lr_blocks = 10;   ///< schedule only
 };
 
 struct Experiment {

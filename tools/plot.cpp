@@ -75,7 +75,7 @@ std::vector<std::string> draw(const BarPlot& p, const std::string& stem) {
   s << "$d << EOD\n";
   for (std::size_t i = 0; i < p.values.size(); ++i) s << i << " " << p.values[i] << " " << quoted(p.labels[i]) << "\n";
   s << "EOD\nset title " << quoted(p.title) << "\nset ylabel " << quoted(p.ylabel)
-    << "\nset style fill solid 0.7\nset boxwidth 0.6\nset grid ytics\nset xtics rotate by -30\nunset key\n"
+    << "\nset style fill solid 0.7\nset boxwidth 0.6\nset grid ytics\nset xtics rotate by -30\nset bmargin 10\nset rmargin 12\nunset key\n"
     << "plot $d using 1:2:xtic(3) with boxes lc rgb '#3060a0'\n";
   return render(s.str(), stem);
 }

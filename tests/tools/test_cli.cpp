@@ -1,32 +1,12 @@
 // The gradhpo program as a user runs it: the demo's table, a short training run, and errors.
-#include <doctest/doctest.h>
+#include "cli.h"
 
-#include <array>
-#include <cstdio>
 #include <sstream>
 #include <string>
 #include <vector>
-#include <sys/wait.h>
 
-namespace {
-
-struct Run {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-Run run(const std::string& args) {
-  const std::string cmd = std::string(GRADHPO_CLI) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
-  const int raw = pclose(pipe);
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
-}
-
-}  // namespace
+using gradhpo::testing::Run;
+using gradhpo::testing::run;
 
 TEST_CASE("gradhpo with no arguments runs the demo, and every derivative matches finite differences") {
   const Run r = run("");

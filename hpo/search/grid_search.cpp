@@ -1,0 +1,76 @@
+#include "grid_search.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace gradhpo::hpo {
+
+std::vector<std::vector<double>> grid_points(const std::vector<int>& sizes) {
+  std::size_t total = 1;
+  for (int k : sizes) {
+    require(k >= 1, "grid search: " + std::to_string(k) + " points in a dimension (need >= 1)");
+    total *= static_cast<std::size_t>(k);
+    require(total <= (std::size_t{1} << 24), "grid search: more than 2^24 grid points");
+  }
+  std::vector<std::vector<double>> out;
+  out.reserve(total);
+  std::vector<int> index(sizes.size(), 0);
+  for (std::size_t n = 0; n < total; ++n) {
+    std::vector<double> u(sizes.size());
+    for (std::size_t d = 0; d < sizes.size(); ++d)
+      u[d] = sizes[d] == 1 ? 0.5 : static_cast<double>(index[d]) / (sizes[d] - 1);
+    out.push_back(std::move(u));
+    for (std::size_t d = sizes.size(); d-- > 0;) {  // odometer: the last dimension fastest
+      if (++index[d] < sizes[d]) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+/// Values per dimension: given, or the largest equal grid the inner-step budget fits.
+std::vector<int> grid_sizes(const GridSearchOptions& o, std::size_t dims, std::int64_t horizon) {
+  if (o.points.empty()) {
+    require(o.budget.inner_steps > 0,
+            "grid search: with a time budget only, give the number of points per dimension (options.points)");
+    const std::int64_t runs = o.budget.inner_steps / horizon;
+    int k = std::max(1, static_cast<int>(std::floor(std::pow(static_cast<double>(runs), 1.0 / dims) + 1e-9)));
+    while (std::pow(static_cast<double>(k), static_cast<double>(dims)) > static_cast<double>(runs) && k > 1) --k;
+    return std::vector<int>(dims, k);
+  }
+  require(o.points.size() == 1 || o.points.size() == dims,
+          "grid search: " + std::to_string(o.points.size()) + " point counts for " + std::to_string(dims) +
+              " dimensions (give one, or one per dimension)");
+  return o.points.size() == 1 ? std::vector<int>(dims, o.points[0]) : o.points;
+}
+
+std::string size_label(const std::vector<int>& sizes) {
+  std::ostringstream s;
+  for (std::size_t d = 0; d < sizes.size(); ++d) s << (d ? " × " : "") << sizes[d];
+  return s.str();
+}
+
+}  // namespace
+
+void GridSearchOptions::validate(const BilevelProblem& problem) const {
+  SearchOptions::validate(problem);
+  grid_points(grid_sizes(*this, box.size(), problem.horizon));
+}
+
+SearchRun grid_search(const BilevelProblem& problem, const GridSearchOptions& options) {
+  options.validate(problem);
+  TrialRunner runner(problem, options, "grid search");
+  const std::vector<int> sizes = grid_sizes(options, runner.box().size(), problem.horizon);
+  const std::vector<std::vector<double>> points = grid_points(sizes);
+  std::size_t next = 0;
+  while (next < points.size() && runner.can_run()) runner.run(points[next++]);
+  SearchRun run = runner.finish(next == points.size() ? "the grid is done (" + std::to_string(points.size()) + " points)" : "");
+  run.method = "grid search (" + size_label(sizes) + ")";
+  if (next < points.size())
+    run.stop_reason += "; the grid was cut after " + std::to_string(next) + " of its " + std::to_string(points.size()) + " points";
+  return run;
+}
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,33 @@
+// Grid search: every combination of k_d evenly spaced values per dimension (both bounds
+// included; log-spaced on a log-scale dimension), trained once each — the baseline that
+// Bergstra & Bengio 2012 compare random search against, and the "hand-tuned" sweep of
+// Micaelli & Storkey (Appendix D) when the box is a few values around common settings.
+//
+// Points are visited in lexicographic order, the last dimension fastest. With no sizes given,
+// the grid is the largest k^D that the inner-step budget fits (floor((B/T)^(1/D)) values per
+// dimension); a time budget, or sizes too large for the budget, cut the grid short, and the
+// stop reason says how many of its points were trained.
+#pragma once
+
+#include <vector>
+
+#include "trials.h"
+
+namespace gradhpo::hpo {
+
+struct GridSearchOptions : SearchOptions {
+  /// Values per dimension: one number for every dimension, or one per dimension; empty: from
+  /// the inner-step budget (then one is required).
+  std::vector<int> points;
+  /// Throws Error naming the field: SearchOptions' checks, a count per dimension that does
+  /// not match the box, a count < 1, no counts with a time budget only.
+  void validate(const BilevelProblem& problem) const;
+};
+
+SearchRun grid_search(const BilevelProblem& problem, const GridSearchOptions& options);
+
+/// The grid's unit points in visiting order: for sizes k_d, coordinate i/(k_d − 1) (0.5 when
+/// k_d = 1).
+std::vector<std::vector<double>> grid_points(const std::vector<int>& sizes);
+
+}  // namespace gradhpo::hpo

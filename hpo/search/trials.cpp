@@ -1,0 +1,114 @@
+#include "trials.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "../inner_run.h"
+
+namespace gradhpo::hpo {
+
+std::string SearchRun::brief() const {
+  std::ostringstream s;
+  s.precision(6);
+  s << method << ": " << trials.size() << " trials";
+  if (failures) s << " (" << failures << " failed)";
+  s << ", " << inner_steps << " inner steps, " << seconds << " s; ";
+  if (const Trial* t = best_trial()) {
+    s << "best L_val " << t->val_loss << " at";
+    for (std::size_t d = 0; d < t->values.size(); ++d) s << (d ? ", " : " ") << dimensions.at(d) << " = " << t->values[d];
+  } else {
+    s << "no trial finished";
+  }
+  s << "; stopped: " << stop_reason;
+  return s.str();
+}
+
+void SearchOptions::validate(const BilevelProblem& problem) const {
+  problem.validate();
+  require(!problem.hyper.empty(), "search: the problem has no hyperparameters to search over");
+  Box(problem.hyper, box);
+  budget.validate(problem.horizon);
+  require(max_trials >= 0, "search: max_trials must be >= 0 (0: as many as the budget allows), got " +
+                               std::to_string(max_trials));
+}
+
+namespace {
+
+const BilevelProblem& validated(const BilevelProblem& p, const SearchOptions& o) {
+  o.validate(p);
+  return p;
+}
+
+}  // namespace
+
+TrialRunner::TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method)
+    : problem_(&validated(problem, options)),
+      box_(problem.hyper, options.box),
+      meter_(options.budget),
+      max_trials_(options.max_trials) {
+  run_.method = std::move(method);
+  for (std::size_t d = 0; d < box_.size(); ++d) run_.dimensions.push_back(box_.dimension(d).target);
+}
+
+bool TrialRunner::can_run() const {
+  if (max_trials_ > 0 && static_cast<int>(run_.trials.size()) >= max_trials_) return false;
+  return meter_.can_start(problem_->horizon);
+}
+
+const Trial& TrialRunner::run(const std::vector<double>& u) {
+  const auto start = std::chrono::steady_clock::now();
+  Trial t;
+  t.index = static_cast<int>(run_.trials.size());
+  t.point = u;
+  t.values = box_.values(u);
+  t.theta = box_.theta(u);
+  t.inner_steps = problem_->horizon;
+  std::int64_t steps_run = problem_->horizon;
+  try {
+    const InnerRun r = run_inner(*problem_, t.theta);
+    t.val_loss = r.val_loss;
+    t.final_train_loss = r.final_train_loss;
+    if (!std::isfinite(r.val_loss)) {  // training stayed finite but the validation loss did not
+      t.failed = true;
+      t.message = "the validation loss is not finite (" + std::to_string(r.val_loss) + ")";
+    }
+  } catch (const InnerDivergence& e) {
+    t.failed = true;
+    t.message = "inner step " + std::to_string(e.step()) + ": " + e.what() + "; at " + box_.describe(u);
+    steps_run = e.step() + 1;
+  }
+  if (t.failed) {
+    t.val_loss = std::numeric_limits<double>::quiet_NaN();
+    ++run_.failures;
+  }
+  meter_.charge(t.inner_steps);
+  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Training's passes: one L_train gradient and one optimizer step per inner step run.
+  run_.cost.gradient_evals += steps_run;
+  run_.cost.step_passes += steps_run;
+  run_.cost.seconds += t.seconds;
+  history_bytes_ += (t.point.size() + t.values.size()) * sizeof(double) + t.theta.nbytes();
+  note_bytes(0);
+  if (!t.failed && (run_.best < 0 || t.val_loss < run_.best_val_loss())) run_.best = t.index;
+  run_.trials.push_back(std::move(t));
+  return run_.trials.back();
+}
+
+void TrialRunner::note_bytes(std::size_t bytes) {
+  run_.cost.peak_bytes = std::max(run_.cost.peak_bytes, history_bytes_ + bytes);
+}
+
+SearchRun TrialRunner::finish(std::string stop_reason) {
+  if (stop_reason.empty()) {
+    stop_reason = max_trials_ > 0 && static_cast<int>(run_.trials.size()) >= max_trials_
+                      ? "max trials (" + std::to_string(max_trials_) + ")"
+                      : meter_.exhausted_reason(problem_->horizon);
+  }
+  run_.stop_reason = std::move(stop_reason);
+  run_.inner_steps = meter_.steps_used();
+  run_.seconds = meter_.seconds();
+  return std::move(run_);
+}
+
+}  // namespace gradhpo::hpo

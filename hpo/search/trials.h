@@ -1,0 +1,85 @@
+// Trials of a black-box search and the one place that runs them: train under a candidate θ
+// with run_inner, record the validation loss, charge the budget, and turn a diverged run into a
+// failed trial (recorded with its message; the search goes on).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "budget.h"
+#include "space.h"
+
+namespace gradhpo::hpo {
+
+struct Trial {
+  int index = 0;
+  std::vector<double> point;    ///< unit coordinates u
+  std::vector<double> values;   ///< λ per box dimension
+  Tensor theta;                 ///< the raw θ [N] trained under (float64)
+  double val_loss = std::numeric_limits<double>::quiet_NaN();  ///< NaN when failed
+  double final_train_loss = std::numeric_limits<double>::quiet_NaN();
+  bool failed = false;
+  std::string message;          ///< why it failed
+  std::int64_t inner_steps = 0; ///< charged to the budget (T, also when it diverged)
+  double seconds = 0;
+};
+
+struct SearchRun {
+  std::string method;           ///< "random search (seed 0)", "grid search (5 × 5)", ...
+  std::vector<std::string> dimensions;  ///< the box's targets, naming Trial::values
+  std::vector<Trial> trials;
+  int best = -1;                ///< index of the trial with the lowest validation loss (−1: none finished)
+  int failures = 0;
+  std::int64_t inner_steps = 0; ///< charged to the budget
+  double seconds = 0;           ///< the whole search, its own work (GP fits, acquisition) included
+  /// Totals: time, gradient evaluations and optimizer steps of training; peak_bytes: the
+  /// search's own buffers (the trial history, the GP's matrices), not the model's.
+  Cost cost;
+  std::string stop_reason;
+
+  const Trial* best_trial() const { return best >= 0 ? &trials.at(static_cast<std::size_t>(best)) : nullptr; }
+  double best_val_loss() const { return best >= 0 ? best_trial()->val_loss : std::numeric_limits<double>::quiet_NaN(); }
+  /// "random search (seed 0): 20 trials (1 failed), 1200 inner steps, 0.41 s; best L_val 0.0012
+  /// at lr = 0.31, momentum = 0.88; stopped: inner-step budget ..."
+  std::string brief() const;
+};
+
+/// What every search is given; each search's options add their own fields and checks.
+struct SearchOptions {
+  std::vector<Dimension> box;
+  Budget budget;
+  int max_trials = 0;  ///< 0: as many as the budget allows
+  /// The checks every search makes before any work: the problem (BilevelProblem::validate, and
+  /// at least one hyperparameter), the box against its hyperparameters (Box), the budget against
+  /// its horizon (Budget::validate), max_trials >= 0. Throws Error naming the field.
+  void validate(const BilevelProblem& problem) const;
+};
+
+/// Runs trials for one search (construction calls SearchOptions::validate).
+class TrialRunner {
+ public:
+  TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method);
+  const Box& box() const { return box_; }
+  const BilevelProblem& problem() const { return *problem_; }
+  /// Whether another training run fits in the budget (and max_trials, when set).
+  bool can_run() const;
+  /// Trains at the unit point u and records the trial.
+  const Trial& run(const std::vector<double>& u);
+  const std::vector<Trial>& trials() const { return run_.trials; }
+  /// Tells the run about buffers the search holds (the GP's), for its peak bytes.
+  void note_bytes(std::size_t bytes);
+  /// The finished run; `stop_reason` empty: the budget's (or max_trials') reason.
+  SearchRun finish(std::string stop_reason = "");
+
+ private:
+  const BilevelProblem* problem_;
+  Box box_;
+  BudgetMeter meter_;
+  int max_trials_;
+  std::size_t history_bytes_ = 0;
+  SearchRun run_;
+};
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,579 @@
+// Black-box baselines (random search, grid search, Bayesian optimization with a Matérn-5/2 GP)
+// and the equal-budget comparison harness: reproducibility, bounds and budget accounting, the
+// GP's posterior, likelihood and EI against their definitions, BO against random search on an
+// analytic function, the toy bilevel problem, and the errors a user can make.
+#include <cmath>
+#include <functional>
+#include <numbers>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include <gradhpo/engine/finite_diff.h>
+#include <gradhpo/engine/ops.h>
+#include <gradhpo/hpo/compare.h>
+
+#include "toy.h"
+
+using namespace gradhpo;
+using namespace gradhpo::hpo;
+
+namespace {
+
+/// A user's own hyperparameter: a plain value the losses read by name.
+HyperGroup user_value(const std::string& name, double init) {
+  HyperGroup g;
+  g.name = name;
+  g.kind = HyperKind::loss;
+  g.init = {init};
+  return g;
+}
+
+Var scalar(const Var& v) { return reshape(v, Shape{}); }
+
+/// The toy bilevel problem: L_train = (w − α)², L_val = αw − 2α + 1. Training drives w
+/// to w*(α) = α, so L_val(w*(α)) = (α − 1)², minimized at α = 1 (hypergradient 2(α − 1)).
+/// SGD with lr 0.25 from w₀ = 0 contracts (w − α) by 1/2 per step: after T = 40 steps w_T = α
+/// to 1e-12.
+BilevelProblem toy_alpha_problem() {
+  BilevelProblem p;
+  p.hyper.add(user_value("alpha", 0.0));
+  p.train_loss = [](const Var& w, const HyperValues& h, std::int64_t) { return sum(square(w - h["alpha"])); };
+  p.val_loss = [](const Var& w, const HyperValues& h) {
+    const Var a = scalar(h["alpha"]);
+    return a * scalar(w) - 2.0 * a + 1.0;
+  };
+  p.optimizer.lr = nn::Schedule::constant(0.25);
+  p.horizon = 40;
+  p.w0 = Tensor::zeros(Shape{1}, DType::f64);
+  p.description = "toy: L_train = (w - alpha)^2, L_val = alpha w - 2 alpha + 1";
+  return p;
+}
+
+/// A problem whose validation loss is f(x, y) of two user values, whatever training does (one
+/// inner step on a dummy weight): black-box search on an analytic function.
+using Analytic = std::function<Var(const Var& x, const Var& y)>;
+BilevelProblem analytic_problem(Analytic f) {
+  BilevelProblem p;
+  p.hyper.add(user_value("x", 0.0));
+  p.hyper.add(user_value("y", 0.0));
+  p.train_loss = [](const Var& w, const HyperValues&, std::int64_t) { return sum(square(w)); };
+  p.val_loss = [f](const Var& w, const HyperValues& h) { return f(scalar(h["x"]), scalar(h["y"])) + 0.0 * scalar(w); };
+  p.horizon = 1;
+  p.w0 = Tensor::zeros(Shape{1}, DType::f64);
+  return p;
+}
+
+/// Six-hump camel (Dixon & Szegő 1978): two global minima −1.031628 at ±(0.0898, −0.7126) and
+/// four local ones in the usual box x ∈ [−2, 2], y ∈ [−1, 1]. (On the wider x ∈ [−3, 3],
+/// y ∈ [−2, 2], where the function reaches 162, 20 evaluations of BO spend themselves on the
+/// high walls — Micaelli & Storkey's Appendix E observation about wide search ranges.)
+Var camel(const Var& x, const Var& y) {
+  const Var x2 = square(x);
+  return (4.0 - 2.1 * x2 + square(x2) / 3.0) * x2 + x * y + (4.0 * square(y) - 4.0) * square(y);
+}
+constexpr double kCamelMin = -1.0316284534898774;
+const std::vector<Dimension> kCamelBox = {{"x", -2, 2}, {"y", -1, 1}};
+
+bool same_trials(const SearchRun& a, const SearchRun& b) {
+  if (a.trials.size() != b.trials.size()) return false;
+  for (std::size_t i = 0; i < a.trials.size(); ++i)
+    if (a.trials[i].values != b.trials[i].values || a.trials[i].val_loss != b.trials[i].val_loss) return false;
+  return true;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+// --- random and grid search -------------------------------------------------------------------
+
+TEST_CASE("random search reproduces for a seed, stays in the box and spends the budget exactly") {
+  const BilevelProblem p = analytic_problem(camel);
+  RandomSearchOptions o;
+  o.box = {{"x", -3, 3}, {"y", 1e-3, 10, true}};  // y on a log scale
+  o.budget.inner_steps = 23;                       // T = 1: exactly 23 trials
+  o.seed = 7;
+  const SearchRun a = random_search(p, o), b = random_search(p, o);
+  CHECK(same_trials(a, b));
+  CHECK(a.trials.size() == 23);
+  CHECK(a.inner_steps == 23);
+  CHECK(contains(a.stop_reason, "inner-step budget"));
+  o.seed = 8;
+  CHECK_FALSE(same_trials(a, random_search(p, o)));
+  int below_one = 0;  // log-uniform: half of the mass of [1e-3, 10] is below 0.1 ... (3 of 4 decades below 1)
+  for (const Trial& t : a.trials) {
+    CHECK(t.values[0] >= -3);
+    CHECK(t.values[0] <= 3);
+    CHECK(t.values[1] >= 1e-3);
+    CHECK(t.values[1] <= 10);
+    CHECK(t.theta.at(0) == t.values[0]);  // identity transform: θ is λ
+    below_one += t.values[1] < 1;
+  }
+  CHECK(below_one >= 12);  // about 3/4 of 23 when log-uniform; a linear draw puts ~2 below 1
+  const Trial* best = a.best_trial();
+  REQUIRE(best != nullptr);
+  for (const Trial& t : a.trials) CHECK(best->val_loss <= t.val_loss);
+
+  // A longer horizon: the budget is counted in inner steps, floor(B / T) runs, never over.
+  BilevelProblem toy = toy_alpha_problem();
+  RandomSearchOptions t;
+  t.box = {{"alpha", -2, 3}};
+  t.budget.inner_steps = 7 * toy.horizon + toy.horizon - 1;
+  const SearchRun r = random_search(toy, t);
+  CHECK(r.trials.size() == 7);
+  CHECK(r.inner_steps == 7 * toy.horizon);
+  CHECK(r.cost.gradient_evals == 7 * toy.horizon);
+  t.max_trials = 3;
+  CHECK(random_search(toy, t).trials.size() == 3);
+}
+
+TEST_CASE("grid search: the largest grid the budget fits, bounds included, log-spaced on a log scale") {
+  const BilevelProblem p = analytic_problem(camel);
+  GridSearchOptions o;
+  o.box = {{"x", -3, 3}, {"y", 0.01, 1, true}};
+  o.budget.inner_steps = 30;  // T = 1: 5 × 5 = 25 <= 30 < 36
+  const SearchRun g = grid_search(p, o);
+  CHECK(g.trials.size() == 25);
+  CHECK(g.method == "grid search (5 × 5)");
+  CHECK(g.trials.front().values == std::vector<double>{-3, 0.01});
+  CHECK(g.trials.back().values == std::vector<double>{3, 1});
+  CHECK(g.trials[1].values[1] == doctest::Approx(std::sqrt(0.1) * 0.1).epsilon(1e-12));  // 0.01·10^(1/2)
+  CHECK(g.trials[5].values[0] == doctest::Approx(-1.5).epsilon(1e-12));
+  CHECK(contains(g.stop_reason, "the grid is done (25 points)"));
+  CHECK(same_trials(g, grid_search(p, o)));
+  // Given sizes larger than the budget: the grid is cut, and the stop reason says so.
+  o.points = {4, 10};
+  const SearchRun cut = grid_search(p, o);
+  CHECK(cut.trials.size() == 30);
+  CHECK(contains(cut.stop_reason, "cut after 30 of its 40 points"));
+  CHECK(grid_points({3}) == std::vector<std::vector<double>>{{0.0}, {0.5}, {1.0}});
+  CHECK(grid_points({1, 2}) == std::vector<std::vector<double>>{{0.5, 0.0}, {0.5, 1.0}});
+}
+
+TEST_CASE("a diverged training run is a failed trial, recorded and charged, and the search goes on") {
+  BilevelProblem p = toy_alpha_problem();
+  p.hyper = Hyperparameters();
+  p.hyper.add(Hyperparameters::learning_rate(1, 0.25));
+  p.hyper.add(user_value("alpha", 0.5));
+  GridSearchOptions o;
+  o.box = {{"lr", 0.1, 2.0}};  // lr = 2: w − α is multiplied by (1 − 2·2) = −3 per step, overflowing
+                               // (lr = 1.05: by −1.1, and the linear L_val rewards the overshoot)
+  o.points = {3};
+  o.budget.inner_steps = 3 * p.horizon;
+  p.loss_bound = 1e6;
+  const SearchRun g = grid_search(p, o);
+  REQUIRE(g.trials.size() == 3);
+  CHECK(g.failures == 1);
+  CHECK(g.trials[2].failed);
+  CHECK(std::isnan(g.trials[2].val_loss));
+  CHECK(contains(g.trials[2].message, "lr = 2"));
+  CHECK(g.inner_steps == 3 * p.horizon);
+  CHECK(g.best >= 0);
+  CHECK(g.best != 2);
+}
+
+// --- the Gaussian process -----------------------------------------------------------------------
+
+namespace {
+
+struct GpData {
+  Eigen::MatrixXd x;
+  Eigen::VectorXd y;
+};
+/// y = sin(6 x₀) + x₁² at n seeded points of the unit square, scaled by 3 and shifted by 5 (the
+/// GP must undo its own standardization).
+GpData gp_data(int n) {
+  GpData d{Eigen::MatrixXd(n, 2), Eigen::VectorXd(n)};
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < n; ++i) {
+    d.x(i, 0) = unit_uniform(rng);
+    d.x(i, 1) = unit_uniform(rng);
+    d.y[i] = 5 + 3 * (std::sin(6 * d.x(i, 0)) + d.x(i, 1) * d.x(i, 1));
+  }
+  return d;
+}
+
+GpParams params(double ell0, double ell1, double signal, double noise) {
+  GpParams p;
+  p.length_scales = Eigen::Vector2d(ell0, ell1);
+  p.signal_variance = signal;
+  p.noise_variance = noise;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("GP posterior at the training points equals the data within the noise") {
+  const GpData d = gp_data(12);
+  for (double noise : {1e-6, 1e-2}) {
+    const GaussianProcess gp(d.x, d.y, params(0.4, 0.6, 1.0, noise));
+    const double scale = std::sqrt((d.y.array() - d.y.mean()).square().sum() / 11);
+    for (int i = 0; i < 12; ++i) {
+      const GaussianProcess::Prediction pr = gp.predict(d.x.row(i).transpose());
+      CHECK(std::abs(pr.mean - d.y[i]) <= 3 * std::sqrt(noise) * scale);
+      CHECK(pr.variance <= noise * scale * scale * 1.0001);  // latent variance: at most the noise
+    }
+    // Far from the data the posterior returns to the prior: mean of the data, σ_f² · scale².
+    const GaussianProcess::Prediction far = gp.predict(Eigen::Vector2d(40, 40));
+    CHECK(far.mean == doctest::Approx(d.y.mean()).epsilon(1e-9));
+    CHECK(far.variance == doctest::Approx(scale * scale).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("GP marginal likelihood: the analytic gradient matches central differences, and the fit improves it") {
+  const GpData d = gp_data(10);
+  const GpParams start = params(0.05, 3.0, 0.3, 0.1);  // a poor guess: too short, too long, too noisy
+  const GaussianProcess gp(d.x, d.y, start);
+  const Eigen::VectorXd grad = gp.log_marginal_likelihood_gradient();
+  const Eigen::VectorXd p0 = start.to_log();
+  for (Eigen::Index j = 0; j < p0.size(); ++j) {
+    const double fd_grad = fd::derivative([&](double eps) {
+      Eigen::VectorXd p = p0;
+      p[j] += eps;
+      return GaussianProcess(d.x, d.y, GpParams::from_log(p)).log_marginal_likelihood();
+    }, 1e-4);
+    CHECK(std::abs(grad[j] - fd_grad) <= 1e-6 * std::max(1.0, std::abs(fd_grad)));
+  }
+  const GaussianProcess fitted = fit_gaussian_process(d.x, d.y, start);
+  MESSAGE("log marginal likelihood: start " << gp.log_marginal_likelihood() << ", fitted "
+                                            << fitted.log_marginal_likelihood());
+  CHECK(fitted.log_marginal_likelihood() > gp.log_marginal_likelihood() + 1);
+  // At the optimum inside the bounds the gradient vanishes.
+  const Eigen::VectorXd g = fitted.log_marginal_likelihood_gradient(), q = fitted.params().to_log();
+  const GpFitOptions bounds;
+  const double lower[4] = {std::log(bounds.min_length_scale), std::log(bounds.min_length_scale),
+                           std::log(bounds.min_signal_variance), std::log(bounds.min_noise_variance)};
+  for (int j = 0; j < 4; ++j)
+    if (q[j] > lower[j] + 1e-3) CHECK(std::abs(g[j]) <= 1e-2);
+}
+
+TEST_CASE("expected improvement: ~0 far below the incumbent, positive where the mean beats it, gradient exact") {
+  const GpData d = gp_data(10);
+  const GaussianProcess gp(d.x, d.y, params(0.3, 0.5, 1.0, 1e-4));
+  const Eigen::Vector2d x(0.37, 0.61);
+  const GaussianProcess::Prediction pr = gp.predict(x);
+  const double sd = std::sqrt(pr.variance);
+  // An incumbent 10 posterior standard deviations below the mean: no chance of improving.
+  CHECK(gp.expected_improvement(x, pr.mean - 10 * sd) <= 1e-20);
+  // An incumbent above the mean: EI >= the certain improvement f_best − μ.
+  CHECK(gp.expected_improvement(x, pr.mean + 0.5) >= 0.5);
+  // At the incumbent itself, EI = σ φ(0) (Snoek et al. Eq. 2 with γ = 0).
+  CHECK(gp.expected_improvement(x, pr.mean) == doctest::Approx(sd / std::sqrt(2 * std::numbers::pi)).epsilon(1e-9));
+  Eigen::VectorXd grad;
+  const double incumbent = d.y.minCoeff();
+  gp.expected_improvement(x, incumbent, &grad);
+  for (int j = 0; j < 2; ++j) {
+    const double fd_grad = fd::derivative([&](double eps) {
+      Eigen::Vector2d xe = x;
+      xe[j] += eps;
+      return gp.expected_improvement(xe, incumbent);
+    }, 1e-5);
+    CHECK(std::abs(grad[j] - fd_grad) <= 1e-6 * std::max(1.0, std::abs(fd_grad)));
+  }
+}
+
+TEST_CASE("Sobol design: GSL's sequence, reproducible for a seed, shifted per seed, inside the unit cube") {
+  const auto a = sobol_design(16, 3, 0), b = sobol_design(16, 3, 0), c = sobol_design(16, 3, 1);
+  CHECK(a == b);
+  CHECK(a != c);
+  for (const auto& u : a)
+    for (double v : u) {
+      CHECK(v >= 0);
+      CHECK(v < 1);
+    }
+  // Sobol points 0 .. 2^k − 1 put one point in each of 2^k equal slabs of every coordinate, and
+  // a shift mod 1 keeps that. GSL's sequence starts at point 1 (it skips the origin), so its
+  // first 15 points fill 15 distinct slabs of 16.
+  for (int dim = 0; dim < 3; ++dim) {
+    std::vector<int> count(16, 0);
+    for (int i = 0; i < 15; ++i) ++count[static_cast<std::size_t>(a[static_cast<std::size_t>(i)][static_cast<std::size_t>(dim)] * 16)];
+    CHECK(std::count(count.begin(), count.end(), 1) == 15);
+  }
+  CHECK(contains(error_of([] { sobol_design(4, 41, 0); }), "at most 40 dimensions"));
+}
+
+// --- Bayesian optimization ------------------------------------------------------------------------
+
+TEST_CASE("Bayesian optimization beats random search on the six-hump camel at the same small budget") {
+  const BilevelProblem p = analytic_problem(camel);
+  double bo_regret = 0, rs_regret = 0;
+  for (std::uint64_t seed = 0; seed < 3; ++seed) {
+    BayesianOptions b;
+    b.box = kCamelBox;
+    b.budget.inner_steps = 20;
+    b.seed = seed;
+    const SearchRun bo = bayesian_optimization(p, b);
+    RandomSearchOptions r;
+    r.box = kCamelBox;
+    r.budget.inner_steps = 20;
+    r.seed = seed;
+    const SearchRun rs = random_search(p, r);
+    CHECK(bo.trials.size() == 20);
+    CHECK(rs.trials.size() == 20);
+    MESSAGE("seed " << seed << ": BO best " << bo.best_val_loss() << ", random search best " << rs.best_val_loss());
+    bo_regret += bo.best_val_loss() - kCamelMin;
+    rs_regret += rs.best_val_loss() - kCamelMin;
+    CHECK(bo.best_val_loss() - kCamelMin <= 0.05);
+    if (seed == 0) CHECK(same_trials(bo, bayesian_optimization(p, b)));
+  }
+  CHECK(bo_regret < rs_regret);
+}
+
+TEST_CASE("Bayesian optimization starts with max(5, 2D) Sobol points and pins a 1-D quadratic's minimum") {
+  BilevelProblem p = analytic_problem([](const Var& x, const Var&) { return square(x - 0.3); });
+  BayesianOptions b;
+  b.box = {{"x", -2, 2}};
+  b.budget.inner_steps = 12;
+  const SearchRun bo = bayesian_optimization(p, b);
+  const auto sobol = sobol_design(5, 1, 0);
+  for (int i = 0; i < 5; ++i) CHECK(bo.trials[static_cast<std::size_t>(i)].point == sobol[static_cast<std::size_t>(i)]);
+  CHECK(bo.best_trial()->values[0] == doctest::Approx(0.3).epsilon(1e-2));
+  CHECK(bo.best_val_loss() <= 1e-4);
+  CHECK(bo.cost.peak_bytes > 0);
+}
+
+TEST_CASE("Bayesian optimization goes on through diverged trials, which enter the GP at the worst loss") {
+  // Training w ← w − lr·2w from w₀ = 1 for 20 steps: the loss w_t² = (1 − 2 lr)^{2t} of step
+  // t = 19 passes the bound 1e3 iff |1 − 2 lr| > 1e3^{1/38}, i.e. lr > 1.0997. The validation
+  // loss is camel(x, y), whatever the weights.
+  BilevelProblem p = analytic_problem(camel);
+  p.hyper.add(Hyperparameters::learning_rate(1, 0.1));
+  p.horizon = 20;
+  p.w0 = Tensor::full(Shape{1}, 1.0, DType::f64);
+  p.loss_bound = 1e3;
+  BayesianOptions b;
+  b.box = {{"x", -2, 2}, {"y", -1, 1}, {"lr", 0.1, 3.0}};
+  b.budget.inner_steps = 16 * p.horizon;
+  const SearchRun bo = bayesian_optimization(p, b);
+  CHECK(bo.trials.size() == 16);
+  CHECK(bo.failures >= 1);
+  const double diverges_above = (1 + std::pow(1e3, 1.0 / 38)) / 2;
+  for (const Trial& t : bo.trials) CHECK(t.failed == (t.values[2] > diverges_above));
+  REQUIRE(bo.best_trial() != nullptr);
+  CHECK(bo.best_trial()->values[2] <= diverges_above);
+  CHECK(std::isfinite(bo.best_val_loss()));
+}
+
+// --- the toy problem -------------------------------------------------------------------------
+
+TEST_CASE("toy bilevel problem (w*(alpha) = alpha, L_val = (alpha - 1)^2): every black-box method finds alpha = 1") {
+  const BilevelProblem p = toy_alpha_problem();
+  const double at_two = run_inner(p, Tensor::from({2.0}, Shape{1}, DType::f64)).val_loss;
+  CHECK(at_two == doctest::Approx(1.0).epsilon(1e-9));  // (2 − 1)²
+  const std::vector<Dimension> box = {{"alpha", -2, 3}};
+  Budget budget;
+  budget.inner_steps = 25 * p.horizon;
+
+  RandomSearchOptions r;
+  r.box = box;
+  r.budget = budget;
+  const SearchRun rs = random_search(p, r);
+  GridSearchOptions g;
+  g.box = box;
+  g.budget = budget;
+  const SearchRun gs = grid_search(p, g);  // 25 points −2 + 5k/24: 1 is at k = 14.4, 0.4·5/24 from k = 14
+  BayesianOptions b;
+  b.box = box;
+  b.budget = budget;
+  const SearchRun bo = bayesian_optimization(p, b);
+  for (const SearchRun* s : {&rs, &gs, &bo}) {
+    MESSAGE(s->brief());
+    CHECK(s->inner_steps == budget.inner_steps);
+    CHECK(s->best_trial()->values[0] == doctest::Approx(1.0).epsilon(0.1));
+    CHECK(s->best_val_loss() == doctest::Approx(std::pow(s->best_trial()->values[0] - 1, 2)).epsilon(1e-9));
+  }
+  CHECK(std::abs(gs.best_trial()->values[0] - 1) == doctest::Approx(0.4 * 5 / 24).epsilon(1e-9));
+  CHECK(std::abs(bo.best_trial()->values[0] - 1) <= 1e-3);
+}
+
+// --- the comparison harness ---------------------------------------------------------------------------
+
+TEST_CASE("comparison harness: one row per method, the same inner-step budget for all, table/CSV/JSON") {
+  const BilevelProblem p = toy_alpha_problem();
+  const std::vector<Dimension> box = {{"alpha", -2, 3}};
+  OuterOptions outer;
+  outer.kind = OuterKind::sign;
+  outer.step = {0.5};
+  RandomSearchOptions r;
+  r.box = box;
+  GridSearchOptions g;
+  g.box = box;
+  BayesianOptions b;
+  b.box = box;
+  ComparisonOptions o;
+  o.budget.inner_steps = 12 * p.horizon + 5;
+  const Comparison c = compare(p,
+                               {forward_mode_method("forward mode + sign", outer), random_search_method("random search", r),
+                                grid_search_method("grid search", g), bayesian_method("Bayesian optimization", b)},
+                               o);
+  REQUIRE(c.results.size() == 4);
+  for (const MethodResult& m : c.results) {
+    MESSAGE(m.method << ": L_val " << m.best_val_loss << " at " << m.hyperparameters.at(0).second << "; " << m.stop_reason);
+    CHECK(m.evaluations == 12);
+    CHECK(m.inner_steps == 12 * p.horizon);
+    CHECK(m.inner_steps <= o.budget.inner_steps);
+    CHECK(m.hyperparameters.at(0).first == "alpha");
+    CHECK(m.hyperparameters.at(0).second == doctest::Approx(1.0).epsilon(0.25));
+    CHECK(std::isnan(m.test.accuracy));  // no evaluation callback
+  }
+  // Forward mode's own work is in its Cost: one forward-over-reverse pass per inner step.
+  CHECK(c.results[0].cost.fwd_over_rev_passes == 12 * p.horizon);
+  CHECK(c.results[0].peak_bytes > 0);
+  CHECK(contains(c.results[0].stop_reason, "inner-step budget"));
+
+  const std::string text = c.table(), md = c.table(TableFormat::markdown), csv = c.csv(), json = c.json();
+  MESSAGE("\n" << text);
+  MESSAGE("\n" << md);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 2 + 2 + 4);  // budget, problem, header, rule, 4 rows
+  CHECK(std::count(md.begin(), md.end(), '\n') == 2 + 2 + 4);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + 4);
+  for (const char* name : {"forward mode + sign", "random search", "grid search", "Bayesian optimization"}) {
+    CHECK(contains(text, name));
+    CHECK(contains(json, std::string("\"method\": \"") + name + "\""));
+  }
+  CHECK(contains(json, "\"hyperparameters\": {\"alpha\": "));
+  CHECK(contains(text, "equal budget: 485 inner steps (T = 40 inner steps per run)"));
+}
+
+TEST_CASE("comparison harness on a classifier: test accuracy through the evaluation callback, a time budget") {
+  testing::ToySpec s;
+  s.learn_momentum = s.learn_weight_decay = s.example_weights = false;
+  s.l2 = testing::ToySpec::L2::per_tensor;  // one L2 coefficient per layer: two entries
+  s.lr_blocks = 1;
+  s.horizon = 20;
+  auto task = std::make_shared<ClassificationTask>(testing::toy_task(s));
+  const BilevelProblem& p = task->problem;
+  OuterOptions outer;
+  outer.step = {0.1};
+  RandomSearchOptions r;
+  r.box = {{"lr", 0.01, 1, true}, {"l2", 1e-4, 1e-1, true}};  // the whole l2 group as one value
+  ComparisonOptions o;
+  o.budget.inner_steps = 4 * p.horizon;
+  o.evaluate = test_evaluation(task, testing::formula_data(40, 5000, "formula:test"));
+  const Comparison c = compare(p, {forward_mode_method("forward", outer), random_search_method("random", r)}, o);
+  for (const MethodResult& m : c.results) {
+    CHECK(m.test.accuracy >= 0);
+    CHECK(m.test.accuracy <= 1);
+    CHECK(std::isfinite(m.test.loss));
+    CHECK(m.hyperparameters.size() == 3);  // lr, l2[layer 0], l2[layer 1]
+  }
+  // The search set both layers' L2 to one value: the table says so once.
+  CHECK(contains(c.results[1].hyperparameters_brief, "(all 2)"));
+  const auto& fwd = c.results[0].hyperparameters;  // the outer loop moves the two separately
+  CHECK(contains(c.results[0].hyperparameters_brief, "(all 2)") == (fwd[1].second == fwd[2].second));
+  MESSAGE("\n" << c.table());
+  // A time budget: every method stops once the time is used, whatever its step count.
+  o.budget = Budget{};
+  o.budget.seconds = 0.05;
+  o.evaluate = nullptr;
+  const Comparison timed = compare(p, {forward_mode_method("forward", outer), random_search_method("random", r)}, o);
+  for (const MethodResult& m : timed.results) {
+    CHECK(m.evaluations >= 1);
+    CHECK(contains(m.stop_reason, "time budget"));
+    CHECK(m.seconds >= 0.05);
+  }
+}
+
+// --- errors --------------------------------------------------------------------------------------------
+
+TEST_CASE("search and comparison options are validated up front, with messages that name the field") {
+  const BilevelProblem p = toy_alpha_problem();
+  RandomSearchOptions o;
+  o.box = {{"alpha", -2, 3}};
+  auto random_error = [&](RandomSearchOptions bad) { return error_of([&] { random_search(p, bad); }); };
+
+  o.budget = Budget{};
+  CHECK(contains(random_error(o), "budget: a budget of zero"));
+  o.budget.inner_steps = p.horizon - 1;
+  CHECK(contains(random_error(o), "do not fit one training run of T = 40 steps"));
+  o.budget.inner_steps = 10 * p.horizon;
+  o.budget.seconds = std::nan("");
+  CHECK(contains(random_error(o), "budget: seconds must be finite"));
+  o.budget.seconds = 0;
+
+  RandomSearchOptions bad = o;
+  bad.box = {};
+  CHECK(contains(random_error(bad), "search box: empty"));
+  bad.box = {{"alpha", 3, -2}};
+  CHECK(contains(random_error(bad), "lower bound 3.000000 > upper bound -2.000000"));
+  bad.box = {{"alpha", std::nan(""), 1}};
+  CHECK(contains(random_error(bad), "('alpha'): a bound is NaN"));
+  bad.box = {{"alpha", 0, 1, true}};
+  CHECK(contains(random_error(bad), "log scale needs bounds > 0"));
+  bad.box = {{"beta", 0, 1}};
+  CHECK(contains(random_error(bad), "'beta' is no hyperparameter entry or group (groups: alpha)"));
+  bad.box = {{"alpha", 0, 1}, {"alpha", 1, 2}};
+  CHECK(contains(random_error(bad), "entry alpha is already in dimension 0"));
+  bad.max_trials = -1;
+  bad.box = o.box;
+  CHECK(contains(random_error(bad), "max_trials must be >= 0"));
+
+  // A bound outside the group transform's range: a sigmoid momentum of 1 is θ = +inf.
+  BilevelProblem m = p;
+  m.hyper.add(Hyperparameters::momentum(1, 0.5, Transform::sigmoid));
+  RandomSearchOptions mo = o;
+  mo.box = {{"momentum", 0.5, 1.0}};
+  CHECK(contains(error_of([&] { random_search(m, mo); }), "bound 1.000000 is outside the range of its sigmoid transform"));
+
+  GridSearchOptions g;
+  g.box = o.box;
+  g.budget.seconds = 1;
+  CHECK(contains(error_of([&] { grid_search(p, g); }), "give the number of points per dimension"));
+  g.points = {2, 3};
+  CHECK(contains(error_of([&] { grid_search(p, g); }), "2 point counts for 1 dimensions"));
+
+  BayesianOptions bo;
+  bo.box = o.box;
+  bo.budget = o.budget;
+  bo.initial_points = -1;
+  CHECK(contains(error_of([&] { bayesian_optimization(p, bo); }), "initial_points and acquisition_candidates must be >= 0"));
+  bo.initial_points = 0;
+  bo.fit.min_noise_variance = 0;
+  CHECK(contains(error_of([&] { bayesian_optimization(p, bo); }), "fit bounds on noise_variance must satisfy 0 < min"));
+
+  // The comparison checks every method before running any.
+  ComparisonOptions co;
+  co.budget.inner_steps = 2 * p.horizon;
+  RandomSearchOptions empty_box;
+  const auto harness_error = [&](std::vector<CompareMethod> methods, const ComparisonOptions& opts) {
+    return error_of([&] { compare(p, methods, opts); });
+  };
+  int runs = 0;
+  CompareMethod counted = random_search_method("counted", o);
+  const auto inner = counted.run;
+  counted.run = [&runs, inner](const BilevelProblem& q, const Budget& b) {
+    ++runs;
+    return inner(q, b);
+  };
+  CHECK(contains(harness_error({counted, random_search_method("b", empty_box)}, co), "search box: empty"));
+  GridSearchOptions bad_grid;
+  bad_grid.box = o.box;
+  bad_grid.points = {0};
+  CHECK(contains(harness_error({counted, grid_search_method("g", bad_grid)}, co), "0 points in a dimension"));
+  CHECK(runs == 0);
+  CHECK(contains(harness_error({random_search_method("a", o), random_search_method("a", o)}, co), "two methods are called 'a'"));
+  CHECK(contains(harness_error({}, co), "no methods"));
+  CHECK(contains(harness_error({random_search_method("a", o)}, ComparisonOptions{}), "a budget of zero"));
+
+  // An empty validation set never makes a problem (make_classification_task rejects it).
+  testing::ToySpec s;
+  auto model = std::make_shared<nn::Mlp>(Shape{1, 2, 2}, 3, nn::MlpOptions{});
+  data::Dataset empty = testing::formula_data(0, 0, "formula:empty");
+  CHECK(contains(error_of([&] {
+                   make_classification_task(model, testing::formula_data(8, 0, "formula:train"), empty, Hyperparameters(),
+                                            nn::OptimizerConfig{}, 5);
+                 }),
+                 "classification problem: the validation set 'formula:empty' is empty"));
+}

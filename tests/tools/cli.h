@@ -1,0 +1,29 @@
+// Runs the built gradhpo program as a user would, capturing what it prints.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+#include <sys/wait.h>
+
+namespace gradhpo::testing {
+
+struct Run {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+inline Run run(const std::string& args) {
+  const std::string cmd = std::string(GRADHPO_CLI) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), pipe)) out += buf.data();
+  const int raw = pclose(pipe);
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, out};
+}
+
+}  // namespace gradhpo::testing
