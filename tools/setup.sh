@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(
   build-essential cmake pkg-config
   libeigen3-dev libopenblas-dev zlib1g-dev libmatio-dev libcli11-dev
-  libgsl-dev libnlopt-cxx-dev
+  libgsl-dev libnlopt-cxx-dev liblbfgs-dev
   doctest-dev libbenchmark-dev
   nlohmann-json3-dev gnuplot-nox
   dataset-fashion-mnist

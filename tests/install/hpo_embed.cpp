@@ -1,9 +1,11 @@
 // An embedder's own bilevel problem through the installed package: a user-written loss on Vars
 // over the user's own tensors (least squares with an L2 hyperparameter, full batch), no nn model.
-// Reverse mode (store-all, exact reversal, checkpointing) and forward mode must agree, and a
-// Bayesian optimization over its L2 coefficient must run.
+// Reverse mode (store-all, exact reversal, checkpointing) and forward mode must agree, a
+// Bayesian optimization over its L2 coefficient must run, and the implicit methods link (HOAG
+// needs libLBFGS through the package config).
 #include <gradhpo/engine/ops.h>
 #include <gradhpo/hpo/forward.h>
+#include <gradhpo/hpo/hoag.h>
 #include <gradhpo/hpo/reverse.h>
 #include <gradhpo/hpo/search/bayesian.h>
 
@@ -66,5 +68,20 @@ int run_hpo_embed() {
   const hpo::SearchRun run = hpo::bayesian_optimization(p, bo);
   std::printf("%s\n", run.brief().c_str());
   const bool searched = run.trials.size() == 8 && run.best_val_loss() <= store.val_loss + 1e-12;
-  return worst <= 1e-8 && searched ? 0 : 1;
+
+  // The implicit methods learn only the L2 coefficient: the same problem without the lr group.
+  hpo::BilevelProblem implicit = p;
+  implicit.hyper = hpo::Hyperparameters();
+  implicit.hyper.add(hpo::Hyperparameters::l2_global(0.1));
+  implicit.optimizer.lr = nn::Schedule::constant(0.05);
+  implicit.horizon = 400;
+  const hpo::Hypergradient ift = hpo::ift_hypergradient(implicit, implicit.hyper.initial());
+  hpo::HoagOptions ho;
+  ho.max_iterations = 5;
+  const hpo::HoagRun hoag = hpo::run_hoag(implicit, ho);
+  std::printf("IFT (CG): dL_val/dl2 = %.10g; HOAG: L_val %.6g -> %.6g in %zu iterations\n", ift.d_theta.at(0),
+              hoag.iterations.front().val_loss, hoag.iterations.back().val_loss, hoag.iterations.size());
+  const bool implicit_ran =
+      std::isfinite(ift.d_theta.at(0)) && hoag.iterations.back().val_loss <= hoag.iterations.front().val_loss;
+  return worst <= 1e-8 && searched && implicit_ran ? 0 : 1;
 }
