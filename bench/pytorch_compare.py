@@ -227,7 +227,9 @@ def losses(torch, F):
 # The six modes, each a closure doing one full evaluation (forward included).
 # ---------------------------------------------------------------------------------------------
 
-def build_modes(torch, F, name, ce, bn, seed=0):
+def build_modes(torch, F, name, ce, bn, seed=0, device="cpu", batch=BATCH):
+    """The closures of one model. `device` and `batch` serve cuda/pytorch_gpu.py: the same random
+    draws (made on the CPU generator) are moved to the device."""
     import torch.autograd.forward_ad as fwAD
 
     if name == "mlp":
@@ -237,12 +239,12 @@ def build_modes(torch, F, name, ce, bn, seed=0):
     else:
         shapes, logits, in_shape = make_wrn16(torch, F, bn)
     gen = torch.Generator().manual_seed(seed)
-    w = [p.requires_grad_() for p in init_params(torch, shapes, gen)]
+    w = [p.to(device).requires_grad_() for p in init_params(torch, shapes, gen)]
     lam = [torch.full_like(p, 1e-3).requires_grad_() for p in w]
-    v = [torch.randn(p.shape, generator=gen) for p in w]
-    V8 = [[torch.randn(p.shape, generator=gen) for p in w] for _ in range(8)]
-    x = torch.randn((BATCH,) + in_shape, generator=gen)
-    y = torch.randint(0, 10, (BATCH,), generator=gen)
+    v = [torch.randn(p.shape, generator=gen).to(device) for p in w]
+    V8 = [[torch.randn(p.shape, generator=gen).to(device) for p in w] for _ in range(8)]
+    x = torch.randn((batch,) + in_shape, generator=gen).to(device)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(device)
     n = sum(p.numel() for p in w)
 
     def loss(params):

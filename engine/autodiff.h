@@ -79,7 +79,7 @@ template <class F> JvpResult jvp(Tape& tape, F&& f, const Tensor& w, const Tenso
   r.output_tangent = true;
   tape.differentiate(r);
   Tensor t = tape.tangent(Y);
-  if (!t.defined()) t = Tensor::zeros(Shape{tape.directions(), Y.numel()}, Y.dtype());  // f ignores w
+  if (!t.defined()) t = Tensor::zeros(Shape{tape.directions(), Y.numel()}, Y.dtype(), Y.device());  // f ignores w
   return {Y.value(), detail::like_direction(t, v, w.shape(), Y.shape())};
 }
 template <class F> JvpResult jvp(F&& f, const Tensor& w, const Tensor& v) {
@@ -98,7 +98,7 @@ template <class F> Tensor vjp(Tape& tape, F&& f, const Tensor& w, const Tensor& 
   r.output_adjoint = u;
   tape.differentiate(r);
   Tensor g = tape.adjoint(W).value;
-  return g.defined() ? g : Tensor::zeros(w.shape(), w.dtype());
+  return g.defined() ? g : Tensor::zeros(w.shape(), w.dtype(), w.device());
 }
 template <class F> Tensor vjp(F&& f, const Tensor& w, const Tensor& u) {
   Tape tape;
@@ -119,8 +119,8 @@ template <class F> HvpResult hvp(Tape& tape, F&& f, const Tensor& w, const Tenso
   r.adjoint_tangents = {W};
   tape.differentiate(r);
   const Dual g = tape.adjoint(W);
-  Tensor hv = g.tangent.defined() ? g.tangent : Tensor::zeros(Shape{tape.directions(), w.numel()}, w.dtype());
-  Tensor grad = g.value.defined() ? g.value : Tensor::zeros(w.shape(), w.dtype());
+  Tensor hv = g.tangent.defined() ? g.tangent : Tensor::zeros(Shape{tape.directions(), w.numel()}, w.dtype(), w.device());
+  Tensor grad = g.value.defined() ? g.value : Tensor::zeros(w.shape(), w.dtype(), w.device());
   return {L.item(), grad, detail::like_direction(hv, v, w.shape(), w.shape())};
 }
 template <class F> HvpResult hvp(F&& f, const Tensor& w, const Tensor& v) {
@@ -150,12 +150,12 @@ MixedResult mixed_vjp(Tape& tape, F&& f, const Tensor& w, const Tensor& lam, con
   const std::int64_t K = tape.directions();
   MixedResult out;
   out.value = L.item();
-  out.grad_w = gw.value.defined() ? gw.value : Tensor::zeros(w.shape(), w.dtype());
-  out.grad_lam = gl.value.defined() ? gl.value : Tensor::zeros(lam.shape(), lam.dtype());
-  out.mixed = detail::like_direction(gl.tangent.defined() ? gl.tangent : Tensor::zeros(Shape{K, lam.numel()}, lam.dtype()),
+  out.grad_w = gw.value.defined() ? gw.value : Tensor::zeros(w.shape(), w.dtype(), w.device());
+  out.grad_lam = gl.value.defined() ? gl.value : Tensor::zeros(lam.shape(), lam.dtype(), lam.device());
+  out.mixed = detail::like_direction(gl.tangent.defined() ? gl.tangent : Tensor::zeros(Shape{K, lam.numel()}, lam.dtype(), lam.device()),
                                      v, w.shape(), lam.shape());
   if (with_hvp)
-    out.hvp = detail::like_direction(gw.tangent.defined() ? gw.tangent : Tensor::zeros(Shape{K, w.numel()}, w.dtype()),
+    out.hvp = detail::like_direction(gw.tangent.defined() ? gw.tangent : Tensor::zeros(Shape{K, w.numel()}, w.dtype(), w.device()),
                                      v, w.shape(), w.shape());
   return out;
 }
@@ -168,7 +168,7 @@ MixedResult mixed_vjp(F&& f, const Tensor& w, const Tensor& lam, const Tensor& v
 /// Dense Hessian [n, n] of a scalar f, as n HVPs in one pass (K = n). Small problems only.
 template <class F> Tensor hessian(F&& f, const Tensor& w) {
   const std::int64_t n = w.numel();
-  Tensor eye = Tensor::zeros(Shape{n, n}, w.dtype());
+  Tensor eye = Tensor::zeros(Shape{n, n}, w.dtype(), w.device());
   for (std::int64_t i = 0; i < n; ++i) eye.flat_slice(i * n + i, 1).fill(1.0);
   return hvp(f, w, eye).hvp;
 }

@@ -13,7 +13,7 @@ std::int64_t row_size(const Tensor& block) { return block.numel() / block.dim(0)
 Tensor block_op_value(BinaryOp op, const Tensor& block, const Tensor& value) {
   const std::int64_t K = block.dim(0), na = row_size(block), nb = value.numel();
   if (na >= nb) return kernels::binary(op, block, value).reshape(Shape{K, na});
-  Tensor out = Tensor::empty(Shape{K, nb}, value.dtype());
+  Tensor out = Tensor::empty(Shape{K, nb}, value.dtype(), value.device());
   for (std::int64_t k = 0; k < K; ++k)
     out.rows(k, 1).copy_from(kernels::binary(op, block.rows(k, 1).reshape(Shape{na}), value));
   return out;
@@ -22,7 +22,7 @@ Tensor block_op_value(BinaryOp op, const Tensor& block, const Tensor& value) {
 Tensor value_op_block(BinaryOp op, const Tensor& value, const Tensor& block) {
   const std::int64_t K = block.dim(0), na = value.numel(), nb = row_size(block);
   if (nb >= na) return kernels::binary(op, value, block).reshape(Shape{K, nb});
-  Tensor out = Tensor::empty(Shape{K, na}, value.dtype());
+  Tensor out = Tensor::empty(Shape{K, na}, value.dtype(), value.device());
   for (std::int64_t k = 0; k < K; ++k)
     out.rows(k, 1).copy_from(kernels::binary(op, value, block.rows(k, 1).reshape(Shape{nb})));
   return out;

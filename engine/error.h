@@ -36,4 +36,11 @@ inline void check_dtype_access(D have, D want, const char* have_name, const char
     throw Error(std::string("Tensor::data: tensor holds ") + have_name + ", accessed as " + want_name);
 }
 
+inline void check_host_access(bool on_host, const char* device) {
+  if (!on_host)
+    throw Error(std::string("Tensor::data: the tensor is on ") + device +
+                ", host code cannot read it (an op without a kernel for that device, or operands on "
+                "different devices; Tensor::to(Device::cpu) copies it back)");
+}
+
 }  // namespace gradhpo

@@ -1,5 +1,7 @@
 #include "storage.h"
 
+#include "backend.h"
+
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -10,18 +12,30 @@ namespace gradhpo {
 
 constexpr std::size_t kAlignment = 64;
 
+const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+
+constexpr int kDevices = 2;
+
 struct StoragePool {
   std::mutex mutex;
-  std::unordered_map<std::size_t, std::vector<Storage*>> free;  // exact size -> idle storages
-  PoolStats stats;
+  // Per device: exact size -> idle storages. Device blocks are never mixed with host blocks.
+  std::unordered_map<std::size_t, std::vector<Storage*>> free[kDevices];
+  PoolStats stats[kDevices];
 
   static StoragePool& get() {
     static StoragePool* p = new StoragePool;  // never destroyed: tensors may outlive statics
     return *p;
   }
-  static Storage* make(void* data, std::size_t bytes) { return new Storage(data, bytes); }
+  static Storage* make(void* data, std::size_t bytes, Device device) { return new Storage(data, bytes, device); }
+  static void* obtain(std::size_t bytes, Device device) {
+    if (device != Device::cpu) return device_backend(device, "Tensor::empty").allocate(bytes);
+    void* block = std::aligned_alloc(kAlignment, bytes);
+    if (block == nullptr) throw std::bad_alloc();
+    return block;
+  }
   static void destroy(Storage* s) {
-    std::free(s->data_);
+    if (s->device_ == Device::cpu) std::free(s->data_);
+    else device_backend(s->device_, "Storage").deallocate(s->data_);
     delete s;
   }
 };
@@ -33,27 +47,34 @@ std::size_t rounded(std::size_t bytes) {
 }
 }  // namespace
 
-StorageRef Storage::allocate(std::size_t bytes) {
+StorageRef Storage::allocate(std::size_t bytes, Device device) {
   const std::size_t size = rounded(bytes);
+  const int d = static_cast<int>(device);
   StoragePool& p = StoragePool::get();
   Storage* s = nullptr;
   {
     std::lock_guard<std::mutex> lock(p.mutex);
-    auto it = p.free.find(size);
-    if (it != p.free.end() && !it->second.empty()) {
+    auto it = p.free[d].find(size);
+    if (it != p.free[d].end() && !it->second.empty()) {
       s = it->second.back();
       it->second.pop_back();
-      p.stats.cached_bytes -= size;
+      p.stats[d].cached_bytes -= size;
     } else {
-      ++p.stats.heap_allocations;
+      ++p.stats[d].heap_allocations;
     }
-    p.stats.live_bytes += size;
-    if (p.stats.live_bytes > p.stats.peak_live_bytes) p.stats.peak_live_bytes = p.stats.live_bytes;
+    p.stats[d].live_bytes += size;
+    if (p.stats[d].live_bytes > p.stats[d].peak_live_bytes) p.stats[d].peak_live_bytes = p.stats[d].live_bytes;
   }
   if (s == nullptr) {
-    void* block = std::aligned_alloc(kAlignment, size);
-    if (block == nullptr) throw std::bad_alloc();
-    s = StoragePool::make(block, size);
+    void* block = nullptr;
+    try {
+      block = StoragePool::obtain(size, device);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(p.mutex);
+      p.stats[d].live_bytes -= size;
+      throw;
+    }
+    s = StoragePool::make(block, size, device);
   }
   return StorageRef(s);
 }
@@ -64,39 +85,43 @@ constexpr std::size_t kLargestCachedBlock = std::size_t{64} << 20;
 
 void Storage::recycle(Storage* s) {
   StoragePool& p = StoragePool::get();
+  const int d = static_cast<int>(s->device_);
   if (s->bytes_ > kLargestCachedBlock) {
     {
       std::lock_guard<std::mutex> lock(p.mutex);
-      p.stats.live_bytes -= s->bytes_;
+      p.stats[d].live_bytes -= s->bytes_;
     }
     StoragePool::destroy(s);
     return;
   }
   std::lock_guard<std::mutex> lock(p.mutex);
-  p.free[s->bytes_].push_back(s);
-  p.stats.cached_bytes += s->bytes_;
-  p.stats.live_bytes -= s->bytes_;
+  p.free[d][s->bytes_].push_back(s);
+  p.stats[d].cached_bytes += s->bytes_;
+  p.stats[d].live_bytes -= s->bytes_;
 }
 
-PoolStats pool_stats() {
+PoolStats pool_stats(Device device) {
   StoragePool& p = StoragePool::get();
   std::lock_guard<std::mutex> lock(p.mutex);
-  return p.stats;
+  return p.stats[static_cast<int>(device)];
 }
 
 void pool_release_cached() {
   StoragePool& p = StoragePool::get();
   std::lock_guard<std::mutex> lock(p.mutex);
-  for (auto& [size, list] : p.free)
-    for (Storage* s : list) StoragePool::destroy(s);
-  p.free.clear();
-  p.stats.cached_bytes = 0;
+  for (int d = 0; d < kDevices; ++d) {
+    for (auto& [size, list] : p.free[d])
+      for (Storage* s : list) StoragePool::destroy(s);
+    p.free[d].clear();
+    p.stats[d].cached_bytes = 0;
+  }
 }
 
-void pool_reset_peak() {
+void pool_reset_peak(Device device) {
   StoragePool& p = StoragePool::get();
   std::lock_guard<std::mutex> lock(p.mutex);
-  p.stats.peak_live_bytes = p.stats.live_bytes;
+  PoolStats& stats = p.stats[static_cast<int>(device)];
+  stats.peak_live_bytes = stats.live_bytes;
 }
 
 }  // namespace gradhpo

@@ -11,31 +11,39 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 namespace gradhpo {
+
+/// Where storage lives. cpu blocks are host memory; a device's blocks come from its backend
+/// (engine/backend.h) and are cached by the same pool, each device in its own free lists.
+enum class Device : std::uint8_t { cpu, cuda };
+const char* device_name(Device d);
 
 class StorageRef;
 
 class Storage {
  public:
   /// A block of at least `bytes` bytes, 64-byte aligned, from the pool. Contents are undefined.
-  static StorageRef allocate(std::size_t bytes);
+  static StorageRef allocate(std::size_t bytes, Device device = Device::cpu);
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
   void* data() { return data_; }
   const void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
+  Device device() const { return device_; }
 
  private:
   friend class StorageRef;
   friend struct StoragePool;
-  Storage(void* data, std::size_t bytes) : data_(data), bytes_(bytes) {}
+  Storage(void* data, std::size_t bytes, Device device) : data_(data), bytes_(bytes), device_(device) {}
   ~Storage() = default;
   static void recycle(Storage* s);  // back to the pool once the last reference is gone
 
   void* data_;
   std::size_t bytes_;
+  Device device_;
   std::atomic<long> refs_{0};
 };
 
@@ -72,17 +80,17 @@ class StorageRef {
   Storage* s_ = nullptr;
 };
 
-/// Statistics of the caching pool, for tests and benchmarks.
+/// Statistics of the caching pool (of one device's blocks), for tests and benchmarks.
 struct PoolStats {
-  std::size_t heap_allocations = 0;  // blocks obtained from the system since start
+  std::size_t heap_allocations = 0;  // blocks obtained from the system (or device) since start
   std::size_t cached_bytes = 0;      // bytes held in the pool, free for reuse
   std::size_t live_bytes = 0;        // bytes in blocks currently owned by tensors
   std::size_t peak_live_bytes = 0;
 };
-PoolStats pool_stats();
-/// Returns every cached (unused) block to the system.
+PoolStats pool_stats(Device device = Device::cpu);
+/// Returns every cached (unused) block, of every device, to the system.
 void pool_release_cached();
 /// Restarts peak_live_bytes from the current live bytes (to measure one phase's peak).
-void pool_reset_peak();
+void pool_reset_peak(Device device = Device::cpu);
 
 }  // namespace gradhpo

@@ -161,7 +161,7 @@ void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual
   // usually cover w, so this avoids clearing and re-reading the whole adjoint once per step.
   auto add_range = [&](Tensor& acc, const Tensor& part, std::int64_t rows, const Shape& shape) {
     const bool fresh = !acc.defined();
-    if (fresh) acc = Tensor::empty(shape, part.dtype());
+    if (fresh) acc = Tensor::empty(shape, part.dtype(), part.device());
     for (std::int64_t k = 0; k < rows; ++k) {
       Tensor dst = acc.flat_slice(k * total + start, len);
       const Tensor src = part.flat_slice(k * len, len);
@@ -279,7 +279,7 @@ void Tape::differentiate(const Request& req) {
   } else {
     GRADHPO_CHECK(out.value.numel() == 1, "differentiate: the output must be a scalar loss to differentiate, got shape " +
                                         out.value.shape().str() + " (pass output_adjoint for a vector output)");
-    out.adjoint = Dual(Tensor::full(out.value.shape(), 1.0, out.value.dtype()));
+    out.adjoint = Dual(Tensor::full(out.value.shape(), 1.0, out.value.dtype(), out.value.device()));
   }
   for (std::size_t i = count; i-- > 0;) {
     Node& n = nodes_[i];

@@ -92,6 +92,7 @@ class Var {
   /// True for a Var made in plain mode (it holds its value; nothing is recorded).
   bool is_plain() const { return id_ == kPlain; }
   DType dtype() const { return value().dtype(); }
+  Device device() const { return value().device(); }
   std::int64_t numel() const { return value().numel(); }
   double item() const { return value().item(); }
   bool valid() const { return tape_ != nullptr; }

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "backend.h"
+
 namespace gradhpo {
 
 const char* dtype_name(DType d) {
@@ -64,19 +66,18 @@ std::string Shape::str() const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  GRADHPO_CHECK(device == Device::cpu, "Tensor::empty: cuda tensors are created by the cuda backend");
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.device_ = device;
-  t.storage_ = Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype));
+  t.storage_ = Storage::allocate(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype), device);
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   t.fill(value);
   return t;
 }
@@ -132,13 +133,24 @@ Tensor Tensor::rows(std::int64_t start, std::int64_t count) const {
 
 Tensor Tensor::clone() const {
   if (!defined()) return {};
-  Tensor t = empty(shape_, dtype_);
-  std::memcpy(t.raw(), raw(), nbytes());
+  Tensor t = empty(shape_, dtype_, device_);
+  t.copy_from(*this);
+  return t;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (!defined() || device == device_) return *this;
+  Tensor t = empty(shape_, dtype_, device);
+  const Device remote = device == Device::cpu ? device_ : device;
+  device_backend(remote, "Tensor::to").copy(t.raw(), device != Device::cpu, raw(), device_ != Device::cpu, nbytes());
   return t;
 }
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
+  // A dtype conversion of a device tensor goes through the host: it is for setup (loading
+  // data, casting parameters), never inside a step.
+  if (device_ != Device::cpu) return to(Device::cpu).to(dtype).to(device_);
   Tensor t = empty(shape_, dtype);
   const std::int64_t n = numel();
   auto convert = [&](auto* dst) {
@@ -160,6 +172,7 @@ Tensor Tensor::to(DType dtype) const {
 double Tensor::at(std::int64_t flat) const {
   GRADHPO_CHECK(defined() && flat >= 0 && flat < numel(),
           "Tensor::at: index " + std::to_string(flat) + " outside " + shape_.str());
+  if (device_ != Device::cpu) return flat_slice(flat, 1).to(Device::cpu).at(0);
   switch (dtype_) {
     case DType::f32: return data<float>()[flat];
     case DType::f64: return data<double>()[flat];
@@ -175,12 +188,14 @@ double Tensor::item() const {
 }
 
 std::vector<double> Tensor::to_vector() const {
+  if (device_ != Device::cpu) return to(Device::cpu).to_vector();
   std::vector<double> v(static_cast<std::size_t>(numel()));
   for (std::int64_t i = 0; i < numel(); ++i) v[static_cast<std::size_t>(i)] = at(i);
   return v;
 }
 
 void Tensor::fill(double value) {
+  if (const DeviceBackend* dev = offload("Tensor::fill", *this)) return dev->fill(*this, value);
   const std::int64_t n = numel();
   switch (dtype_) {
     case DType::f32: std::fill_n(data<float>(), n, static_cast<float>(value)); break;
@@ -193,6 +208,12 @@ void Tensor::copy_from(const Tensor& src) {
   GRADHPO_CHECK(src.numel() == numel() && src.dtype() == dtype(),
           "Tensor::copy_from: destination " + shape_.str() + " " + dtype_name(dtype_) +
               ", source " + src.shape().str() + " " + dtype_name(src.dtype()));
+  if (device_ != Device::cpu || src.device_ != Device::cpu) {
+    const Device remote = device_ != Device::cpu ? device_ : src.device_;
+    device_backend(remote, "Tensor::copy_from")
+        .copy(raw(), device_ != Device::cpu, src.raw(), src.device_ != Device::cpu, nbytes());
+    return;
+  }
   std::memcpy(raw(), src.raw(), nbytes());
 }
 

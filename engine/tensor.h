@@ -4,6 +4,11 @@
 // per-element virtual calls. Copies are shallow (storage is shared); `clone()` copies the data.
 // Storage comes from a caching pool (engine/storage.h), so a training step that repeats the
 // same shapes does no heap allocation in steady state.
+//
+// A tensor lives on one Device. Host code reads a device tensor only through copies (`to`,
+// `at`, `item`, `to_vector`); `data<T>()` is host memory only and throws on a device tensor, so
+// a CPU kernel handed one fails loudly instead of reading device addresses. Device kernels take
+// `raw()`.
 #pragma once
 
 #include <array>
@@ -20,8 +25,6 @@ namespace gradhpo {
 
 /// Element type. f32 and f64 carry values; i32 carries indices (labels, argmax positions).
 enum class DType : std::uint8_t { f32, f64, i32 };
-/// Where the storage lives. Only cpu kernels exist in this layer; cuda/ adds its own.
-enum class Device : std::uint8_t { cpu, cuda };
 
 const char* dtype_name(DType d);
 std::size_t dtype_size(DType d);
@@ -57,8 +60,8 @@ class Tensor {
   Tensor() = default;
 
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor scalar(double value, DType dtype = DType::f32) { return full(Shape{}, value, dtype); }
   /// Copies `values` (converted to dtype) into a new tensor; numel must match the shape.
   static Tensor from(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32);
@@ -73,7 +76,8 @@ class Tensor {
   Device device() const { return device_; }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype_); }
 
-  /// Typed pointer to the first element. Throws if T does not match the dtype.
+  /// Typed pointer to the first element, in host memory. Throws if T does not match the dtype
+  /// or the tensor is on a device.
   template <class T> T* data();
   template <class T> const T* data() const;
   void* raw() { return static_cast<char*>(storage_->data()) + offset_ * dtype_size(dtype_); }
@@ -89,6 +93,8 @@ class Tensor {
   Tensor rows(std::int64_t start, std::int64_t count) const;
   Tensor clone() const;
   Tensor to(DType dtype) const;  // converting copy (or `*this` if the dtype already matches)
+  /// A copy on `device` (or `*this` if it is there already): host <-> device transfers.
+  Tensor to(Device device) const;
   /// True when no other tensor shares this storage (so it may be updated in place).
   bool unique() const { return storage_.use_count() == 1; }
   bool shares_storage_with(const Tensor& o) const { return storage_ == o.storage_; }
@@ -115,10 +121,12 @@ template <> constexpr DType dtype_of<std::int32_t>() { return DType::i32; }
 
 template <class T> T* Tensor::data() {
   check_dtype_access(dtype_, dtype_of<T>(), dtype_name(dtype_), dtype_name(dtype_of<T>()));
+  check_host_access(device_ == Device::cpu, device_name(device_));
   return static_cast<T*>(raw());
 }
 template <class T> const T* Tensor::data() const {
   check_dtype_access(dtype_, dtype_of<T>(), dtype_name(dtype_), dtype_name(dtype_of<T>()));
+  check_host_access(device_ == Device::cpu, device_name(device_));
   return static_cast<const T*>(raw());
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../backend.h"
 #include "cpu.h"
 
 namespace gradhpo::kernels {
@@ -56,18 +57,11 @@ void broadcast_loop(const T* a, std::int64_t na, const T* b, std::int64_t nb, T*
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   static const char* names[] = {"add", "sub", "mul", "div"};
   check_pair(names[static_cast<int>(op)], a, b);
+  if (const DeviceBackend* dev = offload(names[static_cast<int>(op)], a, b)) return dev->binary(op, a, b);
   Tensor out = Tensor::empty(a.numel() >= b.numel() ? a.shape() : b.shape(), a.dtype());
   dispatch_float(a.dtype(), names[static_cast<int>(op)], [&](auto zero) {
     using T = decltype(zero);
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* po = out.data<T>();
-    switch (op) {
-      case BinaryOp::add: broadcast_loop(pa, a.numel(), pb, b.numel(), po, [](T x, T y) { return x + y; }); break;
-      case BinaryOp::sub: broadcast_loop(pa, a.numel(), pb, b.numel(), po, [](T x, T y) { return x - y; }); break;
-      case BinaryOp::mul: broadcast_loop(pa, a.numel(), pb, b.numel(), po, [](T x, T y) { return x * y; }); break;
-      case BinaryOp::div: broadcast_loop(pa, a.numel(), pb, b.numel(), po, [](T x, T y) { return x / y; }); break;
-    }
+    element::with_binary(op, [&](auto f) { broadcast_loop(a.data<T>(), a.numel(), b.data<T>(), b.numel(), out.data<T>(), f); });
   });
   return out;
 }
@@ -76,24 +70,25 @@ void axpy(Tensor& acc, const Tensor& x, double alpha) {
   check_pair("axpy", acc, x);
   GRADHPO_CHECK(x.numel() <= acc.numel(), "axpy: cannot accumulate " + x.shape().str() + " into " +
                                         acc.shape().str());
+  if (const DeviceBackend* dev = offload("axpy", acc, x)) return dev->axpy(acc, x, alpha);
   dispatch_float(acc.dtype(), "axpy", [&](auto zero) {
     using T = decltype(zero);
     T* pa = acc.data<T>();
-    const T al = static_cast<T>(alpha);
     broadcast_loop(static_cast<const T*>(pa), acc.numel(), x.data<T>(), x.numel(), pa,
-                   [al](T s, T v) { return s + al * v; });
+                   element::Axpy<T>{static_cast<T>(alpha)});
   });
 }
 
 Tensor affine(const Tensor& x, double a, double b) {
+  if (const DeviceBackend* dev = offload("affine", x)) return dev->affine(x, a, b);
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), "affine", [&](auto zero) {
     using T = decltype(zero);
     const T* px = x.data<T>();
     T* po = out.data<T>();
-    const T ta = static_cast<T>(a), tb = static_cast<T>(b);
+    const element::Affine<T> f{static_cast<T>(a), static_cast<T>(b)};
     parallel_chunks(x.numel(), [&](std::int64_t s, std::int64_t e) {
-      for (std::int64_t i = s; i < e; ++i) po[i] = ta * px[i] + tb;
+      for (std::int64_t i = s; i < e; ++i) po[i] = f(px[i]);
     });
   });
   return out;
@@ -111,92 +106,43 @@ template <class T, class F> void map_into(const T* x, T* y, std::int64_t n, F f)
     for (std::int64_t i = s; i < e; ++i) y[i] = f(x[i]);
   });
 }
-template <class T> T sigmoid_of(T x) {
-  // Split by sign so exp never overflows.
-  return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+template <class T, class F> void map2_into(const T* x, const T* y, T* d, std::int64_t n, F f) {
+  parallel_chunks(n, [&](std::int64_t s, std::int64_t e) {
+    for (std::int64_t i = s; i < e; ++i) d[i] = f(x[i], y[i]);
+  });
 }
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x) {
+  if (const DeviceBackend* dev = offload(unary_name(op), x)) return dev->unary(op, x);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
-    const T* px = x.data<T>();
-    T* py = y.data<T>();
-    const std::int64_t n = x.numel();
-    switch (op) {
-      case UnaryOp::exp: map_into(px, py, n, [](T v) { return std::exp(v); }); break;
-      case UnaryOp::log: map_into(px, py, n, [](T v) { return std::log(v); }); break;
-      case UnaryOp::tanh: map_into(px, py, n, [](T v) { return std::tanh(v); }); break;
-      case UnaryOp::sigmoid: map_into(px, py, n, [](T v) { return sigmoid_of(v); }); break;
-      case UnaryOp::relu: map_into(px, py, n, [](T v) { return v > T(0) ? v : T(0); }); break;
-      // softplus(v) = log(1 + e^v) = max(v, 0) + log1p(e^-|v|), stable for large |v|.
-      case UnaryOp::softplus:
-        map_into(px, py, n, [](T v) { return std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v))); });
-        break;
-      case UnaryOp::square: map_into(px, py, n, [](T v) { return v * v; }); break;
-      case UnaryOp::sqrt: map_into(px, py, n, [](T v) { return std::sqrt(v); }); break;
-      case UnaryOp::reciprocal: map_into(px, py, n, [](T v) { return T(1) / v; }); break;
-    }
+    element::with_unary(op, [&](auto fn) {
+      map_into(x.data<T>(), y.data<T>(), x.numel(), element::Value<decltype(fn)>{});
+    });
   });
   return y;
 }
 
-// First and second derivatives, written in terms of y = f(x) where that is cheaper:
-//   exp: y, y          log: 1/x, -1/x^2          tanh: 1-y^2, -2y(1-y^2)
-//   sigmoid: y(1-y), y(1-y)(1-2y)                relu: [x>0], 0
-//   softplus: s=sigmoid(x), s(1-s)               square: 2x, 2
-//   sqrt: 1/(2y), -1/(4y^3)                      reciprocal: -y^2, 2y^3
+// The formulas are element.h's, in terms of x and y = f(x).
 Tensor unary_derivative(UnaryOp op, const Tensor& x, const Tensor& y, int order) {
+  if (const DeviceBackend* dev = offload(unary_name(op), x, y)) return dev->unary_derivative(op, x, y, order);
   Tensor d = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), unary_name(op), [&](auto zero) {
     using T = decltype(zero);
-    const T* px = x.data<T>();
-    const T* py = y.data<T>();
-    T* pd = d.data<T>();
-    const std::int64_t n = x.numel();
-    const bool first = order == 1;
-    switch (op) {
-      case UnaryOp::exp: map_into(py, pd, n, [](T v) { return v; }); break;
-      case UnaryOp::log:
-        if (first) map_into(px, pd, n, [](T v) { return T(1) / v; });
-        else map_into(px, pd, n, [](T v) { return T(-1) / (v * v); });
-        break;
-      case UnaryOp::tanh:
-        if (first) map_into(py, pd, n, [](T v) { return T(1) - v * v; });
-        else map_into(py, pd, n, [](T v) { return T(-2) * v * (T(1) - v * v); });
-        break;
-      case UnaryOp::sigmoid:
-        if (first) map_into(py, pd, n, [](T v) { return v * (T(1) - v); });
-        else map_into(py, pd, n, [](T v) { return v * (T(1) - v) * (T(1) - T(2) * v); });
-        break;
-      case UnaryOp::relu:
-        if (first) map_into(px, pd, n, [](T v) { return v > T(0) ? T(1) : T(0); });
-        else map_into(px, pd, n, [](T) { return T(0); });
-        break;
-      case UnaryOp::softplus:
-        if (first) map_into(px, pd, n, [](T v) { return sigmoid_of(v); });
-        else map_into(px, pd, n, [](T v) { const T s = sigmoid_of(v); return s * (T(1) - s); });
-        break;
-      case UnaryOp::square:
-        if (first) map_into(px, pd, n, [](T v) { return T(2) * v; });
-        else map_into(px, pd, n, [](T) { return T(2); });
-        break;
-      case UnaryOp::sqrt:
-        if (first) map_into(py, pd, n, [](T v) { return T(0.5) / v; });
-        else map_into(py, pd, n, [](T v) { return T(-0.25) / (v * v * v); });
-        break;
-      case UnaryOp::reciprocal:
-        if (first) map_into(py, pd, n, [](T v) { return -v * v; });
-        else map_into(py, pd, n, [](T v) { return T(2) * v * v * v; });
-        break;
-    }
+    element::with_unary(op, [&](auto fn) {
+      using Fn = decltype(fn);
+      if (order == 1) map2_into(x.data<T>(), y.data<T>(), d.data<T>(), x.numel(), element::FirstDerivative<Fn>{});
+      else map2_into(x.data<T>(), y.data<T>(), d.data<T>(), x.numel(), element::SecondDerivative<Fn>{});
+    });
   });
   return d;
 }
 
 Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale) {
   GRADHPO_CHECK(A * B * C == x.numel(), "reduce: view [A, B, C] does not match " + x.shape().str());
+  if (const DeviceBackend* dev = offload("reduce", x)) return dev->reduce_middle(x, A, B, C, scale);
   Tensor out = Tensor::empty(Shape{A * C}, x.dtype());
   dispatch_float(x.dtype(), "reduce", [&](auto zero) {
     using T = decltype(zero);
@@ -221,6 +167,7 @@ Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64
 
 Tensor expand_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale) {
   GRADHPO_CHECK(A * C == x.numel(), "expand: view [A, C] does not match " + x.shape().str());
+  if (const DeviceBackend* dev = offload("expand", x)) return dev->expand_middle(x, A, B, C, scale);
   Tensor out = Tensor::empty(Shape{A * B * C}, x.dtype());
   dispatch_float(x.dtype(), "expand", [&](auto zero) {
     using T = decltype(zero);

@@ -6,13 +6,16 @@
 // i mod n_small of the smaller. In row-major layout this is exactly numpy's broadcasting of a
 // trailing-shape operand (a bias row against a batch, a scalar against anything), and it is also
 // what a tangent block [K, n] against a value [n] needs — one rule serves both.
+//
+// Each function runs on the device of its operands: a device tensor sends the call to that
+// device's backend (engine/backend.h), the CPU loops here use the element functors the device
+// kernels use too (element.h).
 #pragma once
 
 #include "../tensor.h"
+#include "element.h"  // BinaryOp, UnaryOp and their scalar formulas
 
 namespace gradhpo::kernels {
-
-enum class BinaryOp { add, sub, mul, div };
 
 /// out = a op b with modular broadcasting; the result has the larger operand's shape.
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
@@ -21,7 +24,6 @@ void axpy(Tensor& acc, const Tensor& x, double alpha = 1.0);
 /// a * x + b, elementwise.
 Tensor affine(const Tensor& x, double a, double b);
 
-enum class UnaryOp { exp, log, tanh, sigmoid, relu, softplus, square, sqrt, reciprocal };
 const char* unary_name(UnaryOp op);
 /// y = f(x).
 Tensor unary(UnaryOp op, const Tensor& x);

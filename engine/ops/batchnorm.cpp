@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../backend.h"
 #include "../kernels/cpu.h"
 #include "channel.h"
 #include "elementwise.h"
@@ -145,7 +146,11 @@ Tensor standardize_tangent_rule(const Tape& t, const Node& n) {
   if (!xt.defined()) return {};
   const Layout L = layout(n.value.shape());
   const std::int64_t K = xt.dim(0);
-  Tensor out = Tensor::empty(Shape{K, L.numel()}, n.value.dtype());
+  Tensor out = Tensor::empty(Shape{K, L.numel()}, n.value.dtype(), n.value.device());
+  if (const DeviceBackend* dev = offload("batch_standardize", xt)) {
+    dev->standardize_tangent(n.value, n.saved, xt, out);
+    return out;
+  }
   dispatch_float(n.value.dtype(), "batch_standardize", [&](auto zero) {
     using T = decltype(zero);
     standardize_tangent<T>(L, K, n.value.data<T>(), n.saved.data<T>(), xt.data<T>(), out.data<T>());
@@ -158,8 +163,12 @@ void standardize_backward_rule(Tape& t, const Node& n, const Dual& g) {
   const Dual x = t.input(n, 0), y = t.output(n);
   const Layout L = layout(n.value.shape());
   const std::int64_t K = std::max({g.K(), x.K(), y.K()});
-  Dual xb(Tensor::empty(n.value.shape(), n.value.dtype()));
-  if (K > 0) xb.tangent = Tensor::empty(Shape{K, L.numel()}, n.value.dtype());
+  Dual xb(Tensor::empty(n.value.shape(), n.value.dtype(), n.value.device()));
+  if (K > 0) xb.tangent = Tensor::empty(Shape{K, L.numel()}, n.value.dtype(), n.value.device());
+  if (const DeviceBackend* dev = offload("batch_standardize", n.value, g.value)) {
+    dev->standardize_backward(n.value, n.saved, g.value, g.tangent, x.tangent, y.tangent, xb.value, xb.tangent);
+    return t.accumulate(n, 0, std::move(xb));
+  }
   dispatch_float(n.value.dtype(), "batch_standardize", [&](auto zero) {
     using T = decltype(zero);
     auto tan = [](const Dual& d) { return d.has_tangent() ? d.tangent.data<T>() : nullptr; };
@@ -196,14 +205,19 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batc
   GRADHPO_CHECK(L.m() >= 2, "batch_standardize: need more than one value per channel to normalize with batch "
                       "statistics, got x of shape " + x.shape().str());
   GRADHPO_CHECK(eps >= 0, "batch_standardize: eps must be ≥ 0, got " + std::to_string(eps));
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor s = Tensor::empty(Shape{L.C}, x.dtype());
-  Tensor mean = Tensor::empty(Shape{L.C}, x.dtype());
-  Tensor var = Tensor::empty(Shape{L.C}, x.dtype());
-  dispatch_float(x.dtype(), "batch_standardize", [&](auto zero) {
-    using T = decltype(zero);
-    standardize_value<T>(L, x.value().data<T>(), eps, y.data<T>(), s.data<T>(), mean.data<T>(), var.data<T>());
-  });
+  const Device device = x.device();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
+  Tensor s = Tensor::empty(Shape{L.C}, x.dtype(), device);
+  Tensor mean = Tensor::empty(Shape{L.C}, x.dtype(), device);
+  Tensor var = Tensor::empty(Shape{L.C}, x.dtype(), device);
+  if (const DeviceBackend* dev = offload("batch_standardize", x.value())) {
+    dev->standardize(x.value(), eps, y, s, mean, var);
+  } else {
+    dispatch_float(x.dtype(), "batch_standardize", [&](auto zero) {
+      using T = decltype(zero);
+      standardize_value<T>(L, x.value().data<T>(), eps, y.data<T>(), s.data<T>(), mean.data<T>(), var.data<T>());
+    });
+  }
   if (batch_mean) *batch_mean = mean;
   if (batch_var) *batch_var = kernels::affine(var, static_cast<double>(L.m()) / static_cast<double>(L.m() - 1), 0.0);
   Var out = t.record(&kStandardizeRules, std::move(y), {x});

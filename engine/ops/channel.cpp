@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "../backend.h"
 #include "../kernels/cpu.h"
 
 namespace gradhpo {
@@ -100,6 +101,7 @@ void channel_reduce(const T* x, const T* y, std::int64_t G, std::int64_t N, std:
 
 // y = x ⊙ s + b;  ẏ = ẋ ⊙ s + x ⊙ ṡ + ḃ. Without `with_value` only the tangent is computed.
 Dual affine_impl(const Dual& x, const Dual* s, const Dual* b, bool with_value) {
+  if (const DeviceBackend* dev = offload("channel_affine", x.value)) return dev->channel_affine(x, s, b, with_value);
   const Layout L = layout(x.value.shape());
   const std::int64_t K = std::max({x.K(), s ? s->K() : 0, b ? b->K() : 0});
   Dual y;
@@ -139,6 +141,7 @@ Dual channel_affine(const Dual& x, const Dual* scale, const Dual* shift) {
 }
 
 Dual channel_sum(const Dual& x) {
+  if (const DeviceBackend* dev = offload("channel_sum", x.value)) return dev->channel_sum(x);
   const Layout L = layout(x.value.shape());
   Dual y(Tensor::empty(Shape{L.C}, x.value.dtype()));
   if (x.has_tangent()) y.tangent = Tensor::empty(Shape{x.K(), L.C}, x.value.dtype());
@@ -154,6 +157,7 @@ Dual channel_sum(const Dual& x) {
 Dual channel_dot(const Dual& a, const Dual& b) {
   GRADHPO_CHECK(a.value.shape() == b.value.shape(), "channel_dot: shapes " + a.value.shape().str() + " and " +
                                                   b.value.shape().str() + " differ");
+  if (const DeviceBackend* dev = offload("channel_dot", a.value, b.value)) return dev->channel_dot(a, b);
   const Layout L = layout(a.value.shape());
   const std::int64_t K = std::max(a.K(), b.K());
   Dual y(Tensor::empty(Shape{L.C}, a.value.dtype()));
@@ -173,6 +177,7 @@ Dual channel_dot(const Dual& a, const Dual& b) {
 Dual channel_broadcast(const Dual& v, const Shape& shape) {
   const Layout L = layout(shape);
   GRADHPO_CHECK(v.value.numel() == L.C, "channel_broadcast: vector of shape " + v.value.shape().str() + " for " + shape.str());
+  if (const DeviceBackend* dev = offload("channel_broadcast", v.value)) return dev->channel_broadcast(v, shape);
   Dual y(Tensor::empty(shape, v.value.dtype()));
   if (v.has_tangent()) y.tangent = Tensor::empty(Shape{v.K(), L.numel()}, v.value.dtype());
   dispatch_float(v.value.dtype(), "channel_broadcast", [&](auto zero) {

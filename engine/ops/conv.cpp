@@ -1,5 +1,6 @@
 #include "conv.h"
 
+#include "../backend.h"
 #include "../kernels/im2col.h"
 #include "channel.h"
 
@@ -50,6 +51,7 @@ template <class T> Banks<T> out_banks(Tensor& value, Tensor& tangent, std::int64
 // ---- y = F(x, W);  ẏ = F(ẋ, W) + F(x, Ẇ) ------------------------------------------------------
 // With `with_value`, the value shares the filter-direction GEMM: banks [W; Ẇ_1..Ẇ_K].
 Dual forward(const Dual& x, const Dual& w, const ConvGeometry& g, bool with_value) {
+  if (const DeviceBackend* dev = offload("conv2d", x.value, w.value)) return dev->conv2d(x, w, g, with_value);
   const std::int64_t N = x.value.dim(0), K = std::max(x.K(), w.K());
   const Shape yshape{N, g.O, g.Ho, g.Wo};
   Dual y;
@@ -80,6 +82,7 @@ Dual forward(const Dual& x, const Dual& w, const ConvGeometry& g, bool with_valu
 
 // ---- x̄ = Bx(ḡ, W);  x̄̇ = Bx(ġ, W) + Bx(ḡ, Ẇ) -----------------------------------------------------
 Dual backward_input(const Dual& gy, const Dual& w, const ConvGeometry& g, const Shape& xshape) {
+  if (const DeviceBackend* dev = offload("conv2d", gy.value, w.value)) return dev->conv2d_backward_input(gy, w, g, xshape);
   const std::int64_t N = xshape[0], K = std::max(gy.K(), w.K());
   Dual xb(Tensor::empty(xshape, gy.value.dtype()));
   if (K > 0) xb.tangent = Tensor::empty(Shape{K, xshape.numel()}, gy.value.dtype());
@@ -96,6 +99,8 @@ Dual backward_input(const Dual& gy, const Dual& w, const ConvGeometry& g, const 
 
 // ---- W̄ = Bw(ḡ, x);  W̄̇ = Bw(ġ, x) + Bw(ḡ, ẋ) -----------------------------------------------------
 Dual backward_weight(const Dual& gy, const Dual& x, const ConvGeometry& g, const Shape& wshape) {
+  if (const DeviceBackend* dev = offload("conv2d", gy.value, x.value))
+    return dev->conv2d_backward_weight(gy, x, g, wshape);
   const std::int64_t N = x.value.dim(0), K = std::max(gy.K(), x.K());
   Dual wb(Tensor::empty(wshape, gy.value.dtype()));
   if (K > 0) wb.tangent = Tensor::empty(Shape{K, wshape.numel()}, gy.value.dtype());

@@ -1,6 +1,8 @@
 #include "matmul.h"
 
+#include "../backend.h"
 #include "../kernels/gemm.h"
+#include "../kernels/math.h"
 
 namespace gradhpo {
 namespace {
@@ -22,6 +24,8 @@ Dims product_dims(const char* op, const Shape& a, const Shape& b, bool ta, bool 
 // C (+)= op(A) op(B) for the typed data of the given 2-D tensors.
 void gemm_into(const Tensor& A, const Shape& a_shape, bool ta, const Tensor& B, const Shape& b_shape, bool tb,
                Tensor& C, bool accumulate) {
+  if (const DeviceBackend* dev = offload("matmul", A, B, C))
+    return dev->gemm(A, a_shape, ta, B, b_shape, tb, C, accumulate);
   dispatch_float(C.dtype(), "matmul", [&](auto zero) {
     using T = decltype(zero);
     kernels::gemm<T>(A.data<T>(), a_shape[0], a_shape[1], ta, B.data<T>(), b_shape[0], b_shape[1], tb,
@@ -41,7 +45,7 @@ Tensor matmul_tangent(const Dual& a, const Dual& b, bool ta, bool tb) {
   const Dims d = product_dims("matmul", as, bs, ta, tb);
   const std::int64_t K = a.has_tangent() ? a.K() : b.K();
   if (K == 0) return {};
-  Tensor t = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype());
+  Tensor t = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype(), a.value.device());
   bool written = false;
   if (a.has_tangent()) {
     if (!ta) {
@@ -72,7 +76,7 @@ Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
   const Dims d = product_dims("matmul", as, bs, ta, tb);
   GRADHPO_CHECK(a.value.dtype() == b.value.dtype(), std::string("matmul: mixed dtypes ") + dtype_name(a.value.dtype()) +
                                                   " and " + dtype_name(b.value.dtype()));
-  Dual y(Tensor::empty(Shape{d.m, d.n}, a.value.dtype()));
+  Dual y(Tensor::empty(Shape{d.m, d.n}, a.value.dtype(), a.value.device()));
   gemm_into(a.value, as, ta, b.value, bs, tb, y.value, false);
   y.tangent = matmul_tangent(a, b, ta, tb);
   return y;

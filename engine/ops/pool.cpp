@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "../backend.h"
 #include "../kernels/cpu.h"
 #include "reduce.h"
 #include "shape.h"
@@ -14,6 +15,7 @@ struct PoolGeometry {
   std::int64_t H, W, k, s, Ho, Wo;
   std::int64_t in_plane() const { return H * W; }
   std::int64_t out_plane() const { return Ho * Wo; }
+  PoolWindow window() const { return {H, W, k, s, Ho, Wo}; }
 };
 
 PoolGeometry pool_geometry(const char* op, const Shape& x, DType d, int kernel, int stride) {
@@ -115,7 +117,11 @@ Tensor max_pool_tangent(const Tape& t, const Node& n) {
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   if (!xt.defined()) return {};
   const std::int64_t K = xt.dim(0), planes = n.value.numel() / g.out_plane();
-  Tensor out = Tensor::empty(Shape{K, n.value.numel()}, xt.dtype());
+  Tensor out = Tensor::empty(Shape{K, n.value.numel()}, xt.dtype(), xt.device());
+  if (const DeviceBackend* dev = offload("max_pool2d", xt)) {
+    dev->pool_gather(g.window(), K * planes, planes, xt, n.saved, out);
+    return out;
+  }
   dispatch_float(xt.dtype(), "max_pool2d", [&](auto zero) {
     using T = decltype(zero);
     gather<T>(g, K * planes, planes, xt.data<T>(), n.saved.data<std::int32_t>(), out.data<T>());
@@ -128,8 +134,13 @@ void max_pool_backward(Tape& t, const Node& n, const Dual& gy) {
   const PoolGeometry g = node_pool(t, n, "max_pool2d");
   const Shape& xs = t.input_value(n, 0).shape();
   const std::int64_t planes = n.value.numel() / g.out_plane();
-  Dual xb(Tensor::empty(xs, gy.value.dtype()));
-  if (gy.has_tangent()) xb.tangent = Tensor::empty(Shape{gy.K(), xs.numel()}, gy.value.dtype());
+  Dual xb(Tensor::empty(xs, gy.value.dtype(), gy.value.device()));
+  if (gy.has_tangent()) xb.tangent = Tensor::empty(Shape{gy.K(), xs.numel()}, gy.value.dtype(), gy.value.device());
+  if (const DeviceBackend* dev = offload("max_pool2d", gy.value)) {
+    dev->pool_scatter(g.window(), planes, planes, gy.value, n.saved, xb.value);
+    if (gy.has_tangent()) dev->pool_scatter(g.window(), gy.K() * planes, planes, gy.tangent, n.saved, xb.tangent);
+    return t.accumulate(n, 0, std::move(xb));
+  }
   dispatch_float(gy.value.dtype(), "max_pool2d", [&](auto zero) {
     using T = decltype(zero);
     const std::int32_t* arg = n.saved.data<std::int32_t>();
@@ -183,7 +194,11 @@ Tensor avg_pool_tangent(const Tape& t, const Node& n) {
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   if (!xt.defined()) return {};
   const std::int64_t K = xt.dim(0), planes = n.value.numel() / g.out_plane();
-  Tensor out = Tensor::empty(Shape{K, n.value.numel()}, xt.dtype());
+  Tensor out = Tensor::empty(Shape{K, n.value.numel()}, xt.dtype(), xt.device());
+  if (const DeviceBackend* dev = offload("avg_pool2d", xt)) {
+    dev->avg_pool(g.window(), K * planes, xt, out);
+    return out;
+  }
   dispatch_float(xt.dtype(), "avg_pool2d", [&](auto zero) {
     using T = decltype(zero);
     avg_pool_planes<T>(g, K * planes, xt.data<T>(), out.data<T>());
@@ -196,8 +211,13 @@ void avg_pool_backward(Tape& t, const Node& n, const Dual& gy) {
   const PoolGeometry g = node_pool(t, n, "avg_pool2d");
   const Shape& xs = t.input_value(n, 0).shape();
   const std::int64_t planes = n.value.numel() / g.out_plane();
-  Dual xb(Tensor::empty(xs, gy.value.dtype()));
-  if (gy.has_tangent()) xb.tangent = Tensor::empty(Shape{gy.K(), xs.numel()}, gy.value.dtype());
+  Dual xb(Tensor::empty(xs, gy.value.dtype(), gy.value.device()));
+  if (gy.has_tangent()) xb.tangent = Tensor::empty(Shape{gy.K(), xs.numel()}, gy.value.dtype(), gy.value.device());
+  if (const DeviceBackend* dev = offload("avg_pool2d", gy.value)) {
+    dev->avg_pool_adjoint(g.window(), planes, gy.value, xb.value);
+    if (gy.has_tangent()) dev->avg_pool_adjoint(g.window(), gy.K() * planes, gy.tangent, xb.tangent);
+    return t.accumulate(n, 0, std::move(xb));
+  }
   dispatch_float(gy.value.dtype(), "avg_pool2d", [&](auto zero) {
     using T = decltype(zero);
     avg_pool_adjoint<T>(g, planes, gy.value.data<T>(), xb.value.data<T>());
@@ -217,12 +237,16 @@ Var max_pool2d(const Var& x, int kernel, int stride) {
   const PoolGeometry g = pool_geometry("max_pool2d", x.shape(), x.dtype(), kernel, stride);
   const Shape& s = x.shape();
   const Shape ys{s[0], s[1], g.Ho, g.Wo};
-  Tensor y = Tensor::empty(ys, x.dtype());
-  Tensor arg = Tensor::empty(Shape{ys.numel()}, DType::i32);
-  dispatch_float(x.dtype(), "max_pool2d", [&](auto zero) {
-    using T = decltype(zero);
-    max_pool_planes<T>(g, s[0] * s[1], x.value().data<T>(), y.data<T>(), arg.data<std::int32_t>());
-  });
+  Tensor y = Tensor::empty(ys, x.dtype(), x.device());
+  Tensor arg = Tensor::empty(Shape{ys.numel()}, DType::i32, x.device());
+  if (const DeviceBackend* dev = offload("max_pool2d", x.value())) {
+    dev->max_pool(g.window(), s[0] * s[1], x.value(), y, arg);
+  } else {
+    dispatch_float(x.dtype(), "max_pool2d", [&](auto zero) {
+      using T = decltype(zero);
+      max_pool_planes<T>(g, s[0] * s[1], x.value().data<T>(), y.data<T>(), arg.data<std::int32_t>());
+    });
+  }
   Var out = t.record(&kMaxPoolRules, std::move(y), {x});
   Node& n = t.node(out);
   n.saved = std::move(arg);
@@ -236,11 +260,15 @@ Var avg_pool2d(const Var& x, int kernel, int stride) {
   t.check(x, "avg_pool2d");
   const PoolGeometry g = pool_geometry("avg_pool2d", x.shape(), x.dtype(), kernel, stride);
   const Shape& s = x.shape();
-  Tensor y = Tensor::empty(Shape{s[0], s[1], g.Ho, g.Wo}, x.dtype());
-  dispatch_float(x.dtype(), "avg_pool2d", [&](auto zero) {
-    using T = decltype(zero);
-    avg_pool_planes<T>(g, s[0] * s[1], x.value().data<T>(), y.data<T>());
-  });
+  Tensor y = Tensor::empty(Shape{s[0], s[1], g.Ho, g.Wo}, x.dtype(), x.device());
+  if (const DeviceBackend* dev = offload("avg_pool2d", x.value())) {
+    dev->avg_pool(g.window(), s[0] * s[1], x.value(), y);
+  } else {
+    dispatch_float(x.dtype(), "avg_pool2d", [&](auto zero) {
+      using T = decltype(zero);
+      avg_pool_planes<T>(g, s[0] * s[1], x.value().data<T>(), y.data<T>());
+    });
+  }
   Var out = t.record(&kAvgPoolRules, std::move(y), {x});
   Node& n = t.node(out);
   n.arg[0] = kernel;

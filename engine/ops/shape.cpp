@@ -10,7 +10,7 @@ Dual slice(const Dual& x, std::int64_t start, std::int64_t length) {
     if (K == 1) {
       y.tangent = x.tangent.flat_slice(start, length).reshape(Shape{1, length});
     } else {
-      y.tangent = Tensor::empty(Shape{K, length}, x.value.dtype());
+      y.tangent = Tensor::empty(Shape{K, length}, x.value.dtype(), x.value.device());
       for (std::int64_t k = 0; k < K; ++k) y.tangent.rows(k, 1).copy_from(x.tangent.flat_slice(k * n + start, length));
     }
   }
@@ -42,7 +42,7 @@ Tensor concat_tangent(const Tape& t, const Node& n) {
   std::int64_t K = 0;
   for (int i = 0; i < n.num_inputs; ++i) K = std::max(K, t.input(n, i).K());
   const std::int64_t total = n.value.numel();
-  Tensor out = Tensor::zeros(Shape{K, total}, n.value.dtype());
+  Tensor out = Tensor::zeros(Shape{K, total}, n.value.dtype(), n.value.device());
   std::int64_t offset = 0;
   for (int i = 0; i < n.num_inputs; ++i) {
     const Dual x = t.input(n, i);
@@ -95,7 +95,7 @@ Var concat(const std::vector<Var>& parts) {
                                                     dtype_name(parts.front().dtype()) + " and " + dtype_name(p.dtype()));
     total += p.numel();
   }
-  Tensor y = Tensor::empty(Shape{total}, parts.front().dtype());
+  Tensor y = Tensor::empty(Shape{total}, parts.front().dtype(), parts.front().value().device());
   std::int64_t offset = 0;
   for (const Var& p : parts) {
     y.flat_slice(offset, p.numel()).copy_from(p.value());

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "../backend.h"
 #include "../kernels/cpu.h"
 #include "elementwise.h"
 #include "reduce.h"
@@ -48,6 +49,7 @@ template <class T> void log_softmax_tangent_rows(const T* y, const T* xt, T* out
 
 Tensor log_softmax_tangent(const Tape& t, const Node& n) {
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
+  if (const DeviceBackend* dev = offload("log_softmax", n.value, xt)) return dev->log_softmax_tangent(n.value, xt);
   const std::int64_t K = xt.dim(0), B = n.value.dim(0), C = n.value.dim(1);
   Tensor out = Tensor::empty(Shape{K, B * C}, n.value.dtype());
   dispatch_float(n.value.dtype(), "log_softmax", [&](auto zero) {
@@ -61,9 +63,14 @@ void log_softmax_backward(Tape& t, const Node& n, const Dual& g) {
   if (!t.needs_adjoint(n, 0)) return;
   const Dual y = t.output(n);
   const std::int64_t B = n.value.dim(0), C = n.value.dim(1);
-  Dual xb(Tensor::empty(n.value.shape(), n.value.dtype()));
+  const Device device = n.value.device();
+  Dual xb(Tensor::empty(n.value.shape(), n.value.dtype(), device));
   const std::int64_t K = std::max(g.K(), y.K());
-  if (K > 0) xb.tangent = Tensor::empty(Shape{K, B * C}, n.value.dtype());
+  if (K > 0) xb.tangent = Tensor::empty(Shape{K, B * C}, n.value.dtype(), device);
+  if (const DeviceBackend* dev = offload("log_softmax", y.value, g.value, g.tangent, y.tangent)) {
+    dev->log_softmax_backward(y.value, g.value, g.tangent, y.tangent, xb.value, xb.tangent);
+    return t.accumulate(n, 0, std::move(xb));
+  }
   dispatch_float(n.value.dtype(), "log_softmax", [&](auto zero) {
     using T = decltype(zero);
     const T* py = y.value.data<T>();
@@ -98,6 +105,7 @@ const OpRules kLogSoftmaxRules = {"log_softmax", log_softmax_tangent, log_softma
 // ---- pick: y_i = x[i, l_i];  ẏ_k,i = ẋ_k[i, l_i];  x̄[i, l_i] += ḡ_i ---------------------------
 
 Tensor gather(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int64_t C) {
+  if (const DeviceBackend* dev = offload("pick", x, labels)) return dev->gather(x, labels, rows, C);
   Tensor out = Tensor::empty(Shape{rows}, x.dtype());
   const std::int32_t* l = labels.data<std::int32_t>();
   const std::int64_t B = labels.numel();
@@ -109,6 +117,7 @@ Tensor gather(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int
 }
 
 Tensor scatter(const Tensor& g, const Tensor& labels, std::int64_t rows, std::int64_t C) {
+  if (const DeviceBackend* dev = offload("pick", g, labels)) return dev->scatter(g, labels, rows, C);
   Tensor out = Tensor::zeros(Shape{rows * C}, g.dtype());
   const std::int32_t* l = labels.data<std::int32_t>();
   const std::int64_t B = labels.numel();
@@ -142,6 +151,8 @@ Var log_softmax(const Var& logits) {
   Tape& t = logits.tape();
   t.check(logits, "log_softmax");
   require_matrix("log_softmax", logits.shape());
+  if (const DeviceBackend* dev = offload("log_softmax", logits.value()))
+    return t.record(&kLogSoftmaxRules, dev->log_softmax(logits.value()), {logits});
   Tensor y = Tensor::empty(logits.shape(), logits.dtype());
   dispatch_float(logits.dtype(), "log_softmax", [&](auto zero) {
     using T = decltype(zero);
@@ -159,12 +170,16 @@ Var pick(const Var& x, const Tensor& labels) {
           "pick: labels must be an int32 tensor, got " + std::string(labels.defined() ? dtype_name(labels.dtype()) : "none"));
   GRADHPO_CHECK(labels.numel() == B, "pick: " + std::to_string(labels.numel()) + " labels for a batch of " +
                                    std::to_string(B) + " rows (" + x.shape().str() + ")");
-  const std::int32_t* l = labels.data<std::int32_t>();
+  // Labels are checked on the host (a copy of B integers when they live on a device) and used
+  // on the logits' device (a copy when they do not live there).
+  const Tensor host_labels = labels.to(Device::cpu);
+  const std::int32_t* l = host_labels.data<std::int32_t>();
   for (std::int64_t i = 0; i < B; ++i)
     GRADHPO_CHECK(l[i] >= 0 && l[i] < C, "pick: label " + std::to_string(l[i]) + " at row " + std::to_string(i) +
                                        " is outside [0, " + std::to_string(C) + ")");
-  Var y = t.record(&kPickRules, gather(x.value(), labels, B, C), {x});
-  t.node(y).saved = labels;
+  const Tensor device_labels = labels.to(x.device());
+  Var y = t.record(&kPickRules, gather(x.value(), device_labels, B, C), {x});
+  t.node(y).saved = device_labels;
   return y;
 }
 

@@ -1,13 +1,19 @@
 // A user's program, compiled with its own flags (-march=x86-64-v2) against the installed
 // headers and library: the header templates (grad, hvp) are instantiated here, under those
-// flags. Exits 0 iff H·v of f(x) = Σ x³ at x = (1, 2, 3) along v = (1, 1, 1) is 6x = (6, 12, 18)
-// and a user's own bilevel problem gets the same hypergradient from every exact method.
+// flags. Exits 0 iff H·v of f(x) = Σ x³ at x = (1, 2, 3) along v = (1, 1, 1) is 6x = (6, 12, 18),
+// a user's own bilevel problem gets the same hypergradient from every exact method and, when
+// gradhpo::cuda is linked, the CUDA backend registered itself.
 #include <gradhpo/engine/autodiff.h>
+#include <gradhpo/engine/backend.h>
 
 #include <cstdio>
 
 #if defined(__AVX2__) && defined(GRADHPO_CONSUMER_EXPECTS_V2)
 #error "a machine-specific flag (-march=native?) reached the consumer through gradhpo's targets"
+#endif
+
+#ifdef CONSUMER_WITH_CUDA
+#include <gradhpo/cuda/cuda.h>
 #endif
 
 int run_hpo_embed();  // hpo_embed.cpp: a user's own bilevel problem through gradhpo::hpo
@@ -19,5 +25,13 @@ int main() {
   const HvpResult r = hvp([](const Var& w) { return sum(w * w * w); }, x, v);
   std::printf("H v = (%g, %g, %g)\n", r.hvp.at(0), r.hvp.at(1), r.hvp.at(2));
   if (r.hvp.at(0) != 6.0 || r.hvp.at(1) != 12.0 || r.hvp.at(2) != 18.0) return 1;
+#ifdef CONSUMER_WITH_CUDA
+  try {
+    std::printf("cuda backend: %s; %s\n", device_backend(Device::cuda, "consumer").name, cuda::describe_device().c_str());
+  } catch (const Error& e) {
+    std::printf("%s\n", e.what());
+    return 1;
+  }
+#endif
   return run_hpo_embed();
 }

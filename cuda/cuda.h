@@ -1,0 +1,26 @@
+// gradhpo::cuda — the engine on NVIDIA GPUs. Linking this library registers the CUDA backend
+// (engine/backend.h); then a tensor moved with `t.to(Device::cuda)` runs every supported op on
+// the GPU, in every mode (plain, reverse, K-tangent forward, forward-over-reverse), with the same
+// model code. Ops that have no CUDA kernel yet throw gradhpo::Error when given a device tensor.
+//
+// All work goes to one stream per process (context.h), so kernels, copies and cuBLAS calls run
+// in issue order and a block returned to the storage pool can be reused at once. Host reads of
+// device tensors (item, to_vector, to(Device::cpu)) wait for that stream.
+#pragma once
+
+#include <string>
+
+namespace gradhpo::cuda {
+
+/// True when a CUDA device can be used (a driver and at least one GPU). Never throws.
+bool available();
+/// Name, compute capability and memory of the device in use, e.g. "NVIDIA H200 (sm_90, 140 GiB)",
+/// or why none can be used.
+std::string describe_device();
+/// Waits until all work queued on gradhpo's stream has finished (for timing).
+void synchronize();
+/// TF32 tensor-core GEMMs for float32 (off by default: float32 products are then exact IEEE
+/// float32, which the op-by-op checks against the CPU rely on).
+void set_tf32(bool enabled);
+
+}  // namespace gradhpo::cuda

@@ -1,0 +1,229 @@
+// The device seam (engine/backend.h) on a machine without a GPU: a host-emulated device is
+// registered in the Device::cuda slot; its memory is host memory and its kernels copy to the
+// CPU, run the CPU kernel and copy back. Every op that forgets its operands' device (allocates
+// on the CPU, reads device memory from host code, skips the dispatch) then fails or differs
+// here, before any GPU session: this is the engine's half of issue 10, tested everywhere.
+// (Each TEST_CASE is its own process under ctest, so registering the emulator is local to it.)
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <gradhpo/engine/backend.h>
+#include <gradhpo/engine/kernels/math.h>
+#include <gradhpo/engine/ops.h>
+
+#include "device_compare.h"
+
+using namespace gradhpo;
+using namespace gradhpo::testing;
+
+namespace {
+
+int g_kernel_calls = 0;  // kernel entries of the emulator called (dispatch happened)
+
+Tensor host(const Tensor& t) { return t.to(Device::cpu); }
+Tensor device(const Tensor& t) { return t.to(Device::cuda); }
+Dual host(const Dual& d) { return Dual(host(d.value), host(d.tangent)); }
+Dual device(const Dual& d) { return Dual(device(d.value), device(d.tangent)); }
+// A Dual computation on the host, its result moved to the device.
+template <class F> Dual emulate_dual(F&& f) {
+  ++g_kernel_calls;
+  return device(f());
+}
+
+// A host computation on device tensors: the result is moved to the device.
+template <class F> Tensor emulate(F&& f) {
+  ++g_kernel_calls;
+  return device(f());
+}
+// An in-place host computation on a device tensor.
+template <class F> void emulate_into(Tensor& out, F&& f) {
+  ++g_kernel_calls;
+  Tensor h = host(out);
+  f(h);
+  out.copy_from(h);
+}
+
+// Entries whose CPU code is private to its op file (softmax, pooling, batch norm) are not
+// emulated; the GPU suite covers them.
+void not_emulated() { FAIL("the emulated device has no kernel for this op: keep it out of these tests"); }
+
+DeviceBackend make_emulator() {
+  DeviceBackend b{};
+  b.name = "emulated";
+  b.allocate = [](std::size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); };
+  b.deallocate = [](void* p) { std::free(p); };
+  b.copy = [](void* dst, bool, const void* src, bool, std::size_t bytes) { std::memcpy(dst, src, bytes); };
+  b.fill = [](Tensor& t, double v) { emulate_into(t, [&](Tensor& h) { h.fill(v); }); };
+  b.binary = [](kernels::BinaryOp op, const Tensor& a, const Tensor& c) {
+    return emulate([&] { return kernels::binary(op, host(a), host(c)); });
+  };
+  b.axpy = [](Tensor& acc, const Tensor& x, double alpha) {
+    emulate_into(acc, [&](Tensor& h) { kernels::axpy(h, host(x), alpha); });
+  };
+  b.affine = [](const Tensor& x, double s, double t) { return emulate([&] { return kernels::affine(host(x), s, t); }); };
+  b.unary = [](kernels::UnaryOp op, const Tensor& x) { return emulate([&] { return kernels::unary(op, host(x)); }); };
+  b.unary_derivative = [](kernels::UnaryOp op, const Tensor& x, const Tensor& y, int order) {
+    return emulate([&] { return kernels::unary_derivative(op, host(x), host(y), order); });
+  };
+  b.reduce_middle = [](const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double s) {
+    return emulate([&] { return kernels::reduce_middle(host(x), A, B, C, s); });
+  };
+  b.expand_middle = [](const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double s) {
+    return emulate([&] { return kernels::expand_middle(host(x), A, B, C, s); });
+  };
+  b.gemm = [](const Tensor& A, const Shape& as, bool ta, const Tensor& B, const Shape& bs, bool tb, Tensor& C,
+              bool acc) {
+    const Tensor ha = host(A), hb = host(B);
+    emulate_into(C, [&](Tensor& hc) {
+      dispatch_float(hc.dtype(), "gemm", [&](auto zero) {
+        using T = decltype(zero);
+        kernels::gemm<T>(ha.data<T>(), as[0], as[1], ta, hb.data<T>(), bs[0], bs[1], tb, hc.data<T>(), T(1),
+                         acc ? T(1) : T(0));
+      });
+    });
+  };
+  b.log_softmax = [](const Tensor&) { return not_emulated(), Tensor(); };
+  b.log_softmax_tangent = [](const Tensor&, const Tensor&) { return not_emulated(), Tensor(); };
+  b.log_softmax_backward = [](const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&) {
+    not_emulated();
+  };
+  b.gather = [](const Tensor&, const Tensor&, std::int64_t, std::int64_t) { return not_emulated(), Tensor(); };
+  b.scatter = [](const Tensor&, const Tensor&, std::int64_t, std::int64_t) { return not_emulated(), Tensor(); };
+  b.channel_affine = [](const Dual& x, const Dual* s, const Dual* t, bool with_value) {
+    const Dual hs = s ? host(*s) : Dual(), ht = t ? host(*t) : Dual();
+    Dual y = emulate_dual([&] { return dual::channel_affine(host(x), s ? &hs : nullptr, t ? &ht : nullptr); });
+    if (!with_value) y.value = Tensor();
+    return y;
+  };
+  b.channel_sum = [](const Dual& x) { return emulate_dual([&] { return dual::channel_sum(host(x)); }); };
+  b.channel_dot = [](const Dual& a, const Dual& c) { return emulate_dual([&] { return dual::channel_dot(host(a), host(c)); }); };
+  b.channel_broadcast = [](const Dual& v, const Shape& s) {
+    return emulate_dual([&] { return dual::channel_broadcast(host(v), s); });
+  };
+  b.conv2d = [](const Dual& x, const Dual& w, const kernels::ConvGeometry& g, bool with_value) {
+    Dual y = emulate_dual([&] { return dual::conv2d(host(x), host(w), static_cast<int>(g.stride), static_cast<int>(g.pad)); });
+    if (!with_value) y.value = Tensor();
+    return y;
+  };
+  b.conv2d_backward_input = [](const Dual& gy, const Dual& w, const kernels::ConvGeometry& g, const Shape& xs) {
+    return emulate_dual([&] {
+      return dual::conv2d_backward_input(host(gy), host(w), xs, static_cast<int>(g.stride), static_cast<int>(g.pad));
+    });
+  };
+  b.conv2d_backward_weight = [](const Dual& gy, const Dual& x, const kernels::ConvGeometry& g, const Shape& ws) {
+    return emulate_dual([&] {
+      return dual::conv2d_backward_weight(host(gy), host(x), ws, static_cast<int>(g.stride), static_cast<int>(g.pad));
+    });
+  };
+  b.max_pool = [](const PoolWindow&, std::int64_t, const Tensor&, Tensor&, Tensor&) { not_emulated(); };
+  b.pool_gather = [](const PoolWindow&, std::int64_t, std::int64_t, const Tensor&, const Tensor&, Tensor&) {
+    not_emulated();
+  };
+  b.pool_scatter = b.pool_gather;
+  b.avg_pool = [](const PoolWindow&, std::int64_t, const Tensor&, Tensor&) { not_emulated(); };
+  b.avg_pool_adjoint = b.avg_pool;
+  b.standardize = [](const Tensor&, double, Tensor&, Tensor&, Tensor&, Tensor&) { not_emulated(); };
+  b.standardize_tangent = [](const Tensor&, const Tensor&, const Tensor&, Tensor&) { not_emulated(); };
+  b.standardize_backward = [](const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                              const Tensor&, Tensor&, Tensor&) { not_emulated(); };
+  return b;
+}
+
+const DeviceBackend kEmulator = make_emulator();
+void use_emulator() { register_device_backend(Device::cuda, &kEmulator); }
+
+// A 4-3-2 tanh MLP with a squared-error loss, per-parameter L2 through λ, and a slice/concat.
+constexpr std::int64_t kParams = 4 * 3 + 3 + 3 * 2 + 2;  // 23
+Var mlp(const Var& w, const Var& lam, Device d) {
+  Tape& t = w.tape();
+  const Var x = t.constant(seeded(Shape{5, 4}, 7, w.dtype()).to(d));
+  const Var W1 = slice(w, 0, Shape{4, 3}), b1 = slice(w, 12, Shape{3});
+  const Var W2 = slice(w, 15, Shape{3, 2}), b2 = slice(w, 21, Shape{2});
+  const Var h = tanh(matmul(x, W1) + b1);
+  const Var out = matmul(h, W2) + b2;
+  const Var both = concat({reshape(out, Shape{10}), sigmoid(slice(w, 0, Shape{3}))});
+  return both * 0.5 + sum(lam * square(w)) + sum(mean(softplus(out), 0)) + sum(exp(out) / 4.0);
+}
+
+}  // namespace
+
+TEST_CASE("without a device backend a device tensor cannot be made, and the error says why") {
+  try {
+    (void)Tensor::empty(Shape{3}, DType::f32, Device::cuda);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("no cuda backend") != std::string::npos);
+  }
+}
+
+TEST_CASE("host code cannot read a device tensor, and ops reject operands on different devices") {
+  use_emulator();
+  const Tensor a = Tensor::full(Shape{4}, 2.0, DType::f64, Device::cuda);
+  CHECK_THROWS_WITH_AS((void)a.data<double>(), doctest::Contains("the tensor is on cuda"), Error);
+  CHECK(a.to_vector() == std::vector<double>{2, 2, 2, 2});  // reads go through copies
+  CHECK(a.rows(1, 1).item() == 2.0);
+}
+
+TEST_CASE("operands on different devices are an error naming the op") {
+  use_emulator();
+  const Tensor a = Tensor::full(Shape{4}, 2.0, DType::f64, Device::cuda);
+  const Tensor b = Tensor::full(Shape{4}, 1.0, DType::f64);
+  CHECK_THROWS_WITH_AS(kernels::binary(kernels::BinaryOp::add, a, b), doctest::Contains("add: operands are on different devices"), Error);
+}
+
+TEST_CASE("Tensor::to moves data both ways and views keep their offsets") {
+  use_emulator();
+  const Tensor h = Tensor::from({1, 2, 3, 4, 5, 6}, Shape{2, 3}, DType::f32);
+  const Tensor d = h.to(Device::cuda);
+  CHECK(d.device() == Device::cuda);
+  CHECK(d.shape() == h.shape());
+  CHECK(d.rows(1, 1).to_vector() == std::vector<double>{4, 5, 6});
+  CHECK(d.at(4) == 5.0);
+  CHECK(d.clone().to(Device::cpu).to_vector() == h.to_vector());
+  CHECK(d.to(DType::f64).device() == Device::cuda);
+}
+
+TEST_CASE("every mode of an MLP on the emulated device equals the CPU exactly") {
+  use_emulator();
+  for (DType dt : {DType::f64, DType::f32})
+    compare_devices("mlp", mlp, Shape{kParams}, Shape{kParams}, dt, Device::cuda, 0.0);
+  CHECK(g_kernel_calls > 0);
+}
+
+// conv (strided, padded, 1×1) with a channel bias and a channel scale: x [2, 3, 5, 5] data,
+// w holds the filters [4, 3, 3, 3], the 1×1 filters [2, 4, 1, 1] and the bias [4]; λ scales.
+constexpr std::int64_t kConvParams = 4 * 3 * 3 * 3 + 2 * 4 + 4;  // 120
+Var convnet(const Var& w, const Var& lam, Device d) {
+  Tape& t = w.tape();
+  const Var x = t.constant(seeded(Shape{2, 3, 5, 5}, 8, w.dtype()).to(d));
+  const Var f1 = slice(w, 0, Shape{4, 3, 3, 3}), f2 = slice(w, 108, Shape{2, 4, 1, 1});
+  const Var bias = slice(w, 116, Shape{4});
+  const Var h = tanh(channel_scale(conv2d(x, f1, bias, 2, 1), lam));
+  const Var y = conv2d(h, f2);
+  return concat({y, channel_sum(y)});
+}
+
+// Not bit for bit: without the value the emulated tangent GEMMs stack fewer filter banks than
+// the CPU's fused value-and-tangent product, so Eigen blocks them differently.
+TEST_CASE("every mode of a small convolutional network on the emulated device equals the CPU to rounding") {
+  use_emulator();
+  compare_devices("convnet", convnet, Shape{kConvParams}, Shape{4}, DType::f64, Device::cuda, 1e-15);
+  compare_devices("convnet", convnet, Shape{kConvParams}, Shape{4}, DType::f32, Device::cuda, 1e-7);
+  CHECK(g_kernel_calls > 0);
+}
+
+TEST_CASE("the pool caches device blocks apart from host blocks: a repeated step allocates nothing") {
+  use_emulator();
+  const Tensor w = seeded(Shape{kParams}, 1, DType::f32).to(Device::cuda);
+  const Tensor lam = seeded(Shape{kParams}, 2, DType::f32).to(Device::cuda);
+  const Tensor v = seeded(Shape{kParams}, 3, DType::f32).to(Device::cuda);
+  Tape tape;
+  auto f = [&](const Var& W, const Var& L) { return sum(mlp(W, L, Device::cuda)); };
+  for (int i = 0; i < 3; ++i) mixed_vjp(tape, f, w, lam, v, true);  // warm up
+  const std::size_t device_before = pool_stats(Device::cuda).heap_allocations;
+  for (int i = 0; i < 5; ++i) mixed_vjp(tape, f, w, lam, v, true);
+  CHECK(pool_stats(Device::cuda).heap_allocations == device_before);
+  CHECK(pool_stats(Device::cuda).live_bytes > 0);
+}
