@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <gradhpo/engine/backend.h>
+#include <gradhpo/engine/kernels/gemm.h>
 #include <gradhpo/engine/kernels/math.h>
 #include <gradhpo/engine/ops.h>
 
