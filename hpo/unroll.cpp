@@ -104,33 +104,28 @@ Unroll::Recorded Unroll::record_loss(const Tensor& w, std::int64_t t) {
   return rec;
 }
 
-LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
+Tensor Unroll::reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, double* loss) {
   Tape& tape = loss_tape_;
   const auto [W, Th, L] = record_loss(w, t);
+  const Var& leaf = wrt_theta ? Th : W;
   Request r;
   r.output = L;
-  r.gradients = {W};
+  r.gradients = {leaf};
   tape.differentiate(r);
   ++counts.gradients;
+  if (loss) *loss = L.item();
+  const Tensor g = tape.adjoint(leaf).value;
+  return g.defined() ? g.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype());
+}
+
+LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
   LossPass out;
-  out.loss = L.item();
-  out.grad = tape.adjoint(W).value;
-  if (!out.grad.defined()) out.grad = Tensor::zeros(w.shape(), w.dtype());
+  out.grad = reverse_pass(w, t, /*wrt_theta=*/false, &out.loss);
   check_finite_loss(out.loss, out.grad, t);
   return out;
 }
 
-Tensor Unroll::theta_gradient(const Tensor& w, std::int64_t t) {
-  Tape& tape = loss_tape_;
-  const auto [W, Th, L] = record_loss(w, t);
-  Request r;
-  r.output = L;
-  r.gradients = {Th};
-  tape.differentiate(r);
-  ++counts.gradients;
-  const Tensor g = tape.adjoint(Th).value;
-  return g.defined() ? g.reshape(theta_.shape()) : Tensor::zeros(theta_.shape(), theta_.dtype());
-}
+Tensor Unroll::theta_gradient(const Tensor& w, std::int64_t t) { return reverse_pass(w, t, /*wrt_theta=*/true, nullptr); }
 
 LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs, const Tensor& theta_dirs,
                            bool theta_adjoint) {

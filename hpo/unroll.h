@@ -117,6 +117,8 @@ class Unroll {
   };
   /// L_train(w, λ(θ); batch t) recorded on the loss tape with w and θ as its leaves.
   Recorded record_loss(const Tensor& w, std::int64_t t);
+  /// The gradient of L_train at step t with respect to w or θ (one reverse pass); the loss too.
+  Tensor reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, double* loss);
   std::vector<Var> record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta, std::int64_t t);
   Var optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t);
   void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;

@@ -104,12 +104,13 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
   hpo::OuterOptions outer;
   const bool schedule = o.experiment == "schedule";
   outer.kind = hpo::parse_outer(o.outer.empty() ? (schedule ? "sign" : "adam") : o.outer);
-  if (schedule && outer.kind == hpo::OuterKind::sign) {
+  if (o.outer_step > 0) {
+    outer.step = {o.outer_step};
+  } else if (schedule && outer.kind == hpo::OuterKind::sign) {
     outer.step = {0.1, 0.15, 4e-4};  // Micaelli & Storkey, Appendix B
   } else {
-    outer.step = {o.outer_step > 0 ? o.outer_step : 0.1};
+    outer.step = {0.1};
   }
-  if (o.outer_step > 0) outer.step = {o.outer_step};
   hpo::OuterOptions online = outer;
   online.kind = hpo::OuterKind::sgd;
   online.step = {o.outer_step > 0 ? o.outer_step : 0.01};
@@ -199,7 +200,7 @@ void run_compare(const CompareOptions& o, const std::string& out) {
   const std::vector<std::string> pics = draw(bars, folder.file("comparison"));
   folder.write_index("gradhpo compare: " + o.experiment,
                      {{"Problem", "<p>" + html_escape(p.description) + "</p>"},
-                      {"Methods", c.table(hpo::TableFormat::markdown).empty() ? "" : "<pre>" + html_escape(c.table()) + "</pre>"}},
+                      {"Methods", "<pre>" + html_escape(c.table()) + "</pre>"}},
                      {"comparison.svg"});
   std::cout << "run folder: " << out << " (plot " << pics[0] << ")\n";
 }

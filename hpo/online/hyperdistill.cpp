@@ -32,7 +32,7 @@ HyperDistill::HyperDistill(const BilevelProblem& problem, OuterOptions outer, Hy
   require(options_.fit_every >= 0, "hyperdistill: fit_every must be >= 0");
 }
 
-Tensor HyperDistill::step_hypergradient(Unroll& u, BilevelState& s, const InnerState& before, const Tensor& g,
+Tensor HyperDistill::step_hypergradient(Unroll& u, BilevelState& s, const InnerState& before, const Tensor& /*g_t*/,
                                         const InnerState& after, double& val_loss) {
   const std::int64_t t = s.step + 1;  // steps taken once this one is done
   // w*_t = p_t w*_{t−1} + (1 − p_t) w_{t−1}: the average point, over w_0 .. w_{t−1} = before.
