@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "inner_run.h"
+#include "progress.h"
 
 namespace gradhpo::hpo {
 
@@ -176,6 +177,8 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
   c.budget = options.budget;
   c.horizon = problem.horizon;
   c.test_name = options.test_name;
+  const auto n_methods = static_cast<std::int64_t>(methods.size());
+  report_progress("methods", 0, n_methods);
   for (const CompareMethod& m : methods) {
     MethodResult r = m.run(problem, options.budget);
     if (options.evaluate && r.theta.defined()) {
@@ -186,6 +189,7 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       }
     }
     c.results.push_back(std::move(r));
+    report_progress("methods", static_cast<std::int64_t>(c.results.size()), n_methods);
   }
   return c;
 }

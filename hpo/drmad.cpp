@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "backward.h"
+#include "progress.h"
 #include "tensor_math.h"
 
 namespace gradhpo::hpo {
@@ -30,10 +31,12 @@ Hypergradient drmad_hypergradient(const BilevelProblem& problem, const Tensor& t
   Hypergradient out;
   out.method = "DrMAD (linear trajectory)";
   InnerState s = seg.start;
+  report_progress("DrMAD", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {  // train, keeping only the ends
     const LossPass lp = u.gradient(s.w(), seg.first + k);
     out.final_train_loss = lp.loss;
     s = u.step(s, lp.grad, seg.first + k);
+    report_progress("DrMAD", k + 1, 2 * seg.steps);
   }
   detail::Adjoint a = detail::start_backward(u, s, out);
   for (std::int64_t k = seg.steps; k-- > 0;) {
@@ -41,6 +44,7 @@ Hypergradient drmad_hypergradient(const BilevelProblem& problem, const Tensor& t
     const InnerState st = on_line(seg.start, s, beta);  // w(β), the approximate S_t
     const Tensor g = u.gradient(st.w(), seg.first + k).grad;
     detail::backward_step(u, st, g, seg.first + k, a);
+    report_progress("DrMAD", 2 * seg.steps - k, 2 * seg.steps);
   }
   out.theta = u.theta().clone();
   out.d_theta = a.theta;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "progress.h"
 #include "tensor_math.h"
 
 namespace gradhpo::hpo {
@@ -51,6 +52,7 @@ Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor&
   InnerState s = seg.start;
   std::vector<Tensor> Z(s.parts.size());  // dS_t/dθ, [N, P] per part; undefined = 0 (Z_first = 0)
   std::size_t peak = 0;
+  report_progress("forward", 0, seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
     const bool skip_hz = o.truncate_alternate && (k % 2 == 1);
@@ -68,6 +70,7 @@ Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor&
     peak = std::max(peak, bytes_of(Z) + (g_dirs.defined() ? g_dirs.nbytes() : 0) + bytes_of(j.tangents));
     s = std::move(j.next);
     Z = std::move(j.tangents);
+    report_progress("forward", k + 1, seg.steps);
   }
   // dL_val/dθ = ∂_θ L_val + Z_T ∇_w L_val.
   const Unroll::ValPass val = u.validation(s.w());

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "progress.h"
 #include "tensor_math.h"
 
 namespace gradhpo::hpo {
@@ -180,10 +181,12 @@ Hypergradient ift_hypergradient(const BilevelProblem& problem, const Tensor& the
   // w_T: training as the problem says (the IFT is exact only where this reached the optimum).
   InnerState s = seg.start;
   double last_loss = 0;
+  report_progress("train", 0, seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const LossPass lp = u.gradient(s.w(), seg.first + k);
     last_loss = lp.loss;
     s = u.step(s, lp.grad, seg.first + k);
+    report_progress("train", k + 1, seg.steps);
   }
   ImplicitOptions at_end = options;
   if (at_end.hessian_batches.steps.empty()) at_end.hessian_batches.steps = {seg.first + seg.steps - 1};

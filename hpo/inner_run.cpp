@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "progress.h"
+
 namespace gradhpo::hpo {
 
 InnerRun run_inner(const BilevelProblem& problem, const Tensor& theta, const Segment* segment) {
@@ -10,10 +12,12 @@ InnerRun run_inner(const BilevelProblem& problem, const Tensor& theta, const Seg
   const Segment seg = detail::resolve(u, segment);
   InnerRun out;
   InnerState s = seg.start;
+  report_progress("train", 0, seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const LossPass lp = u.gradient(s.w(), seg.first + k);
     out.final_train_loss = lp.loss;
     s = u.step(s, lp.grad, seg.first + k);
+    report_progress("train", k + 1, seg.steps);
   }
   Tape tape;
   tape.set_recording(false);

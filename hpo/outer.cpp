@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "progress.h"
+
 namespace gradhpo::hpo {
 
 const char* outer_name(OuterKind k) {
@@ -132,6 +134,17 @@ bool outer_step(const BilevelProblem& p, const HypergradientMethod& method, Oute
   }
 }
 
+/// θ, the optimizer's state and the rejection count from a resume point (checked first).
+void apply_resume(const BilevelProblem& p, const OuterResume& resume, OuterOptimizer& opt, Tensor& theta, OuterRun& run) {
+  p.hyper.check_theta(resume.theta, "resume");
+  require(resume.state.step.size() == static_cast<std::size_t>(p.hyper.size()),
+          "resume: the outer optimizer's state has " + std::to_string(resume.state.step.size()) + " step sizes for " +
+              std::to_string(p.hyper.size()) + " hyperparameters");
+  theta = resume.theta.clone().to(DType::f64);
+  opt.state() = resume.state;
+  run.rejections = resume.rejections;
+}
+
 }  // namespace
 
 OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& method, const OuterOptions& options,
@@ -143,17 +156,12 @@ OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& met
   Tensor previous = theta.clone();
   int first = 0;
   if (resume) {
-    problem.hyper.check_theta(resume->theta, "resume");
-    require(resume->state.step.size() == static_cast<std::size_t>(problem.hyper.size()),
-            "resume: the outer optimizer's state has " + std::to_string(resume->state.step.size()) +
-                " step sizes for " + std::to_string(problem.hyper.size()) + " hyperparameters");
-    theta = resume->theta.clone().to(DType::f64);
+    apply_resume(problem, *resume, opt, theta, run);
     previous = resume->previous_theta.defined() ? resume->previous_theta.clone().to(DType::f64) : theta.clone();
-    opt.state() = resume->state;
     first = resume->next_step;
-    run.rejections = resume->rejections;
   }
   run.stop_reason = "max steps (" + std::to_string(options.max_steps) + ")";
+  report_progress("outer", first, options.max_steps);
   for (int o = first; o < options.max_steps; ++o) {
     OuterStep row;
     row.step = o;
@@ -163,7 +171,9 @@ OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& met
       theta = previous.clone();  // back to the last θ whose run did not diverge
     }
     row.next_theta = theta.clone();
+    row.rejections = run.rejections;
     run.steps.push_back(row);
+    report_progress("outer", o + 1, options.max_steps);
     if (callback && !callback(row, opt)) {
       run.stop_reason = "stopped by the caller";
       break;
@@ -183,7 +193,8 @@ OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& met
 }
 
 OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const HypergradientMethod& method,
-                    const OuterOptions& options, const Tensor& theta0, const OuterCallback& callback) {
+                    const OuterOptions& options, const Tensor& theta0, const OuterCallback& callback,
+                    const OuterResume* resume) {
   require(segment_steps >= 1 && segment_steps <= problem.horizon,
           "greedy setting: the segment length H must be in [1, T = " + std::to_string(problem.horizon) + "], got " +
               std::to_string(segment_steps));
@@ -191,12 +202,27 @@ OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, c
   OuterOptimizer opt(problem.hyper, options);
   OuterRun run;
   Tensor theta = start_theta(problem, theta0);
+  int update = 0, first_pass = 0;
+  std::int64_t resume_first = 0;
+  if (resume) {
+    apply_resume(problem, *resume, opt, theta, run);
+    require(resume->pass >= 0 && resume->first_inner >= 0 && resume->first_inner < problem.horizon,
+            "resume: the greedy position (pass " + std::to_string(resume->pass) + ", inner step " +
+                std::to_string(resume->first_inner) + ") is outside the horizon T = " + std::to_string(problem.horizon));
+    update = resume->next_step;
+    first_pass = resume->pass;
+    resume_first = resume->first_inner;
+  }
   run.stop_reason = "max passes (" + std::to_string(options.max_steps) + ")";
-  int update = 0;
+  const std::int64_t per_pass = (problem.horizon + segment_steps - 1) / segment_steps;
+  const std::int64_t updates = per_pass * options.max_steps;  // without rejections
+  report_progress("greedy", std::min<std::int64_t>(update, updates), updates);
   bool stop = false;
-  for (int pass = 0; pass < options.max_steps && !stop; ++pass) {
-    Segment seg;  // from S_0
-    for (std::int64_t first = 0; first < problem.horizon && !stop; first += segment_steps) {
+  for (int pass = first_pass; pass < options.max_steps && !stop; ++pass) {
+    Segment seg;  // from S_0, or from where the interrupted run was
+    const bool resumed = resume && pass == first_pass;
+    if (resumed) seg.start = resume->start;
+    for (std::int64_t first = resumed ? resume_first : 0; first < problem.horizon && !stop; first += segment_steps) {
       seg.first = first;
       seg.steps = std::min(segment_steps, problem.horizon - first);
       OuterStep row;
@@ -212,7 +238,14 @@ OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, c
         first -= segment_steps;
       }
       row.next_theta = theta.clone();
+      row.rejections = run.rejections;
+      const bool pass_done = first + segment_steps >= problem.horizon;
+      row.next_pass = pass_done ? pass + 1 : pass;
+      row.next_first = pass_done ? 0 : first + segment_steps;
+      if (!pass_done) row.next_start = seg.start;
       run.steps.push_back(row);
+      run.steps.back().next_start = InnerState();  // only the callback needs it
+      report_progress("greedy", std::min<std::int64_t>(update, updates), updates);
       if (callback && !callback(row, opt)) {
         run.stop_reason = "stopped by the caller";
         stop = true;

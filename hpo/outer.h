@@ -90,16 +90,27 @@ struct OuterStep {
   std::string message;            ///< why it was rejected
   Tensor next_theta;              ///< θ after this step (the update, or the θ a rejection went back to)
   Tensor final_weights;           ///< w_T of this step's inner run (undefined when rejected)
+  int rejections = 0;             ///< rejected steps so far, this one included
+  // Greedy: where the loop goes on after this step (what a checkpoint holds besides θ and the
+  // optimizer's state): the pass, the next segment's first inner step and the state S it starts
+  // from (empty: S_0, a new pass).
+  int next_pass = 0;
+  std::int64_t next_first = 0;
+  InnerState next_start;
 };
 
-/// Where an interrupted non-greedy run continues: θ and the outer optimizer's state after
-/// `next_step` outer steps (what a checkpoint written from the callback holds).
+/// Where an interrupted run continues: θ and the outer optimizer's state after `next_step`
+/// outer steps (greedy: updates), what a checkpoint written from the callback holds.
 struct OuterResume {
   Tensor theta;
-  Tensor previous_theta;          ///< the last θ whose run did not diverge
+  Tensor previous_theta;          ///< non-greedy: the last θ whose run did not diverge
   OuterState state;
   int next_step = 0;
   int rejections = 0;
+  // Greedy: OuterStep's next_pass, next_first and next_start of the last step taken.
+  int pass = 0;
+  std::int64_t first_inner = 0;
+  InnerState start;
 };
 
 struct OuterRun {
@@ -121,9 +132,11 @@ OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& met
                    const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr,
                    const OuterResume* resume = nullptr);
 /// Greedy: hyperparameters updated every `segment_steps` inner steps, the weights carried on,
-/// for max_steps passes over the horizon (each pass trains from S_0 again).
+/// for max_steps passes over the horizon (each pass trains from S_0 again). With `resume`, as
+/// run_outer: continues to the same bits.
 OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const HypergradientMethod& method,
-                    const OuterOptions& options, const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr);
+                    const OuterOptions& options, const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr,
+                    const OuterResume* resume = nullptr);
 
 /// "outer step 3, inner step 120: ..., at lr[0] = 0.3, momentum = 0.95": a divergence message
 /// with where it happened and the hyperparameter values.

@@ -6,6 +6,7 @@
 
 #include "backward.h"
 #include "exact_rep.h"
+#include "progress.h"
 #include "tensor_math.h"
 
 namespace gradhpo::hpo {
@@ -57,6 +58,7 @@ Hypergradient store_all(Unroll& u, const Segment& seg) {
   states.reserve(static_cast<std::size_t>(seg.steps));
   grads.reserve(static_cast<std::size_t>(seg.steps));
   InnerState s = seg.start;
+  report_progress("reverse", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
     const LossPass lp = u.gradient(s.w(), t);
@@ -65,6 +67,7 @@ Hypergradient store_all(Unroll& u, const Segment& seg) {
     grads.push_back(lp.grad);
     mem.add(step_bytes(s));
     s = u.step(s, lp.grad, t);
+    report_progress("reverse", k + 1, 2 * seg.steps);
   }
   out.cost.trajectory_bytes = mem.peak();
   Adjoint a = start_backward(u, s, out);
@@ -74,6 +77,7 @@ Hypergradient store_all(Unroll& u, const Segment& seg) {
     backward_step(u, states[static_cast<std::size_t>(k)], grads[static_cast<std::size_t>(k)], seg.first + k, a);
     states[static_cast<std::size_t>(k)] = InnerState();  // no longer needed
     grads[static_cast<std::size_t>(k)] = Tensor();
+    report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
   }
   out.cost.peak_bytes = mem.peak();
   finish(u, a, out, start);
@@ -88,6 +92,7 @@ Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
   MemoryMeter mem;
   std::vector<InnerState> snapshots;
   InnerState s = seg.start;
+  report_progress("reverse", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     if (k % c == 0) {
       snapshots.push_back(s);
@@ -96,6 +101,7 @@ Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
     const LossPass lp = u.gradient(s.w(), seg.first + k);
     out.final_train_loss = lp.loss;
     s = u.step(s, lp.grad, seg.first + k);
+    report_progress("reverse", k + 1, 2 * seg.steps);
   }
   Adjoint a = start_backward(u, s, out);
   mem.add(a.state.nbytes());
@@ -119,6 +125,7 @@ Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
     replay_peak = std::max(replay_peak, bytes);
     for (std::int64_t k = k1; k-- > k0;)
       backward_step(u, states[static_cast<std::size_t>(k - k0)], grads[static_cast<std::size_t>(k - k0)], seg.first + k, a);
+    report_progress("reverse", 2 * seg.steps - k0, 2 * seg.steps);
     mem.remove(bytes);
     mem.remove(snapshots[static_cast<std::size_t>(b)].nbytes());
     snapshots[static_cast<std::size_t>(b)] = InnerState();
@@ -141,6 +148,7 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   out.method = "reverse (exact reversal)";
   ExactSgd run(seg.start.w(), seg.start.parts[1], radix_bits);
   const std::vector<std::int64_t> w_start = run.w_int(), v_start = run.v_int();
+  report_progress("reverse", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
     const LossPass lp = u.gradient(run.w(), t);
@@ -150,6 +158,7 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
     if (const std::int64_t i = first_non_finite(run.w()); i >= 0)
       throw InnerDivergence("inner training diverged at step " + std::to_string(t) + ": weight " + std::to_string(i) +
                                 " is not finite", t);
+    report_progress("reverse", k + 1, 2 * seg.steps);
   }
   const double bits = run.buffer().bits();
   const std::size_t buffer_bytes = run.buffer().nbytes() + static_cast<std::size_t>(run.buffer().size()) * sizeof(std::vector<std::uint32_t>);
@@ -164,6 +173,7 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
     const LossPass lp = u.gradient(w_t, t);   // g_t, the same bits as in the forward pass
     run.reverse_v(lp.grad, h.momentum, h.weight_decay);  // v_t = (v_{t+1} − g_t − μ w_t) / β
     backward_step(u, InnerState{{w_t, run.v()}}, lp.grad, t, a);
+    report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
   }
   require(run.w_int() == w_start && run.v_int() == v_start,
           "exact reversal: the backward pass did not recover w_0, v_0 bit for bit (is the training loss "

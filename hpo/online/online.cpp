@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "../backward.h"
+#include "../progress.h"
 #include "../tensor_math.h"
 
 namespace gradhpo::hpo {
@@ -77,7 +78,12 @@ Tensor OnlineMethod::hypergradient(const BilevelState& state) {
 OnlineStep OnlineMethod::run(BilevelState& state, std::int64_t steps) {
   OnlineStep last;
   const std::int64_t end = steps < 0 ? problem_->horizon : std::min(problem_->horizon, state.step + steps);
-  while (state.step < end) last = step(state);
+  const std::int64_t first = state.step;
+  report_progress("online", 0, end - first);
+  while (state.step < end) {
+    last = step(state);
+    report_progress("online", state.step - first, end - first);
+  }
   return last;
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "../inner_run.h"
+#include "../progress.h"
 
 namespace gradhpo::hpo {
 
@@ -49,6 +50,7 @@ TrialRunner::TrialRunner(const BilevelProblem& problem, const SearchOptions& opt
       max_trials_(options.max_trials) {
   run_.method = std::move(method);
   for (std::size_t d = 0; d < box_.size(); ++d) run_.dimensions.push_back(box_.dimension(d).target);
+  report_progress("trial", 0, planned_trials());
 }
 
 bool TrialRunner::can_run() const {
@@ -92,7 +94,15 @@ const Trial& TrialRunner::run(const std::vector<double>& u) {
   note_bytes(0);
   if (!t.failed && (run_.best < 0 || t.val_loss < run_.best_val_loss())) run_.best = t.index;
   run_.trials.push_back(std::move(t));
+  report_progress("trial", static_cast<std::int64_t>(run_.trials.size()), planned_trials());
   return run_.trials.back();
+}
+
+std::int64_t TrialRunner::planned_trials() const {
+  const Budget& b = meter_.budget();
+  std::int64_t n = b.inner_steps > 0 ? b.inner_steps / problem_->horizon : 0;
+  if (max_trials_ > 0) n = n > 0 ? std::min<std::int64_t>(n, max_trials_) : max_trials_;
+  return n;
 }
 
 void TrialRunner::note_bytes(std::size_t bytes) {

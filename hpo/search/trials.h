@@ -72,6 +72,8 @@ class TrialRunner {
   void note_bytes(std::size_t bytes);
   /// The finished run; `stop_reason` empty: the budget's (or max_trials') reason.
   SearchRun finish(std::string stop_reason = "");
+  /// The trials the budget (and max_trials) allows, 0 when only wall time limits them.
+  std::int64_t planned_trials() const;
 
  private:
   const BilevelProblem* problem_;
