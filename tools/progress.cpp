@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,17 +16,21 @@ bool stderr_is_terminal() {
 }
 
 void ProgressBar::update(const std::string& label, std::int64_t done, std::int64_t total, const std::string& suffix) {
+  show(label, total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0.0,
+       std::to_string(done) + "/" + std::to_string(total) + " " + suffix, done >= total);
+}
+
+void ProgressBar::show(const std::string& label, double fraction, const std::string& text, bool force) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
-  if (drawn_ && done < total && now - last_ < std::chrono::milliseconds(100)) return;
+  if (drawn_ && !force && now - last_ < std::chrono::milliseconds(100)) return;
   last_ = now;
   constexpr int kWidth = 30;
-  const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : 0;
+  const int filled = static_cast<int>(kWidth * std::clamp(fraction, 0.0, 1.0));
   std::string bar(static_cast<std::size_t>(filled), '#');
   bar.resize(kWidth, '.');
   // \r to the line start, \033[K erases what a longer previous line left behind.
-  std::fprintf(stderr, "\r%s [%s] %lld/%lld %s\033[K", label.c_str(), bar.c_str(), static_cast<long long>(done),
-               static_cast<long long>(total), suffix.c_str());
+  std::fprintf(stderr, "\r%s [%s] %s\033[K", label.c_str(), bar.c_str(), text.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }
@@ -34,6 +40,15 @@ void ProgressBar::clear() {
   std::fprintf(stderr, "\r\033[K");
   std::fflush(stderr);
   drawn_ = false;
+}
+
+std::string duration_text(double seconds) {
+  const long s = std::lround(std::max(0.0, seconds));
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%lds", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  return buf;
 }
 
 }  // namespace gradhpo::tools

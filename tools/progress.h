@@ -21,6 +21,8 @@ class ProgressBar {
 
   /// Shows "<label> [####....] done/total <suffix>" (throttled unless done == total).
   void update(const std::string& label, std::int64_t done, std::int64_t total, const std::string& suffix);
+  /// Shows "<label> [####....] <text>" for a fraction in [0, 1] (throttled unless `force`).
+  void show(const std::string& label, double fraction, const std::string& text, bool force = false);
   /// Erases the bar, so that the next line printed starts clean.
   void clear();
   bool enabled() const { return enabled_; }
@@ -33,5 +35,8 @@ class ProgressBar {
 
 /// True when stderr is a terminal (isatty) and TERM is not "dumb".
 bool stderr_is_terminal();
+
+/// "45s", "3m05s", "2h07m".
+std::string duration_text(double seconds);
 
 }  // namespace gradhpo::tools
