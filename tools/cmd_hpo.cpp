@@ -22,6 +22,7 @@
 #include <gradhpo/hpo/reverse.h>
 
 #include "commands.h"
+#include "loop_progress.h"
 #include "option_set.h"
 #include "plot.h"
 #include "progress.h"
@@ -108,6 +109,25 @@ HpoData load(const HpoOptions& o) {
   const data::ChannelStats stats = data::channel_stats(d.train);
   for (data::Dataset* s : {&d.train, &d.val, &d.test}) data::normalize_inplace(s->images, stats);
   return d;
+}
+
+/// Where a checkpoint written by run_hpo's callback continues.
+hpo::OuterResume resume_point(const hpo::BilevelState& checkpoint, const std::string& file) {
+  hpo::OuterResume from;
+  from.theta = checkpoint.theta;
+  from.previous_theta = checkpoint.extra.count("previous_theta") ? checkpoint.extra.at("previous_theta") : Tensor();
+  from.state = checkpoint.outer;
+  from.next_step = static_cast<int>(checkpoint.step);
+  from.start = checkpoint.inner;
+  if (checkpoint.extra.count("counters")) {
+    const std::vector<double> c = checkpoint.extra.at("counters").to_vector();
+    require(c.size() == 3, "--resume: '" + file + "' holds " + std::to_string(c.size()) +
+                               " counters, expected 3 (rejections, pass, first inner step)");
+    from.rejections = static_cast<int>(c[0]);
+    from.pass = static_cast<int>(c[1]);
+    from.first_inner = static_cast<std::int64_t>(c[2]);
+  }
+  return from;
 }
 
 struct RunContext {
@@ -216,7 +236,9 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   // Per outer step: a printed line, a results row, and (with a folder) a checkpoint.
   nlohmann::json results = ctx.folder && checkpoint ? ctx.folder->read_json("results.json") : nlohmann::json::array();
   Tensor last_good = checkpoint && checkpoint->extra.count("previous_theta") ? checkpoint->extra.at("previous_theta") : Tensor();
+  LoopProgress progress("hpo " + o.method);
   auto record = [&](const hpo::OuterStep& s, const hpo::OuterOptimizer& optimizer) {
+    progress.clear();
     std::cout << std::fixed << std::setprecision(4) << "  outer " << std::setw(2) << s.step;
     if (s.first_inner) std::cout << " (inner " << s.first_inner << ")";
     nlohmann::json row = {{"step", s.step}, {"first_inner", s.first_inner}, {"rejected", s.rejected}};
@@ -240,35 +262,39 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
     }
     std::cout.flush();
     results.push_back(row);
-    if (ctx.folder && o.method != "greedy") {
+    if (ctx.folder) {
       ctx.folder->write_json("results.json", results);
-      hpo::BilevelState state;  // what --resume needs: θ, the sign optimizer's state, the step count
+      // What --resume needs: θ, the outer optimizer's state, the step and rejection counts, and
+      // for greedy where the pass is and the weights and optimizer slots training carries on from.
+      hpo::BilevelState state;
       state.method = "outer:" + o.method;
       state.theta = s.next_theta;
       state.outer = optimizer.state();
       state.step = s.step + 1;
+      state.inner = s.next_start;
       state.extra["previous_theta"] = last_good.defined() ? last_good : s.next_theta;
+      state.extra["counters"] = Tensor::from({static_cast<double>(s.rejections), static_cast<double>(s.next_pass),
+                                              static_cast<double>(s.next_first)}, Shape{3}, DType::f64);
       hpo::save_state(state, ctx.folder->file("checkpoint.bin"));
     }
     return true;
   };
+  hpo::OuterResume from;
+  if (checkpoint) {
+    from = resume_point(*checkpoint, ctx.folder->file("checkpoint.bin"));
+    std::cout << "resuming " << resume << " after " << (o.method == "greedy" ? "update " : "outer step ") << from.next_step - 1
+              << "\n";
+  }
   hpo::OuterRun run;
   if (o.method == "greedy") {
     const std::int64_t H = o.greedy_horizon > 0 ? o.greedy_horizon : std::max<std::int64_t>(1, T / o.lr_blocks);
     std::cout << "greedy setting: hyperparameters updated every " << H << " inner steps, " << o.outer_steps
               << " passes over the horizon\n";
-    run = hpo::run_greedy(task.problem, H, method, oo, Tensor(), record);
+    run = hpo::run_greedy(task.problem, H, method, oo, Tensor(), record, checkpoint ? &from : nullptr);
   } else {
-    hpo::OuterResume from;
-    if (checkpoint) {
-      from.theta = checkpoint->theta;
-      from.previous_theta = checkpoint->extra.count("previous_theta") ? checkpoint->extra.at("previous_theta") : Tensor();
-      from.state = checkpoint->outer;
-      from.next_step = static_cast<int>(checkpoint->step);
-      std::cout << "resuming " << resume << " after outer step " << from.next_step - 1 << "\n";
-    }
     run = hpo::run_outer(task.problem, method, oo, Tensor(), record, checkpoint ? &from : nullptr);
   }
+  progress.clear();
   std::cout << "stopped: " << run.stop_reason << "; " << run.rejections << " rejected steps; " << fixed(run.seconds, 1)
             << " s in the outer loop\nlearned: " << schedule_text(h, run.theta) << "\n";
   // Early stopping on validation (Micaelli & Storkey, Appendix B, Figure 3): the θ of the outer
