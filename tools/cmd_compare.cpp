@@ -16,35 +16,26 @@
 #include <gradhpo/hpo/online/hypergradient_descent.h>
 #include <gradhpo/hpo/online/t1t2.h>
 #include <gradhpo/hpo/reverse.h>
+#include <gradhpo/nn/models.h>
 
 #include "commands.h"
-#include "experiments.h"
-#include "option_set.h"
+#include "compare_entries.h"
+#include "compare_run.h"
+#include "loop_progress.h"
 #include "plot.h"
 #include "run_folder.h"
 #include "train_run.h"
 
 namespace gradhpo::tools {
 
-namespace {
-
-struct CompareOptions {
-  std::string experiment = "schedule";
-  ExperimentOptions data;
-  std::vector<std::string> methods = {"forward", "random"};
-  std::int64_t budget_runs = 10;
-  std::string outer = "";  // default per experiment: sign for schedule, adam otherwise
-  double outer_step = 0;   // 0: the experiment's default
-  std::uint64_t search_seed = 0;
-  bool markdown = false;
-  int threads = 0;
-};
-
 const std::vector<std::string>& method_names() {
   static const std::vector<std::string> names = {"forward", "reverse", "drmad", "t1t2", "darts", "greedy", "hyperdistill",
-                                                 "hd", "ift", "neumann", "random", "grid", "bayes"};
+                                                 "hd", "ift", "neumann", "random", "grid", "bayes", "hoag",
+                                                 "forward-greedy", "cosine"};
   return names;
 }
+
+namespace {
 
 /// An online method as a comparison entry: passes over the horizon from w₀ with θ carried
 /// from pass to pass, each pass charged T steps; the row reports the best pass's end.
@@ -58,6 +49,8 @@ template <class Make> hpo::CompareMethod online_entry(std::string name, Make mak
     hpo::MethodResult r;
     r.method = name;
     Tensor theta = p.hyper.initial(DType::f64);
+    const std::int64_t passes = budget.inner_steps > 0 ? budget.inner_steps / p.horizon : 0;
+    hpo::report_progress("pass", 0, passes);
     while (meter.can_start(p.horizon)) {
       hpo::BilevelState s = method->init(theta);
       meter.charge(p.horizon);
@@ -75,6 +68,7 @@ template <class Make> hpo::CompareMethod online_entry(std::string name, Make mak
         r.theta = s.theta.clone();
       }
       theta = s.theta;
+      hpo::report_progress("pass", r.evaluations, passes);
     }
     r.inner_steps = meter.steps_used();
     if (r.stop_reason.empty()) r.stop_reason = meter.exhausted_reason(p.horizon);
@@ -92,6 +86,7 @@ template <class Make> hpo::CompareMethod online_entry(std::string name, Make mak
 std::vector<hpo::Dimension> search_box(const std::string& experiment, const hpo::Hyperparameters& h) {
   if (experiment == "l2") return {{"l2", 1e-6, 1.0, true}};
   if (experiment == "cleaning") return {{"weights", 0.01, 0.99, false}};
+  if (experiment == "optimizer") return {{"lr", 1e-3, 1.0, true}, {"momentum", 0.0, 0.99, false}};
   std::vector<hpo::Dimension> box;  // schedule: every rate, the momentum and the weight decay
   const int lr = h.find("lr");
   for (std::int64_t j = 0; j < h.group(lr).size(); ++j) box.push_back({h.entry_name(h.offset(lr) + j), 0.0, 1.0, false});
@@ -114,7 +109,12 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
   hpo::OuterOptions online = outer;
   online.kind = hpo::OuterKind::sgd;
   online.step = {o.outer_step > 0 ? o.outer_step : 0.01};
-  if (name == "forward") return hpo::forward_mode_method("forward mode + " + std::string(hpo::outer_name(outer.kind)), outer);
+  hpo::ForwardOptions fo;
+  fo.clip_hessian_product = o.clip_hessian;
+  if (name == "forward") return hpo::forward_mode_method("forward mode + " + std::string(hpo::outer_name(outer.kind)), outer, fo);
+  if (name == "forward-greedy") return forward_greedy_method(outer, fo, o.data.lr_blocks);
+  if (name == "cosine") return cosine_schedule_method(o.cosine_lrs);
+  if (name == "hoag") return hoag_method();
   if (name == "reverse")
     return hpo::outer_loop_method("reverse mode + " + std::string(hpo::outer_name(outer.kind)),
                                   [](const hpo::BilevelProblem& p, const Tensor& t, const hpo::Segment* s) {
@@ -175,9 +175,11 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
   throw Error("unknown method '" + name + "'");
 }
 
-void run_compare(const CompareOptions& o, const std::string& out) {
+}  // namespace
+
+CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
   set_threads(o.threads);
-  const Experiment e = make_experiment(o.experiment, o.data);
+  Experiment e = make_experiment(o.experiment, o.data);
   const hpo::BilevelProblem& p = e.task.problem;
   std::vector<hpo::CompareMethod> methods;
   for (const std::string& m : o.methods) methods.push_back(make_method(m, o, p.hyper));
@@ -186,9 +188,13 @@ void run_compare(const CompareOptions& o, const std::string& out) {
   co.evaluate = hpo::test_evaluation(std::make_shared<hpo::ClassificationTask>(e.task), e.test);
   std::cout << "gradhpo compare: " << o.experiment << ", " << p.hyper.size() << " hyperparameters, T = " << p.horizon
             << ", budget " << co.budget.describe() << "\n  " << p.description << "\n";
-  const hpo::Comparison c = hpo::compare(p, methods, co);
+  hpo::Comparison c;
+  {
+    LoopProgress progress("compare");
+    c = hpo::compare(p, methods, co);
+  }
   std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
-  if (out.empty()) return;
+  if (out.empty()) return {std::move(e), std::move(c)};
   RunFolder folder(out);
   folder.write("results.json", c.json());
   folder.write("results.csv", c.csv());
@@ -203,36 +209,44 @@ void run_compare(const CompareOptions& o, const std::string& out) {
                       {"Methods", "<pre>" + html_escape(c.table()) + "</pre>"}},
                      {"comparison.svg"});
   std::cout << "run folder: " << out << " (plot " << pics[0] << ")\n";
+  return {std::move(e), std::move(c)};
 }
 
-}  // namespace
+OptionSet compare_option_set(CompareOptions& o) {
+  OptionSet s;
+  s.text("experiment", &o.experiment, experiment_names(),
+         "Problem: schedule (LeNet-5 learning-rate schedule), l2, cleaning, optimizer (SGD's lr and momentum)");
+  s.text("dataset", &o.data.dataset, {}, "Dataset");
+  s.path("data", &o.data.data_folder, "Folder with the dataset files (default: $GRADHPO_DATA, then the Debian package)");
+  s.integer("train-size", &o.data.train_size, 1, 1 << 24, "Training examples");
+  s.integer("val-size", &o.data.val_size, 1, 1 << 24, "Validation examples");
+  s.integer("steps", &o.data.horizon, 1, 1 << 24, "Inner steps T");
+  s.integer("batch-size", &o.data.batch_size, 0, 1 << 20, "Batch size (0: full batch)");
+  s.real("lr", &o.data.lr, 0, 100, "Inner learning rate (l2, cleaning; optimizer: its initial value)");
+  s.real("momentum", &o.data.momentum, 0, 1, "Inner momentum (l2, cleaning; optimizer: its initial value)");
+  s.text("model", &o.data.model, nn::model_names(), "schedule: the model");
+  s.integers("hidden", &o.data.hidden, 1, 1 << 20, "schedule with model mlp: widths of the hidden layers (none: logistic regression)");
+  s.integer("lr-blocks", &o.data.lr_blocks, 1, 1 << 20, "schedule: learning rates, each shared over a block of steps");
+  s.seed("seed", &o.data.seed, "Seed for the split, corruption, batches and initialization (>= 0)");
+  s.texts("methods", &o.methods, method_names(), "Methods");
+  s.integer("budget-runs", &o.budget_runs, 1, 1 << 20, "Budget, in training runs of T steps (the same for every method)");
+  s.text("outer", &o.outer, {"", "sign", "sgd", "adam"}, "Outer optimizer of the gradient-based methods (default: per experiment)");
+  s.real("outer-step", &o.outer_step, 0, 1e6, "Outer step size (0: the experiment's default)");
+  s.real("clip-hessian", &o.clip_hessian, 0, 1e30, "Forward mode: clip the Hessian-matrix product to +-c (0: off)");
+  s.reals("cosine-lrs", &o.cosine_lrs, 1e-9, 100, "cosine: initial learning rates to try, one training run each");
+  s.seed("search-seed", &o.search_seed, "Seed of random search and Bayesian optimization");
+  s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
+  s.flag("markdown", &o.markdown, "Print the table with markdown pipes");
+  return s;
+}
 
 void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<CompareOptions>();
   auto out = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("compare", "Several hyperparameter optimizers on one problem at an equal budget");
   cmd->footer("Example: gradhpo compare --experiment l2 --data ../shared/data/mnist --methods reverse,t1t2,random,bayes --budget-runs 10");
-  OptionSet s;
-  s.text("experiment", &o->experiment, experiment_names(), "Problem: schedule (LeNet-5 learning-rate schedule), l2, cleaning");
-  s.text("dataset", &o->data.dataset, {}, "Dataset");
-  s.path("data", &o->data.data_folder, "Folder with the dataset files (default: $GRADHPO_DATA, then the Debian package)");
-  s.integer("train-size", &o->data.train_size, 1, 1 << 24, "Training examples");
-  s.integer("val-size", &o->data.val_size, 1, 1 << 24, "Validation examples");
-  s.integer("steps", &o->data.horizon, 1, 1 << 24, "Inner steps T");
-  s.integer("batch-size", &o->data.batch_size, 0, 1 << 20, "Batch size (0: full batch)");
-  s.real("lr", &o->data.lr, 0, 100, "Inner learning rate (l2, cleaning)");
-  s.real("momentum", &o->data.momentum, 0, 1, "Inner momentum (l2, cleaning)");
-  s.integer("lr-blocks", &o->data.lr_blocks, 1, 1 << 20, "schedule: learning rates, each shared over a block of steps");
-  s.seed("seed", &o->data.seed, "Seed for the split, corruption, batches and initialization (>= 0)");
-  s.integer("budget-runs", &o->budget_runs, 1, 1 << 20, "Budget, in training runs of T steps (the same for every method)");
-  s.text("outer", &o->outer, {"", "sign", "sgd", "adam"}, "Outer optimizer of the gradient-based methods (default: per experiment)");
-  s.real("outer-step", &o->outer_step, 0, 1e6, "Outer step size (0: the experiment's default)");
-  s.seed("search-seed", &o->search_seed, "Seed of random search and Bayesian optimization");
-  s.integer("threads", &o->threads, 0, 256, "Threads (0: the default)");
-  s.flag("markdown", &o->markdown, "Print the table with markdown pipes");
+  OptionSet s = compare_option_set(*o);
   s.add_to(*cmd);
-  cmd->add_option("--methods", o->methods, "Methods, comma-separated")->delimiter(',')->check(CLI::IsMember(method_names()))
-      ->capture_default_str();
   cmd->add_option("--out", *out, "Folder for results.json, results.csv, the plot and index.html");
   cmd->callback([o, out] { run_compare(*o, *out); });
 }

@@ -1,5 +1,7 @@
 #include "experiments.h"
 
+#include <algorithm>
+#include <cmath>
 #include <random>
 
 #include <gradhpo/data/load.h>
@@ -11,7 +13,7 @@
 namespace gradhpo::tools {
 
 const std::vector<std::string>& experiment_names() {
-  static const std::vector<std::string> names = {"l2", "cleaning", "schedule"};
+  static const std::vector<std::string> names = {"l2", "cleaning", "schedule", "optimizer"};
   return names;
 }
 
@@ -26,8 +28,8 @@ std::vector<std::int64_t> first_n(std::int64_t n) {
 }  // namespace
 
 Experiment make_experiment(const std::string& name, const ExperimentOptions& o) {
-  require(name == "l2" || name == "cleaning" || name == "schedule",
-          "unknown experiment '" + name + "' (expected l2, cleaning or schedule)");
+  require(std::find(experiment_names().begin(), experiment_names().end(), name) != experiment_names().end(),
+          "unknown experiment '" + name + "' (expected l2, cleaning, schedule or optimizer)");
   require(o.train_size >= 1 && o.val_size >= 1 && o.horizon >= 1, "experiment: sizes and horizon must be >= 1");
   Experiment e;
   e.name = name;
@@ -75,7 +77,9 @@ Experiment make_experiment(const std::string& name, const ExperimentOptions& o) 
     nn::OptimizerConfig opt;
     opt.lr = nn::Schedule::constant(0.0);
     require(o.batch_size >= 1, "experiment schedule: needs mini-batches (--batch-size >= 1)");
-    e.task = hpo::make_classification_task(nn::make_model(o.model, input, e.train.num_classes), e.train, e.val,
+    nn::ModelOptions mo;
+    mo.mlp.hidden = o.hidden;
+    e.task = hpo::make_classification_task(nn::make_model(o.model, input, e.train.num_classes, mo), e.train, e.val,
                                            std::move(h), opt, o.horizon, co);
     return e;
   }
@@ -83,14 +87,22 @@ Experiment make_experiment(const std::string& name, const ExperimentOptions& o) 
   mo.hidden = {};
   auto model = std::make_shared<nn::Mlp>(input, e.train.num_classes, mo);
   hpo::Hyperparameters h;
-  if (name == "l2") {
-    h.add(hpo::Hyperparameters::l2_per_entry(model->num_params(), 1e-3));
-  } else {
-    h.add(hpo::Hyperparameters::example_weights(e.train.size(), 0.5));
-  }
   nn::OptimizerConfig opt;
   opt.lr = nn::Schedule::constant(o.lr);
   opt.momentum = o.momentum;
+  if (name == "l2") {
+    h.add(hpo::Hyperparameters::l2_per_entry(model->num_params(), 1e-3));
+  } else if (name == "cleaning") {
+    h.add(hpo::Hyperparameters::example_weights(e.train.size(), 0.5));
+  } else {  // optimizer: SGD's own lr (log scale) and momentum (in (0, 1)), from the given values
+    require(o.lr > 0 && o.momentum > 0 && o.momentum < 1,
+            "experiment optimizer: the initial lr must be > 0 and the momentum in (0, 1), got " + std::to_string(o.lr) +
+                " and " + std::to_string(o.momentum));
+    h.add(hpo::Hyperparameters::learning_rate(o.lr_blocks, std::log(o.lr), hpo::Transform::exp));
+    h.add(hpo::Hyperparameters::momentum(1, std::log(o.momentum / (1 - o.momentum)), hpo::Transform::sigmoid));
+    opt.lr = nn::Schedule::constant(0.0);
+    opt.momentum = 0;
+  }
   co.dtype = DType::f64;
   e.task = hpo::make_classification_task(model, e.train, e.val, std::move(h), opt, o.horizon, co);
   return e;

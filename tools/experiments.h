@@ -8,7 +8,10 @@
 //   schedule  Micaelli & Storkey (Algorithm 1, Table 1): a learning-rate schedule of lr_blocks
 //             values, the momentum and the weight decay of SGD, all starting at zero, for a
 //             model (LeNet-5 by default) in float32
-// l2 and cleaning: logistic regression (nn::Mlp with no hidden layer) in float64. All:
+//   optimizer the CS 6787 report's problem (Maclaurin et al. 2015's reverse mode, learning SGD's
+//             own hyperparameters): lr_blocks learning rates (λ = e^θ) and the momentum
+//             (λ = σ(θ)) of SGD on logistic regression, starting at `lr` and `momentum`
+// l2, cleaning and optimizer: logistic regression (nn::Mlp with no hidden layer) in float64. All:
 // standardized images, a seeded validation split of the training file.
 #pragma once
 
@@ -18,6 +21,7 @@
 
 #include <gradhpo/data/dataset.h>
 #include <gradhpo/hpo/classification.h>
+#include <gradhpo/nn/models.h>
 
 namespace gradhpo::tools {
 
@@ -32,7 +36,8 @@ struct ExperimentOptions {
   double momentum = 0.9;
   std::uint64_t seed = 0;
   std::string model = "lenet5";  ///< schedule only
-  std::int64_t lr_blocks = 10;   ///< schedule only
+  std::vector<std::int64_t> hidden = nn::MlpOptions{}.hidden;  ///< schedule with model mlp: hidden widths
+  std::int64_t lr_blocks = 10;   ///< schedule and optimizer
 };
 
 struct Experiment {
@@ -42,7 +47,7 @@ struct Experiment {
   std::vector<bool> corrupted;  ///< cleaning: which training labels were replaced
 };
 
-/// Builds "l2" or "cleaning"; throws Error naming the experiment otherwise.
+/// Builds one of experiment_names(); throws Error naming the experiment otherwise.
 Experiment make_experiment(const std::string& name, const ExperimentOptions& options);
 /// The names make_experiment accepts.
 const std::vector<std::string>& experiment_names();

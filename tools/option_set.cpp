@@ -1,5 +1,6 @@
 #include "option_set.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -135,6 +136,64 @@ void OptionSet::reals(const std::string& key, std::vector<double>* value, double
                         cmd.add_option("--" + key, *value, help + " (comma-separated)")
                             ->delimiter(',')
                             ->check(CLI::Range(lo, hi))
+                            ->capture_default_str();
+                      }});
+}
+
+void OptionSet::integers(const std::string& key, std::vector<std::int64_t>* value, std::int64_t lo, std::int64_t hi,
+                         const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        if (!v.is_array()) bad(where, key, "must be a list of whole numbers, got " + v.dump());
+                        std::vector<std::int64_t> out;
+                        for (const auto& e : v) {
+                          const double x = as_number(e, where, key);
+                          if (x != std::floor(x) || x < static_cast<double>(lo) || x > static_cast<double>(hi))
+                            bad(where, key, "has " + e.dump() + "; allowed whole numbers in " +
+                                                range_text(static_cast<double>(lo), static_cast<double>(hi)));
+                          out.push_back(static_cast<std::int64_t>(x));
+                        }
+                        *value = out;
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) {
+                        cmd.add_option("--" + key, *value, help + " (comma-separated)")
+                            ->delimiter(',')
+                            ->check(CLI::Range(lo, hi))
+                            ->capture_default_str();
+                      }});
+}
+
+void OptionSet::texts(const std::string& key, std::vector<std::string>* value, std::vector<std::string> choices,
+                      const std::string& help) {
+  options_.push_back({key, help,
+                      [=](const nlohmann::json& v, const std::string& where) {
+                        std::vector<std::string> out;
+                        if (v.is_string()) {
+                          std::stringstream items(v.get<std::string>());
+                          for (std::string item; std::getline(items, item, ',');) out.push_back(item);
+                        } else if (v.is_array()) {
+                          for (const auto& e : v) {
+                            if (!e.is_string()) bad(where, key, "must be a list of names, got " + v.dump());
+                            out.push_back(e.get<std::string>());
+                          }
+                        } else {
+                          bad(where, key, "must be a list of names, got " + v.dump());
+                        }
+                        if (out.empty()) bad(where, key, "must name at least one of its choices");
+                        for (const std::string& item : out)
+                          if (std::find(choices.begin(), choices.end(), item) == choices.end()) {
+                            std::string all;
+                            for (const std::string& c : choices) all += (all.empty() ? "" : ", ") + c;
+                            bad(where, key, "has '" + item + "'; allowed: " + all);
+                          }
+                        *value = out;
+                      },
+                      [=] { return nlohmann::json(*value); },
+                      [=](CLI::App& cmd) {
+                        cmd.add_option("--" + key, *value, help + " (comma-separated)")
+                            ->delimiter(',')
+                            ->check(CLI::IsMember(choices))
                             ->capture_default_str();
                       }});
 }

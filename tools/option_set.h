@@ -25,6 +25,13 @@ class OptionSet {
   /// A free text (a folder, a file): no choices.
   void path(const std::string& key, std::string* value, const std::string& help);
   void reals(const std::string& key, std::vector<double>* value, double lo, double hi, const std::string& help);
+  /// A list of whole numbers in [lo, hi] (may be empty: `--set hidden=[]`).
+  void integers(const std::string& key, std::vector<std::int64_t>* value, std::int64_t lo, std::int64_t hi,
+                const std::string& help);
+  /// A non-empty list of names from `choices`: a JSON array, or one comma-separated string
+  /// (`--set methods=forward,random`).
+  void texts(const std::string& key, std::vector<std::string>* value, std::vector<std::string> choices,
+             const std::string& help);
   void flag(const std::string& key, bool* value, const std::string& help);
 
   /// Adds `--<key>` for every option to a CLI11 command (defaults shown, ranges checked).

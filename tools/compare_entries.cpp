@@ -1,0 +1,143 @@
+#include "compare_entries.h"
+
+#include <chrono>
+#include <cmath>
+#include <numbers>
+
+#include <gradhpo/hpo/hoag.h>
+#include <gradhpo/hpo/inner_run.h>
+#include <gradhpo/hpo/progress.h>
+
+namespace gradhpo::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// One evaluated point as a search trial, so that search_result makes the row.
+hpo::Trial trial_at(const hpo::BilevelProblem& p, int index, const Tensor& theta) {
+  hpo::Trial t;
+  t.index = index;
+  t.theta = theta.clone();
+  t.inner_steps = p.horizon;
+  try {
+    const hpo::InnerRun r = hpo::run_inner(p, theta);
+    t.val_loss = r.val_loss;
+    t.final_train_loss = r.final_train_loss;
+    t.failed = !std::isfinite(r.val_loss);
+  } catch (const hpo::InnerDivergence& e) {
+    t.failed = true;
+    t.message = e.what();
+  }
+  return t;
+}
+
+void add_trial(hpo::SearchRun& run, hpo::Trial t) {
+  if (t.failed) ++run.failures;
+  else if (run.best < 0 || t.val_loss < run.best_val_loss()) run.best = t.index;
+  run.inner_steps += t.inner_steps;
+  run.trials.push_back(std::move(t));
+}
+
+hpo::MethodResult finish(const hpo::BilevelProblem& p, const std::string& name, hpo::SearchRun run, Clock::time_point start,
+                         const hpo::BudgetMeter& meter) {
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (run.stop_reason.empty()) run.stop_reason = meter.exhausted_reason(p.horizon);
+  hpo::MethodResult r = hpo::search_result(p, name, run);
+  r.seconds = run.seconds;
+  return r;
+}
+
+}  // namespace
+
+hpo::CompareMethod forward_greedy_method(hpo::OuterOptions outer, hpo::ForwardOptions forward, std::int64_t lr_blocks) {
+  hpo::CompareMethod m;
+  m.name = "forward mode, greedy (" + std::to_string(lr_blocks) + " segments) + " + hpo::outer_name(outer.kind);
+  m.validate = [outer](const hpo::BilevelProblem& p, const hpo::Budget&) { outer.validate(p.hyper.count()); };
+  m.run = [name = m.name, outer, forward, lr_blocks](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
+    const auto start = Clock::now();
+    const std::int64_t H = std::max<std::int64_t>(1, p.horizon / lr_blocks);
+    hpo::BudgetMeter meter(budget);
+    hpo::OuterOptions o = outer;
+    o.max_steps = budget.inner_steps > 0 ? static_cast<int>(std::max<std::int64_t>(1, budget.inner_steps / p.horizon)) : 1 << 30;
+    hpo::SearchRun run;
+    hpo::Cost cost;
+    const hpo::HypergradientMethod method = [forward](const hpo::BilevelProblem& q, const Tensor& th, const hpo::Segment* s) {
+      return hpo::forward_hypergradient(q, th, forward, s);
+    };
+    const hpo::OuterRun greedy = hpo::run_greedy(p, H, method, o, Tensor(), [&](const hpo::OuterStep& s, const hpo::OuterOptimizer&) {
+      hpo::accumulate(cost, s.cost);
+      if (s.next_first != 0) return true;  // a pass ends with the segment that reaches T
+      meter.charge(p.horizon);
+      add_trial(run, trial_at(p, static_cast<int>(run.trials.size()), s.next_theta));
+      return meter.can_start(p.horizon);
+    });
+    run.stop_reason = greedy.stop_reason;
+    run.cost = cost;
+    if (!meter.can_start(p.horizon)) run.stop_reason = meter.exhausted_reason(p.horizon);
+    return finish(p, name, std::move(run), start, meter);
+  };
+  return m;
+}
+
+hpo::CompareMethod cosine_schedule_method(std::vector<double> initial_lrs) {
+  hpo::CompareMethod m;
+  m.name = "hand-tuned cosine schedule";
+  m.validate = [initial_lrs](const hpo::BilevelProblem& p, const hpo::Budget&) {
+    require(!initial_lrs.empty(), "cosine: no initial learning rates to try");
+    require(p.hyper.find("lr") >= 0, "cosine: the problem has no learning-rate group 'lr' (use the schedule experiment)");
+    for (const hpo::HyperGroup& g : p.hyper.groups())
+      require(g.name == "lr" || g.name == "momentum" || g.name == "weight_decay",
+              "cosine: the problem's group '" + g.name + "' is not part of a learning-rate schedule (use the schedule experiment)");
+  };
+  m.run = [name = m.name, initial_lrs](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
+    const auto start = Clock::now();
+    hpo::BudgetMeter meter(budget);
+    hpo::SearchRun run;
+    hpo::report_progress("trial", 0, static_cast<std::int64_t>(initial_lrs.size()));
+    for (double lr0 : initial_lrs) {
+      if (!meter.can_start(p.horizon)) break;
+      // θ: α₀ (1 + cos(π t / T)) / 2 at the middle step t of each block; momentum and weight decay 0.
+      std::vector<double> theta(static_cast<std::size_t>(p.hyper.size()), 0.0);
+      for (int g = 0; g < static_cast<int>(p.hyper.count()); ++g) {
+        const hpo::HyperGroup& group = p.hyper.group(g);
+        for (std::int64_t b = 0; b < group.blocks; ++b)
+          for (std::int64_t k = 0; k < group.width; ++k) {
+            const double mid = (static_cast<double>(b) + 0.5) / static_cast<double>(group.blocks);
+            const double value = group.name == "lr" ? lr0 * 0.5 * (1 + std::cos(std::numbers::pi * mid)) : 0.0;
+            theta[static_cast<std::size_t>(p.hyper.offset(g) + b * group.width + k)] = hpo::inverse_transform(group.transform, value);
+          }
+      }
+      meter.charge(p.horizon);
+      add_trial(run, trial_at(p, static_cast<int>(run.trials.size()), Tensor::from(theta, Shape{p.hyper.size()}, DType::f64)));
+      hpo::report_progress("trial", static_cast<std::int64_t>(run.trials.size()), static_cast<std::int64_t>(initial_lrs.size()));
+    }
+    if (run.trials.size() == initial_lrs.size()) run.stop_reason = "every initial learning rate tried";
+    return finish(p, name, std::move(run), start, meter);
+  };
+  return m;
+}
+
+hpo::CompareMethod hoag_method() {
+  hpo::CompareMethod m;
+  m.name = "HOAG";
+  m.run = [name = m.name](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
+    const auto start = Clock::now();
+    hpo::HoagOptions o;
+    o.max_iterations = budget.inner_steps > 0 ? static_cast<int>(std::max<std::int64_t>(1, budget.inner_steps / p.horizon)) : o.max_iterations;
+    const hpo::HoagRun hoag = hpo::run_hoag(p, o);
+    // Each iterate θ_k scored as every entry's points are: trained by the problem's T steps from w₀.
+    hpo::BudgetMeter meter(budget);
+    hpo::SearchRun run;
+    for (const hpo::HoagIteration& it : hoag.iterations) {
+      meter.charge(p.horizon);
+      add_trial(run, trial_at(p, static_cast<int>(run.trials.size()), it.theta));
+      hpo::accumulate(run.cost, it.cost);
+    }
+    run.stop_reason = hoag.stop_reason;
+    return finish(p, name, std::move(run), start, meter);
+  };
+  return m;
+}
+
+}  // namespace gradhpo::tools

@@ -1,0 +1,43 @@
+// `gradhpo compare` as functions, for the commands that run a comparison (compare, reproduce):
+// its options (one OptionSet: command line, JSON, --set), the method table and the run that
+// prints the table and writes the run folder.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <gradhpo/hpo/compare.h>
+
+#include "experiments.h"
+#include "option_set.h"
+
+namespace gradhpo::tools {
+
+struct CompareOptions {
+  std::string experiment = "schedule";
+  ExperimentOptions data;
+  std::vector<std::string> methods = {"forward", "random"};
+  std::int64_t budget_runs = 10;
+  std::string outer = "";  // default per experiment: sign for schedule, adam otherwise
+  double outer_step = 0;   // 0: the experiment's default
+  double clip_hessian = 0; // forward mode: clip the Hessian-matrix product to ±c (0: off)
+  std::vector<double> cosine_lrs = {0.05, 0.1, 0.2, 0.4, 0.6};  // cosine: Micaelli & Storkey, Appendix D
+  std::uint64_t search_seed = 0;
+  bool markdown = false;
+  int threads = 0;
+};
+
+/// Every option of a comparison, bound to `o`.
+OptionSet compare_option_set(CompareOptions& o);
+/// The names the methods option accepts.
+const std::vector<std::string>& method_names();
+
+struct CompareOutcome {
+  Experiment experiment;
+  hpo::Comparison comparison;
+};
+/// Builds the experiment, runs every method at the budget (a progress bar on a terminal), prints
+/// the table; with `out`, writes results.json/.csv, comparison.svg/.png and index.html there.
+CompareOutcome run_compare(const CompareOptions& o, const std::string& out);
+
+}  // namespace gradhpo::tools
