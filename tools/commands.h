@@ -6,7 +6,7 @@
 
 namespace gradhpo::tools {
 
-/// `gradhpo demo` (the default): gradient, JVP, HVP and mixed product of a small MLP loss,
+/// `gradhpo demo`: gradient, JVP, HVP and mixed product of a small MLP loss,
 /// each checked against finite differences, printed as a table.
 void add_demo_command(CLI::App& app);
 /// `gradhpo train`: trains a model on a dataset with SGD+momentum (or Adam).
@@ -19,5 +19,8 @@ void add_check_command(CLI::App& app);
 void add_hypervariance_command(CLI::App& app);
 /// `gradhpo compare`: several methods on one problem at an equal budget.
 void add_compare_command(CLI::App& app);
+/// `gradhpo reproduce`: a paper's table or figure from a shipped JSON experiment (the default:
+/// `reproduce quickstart`).
+void add_reproduce_command(CLI::App& app);
 
 }  // namespace gradhpo::tools

@@ -1,4 +1,5 @@
-// gradhpo: the command-line program. With no arguments it runs the demo.
+// gradhpo: the command-line program. With no arguments it runs `reproduce quickstart`: a
+// learning-rate schedule learned by forward mode against random search on Fashion-MNIST.
 #include <algorithm>
 #include <exception>
 #include <iostream>
@@ -16,8 +17,9 @@ int main(int argc, char** argv) {
   gradhpo::tools::add_check_command(app);
   gradhpo::tools::add_hypervariance_command(app);
   gradhpo::tools::add_compare_command(app);
+  gradhpo::tools::add_reproduce_command(app);
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) args.push_back("demo");
+  if (args.empty()) args = {"reproduce", "quickstart"};
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector of arguments last-first
   try {
     app.parse(args);

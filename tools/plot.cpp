@@ -58,7 +58,7 @@ std::vector<std::string> draw(const LinePlot& p, const std::string& stem) {
     s << "EOD\n";
   }
   s << "set title " << quoted(p.title) << "\nset xlabel " << quoted(p.xlabel) << "\nset ylabel " << quoted(p.ylabel)
-    << "\nset grid\nset key outside right\nset offsets 0, 0, graph 0.05, graph 0.05\n";
+    << "\nset grid\nset key below\nset offsets 0, 0, graph 0.05, graph 0.05\n";
   if (p.log_y) s << "set logscale y\n";
   s << "plot ";
   for (std::size_t k = 0; k < p.series.size(); ++k)

@@ -1,5 +1,6 @@
 #include "run_folder.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -68,6 +69,28 @@ std::string html_table(const std::vector<std::string>& header, const std::vector
     s << "</tr>\n";
   }
   s << "</table>\n";
+  return s.str();
+}
+
+std::string text_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  // Widths in code points, not bytes: cells hold "–" and "λ".
+  auto width = [](const std::string& s) {
+    std::size_t n = 0;
+    for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+    return n;
+  };
+  std::vector<std::size_t> w(header.size(), 0);
+  for (std::size_t k = 0; k < header.size(); ++k) w[k] = width(header[k]);
+  for (const auto& row : rows)
+    for (std::size_t k = 0; k < row.size() && k < w.size(); ++k) w[k] = std::max(w[k], width(row[k]));
+  std::ostringstream s;
+  auto line = [&](const std::vector<std::string>& row) {
+    for (std::size_t k = 0; k < row.size() && k < w.size(); ++k)
+      s << (k ? "  " : "") << row[k] << std::string(k + 1 < row.size() ? w[k] - width(row[k]) : 0, ' ');
+    s << "\n";
+  };
+  line(header);
+  for (const auto& row : rows) line(row);
   return s.str();
 }
 

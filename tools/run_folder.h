@@ -32,6 +32,8 @@ class RunFolder {
 std::string html_escape(const std::string& s);
 /// A plain HTML table (cells escaped).
 std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+/// The same rows as aligned plain text for a terminal (two spaces between columns).
+std::string text_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 /// The same rows as CSV (cells with commas or quotes quoted).
 std::string csv_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 

@@ -151,3 +151,35 @@ TEST_CASE("hypervariance and sign fluctuation: a shared schedule against one val
   CHECK(s.std[0] == doctest::Approx(std::sqrt(2.0 / 3.0)));
   CHECK(hpo::spread_of({{1.0}, {-2.0}, {3.0}}).sign_fluctuation[0] == doctest::Approx(1.0 / 3.0));
 }
+
+TEST_CASE("greedy: a run stopped after any update and resumed from its OuterStep ends with the same bits") {
+  const hpo::ClassificationTask task = toy_task(schedule_spec());
+  const hpo::BilevelProblem& p = task.problem;
+  hpo::OuterOptions o;
+  o.kind = hpo::OuterKind::sign;
+  o.step = {0.01};
+  o.max_steps = 2;  // 2 passes of 3 segments (T = 60, H = 20)
+  const hpo::OuterRun whole = hpo::run_greedy(p, 20, forward_method(), o);
+  REQUIRE(whole.steps.size() == 6);
+  for (int stop_after : {0, 2, 3}) {  // mid-pass, at a pass's end, mid-pass of the second
+    CAPTURE(stop_after);
+    hpo::OuterResume from;
+    hpo::run_greedy(p, 20, forward_method(), o, Tensor(), [&](const hpo::OuterStep& s, const hpo::OuterOptimizer& opt) {
+      if (s.step < stop_after) return true;
+      from.theta = s.next_theta;
+      from.state = opt.state();
+      from.next_step = s.step + 1;
+      from.rejections = s.rejections;
+      from.pass = s.next_pass;
+      from.first_inner = s.next_first;
+      from.start = s.next_start;
+      return false;
+    });
+    CHECK(from.start.parts.empty() == (stop_after == 2));  // a new pass starts from S_0
+    const hpo::OuterRun rest = hpo::run_greedy(p, 20, forward_method(), o, Tensor(), nullptr, &from);
+    REQUIRE(rest.steps.size() == 6 - static_cast<std::size_t>(stop_after) - 1);
+    CHECK(rest.steps.front().step == stop_after + 1);
+    CHECK(rest.theta.to_vector() == whole.theta.to_vector());  // bit for bit
+    CHECK(rest.steps.back().val_loss == whole.steps.back().val_loss);
+  }
+}

@@ -15,9 +15,11 @@ struct Run {
   std::string output;  // stdout and stderr together
 };
 
-/// `env`: assignments put before the program, e.g. "GRADHPO_GEMM=eigen".
-inline Run run(const std::string& args, const std::string& env = "") {
-  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(GRADHPO_CLI) + " " + args + " 2>&1";
+/// `env`: assignments put before the program, e.g. "GRADHPO_GEMM=eigen"; `cwd`: the folder it
+/// runs in (default: the test's).
+inline Run run(const std::string& args, const std::string& env = "", const std::string& cwd = "") {
+  const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd + "' && ") + (env.empty() ? "" : "env " + env + " ") +
+                          std::string(GRADHPO_CLI) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;

@@ -8,8 +8,8 @@
 using gradhpo::testing::Run;
 using gradhpo::testing::run;
 
-TEST_CASE("gradhpo with no arguments runs the demo, and every derivative matches finite differences") {
-  const Run r = run("");
+TEST_CASE("gradhpo demo: every derivative matches finite differences") {
+  const Run r = run("demo");
   INFO(r.output);
   REQUIRE(r.status == 0);
   int rows = 0;

@@ -9,34 +9,21 @@
 #include <fstream>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "../data/temp_dir.h"
+#include "run_files.h"
 
 using gradhpo::testing::Run;
 using gradhpo::testing::run;
 using gradhpo::testing::TempDir;
+using gradhpo::testing::check_pictures;
+using gradhpo::testing::read_json;
+using gradhpo::testing::slurp;
 namespace fs = std::filesystem;
 
 namespace {
 
 // LeNet-5 on 256 Fashion-MNIST images: 4 inner steps per outer step.
 const std::string kTiny = "hpo --model lenet5 --train-limit 256 --batch-size 64 --epochs 1 --lr-blocks 2 --threads 1 ";
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(slurp(path)); }
-
-void check_pictures(const std::string& stem) {
-  const std::string png = slurp(stem + ".png"), svg = slurp(stem + ".svg");
-  REQUIRE(png.size() > 2000);  // a blank 800×500 PNG compresses to far less
-  CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
-  CHECK(svg.find("<svg") != std::string::npos);
-  CHECK(svg.find("<path") != std::string::npos);
-}
 
 }  // namespace
 
@@ -74,12 +61,16 @@ TEST_CASE("gradhpo hpo writes a run folder: config, results JSON and CSV, plots,
   CHECK(slurp(out + "/index.html").find("schedule.svg") != std::string::npos);
 }
 
-TEST_CASE("an interrupted gradhpo hpo run resumes to the same numbers as an uninterrupted one") {
+namespace {
+
+/// Runs `args` to the end in one folder; runs it again in another, kills it once its first
+/// checkpoint is written, resumes it, and checks that both folders hold the same `rows` rows.
+void check_kill_and_resume(const std::string& args, std::size_t rows) {
   TempDir dir;
   const std::string whole = dir.path + "/whole", cut = dir.path + "/cut";
-  REQUIRE(run(kTiny + "--outer-steps 3 --out " + whole).status == 0);
+  REQUIRE(run(args + " --out " + whole).status == 0);
   // Start the same run in the background and kill it once its first checkpoint is written.
-  const std::string cmd = std::string(GRADHPO_CLI) + " " + kTiny + "--outer-steps 3 --out " + cut + " > /dev/null 2>&1 & echo $!";
+  const std::string cmd = std::string(GRADHPO_CLI) + " " + args + " --out " + cut + " > /dev/null 2>&1 & echo $!";
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   int pid = 0;
@@ -93,15 +84,16 @@ TEST_CASE("an interrupted gradhpo hpo run resumes to the same numbers as an unin
   REQUIRE(fs::exists(cut + "/checkpoint.bin"));
   const std::size_t done = read_json(cut + "/results.json").size();
   INFO("rows before the kill: " << done);
-  CHECK(done < 3);  // it really was cut off
+  CHECK(done < rows);  // it really was cut off
   const Run resumed = run("hpo --resume " + cut);
   INFO(resumed.output);
   REQUIRE(resumed.status == 0);
   CHECK(resumed.output.find("resuming") != std::string::npos);
   const nlohmann::json a = read_json(whole + "/results.json"), b = read_json(cut + "/results.json");
-  REQUIRE(a.size() == 3);
-  REQUIRE(b.size() == 3);
-  for (std::size_t i = 0; i < 3; ++i) {
+  REQUIRE(a.size() == rows);
+  REQUIRE(b.size() == rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    CHECK(a[i]["first_inner"] == b[i]["first_inner"]);
     CHECK(a[i]["hyperparameters"] == b[i]["hyperparameters"]);  // doubles compared exactly
     CHECK(a[i]["val_loss"] == b[i]["val_loss"]);
     CHECK(a[i]["hypergradient"] == b[i]["hypergradient"]);
@@ -113,6 +105,18 @@ TEST_CASE("an interrupted gradhpo hpo run resumes to the same numbers as an unin
   const Run bad = run("hpo --resume " + cut);
   CHECK(bad.status != 0);
   CHECK(bad.output.find("checkpoint.bin' is corrupt") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("an interrupted gradhpo hpo run resumes to the same numbers as an uninterrupted one") {
+  check_kill_and_resume(kTiny + "--outer-steps 3", 3);
+}
+
+TEST_CASE("an interrupted greedy gradhpo hpo run resumes mid-pass to the same numbers") {
+  // 4 inner steps, segments of 2: two updates per pass, the first checkpoint mid-pass (the
+  // carried weights and momentum are in it), two passes.
+  check_kill_and_resume(kTiny + "--method greedy --outer-steps 2", 4);
 }
 
 TEST_CASE("gradhpo hpo: bad configs, overrides and data are refused with the file, key and range") {

@@ -1,0 +1,177 @@
+// `gradhpo reproduce <experiment>`: one table or figure of a paper, from a JSON file shipped in
+// tools/reproduce/ (reproduce_config.h), run as a comparison at an equal budget and printed with
+// the paper's numbers beside ours. `gradhpo` with no arguments runs `reproduce quickstart`.
+#include <cmath>
+#include <cstdlib>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include <gradhpo/hpo/inner_run.h>
+
+#include "commands.h"
+#include "compare_run.h"
+#include "plot.h"
+#include "reproduce_config.h"
+#include "run_folder.h"
+
+namespace gradhpo::tools {
+
+namespace {
+
+std::string fixed(double x, int digits) {
+  if (std::isnan(x)) return "–";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << x;
+  return s.str();
+}
+
+std::string metric_label(const std::string& m) {
+  if (m == "test_accuracy") return "test accuracy (%)";
+  if (m == "test_loss") return "test loss";
+  if (m == "train_loss") return "training loss";
+  if (m == "best_val_loss") return "best validation loss";
+  if (m == "seconds_per_run") return "s per run";
+  return "peak MB (own)";
+}
+
+/// Our value of a paper metric for one method's row.
+double ours(const std::string& metric, const hpo::MethodResult& r, const Experiment& e) {
+  if (metric == "test_accuracy") return 100 * r.test.accuracy;
+  if (metric == "test_loss") return r.test.loss;
+  if (metric == "best_val_loss") return r.best_val_loss;
+  if (metric == "seconds_per_run") return r.evaluations > 0 ? r.seconds / r.evaluations : NAN;
+  if (metric == "peak_mb") return static_cast<double>(r.peak_bytes) / (1024.0 * 1024.0);
+  // train_loss: the training set's mean loss at the end of training under the method's θ.
+  if (!r.theta.defined()) return NAN;
+  return e.task.evaluate(hpo::run_inner(e.task.problem, r.theta).final_state.w(), e.train).loss;
+}
+
+/// Extra assignments from $GRADHPO_SET ("steps=20 budget-runs=2"), applied before --set.
+std::vector<std::string> environment_sets() {
+  std::vector<std::string> out;
+  if (const char* env = std::getenv("GRADHPO_SET")) {
+    std::istringstream words(env);
+    for (std::string w; words >> w;) out.push_back(w);
+  }
+  return out;
+}
+
+/// The learned learning-rate schedules of every method that found one, as step functions.
+LinePlot schedule_plot(const CompareOutcome& r) {
+  const hpo::BilevelProblem& p = r.experiment.task.problem;
+  LinePlot plot{"learning-rate schedule found by each method (best point)", "inner step", "learning rate", {}, false, true};
+  const int lr = p.hyper.find("lr");
+  if (lr < 0) return plot;
+  const std::int64_t blocks = p.hyper.group(lr).blocks, T = p.horizon;
+  for (const hpo::MethodResult& m : r.comparison.results) {
+    if (!m.theta.defined()) continue;
+    Series s{m.method + " (test " + fixed(100 * m.test.accuracy, 1) + "%)", {}, {}};
+    for (std::int64_t b = 0; b <= blocks; ++b) {  // block b starts at step bT/N; the last point closes the plot
+      s.x.push_back(static_cast<double>(b * T / blocks));
+      s.y.push_back(p.hyper.value_at(m.theta, p.hyper.offset(lr) + std::min(b, blocks - 1)));
+    }
+    plot.series.push_back(s);
+  }
+  return plot;
+}
+
+void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& sets, std::string out) {
+  CompareOptions o;
+  OptionSet opts = compare_option_set(o);
+  opts.load(c.options, c.file + ": options");
+  for (const std::string& s : environment_sets()) opts.set(s, "GRADHPO_SET");
+  for (const std::string& s : sets) opts.set(s);
+  opts.validate(c.file);
+  if (out.empty()) out = "runs/" + c.name;
+  std::cout << "gradhpo reproduce " << c.name << ": " << c.title << "\n";
+  if (!c.scaled.empty()) std::cout << "  scaled down: " << c.scaled << "\n";
+  if (!c.note.empty()) std::cout << "  note: " << c.note << "\n";
+  RunFolder folder(out);
+  folder.write_json("config.json", {{"experiment", c.name}, {"file", c.file}, {"options", opts.to_json()}});
+  const CompareOutcome r = run_compare(o, out);
+
+  // The paper's numbers beside ours, method by method.
+  const std::vector<std::string> header = {"method", "paper's name", "metric", "paper", "ours"};
+  std::vector<std::vector<std::string>> rows;
+  nlohmann::json record = nlohmann::json::array();
+  BarPlot bars{"paper vs ours: " + c.name, "", {}, {}};
+  std::string bar_metric;
+  for (const PaperRow& row : c.paper) {
+    const auto at = std::find(o.methods.begin(), o.methods.end(), row.method);
+    const hpo::MethodResult* m = at == o.methods.end() ? nullptr : &r.comparison.results[static_cast<std::size_t>(at - o.methods.begin())];
+    for (const auto& [metric, paper] : row.values) {
+      const double mine = m ? ours(metric, *m, r.experiment) : NAN;
+      const int digits = metric == "test_accuracy" ? 2 : 4;
+      rows.push_back({row.method, row.label, metric_label(metric), fixed(paper, digits), m ? fixed(mine, digits) : "not run"});
+      record.push_back({{"method", row.method}, {"label", row.label}, {"metric", metric}, {"paper", paper},
+                        {"ours", std::isnan(mine) ? nlohmann::json() : nlohmann::json(mine)}});
+      if (bar_metric.empty()) bar_metric = metric;
+      if (metric == bar_metric && m) {
+        bars.labels.push_back(row.method + " (paper)");
+        bars.values.push_back(paper);
+        bars.labels.push_back(row.method + " (ours)");
+        bars.values.push_back(std::isnan(mine) ? 0.0 : mine);
+      }
+    }
+  }
+  std::vector<std::string> pictures = {"comparison.svg"};
+  std::string shown = folder.file("comparison.png");
+  if (!rows.empty()) {
+    std::cout << "\npaper vs ours (" << c.paper_source << "):\n" << text_table(header, rows);
+    folder.write("paper_vs_ours.csv", csv_table(header, rows));
+    bars.ylabel = metric_label(bar_metric);
+    if (!bars.values.empty()) {
+      draw(bars, folder.file("paper_vs_ours"));
+      pictures.push_back("paper_vs_ours.svg");
+    }
+  } else {
+    std::cout << "\n(no paper numbers for this experiment)\n";
+  }
+  folder.write_json("reproduce.json", {{"experiment", c.name}, {"title", c.title}, {"paper_source", c.paper_source},
+                                       {"rows", record}});
+  if (o.experiment == "schedule" || o.experiment == "optimizer") {
+    const LinePlot schedules = schedule_plot(r);
+    if (!schedules.series.empty()) {
+      shown = draw(schedules, folder.file("schedule"))[1];
+      pictures.push_back("schedule.svg");
+    }
+  }
+  std::string about = "<p>" + html_escape(c.title) + "</p>";
+  if (!c.scaled.empty()) about += "<p>Scaled down: " + html_escape(c.scaled) + "</p>";
+  if (!c.note.empty()) about += "<p>Note: " + html_escape(c.note) + "</p>";
+  std::vector<std::pair<std::string, std::string>> sections = {
+      {"Experiment", about}, {"Methods at an equal budget", "<pre>" + html_escape(r.comparison.table()) + "</pre>"}};
+  if (!rows.empty()) sections.push_back({"Paper vs ours (" + c.paper_source + ")", html_table(header, rows)});
+  folder.write_index("gradhpo reproduce " + c.name, sections, pictures);
+  std::cout << "plot: " << shown << "\nrun folder: " << folder.path() << " (index.html, results.json, results.csv, reproduce.json)\n";
+}
+
+}  // namespace
+
+void add_reproduce_command(CLI::App& app) {
+  auto name = std::make_shared<std::string>(), out = std::make_shared<std::string>(), config = std::make_shared<std::string>();
+  auto sets = std::make_shared<std::vector<std::string>>();
+  auto list = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand("reproduce", "Reproduce a paper's table or figure at a scale this machine can run");
+  cmd->footer("Experiments are JSON files in tools/reproduce/ (installed to share/gradhpo/reproduce); --list shows them.\n"
+              "$GRADHPO_SET adds space-separated key=value overrides before --set.\n"
+              "Example: gradhpo reproduce ms-table1 --set budget-runs=4 --out runs/ms");
+  cmd->add_option("experiment", *name, "Experiment name (see --list)");
+  cmd->add_flag("--list", *list, "List the experiments, one line each");
+  cmd->add_option("--config", *config, "An experiment file of your own instead of a shipped one");
+  cmd->add_option("--set", *sets, "key=value override of one of the experiment's options (repeatable)");
+  cmd->add_option("--out", *out, "Run folder (default: runs/<experiment>)");
+  cmd->callback([name, out, config, sets, list] {
+    if (*list) {
+      for (const ReproduceConfig& c : list_reproduce_configs()) std::cout << std::left << std::setw(20) << c.name << c.title << "\n";
+      return;
+    }
+    if (name->empty() == config->empty())
+      throw Error("reproduce: name one experiment (see --list) or give --config FILE, not both");
+    run_reproduce(config->empty() ? find_reproduce_config(*name) : read_reproduce_config(*config), *sets, *out);
+  });
+}
+
+}  // namespace gradhpo::tools
