@@ -42,6 +42,7 @@ namespace {
 template <class Make> hpo::CompareMethod online_entry(std::string name, Make make) {
   hpo::CompareMethod m;
   m.name = name;
+  m.validate = [make](const hpo::BilevelProblem& p, const hpo::Budget&) { make(p); };  // refuses groups it cannot learn
   m.run = [name, make](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
     const auto start = std::chrono::steady_clock::now();
     std::unique_ptr<hpo::OnlineMethod> method = make(p);
@@ -86,7 +87,7 @@ template <class Make> hpo::CompareMethod online_entry(std::string name, Make mak
 std::vector<hpo::Dimension> search_box(const std::string& experiment, const hpo::Hyperparameters& h) {
   if (experiment == "l2") return {{"l2", 1e-6, 1.0, true}};
   if (experiment == "cleaning") return {{"weights", 0.01, 0.99, false}};
-  if (experiment == "optimizer") return {{"lr", 1e-3, 1.0, true}, {"momentum", 0.0, 0.99, false}};
+  if (experiment == "optimizer") return {{"lr", 1e-3, 1.0, true}, {"momentum", 0.01, 0.99, false}};  // σ(θ) never reaches 0
   std::vector<hpo::Dimension> box;  // schedule: every rate, the momentum and the weight decay
   const int lr = h.find("lr");
   for (std::int64_t j = 0; j < h.group(lr).size(); ++j) box.push_back({h.entry_name(h.offset(lr) + j), 0.0, 1.0, false});
@@ -150,6 +151,7 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
     return online_entry("HyperDistill (online)", [online](const hpo::BilevelProblem& p) {
       return std::make_unique<hpo::HyperDistill>(p, online);
     });
+  if (name == "hd" && schedule) return hypergradient_descent_schedule_method(online, o.search_seed);
   if (name == "hd")
     return online_entry("hypergradient descent (online)", [online](const hpo::BilevelProblem& p) {
       return std::make_unique<hpo::HypergradientDescent>(p, online);

@@ -2,10 +2,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <numbers>
+#include <random>
 
 #include <gradhpo/hpo/hoag.h>
 #include <gradhpo/hpo/inner_run.h>
+#include <gradhpo/hpo/online/hypergradient_descent.h>
 #include <gradhpo/hpo/progress.h>
 
 namespace gradhpo::tools {
@@ -13,6 +16,27 @@ namespace gradhpo::tools {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+/// θ of a learning-rate-schedule problem with every block at `lr` (the other groups at `others`,
+/// by group name), through each group's transform.
+Tensor schedule_theta(const hpo::Hyperparameters& h, double lr, const std::map<std::string, double>& others) {
+  std::vector<double> theta(static_cast<std::size_t>(h.size()), 0.0);
+  for (int g = 0; g < static_cast<int>(h.count()); ++g) {
+    const hpo::HyperGroup& group = h.group(g);
+    const auto other = others.find(group.name);
+    const double value = group.name == "lr" ? lr : other != others.end() ? other->second : 0.0;
+    for (std::int64_t i = 0; i < group.size(); ++i)
+      theta[static_cast<std::size_t>(h.offset(g) + i)] = hpo::inverse_transform(group.transform, value);
+  }
+  return Tensor::from(theta, Shape{h.size()}, DType::f64);
+}
+
+void require_schedule(const hpo::BilevelProblem& p, const std::string& method) {
+  require(p.hyper.find("lr") >= 0, method + ": the problem has no learning-rate group 'lr' (use the schedule experiment)");
+  for (const hpo::HyperGroup& g : p.hyper.groups())
+    require(g.name == "lr" || g.name == "momentum" || g.name == "weight_decay",
+            method + ": the problem's group '" + g.name + "' is not part of a learning-rate schedule (use the schedule experiment)");
+}
 
 /// One evaluated point as a search trial, so that search_result makes the row.
 hpo::Trial trial_at(const hpo::BilevelProblem& p, int index, const Tensor& theta) {
@@ -85,10 +109,7 @@ hpo::CompareMethod cosine_schedule_method(std::vector<double> initial_lrs) {
   m.name = "hand-tuned cosine schedule";
   m.validate = [initial_lrs](const hpo::BilevelProblem& p, const hpo::Budget&) {
     require(!initial_lrs.empty(), "cosine: no initial learning rates to try");
-    require(p.hyper.find("lr") >= 0, "cosine: the problem has no learning-rate group 'lr' (use the schedule experiment)");
-    for (const hpo::HyperGroup& g : p.hyper.groups())
-      require(g.name == "lr" || g.name == "momentum" || g.name == "weight_decay",
-              "cosine: the problem's group '" + g.name + "' is not part of a learning-rate schedule (use the schedule experiment)");
+    require_schedule(p, "cosine");
   };
   m.run = [name = m.name, initial_lrs](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
     const auto start = Clock::now();
@@ -135,6 +156,49 @@ hpo::CompareMethod hoag_method() {
       hpo::accumulate(run.cost, it.cost);
     }
     run.stop_reason = hoag.stop_reason;
+    return finish(p, name, std::move(run), start, meter);
+  };
+  return m;
+}
+
+hpo::CompareMethod hypergradient_descent_schedule_method(hpo::OuterOptions online, std::uint64_t seed) {
+  hpo::CompareMethod m;
+  m.name = "hypergradient descent (online, one global rate)";
+  m.validate = [](const hpo::BilevelProblem& p, const hpo::Budget&) { require_schedule(p, "hypergradient descent"); };
+  m.run = [name = m.name, online, seed](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
+    const auto start = Clock::now();
+    hpo::BudgetMeter meter(budget);
+    hpo::SearchRun run;
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    const std::int64_t passes = budget.inner_steps > 0 ? budget.inner_steps / p.horizon : 0;
+    hpo::report_progress("pass", 0, passes);
+    while (meter.can_start(p.horizon)) {
+      const double lr0 = unit(rng), momentum = 0.99 * unit(rng), weight_decay = 4e-3 * unit(rng);
+      // The same problem with one global rate as its only hyperparameter, the others fixed.
+      hpo::BilevelProblem q = p;
+      q.hyper = hpo::Hyperparameters();
+      q.hyper.add(hpo::hypergradient_descent_group(lr0, false));
+      q.optimizer.momentum = momentum;
+      q.optimizer.weight_decay = weight_decay;
+      hpo::HypergradientDescent hd(q, online);
+      hpo::BilevelState s = hd.init();
+      meter.charge(p.horizon);
+      const int index = static_cast<int>(run.trials.size());
+      try {
+        hd.run(s);
+        add_trial(run, trial_at(p, index, schedule_theta(p.hyper, s.theta.to_vector()[0],
+                                                          {{"momentum", momentum}, {"weight_decay", weight_decay}})));
+      } catch (const hpo::InnerDivergence& e) {
+        hpo::Trial t;
+        t.index = index;
+        t.failed = true;
+        t.message = e.what();
+        t.inner_steps = p.horizon;
+        add_trial(run, std::move(t));
+      }
+      hpo::report_progress("pass", static_cast<std::int64_t>(run.trials.size()), passes);
+    }
     return finish(p, name, std::move(run), start, meter);
   };
   return m;

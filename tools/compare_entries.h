@@ -6,6 +6,9 @@
 //                   learning rate for each α₀ of a list, no momentum or weight decay, the best
 //                   by validation loss
 //   hoag            HOAG (hpo/hoag.h; Pedregosa 2016)
+//   hd on a schedule  Baydin et al.'s hypergradient descent as Micaelli & Storkey ran it against
+//                   their schedules (Section 5.2): from initial values drawn from the search range
+//                   it learns one global learning rate online, momentum and weight decay held
 // Each is charged like the library's entries: one training run of T inner steps per pass
 // over the horizon, trial or outer iteration, and reports the best point it trained at.
 #pragma once
@@ -25,5 +28,10 @@ hpo::CompareMethod forward_greedy_method(hpo::OuterOptions outer, hpo::ForwardOp
 hpo::CompareMethod cosine_schedule_method(std::vector<double> initial_lrs);
 /// One HOAG iteration charged as one training run: floor(B / T) iterations.
 hpo::CompareMethod hoag_method();
+/// For a problem of a learning-rate schedule ("lr" in blocks, "momentum", "weight_decay"): per
+/// pass, (α₀, momentum, weight decay) uniform in [0, 1] × [0, 0.99] × [0, 4e-3] (the schedule
+/// experiment's search box), hypergradient descent over the horizon with `online` as its outer
+/// optimizer (β), and the rate it ends with in every block scored in the problem's θ.
+hpo::CompareMethod hypergradient_descent_schedule_method(hpo::OuterOptions online, std::uint64_t seed);
 
 }  // namespace gradhpo::tools

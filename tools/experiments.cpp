@@ -1,7 +1,6 @@
 #include "experiments.h"
 
 #include <algorithm>
-#include <cmath>
 #include <random>
 
 #include <gradhpo/data/load.h>
@@ -98,8 +97,8 @@ Experiment make_experiment(const std::string& name, const ExperimentOptions& o) 
     require(o.lr > 0 && o.momentum > 0 && o.momentum < 1,
             "experiment optimizer: the initial lr must be > 0 and the momentum in (0, 1), got " + std::to_string(o.lr) +
                 " and " + std::to_string(o.momentum));
-    h.add(hpo::Hyperparameters::learning_rate(o.lr_blocks, std::log(o.lr), hpo::Transform::exp));
-    h.add(hpo::Hyperparameters::momentum(1, std::log(o.momentum / (1 - o.momentum)), hpo::Transform::sigmoid));
+    h.add(hpo::Hyperparameters::learning_rate(o.lr_blocks, o.lr, hpo::Transform::exp));
+    h.add(hpo::Hyperparameters::momentum(1, o.momentum, hpo::Transform::sigmoid));
     opt.lr = nn::Schedule::constant(0.0);
     opt.momentum = 0;
   }
