@@ -306,6 +306,7 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
     if (!s.rejected && s.val_loss < best_val) best_val = s.val_loss, best_step = s.step, best = s.theta;
   auto report = [&](const Tensor& theta, const std::string& what) {
     const hpo::InnerRun r = hpo::run_inner(task.problem, theta);
+    progress.clear();
     const nn::Evaluation ev = task.evaluate(r.final_state.w(), d.val), et = task.evaluate(r.final_state.w(), d.test);
     std::cout << what << ": validation accuracy " << fixed(100 * ev.accuracy, 2) << "%, test accuracy "
               << fixed(100 * et.accuracy, 2) << "% (test loss " << fixed(et.loss, 4) << ")\n";

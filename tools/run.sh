@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything (tools/setup.sh), then runs the gradhpo program with the given arguments.
-# Without arguments the program runs its demo. Relative paths in the arguments are taken from
-# the caller's directory. Build messages go to stderr, the program's output to stdout.
+# Without arguments the program runs `reproduce quickstart` (forward mode against random search
+# on Fashion-MNIST, about 2.5 minutes on 2 cores; its run folder is runs/quickstart under the
+# caller's directory). Relative paths in the arguments are taken from the caller's directory. Build messages go to stderr, the program's output to stdout.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
