@@ -9,6 +9,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "progress.h"
 #include "tensor_math.h"
 
 namespace gradhpo::hpo {
@@ -230,6 +231,7 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
   StepSize step;
   double g_prev = 0, eps_prev = 0;
   Tensor theta_prev;
+  report_progress("HOAG", 0, options.max_iterations);
   for (int k = 1; k <= options.max_iterations; ++k) {
     const auto iteration_start = Clock::now();
     HoagIteration row;
@@ -288,6 +290,7 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
                           2 * static_cast<std::size_t>(options.lbfgs_memory * w.numel()) * sizeof(double);
     row.cost.seconds = std::chrono::duration<double>(Clock::now() - iteration_start).count();
     run.iterations.push_back(std::move(row));
+    report_progress("HOAG", k, options.max_iterations);
     // A zero hypergradient moves nothing; the next, tighter ε_k decides (as the reference does).
   }
   run.theta = theta;
