@@ -289,6 +289,10 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
     row.cost.seconds = std::chrono::duration<double>(Clock::now() - iteration_start).count();
     run.iterations.push_back(std::move(row));
     // A zero hypergradient moves nothing; the next, tighter ε_k decides (as the reference does).
+    if (options.on_iteration && !options.on_iteration(run.iterations.back())) {
+      run.stop_reason = "stopped by the caller after iteration " + std::to_string(k);
+      break;
+    }
   }
   run.theta = theta;
   run.w = w;

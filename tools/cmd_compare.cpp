@@ -42,7 +42,7 @@ struct CompareOptions {
 
 const std::vector<std::string>& method_names() {
   static const std::vector<std::string> names = {"forward", "reverse", "drmad", "t1t2", "darts", "greedy", "hyperdistill",
-                                                 "hd", "ift", "neumann", "random", "grid", "bayes"};
+                                                 "hd", "ift", "neumann", "hoag", "random", "grid", "bayes"};
   return names;
 }
 
@@ -135,6 +135,11 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
                                     return hpo::ift_hypergradient(p, t, io, s);
                                   },
                                   outer);
+  }
+  if (name == "hoag") {  // Pedregosa's defaults; L2 in log space (the groups' exp transform)
+    hpo::HoagOptions ho;
+    ho.max_iterations = 1 << 20;  // the budget stops it
+    return hpo::hoag_method("HOAG", ho);
   }
   if (name == "t1t2" || name == "darts")
     return online_entry(name == "t1t2" ? "T1-T2 (online)" : "T1-T2, DARTS form (online)", [online, name](const hpo::BilevelProblem& p) {
