@@ -170,10 +170,10 @@ CompareMethod hoag_method(std::string name, HoagOptions options) {
     const std::int64_t per_pass = std::max<std::int64_t>(1, static_cast<std::int64_t>(options.batches.steps.size()));
     BudgetMeter meter(budget);
     HoagOptions o = options;
+    if (budget.inner_steps > 0) o.max_passes = budget.inner_steps / per_pass;
     o.on_iteration = [&meter, per_pass](const HoagIteration& it) {
-      const std::int64_t used = (it.cost.gradient_evals + it.cost.fwd_over_rev_passes) * per_pass;
-      meter.charge(used);
-      return meter.can_start(used);
+      meter.charge((it.cost.gradient_evals + it.cost.fwd_over_rev_passes) * per_pass);
+      return meter.can_start(0);  // the wall-time budget; max_passes keeps the step budget
     };
     const HoagRun run = run_hoag(p, o);
     MethodResult r;

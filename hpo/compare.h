@@ -15,8 +15,8 @@
 //   HOAG            (hoag.h) solves its inner problem by L-BFGS, not by T training steps: each
 //                   pass over the training loss it makes (an L-BFGS evaluation, a CG
 //                   Hessian-vector product) is charged as one inner step per batch its h
-//                   averages; it stops before an iteration that would, at the last one's cost,
-//                   overrun the budget (the first always runs). Its θ_k are scored like every method's: trained for T
+//                   averages, and never more than the budget holds (HoagOptions::max_passes;
+//                   a cut-short last iteration is not recorded). Its θ_k are scored like every method's: trained for T
 //                   steps from w₀ (outside the budget), so the columns compare alike.
 // "Best validation loss" is the lowest L_val among the points a method actually trained at (a
 // trial, or the θ of an outer step), and the hyperparameters reported are that point's: no

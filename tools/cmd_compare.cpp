@@ -193,9 +193,21 @@ void run_compare(const CompareOptions& o, const std::string& out) {
             << ", budget " << co.budget.describe() << "\n  " << p.description << "\n";
   const hpo::Comparison c = hpo::compare(p, methods, co);
   std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+  std::vector<Baseline> baselines;
+  if (o.experiment == "cleaning") {
+    baselines = cleaning_baselines(e);
+    std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
+    for (const Baseline& b : baselines)
+      std::cout << "  " << b.name << ": validation accuracy " << 100 * b.val_accuracy << "%, test accuracy "
+                << 100 * b.test_accuracy << "% (" << b.seconds << " s)\n";
+  }
   if (out.empty()) return;
   RunFolder folder(out);
-  folder.write("results.json", c.json());
+  nlohmann::json results = nlohmann::json::parse(c.json());
+  for (const Baseline& b : baselines)
+    results["baselines"].push_back({{"name", b.name}, {"val_accuracy", b.val_accuracy}, {"test_accuracy", b.test_accuracy},
+                                    {"test_loss", b.test_loss}, {"seconds", b.seconds}});
+  folder.write("results.json", results.dump(2));
   folder.write("results.csv", c.csv());
   BarPlot bars{"test accuracy at an equal budget (" + co.budget.describe() + ")", "test accuracy (%)", {}, {}};
   for (const hpo::MethodResult& r : c.results) {

@@ -341,7 +341,7 @@ TEST_CASE("HOAG as a comparison row: passes charged to the inner-step budget, st
   hpo::HoagOptions o;
   o.max_iterations = 1000;
   hpo::ComparisonOptions co;
-  co.budget.inner_steps = 20 * p.horizon;
+  co.budget.inner_steps = 3 * p.horizon;
   const hpo::Comparison c = hpo::compare(p, {hpo::hoag_method("HOAG", o)}, co);
   const hpo::MethodResult& r = c.results.at(0);
   MESSAGE(c.table());
@@ -350,10 +350,10 @@ TEST_CASE("HOAG as a comparison row: passes charged to the inner-step budget, st
   CHECK(r.inner_steps <= co.budget.inner_steps);
   CHECK(r.evaluations >= 2);
   CHECK(r.evaluations < 1000);
-  CHECK(r.stop_reason.find("stopped by the caller") != std::string::npos);
+  CHECK(r.stop_reason.find("pass budget (240)") != std::string::npos);
   // Scored like every method: L_val of T training steps at the θ it reports.
   CHECK(r.best_val_loss == hpo::run_inner(p, r.theta).val_loss);
-  CHECK(std::abs(r.hyperparameters.at(0).second - 1) <= 0.1);
+  CHECK(std::abs(r.hyperparameters.at(0).second - 1) <= 0.2);
   // The refusal a user gets for an optimizer-defining group is the method's own.
   ToySpec spec;
   CHECK_THROWS_WITH_AS(hpo::compare(toy_task(spec).problem, {hpo::hoag_method("HOAG", o)}, co),
