@@ -8,7 +8,8 @@
 //             the Neumann series), each one hypergradient at θ₀
 //   online    HyperDistill, T1–T2 and generalized greedy as online methods: one pass over the
 //             T steps, a hypergradient and a θ update every step
-// Counters: vs_training (the method's wall time / the training run's), peak_MB (its own buffers).
+// Counters: vs_training (the method's wall time / the training run's), cpu_vs_training (the same
+// for CPU time: the robust figure on a loaded machine), peak_MB (the method's own buffers).
 // Data are seeded random images (the cost does not depend on what the pixels are).
 #include "bench_common.h"
 
@@ -18,6 +19,7 @@
 #include <gradhpo/hpo/classification.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/ladder.h>
+#include <gradhpo/hpo/reverse.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
 #include <gradhpo/hpo/online/t1t2.h>
@@ -55,29 +57,38 @@ const hpo::ClassificationTask& lenet_task() {
   return task;
 }
 
-/// Seconds of the plain training run (the unit of every vs_training counter), best of 3.
-double training_seconds() {
-  static const double t = [] {
+/// The plain training run (the unit of every vs_training counter): best of 3, wall and CPU.
+bench::Timing training() {
+  static const bench::Timing t = [] {
     const hpo::BilevelProblem& p = lenet_task().problem;
-    double best = 1e30;
-    for (int i = 0; i < 3; ++i) best = std::min(best, hpo::run_inner(p, p.hyper.initial()).seconds);
+    bench::Timing best{1e30, 1e30};
+    for (int i = 0; i < 3; ++i) {
+      const bench::Timing r = bench::timed([&] { hpo::run_inner(p, p.hyper.initial()); });
+      best.wall = std::min(best.wall, r.wall);
+      best.cpu = std::min(best.cpu, r.cpu);
+    }
     return best;
   }();
   return t;
+}
+
+void report(benchmark::State& state, const bench::Timing& t) {
+  state.counters["vs_training"] = t.wall / training().wall;
+  state.counters["cpu_vs_training"] = t.cpu / training().cpu;
+  state.counters["train_s"] = training().wall;
 }
 
 void offline(benchmark::State& state, const hpo::HypergradientMethod& method) {
   const hpo::BilevelProblem& p = lenet_task().problem;
   const Tensor theta = p.hyper.initial();
   hpo::Hypergradient h;
-  double t = 0;
+  bench::Timing t;
   for (auto _ : state) {
-    t = bench::seconds([&] { h = method(p, theta, nullptr); });
-    state.SetIterationTime(t);
+    t = bench::timed([&] { h = method(p, theta, nullptr); });
+    state.SetIterationTime(t.wall);
   }
-  state.counters["vs_training"] = t / training_seconds();
+  report(state, t);
   state.counters["peak_MB"] = static_cast<double>(h.cost.peak_bytes) / 1e6;
-  state.counters["train_s"] = training_seconds();
 }
 
 template <class Method> void online(benchmark::State& state) {
@@ -86,14 +97,13 @@ template <class Method> void online(benchmark::State& state) {
   outer.kind = hpo::OuterKind::sgd;
   outer.step = {0.01};
   Method method(p, outer);
-  double t = 0;
+  bench::Timing t;
   for (auto _ : state) {
     hpo::BilevelState s = method.init(p.hyper.initial(DType::f64));
-    t = bench::seconds([&] { method.run(s); });
-    state.SetIterationTime(t);
+    t = bench::timed([&] { method.run(s); });
+    state.SetIterationTime(t.wall);
   }
-  state.counters["vs_training"] = t / training_seconds();
-  state.counters["train_s"] = training_seconds();
+  report(state, t);
 }
 
 void register_all(int threads) {
@@ -107,7 +117,12 @@ void register_all(int threads) {
         ->UseManualTime()
         ->Iterations(1);
   };
-  for (const hpo::LadderMethod& m : hpo::standard_ladder()) {
+  std::vector<hpo::LadderMethod> methods = {{"reverse (store-all)", [](const hpo::BilevelProblem& p, const Tensor& th,
+                                                                       const hpo::Segment* seg) {
+                                               return hpo::reverse_hypergradient(p, th, {}, seg);
+                                             }}};
+  for (hpo::LadderMethod& m : hpo::standard_ladder()) methods.push_back(std::move(m));
+  for (const hpo::LadderMethod& m : methods) {
     std::string name = m.name;
     for (char& c : name)
       if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
