@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
+#include <utility>
 #include <map>
 #include <random>
 #include <tuple>
@@ -47,6 +49,25 @@ template <class F> double seconds(F&& f) {
   const auto t0 = std::chrono::steady_clock::now();
   f();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// CPU seconds of the whole process (every thread) so far. On a machine shared with other jobs,
+/// wall-time ratios take the load of the moment; ratios of the work done (CPU time) do not, as
+/// long as waiting threads sleep (OMP_WAIT_POLICY=PASSIVE) instead of spinning.
+inline double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+/// Wall and CPU seconds taken by f().
+struct Timing {
+  double wall = 0, cpu = 0;
+};
+template <class F> Timing timed(F&& f) {
+  const double c0 = process_cpu_seconds();
+  const double w = seconds(std::forward<F>(f));
+  return {w, process_cpu_seconds() - c0};
 }
 
 /// The GEMM ceiling of one run of `op`: every product it performs (kernels::GemmTrace), each

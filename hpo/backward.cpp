@@ -22,6 +22,10 @@ void backward_step(Unroll& u, const InnerState& s, const Tensor& g, std::int64_t
   StepVjp b = u.step_vjp(s, g, t, a.state);
   // g_t = ∇_w L(w_t, θ): w̄_t += H ḡ_t (line 11), θ̄ += ∂_θ(ḡ_t·∇_w L) (line 12).
   const LossPass hv = u.loss_pass(s.w(), t, b.adj_g, Tensor(), /*theta_adjoint=*/true);
+  accumulate_step(std::move(b), hv, a);
+}
+
+void accumulate_step(StepVjp&& b, const LossPass& hv, Adjoint& a) {
   a.state = std::move(b.adj_state);
   axpy(a.state.parts[0], 1.0, hv.grad_tangent);
   if (a.theta.numel() > 0) {

@@ -20,4 +20,9 @@ Adjoint start_backward(Unroll& u, const InnerState& final_state, Hypergradient& 
 /// w̄_t += H_t ḡ_t and θ̄ += θ̄_Φ + ∂_θ(ḡ_t·∇_w L_train) from one forward-over-reverse pass.
 void backward_step(Unroll& u, const InnerState& s, const Tensor& g, std::int64_t t, Adjoint& a);
 
+/// backward_step's second half, for callers that made the two products themselves: S̄_t =
+/// b.adj_state + (H ḡ_t, 0, ...), θ̄ += b.adj_theta + ∂_θ(ḡ_t·∇_w L) with `hv` the
+/// forward-over-reverse pass along b.adj_g.
+void accumulate_step(StepVjp&& b, const LossPass& hv, Adjoint& a);
+
 }  // namespace gradhpo::hpo::detail

@@ -160,6 +160,44 @@ CompareMethod bayesian_method(std::string name, BayesianOptions options) {
   return search_method(std::move(name), std::move(options), bayesian_optimization);
 }
 
+CompareMethod hoag_method(std::string name, HoagOptions options) {
+  CompareMethod m;
+  m.name = name;
+  m.validate = [options](const BilevelProblem& p, const Budget&) {
+    require_loss_defining(p.hyper, "HOAG");
+    options.validate();
+  };
+  m.run = [name, options](const BilevelProblem& p, const Budget& budget) {
+    const std::int64_t per_pass = std::max<std::int64_t>(1, static_cast<std::int64_t>(options.batches.steps.size()));
+    BudgetMeter meter(budget);
+    HoagOptions o = options;
+    if (budget.inner_steps > 0) o.max_passes = budget.inner_steps / per_pass;
+    o.on_iteration = [&meter, per_pass](const HoagIteration& it) {
+      meter.charge((it.cost.gradient_evals + it.cost.fwd_over_rev_passes) * per_pass);
+      return meter.can_start(0);  // the wall-time budget; max_passes keeps the step budget
+    };
+    const HoagRun run = run_hoag(p, o);
+    MethodResult r;
+    r.method = name;
+    for (const HoagIteration& it : run.iterations) {
+      accumulate(r.cost, it.cost);
+      const double val = run_inner(p, it.theta).val_loss;  // scored like every method's points
+      if (std::isfinite(val) && !(val >= r.best_val_loss)) {
+        r.best_val_loss = val;
+        r.theta = it.theta.clone();
+      }
+    }
+    describe_hyperparameters(p.hyper, r);
+    r.evaluations = static_cast<int>(run.iterations.size());
+    r.inner_steps = meter.steps_used();
+    r.seconds = run.seconds;
+    r.peak_bytes = r.cost.peak_bytes;
+    r.stop_reason = run.stop_reason;
+    return r;
+  };
+  return m;
+}
+
 Comparison compare(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
                    const ComparisonOptions& options) {
   problem.validate();

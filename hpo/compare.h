@@ -12,6 +12,12 @@
 //                   runs out); the sign optimizer's stopping rule can still end it earlier.
 //   black-box       random search, grid search, Bayesian optimization (search/): one trial
 //                   trains once, charged T inner steps.
+//   HOAG            (hoag.h) solves its inner problem by L-BFGS, not by T training steps: each
+//                   pass over the training loss it makes (an L-BFGS evaluation, a CG
+//                   Hessian-vector product) is charged as one inner step per batch its h
+//                   averages, and never more than the budget holds (HoagOptions::max_passes;
+//                   a cut-short last iteration is not recorded). Its θ_k are scored like every method's: trained for T
+//                   steps from w₀ (outside the budget), so the columns compare alike.
 // "Best validation loss" is the lowest L_val among the points a method actually trained at (a
 // trial, or the θ of an outer step), and the hyperparameters reported are that point's: no
 // method is credited with a final θ it never evaluated. The test score retrains at that point
@@ -29,6 +35,7 @@
 
 #include "classification.h"
 #include "forward.h"
+#include "hoag.h"
 #include "outer.h"
 #include "search/bayesian.h"
 #include "search/grid_search.h"
@@ -90,6 +97,8 @@ CompareMethod forward_mode_method(std::string name, OuterOptions outer, ForwardO
 CompareMethod random_search_method(std::string name, RandomSearchOptions options);
 CompareMethod grid_search_method(std::string name, GridSearchOptions options);
 CompareMethod bayesian_method(std::string name, BayesianOptions options);
+/// HOAG (Pedregosa 2016) under the budget; options.max_iterations still caps it.
+CompareMethod hoag_method(std::string name, HoagOptions options);
 
 struct ComparisonOptions {
   Budget budget;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <exception>
 #include <iomanip>
 #include <sstream>
@@ -61,6 +62,11 @@ using Clock = std::chrono::steady_clock;
 
 double norm(const Tensor& x) { return std::sqrt(dot(x, x)); }
 
+// The most passes one more L-BFGS iteration can make (its line search's evaluations, plus
+// one), and the passes of a hypergradient besides CG's products (∇_w L_val and ∂_θ L_val, the
+// mixed product, and the warm start's residual).
+constexpr std::int64_t kLineSearchPasses = 41, kHypergradientPasses = 4;
+
 // --- step (i): the inner problem by libLBFGS ---------------------------------------------------
 
 struct InnerSolve {
@@ -79,6 +85,7 @@ struct LbfgsContext {
   double tolerance = 0;
   int iterations = 0;
   double grad_norm = 0;
+  std::function<bool()> out_of_passes;  ///< true: stop before another iteration (its line search)
   std::exception_ptr error;
 };
 
@@ -112,13 +119,13 @@ int progress(void* instance, const lbfgsfloatval_t*, const lbfgsfloatval_t*, con
   auto& c = *static_cast<LbfgsContext*>(instance);
   c.iterations = k;
   c.grad_norm = gnorm;
-  return (c.error || gnorm <= c.tolerance) ? LBFGS_STOP : 0;  // non-zero: libLBFGS stops here
+  return (c.error || gnorm <= c.tolerance || c.out_of_passes()) ? LBFGS_STOP : 0;  // non-zero: libLBFGS stops
 }
 
 /// Why L-BFGS stopped, for the row; a code that means misuse or failure throws instead.
 std::string lbfgs_status(int code, const LbfgsContext& c) {
   switch (code) {
-    case LBFGS_STOP: return "tolerance reached";
+    case LBFGS_STOP: return c.grad_norm <= c.tolerance || c.error ? "tolerance reached" : "pass budget reached";
     case LBFGS_SUCCESS: return "converged (zero gradient)";
     case LBFGS_ALREADY_MINIMIZED: return "already minimized";
     case LBFGSERR_MAXIMUMITERATION: return "max iterations";
@@ -139,7 +146,7 @@ std::string lbfgs_status(int code, const LbfgsContext& c) {
 
 /// Minimizes h from w until ‖∇h‖ ≤ tolerance (or L-BFGS can go no further).
 InnerSolve run_lbfgs(InnerObjective& h, const Tensor& w, const InnerObjective::Value& at_w, double tolerance,
-                     const HoagOptions& o) {
+                     const HoagOptions& o, std::function<bool()> out_of_passes) {
   InnerSolve out;
   out.w = w;
   out.value = at_w.value;
@@ -153,6 +160,7 @@ InnerSolve run_lbfgs(InnerObjective& h, const Tensor& w, const InnerObjective::V
   c.shape = w.shape();
   c.dtype = w.dtype();
   c.tolerance = tolerance;
+  c.out_of_passes = std::move(out_of_passes);
   c.grad_norm = out.grad_norm;
   const int n = static_cast<int>(w.numel());
   lbfgsfloatval_t* x = lbfgs_malloc(n);
@@ -166,6 +174,7 @@ InnerSolve run_lbfgs(InnerObjective& h, const Tensor& w, const InnerObjective::V
   param.max_iterations = o.max_inner_iterations;
   // Backtracking (Armijo + Wolfe) rather than Moré-Thuente: it only halves on a +inf trial value.
   param.linesearch = LBFGS_LINESEARCH_BACKTRACKING;
+  param.max_linesearch = static_cast<int>(kLineSearchPasses - 1);
   lbfgsfloatval_t fx = 0;
   const int code = lbfgs(n, x, &fx, evaluate, progress, &c, &param);
   out.w = weights_from(x, c);
@@ -229,6 +238,7 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
   Tensor q;                              // CG's warm start: the previous q
   double inner_scale = 0, cg_scale = 0;  // the first iteration's ‖∇h‖ and ‖∇_w L_val‖
   StepSize step;
+  std::int64_t passes_before = 0;  // the earlier iterations' passes (max_passes)
   double g_prev = 0, eps_prev = 0;
   Tensor theta_prev;
   report_progress("HOAG", 0, options.max_iterations);
@@ -244,7 +254,12 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
     // (i) w_k: L-BFGS from w_{k−1} to ‖∇_w h‖ ≤ ε_k ‖∇_w h(w_1⁰)‖.
     const InnerObjective::Value at_start = h.value_and_gradient(w);
     if (k == 1) inner_scale = std::max(norm(at_start.grad), 1e-300);
-    const InnerSolve inner = run_lbfgs(h, w, at_start, row.epsilon * inner_scale, options);
+    const auto passes_left = [&] {
+      return options.max_passes - passes_before - (u.counts.gradients + u.counts.fwd_over_rev);
+    };
+    const InnerSolve inner = run_lbfgs(h, w, at_start, row.epsilon * inner_scale, options, [&] {
+      return options.max_passes > 0 && passes_left() <= kLineSearchPasses + kHypergradientPasses;
+    });
     w = inner.w;
     row.train_loss = inner.value;
     row.inner_iterations = inner.iterations;
@@ -255,6 +270,15 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
     ImplicitOptions io;
     io.solver = ImplicitSolver::cg;
     io.iterations = options.max_cg_iterations;
+    if (options.max_passes > 0) {  // CG's products, besides the right-hand side and the mixed product
+      const std::int64_t cg_passes = passes_left() - kHypergradientPasses;
+      if (cg_passes < 1) {
+        run.stop_reason = "pass budget (" + std::to_string(options.max_passes) + ") reached in iteration " +
+                          std::to_string(k) + "'s inner solve";
+        break;
+      }
+      io.iterations = static_cast<int>(std::min<std::int64_t>(io.iterations, cg_passes));
+    }
     io.cg_tolerance = row.epsilon;
     io.cg_reference_norm = cg_scale;  // 0 on the first iteration: relative to its own ‖∇_w L_val‖
     io.warm_start = q;
@@ -292,6 +316,16 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
     run.iterations.push_back(std::move(row));
     report_progress("HOAG", k, options.max_iterations);
     // A zero hypergradient moves nothing; the next, tighter ε_k decides (as the reference does).
+    if (options.on_iteration && !options.on_iteration(run.iterations.back())) {
+      run.stop_reason = "stopped by the caller after iteration " + std::to_string(k);
+      break;
+    }
+    passes_before += u.counts.gradients + u.counts.fwd_over_rev;
+    if (options.max_passes > 0 && options.max_passes - passes_before < kLineSearchPasses + kHypergradientPasses + 2) {
+      run.stop_reason = "pass budget (" + std::to_string(options.max_passes) + "): " + std::to_string(passes_before) +
+                        " passes used after iteration " + std::to_string(k);
+      break;
+    }
   }
   run.theta = theta;
   run.w = w;

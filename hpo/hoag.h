@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@
 #include "implicit.h"
 
 namespace gradhpo::hpo {
+
+struct HoagIteration;
 
 enum class ToleranceDecrease : std::uint8_t { exponential, quadratic, cubic };
 const char* decrease_name(ToleranceDecrease d);
@@ -56,6 +59,12 @@ struct HoagOptions {
   double theta_min = -std::numeric_limits<double>::infinity();  ///< the box D of the projection
   double theta_max = std::numeric_limits<double>::infinity();
   InnerBatches batches;                    ///< the deterministic training loss h averages
+  /// Passes over the losses (gradients + forward-over-reverse) in all, never exceeded; 0: no
+  /// limit. L-BFGS stops while a worst-case line search still fits, CG takes what is left; an
+  /// iteration that cannot reach its hypergradient within it is not recorded.
+  std::int64_t max_passes = 0;
+  /// Called after every iteration (progress, budgets); return false to stop there.
+  std::function<bool(const HoagIteration&)> on_iteration;
   /// Throws Error naming the field (max_iterations < 1 is a budget of zero).
   void validate() const;
 };

@@ -168,11 +168,20 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   for (std::int64_t k = seg.steps; k-- > 0;) {
     const std::int64_t t = seg.first + k;
     const Unroll::OptimizerValues h = u.optimizer_values(t);
-    run.reverse_w(h.lr);                       // w_t = w_{t+1} + α v_{t+1}
+    run.reverse_w(h.lr);  // w_t = w_{t+1} + α v_{t+1}
     const Tensor w_t = run.w();
-    const LossPass lp = u.gradient(w_t, t);   // g_t, the same bits as in the forward pass
-    run.reverse_v(lp.grad, h.momentum, h.weight_decay);  // v_t = (v_{t+1} − g_t − μ w_t) / β
-    backward_step(u, InnerState{{w_t, run.v()}}, lp.grad, t, a);
+    // SGD's step is affine in (S, g) with coefficients set by λ_t alone, so ḡ_t = ∂Φ/∂g^T S̄_{t+1}
+    // is known before v_t and g_t are: a step VJP at stand-in values (v_{t+1} for v_t, zero g)
+    // gives it. Then ONE forward-over-reverse pass along ḡ_t returns g_t (the same bits as the
+    // forward pass's) beside H ḡ_t — no separate gradient pass to recover v_t.
+    const Tensor v_next = run.v();
+    const Tensor adj_g = u.step_vjp(InnerState{{w_t, v_next}}, Tensor::zeros(w_t.shape(), w_t.dtype()), t, a.state).adj_g;
+    const LossPass hv = u.loss_pass(w_t, t, adj_g, Tensor(), /*theta_adjoint=*/true);
+    run.reverse_v(hv.grad, h.momentum, h.weight_decay);  // v_t = (v_{t+1} − g_t − μ w_t) / β
+    StepVjp b = u.step_vjp(InnerState{{w_t, run.v()}}, hv.grad, t, a.state);
+    require(same_bits(b.adj_g, adj_g), "exact reversal: ∂Φ/∂g depends on the optimizer state at step " +
+                                               std::to_string(t) + "; the step is not affine in (S, g)");
+    detail::accumulate_step(std::move(b), hv, a);
     report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
   }
   require(run.w_int() == w_start && run.v_int() == v_start,

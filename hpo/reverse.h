@@ -14,7 +14,9 @@
 //   store_all       keep every S_t and g_t (memory O(T·P))
 //   exact_reversal  SGD with momentum only: train in fixed point with an information buffer
 //                   (exact_rep.h) and run the update backwards, bit for bit (memory O(P) plus
-//                   ≈ log2(1/β) bits per parameter per step)
+//                   ≈ log2(1/β) bits per parameter per step). Recovering v_t needs g_t at the
+//                   recovered w_t: it comes out of the step's forward-over-reverse pass itself
+//                   (the pass returns the plain gradient's bits), so the cost is store-all's
 //   checkpoint      keep S_t every c = ⌈√T⌉ steps and replay one segment at a time (memory
 //                   O(√T·P), one extra forward pass), for any optimizer
 #pragma once

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace gradhpo::hpo {
 
@@ -53,6 +54,14 @@ double max_abs(const Tensor& x) {
     double m = 0;
     for (std::int64_t i = 0; i < x.numel(); ++i) m = std::max(m, std::abs(static_cast<double>(p[i])));
     return m;
+  });
+}
+
+bool same_bits(const Tensor& x, const Tensor& y) {
+  if (x.dtype() != y.dtype() || x.numel() != y.numel()) return false;
+  return dispatch_float(x.dtype(), "same_bits", [&](auto zero) {
+    using T = decltype(zero);
+    return x.numel() == 0 || std::memcmp(x.data<T>(), y.data<T>(), x.nbytes()) == 0;
   });
 }
 

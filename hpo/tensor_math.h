@@ -16,5 +16,7 @@ Tensor columns_dot(const Tensor& Z, const Tensor& u);
 void clip(Tensor& x, double c);
 /// max_i |x_i|.
 double max_abs(const Tensor& x);
+/// True when x and y have the same dtype, numel and bit pattern (NaNs included).
+bool same_bits(const Tensor& x, const Tensor& y);
 
 }  // namespace gradhpo::hpo

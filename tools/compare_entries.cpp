@@ -6,7 +6,6 @@
 #include <numbers>
 #include <random>
 
-#include <gradhpo/hpo/hoag.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/online/hypergradient_descent.h>
 #include <gradhpo/hpo/progress.h>
@@ -134,28 +133,6 @@ hpo::CompareMethod cosine_schedule_method(std::vector<double> initial_lrs) {
       hpo::report_progress("trial", static_cast<std::int64_t>(run.trials.size()), static_cast<std::int64_t>(initial_lrs.size()));
     }
     if (run.trials.size() == initial_lrs.size()) run.stop_reason = "every initial learning rate tried";
-    return finish(p, name, std::move(run), start, meter);
-  };
-  return m;
-}
-
-hpo::CompareMethod hoag_method() {
-  hpo::CompareMethod m;
-  m.name = "HOAG";
-  m.run = [name = m.name](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
-    const auto start = Clock::now();
-    hpo::HoagOptions o;
-    o.max_iterations = budget.inner_steps > 0 ? static_cast<int>(std::max<std::int64_t>(1, budget.inner_steps / p.horizon)) : o.max_iterations;
-    const hpo::HoagRun hoag = hpo::run_hoag(p, o);
-    // Each iterate θ_k scored as every entry's points are: trained by the problem's T steps from w₀.
-    hpo::BudgetMeter meter(budget);
-    hpo::SearchRun run;
-    for (const hpo::HoagIteration& it : hoag.iterations) {
-      meter.charge(p.horizon);
-      add_trial(run, trial_at(p, static_cast<int>(run.trials.size()), it.theta));
-      hpo::accumulate(run.cost, it.cost);
-    }
-    run.stop_reason = hoag.stop_reason;
     return finish(p, name, std::move(run), start, meter);
   };
   return m;

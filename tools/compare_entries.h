@@ -5,7 +5,6 @@
 //   cosine          the hand-tuned baseline (Micaelli & Storkey, Appendix D): a cosine-annealed
 //                   learning rate for each α₀ of a list, no momentum or weight decay, the best
 //                   by validation loss
-//   hoag            HOAG (hpo/hoag.h; Pedregosa 2016)
 //   hd on a schedule  Baydin et al.'s hypergradient descent as Micaelli & Storkey ran it against
 //                   their schedules (Section 5.2): from initial values drawn from the search range
 //                   it learns one global learning rate online, momentum and weight decay held
@@ -26,8 +25,6 @@ hpo::CompareMethod forward_greedy_method(hpo::OuterOptions outer, hpo::ForwardOp
 /// horizon), and optionally "momentum" and "weight_decay" (held at 0): the schedule experiment.
 /// The cosine is sampled at each block's middle step, so that it lives in the problem's θ.
 hpo::CompareMethod cosine_schedule_method(std::vector<double> initial_lrs);
-/// One HOAG iteration charged as one training run: floor(B / T) iterations.
-hpo::CompareMethod hoag_method();
 /// For a problem of a learning-rate schedule ("lr" in blocks, "momentum", "weight_decay"): per
 /// pass, (α₀, momentum, weight decay) uniform in [0, 1] × [0, 0.99] × [0, 4e-3] (the schedule
 /// experiment's search box), hypergradient descent over the horizon with `online` as its outer

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include <gradhpo/hpo/inner_run.h>
+
 #include <gradhpo/data/load.h>
 #include <gradhpo/data/normalize.h>
 #include <gradhpo/data/random.h>
@@ -103,8 +105,26 @@ Experiment make_experiment(const std::string& name, const ExperimentOptions& o) 
     opt.momentum = 0;
   }
   co.dtype = DType::f64;
+  e.task_options = co;
   e.task = hpo::make_classification_task(model, e.train, e.val, std::move(h), opt, o.horizon, co);
   return e;
+}
+
+std::vector<Baseline> cleaning_baselines(const Experiment& e) {
+  require(e.name == "cleaning", "cleaning baselines: experiment '" + e.name + "' has no corrupted labels");
+  std::vector<std::int64_t> clean;
+  for (std::size_t i = 0; i < e.corrupted.size(); ++i)
+    if (!e.corrupted[i]) clean.push_back(static_cast<std::int64_t>(i));
+  const hpo::BilevelProblem& p = e.task.problem;
+  std::vector<Baseline> rows;
+  for (const auto& [name, train] : {std::pair<std::string, data::Dataset>{"all labels (weight 1 each)", e.train},
+                                    std::pair<std::string, data::Dataset>{"oracle (the clean labels only)", e.train.subset(clean)}}) {
+    const hpo::ClassificationTask t = hpo::make_classification_task(e.task.model, train, e.val, {}, p.optimizer, p.horizon, e.task_options);
+    const hpo::InnerRun r = hpo::run_inner(t.problem, Tensor::zeros(Shape{0}, DType::f64));
+    const nn::Evaluation ev = t.evaluate(r.final_state.w(), e.val), et = t.evaluate(r.final_state.w(), e.test);
+    rows.push_back({name, ev.accuracy, et.accuracy, et.loss, r.seconds});
+  }
+  return rows;
 }
 
 }  // namespace gradhpo::tools

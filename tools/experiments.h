@@ -45,7 +45,18 @@ struct Experiment {
   hpo::ClassificationTask task;
   data::Dataset train, val, test;
   std::vector<bool> corrupted;  ///< cleaning: which training labels were replaced
+  hpo::ClassificationOptions task_options;  ///< batches, seeds, dtype (baselines train alike)
 };
+
+/// A reference row beside the methods: a model trained once with no hyperparameter learned.
+struct Baseline {
+  std::string name;
+  double val_accuracy = 0, test_accuracy = 0, test_loss = 0, seconds = 0;
+};
+/// cleaning: Franceschi et al.'s two references (Section 5.1), each trained with the
+/// experiment's optimizer for the same T steps — "all labels" (every training example, the
+/// corrupted ones included, weight 1) and "oracle" (only the examples whose label was kept).
+std::vector<Baseline> cleaning_baselines(const Experiment& e);
 
 /// Builds one of experiment_names(); throws Error naming the experiment otherwise.
 Experiment make_experiment(const std::string& name, const ExperimentOptions& options);

@@ -88,8 +88,12 @@ Dual backward_input(const Dual& gy, const Dual& w, const ConvGeometry& g, const 
   if (K > 0) xb.tangent = Tensor::empty(Shape{K, xshape.numel()}, gy.value.dtype());
   dispatch_float(gy.value.dtype(), "conv2d", [&](auto zero) {
     using T = decltype(zero);
-    Banks<T> ob = w.has_tangent() ? out_banks<T>(xb.value, xb.tangent, K) : Banks<T>::one(xb.value.data<T>());
-    kernels::conv2d_backward_input<T>(g, N, gy.value.data<T>(), banks<T>(w, true), ob, false);
+    // The value by itself, exactly as in plain mode (see backward_weight), then Bx(ḡ, Ẇ).
+    kernels::conv2d_backward_input<T>(g, N, gy.value.data<T>(), Banks<const T>::one(w.value.data<T>()),
+                                      Banks<T>::one(xb.value.data<T>()), false);
+    if (w.has_tangent())
+      kernels::conv2d_backward_input<T>(g, N, gy.value.data<T>(), banks<T>(w, false),
+                                        Banks<T>::uniform(xb.tangent.data<T>(), xshape.numel(), K), false);
     if (gy.has_tangent())
       kernels::conv2d_backward_input<T>(g, K * N, gy.tangent.data<T>(), Banks<const T>::one(w.value.data<T>()),
                                         Banks<T>::one(xb.tangent.data<T>()), w.has_tangent());
@@ -106,9 +110,15 @@ Dual backward_weight(const Dual& gy, const Dual& x, const ConvGeometry& g, const
   if (K > 0) wb.tangent = Tensor::empty(Shape{K, wshape.numel()}, gy.value.dtype());
   dispatch_float(gy.value.dtype(), "conv2d", [&](auto zero) {
     using T = decltype(zero);
-    // [ḡ; ġ_1..ġ_K] against x: the value and the ġ directions share one im2col of each image.
-    Banks<T> ob = gy.has_tangent() ? out_banks<T>(wb.value, wb.tangent, K) : Banks<T>::one(wb.value.data<T>());
-    kernels::conv2d_backward_weight<T>(g, N, banks<T>(gy, true), Banks<const T>::one(x.value.data<T>()), ob, false);
+    // The value by itself, with the very call plain mode makes: banking it with the directions
+    // would change the product's shapes, thread split and blocking, hence its rounding, and a
+    // forward-over-reverse pass must return the plain gradient's bits (exact reversal recomputes
+    // g_t inside one). Then [ġ_1..ġ_K] against x, sharing one im2col of each image.
+    kernels::conv2d_backward_weight<T>(g, N, Banks<const T>::one(gy.value.data<T>()), Banks<const T>::one(x.value.data<T>()),
+                                       Banks<T>::one(wb.value.data<T>()), false);
+    if (gy.has_tangent())
+      kernels::conv2d_backward_weight<T>(g, N, banks<T>(gy, false), Banks<const T>::one(x.value.data<T>()),
+                                         Banks<T>::uniform(wb.tangent.data<T>(), wshape.numel(), K), false);
     if (x.has_tangent())
       kernels::conv2d_backward_weight<T>(g, N, Banks<const T>::one(gy.value.data<T>()), banks<T>(x, false),
                                          Banks<T>::uniform(wb.tangent.data<T>(), wshape.numel(), K),

@@ -11,6 +11,7 @@
 #include <Eigen/Dense>
 
 #include <gradhpo/engine/autodiff.h>
+#include <gradhpo/hpo/compare.h>
 #include <gradhpo/hpo/hoag.h>
 #include <gradhpo/hpo/implicit.h>
 #include <gradhpo/hpo/outer.h>
@@ -333,6 +334,30 @@ TEST_CASE("HOAG converges to alpha = 1 on the toy bilevel problem (log space), w
       CHECK(it.cost.gradient_evals >= 1);
     }
   }
+}
+
+TEST_CASE("HOAG as a comparison row: passes charged to the inner-step budget, stopped before it overruns") {
+  const hpo::BilevelProblem p = toy_bilevel(3.0, hpo::Transform::exp);
+  hpo::HoagOptions o;
+  o.max_iterations = 1000;
+  hpo::ComparisonOptions co;
+  co.budget.inner_steps = 3 * p.horizon;
+  const hpo::Comparison c = hpo::compare(p, {hpo::hoag_method("HOAG", o)}, co);
+  const hpo::MethodResult& r = c.results.at(0);
+  MESSAGE(c.table());
+  // What it was charged is every pass it made (no HOAG pass is free), and it stayed in budget.
+  CHECK(r.inner_steps == r.cost.gradient_evals + r.cost.fwd_over_rev_passes);
+  CHECK(r.inner_steps <= co.budget.inner_steps);
+  CHECK(r.evaluations >= 2);
+  CHECK(r.evaluations < 1000);
+  CHECK(r.stop_reason.find("pass budget (240)") != std::string::npos);
+  // Scored like every method: L_val of T training steps at the θ it reports.
+  CHECK(r.best_val_loss == hpo::run_inner(p, r.theta).val_loss);
+  CHECK(std::abs(r.hyperparameters.at(0).second - 1) <= 0.2);
+  // The refusal a user gets for an optimizer-defining group is the method's own.
+  ToySpec spec;
+  CHECK_THROWS_WITH_AS(hpo::compare(toy_task(spec).problem, {hpo::hoag_method("HOAG", o)}, co),
+                       doctest::Contains("HOAG"), Error);
 }
 
 TEST_CASE("HOAG lowers the validation loss of L2-regularized logistic regression") {
