@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"gradhpo: exact hypergradients on a C++ autodiff engine"};
   app.require_subcommand(1);
+  app.footer("With no arguments: gradhpo reproduce quickstart (forward mode against random search, a few minutes).");
   gradhpo::tools::add_demo_command(app);
   gradhpo::tools::add_train_command(app);
   gradhpo::tools::add_hpo_command(app);
