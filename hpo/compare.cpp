@@ -29,7 +29,8 @@ std::string number(double v, int precision = 4) {
   return s.str();
 }
 
-/// Fills both forms of the hyperparameters at the result's θ.
+}  // namespace
+
 void describe_hyperparameters(const Hyperparameters& h, MethodResult& r) {
   r.hyperparameters_brief = "–";
   if (!r.theta.defined()) return;
@@ -52,8 +53,6 @@ void describe_hyperparameters(const Hyperparameters& h, MethodResult& r) {
   if (items.size() > kShown) s << ", ... (" << r.hyperparameters.size() << " values in all)";
   r.hyperparameters_brief = s.str();
 }
-
-}  // namespace
 
 OuterRun run_outer_within(const BilevelProblem& problem, const HypergradientMethod& method, OuterOptions outer,
                           const Budget& budget, const Tensor& theta0) {

@@ -97,6 +97,8 @@ CompareMethod forward_mode_method(std::string name, OuterOptions outer, ForwardO
 CompareMethod random_search_method(std::string name, RandomSearchOptions options);
 CompareMethod grid_search_method(std::string name, GridSearchOptions options);
 CompareMethod bayesian_method(std::string name, BayesianOptions options);
+/// Fills r.hyperparameters and r.hyperparameters_brief from r.theta (for a method's own entry).
+void describe_hyperparameters(const Hyperparameters& h, MethodResult& r);
 /// HOAG (Pedregosa 2016) under the budget; options.max_iterations still caps it.
 CompareMethod hoag_method(std::string name, HoagOptions options);
 

@@ -73,8 +73,7 @@ template <class Make> hpo::CompareMethod online_entry(std::string name, Make mak
     }
     r.inner_steps = meter.steps_used();
     if (r.stop_reason.empty()) r.stop_reason = meter.exhausted_reason(p.horizon);
-    if (r.theta.defined())
-      for (std::int64_t i = 0; i < r.theta.numel(); ++i) r.hyperparameters.push_back({p.hyper.entry_name(i), p.hyper.value_at(r.theta, i)});
+    hpo::describe_hyperparameters(p.hyper, r);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     r.cost.seconds = r.seconds;
     r.peak_bytes = 4 * static_cast<std::size_t>(p.num_params()) * sizeof(double);
