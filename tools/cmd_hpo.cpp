@@ -256,6 +256,7 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
       row["train_loss"] = s.train_loss;
       row["val_accuracy"] = acc;
       row["hypergradient"] = s.hypergradient.to_vector();
+      row["theta"] = s.theta.to(DType::f64).to_vector();  // raw θ: early stopping after a --resume
       row["seconds"] = s.cost.seconds;
       row["peak_bytes"] = s.cost.peak_bytes;
       last_good = s.theta;
@@ -298,19 +299,32 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   std::cout << "stopped: " << run.stop_reason << "; " << run.rejections << " rejected steps; " << fixed(run.seconds, 1)
             << " s in the outer loop\nlearned: " << schedule_text(h, run.theta) << "\n";
   // Early stopping on validation (Micaelli & Storkey, Appendix B, Figure 3): the θ of the outer
-  // step with the lowest L_val, besides the θ the loop ended with.
+  // step with the lowest L_val, besides the θ the loop ended with — over every row of the run,
+  // those before a --resume included (each row keeps its raw θ).
   Tensor best = run.theta;
   int best_step = -1;
   double best_val = INFINITY;
-  for (const hpo::OuterStep& s : run.steps)
-    if (!s.rejected && s.val_loss < best_val) best_val = s.val_loss, best_step = s.step, best = s.theta;
+  for (const auto& row : results)
+    if (!row["rejected"].get<bool>() && row.contains("theta") && row["val_loss"].get<double>() < best_val) {
+      best_val = row["val_loss"].get<double>();
+      best_step = row["step"].get<int>();
+      best = Tensor::from(row["theta"].get<std::vector<double>>(), Shape{h.size()}, DType::f64);
+    }
+  // A θ whose training from w0 diverges is reported as such; the other reports still come.
+  const nn::Evaluation diverged{NAN, NAN};
   auto report = [&](const Tensor& theta, const std::string& what) {
-    const hpo::InnerRun r = hpo::run_inner(task.problem, theta);
-    progress.clear();
-    const nn::Evaluation ev = task.evaluate(r.final_state.w(), d.val), et = task.evaluate(r.final_state.w(), d.test);
-    std::cout << what << ": validation accuracy " << fixed(100 * ev.accuracy, 2) << "%, test accuracy "
-              << fixed(100 * et.accuracy, 2) << "% (test loss " << fixed(et.loss, 4) << ")\n";
-    return std::make_pair(ev, et);
+    try {
+      const hpo::InnerRun r = hpo::run_inner(task.problem, theta);
+      progress.clear();
+      const nn::Evaluation ev = task.evaluate(r.final_state.w(), d.val), et = task.evaluate(r.final_state.w(), d.test);
+      std::cout << what << ": validation accuracy " << fixed(100 * ev.accuracy, 2) << "%, test accuracy "
+                << fixed(100 * et.accuracy, 2) << "% (test loss " << fixed(et.loss, 4) << ")\n";
+      return std::make_pair(ev, et);
+    } catch (const hpo::InnerDivergence& e) {
+      progress.clear();
+      std::cout << what << ": " << e.what() << "\n";
+      return std::make_pair(diverged, diverged);
+    }
   };
   const auto [ev, et] = report(run.theta, o.method + ", the final θ trained from w0");
   nn::Evaluation best_test = et;
