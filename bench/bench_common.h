@@ -70,6 +70,30 @@ template <class F> Timing timed(F&& f) {
   return {w, process_cpu_seconds() - c0};
 }
 
+/// The best of three runs of f(), wall and CPU time taken separately (the unit a ratio divides by).
+template <class F> Timing best_of_three(F&& f) {
+  Timing best{1e30, 1e30};
+  for (int i = 0; i < 3; ++i) {
+    const Timing r = timed(f);
+    best.wall = std::min(best.wall, r.wall);
+    best.cpu = std::min(best.cpu, r.cpu);
+  }
+  return best;
+}
+
+/// Registers "<prefix>/<name>/threads:<threads>" as one manually timed iteration of fn(state),
+/// run with `threads` threads (the hypergradient benchmarks: one long run each).
+template <class Fn> void register_single_run(const std::string& prefix, const std::string& name, int threads, Fn fn) {
+  benchmark::RegisterBenchmark((prefix + "/" + name + "/threads:" + std::to_string(threads)).c_str(),
+                               [fn, threads](benchmark::State& s) {
+                                 set_threads(threads);
+                                 fn(s);
+                               })
+      ->Unit(benchmark::kMillisecond)
+      ->UseManualTime()
+      ->Iterations(1);
+}
+
 /// The GEMM ceiling of one run of `op`: every product it performs (kernels::GemmTrace), each
 /// timed bare with Eigen and with OpenBLAS at its shape, transposes, dtype and threads, the
 /// faster counted; products that ran inside a parallel loop count 1/team of their time (they

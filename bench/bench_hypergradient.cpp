@@ -52,13 +52,7 @@ bench::Timing training() {
   static const bench::Timing t = [] {
     const hpo::ClassificationTask task = lenet_task(1);
     const Tensor th = task.problem.hyper.initial();
-    bench::Timing best{1e30, 1e30};
-    for (int i = 0; i < 3; ++i) {
-      const bench::Timing r = bench::timed([&] { hpo::run_inner(task.problem, th); });
-      best.wall = std::min(best.wall, r.wall);
-      best.cpu = std::min(best.cpu, r.cpu);
-    }
-    return best;
+    return bench::best_of_three([&] { hpo::run_inner(task.problem, th); });
   }();
   return t;
 }
@@ -110,16 +104,7 @@ void forward_k(benchmark::State& state, std::int64_t K) {
 }
 
 void register_all(int threads) {
-  auto add = [threads](const std::string& name, auto fn) {
-    benchmark::RegisterBenchmark(("lenet5_T100/" + name + "/threads:" + std::to_string(threads)).c_str(),
-                                 [fn, threads](benchmark::State& s) {
-                                   bench::set_threads(threads);
-                                   fn(s);
-                                 })
-        ->Unit(benchmark::kMillisecond)
-        ->UseManualTime()
-        ->Iterations(1);
-  };
+  auto add = [threads](const std::string& name, auto fn) { bench::register_single_run("lenet5_T100", name, threads, fn); };
   add("reverse_store_all", [](benchmark::State& s) { reverse_policy(s, hpo::ReversePolicy::store_all); });
   add("reverse_exact", [](benchmark::State& s) { reverse_policy(s, hpo::ReversePolicy::exact_reversal); });
   add("reverse_checkpoint", [](benchmark::State& s) { reverse_policy(s, hpo::ReversePolicy::checkpoint); });

@@ -61,13 +61,7 @@ const hpo::ClassificationTask& lenet_task() {
 bench::Timing training() {
   static const bench::Timing t = [] {
     const hpo::BilevelProblem& p = lenet_task().problem;
-    bench::Timing best{1e30, 1e30};
-    for (int i = 0; i < 3; ++i) {
-      const bench::Timing r = bench::timed([&] { hpo::run_inner(p, p.hyper.initial()); });
-      best.wall = std::min(best.wall, r.wall);
-      best.cpu = std::min(best.cpu, r.cpu);
-    }
-    return best;
+    return bench::best_of_three([&] { hpo::run_inner(p, p.hyper.initial()); });
   }();
   return t;
 }
@@ -107,16 +101,7 @@ template <class Method> void online(benchmark::State& state) {
 }
 
 void register_all(int threads) {
-  auto add = [threads](const std::string& name, auto fn) {
-    benchmark::RegisterBenchmark(("lenet5_T100_l2/" + name + "/threads:" + std::to_string(threads)).c_str(),
-                                 [fn, threads](benchmark::State& s) {
-                                   bench::set_threads(threads);
-                                   fn(s);
-                                 })
-        ->Unit(benchmark::kMillisecond)
-        ->UseManualTime()
-        ->Iterations(1);
-  };
+  auto add = [threads](const std::string& name, auto fn) { bench::register_single_run("lenet5_T100_l2", name, threads, fn); };
   std::vector<hpo::LadderMethod> methods = {{"reverse (store-all)", [](const hpo::BilevelProblem& p, const Tensor& th,
                                                                        const hpo::Segment* seg) {
                                                return hpo::reverse_hypergradient(p, th, {}, seg);
