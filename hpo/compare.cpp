@@ -11,12 +11,12 @@
 
 namespace gradhpo::hpo {
 
-TestEvaluation test_evaluation(std::shared_ptr<const ClassificationTask> task, data::Dataset test) {
-  require(task != nullptr, "test evaluation: no task");
-  require(test.size() >= 1, "test evaluation: the set '" + test.name + "' is empty");
-  return [task = std::move(task), test = std::move(test)](const Tensor& w) {
-    const nn::Evaluation e = task->evaluate(w, test);
-    return TestScore{e.loss, e.accuracy};
+Scorer scorer(std::shared_ptr<const ClassificationTask> task, data::Dataset set) {
+  require(task != nullptr, "scorer: no task");
+  require(set.size() >= 1, "scorer: the set '" + set.name + "' is empty");
+  return [task = std::move(task), set = std::move(set)](const Tensor& w) {
+    const nn::Evaluation e = task->evaluate(w, set);
+    return Score{e.loss, e.accuracy};
   };
 }
 
@@ -218,9 +218,11 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
   report_progress("methods", 0, n_methods);
   for (const CompareMethod& m : methods) {
     MethodResult r = m.run(problem, options.budget);
-    if (options.evaluate && r.theta.defined()) {
+    if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
       try {
-        r.test = options.evaluate(run_inner(problem, r.theta).final_state.w());
+        const Tensor w = run_inner(problem, r.theta).final_state.w();
+        if (options.evaluate) r.test = options.evaluate(w);
+        if (options.evaluate_validation) r.validation = options.evaluate_validation(w);
       } catch (const InnerDivergence&) {
         // stays NaN: cannot happen for a θ whose own run finished, unless the problem is not deterministic
       }
@@ -250,13 +252,15 @@ std::size_t width(const std::string& s) {
   return n;
 }
 
+std::string percent(double fraction) { return std::isnan(fraction) ? "–" : number(100 * fraction) + "%"; }
+
 std::vector<std::vector<std::string>> cells(const Comparison& c) {
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"method", "runs", "failed", "inner steps", "best L_val", c.test_name + " acc", c.test_name + " loss",
-                  "wall s", "peak (own)", "hyperparameters found"});
+  rows.push_back({"method", "runs", "failed", "inner steps", "best L_val", "val acc", c.test_name + " acc",
+                  c.test_name + " loss", "wall s", "peak (own)", "hyperparameters found"});
   for (const MethodResult& r : c.results)
     rows.push_back({r.method, std::to_string(r.evaluations), std::to_string(r.failures), std::to_string(r.inner_steps),
-                    number(r.best_val_loss, 6), std::isnan(r.test.accuracy) ? "–" : number(100 * r.test.accuracy) + "%",
+                    number(r.best_val_loss, 6), percent(r.validation.accuracy), percent(r.test.accuracy),
                     number(r.test.loss), number(r.seconds, 3), bytes(r.peak_bytes), r.hyperparameters_brief});
   return rows;
 }
@@ -324,14 +328,15 @@ std::string Comparison::table(TableFormat format) const {
 
 std::string Comparison::csv() const {
   std::ostringstream out;
-  out << "method,evaluations,failures,inner_steps,best_val_loss," << test_name << "_accuracy," << test_name
+  out << "method,evaluations,failures,inner_steps,best_val_loss,val_accuracy," << test_name << "_accuracy," << test_name
       << "_loss,seconds,peak_bytes,gradient_evals,fwd_over_rev_passes,stop_reason,hyperparameters\n";
   for (const MethodResult& r : results) {
     std::ostringstream h;
     for (std::size_t i = 0; i < r.hyperparameters.size(); ++i)
       h << (i ? ";" : "") << r.hyperparameters[i].first << "=" << json_number(r.hyperparameters[i].second);
     out << csv_field(r.method) << "," << r.evaluations << "," << r.failures << "," << r.inner_steps << ","
-        << json_number(r.best_val_loss) << "," << json_number(r.test.accuracy) << "," << json_number(r.test.loss) << ","
+        << json_number(r.best_val_loss) << "," << json_number(r.validation.accuracy) << ","
+        << json_number(r.test.accuracy) << "," << json_number(r.test.loss) << ","
         << json_number(r.seconds) << "," << r.peak_bytes << "," << r.cost.gradient_evals << ","
         << r.cost.fwd_over_rev_passes << "," << csv_field(r.stop_reason) << "," << csv_field(h.str()) << "\n";
   }
@@ -347,7 +352,8 @@ std::string Comparison::json() const {
     const MethodResult& r = results[i];
     out << (i ? ", " : "") << "{\"method\": " << json_string(r.method) << ", \"evaluations\": " << r.evaluations
         << ", \"failures\": " << r.failures << ", \"inner_steps\": " << r.inner_steps
-        << ", \"best_val_loss\": " << json_number(r.best_val_loss) << ", \"test_accuracy\": "
+        << ", \"best_val_loss\": " << json_number(r.best_val_loss)
+        << ", \"val_accuracy\": " << json_number(r.validation.accuracy) << ", \"test_accuracy\": "
         << json_number(r.test.accuracy) << ", \"test_loss\": " << json_number(r.test.loss)
         << ", \"seconds\": " << json_number(r.seconds) << ", \"peak_bytes\": " << r.peak_bytes
         << ", \"gradient_evals\": " << r.cost.gradient_evals << ", \"fwd_over_rev_passes\": "

@@ -43,14 +43,16 @@
 
 namespace gradhpo::hpo {
 
-struct TestScore {
+/// Loss and accuracy of weights on one set of examples.
+struct Score {
   double loss = std::numeric_limits<double>::quiet_NaN();
   double accuracy = std::numeric_limits<double>::quiet_NaN();  ///< in [0, 1]; NaN when not measured
 };
-/// Scores the weights w_T that training under a method's best θ ends with (e.g. on a test set).
-using TestEvaluation = std::function<TestScore(const Tensor& w)>;
-/// ClassificationTask::evaluate on `test` (the task and the set are held by the callable).
-TestEvaluation test_evaluation(std::shared_ptr<const ClassificationTask> task, data::Dataset test);
+/// Scores the weights w_T that training under a method's best θ ends with (on a test set, or on
+/// the validation set).
+using Scorer = std::function<Score(const Tensor& w)>;
+/// ClassificationTask::evaluate on `set` (the task and the set are held by the callable).
+Scorer scorer(std::shared_ptr<const ClassificationTask> task, data::Dataset set);
 
 /// One row of the comparison.
 struct MethodResult {
@@ -61,7 +63,8 @@ struct MethodResult {
   /// The same for a table cell: a group whose entries all hold one value is one item
   /// ("l2 = 0.01 (all 7850)"), and at most 6 items are shown.
   std::string hyperparameters_brief;
-  TestScore test;
+  Score test;                   ///< at theta, on ComparisonOptions::evaluate's set
+  Score validation;             ///< at theta, on ComparisonOptions::evaluate_validation's set
   int evaluations = 0;          ///< trials, or outer steps
   int failures = 0;             ///< diverged trials, or rejected outer steps
   std::int64_t inner_steps = 0; ///< charged to the budget
@@ -104,7 +107,10 @@ CompareMethod hoag_method(std::string name, HoagOptions options);
 
 struct ComparisonOptions {
   Budget budget;
-  TestEvaluation evaluate;      ///< optional: the test column stays empty without it
+  Scorer evaluate;              ///< optional: the test columns stay empty without it
+  /// Optional: the validation accuracy column (a method minimizes L_val, a loss; its accuracy
+  /// on the same set is what papers report beside the test accuracy).
+  Scorer evaluate_validation;
   std::string test_name = "test";
 };
 
@@ -117,7 +123,8 @@ struct Comparison {
   std::string test_name;
   std::vector<MethodResult> results;  ///< one per method, in the order given
 
-  /// One row per method: method, runs, failed, inner steps, best L_val, test accuracy and loss,
+  /// One row per method: method, runs, failed, inner steps, best L_val, validation accuracy,
+  /// test accuracy and loss,
   /// wall time, peak memory, hyperparameters found (the first few).
   std::string table(TableFormat format = TableFormat::text) const;
   /// The same columns, every hyperparameter in its own column (name=value pairs in one cell).

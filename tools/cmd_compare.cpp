@@ -107,8 +107,8 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
     outer.step = {0.1};
   }
   hpo::OuterOptions online = outer;
-  online.kind = hpo::OuterKind::sgd;
-  online.step = {o.outer_step > 0 ? o.outer_step : 0.01};
+  online.kind = hpo::parse_outer(o.online_outer);
+  online.step = {o.online_step > 0 ? o.online_step : o.outer_step > 0 ? o.outer_step : 0.01};
   hpo::ForwardOptions fo;
   fo.clip_hessian_product = o.clip_hessian;
   if (name == "forward") return hpo::forward_mode_method("forward mode + " + std::string(hpo::outer_name(outer.kind)), outer, fo);
@@ -190,7 +190,9 @@ CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
   for (const std::string& m : o.methods) methods.push_back(make_method(m, o, p.hyper));
   hpo::ComparisonOptions co;
   co.budget.inner_steps = o.budget_runs * p.horizon;
-  co.evaluate = hpo::test_evaluation(std::make_shared<hpo::ClassificationTask>(e.task), e.test);
+  const auto task = std::make_shared<hpo::ClassificationTask>(e.task);
+  co.evaluate = hpo::scorer(task, e.test);
+  co.evaluate_validation = hpo::scorer(task, e.val);
   std::cout << "gradhpo compare: " << o.experiment << ", " << p.hyper.size() << " hyperparameters, T = " << p.horizon
             << ", budget " << co.budget.describe() << "\n  " << p.description << "\n";
   hpo::Comparison c;
@@ -249,6 +251,8 @@ OptionSet compare_option_set(CompareOptions& o) {
   s.integer("budget-runs", &o.budget_runs, 1, 1 << 20, "Budget, in training runs of T steps (the same for every method)");
   s.text("outer", &o.outer, {"", "sign", "sgd", "adam"}, "Outer optimizer of the gradient-based methods (default: per experiment)");
   s.real("outer-step", &o.outer_step, 0, 1e6, "Outer step size (0: the experiment's default)");
+  s.text("online-outer", &o.online_outer, {"sgd", "adam"}, "Online methods: the optimizer of their per-step updates of theta");
+  s.real("online-step", &o.online_step, 0, 1e6, "Online methods: its step size (0: outer-step if set, else 0.01)");
   s.real("clip-hessian", &o.clip_hessian, 0, 1e30, "Forward mode: clip the Hessian-matrix product to +-c (0: off)");
   s.reals("cosine-lrs", &o.cosine_lrs, 1e-9, 100, "cosine: initial learning rates to try, one training run each");
   s.seed("search-seed", &o.search_seed, "Seed of random search and Bayesian optimization");

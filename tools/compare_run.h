@@ -20,6 +20,10 @@ struct CompareOptions {
   std::int64_t budget_runs = 10;
   std::string outer = "";  // default per experiment: sign for schedule, adam otherwise
   double outer_step = 0;   // 0: the experiment's default
+  // The online methods (T1-T2, DARTS, greedy, HyperDistill, hypergradient descent) update θ after
+  // every inner step with their own optimizer: its kind and step (0: 0.01, or outer_step if set).
+  std::string online_outer = "sgd";
+  double online_step = 0;
   double clip_hessian = 0; // forward mode: clip the Hessian-matrix product to ±c (0: off)
   std::vector<double> cosine_lrs = {0.05, 0.1, 0.2, 0.4, 0.6};  // cosine: Micaelli & Storkey, Appendix D
   std::uint64_t search_seed = 0;

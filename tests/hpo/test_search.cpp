@@ -461,12 +461,18 @@ TEST_CASE("comparison harness on a classifier: test accuracy through the evaluat
   r.box = {{"lr", 0.01, 1, true}, {"l2", 1e-4, 1e-1, true}};  // the whole l2 group as one value
   ComparisonOptions o;
   o.budget.inner_steps = 4 * p.horizon;
-  o.evaluate = test_evaluation(task, testing::formula_data(40, 5000, "formula:test"));
+  o.evaluate = scorer(task, testing::formula_data(40, 5000, "formula:test"));
+  // The problem's own validation set (its L_val is the mean cross-entropy over all of it).
+  o.evaluate_validation = scorer(task, testing::formula_data(16, 1000, "formula:val"));
   const Comparison c = compare(p, {forward_mode_method("forward", outer), random_search_method("random", r)}, o);
   for (const MethodResult& m : c.results) {
     CHECK(m.test.accuracy >= 0);
     CHECK(m.test.accuracy <= 1);
     CHECK(std::isfinite(m.test.loss));
+    // Scored after retraining at the row's θ: the loss on the validation set is its best L_val.
+    CHECK(m.validation.loss == doctest::Approx(m.best_val_loss).epsilon(1e-12));
+    CHECK(m.validation.accuracy >= 0);
+    CHECK(m.validation.accuracy <= 1);
     CHECK(m.hyperparameters.size() == 3);  // lr, l2[layer 0], l2[layer 1]
   }
   // The search set both layers' L2 to one value: the table says so once.
@@ -478,6 +484,7 @@ TEST_CASE("comparison harness on a classifier: test accuracy through the evaluat
   o.budget = Budget{};
   o.budget.seconds = 0.05;
   o.evaluate = nullptr;
+  o.evaluate_validation = nullptr;
   const Comparison timed = compare(p, {forward_mode_method("forward", outer), random_search_method("random", r)}, o);
   for (const MethodResult& m : timed.results) {
     CHECK(m.evaluations >= 1);

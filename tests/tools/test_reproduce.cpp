@@ -63,6 +63,14 @@ TEST_CASE("gradhpo reproduce quickstart writes results, plots and index.html") {
   const nlohmann::json results = read_json(out + "/results.json");
   REQUIRE(results["results"].size() == 2);
   CHECK(results["results"][0]["inner_steps"] == 20);  // the budget: 2 runs of 10 steps
+  for (const nlohmann::json& row : results["results"])  // both accuracies of the row's θ, as fractions
+    for (const char* key : {"val_accuracy", "test_accuracy"}) {
+      INFO(key);
+      REQUIRE(row[key].is_number());
+      CHECK(row[key].get<double>() >= 0);
+      CHECK(row[key].get<double>() <= 1);
+    }
+  CHECK(r.output.find("val acc") != std::string::npos);
   CHECK(read_json(out + "/config.json")["options"]["steps"] == 10);
   CHECK(slurp(out + "/results.csv").find("forward mode") != std::string::npos);
   check_pictures(out + "/schedule");
