@@ -255,6 +255,15 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
       row["val_loss"] = s.val_loss;
       row["train_loss"] = s.train_loss;
       row["val_accuracy"] = acc;
+      // Greedy: the weights carried to the end of a pass are a model trained for all T steps (the
+      // model the greedy setting delivers), so each pass end is also scored on the test set.
+      if (o.method == "greedy" && s.next_first == 0 && s.final_weights.defined()) {
+        const nn::Evaluation et = task.evaluate(s.final_weights, d.test);
+        std::cout << "    end of pass " << s.next_pass - 1 << ": test accuracy " << fixed(100 * et.accuracy, 2) << "%\n";
+        row["pass_end"] = true;
+        row["test_accuracy"] = et.accuracy;
+        row["test_loss"] = et.loss;
+      }
       row["hypergradient"] = s.hypergradient.to_vector();
       row["theta"] = s.theta.to(DType::f64).to_vector();  // raw θ: early stopping after a --resume
       row["seconds"] = s.cost.seconds;
@@ -331,6 +340,20 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   if (o.method != "greedy" && best_step >= 0) {
     std::cout << "best validation loss " << fixed(best_val, 4) << " at outer step " << best_step << ": " << schedule_text(h, best) << "\n";
     best_test = report(best, o.method + ", the best-validation θ (early stopping) trained from w0").second;
+  }
+  if (o.method == "greedy") {  // early stopping over the pass ends: the carried weights with the lowest L_val
+    best_step = -1;
+    best_val = INFINITY;
+    for (const auto& row : results)
+      if (row.contains("pass_end") && row["val_loss"].get<double>() < best_val) {
+        best_val = row["val_loss"].get<double>();
+        best_step = row["step"].get<int>();
+        best_test.accuracy = row["test_accuracy"].get<double>();
+        best_test.loss = row["test_loss"].get<double>();
+      }
+    if (best_step >= 0)
+      std::cout << "greedy, the best pass end by validation loss (" << fixed(best_val, 4) << ", update " << best_step
+                << "): test accuracy " << fixed(100 * best_test.accuracy, 2) << "%\n";
   }
   std::cout << "wall " << fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 1) << " s, peak RSS "
             << fixed(peak_rss_mb(), 1) << " MB\n";

@@ -7,6 +7,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 #include <thread>
 
 #include "../data/temp_dir.h"
@@ -117,6 +119,30 @@ TEST_CASE("an interrupted greedy gradhpo hpo run resumes mid-pass to the same nu
   // 4 inner steps, segments of 2: two updates per pass, the first checkpoint mid-pass (the
   // carried weights and momentum are in it), two passes.
   check_kill_and_resume(kTiny + "--method greedy --outer-steps 2", 4);
+}
+
+TEST_CASE("a greedy gradhpo hpo run scores each pass end on the test set and reports the best by validation") {
+  TempDir dir;
+  const std::string out = dir.path + "/greedy";
+  const Run r = run(kTiny + "--method greedy --outer-steps 2 --out " + out);  // 2 passes of 2 updates
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const nlohmann::json rows = read_json(out + "/results.json");
+  REQUIRE(rows.size() == 4);
+  int best = -1;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const bool pass_end = i % 2 == 1;  // the second update of each pass ends on step T
+    CHECK(rows[i].contains("pass_end") == pass_end);
+    CHECK(rows[i].contains("test_accuracy") == pass_end);
+    if (pass_end && (best < 0 || rows[i]["val_loss"] < rows[best]["val_loss"])) best = static_cast<int>(i);
+  }
+  REQUIRE(best >= 0);
+  std::ostringstream expected;
+  expected << "update " << rows[best]["step"].get<int>() << "): test accuracy " << std::fixed << std::setprecision(2)
+           << 100 * rows[best]["test_accuracy"].get<double>() << "%";
+  CHECK(r.output.find("the best pass end by validation loss") != std::string::npos);
+  CHECK(r.output.find(expected.str()) != std::string::npos);
+  CHECK(read_json(out + "/summary.json")["best_test_accuracy"] == rows[best]["test_accuracy"]);
 }
 
 TEST_CASE("gradhpo hpo: bad configs, overrides and data are refused with the file, key and range") {
