@@ -11,9 +11,7 @@
 #include <sstream>
 
 #include <gradhpo/data/load.h>
-#include <gradhpo/data/normalize.h>
 #include <gradhpo/data/random.h>
-#include <gradhpo/data/split.h>
 #include <gradhpo/hpo/classification.h>
 #include <gradhpo/hpo/forward.h>
 #include <gradhpo/hpo/inner_run.h>
@@ -22,6 +20,7 @@
 #include <gradhpo/hpo/reverse.h>
 
 #include "commands.h"
+#include "experiments.h"
 #include "loop_progress.h"
 #include "option_set.h"
 #include "plot.h"
@@ -93,24 +92,6 @@ std::string fixed(double x, int digits) {
   return s.str();
 }
 
-/// The data of one run: split, limit, standardize.
-struct HpoData {
-  data::Dataset train, val, test;
-};
-HpoData load(const HpoOptions& o) {
-  data::TrainTest tt = data::load_dataset(o.dataset, o.data_folder);
-  data::TrainVal tv = data::split_train_val(tt.train, o.val_fraction, data::derive_seed(o.seed, 1));
-  HpoData d{std::move(tv.train), std::move(tv.val), std::move(tt.test)};
-  if (o.train_limit > 0 && o.train_limit < d.train.size()) {
-    std::vector<std::int64_t> first(static_cast<std::size_t>(o.train_limit));
-    for (std::int64_t i = 0; i < o.train_limit; ++i) first[static_cast<std::size_t>(i)] = i;
-    d.train = d.train.subset(first);
-  }
-  const data::ChannelStats stats = data::channel_stats(d.train);
-  for (data::Dataset* s : {&d.train, &d.val, &d.test}) data::normalize_inplace(s->images, stats);
-  return d;
-}
-
 /// Where a checkpoint written by run_hpo's callback continues.
 hpo::OuterResume resume_point(const hpo::BilevelState& checkpoint, const std::string& file) {
   hpo::OuterResume from;
@@ -135,7 +116,7 @@ struct RunContext {
   std::unique_ptr<RunFolder> folder;  // null: no --out
 };
 
-void run_cosine(const HpoOptions& o, const HpoData& d, std::shared_ptr<const nn::Model> model, std::int64_t T,
+void run_cosine(const HpoOptions& o, const SplitSets& d, std::shared_ptr<const nn::Model> model, std::int64_t T,
                 const hpo::ClassificationOptions& co, RunContext& ctx) {
   double best_acc = -1, best_lr = 0;
   std::vector<std::vector<std::string>> rows;
@@ -190,7 +171,7 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   }
   opts.validate();
   set_threads(o.threads);
-  const HpoData d = load(o);
+  const SplitSets d = load_split_sets(o.dataset, o.data_folder, o.val_fraction, o.seed, o.train_limit);
   const Shape input{d.train.channels(), d.train.height(), d.train.width()};
   std::shared_ptr<const nn::Model> model = nn::make_model(o.model, input, d.train.num_classes);
   require(d.train.size() >= o.batch_size, "--batch-size " + std::to_string(o.batch_size) + " exceeds the " +

@@ -7,14 +7,13 @@
 #include <memory>
 
 #include <gradhpo/data/load.h>
-#include <gradhpo/data/normalize.h>
 #include <gradhpo/data/random.h>
-#include <gradhpo/data/split.h>
 #include <gradhpo/hpo/classification.h>
 #include <gradhpo/hpo/diagnostics.h>
 #include <gradhpo/hpo/forward.h>
 
 #include "commands.h"
+#include "experiments.h"
 #include "option_set.h"
 #include "plot.h"
 #include "run_folder.h"
@@ -58,17 +57,8 @@ OptionSet option_set(HypervarianceOptions& o) {
 
 void run(const HypervarianceOptions& o, const std::string& out) {
   set_threads(o.threads);
-  data::TrainTest tt = data::load_dataset(o.dataset, o.data_folder);
-  data::TrainVal tv = data::split_train_val(tt.train, 0.1, data::derive_seed(o.seed, 1));
-  data::Dataset train = tv.train, val = tv.val;
-  if (o.train_limit < train.size()) {
-    std::vector<std::int64_t> first(static_cast<std::size_t>(o.train_limit));
-    for (std::int64_t i = 0; i < o.train_limit; ++i) first[static_cast<std::size_t>(i)] = i;
-    train = train.subset(first);
-  }
-  const data::ChannelStats stats = data::channel_stats(train);
-  data::normalize_inplace(train.images, stats);
-  data::normalize_inplace(val.images, stats);
+  const SplitSets d = load_split_sets(o.dataset, o.data_folder, 0.1, o.seed, o.train_limit);
+  const data::Dataset &train = d.train, &val = d.val;
   std::shared_ptr<const nn::Model> model =
       nn::make_model(o.model, Shape{train.channels(), train.height(), train.width()}, train.num_classes);
   auto factory = [&](std::int64_t blocks) {

@@ -28,6 +28,17 @@ std::vector<std::int64_t> first_n(std::int64_t n) {
 
 }  // namespace
 
+SplitSets load_split_sets(const std::string& dataset, const std::string& folder, double val_fraction,
+                          std::uint64_t seed, std::int64_t train_limit) {
+  data::TrainTest tt = data::load_dataset(dataset, folder);
+  data::TrainVal tv = data::split_train_val(tt.train, val_fraction, data::derive_seed(seed, 1));
+  SplitSets d{std::move(tv.train), std::move(tv.val), std::move(tt.test)};
+  if (train_limit > 0 && train_limit < d.train.size()) d.train = d.train.subset(first_n(train_limit));
+  const data::ChannelStats stats = data::channel_stats(d.train);
+  for (data::Dataset* s : {&d.train, &d.val, &d.test}) data::normalize_inplace(s->images, stats);
+  return d;
+}
+
 Experiment make_experiment(const std::string& name, const ExperimentOptions& o) {
   require(std::find(experiment_names().begin(), experiment_names().end(), name) != experiment_names().end(),
           "unknown experiment '" + name + "' (expected l2, cleaning, schedule or optimizer)");

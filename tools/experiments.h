@@ -25,6 +25,16 @@
 
 namespace gradhpo::tools {
 
+/// A dataset's training file split into training and validation sets (seeded, by fraction), and
+/// its test file; every image standardized with the training set's channel statistics.
+struct SplitSets {
+  data::Dataset train, val, test;
+};
+/// `train_limit` > 0 keeps only that many training examples (the first of the split) — the
+/// statistics are then those of the examples kept.
+SplitSets load_split_sets(const std::string& dataset, const std::string& folder, double val_fraction,
+                          std::uint64_t seed, std::int64_t train_limit = 0);
+
 struct ExperimentOptions {
   std::string dataset = "mnist";
   std::string data_folder;
