@@ -180,7 +180,12 @@ CompareMethod hoag_method(std::string name, HoagOptions options) {
     r.method = name;
     for (const HoagIteration& it : run.iterations) {
       accumulate(r.cost, it.cost);
-      const double val = run_inner(p, it.theta).val_loss;  // scored like every method's points
+      double val = std::numeric_limits<double>::quiet_NaN();
+      try {
+        val = run_inner(p, it.theta).val_loss;  // scored like every method's points
+      } catch (const InnerDivergence&) {
+        ++r.failures;  // an iterate whose training from w₀ diverges is no candidate
+      }
       if (std::isfinite(val) && !(val >= r.best_val_loss)) {
         r.best_val_loss = val;
         r.theta = it.theta.clone();
@@ -217,7 +222,17 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
   const auto n_methods = static_cast<std::int64_t>(methods.size());
   report_progress("methods", 0, n_methods);
   for (const CompareMethod& m : methods) {
-    MethodResult r = m.run(problem, options.budget);
+    MethodResult r;
+    try {
+      r = m.run(problem, options.budget);
+    } catch (const InnerDivergence& e) {
+      // A method that lets training diverge where it cannot recover ends its row there; the
+      // other methods' rows are not lost.
+      r = MethodResult{};
+      r.method = m.name;
+      r.failures = 1;
+      r.stop_reason = "stopped: " + std::string(e.what());
+    }
     if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
       try {
         const Tensor w = run_inner(problem, r.theta).final_state.w();

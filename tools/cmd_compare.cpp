@@ -63,7 +63,14 @@ template <class Make> hpo::CompareMethod online_entry(std::string name, Make mak
         r.stop_reason = e.what();
         break;
       }
-      const double val = hpo::run_inner(p, s.theta).val_loss;  // the θ it ends with, trained from w₀
+      double val = 0;
+      try {
+        val = hpo::run_inner(p, s.theta).val_loss;  // the θ it ends with, trained from w₀
+      } catch (const hpo::InnerDivergence& e) {
+        ++r.failures;
+        r.stop_reason = "the θ of pass " + std::to_string(r.evaluations) + ", trained from w₀: " + e.what();
+        break;
+      }
       if (!(val >= r.best_val_loss)) {
         r.best_val_loss = val;
         r.theta = s.theta.clone();

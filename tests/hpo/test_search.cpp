@@ -447,6 +447,30 @@ TEST_CASE("comparison harness: one row per method, the same inner-step budget fo
   CHECK(contains(text, "equal budget: 485 inner steps (T = 40 inner steps per run)"));
 }
 
+TEST_CASE("comparison harness: a method whose training diverges ends its own row, and the others still run") {
+  const BilevelProblem p = toy_alpha_problem();
+  RandomSearchOptions r;
+  r.box = {{"alpha", -2, 3}};
+  CompareMethod diverging;
+  diverging.name = "diverging";
+  diverging.run = [](const BilevelProblem&, const Budget&) -> MethodResult {
+    throw InnerDivergence("inner training diverged at step 3: the training loss 2e+06 exceeds the bound 1e+06", 3);
+  };
+  ComparisonOptions o;
+  o.budget.inner_steps = 4 * p.horizon;
+  const Comparison c = compare(p, {random_search_method("random before", r), diverging, random_search_method("random after", r)}, o);
+  REQUIRE(c.results.size() == 3);
+  CHECK(c.results[0].evaluations == 4);
+  CHECK(c.results[2].evaluations == 4);
+  const MethodResult& d = c.results[1];
+  CHECK(d.method == "diverging");
+  CHECK(d.failures == 1);
+  CHECK(contains(d.stop_reason, "diverged at step 3"));
+  CHECK(!d.theta.defined());
+  CHECK(std::isnan(d.best_val_loss));
+  CHECK(contains(c.table(), "diverging"));
+}
+
 TEST_CASE("comparison harness on a classifier: test accuracy through the evaluation callback, a time budget") {
   testing::ToySpec s;
   s.learn_momentum = s.learn_weight_decay = s.example_weights = false;
