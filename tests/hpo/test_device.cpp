@@ -21,6 +21,7 @@
 
 #include "../data/temp_dir.h"
 #include "../engine/device_compare.h"  // seeded
+#include "../cuda/hpo_problem.h"
 #include "../engine/emulated_device.h"
 
 using namespace gradhpo;
@@ -262,4 +263,22 @@ TEST_CASE("nn's in-place SGD and Adam steps and batch norm's running statistics 
   same_bits(host.running_mean[0], dev.running_mean[0], "running mean");
   same_bits(host.running_var[0], dev.running_var[0], "running variance");
   CHECK(g_kernel_calls > 0);
+}
+
+TEST_CASE("the user-loss problem of tests/cuda and bench_gpu_hypergradient on a device equals the CPU bit for bit") {
+  // tests/cuda/hpo_problem.h's problem (a model over synthetic data, written as user losses),
+  // checked here before any GPU session runs it: an MLP (no pooling: the emulator has none).
+  use_emulator();
+  nn::MlpOptions mo;
+  mo.hidden = {16};
+  mo.activation = nn::Activation::tanh;
+  const auto model = std::make_shared<nn::Mlp>(Shape{1, 4, 4}, 3, mo);
+  ModelProblemSpec spec;
+  const hpo::BilevelProblem cpu = model_problem(model, spec);
+  spec.device = Device::cuda;
+  const hpo::BilevelProblem dev = model_problem(model, spec);
+  const Tensor theta = cpu.hyper.initial(DType::f64);
+  same_hypergradient(hpo::reverse_hypergradient(cpu, theta, {}), hpo::reverse_hypergradient(dev, theta, {}));
+  same_hypergradient(hpo::forward_hypergradient(cpu, theta, {}), hpo::forward_hypergradient(dev, theta, {}));
+  CHECK(hpo::reverse_hypergradient(dev, theta, {}).val_loss < std::log(3.0));  // training made progress
 }
