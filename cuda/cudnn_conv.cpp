@@ -135,8 +135,9 @@ bool forward(const kernels::ConvGeometry& g, std::int64_t count, DType dtype, co
   const Choice c = choose(key_of(0, g, count, dtype), [&] {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int n = 0;
-    GRADHPO_CUDNN_CALL(kOp, cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y,
-                                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
+    if (cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
+                                               perf) != CUDNN_STATUS_SUCCESS)
+      return Choice{};  // not supported here: im2col
     return pick(perf, n);
   });
   if (c.algo < 0) return false;
@@ -155,8 +156,9 @@ bool backward_input(const kernels::ConvGeometry& g, std::int64_t count, DType dt
   const Choice c = choose(key_of(1, g, count, dtype), [&] {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int n = 0;
-    GRADHPO_CUDNN_CALL(kOp, cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x,
-                                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
+    if (cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x,
+                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf) != CUDNN_STATUS_SUCCESS)
+      return Choice{};
     return pick(perf, n);
   });
   if (c.algo < 0) return false;
@@ -175,8 +177,9 @@ bool backward_weight(const kernels::ConvGeometry& g, std::int64_t count, DType d
   const Choice c = choose(key_of(2, g, count, dtype), [&] {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int n = 0;
-    GRADHPO_CUDNN_CALL(kOp, cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-                                handle(), d.x, d.y, d.conv, d.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf));
+    if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(), d.x, d.y, d.conv, d.w,
+                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf) != CUDNN_STATUS_SUCCESS)
+      return Choice{};
     return pick(perf, n);
   });
   if (c.algo < 0) return false;
