@@ -44,6 +44,13 @@ const DeviceBackend kBackend = {
     standardize,
     standardize_tangent,
     standardize_backward,
+    dot,
+    first_non_finite,
+    max_abs,
+    clamp,
+    lerp,
+    sgd_update,
+    adam_update,
 };
 
 // Registration needs no CUDA call: the device is first touched by the first device tensor.

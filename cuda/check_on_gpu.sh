@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one-shot device check of issue 10, for a session that has a GPU machine: builds gradhpo
-# with CUDA for that GPU (engine, nn, cuda; no data/hpo/tools, which need Debian packages),
-# runs tests/cuda (every op and model on the GPU against the CPU, the allocator count) and the
-# GPU benchmarks, compares with PyTorch on the GPU where torch has CUDA, and writes everything
-# to one folder ($OUT when set, as under the device tool, else gpu-check/). Aim: < 8 minutes on
-# an H100/H200 with 16 cores, most of it the nvcc build.
+# with CUDA for that GPU (engine, nn, cuda, and hpo/'s hypergradient methods that need no Debian
+# package; no data/, the rest of hpo/, tools/), runs tests/cuda (every op and model on the GPU
+# against the CPU, the allocator count, and reverse/forward/DrMAD/IFT hypergradients GPU against
+# CPU in float64), the GPU model benchmarks and the GPU hypergradient benchmark (LeNet-5,
+# T = 100), compares with PyTorch on the GPU where torch has CUDA, and writes everything to one
+# folder ($OUT when set, as under the device tool, else gpu-check/). Aim: < 8 minutes on an
+# H100/H200 with 16 cores, most of it the nvcc build.
 #
 # Before (on the build machine):  cuda/prepare_device_deps.sh    # Eigen + doctest -> .device-deps
 # Then, with the device tool:     run(command="cuda/check_on_gpu.sh", carry=[".device-deps"], timeout_s=540)
@@ -39,7 +41,7 @@ if ! cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DGRADH
     -DGRADHPO_OPENMP=OFF -DCMAKE_PREFIX_PATH="$PWD/.device-deps/prefix" >"$out/configure.log" 2>&1; then
   note "check_on_gpu: configure failed (see configure.log):"; tail -20 "$out/configure.log" | tee -a "$summary"; exit 1
 fi
-if ! cmake --build "$build" --target test_cuda bench_gpu -j"$(nproc)" >"$out/build.log" 2>&1; then
+if ! cmake --build "$build" --target test_cuda bench_gpu bench_gpu_hypergradient -j"$(nproc)" >"$out/build.log" 2>&1; then
   note "check_on_gpu: build failed (see build.log):"; grep -m 20 -E "error" "$out/build.log" | tee -a "$summary"; exit 1
 fi
 note "check_on_gpu: built in $(elapsed)"
@@ -49,6 +51,17 @@ tests_rc=$?
 note "tests/cuda: exit $tests_rc ($(elapsed)); $(head -1 "$out/tests_cuda.txt")"
 grep -E '^\[doctest\] (test cases|assertions)' "$out/tests_cuda.txt" >>"$summary"
 grep -E "ERROR|error:" "$out/tests_cuda.txt" | head -40 >>"$summary"
+
+grep -E "GPU - CPU" "$out/tests_cuda.txt" | sed 's/^.*MESSAGE: /  /' >>"$summary"
+
+"$build/bench/gpu/bench_gpu_hypergradient" >"$out/bench_gpu_hypergradient.txt" 2>&1
+note "bench_gpu_hypergradient: exit $? ($(elapsed))"
+cat "$out/bench_gpu_hypergradient.txt" >>"$summary"
+# The same methods with the weights on the CPU too (one thread here: OpenMP is off), T = 10: the
+# GPU/CPU speed-up and the float32 difference of the two hypergradients.
+"$build/bench/gpu/bench_gpu_hypergradient" --horizon 10 --repeat 1 --cpu >"$out/bench_gpu_hypergradient_cpu.txt" 2>&1
+note "bench_gpu_hypergradient --cpu (T = 10): exit $? ($(elapsed))"
+cat "$out/bench_gpu_hypergradient_cpu.txt" >>"$summary"
 
 "$build/bench/gpu/bench_gpu" "${quick[@]}" >"$out/bench_gpu.txt" 2>&1
 note "bench_gpu: exit $? ($(elapsed))"

@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "cuda.h"
+#include "cudnn_conv.h"
 
 namespace gradhpo::cuda {
 
@@ -57,6 +58,7 @@ void synchronize() {
 void set_tf32(bool enabled) {
   Context& c = context("set_tf32");
   GRADHPO_CUDA_CALL("set_tf32", cublasSetMathMode(c.blas, enabled ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  cudnn_follow_tf32(enabled);
 }
 
 }  // namespace gradhpo::cuda

@@ -1,5 +1,7 @@
 // 2-D convolution on the GPU: im2col + cuBLAS strided-batched GEMM (one GEMM call covers every
-// image of a batch), and the three bilinear products of engine/ops/conv.h with their tangents:
+// image of a batch) — or, where the build has cuDNN and it offers a deterministic algorithm for
+// the geometry, cuDNN's convolution (cudnn_conv.h; cuda::set_cudnn(false) forces im2col) — and
+// the three bilinear products of engine/ops/conv.h with their tangents:
 //   forward         y_i  = W cols(x_i)
 //   backward_input  x̄_i  = col2im(Wᵀ ḡ_i)
 //   backward_weight W̄    = Σ_i ḡ_i cols(x_i)ᵀ     (per-image products, then a fixed-order sum)
@@ -9,6 +11,7 @@
 // deterministic and needs no atomics.
 #include <algorithm>
 
+#include "cudnn_conv.h"
 #include "kernels.h"
 #include "launch.cuh"
 
@@ -92,6 +95,33 @@ template <class T> void weight_images(const ConvGeometry& g, std::int64_t count,
          g.filters(), out, acc);
 }
 
+/// `count` input images and, made on first use and then shared, their patch matrices.
+template <class T> struct Images {
+  const T* x;
+  std::int64_t count;
+  Tensor buffer;
+  const T* cols = nullptr;
+  const T* patches(const ConvGeometry& g) {
+    if (!cols) cols = cols_of<T>(g, count, x, buffer);
+    return cols;
+  }
+};
+
+// The three products, each through cuDNN when that path is on and has a deterministic algorithm
+// for the geometry (cudnn_conv.h), else through im2col + cuBLAS.
+template <class T> void forward_product(const ConvGeometry& g, Images<T>& in, const T* w, T* out, bool acc) {
+  if (cudnn::forward(g, in.count, dtype_of<T>(), in.x, w, out, acc)) return;
+  forward_images<T>(g, in.count, in.patches(g), w, out, acc);
+}
+template <class T> void input_product(const ConvGeometry& g, std::int64_t count, const T* gy, const T* w, T* out, bool acc) {
+  if (cudnn::backward_input(g, count, dtype_of<T>(), gy, w, out, acc)) return;
+  input_images<T>(g, count, gy, w, out, acc);
+}
+template <class T> void weight_product(const ConvGeometry& g, const T* gy, Images<T>& in, T* out, bool acc) {
+  if (cudnn::backward_weight(g, in.count, dtype_of<T>(), gy, in.x, out, acc)) return;
+  weight_images<T>(g, in.count, gy, in.patches(g), out, acc);
+}
+
 }  // namespace
 
 // y = F(x, W);  ẏ_k = F(ẋ_k, W) + F(x, Ẇ_k).
@@ -105,17 +135,15 @@ Dual conv2d(const Dual& x, const Dual& w, const ConvGeometry& g, bool with_value
     using T = decltype(zero);
     bool written = false;
     if (with_value || w.has_tangent()) {
-      Tensor buffer;
-      const T* cols = cols_of<T>(g, N, ptr<T>(x.value), buffer);
-      if (with_value) forward_images<T>(g, N, cols, ptr<T>(w.value), ptr<T>(y.value), false);
+      Images<T> in{ptr<T>(x.value), N};
+      if (with_value) forward_product<T>(g, in, ptr<T>(w.value), ptr<T>(y.value), false);
       for (std::int64_t k = 0; k < w.K(); ++k)
-        forward_images<T>(g, N, cols, ptr<T>(w.tangent) + k * g.filters(), ptr<T>(y.tangent) + k * yshape.numel(), false);
+        forward_product<T>(g, in, ptr<T>(w.tangent) + k * g.filters(), ptr<T>(y.tangent) + k * yshape.numel(), false);
       written = w.has_tangent();
     }
     if (x.has_tangent()) {
-      Tensor buffer;
-      const T* cols = cols_of<T>(g, K * N, ptr<T>(x.tangent), buffer);
-      forward_images<T>(g, K * N, cols, ptr<T>(w.value), ptr<T>(y.tangent), written);
+      Images<T> in{ptr<T>(x.tangent), K * N};
+      forward_product<T>(g, in, ptr<T>(w.value), ptr<T>(y.tangent), written);
       written = true;
     }
     if (K > 0 && !written) y.tangent = Tensor();
@@ -130,12 +158,12 @@ Dual conv2d_backward_input(const Dual& gy, const Dual& w, const ConvGeometry& g,
   if (K > 0) xb.tangent = Tensor::empty(Shape{K, xshape.numel()}, gy.value.dtype(), Device::cuda);
   dispatch_float(gy.value.dtype(), "conv2d", [&](auto zero) {
     using T = decltype(zero);
-    input_images<T>(g, N, ptr<T>(gy.value), ptr<T>(w.value), ptr<T>(xb.value), false);
+    input_product<T>(g, N, ptr<T>(gy.value), ptr<T>(w.value), ptr<T>(xb.value), false);
     for (std::int64_t k = 0; k < w.K(); ++k)
-      input_images<T>(g, N, ptr<T>(gy.value), ptr<T>(w.tangent) + k * g.filters(),
-                      ptr<T>(xb.tangent) + k * xshape.numel(), false);
+      input_product<T>(g, N, ptr<T>(gy.value), ptr<T>(w.tangent) + k * g.filters(),
+                       ptr<T>(xb.tangent) + k * xshape.numel(), false);
     if (gy.has_tangent())
-      input_images<T>(g, K * N, ptr<T>(gy.tangent), ptr<T>(w.value), ptr<T>(xb.tangent), w.has_tangent());
+      input_product<T>(g, K * N, ptr<T>(gy.tangent), ptr<T>(w.value), ptr<T>(xb.tangent), w.has_tangent());
   });
   return xb;
 }
@@ -148,15 +176,13 @@ Dual conv2d_backward_weight(const Dual& gy, const Dual& x, const ConvGeometry& g
   if (K > 0) wb.tangent = Tensor::empty(Shape{K, wshape.numel()}, gy.value.dtype(), Device::cuda);
   dispatch_float(gy.value.dtype(), "conv2d", [&](auto zero) {
     using T = decltype(zero);
-    Tensor buffer;
-    const T* cols = cols_of<T>(g, N, ptr<T>(x.value), buffer);
-    weight_images<T>(g, N, ptr<T>(gy.value), cols, ptr<T>(wb.value), false);
+    Images<T> in{ptr<T>(x.value), N};
+    weight_product<T>(g, ptr<T>(gy.value), in, ptr<T>(wb.value), false);
     for (std::int64_t k = 0; k < gy.K(); ++k)
-      weight_images<T>(g, N, ptr<T>(gy.tangent) + k * y_numel, cols, ptr<T>(wb.tangent) + k * g.filters(), false);
+      weight_product<T>(g, ptr<T>(gy.tangent) + k * y_numel, in, ptr<T>(wb.tangent) + k * g.filters(), false);
     for (std::int64_t k = 0; k < x.K(); ++k) {
-      Tensor tangent_buffer;
-      const T* tcols = cols_of<T>(g, N, ptr<T>(x.tangent) + k * x.value.numel(), tangent_buffer);
-      weight_images<T>(g, N, ptr<T>(gy.value), tcols, ptr<T>(wb.tangent) + k * g.filters(), gy.has_tangent());
+      Images<T> tangent{ptr<T>(x.tangent) + k * x.value.numel(), N};
+      weight_product<T>(g, ptr<T>(gy.value), tangent, ptr<T>(wb.tangent) + k * g.filters(), gy.has_tangent());
     }
   });
   return wb;

@@ -22,5 +22,10 @@ void synchronize();
 /// TF32 tensor-core GEMMs for float32 (off by default: float32 products are then exact IEEE
 /// float32, which the op-by-op checks against the CPU rely on).
 void set_tf32(bool enabled);
+/// True when this build has the cuDNN convolution path (GRADHPO_CUDNN, on when cuDNN is found).
+bool cudnn_available();
+/// Convolutions through cuDNN (deterministic algorithms only) where it has one for the geometry,
+/// else im2col + cuBLAS; on by default when available. false: always im2col + cuBLAS.
+void set_cudnn(bool enabled);
 
 }  // namespace gradhpo::cuda

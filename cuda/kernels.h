@@ -77,4 +77,14 @@ void log_softmax_backward(const Tensor& y, const Tensor& g, const Tensor& gt, co
 Tensor gather(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int64_t C);
 Tensor scatter(const Tensor& g, const Tensor& labels, std::int64_t rows, std::int64_t C);
 
+// vector.cu
+double dot(const Tensor& x, const Tensor& y);
+std::int64_t first_non_finite(const Tensor& x);
+double max_abs(const Tensor& x);
+void clamp(Tensor& x, double lo, double hi);
+void lerp(Tensor& acc, const Tensor& x, double m);
+void sgd_update(Tensor& w, Tensor& v, const Tensor& g, const Tensor& decay_mask, const kernels::SgdUpdate& h);
+void adam_update(Tensor& w, Tensor& m, Tensor& v, const Tensor& g, const Tensor& decay_mask,
+                 const kernels::AdamUpdate& h);
+
 }  // namespace gradhpo::cuda

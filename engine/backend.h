@@ -19,6 +19,7 @@
 #include "dual.h"
 #include "kernels/element.h"
 #include "kernels/im2col.h"  // ConvGeometry
+#include "kernels/vector.h"  // SgdUpdate, AdamUpdate
 #include "tensor.h"
 
 namespace gradhpo {
@@ -94,6 +95,18 @@ struct DeviceBackend {
   /// gt, xt, xht may be undefined (zero); xbt is written when defined.
   void (*standardize_backward)(const Tensor& xh, const Tensor& s, const Tensor& g, const Tensor& gt, const Tensor& xt,
                                const Tensor& xht, Tensor& xb, Tensor& xbt);
+
+  // ---- engine/kernels/vector.h: whole-vector kernels of nn's training loop and of hpo/ ----------
+  /// Accumulated in double, in an order fixed by the numel alone (deterministic).
+  double (*dot)(const Tensor& x, const Tensor& y);
+  std::int64_t (*first_non_finite)(const Tensor& x);
+  double (*max_abs)(const Tensor& x);
+  void (*clamp)(Tensor& x, double lo, double hi);
+  void (*lerp)(Tensor& acc, const Tensor& x, double m);
+  /// decay_mask may be undefined (no mask).
+  void (*sgd_update)(Tensor& w, Tensor& v, const Tensor& g, const Tensor& decay_mask, const kernels::SgdUpdate& h);
+  void (*adam_update)(Tensor& w, Tensor& m, Tensor& v, const Tensor& g, const Tensor& decay_mask,
+                      const kernels::AdamUpdate& h);
 };
 
 /// Installs the backend of device `d` (called once by the backend library, at load time).

@@ -11,7 +11,8 @@ Adjoint start_backward(Unroll& u, const InnerState& final_state, Hypergradient& 
   Adjoint a;
   a.state.parts.push_back(val.grad_w);
   for (std::size_t i = 1; i < final_state.parts.size(); ++i)
-    a.state.parts.push_back(Tensor::zeros(final_state.parts[i].shape(), final_state.parts[i].dtype()));
+    a.state.parts.push_back(
+        Tensor::zeros(final_state.parts[i].shape(), final_state.parts[i].dtype(), final_state.parts[i].device()));
   a.theta = val.grad_theta.clone();
   return a;
 }

@@ -46,11 +46,11 @@ nn::Evaluation ClassificationTask::evaluate(const Tensor& w, const data::Dataset
   double loss_sum = 0;
   for (std::int64_t start = 0; start < d.size(); start += 500) {
     const std::int64_t n = std::min<std::int64_t>(500, d.size() - start);
-    const Tensor x = nn::batch_rows(d.images, start, n, w.dtype());
+    const Tensor x = nn::batch_rows(d.images, start, n, w.dtype()).to(w.device());
     const std::vector<std::int32_t> y(d.labels.begin() + start, d.labels.begin() + start + n);
     const Var logits = model->forward(tape.variable(w), x, nn::Context::train(nullptr));
-    loss_sum += cross_entropy(logits, Tensor::from_labels(y)).item() * static_cast<double>(n);
-    e.correct += nn::count_correct(logits.value(), y);
+    loss_sum += cross_entropy(logits, Tensor::from_labels(y).to(w.device())).item() * static_cast<double>(n);
+    e.correct += nn::count_correct(logits.value().to(Device::cpu), y);
     e.count += n;
     tape.reset();
   }
@@ -81,7 +81,8 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
   ClassificationTask task;
   task.model = model;
   BilevelProblem& p = task.problem;
-  p.w0 = o.w0.defined() ? o.w0.reshape(Shape{o.w0.numel()}) : model->init(o.init_seed, nn::InitScheme::pytorch, o.dtype);
+  p.w0 = (o.w0.defined() ? o.w0.reshape(Shape{o.w0.numel()}) : model->init(o.init_seed, nn::InitScheme::pytorch, o.dtype))
+             .to(o.device);
   require(p.w0.numel() == model->num_params(), "classification problem: w0 has " + std::to_string(p.w0.numel()) +
                                                    " entries; the model has " + std::to_string(model->num_params()) +
                                                    " parameters");
@@ -95,8 +96,8 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
   auto data = std::make_shared<TrainData>();
   data->set = train;
   if (o.batch_size == 0) {
-    data->all_x = train.images.to(dtype);
-    data->all_y = train.label_tensor();
+    data->all_x = train.images.to(dtype).to(o.device);
+    data->all_y = train.label_tensor().to(o.device);
   } else {
     data::BatchIterator it(train, o.batch_size, o.batch_seed, /*shuffle=*/true, /*drop_last=*/true);
     data::Batch b;
@@ -120,8 +121,8 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
     } else {
       records = &data->steps.at(static_cast<std::size_t>(t));
       const data::Dataset b = data->set.subset(*records);
-      x = b.images.to(w.dtype());
-      y = b.label_tensor();
+      x = b.images.to(w.dtype()).to(w.device());
+      y = b.label_tensor().to(w.device());
     }
     const Var logits = model->forward(w, x, nn::Context::train(nullptr));
     Var loss;
@@ -145,7 +146,7 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
     std::sort(idx.begin(), idx.end());
     v = val.subset(idx);
   }
-  const Tensor vx = v.images.to(dtype), vy = v.label_tensor();
+  const Tensor vx = v.images.to(dtype).to(o.device), vy = v.label_tensor().to(o.device);
   p.val_loss = [model, vx, vy](const Var& w, const HyperValues&) {
     return cross_entropy(model->forward(w, vx, nn::Context::train(nullptr)), vy);
   };

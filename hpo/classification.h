@@ -32,6 +32,11 @@ struct ClassificationOptions {
   Tensor w0;                      ///< given initial weights (shape [P]; its dtype is the problem's)
   DType dtype = DType::f32;       ///< with init_seed
   double loss_bound = 1e6;        ///< an inner loss above this is divergence
+  /// Where the weights and the data live. Device::cuda puts w₀, the validation set and a full
+  /// training batch on the GPU once; a mini-batch is gathered on the host and copied there at
+  /// each step. Every method then runs on that device (hyperparameter-sized results come back
+  /// on the host).
+  Device device = Device::cpu;
 };
 
 struct ClassificationTask {

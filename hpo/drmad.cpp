@@ -46,8 +46,9 @@ Hypergradient drmad_hypergradient(const BilevelProblem& problem, const Tensor& t
     detail::backward_step(u, st, g, seg.first + k, a);
     report_progress("DrMAD", 2 * seg.steps - k, 2 * seg.steps);
   }
-  out.theta = u.theta().clone();
-  out.d_theta = a.theta;
+  out.theta = u.theta().to(Device::cpu).clone();  // θ-sized results on the host, as the caller's θ
+  out.d_theta = a.theta.to(Device::cpu);
+  out.direct = out.direct.to(Device::cpu);
   out.d_w0 = a.state.parts[0];
   out.final_state = s;
   out.cost.peak_bytes = 3 * s.nbytes();  // S_0, S_T and the interpolated S_t (plus adjoints of S)

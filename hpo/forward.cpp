@@ -22,7 +22,7 @@ LossPass column_by_column(Unroll& u, const Tensor& w, std::int64_t t, const Tens
                           std::int64_t K) {
   const std::int64_t P = w.numel(), N = u.theta().numel();
   LossPass out;
-  out.grad_tangent = Tensor::zeros(Shape{K, P}, w.dtype());
+  out.grad_tangent = Tensor::zeros(Shape{K, P}, w.dtype(), w.device());
   for (std::int64_t k = 0; k < K; ++k) {
     const Tensor zk = Z.defined() ? Z.flat_slice(k * P, P).reshape(Shape{1, P}) : Tensor();
     const Tensor tk = theta_dirs.defined() ? theta_dirs.flat_slice(k * N, N).reshape(Shape{1, N}) : Tensor();
@@ -79,10 +79,13 @@ Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor&
   out.d_theta = val.grad_theta.clone();
   if (Z[0].defined()) axpy(out.d_theta, 1.0, columns_dot(Z[0], val.grad_w).to(out.d_theta.dtype()));
   if (o.clip_hypergradient > 0) clip(out.d_theta, o.clip_hypergradient);
+  // Hyperparameter-sized results on the host (where the caller's θ is); Z_T stayed on w's device.
+  out.d_theta = out.d_theta.to(Device::cpu);
+  out.direct = out.direct.to(Device::cpu);
   if (const std::int64_t i = first_non_finite(out.d_theta); i >= 0)
     throw Error("forward mode: the hypergradient of " + problem.hyper.entry_name(i) + " is not finite" +
                 (problem.optimizer.kind == nn::OptimizerKind::adam ? "; " + detail::adam_note(problem) : std::string()));
-  out.theta = u.theta().clone();
+  out.theta = u.theta().to(Device::cpu).clone();
   out.final_state = s;
   out.cost.tangent_bytes = peak;
   out.cost.peak_bytes = peak;

@@ -82,6 +82,7 @@ struct LbfgsContext {
   InnerObjective* h = nullptr;
   Shape shape;
   DType dtype = DType::f64;
+  Device device = Device::cpu;  ///< w's: libLBFGS's x and g are host arrays, copied each evaluation
   double tolerance = 0;
   int iterations = 0;
   double grad_norm = 0;
@@ -91,7 +92,7 @@ struct LbfgsContext {
 
 Tensor weights_from(const lbfgsfloatval_t* x, const LbfgsContext& c) {
   std::vector<double> v(x, x + c.shape.numel());
-  return Tensor::from(v, c.shape, c.dtype);
+  return Tensor::from(v, c.shape, c.dtype).to(c.device);
 }
 
 lbfgsfloatval_t evaluate(void* instance, const lbfgsfloatval_t* x, lbfgsfloatval_t* g, const int n,
@@ -99,7 +100,7 @@ lbfgsfloatval_t evaluate(void* instance, const lbfgsfloatval_t* x, lbfgsfloatval
   auto& c = *static_cast<LbfgsContext*>(instance);
   try {
     const InnerObjective::Value v = c.h->value_and_gradient(weights_from(x, c));
-    const Tensor g64 = v.grad.to(DType::f64);
+    const Tensor g64 = v.grad.to(Device::cpu).to(DType::f64);
     std::copy(g64.data<double>(), g64.data<double>() + n, g);
     return v.value;
   } catch (const InnerDivergence&) {
@@ -159,13 +160,14 @@ InnerSolve run_lbfgs(InnerObjective& h, const Tensor& w, const InnerObjective::V
   c.h = &h;
   c.shape = w.shape();
   c.dtype = w.dtype();
+  c.device = w.device();
   c.tolerance = tolerance;
   c.out_of_passes = std::move(out_of_passes);
   c.grad_norm = out.grad_norm;
   const int n = static_cast<int>(w.numel());
   lbfgsfloatval_t* x = lbfgs_malloc(n);
   require(x != nullptr, "HOAG: libLBFGS could not allocate " + std::to_string(n) + " variables");
-  const Tensor w64 = w.to(DType::f64);
+  const Tensor w64 = w.to(Device::cpu).to(DType::f64);
   std::copy(w64.data<double>(), w64.data<double>() + n, x);
   lbfgs_parameter_t param;
   lbfgs_parameter_init(&param);

@@ -228,7 +228,7 @@ Var Hyperparameters::per_parameter(const Var& theta, int g, std::int64_t t, std:
       for (int k = 0; k < layout->size(); ++k) {
         const std::int64_t n = (*layout)[k].numel();
         const int j = G.tensor_group[static_cast<std::size_t>(k)];
-        const Tensor ones = Tensor::full(Shape{n}, j < 0 ? 0.0 : 1.0, theta.dtype());
+        const Tensor ones = Tensor::full(Shape{n}, j < 0 ? 0.0 : 1.0, theta.dtype(), theta.device());
         parts.push_back(tape.constant(ones) * slice(v, std::max(j, 0), Shape{1}));
       }
       return concat(parts);
@@ -265,8 +265,9 @@ void Hyperparameters::check_theta(const Tensor& theta, const char* who) const {
   require(theta.defined() && theta.numel() == size_,
           std::string(who) + ": θ has " + std::to_string(theta.defined() ? theta.numel() : 0) + " entries; the " +
               std::to_string(groups_.size()) + " hyperparameter groups need " + std::to_string(size_));
+  const std::vector<double> values = theta.to_vector();  // one copy when θ is on a device
   for (std::int64_t i = 0; i < size_; ++i) {
-    const double x = theta.at(i);
+    const double x = values[static_cast<std::size_t>(i)];
     if (!std::isfinite(x)) {
       std::ostringstream m;
       m << who << ": hyperparameter " << entry_name(i) << " is " << x << " (raw value θ[" << i << "])";

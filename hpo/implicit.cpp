@@ -16,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 double norm(const Tensor& x) { return std::sqrt(dot(x, x)); }
 
 Tensor scaled(double a, const Tensor& x) {
-  Tensor y = Tensor::zeros(x.shape(), x.dtype());
+  Tensor y = Tensor::zeros(x.shape(), x.dtype(), x.device());
   axpy(y, a, x);
   return y;
 }
@@ -50,7 +50,8 @@ LinearSolve cg_solve(const LinearOperator& H, const Tensor& b, const CgOptions& 
           "conjugate gradients: the tolerance must be >= 0, got " + std::to_string(options.tolerance));
   LinearSolve out;
   const Tensor rhs = b.to(DType::f64);
-  out.q = q0.defined() ? q0.to(DType::f64).clone().reshape(rhs.shape()) : Tensor::zeros(rhs.shape(), DType::f64);
+  out.q = q0.defined() ? q0.to(DType::f64).to(rhs.device()).clone().reshape(rhs.shape())
+                       : Tensor::zeros(rhs.shape(), DType::f64, rhs.device());
   require(out.q.numel() == rhs.numel(), "conjugate gradients: the warm start has " + std::to_string(out.q.numel()) +
                                             " entries for a system of " + std::to_string(rhs.numel()));
   Tensor r = rhs.clone();  // r = b − H q₀
@@ -145,10 +146,11 @@ ImplicitResult implicit_at(Unroll& unroll, const Tensor& w, const ImplicitOption
   }
   hg.method = name.str();
   hg.val_loss = val.loss;
-  hg.theta = unroll.theta().clone();
-  hg.direct = val.grad_theta;
-  hg.d_theta = val.grad_theta.clone();  // dL_val/dθ = ∂_θ L_val − ∂_θ(q · ∇_w h)
-  axpy(hg.d_theta, -1.0, final_pass.mixed.to(hg.d_theta.dtype()));
+  // θ-sized results on the host (where the caller's θ is); q and the solver's vectors on w's device.
+  hg.theta = unroll.theta().to(Device::cpu).clone();
+  hg.direct = val.grad_theta.to(Device::cpu);
+  hg.d_theta = hg.direct.clone();  // dL_val/dθ = ∂_θ L_val − ∂_θ(q · ∇_w h)
+  axpy(hg.d_theta, -1.0, final_pass.mixed.to(Device::cpu).to(hg.d_theta.dtype()));
   std::ostringstream solve_note;
   solve_note << "solve: " << out.solve.stop_reason << "; |Hq - grad_w L_val| = " << norm(residual) << " (|grad_w L_val| = "
              << norm(b) << ")";

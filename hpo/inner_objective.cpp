@@ -45,7 +45,7 @@ InnerObjective::InnerObjective(Unroll& unroll, const InnerBatches& batches, cons
 InnerObjective::Value InnerObjective::value_and_gradient(const Tensor& w) {
   const double scale = 1.0 / static_cast<double>(steps_.size());
   Value out;
-  out.grad = Tensor::zeros(w.shape(), w.dtype());
+  out.grad = Tensor::zeros(w.shape(), w.dtype(), w.device());
   for (std::int64_t t : steps_) {
     const LossPass lp = u_->gradient(w, t);
     out.value += scale * lp.loss;
@@ -61,8 +61,8 @@ InnerObjective::Products InnerObjective::products(const Tensor& w, const Tensor&
   const double scale = 1.0 / static_cast<double>(steps_.size());
   const Tensor dir = v.to(w.dtype());
   Products out;
-  out.hvp = Tensor::zeros(w.shape(), w.dtype());
-  if (with_mixed) out.mixed = Tensor::zeros(u_->theta().shape(), w.dtype());
+  out.hvp = Tensor::zeros(w.shape(), w.dtype(), w.device());
+  if (with_mixed) out.mixed = Tensor::zeros(u_->theta().shape(), w.dtype(), w.device());
   for (std::int64_t t : steps_) {
     const LossPass lp = u_->loss_pass(w, t, dir, Tensor(), with_mixed);
     axpy(out.hvp, scale, lp.grad_tangent);

@@ -33,15 +33,16 @@ Hypergradient greedy_hypergradient(const BilevelProblem& problem, const Tensor& 
     const LossPass lp = u.gradient(s.w(), t);
     out.final_train_loss = lp.loss;
     InnerState next = u.step(s, lp.grad, t);
-    const Tensor term = detail::one_step_hypergradient(u, s, lp.grad, next, t, darts_radius, &out.val_loss).to(DType::f64);
+    const Tensor term =
+        detail::one_step_hypergradient(u, s, lp.grad, next, t, darts_radius, &out.val_loss).to(Device::cpu).to(DType::f64);
     Tensor acc = term.clone();
     axpy(acc, gamma, h);  // h_t = γ h_{t−1} + term_t
     h = acc;
     s = std::move(next);
   }
-  out.theta = u.theta().clone();
+  out.theta = u.theta().to(Device::cpu).clone();
   out.d_theta = h;
-  out.direct = u.validation(s.w()).grad_theta;
+  out.direct = u.validation(s.w()).grad_theta.to(Device::cpu);
   out.final_state = s;
   out.cost.peak_bytes = 2 * s.nbytes();
   out.cost.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

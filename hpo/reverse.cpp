@@ -34,8 +34,10 @@ using detail::backward_step;
 using detail::start_backward;
 
 void finish(Unroll& u, Adjoint& a, Hypergradient& out, Clock::time_point start) {
-  out.theta = u.theta().clone();
-  out.d_theta = a.theta;
+  // Hyperparameter-sized results on the host (where the caller's θ is), d_w0 on w's device.
+  out.theta = u.theta().to(Device::cpu).clone();
+  out.d_theta = a.theta.to(Device::cpu);
+  out.direct = out.direct.to(Device::cpu);
   out.d_w0 = a.state.parts[0];
   out.cost.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   out.cost.directions = 1;
@@ -138,6 +140,12 @@ Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
   return out;
 }
 
+// Exact reversal keeps w and v as fixed-point integers with an information buffer on the HOST
+// (hpo/exact_rep.h: 64-bit integer arithmetic and a per-parameter bit stack, which no GPU kernel
+// here reproduces). On a device problem it therefore copies per step: w_t goes to the device for
+// each gradient and Hessian pass, g_t and the step's hyperparameter values come back to the host
+// for the integer update. Exact and device-agnostic, at the price of two copies of P numbers per
+// step each way.
 Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   const BilevelProblem& p = u.problem();
   require(p.optimizer.kind == nn::OptimizerKind::sgd,
@@ -146,15 +154,17 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   const auto start = Clock::now();
   Hypergradient out;
   out.method = "reverse (exact reversal)";
-  ExactSgd run(seg.start.w(), seg.start.parts[1], radix_bits);
+  const Device dev = u.device();
+  auto host = [](const Tensor& t) { return t.to(Device::cpu); };
+  ExactSgd run(host(seg.start.w()), host(seg.start.parts[1]), radix_bits);
   const std::vector<std::int64_t> w_start = run.w_int(), v_start = run.v_int();
   report_progress("reverse", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
-    const LossPass lp = u.gradient(run.w(), t);
+    const LossPass lp = u.gradient(run.w().to(dev), t);
     out.final_train_loss = lp.loss;
     const Unroll::OptimizerValues h = u.optimizer_values(t);
-    run.forward(lp.grad, h.lr, h.momentum, h.weight_decay, t);
+    run.forward(host(lp.grad), host(h.lr), host(h.momentum), host(h.weight_decay), t);
     if (const std::int64_t i = first_non_finite(run.w()); i >= 0)
       throw InnerDivergence("inner training diverged at step " + std::to_string(t) + ": weight " + std::to_string(i) +
                                 " is not finite", t);
@@ -162,23 +172,24 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   }
   const double bits = run.buffer().bits();
   const std::size_t buffer_bytes = run.buffer().nbytes() + static_cast<std::size_t>(run.buffer().size()) * sizeof(std::vector<std::uint32_t>);
-  InnerState s{{run.w(), run.v()}};
+  InnerState s{{run.w().to(dev), run.v().to(dev)}};
   Adjoint a = start_backward(u, s, out);
   out.final_state = s;
   for (std::int64_t k = seg.steps; k-- > 0;) {
     const std::int64_t t = seg.first + k;
     const Unroll::OptimizerValues h = u.optimizer_values(t);
-    run.reverse_w(h.lr);  // w_t = w_{t+1} + α v_{t+1}
-    const Tensor w_t = run.w();
+    run.reverse_w(host(h.lr));  // w_t = w_{t+1} + α v_{t+1}
+    const Tensor w_t = run.w().to(dev);
     // SGD's step is affine in (S, g) with coefficients set by λ_t alone, so ḡ_t = ∂Φ/∂g^T S̄_{t+1}
     // is known before v_t and g_t are: a step VJP at stand-in values (v_{t+1} for v_t, zero g)
     // gives it. Then ONE forward-over-reverse pass along ḡ_t returns g_t (the same bits as the
     // forward pass's) beside H ḡ_t — no separate gradient pass to recover v_t.
-    const Tensor v_next = run.v();
-    const Tensor adj_g = u.step_vjp(InnerState{{w_t, v_next}}, Tensor::zeros(w_t.shape(), w_t.dtype()), t, a.state).adj_g;
+    const Tensor v_next = run.v().to(dev);
+    const Tensor adj_g =
+        u.step_vjp(InnerState{{w_t, v_next}}, Tensor::zeros(w_t.shape(), w_t.dtype(), dev), t, a.state).adj_g;
     const LossPass hv = u.loss_pass(w_t, t, adj_g, Tensor(), /*theta_adjoint=*/true);
-    run.reverse_v(hv.grad, h.momentum, h.weight_decay);  // v_t = (v_{t+1} − g_t − μ w_t) / β
-    StepVjp b = u.step_vjp(InnerState{{w_t, run.v()}}, hv.grad, t, a.state);
+    run.reverse_v(host(hv.grad), host(h.momentum), host(h.weight_decay));  // v_t = (v_{t+1} − g_t − μ w_t) / β
+    StepVjp b = u.step_vjp(InnerState{{w_t, run.v().to(dev)}}, hv.grad, t, a.state);
     require(same_bits(b.adj_g, adj_g), "exact reversal: ∂Φ/∂g depends on the optimizer state at step " +
                                                std::to_string(t) + "; the step is not affine in (S, g)");
     detail::accumulate_step(std::move(b), hv, a);
@@ -197,6 +208,10 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   const Rational r = run.rational(u.optimizer_values(seg.first).momentum.at(0));
   note << " (momentum at the first step as " << r.n << "/" << r.d << ")";
   out.notes.push_back(note.str());
+  if (dev != Device::cpu)
+    out.notes.push_back(std::string("exact reversal on ") + device_name(dev) +
+                        ": the fixed-point state and its information buffer live on the host; w_t, v_t and g_t "
+                        "crossed between host and device at every step");
   finish(u, a, out, start);
   return out;
 }

@@ -1,5 +1,6 @@
 // The few whole-vector operations the hypergradient methods do outside a tape (accumulating
-// adjoints, contracting tangent columns), on float32 or float64 tensors.
+// adjoints, contracting tangent columns), on float32 or float64 tensors, on the device of their
+// operands (each is an engine kernel behind the device seam, engine/backend.h).
 #pragma once
 
 #include "../engine/tensor.h"

@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <sstream>
+#include <vector>
 
+#include "../engine/kernels/vector.h"
 #include "../engine/ops.h"
 
 namespace gradhpo::hpo {
@@ -20,16 +22,7 @@ std::size_t InnerState::nbytes() const {
   return n;
 }
 
-std::int64_t first_non_finite(const Tensor& x) {
-  const std::int64_t n = x.numel();
-  return dispatch_float(x.dtype(), "first_non_finite", [&](auto zero) -> std::int64_t {
-    using T = decltype(zero);
-    const T* p = x.data<T>();
-    for (std::int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(p[i])) return i;
-    return -1;
-  });
-}
+std::int64_t first_non_finite(const Tensor& x) { return kernels::first_non_finite(x); }
 
 void BilevelProblem::validate() const {
   require(static_cast<bool>(train_loss), "bilevel problem: no training loss");
@@ -57,7 +50,9 @@ void BilevelProblem::validate() const {
 Unroll::Unroll(const BilevelProblem& problem, const Tensor& theta) : p_(&problem) {
   problem.validate();
   problem.hyper.check_theta(theta, "hypergradient");
-  theta_ = theta.to(problem.dtype()).reshape(Shape{problem.hyper.size()});
+  // θ lives where w does (a GPU problem records λ(θ) on the same device as its weights); the
+  // methods hand hyperparameter-sized results back on the host, where the caller's θ is.
+  theta_ = theta.to(problem.dtype()).reshape(Shape{problem.hyper.size()}).to(problem.w0.device());
 }
 
 int Unroll::state_parts() const { return p_->optimizer.kind == nn::OptimizerKind::sgd ? 2 : 3; }
@@ -65,15 +60,16 @@ int Unroll::state_parts() const { return p_->optimizer.kind == nn::OptimizerKind
 InnerState Unroll::initial_state() const {
   InnerState s;
   s.parts.push_back(p_->w0.clone());
-  for (int i = 1; i < state_parts(); ++i) s.parts.push_back(Tensor::zeros(p_->w0.shape(), p_->dtype()));
+  for (int i = 1; i < state_parts(); ++i) s.parts.push_back(Tensor::zeros(p_->w0.shape(), p_->dtype(), device()));
   return s;
 }
 
 const Tensor& Unroll::theta_identity() {
   const std::int64_t N = p_->hyper.size();
   if (!identity_.defined() && N > 0) {
-    identity_ = Tensor::zeros(Shape{N, N}, p_->dtype());
-    for (std::int64_t i = 0; i < N; ++i) identity_.flat_slice(i * N + i, 1).fill(1.0);
+    std::vector<double> eye(static_cast<std::size_t>(N * N), 0.0);
+    for (std::int64_t i = 0; i < N; ++i) eye[static_cast<std::size_t>(i * N + i)] = 1.0;
+    identity_ = Tensor::from(eye, Shape{N, N}, p_->dtype()).to(device());
   }
   return identity_;
 }
@@ -115,7 +111,7 @@ Tensor Unroll::reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, dou
   ++counts.gradients;
   if (loss) *loss = L.item();
   const Tensor g = tape.adjoint(leaf).value;
-  return g.defined() ? g.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype());
+  return g.defined() ? g.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype(), device());
 }
 
 LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
@@ -148,14 +144,14 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
   const Dual gw = tape.adjoint(W);
   LossPass out;
   out.loss = L.item();
-  out.grad = gw.value.defined() ? gw.value : Tensor::zeros(w.shape(), w.dtype());
+  out.grad = gw.value.defined() ? gw.value : Tensor::zeros(w.shape(), w.dtype(), w.device());
   const bool one_d = w_dirs.defined() && w_dirs.ndim() == 1;
   const Shape wt = one_d ? w.shape() : Shape{K, w.numel()};
-  out.grad_tangent = gw.tangent.defined() ? gw.tangent.reshape(wt) : Tensor::zeros(wt, w.dtype());
+  out.grad_tangent = gw.tangent.defined() ? gw.tangent.reshape(wt) : Tensor::zeros(wt, w.dtype(), w.device());
   if (theta_adjoint) {
     const Dual gt = tape.adjoint(Th);
     const Shape tt = one_d ? theta_.shape() : Shape{K, theta_.numel()};
-    out.theta_tangent = gt.tangent.defined() ? gt.tangent.reshape(tt) : Tensor::zeros(tt, w.dtype());
+    out.theta_tangent = gt.tangent.defined() ? gt.tangent.reshape(tt) : Tensor::zeros(tt, w.dtype(), w.device());
   }
   check_finite_loss(out.loss, out.grad, t);
   if (const std::int64_t i = first_non_finite(out.grad_tangent); i >= 0)
@@ -167,7 +163,7 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
 
 Var Unroll::optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t) {
   const int g = p_->hyper.find(kind);
-  if (g < 0) return tape.constant(Tensor::scalar(fixed, p_->dtype()));
+  if (g < 0) return tape.constant(Tensor::full(Shape{}, fixed, p_->dtype(), device()));
   return p_->hyper.per_parameter(theta, g, t, p_->horizon, p_->layout, p_->num_params());
 }
 
@@ -183,7 +179,8 @@ std::vector<Var> Unroll::record_step(Tape& tape, const std::vector<Var>& s, cons
   }
   const Var b1 = optimizer_value(tape, theta, HyperKind::momentum, c.beta1, t);
   const DType d = p_->dtype();
-  nn::AdamVars h{lr, b1, tape.constant(Tensor::scalar(c.beta2, d)), tape.constant(Tensor::scalar(c.eps, d)), wd,
+  nn::AdamVars h{lr, b1, tape.constant(Tensor::full(Shape{}, c.beta2, d, device())),
+                 tape.constant(Tensor::full(Shape{}, c.eps, d, device())), wd,
                  c.decoupled, c.eps_inside_sqrt};
   const nn::AdamVarState next = nn::adam_step({s[0], s[1], s[2], t}, g, h);
   return {next.w, next.m, next.v};
@@ -216,7 +213,7 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
   const Var G = tape.variable(g);
   const Var Th = tape.variable(theta_);
   const Var out = concat(record_step(tape, vs, G, Th, t));
-  Tensor seed = Tensor::empty(Shape{out.numel()}, p_->dtype());
+  Tensor seed = Tensor::empty(Shape{out.numel()}, p_->dtype(), device());
   std::int64_t at = 0;
   for (const Tensor& a : adj_next.parts) {
     seed.flat_slice(at, a.numel()).copy_from(a);
@@ -232,7 +229,7 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
   ++counts.steps;
   auto adjoint_or_zero = [&](const Var& v) {
     Tensor a = tape.adjoint(v).value;
-    return a.defined() ? a.reshape(v.shape()) : Tensor::zeros(v.shape(), v.dtype());
+    return a.defined() ? a.reshape(v.shape()) : Tensor::zeros(v.shape(), v.dtype(), device());
   };
   StepVjp res;
   for (const Var& v : vs) res.adj_state.parts.push_back(adjoint_or_zero(v));
@@ -296,8 +293,8 @@ Unroll::ValPass Unroll::validation(const Tensor& w) {
   out.loss = L.item();
   require(std::isfinite(out.loss), "the validation loss at the end of training is " + std::to_string(out.loss));
   const Tensor gw = tape.adjoint(W).value, gt = tape.adjoint(Th).value;
-  out.grad_w = gw.defined() ? gw : Tensor::zeros(w.shape(), w.dtype());
-  out.grad_theta = gt.defined() ? gt.reshape(theta_.shape()) : Tensor::zeros(theta_.shape(), theta_.dtype());
+  out.grad_w = gw.defined() ? gw : Tensor::zeros(w.shape(), w.dtype(), device());
+  out.grad_theta = gt.defined() ? gt.reshape(theta_.shape()) : Tensor::zeros(theta_.shape(), theta_.dtype(), device());
   return out;
 }
 

@@ -64,7 +64,10 @@ class Unroll {
   Unroll(const BilevelProblem& problem, const Tensor& theta);
 
   const BilevelProblem& problem() const { return *p_; }
+  /// θ as the tapes use it: the problem's dtype, on w₀'s device.
   const Tensor& theta() const { return theta_; }
+  /// Where the problem's weights (w₀) live, and with them every tape and state of the run.
+  Device device() const { return p_->w0.device(); }
   std::int64_t horizon() const { return p_->horizon; }
   /// S_0 = (w₀, zeros...).
   InnerState initial_state() const;

@@ -1,5 +1,6 @@
 #include "layers.h"
 
+#include "../engine/kernels/vector.h"
 #include "../engine/ops.h"
 
 namespace gradhpo::nn {
@@ -104,17 +105,9 @@ void update_running_stats(ModelState& state, int slot, const Tensor& batch_mean,
               std::to_string(batch_mean.numel()));
   const double m = state.momentum;
   const Tensor bm = batch_mean.to(rm.dtype()), bv = batch_var_unbiased.to(rv.dtype());
-  dispatch_float(rm.dtype(), "batch norm running statistics", [&](auto zero) {
-    using T = decltype(zero);
-    T* pm = rm.data<T>();
-    T* pv = rv.data<T>();
-    const T* qm = bm.data<T>();
-    const T* qv = bv.data<T>();
-    for (std::int64_t c = 0; c < rm.numel(); ++c) {
-      pm[c] = static_cast<T>((1 - m) * pm[c] + m * qm[c]);
-      pv[c] = static_cast<T>((1 - m) * pv[c] + m * qv[c]);
-    }
-  });
+  // r ← (1 − m) r + m b per channel, in double: on the statistics' device (kernels::lerp).
+  kernels::lerp(rm, bm, m);
+  kernels::lerp(rv, bv, m);
 }
 
 }  // namespace gradhpo::nn

@@ -106,4 +106,12 @@ ModelState ModelState::clone() const {
   return s;
 }
 
+ModelState ModelState::to(Device device) const {
+  ModelState s;
+  s.momentum = momentum;
+  for (const Tensor& t : running_mean) s.running_mean.push_back(t.to(device).clone());
+  for (const Tensor& t : running_var) s.running_var.push_back(t.to(device).clone());
+  return s;
+}
+
 }  // namespace gradhpo::nn

@@ -95,6 +95,8 @@ struct ModelState {
   static ModelState for_layout(const ParamLayout& layout, DType dtype = DType::f32);
   /// A deep copy (for checkpoints: Tensor copies share storage).
   ModelState clone() const;
+  /// A copy on `device` (where a model whose weights live there updates and reads it).
+  ModelState to(Device device) const;
 };
 
 /// How a forward pass treats batch norm. A forward pass is pure except for the optional

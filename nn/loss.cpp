@@ -83,7 +83,8 @@ std::vector<int> weight_groups(const ParamLayout& layout, std::vector<std::strin
   return group;
 }
 
-std::int64_t count_correct(const Tensor& logits, const std::vector<std::int32_t>& labels) {
+std::int64_t count_correct(const Tensor& device_logits, const std::vector<std::int32_t>& labels) {
+  const Tensor logits = device_logits.to(Device::cpu);  // B·C numbers: read on the host
   require(logits.ndim() == 2 && logits.dim(0) == static_cast<std::int64_t>(labels.size()),
           "count_correct: logits " + logits.shape().str() + " for " + std::to_string(labels.size()) + " labels");
   const std::int64_t B = logits.dim(0), C = logits.dim(1);
@@ -103,8 +104,9 @@ std::int64_t count_correct(const Tensor& logits, const std::vector<std::int32_t>
 
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   require(labels.dtype() == DType::i32, "count_correct: labels must be int32");
-  const std::int32_t* p = labels.data<std::int32_t>();
-  return count_correct(logits, std::vector<std::int32_t>(p, p + labels.numel()));
+  const Tensor host = labels.to(Device::cpu);
+  const std::int32_t* p = host.data<std::int32_t>();
+  return count_correct(logits, std::vector<std::int32_t>(p, p + host.numel()));
 }
 
 }  // namespace gradhpo::nn

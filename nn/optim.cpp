@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "../engine/kernels/vector.h"
+
 namespace gradhpo::nn {
 namespace {
 
@@ -13,10 +15,11 @@ void check_step_args(const char* who, const Tensor& w, const Tensor& g) {
                                       dtype_name(g.dtype()));
 }
 
-// Makes `state` a zero tensor shaped like w unless it already is one of w's size and dtype.
+// Makes `state` a zero tensor shaped like w, on w's device, unless it already is one of w's
+// size, dtype and device.
 void ensure_state(Tensor& state, const Tensor& w) {
-  if (!state.defined() || state.numel() != w.numel() || state.dtype() != w.dtype())
-    state = Tensor::zeros(w.shape(), w.dtype());
+  if (!state.defined() || state.numel() != w.numel() || state.dtype() != w.dtype() || state.device() != w.device())
+    state = Tensor::zeros(w.shape(), w.dtype(), w.device());
 }
 
 void check_mask(const char* who, const Tensor& mask, const Tensor& w) {
@@ -32,20 +35,7 @@ void Sgd::step(Tensor& w, const Tensor& g, const SgdHyper& h) {
   check_step_args("Sgd::step", w, g);
   check_mask("Sgd::step", decay_mask, w);
   ensure_state(velocity, w);
-  const std::int64_t n = w.numel();
-  dispatch_float(w.dtype(), "Sgd::step", [&](auto zero) {
-    using T = decltype(zero);
-    T* pw = w.data<T>();
-    T* pv = velocity.data<T>();
-    const T* pg = g.data<T>();
-    const T lr = static_cast<T>(h.lr), mom = static_cast<T>(h.momentum), wd = static_cast<T>(h.weight_decay);
-    if (decay_mask.defined()) {
-      const T* mask = decay_mask.data<T>();
-      for (std::int64_t i = 0; i < n; ++i) formula::sgd(pw[i], pv[i], pg[i], lr, mom, T(wd * mask[i]));
-    } else {
-      for (std::int64_t i = 0; i < n; ++i) formula::sgd(pw[i], pv[i], pg[i], lr, mom, wd);
-    }
-  });
+  kernels::sgd_update(w, velocity, g, decay_mask, {h.lr, h.momentum, h.weight_decay});
 }
 
 void Adam::step(Tensor& w, const Tensor& g, const AdamHyper& h) {
@@ -54,23 +44,19 @@ void Adam::step(Tensor& w, const Tensor& g, const AdamHyper& h) {
   ensure_state(m, w);
   ensure_state(v, w);
   ++t;
-  const std::int64_t n = w.numel();
   // Corrections in double (PyTorch computes 1 − β^t in Python floats), then the element type.
   const auto c64 = formula::adam_corrections(h.beta1, h.beta2, t);
-  dispatch_float(w.dtype(), "Adam::step", [&](auto zero) {
-    using T = decltype(zero);
-    T* pw = w.data<T>();
-    T* pm = m.data<T>();
-    T* pv = v.data<T>();
-    const T* pg = g.data<T>();
-    const T lr = static_cast<T>(h.lr), b1 = static_cast<T>(h.beta1), b2 = static_cast<T>(h.beta2);
-    const T eps = static_cast<T>(h.eps), wd = static_cast<T>(h.weight_decay);
-    const formula::AdamCorrections<T, T> c{static_cast<T>(c64.bc1), static_cast<T>(c64.sqrt_bc2)};
-    const T* mask = decay_mask.defined() ? decay_mask.data<T>() : nullptr;
-    for (std::int64_t i = 0; i < n; ++i)
-      formula::adam(pw[i], pm[i], pv[i], pg[i], lr, b1, b2, eps, mask ? T(wd * mask[i]) : wd, h.decoupled, c,
-                    h.eps_inside_sqrt);
-  });
+  kernels::AdamUpdate u;
+  u.lr = h.lr;
+  u.beta1 = h.beta1;
+  u.beta2 = h.beta2;
+  u.eps = h.eps;
+  u.weight_decay = h.weight_decay;
+  u.decoupled = h.decoupled;
+  u.eps_inside_sqrt = h.eps_inside_sqrt;
+  u.bc1 = c64.bc1;
+  u.sqrt_bc2 = c64.sqrt_bc2;
+  kernels::adam_update(w, m, v, g, decay_mask, u);
 }
 
 SgdVarState sgd_step(const SgdVarState& s, const Var& g, const SgdVars& h) {

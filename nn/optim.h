@@ -1,9 +1,10 @@
 // Inner optimizers: SGD with momentum and weight decay, and Adam, in PyTorch's form.
 //
-// The update formulas are written ONCE, in namespace `formula`, as templates over the element
-// type T and each hyperparameter's type. They are instantiated twice:
-//   - T = float/double, called per element in a loop, in place: the fast path (Sgd, Adam,
-//     Optimizer) for ordinary training;
+// The update formulas are written ONCE, in namespace `formula` (engine/kernels/optim_element.h),
+// as templates over the element type T and each hyperparameter's type. They are instantiated twice:
+//   - T = float/double, called per element in place by the engine's update kernels
+//     (kernels::sgd_update, kernels::adam_update: the CPU loop, or the CUDA kernel when w is on
+//     the GPU): the fast path (Sgd, Adam, Optimizer) for ordinary training;
 //   - T = Var, called once on whole vectors: the differentiable step (sgd_step, adam_step), so
 //     that w_{t+1} = Φ(w_t, v_t, λ, g_t) is recorded on a tape with the hyperparameters (and
 //     the state and the gradient) as tape variables. The tape then gives ∂Φ/∂w, ∂Φ/∂λ, ∂Φ/∂g
@@ -17,80 +18,16 @@
 #include <cstdint>
 #include <string>
 
+#include "../engine/kernels/optim_element.h"
 #include "../engine/ops.h"
 #include "schedule.h"
 
 namespace gradhpo::nn {
 
-namespace formula {
-
-using std::sqrt;  // T = Var finds gradhpo::sqrt by argument-dependent lookup
-
-/// torch.optim.SGD (dampening 0, no Nesterov), one step:
-///   d = g + μ w;   v ← β v + d;   w ← w − α v
-/// With v₀ = 0 the first step gives v₁ = d, which is PyTorch's "buf = d_p" at step 1.
-template <class T, class Lr, class Mom, class Wd>
-void sgd(T& w, T& v, const T& g, const Lr& lr, const Mom& momentum, const Wd& weight_decay) {
-  v = momentum * v + (g + weight_decay * w);
-  w = w - lr * v;
-}
-
-/// b^t for t >= 1 by repeated squaring (exact and smooth in b, also at b = 0).
-template <class H> H power(const H& b, std::int64_t t) {
-  H base = b, acc = b;
-  bool have = false;
-  while (true) {
-    if (t & 1) {
-      acc = have ? acc * base : base;
-      have = true;
-    }
-    t >>= 1;
-    if (!t) break;
-    base = base * base;
-  }
-  return acc;
-}
-
-/// torch.optim.Adam's bias corrections at step t >= 1: bc1 = 1 − β₁^t and √bc2 = √(1 − β₂^t).
-template <class B1, class B2> struct AdamCorrections {
-  B1 bc1;
-  B2 sqrt_bc2;
-};
-template <class B1, class B2>
-AdamCorrections<B1, B2> adam_corrections(const B1& beta1, const B2& beta2, std::int64_t t) {
-  return {B1(1 - power(beta1, t)), B2(sqrt(1 - power(beta2, t)))};
-}
-
-/// torch.optim.Adam (amsgrad off), one step at step t with corrections for t:
-///   L2 form (decoupled = false):      d = g + μ w
-///   AdamW   (decoupled = true):       w ← w (1 − α μ),  d = g
-///   m ← β₁ m + (1 − β₁) d;   v ← β₂ v + (1 − β₂) d²
-///   w ← w − (α / bc1) · m / (√v / √bc2 + ε)
-/// Note for T = Var: √v has an infinite derivative where v = 0 exactly (a parameter whose
-/// gradient has been exactly zero at every step so far), so tangents and second-order
-/// adjoints through such an element are not finite; PyTorch's double backward has the same
-/// property. `eps_inside_sqrt` replaces the denominator √v̂ + ε by √(v̂ + ε²), v̂ = v / bc2:
-/// the same size for v̂ ≫ ε², and differentiable everywhere (its derivative at v = 0 is
-/// 1 / (2 ε bc2)), which is what hpo/ uses to differentiate through Adam without NaN.
-template <class T, class Lr, class B1, class B2, class Eps, class Wd>
-void adam(T& w, T& m, T& v, const T& g, const Lr& lr, const B1& beta1, const B2& beta2, const Eps& eps,
-          const Wd& weight_decay, bool decoupled, const AdamCorrections<B1, B2>& c, bool eps_inside_sqrt = false) {
-  T d = g;
-  if (decoupled) {
-    w = w * (1 - lr * weight_decay);
-  } else {
-    d = g + weight_decay * w;
-  }
-  m = beta1 * m + (1 - beta1) * d;
-  v = beta2 * v + (1 - beta2) * (d * d);
-  if (eps_inside_sqrt) {
-    w = w - (lr / c.bc1) * (m / sqrt(v / (c.sqrt_bc2 * c.sqrt_bc2) + eps * eps));
-  } else {
-    w = w - (lr / c.bc1) * (m / (sqrt(v) / c.sqrt_bc2 + eps));
-  }
-}
-
-}  // namespace formula
+/// The formulas themselves (sgd, adam, adam_corrections, power) live beside the engine's other
+/// element math, in engine/kernels/optim_element.h, so that the CUDA update kernels compile the
+/// same text; nn::formula is their name here.
+namespace formula = kernels::optimizer;
 
 // ---- fast path: plain tensors, in place -------------------------------------------------------
 

@@ -3,22 +3,14 @@
 #include <cmath>
 #include <sstream>
 
+#include "../engine/kernels/vector.h"
 #include "loss.h"
 
 namespace gradhpo::nn {
 namespace {
 
-bool all_finite(const Tensor& t) {
-  bool ok = true;
-  dispatch_float(t.dtype(), "all_finite", [&](auto zero) {
-    using T = decltype(zero);
-    const T* p = t.data<T>();
-    T acc = 0;
-    for (std::int64_t i = 0; i < t.numel(); ++i) acc += p[i] * T(0);  // NaN/inf poison the sum
-    ok = std::isfinite(acc);
-  });
-  return ok;
-}
+// On the tensor's device (one reduction there, one number back).
+bool all_finite(const Tensor& t) { return kernels::first_non_finite(t) < 0; }
 
 }  // namespace
 
@@ -79,9 +71,9 @@ Evaluation evaluate(const Model& model, const Tensor& w, const ModelState& state
     const std::int64_t b = std::min(batch_size, n - start);
     tape.reset();
     const Var W = tape.constant(w);
-    const Var logits = model.forward(W, batch_rows(images, start, b, w.dtype()), Context::eval(state));
+    const Var logits = model.forward(W, batch_rows(images, start, b, w.dtype()).to(w.device()), Context::eval(state));
     const std::vector<std::int32_t> y(labels.begin() + start, labels.begin() + start + b);
-    const Tensor yt = Tensor::from_labels(y);
+    const Tensor yt = Tensor::from_labels(y).to(w.device());
     loss_sum += cross_entropy(logits, yt).item() * static_cast<double>(b);
     e.correct += count_correct(logits.value(), y);
   }

@@ -50,13 +50,7 @@ template <class T> void log_softmax_tangent_rows(const T* y, const T* xt, T* out
 Tensor log_softmax_tangent(const Tape& t, const Node& n) {
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   if (const DeviceBackend* dev = offload("log_softmax", n.value, xt)) return dev->log_softmax_tangent(n.value, xt);
-  const std::int64_t K = xt.dim(0), B = n.value.dim(0), C = n.value.dim(1);
-  Tensor out = Tensor::empty(Shape{K, B * C}, n.value.dtype());
-  dispatch_float(n.value.dtype(), "log_softmax", [&](auto zero) {
-    using T = decltype(zero);
-    log_softmax_tangent_rows(n.value.data<T>(), xt.data<T>(), out.data<T>(), K, B, C);
-  });
-  return out;
+  return kernels::log_softmax_tangent(n.value, xt);
 }
 
 void log_softmax_backward(Tape& t, const Node& n, const Dual& g) {
@@ -71,32 +65,7 @@ void log_softmax_backward(Tape& t, const Node& n, const Dual& g) {
     dev->log_softmax_backward(y.value, g.value, g.tangent, y.tangent, xb.value, xb.tangent);
     return t.accumulate(n, 0, std::move(xb));
   }
-  dispatch_float(n.value.dtype(), "log_softmax", [&](auto zero) {
-    using T = decltype(zero);
-    const T* py = y.value.data<T>();
-    const T* pg = g.value.data<T>();
-    T* px = xb.value.data<T>();
-    for (std::int64_t i = 0; i < B; ++i) {
-      T s = 0;
-      for (std::int64_t j = 0; j < C; ++j) s += pg[i * C + j];
-      for (std::int64_t j = 0; j < C; ++j) px[i * C + j] = pg[i * C + j] - std::exp(py[i * C + j]) * s;
-      for (std::int64_t k = 0; k < K; ++k) {
-        T* ot = xb.tangent.data<T>() + (k * B + i) * C;
-        const T* gt = g.has_tangent() ? g.tangent.data<T>() + (k * B + i) * C : nullptr;
-        const T* yt = y.has_tangent() ? y.tangent.data<T>() + (k * B + i) * C : nullptr;
-        T sdot = 0;
-        if (gt)
-          for (std::int64_t j = 0; j < C; ++j) sdot += gt[j];
-        for (std::int64_t j = 0; j < C; ++j) {
-          const T p = std::exp(py[i * C + j]);
-          T v = -p * sdot;                 // − p ṡ
-          if (gt) v += gt[j];              // + ġ
-          if (yt) v -= p * yt[j] * s;      // − ṗ s
-          ot[j] = v;
-        }
-      }
-    }
-  });
+  kernels::log_softmax_backward(y.value, g.value, g.tangent, y.tangent, xb.value, xb.tangent);
   t.accumulate(n, 0, std::move(xb));
 }
 
@@ -104,7 +73,81 @@ const OpRules kLogSoftmaxRules = {"log_softmax", log_softmax_tangent, log_softma
 
 // ---- pick: y_i = x[i, l_i];  ẏ_k,i = ẋ_k[i, l_i];  x̄[i, l_i] += ḡ_i ---------------------------
 
-Tensor gather(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int64_t C) {
+Tensor pick_tangent(const Tape& t, const Node& n) {
+  const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
+  const std::int64_t K = xt.dim(0), B = n.value.numel(), C = t.input_value(n, 0).dim(1);
+  return kernels::pick_gather(xt, n.saved, K * B, C).reshape(Shape{K, B});
+}
+
+void pick_backward(Tape& t, const Node& n, const Dual& g) {
+  if (!t.needs_adjoint(n, 0)) return;
+  const std::int64_t B = n.value.numel(), C = t.input_value(n, 0).dim(1);
+  Dual xb(kernels::pick_scatter(g.value, n.saved, B, C));
+  if (g.has_tangent()) xb.tangent = kernels::pick_scatter(g.tangent, n.saved, g.K() * B, C).reshape(Shape{g.K(), B * C});
+  t.accumulate(n, 0, std::move(xb));
+}
+
+const OpRules kPickRules = {"pick", pick_tangent, pick_backward, 0};
+GRADHPO_REGISTER_OPS(&kLogSoftmaxRules, &kPickRules);
+
+}  // namespace
+
+// ---- the CPU kernels (the device seam's reference, engine/backend.h) ----------------------------
+
+namespace kernels {
+
+Tensor log_softmax(const Tensor& x) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  dispatch_float(x.dtype(), "log_softmax", [&](auto zero) {
+    using T = decltype(zero);
+    log_softmax_rows(x.data<T>(), y.data<T>(), x.shape()[0], x.shape()[1]);
+  });
+  return y;
+}
+
+Tensor log_softmax_tangent(const Tensor& y, const Tensor& xt) {
+  const std::int64_t K = xt.dim(0), B = y.dim(0), C = y.dim(1);
+  Tensor out = Tensor::empty(Shape{K, B * C}, y.dtype());
+  dispatch_float(y.dtype(), "log_softmax", [&](auto zero) {
+    using T = decltype(zero);
+    log_softmax_tangent_rows(y.data<T>(), xt.data<T>(), out.data<T>(), K, B, C);
+  });
+  return out;
+}
+
+void log_softmax_backward(const Tensor& y, const Tensor& g, const Tensor& gt, const Tensor& yt, Tensor& xb,
+                          Tensor& xbt) {
+  const std::int64_t B = y.dim(0), C = y.dim(1);
+  const std::int64_t K = xbt.defined() ? xbt.dim(0) : 0;
+  dispatch_float(y.dtype(), "log_softmax", [&](auto zero) {
+    using T = decltype(zero);
+    const T* py = y.data<T>();
+    const T* pg = g.data<T>();
+    T* px = xb.data<T>();
+    for (std::int64_t i = 0; i < B; ++i) {
+      T s = 0;
+      for (std::int64_t j = 0; j < C; ++j) s += pg[i * C + j];
+      for (std::int64_t j = 0; j < C; ++j) px[i * C + j] = pg[i * C + j] - std::exp(py[i * C + j]) * s;
+      for (std::int64_t k = 0; k < K; ++k) {
+        T* ot = xbt.data<T>() + (k * B + i) * C;
+        const T* pgt = gt.defined() ? gt.data<T>() + (k * B + i) * C : nullptr;
+        const T* pyt = yt.defined() ? yt.data<T>() + (k * B + i) * C : nullptr;
+        T sdot = 0;
+        if (pgt)
+          for (std::int64_t j = 0; j < C; ++j) sdot += pgt[j];
+        for (std::int64_t j = 0; j < C; ++j) {
+          const T p = std::exp(py[i * C + j]);
+          T v = -p * sdot;                 // − p ṡ
+          if (pgt) v += pgt[j];            // + ġ
+          if (pyt) v -= p * pyt[j] * s;    // − ṗ s
+          ot[j] = v;
+        }
+      }
+    }
+  });
+}
+
+Tensor pick_gather(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int64_t C) {
   if (const DeviceBackend* dev = offload("pick", x, labels)) return dev->gather(x, labels, rows, C);
   Tensor out = Tensor::empty(Shape{rows}, x.dtype());
   const std::int32_t* l = labels.data<std::int32_t>();
@@ -116,7 +159,7 @@ Tensor gather(const Tensor& x, const Tensor& labels, std::int64_t rows, std::int
   return out;
 }
 
-Tensor scatter(const Tensor& g, const Tensor& labels, std::int64_t rows, std::int64_t C) {
+Tensor pick_scatter(const Tensor& g, const Tensor& labels, std::int64_t rows, std::int64_t C) {
   if (const DeviceBackend* dev = offload("pick", g, labels)) return dev->scatter(g, labels, rows, C);
   Tensor out = Tensor::zeros(Shape{rows * C}, g.dtype());
   const std::int32_t* l = labels.data<std::int32_t>();
@@ -128,24 +171,7 @@ Tensor scatter(const Tensor& g, const Tensor& labels, std::int64_t rows, std::in
   return out;
 }
 
-Tensor pick_tangent(const Tape& t, const Node& n) {
-  const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
-  const std::int64_t K = xt.dim(0), B = n.value.numel(), C = t.input_value(n, 0).dim(1);
-  return gather(xt, n.saved, K * B, C).reshape(Shape{K, B});
-}
-
-void pick_backward(Tape& t, const Node& n, const Dual& g) {
-  if (!t.needs_adjoint(n, 0)) return;
-  const std::int64_t B = n.value.numel(), C = t.input_value(n, 0).dim(1);
-  Dual xb(scatter(g.value, n.saved, B, C));
-  if (g.has_tangent()) xb.tangent = scatter(g.tangent, n.saved, g.K() * B, C).reshape(Shape{g.K(), B * C});
-  t.accumulate(n, 0, std::move(xb));
-}
-
-const OpRules kPickRules = {"pick", pick_tangent, pick_backward, 0};
-GRADHPO_REGISTER_OPS(&kLogSoftmaxRules, &kPickRules);
-
-}  // namespace
+}  // namespace kernels
 
 Var log_softmax(const Var& logits) {
   Tape& t = logits.tape();
@@ -153,12 +179,7 @@ Var log_softmax(const Var& logits) {
   require_matrix("log_softmax", logits.shape());
   if (const DeviceBackend* dev = offload("log_softmax", logits.value()))
     return t.record(&kLogSoftmaxRules, dev->log_softmax(logits.value()), {logits});
-  Tensor y = Tensor::empty(logits.shape(), logits.dtype());
-  dispatch_float(logits.dtype(), "log_softmax", [&](auto zero) {
-    using T = decltype(zero);
-    log_softmax_rows(logits.value().data<T>(), y.data<T>(), logits.shape()[0], logits.shape()[1]);
-  });
-  return t.record(&kLogSoftmaxRules, std::move(y), {logits});
+  return t.record(&kLogSoftmaxRules, kernels::log_softmax(logits.value()), {logits});
 }
 
 Var pick(const Var& x, const Tensor& labels) {
@@ -178,7 +199,7 @@ Var pick(const Var& x, const Tensor& labels) {
     GRADHPO_CHECK(l[i] >= 0 && l[i] < C, "pick: label " + std::to_string(l[i]) + " at row " + std::to_string(i) +
                                        " is outside [0, " + std::to_string(C) + ")");
   const Tensor device_labels = labels.to(x.device());
-  Var y = t.record(&kPickRules, gather(x.value(), device_labels, B, C), {x});
+  Var y = t.record(&kPickRules, kernels::pick_gather(x.value(), device_labels, B, C), {x});
   t.node(y).saved = device_labels;
   return y;
 }

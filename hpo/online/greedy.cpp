@@ -18,7 +18,8 @@ GeneralizedGreedy::GeneralizedGreedy(const BilevelProblem& problem, OuterOptions
 Tensor GeneralizedGreedy::step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
                                              const InnerState& after, double& val_loss) {
   const Tensor term = detail::one_step_hypergradient(u, before, g, after, state.step, options_.darts_radius, &val_loss)
-                          .to(DType::f64);
+                          .to(Device::cpu)
+                          .to(DType::f64);  // θ-sized: on the host
   Tensor& h = state.extra["accumulated"];  // h_t = γ h_{t−1} + term
   if (!h.defined()) h = Tensor::zeros(term.shape(), DType::f64);
   Tensor next = term.clone();

@@ -37,6 +37,7 @@ Tensor HyperDistill::step_hypergradient(Unroll& u, BilevelState& s, const InnerS
   const std::int64_t t = s.step + 1;  // steps taken once this one is done
   // w*_t = p_t w*_{t−1} + (1 − p_t) w_{t−1}: the average point, over w_0 .. w_{t−1} = before.
   Tensor& w_star = s.extra["w_star"];
+  w_star = w_star.to(before.w().device());  // host memory after load_state
   if (!w_star.defined()) {
     w_star = before.w().clone();
   } else {
@@ -55,9 +56,12 @@ Tensor HyperDistill::step_hypergradient(Unroll& u, BilevelState& s, const InnerS
   // f(w*_t, D_t): the one Jacobian product, at the averaged weights.
   InnerState star = before;
   star.parts[0] = w_star;
-  const Tensor f = detail::one_step_indirect(u, star, u.gradient(w_star, s.step).grad, val.grad_w, s.step, 0).to(DType::f64);
+  // θ-sized vectors on the host; w*_t and the weights stay on w's device.
+  const Tensor f = detail::one_step_indirect(u, star, u.gradient(w_star, s.step).grad, val.grad_w, s.step, 0)
+                       .to(Device::cpu)
+                       .to(DType::f64);
   const double pi = distill_scale(options_.gamma, t, fit.at(0));
-  Tensor h = val.grad_theta.to(DType::f64).clone();
+  Tensor h = val.grad_theta.to(Device::cpu).to(DType::f64).clone();
   axpy(h, pi, f);
 
   // Every fit_every steps: regress π f on a DrMAD estimate of the second-order term over the
@@ -68,8 +72,10 @@ Tensor HyperDistill::step_hypergradient(Unroll& u, BilevelState& s, const InnerS
       if (!s.extra.count("window_s" + std::to_string(i))) s.extra["window_s" + std::to_string(i)] = before.parts[i].clone();
     if (t % options_.fit_every == 0) {
       Segment seg;
-      seg.start.parts.push_back(s.extra["window_w"]);
-      for (std::size_t i = 1; i < before.parts.size(); ++i) seg.start.parts.push_back(s.extra["window_s" + std::to_string(i)]);
+      const Device dev = before.w().device();  // the window's start may come from load_state (host)
+      seg.start.parts.push_back(s.extra["window_w"].to(dev));
+      for (std::size_t i = 1; i < before.parts.size(); ++i)
+        seg.start.parts.push_back(s.extra["window_s" + std::to_string(i)].to(dev));
       seg.first = t - options_.fit_every;
       seg.steps = options_.fit_every;
       const Hypergradient est = drmad_hypergradient(u.problem(), u.theta(), &seg);

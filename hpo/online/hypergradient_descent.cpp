@@ -21,13 +21,14 @@ HypergradientDescent::HypergradientDescent(const BilevelProblem& problem, OuterO
 Tensor HypergradientDescent::step_hypergradient(Unroll&, BilevelState& state, const InnerState&, const Tensor& g,
                                                 const InnerState&, double&) {
   // h_t = ∇f(w_t) · u_{t−1} (zero before the first step: no rate has acted yet).
-  const Tensor& u = state.extra["direction"];
+  const Tensor u = state.extra["direction"].to(g.device());  // host memory after load_state
   return Tensor::from({u.defined() ? dot(g, u) : 0.0}, Shape{1}, DType::f64);
 }
 
 OnlineStep HypergradientDescent::step(BilevelState& state) {
   require(state.method == name(), name() + ": the state was made by '" + state.method + "'");
   require(state.step < problem_->horizon, name() + ": the run is over");
+  place_inner(state);
   const std::int64_t t = state.step;
   BilevelState next = state;
   OnlineStep out;
@@ -45,7 +46,8 @@ OnlineStep HypergradientDescent::step(BilevelState& state) {
   Unroll u(*problem_, next.theta);
   StepJvp j = u.step_jvp(state.inner, {}, lp.grad, Tensor(), t);
   next.extra["direction"] = j.tangents[0].defined() ? j.tangents[0].reshape(Shape{state.inner.w().numel()}).clone()
-                                                   : Tensor::zeros(state.inner.w().shape(), state.inner.w().dtype());
+                                                   : Tensor::zeros(state.inner.w().shape(), state.inner.w().dtype(),
+                                                                   state.inner.w().device());
   next.inner = std::move(j.next);
   next.step = t + 1;
   next.train_losses.push_back(out.train_loss);

@@ -40,8 +40,13 @@ void OnlineMethod::apply_update(BilevelState& state, const Tensor& hypergradient
   state.outer = opt.state();
 }
 
+void OnlineMethod::place_inner(BilevelState& state) const {
+  for (Tensor& part : state.inner.parts) part = part.to(problem_->w0.device());
+}
+
 OnlineStep OnlineMethod::step(BilevelState& state) {
   require(state.method == name(), name() + ": the state was made by '" + state.method + "'");
+  place_inner(state);
   require(state.step < problem_->horizon,
           name() + ": the run is over (step " + std::to_string(state.step) + " of " + std::to_string(problem_->horizon) + ")");
   Unroll u(*problem_, state.theta);
@@ -52,7 +57,7 @@ OnlineStep OnlineMethod::step(BilevelState& state) {
   OnlineStep out;
   out.train_loss = lp.loss;
   out.val_loss = std::numeric_limits<double>::quiet_NaN();
-  out.hypergradient = step_hypergradient(u, next, state.inner, lp.grad, after, out.val_loss).to(DType::f64);
+  out.hypergradient = step_hypergradient(u, next, state.inner, lp.grad, after, out.val_loss).to(Device::cpu).to(DType::f64);
   if (const std::int64_t i = first_non_finite(out.hypergradient); i >= 0)
     throw InnerDivergence(name() + ": the hypergradient of " + problem_->hyper.entry_name(i) + " at step " +
                               std::to_string(t) + " is not finite",
@@ -68,11 +73,12 @@ OnlineStep OnlineMethod::step(BilevelState& state) {
 
 Tensor OnlineMethod::hypergradient(const BilevelState& state) {
   BilevelState copy = state;
+  place_inner(copy);
   Unroll u(*problem_, copy.theta);
   const LossPass lp = u.gradient(copy.inner.w(), copy.step);
   const InnerState after = u.step(copy.inner, lp.grad, copy.step);
   double val = 0;
-  return step_hypergradient(u, copy, copy.inner, lp.grad, after, val).to(DType::f64);
+  return step_hypergradient(u, copy, copy.inner, lp.grad, after, val).to(Device::cpu).to(DType::f64);
 }
 
 OnlineStep OnlineMethod::run(BilevelState& state, std::int64_t steps) {
@@ -102,7 +108,7 @@ Tensor one_step_indirect(Unroll& u, const InnerState& before, const Tensor& g, c
   InnerState adj;
   adj.parts.push_back(v);
   for (std::size_t i = 1; i < before.parts.size(); ++i)
-    adj.parts.push_back(Tensor::zeros(before.parts[i].shape(), before.parts[i].dtype()));
+    adj.parts.push_back(Tensor::zeros(before.parts[i].shape(), before.parts[i].dtype(), before.parts[i].device()));
   // ḡ and ∂Φ_t/∂θ^T v from the step tape.
   const StepVjp b = u.step_vjp(before, g, t, adj);
   Tensor h = b.adj_theta.clone();
@@ -163,7 +169,7 @@ class Writer {
     pod<std::uint8_t>(static_cast<std::uint8_t>(t.dtype()));
     pod<std::int32_t>(t.ndim());
     for (int i = 0; i < t.ndim(); ++i) pod<std::int64_t>(t.dim(i));
-    const Tensor c = t.clone();  // contiguous
+    const Tensor c = t.to(Device::cpu).clone();  // contiguous, in host memory
     bytes(c.raw(), c.nbytes());
   }
   template <class T> void vec(const std::vector<T>& v) {

@@ -75,6 +75,9 @@ class OnlineMethod {
   virtual void apply_update(BilevelState& state, const Tensor& hypergradient);
   /// Throws Error naming the method and the group when the problem has a group it cannot handle.
   void refuse_groups(bool (*allowed)(const HyperGroup&), const char* what) const;
+  /// Moves the optimizer state S_t to the problem's device (a state read by load_state is in
+  /// host memory; a no-op when it is there already).
+  void place_inner(BilevelState& state) const;
 
   const BilevelProblem* problem_;
   OuterOptions outer_;

@@ -4,6 +4,7 @@
 // on the CPU, reads device memory from host code, skips the dispatch) then fails or differs
 // here, before any GPU session: this is the engine's half of issue 10, tested everywhere.
 // (Each TEST_CASE is its own process under ctest, so registering the emulator is local to it.)
+// The emulator itself is in emulated_device.h (tests/hpo/test_device.cpp uses it too).
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -15,125 +16,12 @@
 #include <gradhpo/engine/ops.h>
 
 #include "device_compare.h"
+#include "emulated_device.h"
 
 using namespace gradhpo;
 using namespace gradhpo::testing;
 
 namespace {
-
-int g_kernel_calls = 0;  // kernel entries of the emulator called (dispatch happened)
-
-Tensor host(const Tensor& t) { return t.to(Device::cpu); }
-Tensor device(const Tensor& t) { return t.to(Device::cuda); }
-Dual host(const Dual& d) { return Dual(host(d.value), host(d.tangent)); }
-Dual device(const Dual& d) { return Dual(device(d.value), device(d.tangent)); }
-// A Dual computation on the host, its result moved to the device.
-template <class F> Dual emulate_dual(F&& f) {
-  ++g_kernel_calls;
-  return device(f());
-}
-
-// A host computation on device tensors: the result is moved to the device.
-template <class F> Tensor emulate(F&& f) {
-  ++g_kernel_calls;
-  return device(f());
-}
-// An in-place host computation on a device tensor.
-template <class F> void emulate_into(Tensor& out, F&& f) {
-  ++g_kernel_calls;
-  Tensor h = host(out);
-  f(h);
-  out.copy_from(h);
-}
-
-// Entries whose CPU code is private to its op file (softmax, pooling, batch norm) are not
-// emulated; the GPU suite covers them.
-void not_emulated() { FAIL("the emulated device has no kernel for this op: keep it out of these tests"); }
-
-DeviceBackend make_emulator() {
-  DeviceBackend b{};
-  b.name = "emulated";
-  b.allocate = [](std::size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); };
-  b.deallocate = [](void* p) { std::free(p); };
-  b.copy = [](void* dst, bool, const void* src, bool, std::size_t bytes) { std::memcpy(dst, src, bytes); };
-  b.fill = [](Tensor& t, double v) { emulate_into(t, [&](Tensor& h) { h.fill(v); }); };
-  b.binary = [](kernels::BinaryOp op, const Tensor& a, const Tensor& c) {
-    return emulate([&] { return kernels::binary(op, host(a), host(c)); });
-  };
-  b.axpy = [](Tensor& acc, const Tensor& x, double alpha) {
-    emulate_into(acc, [&](Tensor& h) { kernels::axpy(h, host(x), alpha); });
-  };
-  b.affine = [](const Tensor& x, double s, double t) { return emulate([&] { return kernels::affine(host(x), s, t); }); };
-  b.unary = [](kernels::UnaryOp op, const Tensor& x) { return emulate([&] { return kernels::unary(op, host(x)); }); };
-  b.unary_derivative = [](kernels::UnaryOp op, const Tensor& x, const Tensor& y, int order) {
-    return emulate([&] { return kernels::unary_derivative(op, host(x), host(y), order); });
-  };
-  b.reduce_middle = [](const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double s) {
-    return emulate([&] { return kernels::reduce_middle(host(x), A, B, C, s); });
-  };
-  b.expand_middle = [](const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double s) {
-    return emulate([&] { return kernels::expand_middle(host(x), A, B, C, s); });
-  };
-  b.gemm = [](const Tensor& A, const Shape& as, bool ta, const Tensor& B, const Shape& bs, bool tb, Tensor& C,
-              bool acc) {
-    const Tensor ha = host(A), hb = host(B);
-    emulate_into(C, [&](Tensor& hc) {
-      dispatch_float(hc.dtype(), "gemm", [&](auto zero) {
-        using T = decltype(zero);
-        kernels::gemm<T>(ha.data<T>(), as[0], as[1], ta, hb.data<T>(), bs[0], bs[1], tb, hc.data<T>(), T(1),
-                         acc ? T(1) : T(0));
-      });
-    });
-  };
-  b.log_softmax = [](const Tensor&) { return not_emulated(), Tensor(); };
-  b.log_softmax_tangent = [](const Tensor&, const Tensor&) { return not_emulated(), Tensor(); };
-  b.log_softmax_backward = [](const Tensor&, const Tensor&, const Tensor&, const Tensor&, Tensor&, Tensor&) {
-    not_emulated();
-  };
-  b.gather = [](const Tensor&, const Tensor&, std::int64_t, std::int64_t) { return not_emulated(), Tensor(); };
-  b.scatter = [](const Tensor&, const Tensor&, std::int64_t, std::int64_t) { return not_emulated(), Tensor(); };
-  b.channel_affine = [](const Dual& x, const Dual* s, const Dual* t, bool with_value) {
-    const Dual hs = s ? host(*s) : Dual(), ht = t ? host(*t) : Dual();
-    Dual y = emulate_dual([&] { return dual::channel_affine(host(x), s ? &hs : nullptr, t ? &ht : nullptr); });
-    if (!with_value) y.value = Tensor();
-    return y;
-  };
-  b.channel_sum = [](const Dual& x) { return emulate_dual([&] { return dual::channel_sum(host(x)); }); };
-  b.channel_dot = [](const Dual& a, const Dual& c) { return emulate_dual([&] { return dual::channel_dot(host(a), host(c)); }); };
-  b.channel_broadcast = [](const Dual& v, const Shape& s) {
-    return emulate_dual([&] { return dual::channel_broadcast(host(v), s); });
-  };
-  b.conv2d = [](const Dual& x, const Dual& w, const kernels::ConvGeometry& g, bool with_value) {
-    Dual y = emulate_dual([&] { return dual::conv2d(host(x), host(w), static_cast<int>(g.stride), static_cast<int>(g.pad)); });
-    if (!with_value) y.value = Tensor();
-    return y;
-  };
-  b.conv2d_backward_input = [](const Dual& gy, const Dual& w, const kernels::ConvGeometry& g, const Shape& xs) {
-    return emulate_dual([&] {
-      return dual::conv2d_backward_input(host(gy), host(w), xs, static_cast<int>(g.stride), static_cast<int>(g.pad));
-    });
-  };
-  b.conv2d_backward_weight = [](const Dual& gy, const Dual& x, const kernels::ConvGeometry& g, const Shape& ws) {
-    return emulate_dual([&] {
-      return dual::conv2d_backward_weight(host(gy), host(x), ws, static_cast<int>(g.stride), static_cast<int>(g.pad));
-    });
-  };
-  b.max_pool = [](const PoolWindow&, std::int64_t, const Tensor&, Tensor&, Tensor&) { not_emulated(); };
-  b.pool_gather = [](const PoolWindow&, std::int64_t, std::int64_t, const Tensor&, const Tensor&, Tensor&) {
-    not_emulated();
-  };
-  b.pool_scatter = b.pool_gather;
-  b.avg_pool = [](const PoolWindow&, std::int64_t, const Tensor&, Tensor&) { not_emulated(); };
-  b.avg_pool_adjoint = b.avg_pool;
-  b.standardize = [](const Tensor&, double, Tensor&, Tensor&, Tensor&, Tensor&) { not_emulated(); };
-  b.standardize_tangent = [](const Tensor&, const Tensor&, const Tensor&, Tensor&) { not_emulated(); };
-  b.standardize_backward = [](const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                              const Tensor&, Tensor&, Tensor&) { not_emulated(); };
-  return b;
-}
-
-const DeviceBackend kEmulator = make_emulator();
-void use_emulator() { register_device_backend(Device::cuda, &kEmulator); }
 
 // A 4-3-2 tanh MLP with a squared-error loss, per-parameter L2 through λ, and a slice/concat.
 constexpr std::int64_t kParams = 4 * 3 + 3 + 3 * 2 + 2;  // 23

@@ -52,6 +52,7 @@ struct ToySpec {
   double lr = 0.3, momentum = 0.9, weight_decay = 1e-3;
   std::uint64_t batch_seed = 0, init_seed = 0;
   std::int64_t hidden = 5;
+  Device device = Device::cpu;  // where w and the data live (tests/hpo/test_device.cpp)
 };
 
 inline hpo::ClassificationTask toy_task(const ToySpec& s) {
@@ -88,6 +89,7 @@ inline hpo::ClassificationTask toy_task(const ToySpec& s) {
   co.batch_seed = s.batch_seed;
   co.init_seed = s.init_seed;
   co.dtype = DType::f64;
+  co.device = s.device;
   return hpo::make_classification_task(model, formula_data(s.train_size, 0, "formula:train"),
                                        formula_data(16, 1000, "formula:val"), std::move(h), opt, s.horizon, co);
 }
