@@ -128,21 +128,30 @@ template <class Op> void report_gemm_fraction(benchmark::State& state, Op&& op, 
 }
 
 /// Runs `op` each iteration (its time is the benchmark's) and, when given, `baseline` right
-/// after it; sets counter `ratio_name` = total op time / total baseline time. Returns op's
+/// after it; sets counter `ratio_name` = total op time / total baseline time, and the same ratio
+/// of CPU time (all threads) as `<ratio_name>_cpu`, plus `cpu_ms`, op's mean CPU time per run
+/// (on a shared machine the CPU figures move less with load than the wall ones). Returns op's
 /// best (shortest) run in seconds.
 template <class Op, class Base>
 double timed_pair(benchmark::State& state, Op&& op, Base&& baseline, const char* ratio_name) {
   op();  // warm-up: fills the tape arena and the storage pool
   baseline();
-  double op_total = 0, base_total = 0, best = 0;
+  double op_total = 0, base_total = 0, best = 0, op_cpu = 0, base_cpu = 0;
   for (auto _ : state) {
-    const double t = seconds(op);
-    state.SetIterationTime(t);
-    op_total += t;
-    best = best == 0 ? t : std::min(best, t);
-    base_total += seconds(baseline);
+    const Timing t = timed(op);
+    state.SetIterationTime(t.wall);
+    op_total += t.wall;
+    op_cpu += t.cpu;
+    best = best == 0 ? t.wall : std::min(best, t.wall);
+    const Timing b = timed(baseline);
+    base_total += b.wall;
+    base_cpu += b.cpu;
   }
-  if (ratio_name != nullptr && base_total > 0) state.counters[ratio_name] = op_total / base_total;
+  if (state.iterations() > 0) state.counters["cpu_ms"] = 1e3 * op_cpu / static_cast<double>(state.iterations());
+  if (ratio_name != nullptr && base_total > 0) {
+    state.counters[ratio_name] = op_total / base_total;
+    if (base_cpu > 0) state.counters[std::string(ratio_name) + "_cpu"] = op_cpu / base_cpu;
+  }
   return best;
 }
 

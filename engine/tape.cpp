@@ -1,5 +1,7 @@
 #include "tape.h"
 
+#include <algorithm>
+
 #include <string>
 
 #include "dual_math.h"
@@ -145,10 +147,62 @@ void Tape::accumulate(const Node& n, int i, Dual c) {
   GRADHPO_CHECK(c.value.numel() == target.value.numel(),
           std::string(n.rules->name) + " backward: contribution of shape " + c.value.shape().str() +
               " for an input of shape " + target.value.shape().str());
+  finish_adjoint(id);
   Dual& slot = adjoint_slot(id);
   if (c.value.shape() != target.value.shape()) c.value = c.value.reshape(target.value.shape());
-  dual::add_to(slot.value, std::move(c.value));
-  if (target.adjoint_tangent && c.has_tangent()) dual::add_to(slot.tangent, std::move(c.tangent));
+  // A first contribution is kept as it is, even when its storage is shared (an add passes the
+  // same ḡ to both inputs): copied only if a second one must be added to it, and then not
+  // copied-then-added but summed into a new tensor in one pass. Only a slot that owns its
+  // storage alone is added to in place.
+  auto add = [](Tensor& acc, Tensor part) {
+    if (!acc.defined()) acc = std::move(part);
+    else if (!acc.unique()) acc = kernels::binary(kernels::BinaryOp::add, acc, part);
+    else kernels::axpy(acc, part);
+  };
+  add(slot.value, std::move(c.value));
+  if (target.adjoint_tangent && c.has_tangent()) add(slot.tangent, std::move(c.tangent));
+}
+
+Tape::PartialAdjoint* Tape::partial_adjoint(std::int32_t id) {
+  for (PartialAdjoint& p : partial_)
+    if (p.id == id) return &p;
+  return nullptr;
+}
+
+namespace {
+using Ranges = std::vector<std::pair<std::int64_t, std::int64_t>>;
+
+bool overlaps(const Ranges& written, std::int64_t begin, std::int64_t end) {
+  for (const auto& [b, e] : written)
+    if (begin < e && b < end) return true;
+  return false;
+}
+
+// Zeroes what `written` leaves out of each of the `rows` rows of `total` elements of acc.
+void zero_unwritten(Tensor& acc, Ranges& written, std::int64_t total) {
+  std::sort(written.begin(), written.end());
+  const std::int64_t rows = acc.numel() / std::max<std::int64_t>(total, 1);
+  for (std::int64_t k = 0; k < rows; ++k) {
+    std::int64_t at = 0;
+    for (const auto& [b, e] : written) {
+      if (b > at) acc.flat_slice(k * total + at, b - at).fill(0.0);
+      at = e;
+    }
+    if (at < total) acc.flat_slice(k * total + at, total - at).fill(0.0);
+  }
+  written.clear();
+}
+}  // namespace
+
+void Tape::finish_adjoint(std::int32_t id) {
+  PartialAdjoint* p = partial_adjoint(id);
+  if (!p) return;
+  Dual& slot = adjoint_slot(id);
+  const std::int64_t total = node_at(id).value.numel();
+  if (p->value_partial) zero_unwritten(slot.value, p->value, total);
+  if (p->tangent_partial) zero_unwritten(slot.tangent, p->tangent, total);
+  *p = partial_.back();
+  partial_.pop_back();
 }
 
 void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual& c) {
@@ -157,25 +211,44 @@ void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual
   if (!target.on_gradient_path) return;
   Dual& slot = adjoint_slot(id);
   const std::int64_t total = target.value.numel(), len = c.value.numel();
-  // The first contribution is copied in and only the rest zeroed: a model's parameter slices
-  // usually cover w, so this avoids clearing and re-reading the whole adjoint once per step.
-  auto add_range = [&](Tensor& acc, const Tensor& part, std::int64_t rows, const Shape& shape) {
-    const bool fresh = !acc.defined();
-    if (fresh) acc = Tensor::empty(shape, part.dtype(), part.device());
+  GRADHPO_CHECK(start >= 0 && start + len <= total, std::string(n.rules->name) + " backward: range [" +
+                                                        std::to_string(start) + ", " + std::to_string(start + len) +
+                                                        ") outside an input of " + std::to_string(total) + " elements");
+  // A slot shared with another tensor (see accumulate) is made its own before a range is added.
+  if (slot.value.defined() && !slot.value.unique()) slot.value = slot.value.clone();
+  if (slot.tangent.defined() && !slot.tangent.unique()) slot.tangent = slot.tangent.clone();
+  PartialAdjoint* p = partial_adjoint(id);
+  // acc[k·total + start, + len) += part's row k, for the rows of part. A fresh slot is allocated
+  // unzeroed and its written ranges tracked; a range no contribution has touched yet is copied
+  // into; only overlapping contributions are added (after the slot is made whole).
+  auto add_range = [&](Tensor& acc, const Tensor& part, std::int64_t rows, const Shape& shape, bool PartialAdjoint::*partial,
+                       Ranges PartialAdjoint::*written) {
+    if (!acc.defined()) {
+      acc = Tensor::empty(shape, part.dtype(), part.device());
+      if (!p) {
+        partial_.push_back(PartialAdjoint{});
+        partial_.back().id = id;
+        p = &partial_.back();
+      }
+      p->*partial = true;
+    }
+    const bool copy = p && p->*partial && !overlaps(p->*written, start, start + len);
+    if (p && p->*partial && !copy) {  // a second contribution to the same elements: make it whole
+      zero_unwritten(acc, p->*written, total);
+      p->*partial = false;
+    }
     for (std::int64_t k = 0; k < rows; ++k) {
       Tensor dst = acc.flat_slice(k * total + start, len);
       const Tensor src = part.flat_slice(k * len, len);
-      if (!fresh) {
-        kernels::axpy(dst, src);
-        continue;
-      }
-      acc.flat_slice(k * total, start).fill(0.0);
-      dst.copy_from(src);
-      acc.flat_slice(k * total + start + len, total - start - len).fill(0.0);
+      if (copy) dst.copy_from(src);
+      else kernels::axpy(dst, src);
     }
+    if (copy) (p->*written).emplace_back(start, start + len);
   };
-  add_range(slot.value, c.value, 1, target.value.shape());
-  if (target.adjoint_tangent && c.has_tangent()) add_range(slot.tangent, c.tangent, c.K(), Shape{c.K(), total});
+  add_range(slot.value, c.value, 1, target.value.shape(), &PartialAdjoint::value_partial, &PartialAdjoint::value);
+  if (target.adjoint_tangent && c.has_tangent())
+    add_range(slot.tangent, c.tangent, c.K(), Shape{c.K(), total}, &PartialAdjoint::tangent_partial, &PartialAdjoint::tangent);
+  if (p && !p->value_partial && !p->tangent_partial) finish_adjoint(id);
 }
 
 void Tape::differentiate(const Request& req) {
@@ -185,6 +258,7 @@ void Tape::differentiate(const Request& req) {
 
   strip_tangents_ = false;
   in_backward_ = nullptr;
+  partial_.clear();
   for (Node& n : nodes_) {
     n.tangent = Tensor();
     n.adjoint = Dual();
@@ -284,6 +358,7 @@ void Tape::differentiate(const Request& req) {
   for (std::size_t i = count; i-- > 0;) {
     Node& n = nodes_[i];
     if (!n.rules || !n.on_gradient_path || !n.adjoint.value.defined()) continue;
+    finish_adjoint(static_cast<std::int32_t>(i));  // a slice of an op's result filled its adjoint
     strip_tangents_ = !n.adjoint_tangent;
     const Dual g = strip_tangents_ ? n.adjoint.value_only() : n.adjoint;
     in_backward_ = &n;
@@ -291,6 +366,15 @@ void Tape::differentiate(const Request& req) {
     in_backward_ = nullptr;
     strip_tangents_ = false;
     if (!n.is_variable) n.adjoint = Dual();  // intermediate adjoints are not kept
+  }
+  while (!partial_.empty()) finish_adjoint(partial_.back().id);  // the leaves' adjoints, made whole
+  // What differentiate returns owns its storage: a leaf's adjoint may still share it with
+  // another's (both inputs of an add), and a caller may update one in place.
+  for (std::size_t i = 0; i < count; ++i) {
+    Node& n = nodes_[i];
+    if (!n.is_variable) continue;
+    if (n.adjoint.value.defined() && !n.adjoint.value.unique()) n.adjoint.value = n.adjoint.value.clone();
+    if (n.adjoint.tangent.defined() && !n.adjoint.tangent.unique()) n.adjoint.tangent = n.adjoint.tangent.clone();
   }
 }
 

@@ -185,6 +185,20 @@ class Tape {
   Dual& adjoint_slot(std::int32_t id);
   void check_declared_read(const Node& n, int input) const;
 
+  // An adjoint that slices fill piece by piece (accumulate_range, e.g. a model's parameter
+  // slices of w): the flat ranges of its value, and of every tangent row, that hold a
+  // contribution. The rest of the slot is uninitialized until finish_adjoint zeroes it — before
+  // anything reads the slot or adds to it elementwise — so a slot the slices cover is written
+  // once (a copy per slice) instead of zero-filled and then added to.
+  struct PartialAdjoint {
+    std::int32_t id = -1;
+    bool value_partial = false, tangent_partial = false;
+    std::vector<std::pair<std::int64_t, std::int64_t>> value, tangent;  // [begin, end), disjoint
+  };
+  PartialAdjoint* partial_adjoint(std::int32_t id);
+  void finish_adjoint(std::int32_t id);
+  std::vector<PartialAdjoint> partial_;
+
   std::vector<Node> nodes_;
   std::vector<std::int32_t> inputs_;
   std::uint32_t generation_ = 1;

@@ -2,20 +2,33 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <tuple>
 #include <type_traits>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "../error.h"
 #include "cpu.h"
+
+#include <cctype>
 
 #ifdef GRADHPO_HAVE_OPENBLAS
 #include <cblas.h>
 extern "C" int openblas_get_parallel(void);  // 0 serial, 1 pthreads, 2 OpenMP
+extern "C" char* openblas_get_config(void);
 #endif
 
 namespace gradhpo::kernels {
@@ -87,14 +100,15 @@ GemmArgs<T> contiguous(const T* A, std::int64_t a_rows, std::int64_t a_cols, boo
 
 enum class Forced { none, eigen, openblas };
 
-// GRADHPO_GEMM, read once: "auto" plans; unset, empty or "eigen" is Eigen (see gemm.h for why
-// planning is not the default); a library that cannot run is an error.
+// GRADHPO_GEMM, read once: unset, empty or "auto" plans (with the per-machine plan file);
+// "eigen" or "openblas" forces that library; anything else, or a library that cannot run, is an
+// error.
 Forced forced_library() {
   static const Forced forced = [] {
     const char* env = std::getenv("GRADHPO_GEMM");
     const std::string v = env ? env : "";
-    if (v == "auto") return Forced::none;
-    if (v.empty() || v == "eigen") return Forced::eigen;
+    if (v.empty() || v == "auto") return Forced::none;
+    if (v == "eigen") return Forced::eigen;
     GRADHPO_CHECK(v == "openblas", "GRADHPO_GEMM: expected eigen, openblas or auto, got '" + v + "'");
     std::string why;
     GRADHPO_CHECK(openblas_usable(&why), "GRADHPO_GEMM=openblas, but " + why);
@@ -130,9 +144,174 @@ PlanKey key_of(const GemmProblem& p) { return {p.m, p.n, p.k, p.trans_a, p.trans
 
 std::atomic<GemmTrace*> g_trace{nullptr};
 
+// ---- the per-machine plan file --------------------------------------------------------------
+// One line per planned product, "m n k trans_a trans_b f32|f64 threads eigen|openblas", under a
+// '#' header naming the machine. Read without a lock (it is only ever replaced by rename, so a
+// reader sees a whole old or a whole new file); on a product it does not list, a process takes
+// an exclusive flock on "<file>.lock", reads the file again (another process may have planned
+// the product meanwhile: its choice wins), measures only if the product is still missing, and
+// writes the file to a temporary name and renames it over the old one. So the first process on
+// a machine to run a product decides for every later one, and all of them compute the same bits.
+
+std::string line_of(const GemmProblem& p, GemmLibrary library) {
+  std::ostringstream o;
+  o << p.m << ' ' << p.n << ' ' << p.k << ' ' << int(p.trans_a) << ' ' << int(p.trans_b) << ' '
+    << (p.is_double ? "f64" : "f32") << ' ' << p.threads << ' ' << gemm_library_name(library);
+  return o.str();
+}
+
+// Parses one line; false for comments, blank or malformed lines (which are ignored).
+bool parse_line(const std::string& line, GemmProblem& p, GemmLibrary& library) {
+  if (line.empty() || line[0] == '#') return false;
+  std::istringstream in(line);
+  int ta = 0, tb = 0;
+  std::string dtype, lib;
+  if (!(in >> p.m >> p.n >> p.k >> ta >> tb >> dtype >> p.threads >> lib)) return false;
+  if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1) || (dtype != "f32" && dtype != "f64") || p.m <= 0 || p.n <= 0 ||
+      p.k <= 0 || p.threads <= 0)
+    return false;
+  if (lib == "eigen") library = GemmLibrary::eigen;
+  else if (lib == "openblas") library = GemmLibrary::openblas;
+  else return false;
+  p.trans_a = ta == 1;
+  p.trans_b = tb == 1;
+  p.is_double = dtype == "f64";
+  return true;
+}
+
+using PlanMap = std::map<PlanKey, std::pair<GemmProblem, GemmLibrary>>;
+
+void read_into(const std::string& path, PlanMap& map) {
+  std::ifstream in(path);
+  std::string line;
+  GemmProblem p;
+  GemmLibrary library = GemmLibrary::eigen;
+  while (std::getline(in, line))
+    if (parse_line(line, p, library)) map.insert_or_assign(key_of(p), std::make_pair(p, library));
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string m = line.substr(colon + 1);
+        m.erase(0, m.find_first_not_of(' '));
+        return m;
+      }
+    }
+  return "unknown CPU";
+}
+
+// What a plan depends on besides the product: the CPU and the two libraries' builds.
+std::string machine_identity() {
+  std::string id = cpu_model() + " | Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." +
+                   std::to_string(EIGEN_MAJOR_VERSION) + "." + std::to_string(EIGEN_MINOR_VERSION);
+#ifdef GRADHPO_HAVE_OPENBLAS
+  if (const char* config = openblas_get_config()) id += std::string(" | ") + config;
+#endif
+  return id;
+}
+
+std::string default_plan_path() {
+  std::string dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/') dir = xdg;
+  else if (const char* home = std::getenv("HOME"); home && *home) dir = std::string(home) + "/.cache";
+  else return "";
+  dir += "/gradhpo";
+  // File name: the CPU model, readable, and a hash of everything the plan depends on.
+  const std::string id = machine_identity();
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
+  std::string model;
+  for (char c : cpu_model()) model += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return dir + "/gemm-plan-" + model.substr(0, 60) + "-" + hex + ".txt";
+}
+
+// mkdir -p of the folder holding `path`; false on failure.
+bool make_parent_dirs(const std::string& path) {
+  for (std::size_t i = 1; i < path.size(); ++i)
+    if (path[i] == '/') {
+      const std::string dir = path.substr(0, i);
+      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+  return true;
+}
+
+// Prints once per process why the plan file cannot be written (products it does not list then
+// run with Eigen, the same choice in every process).
+void warn_once(const std::string& why) {
+  static std::once_flag once;
+  std::call_once(once, [&] {
+    std::fprintf(stderr, "gradhpo: %s; products it does not list run with Eigen (GRADHPO_GEMM_PLAN sets the file)\n",
+                 why.c_str());
+  });
+}
+
+// The file's choice for p, measured and added to the file if missing. On any failure to lock or
+// write the file: Eigen, with a warning. Never throws (it runs inside parallel regions).
+GemmLibrary file_choice(const std::string& path, const GemmProblem& p, PlanMap& map) {
+  if (path.empty()) {
+    warn_once("no GEMM plan file (neither XDG_CACHE_HOME nor HOME is set)");
+    return GemmLibrary::eigen;
+  }
+  if (!make_parent_dirs(path)) {
+    warn_once("cannot create the folder of the GEMM plan file " + path + ": " + std::strerror(errno));
+    return GemmLibrary::eigen;
+  }
+  const std::string lock_path = path + ".lock";
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock < 0) {
+    warn_once("cannot open " + lock_path + ": " + std::strerror(errno));
+    return GemmLibrary::eigen;
+  }
+  while (::flock(lock, LOCK_EX) != 0 && errno == EINTR) {
+  }
+  GemmLibrary choice = GemmLibrary::eigen;
+  read_into(path, map);  // another process may have planned it since this one read the file
+  if (auto it = map.find(key_of(p)); it != map.end()) {
+    choice = it->second.second;
+  } else {
+    const double eigen = gemm_seconds(GemmLibrary::eigen, p), openblas = gemm_seconds(GemmLibrary::openblas, p);
+    choice = openblas < eigen ? GemmLibrary::openblas : GemmLibrary::eigen;
+    map.emplace(key_of(p), std::make_pair(p, choice));
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    bool ok = false;
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << "# gradhpo GEMM plan: the library each product runs with on this machine (delete the file to plan again)\n"
+          << "# " << machine_identity() << "\n"
+          << "# m n k trans_a trans_b dtype threads library\n";
+      for (const auto& [key, entry] : map) out << line_of(entry.first, entry.second) << '\n';
+      out.flush();
+      ok = static_cast<bool>(out);
+    }
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+      warn_once("cannot write the GEMM plan file " + path + ": " + std::strerror(errno));
+      std::remove(tmp.c_str());
+      map.erase(key_of(p));
+      choice = GemmLibrary::eigen;
+    }
+  }
+  ::flock(lock, LOCK_UN);
+  ::close(lock);
+  return choice;
+}
+
+// Products smaller than this (m·n·k) are not planned: both libraries take a few microseconds,
+// a timing could not tell them apart, and planning one costs milliseconds. They run with Eigen.
+constexpr std::int64_t kPlanMinWork = 16 * 16 * 16;
+
 struct Plan {
   std::mutex mutex;
-  std::map<PlanKey, std::pair<GemmProblem, GemmLibrary>> choices;
+  bool loaded = false;
+  std::string path;
+  PlanMap choices;   // the file's, as last read, plus this process's
+  PlanMap fallback;  // products the file could not take: Eigen, without asking it again
 };
 Plan& plan() {
   static Plan p;
@@ -180,16 +359,35 @@ GemmLibrary gemm_choice(const GemmProblem& p) {
   return gemm_plan_choice(p);
 }
 
+std::string gemm_plan_path() {
+  static const std::string path = [] {
+    const char* env = std::getenv("GRADHPO_GEMM_PLAN");
+    return env && *env ? std::string(env) : default_plan_path();
+  }();
+  return path;
+}
+
 GemmLibrary gemm_plan_choice(const GemmProblem& p) {
-  if (!openblas_usable()) return GemmLibrary::eigen;
+  if (!openblas_usable() || p.m * p.n * p.k < kPlanMinWork) return GemmLibrary::eigen;
   Plan& pl = plan();
   std::lock_guard<std::mutex> lock(pl.mutex);
+  if (!pl.loaded) {
+    pl.path = gemm_plan_path();
+    if (!pl.path.empty()) read_into(pl.path, pl.choices);
+    pl.loaded = true;
+  }
   const PlanKey key = key_of(p);
   if (auto it = pl.choices.find(key); it != pl.choices.end()) return it->second.second;
-  const double eigen = gemm_seconds(GemmLibrary::eigen, p), openblas = gemm_seconds(GemmLibrary::openblas, p);
-  const GemmLibrary choice = openblas < eigen ? GemmLibrary::openblas : GemmLibrary::eigen;
-  pl.choices.emplace(key, std::make_pair(p, choice));
+  if (auto it = pl.fallback.find(key); it != pl.fallback.end()) return it->second.second;
+  const GemmLibrary choice = file_choice(pl.path, p, pl.choices);
+  if (!pl.choices.count(key)) pl.fallback.emplace(key, std::make_pair(p, choice));
   return choice;
+}
+
+GemmLibrary gemm_plan_file_choice(const std::string& path, const GemmProblem& p) {
+  if (!openblas_usable()) return GemmLibrary::eigen;
+  PlanMap map;
+  return file_choice(path, p, map);
 }
 
 double gemm_seconds(GemmLibrary library, const GemmProblem& p) {

@@ -3,15 +3,23 @@
 //
 // Neither library wins everywhere (STYLE.md, performance facts: OpenBLAS leads at some shapes
 // on one CPU, Eigen at others on another), so the choice is made at run time, as FFTW's planner
-// does: the first time a product of a given shape, transposes, dtype and thread count is asked
-// for, both libraries run it on scratch buffers and the faster one is remembered for the rest of
-// the process. GRADHPO_GEMM=auto plans; GRADHPO_GEMM=openblas forces OpenBLAS; unset (or
-// "eigen") is Eigen everywhere; anything else, or openblas where it cannot run, is an error at
-// the first product. Results are bit-for-bit reproducible for a given machine, thread count and
-// choice — but a plan is a timing, so two processes may plan differently and differ in the last
-// bits. Work that must match bit for bit across processes (a run killed and resumed,
-// tests/tools) needs the same choice in both, which is why planning is opt-in until the plan is
-// kept per machine in a file (not done yet).
+// (and its wisdom file) does: the first time a product of a given shape, transposes, dtype and
+// thread count runs on a machine, both libraries run it on scratch buffers and the faster one is
+// written to a per-machine plan file, which every later process on that machine reads and obeys.
+//
+// Why a file and not a per-process cache: a plan is a timing, and two processes timing the same
+// product may choose differently and then differ in the last bits. A run killed and resumed in a
+// new process (tests/tools) must compute the same bits as one that was not, so the choice must
+// be the machine's, not the process's. Once a product is in the file, every process uses it.
+//
+// The file: $GRADHPO_GEMM_PLAN if set, else $XDG_CACHE_HOME/gradhpo/ (or ~/.cache/gradhpo/)
+// gemm-plan-<CPU model>-<hash of the CPU model, Eigen version and OpenBLAS build>.txt; one line
+// per product, plain text. Deleting it makes the next process plan again. Where it cannot be
+// written, products it does not list run with Eigen (a warning says so once per process).
+//
+// GRADHPO_GEMM: unset, empty or "auto" plans as above; "eigen" or "openblas" forces that library
+// everywhere; anything else, or openblas where it cannot run, is an error at the first product.
+// Results are bit-for-bit reproducible for a given machine, thread count and choice.
 //
 // OpenBLAS is used only when gradhpo was built with it (GRADHPO_OPENBLAS) and the library
 // loaded at run time is its OpenMP build, whose threads are our OpenMP threads (a pthreads
@@ -54,12 +62,19 @@ template <class T>
 void gemm_with(GemmLibrary library, const T* A, std::int64_t a_rows, std::int64_t a_cols, bool trans_a, const T* B,
                std::int64_t b_rows, std::int64_t b_cols, bool trans_b, T* C, T alpha, T beta);
 
-/// The library gemm() runs `problem` with: Eigen or OpenBLAS as GRADHPO_GEMM says, or with
-/// GRADHPO_GEMM=auto the planned one (gemm_plan_choice). Thread-safe.
+/// The library gemm() runs `problem` with: Eigen or OpenBLAS as GRADHPO_GEMM forces, else the
+/// planned one (gemm_plan_choice). Thread-safe.
 GemmLibrary gemm_choice(const GemmProblem& problem);
-/// The planner's choice for `problem`: measured once per process and problem, then cached;
-/// Eigen where OpenBLAS cannot run. Thread-safe.
+/// The planner's choice for `problem`: the plan file's (gemm_plan_path) if it lists the
+/// problem, else measured now and added to the file; Eigen where OpenBLAS cannot run or the
+/// file cannot be written, and for products under 16³ multiply-adds (not worth a plan). Cached in the process after the first call. Thread-safe.
 GemmLibrary gemm_plan_choice(const GemmProblem& problem);
+/// The same with the plan file at `path`, uncached (tests): the file's choice, or measured and
+/// added to it.
+GemmLibrary gemm_plan_file_choice(const std::string& path, const GemmProblem& problem);
+/// The per-machine plan file this process uses ("" where neither GRADHPO_GEMM_PLAN,
+/// XDG_CACHE_HOME nor HOME is set).
+std::string gemm_plan_path();
 
 /// GRADHPO_GEMM as understood: "eigen", "openblas" or "auto". Throws Error for any other value
 /// (or openblas where it cannot run); kernels call it before a parallel region, where an
@@ -72,7 +87,8 @@ bool openblas_usable(std::string* why_not = nullptr);
 /// The threads a product started here may use: OpenMP's maximum, or 1 inside a parallel region.
 int gemm_threads();
 
-/// Every product planned so far in this process, with its library (for reports).
+/// Every product in this process's plan (those read from the plan file and those it planned),
+/// with its library (for reports).
 std::vector<std::pair<GemmProblem, GemmLibrary>> gemm_plan();
 
 /// Seconds one call of `problem` takes with `library`, measured now on scratch buffers (the

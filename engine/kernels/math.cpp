@@ -140,6 +140,33 @@ Tensor unary_derivative(UnaryOp op, const Tensor& x, const Tensor& y, int order)
   return d;
 }
 
+Tensor relu_backward(const Tensor& g, const Tensor& x) {
+  check_pair("relu", g, x);
+  GRADHPO_CHECK(x.numel() > 0 && g.numel() % x.numel() == 0,
+                "relu backward: an adjoint of shape " + g.shape().str() + " for an input of shape " + x.shape().str());
+  if (offload("relu", g, x)) return binary(BinaryOp::mul, g, unary_derivative(UnaryOp::relu, x, x, 1));
+  Tensor out = Tensor::empty(g.shape(), g.dtype());
+  dispatch_float(g.dtype(), "relu", [&](auto zero) {
+    using T = decltype(zero);
+    const T* pg = g.data<T>();
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    const std::int64_t N = x.numel();
+    parallel_chunks(g.numel(), [&](std::int64_t s, std::int64_t e) {
+      // Row by row within the chunk, so that the inner loop is a plain vectorizable one.
+      for (std::int64_t i = s; i < e;) {
+        const std::int64_t j = i % N, len = std::min(e - i, N - j);
+        const T* gr = pg + i;
+        const T* xr = px + j;
+        T* orow = po + i;
+        for (std::int64_t l = 0; l < len; ++l) orow[l] = xr[l] > T(0) ? gr[l] : T(0);
+        i += len;
+      }
+    });
+  });
+  return out;
+}
+
 Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale) {
   GRADHPO_CHECK(A * B * C == x.numel(), "reduce: view [A, B, C] does not match " + x.shape().str());
   if (const DeviceBackend* dev = offload("reduce", x)) return dev->reduce_middle(x, A, B, C, scale);

@@ -30,6 +30,10 @@ Tensor unary(UnaryOp op, const Tensor& x);
 /// f'(x) (order 1) or f''(x) (order 2), given x and y = f(x).
 Tensor unary_derivative(UnaryOp op, const Tensor& x, const Tensor& y, int order);
 
+/// relu's adjoint in one pass: g ⊙ [x > 0], where g has x's element count or is a block of
+/// directions [K, x.numel()] (each row masked alike). The same as binary(mul, g,
+/// unary_derivative(relu, x, x, 1)) without the mask tensor.
+Tensor relu_backward(const Tensor& g, const Tensor& x);
 /// Views x as [A, B, C] and sums over B: returns [A, C] (as a flat tensor of A*C elements),
 /// times `scale`.
 Tensor reduce_middle(const Tensor& x, std::int64_t A, std::int64_t B, std::int64_t C, double scale);

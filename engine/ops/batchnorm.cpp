@@ -41,9 +41,11 @@ int channel_threads(const Layout& L, std::int64_t K) {
 
 // ---- kernels: each parallel over channels, sums in double --------------------------------------
 
-/// x̂, s = 1/sqrt(σ² + eps), μ and the biased σ², per channel.
+/// x̂, s = 1/sqrt(σ² + eps), μ and the biased σ², per channel; with gamma, beta and y given,
+/// also y = γ x̂ + β in the same pass (batch_norm_train's value).
 template <class T>
-void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* mean, T* var) {
+void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* mean, T* var,
+                       const T* gamma = nullptr, const T* beta = nullptr, T* y = nullptr) {
   const double m = static_cast<double>(L.m());
   [[maybe_unused]] const int threads = channel_threads(L, 0);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -59,6 +61,16 @@ void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* 
     for (std::int64_t n = 0; n < L.N; ++n) {
       const T* xr = x + L.row(n, c);
       T* yr = xh + L.row(n, c);
+      if (y) {
+        const T gc = gamma[c], bc = beta[c];
+        T* out = y + L.row(n, c);
+        for (std::int64_t r = 0; r < L.R; ++r) {
+          const T h = (xr[r] - tm) * ts;
+          yr[r] = h;
+          out[r] = h * gc + bc;
+        }
+        continue;
+      }
       for (std::int64_t r = 0; r < L.R; ++r) yr[r] = (xr[r] - tm) * ts;
     }
     s[c] = ts;
@@ -138,24 +150,56 @@ void standardize_backward(const Layout& L, std::int64_t K, const T* xh, const T*
   }
 }
 
+/// batch_norm_train's gradient (no tangents) in two passes over ḡ: per channel Σḡ and Σ x̂ḡ
+/// (β̄ and γ̄), then x̄ = s γ (ḡ − mean(ḡ) − x̂ mean(x̂ ḡ)) — standardize_backward of the adjoint
+/// γ ḡ that x̂ receives, with γ taken out of the sums. xb, gb, bb may each be null (not needed).
+template <class T>
+void norm_backward(const Layout& L, const T* xh, const T* s, const T* gamma, const T* g, T* xb, T* gb, T* bb) {
+  const double m = static_cast<double>(L.m());
+  [[maybe_unused]] const int threads = channel_threads(L, 0);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (std::int64_t c = 0; c < L.C; ++c) {
+    double sg = 0, shg = 0;
+    for (std::int64_t n = 0; n < L.N; ++n) {
+      sg += row_sum(g + L.row(n, c), L.R);
+      shg += row_dot(xh + L.row(n, c), g + L.row(n, c), L.R);
+    }
+    if (gb) gb[c] = static_cast<T>(shg);
+    if (bb) bb[c] = static_cast<T>(sg);
+    if (!xb) continue;
+    const T mg = static_cast<T>(sg / m), b = static_cast<T>(shg / m), sc = s[c] * gamma[c];
+    for (std::int64_t n = 0; n < L.N; ++n) {
+      const T* gr = g + L.row(n, c);
+      const T* hr = xh + L.row(n, c);
+      T* o = xb + L.row(n, c);
+      for (std::int64_t r = 0; r < L.R; ++r) o[r] = sc * (gr[r] - mg - hr[r] * b);
+    }
+  }
+}
+
 // ---- the primitive ------------------------------------------------------------------------------
 // Node: input x; output x̂; saved = s [C]; scalar = eps.
+
+/// x̂̇ for the K directions xt [K, numel] of x, given x̂ and s.
+Tensor standardized_tangent(const Tensor& xh, const Tensor& s, const Tensor& xt) {
+  const Layout L = layout(xh.shape());
+  const std::int64_t K = xt.dim(0);
+  Tensor out = Tensor::empty(Shape{K, L.numel()}, xh.dtype(), xh.device());
+  if (const DeviceBackend* dev = offload("batch_standardize", xt)) {
+    dev->standardize_tangent(xh, s, xt, out);
+    return out;
+  }
+  dispatch_float(xh.dtype(), "batch_standardize", [&](auto zero) {
+    using T = decltype(zero);
+    standardize_tangent<T>(L, K, xh.data<T>(), s.data<T>(), xt.data<T>(), out.data<T>());
+  });
+  return out;
+}
 
 Tensor standardize_tangent_rule(const Tape& t, const Node& n) {
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   if (!xt.defined()) return {};
-  const Layout L = layout(n.value.shape());
-  const std::int64_t K = xt.dim(0);
-  Tensor out = Tensor::empty(Shape{K, L.numel()}, n.value.dtype(), n.value.device());
-  if (const DeviceBackend* dev = offload("batch_standardize", xt)) {
-    dev->standardize_tangent(n.value, n.saved, xt, out);
-    return out;
-  }
-  dispatch_float(n.value.dtype(), "batch_standardize", [&](auto zero) {
-    using T = decltype(zero);
-    standardize_tangent<T>(L, K, n.value.data<T>(), n.saved.data<T>(), xt.data<T>(), out.data<T>());
-  });
-  return out;
+  return standardized_tangent(n.value, n.saved, xt);
 }
 
 void standardize_backward_rule(Tape& t, const Node& n, const Dual& g) {
@@ -180,7 +224,68 @@ void standardize_backward_rule(Tape& t, const Node& n, const Dual& g) {
 
 const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule, standardize_backward_rule,
                                    1u | kReadsOutput};
-GRADHPO_REGISTER_OPS(&kStandardizeRules);
+
+// ---- batch_norm_train as one primitive --------------------------------------------------------
+// y = γ x̂ + β, x̂ = (x − μ) s: the composition channel_affine(batch_standardize(x), γ, β) in one
+// node, so that its gradient reads ḡ in two passes (norm_backward) instead of five (x̂̄ = γḡ, γ̄,
+// β̄, then standardize's sums and its x̄), and its value is written in one pass with x̂. With
+// tangents the rules are the composition's, term by term.
+// Node: inputs x, γ, β; output y; saved = s [C]; saved2 = x̂; scalar = eps.
+
+Tensor norm_tangent_rule(const Tape& t, const Node& n) {
+  // ẏ = γ x̂̇ + γ̇ x̂ + β̇
+  const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
+  Dual xh(n.saved2);
+  if (xt.defined()) xh.tangent = standardized_tangent(n.saved2, n.saved, xt);
+  const Node& gn = t.node_at(t.input_id(n, 1));
+  const Node& bn = t.node_at(t.input_id(n, 2));
+  const Dual gamma(gn.value, gn.tangent), beta(bn.value, bn.tangent);
+  return dual::channel_affine(xh, &gamma, &beta).tangent;
+}
+
+void norm_backward_rule(Tape& t, const Node& n, const Dual& g) {
+  const bool need_x = t.needs_adjoint(n, 0), need_gamma = t.needs_adjoint(n, 1), need_beta = t.needs_adjoint(n, 2);
+  const Dual x = t.input(n, 0), gamma = t.input(n, 1);
+  const Layout L = layout(n.value.shape());
+  const std::int64_t K = std::max({g.K(), x.K(), gamma.K()});
+  const DType dt = n.value.dtype();
+  if (K == 0) {
+    Dual xb, gb, bb;
+    if (need_x) xb.value = Tensor::empty(n.value.shape(), dt);
+    if (need_gamma) gb.value = Tensor::empty(gamma.value.shape(), dt);
+    if (need_beta) bb.value = Tensor::empty(gamma.value.shape(), dt);
+    dispatch_float(dt, "batch_norm_train", [&](auto zero) {
+      using T = decltype(zero);
+      auto ptr = [](Dual& d) { return d.value.defined() ? d.value.data<T>() : nullptr; };
+      norm_backward<T>(L, n.saved2.data<T>(), n.saved.data<T>(), gamma.value.data<T>(), g.value.data<T>(), ptr(xb),
+                       ptr(gb), ptr(bb));
+    });
+    if (need_x) t.accumulate(n, 0, std::move(xb));
+    if (need_gamma) t.accumulate(n, 1, std::move(gb));
+    if (need_beta) t.accumulate(n, 2, std::move(bb));
+    return;
+  }
+  // Forward-over-reverse: channel_affine's rules, then standardize's, with x̂̇ recomputed.
+  Dual xh(n.saved2);
+  if (x.has_tangent()) xh.tangent = standardized_tangent(n.saved2, n.saved, x.tangent);
+  if (need_gamma) t.accumulate(n, 1, dual::channel_dot(g, xh));  // γ̄ = Σ ḡ x̂
+  if (need_beta) t.accumulate(n, 2, dual::channel_sum(g));       // β̄ = Σ ḡ
+  if (!need_x) return;
+  const Dual h = dual::channel_affine(g, &gamma, nullptr);  // x̂̄ = γ ḡ
+  Dual xb(Tensor::empty(n.value.shape(), dt));
+  xb.tangent = Tensor::empty(Shape{K, L.numel()}, dt);
+  dispatch_float(dt, "batch_norm_train", [&](auto zero) {
+    using T = decltype(zero);
+    auto tan = [](const Dual& d) { return d.has_tangent() ? d.tangent.data<T>() : nullptr; };
+    standardize_backward<T>(L, K, n.saved2.data<T>(), n.saved.data<T>(), h.value.data<T>(), tan(h), tan(x), tan(xh),
+                            xb.value.data<T>(), xb.tangent.data<T>());
+  });
+  t.accumulate(n, 0, std::move(xb));
+}
+
+// Reads x (ẋ, for x̂̇) and γ (γ̇) as duals; β and y only as values.
+const OpRules kBatchNormRules = {"batch_norm_train", norm_tangent_rule, norm_backward_rule, 0b011};
+GRADHPO_REGISTER_OPS(&kStandardizeRules, &kBatchNormRules);
 
 void check_x(const char* op, const Shape& x, DType d) {
   GRADHPO_CHECK(x.ndim() == 2 || x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W] or [N, C], got " + x.str());
@@ -236,7 +341,31 @@ Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps
   check_x("batch_norm_train", x.shape(), x.dtype());
   check_channel_vector("batch_norm_train", "gamma", x.shape(), x.dtype(), gamma.value());
   check_channel_vector("batch_norm_train", "beta", x.shape(), x.dtype(), beta.value());
-  return channel_affine(batch_standardize(x, eps, batch_mean, batch_var), gamma, beta);
+  // On a device: the composition, whose two primitives the device backend implements.
+  if (x.device() != Device::cpu || gamma.value().device() != Device::cpu || beta.value().device() != Device::cpu)
+    return channel_affine(batch_standardize(x, eps, batch_mean, batch_var), gamma, beta);
+  const Layout L = layout(x.shape());
+  GRADHPO_CHECK(L.m() >= 2, "batch_norm_train: its batch_standardize needs more than one value per channel to "
+                      "normalize with batch statistics, got x of shape " + x.shape().str());
+  GRADHPO_CHECK(eps >= 0, "batch_norm_train: eps must be ≥ 0, got " + std::to_string(eps));
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor xh = Tensor::empty(x.shape(), x.dtype());
+  Tensor s = Tensor::empty(Shape{L.C}, x.dtype());
+  Tensor mean = Tensor::empty(Shape{L.C}, x.dtype());
+  Tensor var = Tensor::empty(Shape{L.C}, x.dtype());
+  dispatch_float(x.dtype(), "batch_norm_train", [&](auto zero) {
+    using T = decltype(zero);
+    standardize_value<T>(L, x.value().data<T>(), eps, xh.data<T>(), s.data<T>(), mean.data<T>(), var.data<T>(),
+                         gamma.value().data<T>(), beta.value().data<T>(), y.data<T>());
+  });
+  if (batch_mean) *batch_mean = mean;
+  if (batch_var) *batch_var = kernels::affine(var, static_cast<double>(L.m()) / static_cast<double>(L.m() - 1), 0.0);
+  Var out = t.record(&kBatchNormRules, std::move(y), {x, gamma, beta});
+  Node& n = t.node(out);
+  n.saved = std::move(s);
+  n.saved2 = std::move(xh);
+  n.scalar = eps;
+  return out;
 }
 
 // y = x ⊙ (γ s) + (β − γ s μ_run),  s = 1/sqrt(σ²_run + eps): constants s and μ_run, so the

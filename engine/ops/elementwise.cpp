@@ -179,16 +179,27 @@ Tensor unary_tangent(const Tape& t, const Node& n) {
 void unary_backward(Tape& t, const Node& n, const Dual& g) {
   if (!t.needs_adjoint(n, 0)) return;
   const auto op = static_cast<UnaryOp>(n.arg[0]);
+  if (op == UnaryOp::relu) {
+    // x̄ = ḡ [x > 0] in one pass (no mask tensor, no second pass to multiply); relu'' = 0, so the
+    // adjoint's tangent is ġ [x > 0], masked alike: the general rule below, fused.
+    const Tensor& x = t.input_value(n, 0);
+    Dual c(kernels::relu_backward(g.value, x));
+    if (g.has_tangent()) c.tangent = kernels::relu_backward(g.tangent, x);
+    return t.accumulate(n, 0, std::move(c));
+  }
   t.accumulate(n, 0, dual::mul(g, dual::unary_derivative(op, t.input(n, 0), n.value)));
 }
 // Reads x as a dual (f'(x) carries f''(x) ẋ); y only as a value.
 const OpRules kUnaryRules = {"unary", unary_tangent, unary_backward, 1u};
-GRADHPO_REGISTER_OPS(&kBinaryRules[0], &kBinaryRules[1], &kBinaryRules[2], &kBinaryRules[3], &kAffineRules, &kUnaryRules);
+// relu's backward reads x as a value only (relu'' = 0): no tangent of x is computed for it.
+const OpRules kReluRules = {"relu", unary_tangent, unary_backward, 0};
+GRADHPO_REGISTER_OPS(&kBinaryRules[0], &kBinaryRules[1], &kBinaryRules[2], &kBinaryRules[3], &kAffineRules, &kUnaryRules,
+                     &kReluRules);
 
 Var record_unary(UnaryOp op, const Var& x) {
   Tape& t = x.tape();
   t.check(x, kernels::unary_name(op));
-  Var y = t.record(&kUnaryRules, kernels::unary(op, x.value()), {x});
+  Var y = t.record(op == UnaryOp::relu ? &kReluRules : &kUnaryRules, kernels::unary(op, x.value()), {x});
   t.node(y).arg[0] = static_cast<std::int64_t>(op);
   return y;
 }

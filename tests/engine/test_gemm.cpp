@@ -4,6 +4,11 @@
 
 #include <gradhpo/engine/kernels/gemm.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
+
 using namespace gradhpo;
 using namespace gradhpo::kernels;
 using namespace gradhpo::testing;
@@ -78,9 +83,51 @@ TEST_CASE("gemm: the plan remembers one library per problem") {
     listed |= q.m == p.m && q.n == p.n && q.k == p.k && !q.trans_a && !q.trans_b && !q.is_double && lib == first;
   CHECK(listed == openblas_usable());  // without OpenBLAS there is nothing to plan
   CHECK(gemm_seconds(GemmLibrary::eigen, p) > 0);
-  // Unset, GRADHPO_GEMM means Eigen: the same bits in every process.
+  // Unset, GRADHPO_GEMM means the plan: the machine's choice, the same in every process.
   const char* env = std::getenv("GRADHPO_GEMM");
-  if (!env || std::string(env).empty()) CHECK(gemm_choice(p) == GemmLibrary::eigen);
+  if (!env || std::string(env).empty()) CHECK(gemm_choice(p) == first);
+}
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+TEST_CASE("gemm: the plan file decides for every process, and a missing product is measured and added") {
+  if (!openblas_usable()) return;  // nothing to choose between
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("gradhpo-plan-test-" + std::to_string(::getpid()) + "/plan.txt")).string();
+  GemmProblem p;
+  p.m = 40, p.n = 24, p.k = 56, p.trans_b = true, p.threads = 1;
+  // Written by hand (as another process would have): the file's choice wins over any timing.
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  for (const char* library : {"openblas", "eigen", "openblas"}) {
+    std::ofstream(path) << "# a comment, a malformed line, then the product\nnot a product\n40 24 56 0 1 f32 1 " << library << "\n";
+    CHECK(std::string(gemm_library_name(gemm_plan_file_choice(path, p))) == library);
+  }
+  // The same shape with other transposes, dtype or threads is another product: measured, added.
+  GemmProblem q = p;
+  q.is_double = true;
+  const GemmLibrary measured = gemm_plan_file_choice(path, q);
+  const std::string text = slurp(path);
+  CHECK(text.find("40 24 56 0 1 f64 1 " + std::string(gemm_library_name(measured))) != std::string::npos);
+  CHECK(text.find("40 24 56 0 1 f32 1 openblas") != std::string::npos);  // kept
+  CHECK(text.find("not a product") == std::string::npos);                  // rewritten clean
+  CHECK(gemm_plan_file_choice(path, q) == measured);
+  // Deleted, it is planned again from nothing.
+  std::filesystem::remove(path);
+  gemm_plan_file_choice(path, p);
+  CHECK(slurp(path).find("40 24 56 0 1 f32 1 ") != std::string::npos);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST_CASE("gemm: an unwritable plan file means Eigen for what it does not list") {
+  if (!openblas_usable()) return;
+  GemmProblem p;
+  p.m = 32, p.n = 32, p.k = 32, p.threads = 1;
+  CHECK(gemm_plan_file_choice("/proc/gradhpo-no-such-dir/plan.txt", p) == GemmLibrary::eigen);
 }
 
 TEST_CASE("gemm: OpenBLAS, when not usable, says why — never the wrong build silently") {

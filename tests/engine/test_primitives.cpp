@@ -164,3 +164,20 @@ TEST_CASE("log_softmax, pick and cross-entropy (mean and per-example weighted)")
     return sum(sigmoid(slice(lam, 0, Shape{3})) * ce);
   }, kW24, kLam4);
 }
+
+TEST_CASE("slice adjoints: disjoint pieces with gaps, overlaps, repeats and slices of an op's result") {
+  // The tape fills a sliced adjoint piece by piece and zeroes only the gaps at the end
+  // (Tape::accumulate_range): every pattern of pieces must give the same derivatives.
+  check_ad("slices with gaps, an overlap and a repeat", [](const Var& w, const Var& lam) {
+    const Var a = slice(w, 2, Shape{4}) * slice(lam, 0, Shape{4});  // gap [0, 2) never read
+    const Var b = tanh(slice(w, 10, Shape{4}));                     // gap [6, 10)
+    const Var c = slice(w, 4, Shape{4}) * slice(w, 12, Shape{4});   // overlaps both
+    const Var d = slice(w, 10, Shape{4});                           // the same piece again
+    return wrap(a * b + c + square(d) * slice(lam, 0, Shape{4}));   // [18, 24) never read
+  }, kW24, kLam4);
+  check_ad("slices of an op's result", [](const Var& w, const Var& lam) {
+    const Var y = tanh(w * 0.5);                                        // sliced below, in pieces
+    const Var s = slice(y, 0, Shape{4}) * slice(y, 8, Shape{4}) + slice(y, 20, Shape{4});
+    return wrap(s * slice(lam, 0, Shape{4}) + square(slice(y, 4, Shape{4})));  // y[12, 20) unread
+  }, kW24, kLam4);
+}

@@ -2,6 +2,7 @@
 // life cycle.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -198,4 +199,44 @@ TEST_CASE("a direction shaped like a 2-D w is one direction (K = 1), as autodiff
   const Tensor lam = Tensor::full(Shape{1}, 0.5, DType::f64);
   const MixedResult m = mixed_vjp([](const Var& x, const Var& l) { return sum(exp(x) * x) * sum(l); }, w, lam, v, true);
   CHECK(m.hvp.shape() == Shape{2, 3});
+}
+
+TEST_CASE("an add's shared adjoint: summed right where reused, and every returned adjoint owns its storage") {
+  // The tape keeps an add's ḡ shared between its inputs' adjoints instead of copying it
+  // (Tape::accumulate); a later contribution must not be added into the shared storage in place.
+  Tape t;
+  const Var a = t.variable(Tensor::from({1.0, 2.0, 3.0}, Shape{3}, DType::f64));
+  const Var b = t.variable(Tensor::from({-1.0, 0.5, 2.0}, Shape{3}, DType::f64));
+  const Var h = tanh(a);
+  const Var y = (h + b) + (h + a);  // h gets ḡ twice, a twice (once through h), b once
+  Request r;
+  r.output = y;
+  r.output_adjoint = Tensor::from({1.0, 2.0, 3.0}, Shape{3}, DType::f64);
+  r.gradients = {a, b};
+  t.differentiate(r);
+  const std::vector<double> g = {1.0, 2.0, 3.0};
+  std::array<double, 3> want_a{};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const double th = std::tanh(static_cast<double>(i + 1));  // a = 1, 2, 3
+    want_a[i] = g[i] * (1.0 + 2.0 * (1.0 - th * th));
+  }
+  auto close = [&](const std::vector<double>& got) {
+    bool ok = got.size() == want_a.size();
+    for (std::size_t i = 0; ok && i < got.size(); ++i) ok = std::fabs(got[i] - want_a[i]) <= 1e-14 * std::fabs(want_a[i]);
+    return ok;
+  };
+  CHECK(close(t.adjoint(a).value.to_vector()));
+  CHECK(t.adjoint(b).value.to_vector() == g);
+  Tensor gb = t.adjoint(b).value;
+  gb.fill(0.0);  // a caller updating one gradient in place leaves the others alone
+  CHECK(close(t.adjoint(a).value.to_vector()));
+  CHECK(r.output_adjoint.to_vector() == g);
+
+  // a + b alone: both leaves' adjoints are the one ḡ until differentiate hands them out.
+  r.output = a + b;
+  t.differentiate(r);
+  Tensor ga = t.adjoint(a).value;
+  ga.fill(0.0);
+  CHECK(t.adjoint(b).value.to_vector() == g);
+  CHECK(r.output_adjoint.to_vector() == g);
 }
