@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "../backend.h"
 #include "../kernels/cpu.h"
@@ -104,6 +105,17 @@ void standardize_tangent(const Layout& L, std::int64_t K, const T* xh, const T* 
   }
 }
 
+/// Σ ḡ and Σ x̂ ḡ over channel c (every row of it): the two sums a standardization's adjoint needs.
+template <class T>
+std::pair<double, double> adjoint_sums(const Layout& L, std::int64_t c, const T* xh, const T* g) {
+  double sg = 0, shg = 0;
+  for (std::int64_t n = 0; n < L.N; ++n) {
+    sg += row_sum(g + L.row(n, c), L.R);
+    shg += row_dot(xh + L.row(n, c), g + L.row(n, c), L.R);
+  }
+  return {sg, shg};
+}
+
 /// x̄ = s (ḡ − mean(ḡ) − x̂ b), b = mean(x̂ ḡ), and for each direction k
 /// x̄̇ = −s a x̄ + s (ġ − mean(ġ) − x̂ mean(x̂ ġ)) − s (b x̂̇ + x̂ mean(x̂̇ ḡ)),  a = mean(x̂ ẋ).
 /// gt (ġ), xt (ẋ) and xht (x̂̇) may each be null (zero).
@@ -114,11 +126,7 @@ void standardize_backward(const Layout& L, std::int64_t K, const T* xh, const T*
   [[maybe_unused]] const int threads = channel_threads(L, K);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t c = 0; c < L.C; ++c) {
-    double sg = 0, shg = 0;
-    for (std::int64_t n = 0; n < L.N; ++n) {
-      sg += row_sum(g + L.row(n, c), L.R);
-      shg += row_dot(xh + L.row(n, c), g + L.row(n, c), L.R);
-    }
+    const auto [sg, shg] = adjoint_sums(L, c, xh, g);
     const T mg = static_cast<T>(sg / m), b = static_cast<T>(shg / m), sc = s[c];
     for (std::int64_t n = 0; n < L.N; ++n) {
       const T* gr = g + L.row(n, c);
@@ -159,11 +167,7 @@ void norm_backward(const Layout& L, const T* xh, const T* s, const T* gamma, con
   [[maybe_unused]] const int threads = channel_threads(L, 0);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t c = 0; c < L.C; ++c) {
-    double sg = 0, shg = 0;
-    for (std::int64_t n = 0; n < L.N; ++n) {
-      sg += row_sum(g + L.row(n, c), L.R);
-      shg += row_dot(xh + L.row(n, c), g + L.row(n, c), L.R);
-    }
+    const auto [sg, shg] = adjoint_sums(L, c, xh, g);
     if (gb) gb[c] = static_cast<T>(shg);
     if (bb) bb[c] = static_cast<T>(sg);
     if (!xb) continue;
