@@ -87,6 +87,10 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
   if (out.empty()) out = "runs/" + c.name;
   std::cout << "gradhpo reproduce " << c.name << ": " << c.title << "\n";
   if (!c.scaled.empty()) std::cout << "  scaled down: " << c.scaled << "\n";
+  std::string overridden;  // what this run changed of the config, beside its prose
+  for (const std::vector<std::string>& list : {environment_sets(), sets})
+    for (const std::string& s : list) overridden += (overridden.empty() ? "" : " ") + s;
+  if (!overridden.empty()) std::cout << "  overridden here: " << overridden << "\n";
   if (!c.note.empty()) std::cout << "  note: " << c.note << "\n";
   RunFolder folder(out);
   folder.write_json("config.json", {{"experiment", c.name}, {"file", c.file}, {"options", opts.to_json()}});
@@ -140,6 +144,7 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
   }
   std::string about = "<p>" + html_escape(c.title) + "</p>";
   if (!c.scaled.empty()) about += "<p>Scaled down: " + html_escape(c.scaled) + "</p>";
+  if (!overridden.empty()) about += "<p>Overridden here: " + html_escape(overridden) + "</p>";
   if (!c.note.empty()) about += "<p>Note: " + html_escape(c.note) + "</p>";
   std::vector<std::pair<std::string, std::string>> sections = {
       {"Experiment", about}, {"Methods at an equal budget", "<pre>" + html_escape(r.comparison.table()) + "</pre>"}};

@@ -56,6 +56,9 @@ TEST_CASE("gradhpo reproduce quickstart writes results, plots and index.html") {
   REQUIRE(r.status == 0);
   CHECK(r.output.find("forward mode + sign") != std::string::npos);
   CHECK(r.output.find("random search") != std::string::npos);
+  // The config's scale note is prose: what --set changed of it is printed beside it.
+  CHECK(r.output.find("overridden here: steps=10 budget-runs=2 train-size=300 val-size=200 threads=1\n") !=
+        std::string::npos);
   CHECK(r.output.find("plot: " + out + "/schedule.png") != std::string::npos);
   check_no_progress_bar(r.output);
   for (const char* f : {"config.json", "results.json", "results.csv", "reproduce.json", "index.html"})
