@@ -288,18 +288,16 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   progress.clear();
   std::cout << "stopped: " << run.stop_reason << "; " << run.rejections << " rejected steps; " << fixed(run.seconds, 1)
             << " s in the outer loop\nlearned: " << schedule_text(h, run.theta) << "\n";
-  // Early stopping on validation (Micaelli & Storkey, Appendix B, Figure 3): the θ of the outer
-  // step with the lowest L_val, besides the θ the loop ended with — over every row of the run,
-  // those before a --resume included (each row keeps its raw θ).
-  Tensor best = run.theta;
-  int best_step = -1;
-  double best_val = INFINITY;
-  for (const auto& row : results)
-    if (!row["rejected"].get<bool>() && row.contains("theta") && row["val_loss"].get<double>() < best_val) {
-      best_val = row["val_loss"].get<double>();
-      best_step = row["step"].get<int>();
-      best = Tensor::from(row["theta"].get<std::vector<double>>(), Shape{h.size()}, DType::f64);
-    }
+  // Early stopping on validation (Micaelli & Storkey, Appendix B, Figure 3), over every row of the
+  // run, those before a --resume included: non-greedy, the θ of the outer step with the lowest
+  // L_val (each row keeps its raw θ, retrained below); greedy, the pass end whose carried weights
+  // have the lowest L_val (scored on the test set when the pass ended).
+  const bool greedy = o.method == "greedy";
+  const nlohmann::json* best_row = nullptr;
+  for (const auto& row : results) {
+    const bool candidate = greedy ? row.contains("pass_end") : !row["rejected"].get<bool>() && row.contains("theta");
+    if (candidate && (!best_row || row["val_loss"].get<double>() < (*best_row)["val_loss"].get<double>())) best_row = &row;
+  }
   // A θ whose training from w0 diverges is reported as such; the other reports still come.
   const nn::Evaluation diverged{NAN, NAN};
   auto report = [&](const Tensor& theta, const std::string& what) {
@@ -318,23 +316,17 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   };
   const auto [ev, et] = report(run.theta, o.method + ", the final θ trained from w0");
   nn::Evaluation best_test = et;
-  if (o.method != "greedy" && best_step >= 0) {
-    std::cout << "best validation loss " << fixed(best_val, 4) << " at outer step " << best_step << ": " << schedule_text(h, best) << "\n";
+  const int best_step = best_row ? (*best_row)["step"].get<int>() : -1;
+  if (best_row && greedy) {
+    best_test.accuracy = (*best_row)["test_accuracy"].get<double>();
+    best_test.loss = (*best_row)["test_loss"].get<double>();
+    std::cout << "greedy, the best pass end by validation loss (" << fixed((*best_row)["val_loss"].get<double>(), 4)
+              << ", update " << best_step << "): test accuracy " << fixed(100 * best_test.accuracy, 2) << "%\n";
+  } else if (best_row) {
+    const Tensor best = Tensor::from((*best_row)["theta"].get<std::vector<double>>(), Shape{h.size()}, DType::f64);
+    std::cout << "best validation loss " << fixed((*best_row)["val_loss"].get<double>(), 4) << " at outer step "
+              << best_step << ": " << schedule_text(h, best) << "\n";
     best_test = report(best, o.method + ", the best-validation θ (early stopping) trained from w0").second;
-  }
-  if (o.method == "greedy") {  // early stopping over the pass ends: the carried weights with the lowest L_val
-    best_step = -1;
-    best_val = INFINITY;
-    for (const auto& row : results)
-      if (row.contains("pass_end") && row["val_loss"].get<double>() < best_val) {
-        best_val = row["val_loss"].get<double>();
-        best_step = row["step"].get<int>();
-        best_test.accuracy = row["test_accuracy"].get<double>();
-        best_test.loss = row["test_loss"].get<double>();
-      }
-    if (best_step >= 0)
-      std::cout << "greedy, the best pass end by validation loss (" << fixed(best_val, 4) << ", update " << best_step
-                << "): test accuracy " << fixed(100 * best_test.accuracy, 2) << "%\n";
   }
   std::cout << "wall " << fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 1) << " s, peak RSS "
             << fixed(peak_rss_mb(), 1) << " MB\n";
