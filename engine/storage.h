@@ -4,9 +4,9 @@
 // block goes away the block (with its Storage header) returns to the pool, and the next request
 // of the same size reuses it. A training step repeats the same shapes every time, so after the
 // first step the tape and kernels make no heap allocation for tensors at all — the arena
-// property DESIGN.md asks of the tape. Blocks over 64 MiB (whole datasets) are not cached. The
-// reference count is intrusive (kept in the Storage,
-// like c10::intrusive_ptr) so that sharing a tensor allocates no control block either.
+// property DESIGN.md asks of the tape. Blocks over 64 MiB are cached only while the cached ones
+// stay under 1 GiB in all (storage.cpp says why). The reference count is intrusive (kept in the
+// Storage, like c10::intrusive_ptr) so that sharing a tensor allocates no control block either.
 #pragma once
 
 #include <atomic>

@@ -68,6 +68,29 @@ TEST_CASE("a repeated step allocates no new storage once the pool is warm") {
   CHECK(pool_stats().heap_allocations == before);
 }
 
+TEST_CASE("blocks over 64 MiB are reused while the cached ones stay under 1 GiB, then go back") {
+  // Forward mode's K-direction activations are this large and repeat every step: each fresh
+  // block would cost a page fault and a page clear per 4 KiB (storage.cpp). The pages are never
+  // touched here, so nothing is committed.
+  pool_release_cached();
+  const std::size_t large = std::size_t{600} << 20;
+  const Shape doubles{static_cast<std::int64_t>(large / 8)};
+  const std::size_t before = pool_stats().heap_allocations;
+  { const Tensor a = Tensor::empty(doubles, DType::f64); }
+  CHECK(pool_stats().cached_bytes == large);
+  { const Tensor a = Tensor::empty(doubles, DType::f64); }  // the cached one
+  CHECK(pool_stats().heap_allocations == before + 1);
+  {
+    // Two at once: the second would take the cached large blocks past 1 GiB, so it is freed.
+    const Tensor a = Tensor::empty(doubles, DType::f64);
+    const Tensor b = Tensor::empty(doubles, DType::f64);
+    CHECK(pool_stats().heap_allocations == before + 2);
+  }
+  CHECK(pool_stats().cached_bytes == large);
+  pool_release_cached();
+  CHECK(pool_stats().cached_bytes == 0);
+}
+
 TEST_CASE("heap allocations per differentiation do not grow with the number of ops") {
   // A chain of `depth` ops: once warm, an HVP through it allocates the same (small) number of
   // times whatever the depth — the per-call bookkeeping, never per op.
