@@ -42,15 +42,28 @@ void max_pool_planes(const PoolGeometry& g, std::int64_t planes, const T* x, T* 
         const T* r0 = xp + 2 * oh * g.W;
         const T* r1 = r0 + g.W;
         const std::int64_t o = p * g.out_plane() + oh * g.Wo;
-        for (std::int64_t ow = 0; ow < g.Wo; ++ow) {
-          const std::int64_t c = 2 * ow;
-          std::int64_t best = c;  // row-major window order: r0[c], r0[c+1], r1[c], r1[c+1]
+        const auto w = static_cast<std::int32_t>(g.W), top = static_cast<std::int32_t>(2 * oh * g.W);
+        // Selects, not branches: which of the four wins is data-dependent, and mispredicted
+        // branches made this loop 10-20% of LeNet-5's gradient (perf; 5% with selects). Same
+        // comparisons in the same order as the generic loop (row-major window, strict >: ties
+        // and NaNs keep the earlier entry).
+        const auto wo = static_cast<std::int32_t>(g.Wo);
+        T* yr = y + o;
+        std::int32_t* ar = arg + o;
+        for (std::int32_t ow = 0; ow < wo; ++ow) {
+          const std::int32_t c = 2 * ow;
           T m = r0[c];
-          if (r0[c + 1] > m) m = r0[c + 1], best = c + 1;
-          if (r1[c] > m) m = r1[c], best = g.W + c;
-          if (r1[c + 1] > m) m = r1[c + 1], best = g.W + c + 1;
-          y[o + ow] = m;
-          arg[o + ow] = static_cast<std::int32_t>(2 * oh * g.W + best);
+          std::int32_t best = c;
+          const T b = r0[c + 1], d = r1[c], e = r1[c + 1];
+          // `s ? x : m` with s = x > m is a max instruction; the index moves by arithmetic.
+          bool s = b > m;
+          m = s ? b : m, best += s * (c + 1 - best);
+          s = d > m;
+          m = s ? d : m, best += s * (w + c - best);
+          s = e > m;
+          m = s ? e : m, best += s * (w + c + 1 - best);
+          yr[ow] = m;
+          ar[ow] = top + best;
         }
       }
       continue;
