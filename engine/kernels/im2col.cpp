@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu.h"
 #include "gemm.h"
@@ -149,6 +150,23 @@ template <class T> std::int64_t block_rows(const ConvGeometry& g, std::int64_t r
   return std::clamp<std::int64_t>(kColsBlockBytes / std::max<std::int64_t>(per_row, 1), 1, g.Ho);
 }
 
+/// d[0, n) = s[0, n) for the short rows of im2col (Wo is 5 to 32 elements for LeNet and CIFAR
+/// networks): whole 64-byte moves, the last one overlapping the previous instead of a scalar
+/// tail loop (a tail of up to 15 floats cost more than the vector part for these rows).
+template <class T> inline void copy_row(T* __restrict d, const T* __restrict s, std::int64_t n) {
+  constexpr std::int64_t V = 64 / sizeof(T);
+  auto chunks = [&](auto bytes) {
+    constexpr std::int64_t v = static_cast<std::int64_t>(decltype(bytes)::value / sizeof(T));
+    std::int64_t i = 0;
+    for (; i + v <= n; i += v) std::memcpy(d + i, s + i, decltype(bytes)::value);
+    if (i < n) std::memcpy(d + n - v, s + n - v, decltype(bytes)::value);
+  };
+  if (n >= V) return chunks(std::integral_constant<std::size_t, 64>{});
+  if (n >= V / 2) return chunks(std::integral_constant<std::size_t, 32>{});
+  if (n >= V / 4) return chunks(std::integral_constant<std::size_t, 16>{});
+  for (std::int64_t i = 0; i < n; ++i) d[i] = s[i];
+}
+
 /// Where patches are read from: the image itself (pad = 0) or `xp` (zero border) after its
 /// interior has been filled with the image.
 template <class T> const T* patch_source(const ConvGeometry& g, const T* x, T* xp) {
@@ -156,8 +174,7 @@ template <class T> const T* patch_source(const ConvGeometry& g, const T* x, T* x
   const std::int64_t Hs = g.H + 2 * g.pad, Ws = g.W + 2 * g.pad;
   for (std::int64_t c = 0; c < g.C; ++c)
     for (std::int64_t h = 0; h < g.H; ++h)
-      std::memcpy(xp + (c * Hs + h + g.pad) * Ws + g.pad, x + (c * g.H + h) * g.W,
-                  static_cast<std::size_t>(g.W) * sizeof(T));
+      copy_row(xp + (c * Hs + h + g.pad) * Ws + g.pad, x + (c * g.H + h) * g.W, g.W);
   return xp;
 }
 
@@ -174,7 +191,7 @@ template <class T> void im2col_rows(const ConvGeometry& g, const T* src, T* cols
           const T* __restrict s = base + oh * g.stride * Ws;
           T* __restrict d = row + (oh - oh0) * g.Wo;
           if (g.stride == 1)
-            for (std::int64_t ow = 0; ow < g.Wo; ++ow) d[ow] = s[ow];
+            copy_row(d, s, g.Wo);
           else
             for (std::int64_t ow = 0; ow < g.Wo; ++ow) d[ow] = s[ow * g.stride];
         }
