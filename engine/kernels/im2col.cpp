@@ -167,6 +167,32 @@ template <class T> inline void copy_row(T* __restrict d, const T* __restrict s, 
   for (std::int64_t i = 0; i < n; ++i) d[i] = s[i];
 }
 
+/// d[0, n) += s[0, n), the same way: whole chunks, and the last two chunks (which may overlap)
+/// both summed from the unchanged d before either is stored, so the overlap holds d + s once.
+template <class T> inline void add_row(T* __restrict d, const T* __restrict s, std::int64_t n) {
+  constexpr std::int64_t V = 64 / sizeof(T);
+  auto chunks = [&](auto width) {
+    constexpr std::int64_t v = decltype(width)::value;
+    auto sum = [&](std::int64_t at, T* out) {
+      for (std::int64_t k = 0; k < v; ++k) out[k] = d[at + k] + s[at + k];
+    };
+    T a[v], b[v];
+    std::int64_t i = 0;
+    for (; i + 2 * v <= n; i += v) {
+      sum(i, a);
+      std::memcpy(d + i, a, sizeof a);
+    }
+    sum(i, a);
+    sum(n - v, b);
+    std::memcpy(d + i, a, sizeof a);
+    std::memcpy(d + n - v, b, sizeof b);
+  };
+  if (n >= V) return chunks(std::integral_constant<std::int64_t, V>{});
+  if (n >= V / 2) return chunks(std::integral_constant<std::int64_t, V / 2>{});
+  if (n >= V / 4) return chunks(std::integral_constant<std::int64_t, V / 4>{});
+  for (std::int64_t i = 0; i < n; ++i) d[i] += s[i];
+}
+
 /// Where patches are read from: the image itself (pad = 0) or `xp` (zero border) after its
 /// interior has been filled with the image.
 template <class T> const T* patch_source(const ConvGeometry& g, const T* x, T* xp) {
@@ -211,7 +237,7 @@ template <class T> void col2im_rows(const ConvGeometry& g, const T* cols, T* dst
           T* __restrict d = base + oh * g.stride * Ws;
           const T* __restrict s = row + (oh - oh0) * g.Wo;
           if (g.stride == 1)
-            for (std::int64_t ow = 0; ow < g.Wo; ++ow) d[ow] += s[ow];
+            add_row(d, s, g.Wo);
           else
             for (std::int64_t ow = 0; ow < g.Wo; ++ow) d[ow * g.stride] += s[ow];
         }
