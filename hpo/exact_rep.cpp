@@ -1,9 +1,12 @@
 #include "exact_rep.h"
 
 #include <cmath>
+#include <mutex>
 #include <sstream>
+#include <string>
 
 #include "../engine/error.h"
+#include "../engine/kernels/cpu.h"
 
 namespace gradhpo::hpo {
 
@@ -82,9 +85,9 @@ Rational rational_approximation(double x, std::uint32_t max_denominator) {
 
 namespace {
 
-// Floor division and modulo for a positive divisor (the remainder is in [0, d)).
-std::int64_t floor_mod(__int128 a, std::int64_t d) {
-  std::int64_t r = static_cast<std::int64_t>(a % d);
+// The remainder of a by a positive divisor, in [0, d).
+std::int64_t floor_mod(std::int64_t a, std::int64_t d) {
+  const std::int64_t r = a % d;
   return r < 0 ? r + d : r;
 }
 
@@ -96,8 +99,38 @@ template <class F> void for_each_value(const Tensor& t, F&& f) {
   });
 }
 
-// Element i of a [1] or [P] hyperparameter tensor.
-double element(const Tensor& h, std::int64_t i) { return h.numel() == 1 ? h.at(0) : h.at(i); }
+/// A [1] or [P] hyperparameter tensor's values, read once per step (not element by element).
+class PerParameter {
+ public:
+  explicit PerParameter(const Tensor& h) : v_(h.to_vector()) {}
+  double operator[](std::int64_t i) const { return v_.size() == 1 ? v_[0] : v_[static_cast<std::size_t>(i)]; }
+
+ private:
+  std::vector<double> v_;
+};
+
+/// Runs body(i) for every parameter i < P. Each parameter's fixed-point arithmetic and its
+/// information buffer are its own, so the loop runs on the OpenMP threads (for large P) with
+/// the same bits as on one; it was a serial quarter of exact reversal's time on two threads.
+/// An error (out of range, overflow) stops its thread's chunk, and the error of the lowest
+/// failing parameter is rethrown after the loop — the state is not usable after an error.
+template <class Body> void for_parameters(std::int64_t P, Body&& body) {
+  std::mutex mutex;
+  std::int64_t first = -1;
+  std::string what;
+  kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) {
+      try {
+        body(i);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (first < 0 || i < first) first = i, what = e.what();
+        return;
+      }
+    }
+  });
+  if (first >= 0) throw Error(what);
+}
 
 }  // namespace
 
@@ -146,6 +179,15 @@ Rational ExactSgd::rational(double beta) {
   return last_rational_;
 }
 
+std::vector<Rational> ExactSgd::rationals(const Tensor& momentum) {
+  // One rational for a [1] momentum; for a [P] schedule one per parameter, looked up through
+  // the last-value cache (the values come in runs: one per tensor or group).
+  const PerParameter beta(momentum);
+  std::vector<Rational> r(static_cast<std::size_t>(momentum.numel() == 1 ? 1 : momentum.numel()));
+  for (std::size_t i = 0; i < r.size(); ++i) r[i] = rational(beta[static_cast<std::int64_t>(i)]);
+  return r;
+}
+
 void ExactSgd::mul_rational(std::int64_t i, Rational r) {
   std::int64_t& v = v_[static_cast<std::size_t>(i)];
   if (r.n == 0) {  // β = 0 forgets v entirely: keep all 64 bits
@@ -155,11 +197,11 @@ void ExactSgd::mul_rational(std::int64_t i, Rational r) {
     return;
   }
   if (r.n == r.d) return;
-  // Algorithm 3: push(v mod d), v ← (v − v mod d)/d · n + pop(n).
+  // Algorithm 3: push(v mod d), v ← (v − v mod d)/d · n + pop(n). |v| < 2^62 and n ≤ d, so
+  // this stays in 64 bits (the division is exact).
   const std::int64_t rem = floor_mod(v, r.d);
   buffer_.push(i, static_cast<std::uint32_t>(rem), r.d);
-  const __int128 q = (static_cast<__int128>(v) - rem) / r.d;
-  v = static_cast<std::int64_t>(q * r.n + buffer_.pop(i, r.n));
+  v = (v - rem) / r.d * r.n + buffer_.pop(i, r.n);
 }
 
 void ExactSgd::div_rational(std::int64_t i, Rational r) {
@@ -173,41 +215,51 @@ void ExactSgd::div_rational(std::int64_t i, Rational r) {
   if (r.n == r.d) return;
   const std::int64_t rem = floor_mod(v, r.n);
   buffer_.push(i, static_cast<std::uint32_t>(rem), r.n);
-  const __int128 q = (static_cast<__int128>(v) - rem) / r.n;
-  const __int128 out = q * r.d + buffer_.pop(i, r.d);
-  require(out > -(static_cast<__int128>(1) << 62) && out < (static_cast<__int128>(1) << 62),
+  // ·d/n can leave the fixed-point range: checked without wrapping.
+  std::int64_t out = 0;
+  const bool wrapped = __builtin_mul_overflow((v - rem) / r.n, static_cast<std::int64_t>(r.d), &out) ||
+                       __builtin_add_overflow(out, static_cast<std::int64_t>(buffer_.pop(i, r.d)), &out);
+  constexpr std::int64_t kLimit = std::int64_t{1} << 62;
+  require(!wrapped && out > -kLimit && out < kLimit,
           "exact reversal: velocity overflow while reversing (element " + std::to_string(i) + ")");
-  v = static_cast<std::int64_t>(out);
+  v = out;
 }
 
 void ExactSgd::forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay,
                        std::int64_t t) {
   require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
-  for_each_value(g, [&](std::int64_t i, double gi) {
+  const std::vector<double> gv = g.to_vector();
+  const PerParameter alpha(lr), mu(weight_decay);
+  const std::vector<Rational> beta = rationals(momentum);
+  for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
-    mul_rational(i, rational(element(momentum, i)));
-    v_[k] += to_fixed(gi + element(weight_decay, i) * wi, "g + mu w", i);
+    mul_rational(i, beta[beta.size() == 1 ? 0 : k]);
+    v_[k] += to_fixed(gv[k] + mu[i] * wi, "g + mu w", i);
     const double vi = static_cast<double>(v_[k]) * inv_scale_;
-    w_[k] -= to_fixed(element(lr, i) * vi, "lr v", i);
-    (void)t;
+    w_[k] -= to_fixed(alpha[i] * vi, "lr v", i);
   });
+  (void)t;
 }
 
 void ExactSgd::reverse_w(const Tensor& lr) {
-  for (std::size_t k = 0; k < w_.size(); ++k) {
-    const std::int64_t i = static_cast<std::int64_t>(k);
-    const double vi = static_cast<double>(v_[k]) * inv_scale_;
-    w_[k] += to_fixed(element(lr, i) * vi, "lr v", i);
-  }
+  const PerParameter alpha(lr);
+  for_parameters(static_cast<std::int64_t>(w_.size()), [&](std::int64_t i) {
+    const std::size_t k = static_cast<std::size_t>(i);
+    w_[k] += to_fixed(alpha[i] * (static_cast<double>(v_[k]) * inv_scale_), "lr v", i);
+  });
 }
 
 void ExactSgd::reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay) {
-  for_each_value(g, [&](std::int64_t i, double gi) {
+  require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
+  const std::vector<double> gv = g.to_vector();
+  const PerParameter mu(weight_decay);
+  const std::vector<Rational> beta = rationals(momentum);
+  for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
-    v_[k] -= to_fixed(gi + element(weight_decay, i) * wi, "g + mu w", i);
-    div_rational(i, rational(element(momentum, i)));
+    v_[k] -= to_fixed(gv[k] + mu[i] * wi, "g + mu w", i);
+    div_rational(i, beta[beta.size() == 1 ? 0 : k]);
   });
 }
 

@@ -77,6 +77,7 @@ class ExactSgd {
   std::int64_t to_fixed(double x, const char* what, std::int64_t i) const;
   void mul_rational(std::int64_t i, Rational r);     // v_i ← v_i · n/d, exactly
   void div_rational(std::int64_t i, Rational r);     // its inverse
+  std::vector<Rational> rationals(const Tensor& momentum);  // [1] or one per parameter
   double scale_, inv_scale_;
   DType dtype_;
   std::vector<std::int64_t> w_, v_;
