@@ -4,6 +4,11 @@
 
 #include <cstring>
 #include <random>
+#include <tuple>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <gradhpo/hpo/exact_rep.h>
 #include <gradhpo/hpo/reverse.h>
@@ -165,4 +170,60 @@ TEST_CASE("the forward-over-reverse pass returns the plain gradient's bits (LeNe
     CHECK(hpo::same_bits(u.loss_pass(task.problem.w0, t, dir, Tensor(), /*theta_adjoint=*/true).grad, g));
     CHECK(hpo::same_bits(u.loss_pass(task.problem.w0, t, dir, Tensor(), /*theta_adjoint=*/false).grad, g));
   }
+}
+
+TEST_CASE("exact reversal's fixed-point step gives the same bits on 1 and 2 threads, and names the first bad element") {
+  // 50,000 parameters: above the parallel grain, so the step runs on the OpenMP threads.
+  const std::int64_t P = 50000, T = 20;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> normal;
+  auto random = [&](double scale) {
+    std::vector<double> x(static_cast<std::size_t>(P));
+    for (double& v : x) v = scale * normal(rng);
+    return Tensor::from(x, Shape{P}, DType::f64);
+  };
+  const Tensor w0 = random(0.1);
+  std::vector<Tensor> grads;
+  for (std::int64_t t = 0; t < T; ++t) grads.push_back(random(1.0));
+  std::vector<double> beta(static_cast<std::size_t>(P));
+  for (std::int64_t i = 0; i < P; ++i) beta[static_cast<std::size_t>(i)] = i < P / 2 ? 0.9 : 0.5;  // per-parameter
+  const Tensor momentum = Tensor::from(beta, Shape{P}, DType::f64);
+  const Tensor lr = Tensor::full(Shape{1}, 0.05, DType::f64), wd = Tensor::full(Shape{1}, 1e-3, DType::f64);
+
+  auto run_on = [&](int threads) {
+#ifdef _OPENMP
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    hpo::ExactSgd run(w0);
+    for (std::int64_t t = 0; t < T; ++t) run.forward(grads[static_cast<std::size_t>(t)], lr, momentum, wd, t);
+    const auto w = run.w_int(), v = run.v_int();
+    const double bits = run.buffer().bits();
+    for (std::int64_t t = T; t-- > 0;) {
+      run.reverse_w(lr);
+      run.reverse_v(grads[static_cast<std::size_t>(t)], momentum, wd);
+    }
+    const hpo::ExactSgd fresh(w0);
+    const bool recovered = run.w_int() == fresh.w_int() && run.v_int() == fresh.v_int();
+#ifdef _OPENMP
+    omp_set_num_threads(before);
+#endif
+    return std::make_tuple(w, v, bits, recovered);
+  };
+  const auto one = run_on(1), two = run_on(2);
+  CHECK(std::get<0>(one) == std::get<0>(two));
+  CHECK(std::get<1>(one) == std::get<1>(two));
+  CHECK(std::get<2>(one) == std::get<2>(two));
+  CHECK(std::get<3>(one));
+  CHECK(std::get<3>(two));
+
+  // Two non-finite gradients in different threads' halves: the error names the lower one.
+  std::vector<double> g = grads[0].to_vector();
+  g[40000] = NAN;
+  g[10000] = INFINITY;
+  hpo::ExactSgd run(w0);
+  CHECK_THROWS_WITH_AS(run.forward(Tensor::from(g, Shape{P}, DType::f64), lr, momentum, wd, 0),
+                       doctest::Contains("g + mu w[10000]"), Error);
 }
