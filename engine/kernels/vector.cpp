@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "../backend.h"
@@ -41,8 +42,20 @@ std::int64_t first_non_finite(const Tensor& x) {
   return dispatch_float(x.dtype(), "first_non_finite", [&](auto zero) -> std::int64_t {
     using T = decltype(zero);
     const T* p = x.data<T>();
-    for (std::int64_t i = 0; i < x.numel(); ++i)
-      if (!std::isfinite(p[i])) return i;
+    const std::int64_t n = x.numel();
+    // Blocks tested without an early exit (|x| ≤ max is false for ±inf and NaN; the OR over a
+    // block vectorizes, an isfinite-and-return loop does not: it ran at one element per several
+    // cycles, 2% of a reverse-mode hypergradient), then the flagged block searched.
+    constexpr std::int64_t kBlock = 1024;
+    constexpr T kMax = std::numeric_limits<T>::max();
+    for (std::int64_t b = 0; b < n; b += kBlock) {
+      const std::int64_t e = std::min(n, b + kBlock);
+      int bad = 0;
+      for (std::int64_t i = b; i < e; ++i) bad |= !(std::abs(p[i]) <= kMax);
+      if (bad)
+        for (std::int64_t i = b; i < e; ++i)
+          if (!std::isfinite(p[i])) return i;
+    }
     return -1;
   });
 }
