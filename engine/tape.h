@@ -171,6 +171,11 @@ class Tape {
   Dual output(const Node& n) const;
   /// Whether a backward rule should compute the contribution to input i at all.
   bool needs_adjoint(const Node& n, int i) const { return node_at(input_id(n, i)).on_gradient_path; }
+  /// Whether input i's adjoint keeps a tangent (accumulate drops it otherwise), so a rule can
+  /// skip computing one.
+  bool needs_adjoint_tangent(const Node& n, int i) const {
+    return !strip_tangents_ && node_at(input_id(n, i)).adjoint_tangent;
+  }
   /// adjoint(input i) += contribution (reshaped to the input's shape).
   void accumulate(const Node& n, int i, Dual contribution);
   /// adjoint(input i)[start, start + contribution.numel) += contribution (flat).

@@ -149,6 +149,38 @@ TEST_CASE("dot") {
   }, kW24, kLam4);
 }
 
+TEST_CASE("weighted_l2: ½ Σ λ w² with both operands depending on w and λ") {
+  check_ad("weighted_l2", [](const Var& w, const Var& lam) {
+    const Var a = mixed_input(w, lam, 0, 3, 4);
+    const Var b = mixed_input(w, lam, 12, 3, 4, 1.5);
+    const Var y = weighted_l2(a, b);
+    return y + 0.5 * y * y;  // ġ ≠ 0: the adjoints' ġ terms are exercised too
+  }, kW24, kLam4);
+  check_ad("weighted_l2 of a leaf with a leaf λ", [](const Var& w, const Var& lam) {
+    return weighted_l2(slice(w, 0, Shape{4}), lam) + weighted_l2(slice(w, 4, Shape{4}), lam * lam);
+  }, kW24, kLam4);
+}
+
+TEST_CASE("weighted_l2 equals 0.5 * sum(lam * square(w)) in value, gradient and mixed product") {
+  const Tensor w = away_from_zero(Shape{50}, 7), lam = random_tensor(Shape{50}, 8, 0.1, 2.0);
+  const Tensor v = random_tensor(Shape{2, 50}, 9);
+  auto fused = [](const Var& a, const Var& l) { return weighted_l2(a, l) * weighted_l2(a, l); };
+  auto composed = [](const Var& a, const Var& l) {
+    const Var p = 0.5 * sum(l * square(a));
+    return p * p;
+  };
+  const MixedResult f = mixed_vjp(fused, w, lam, v, true), c = mixed_vjp(composed, w, lam, v, true);
+  CHECK(std::abs(f.value - c.value) <= 1e-12 * std::abs(c.value));
+  for (const auto& [x, y] : {std::pair{f.grad_w, c.grad_w}, {f.grad_lam, c.grad_lam}, {f.mixed, c.mixed}, {f.hvp, c.hvp}})
+    CHECK(rel_error(x.to_vector(), y.to_vector()) <= 1e-12);
+}
+
+TEST_CASE("weighted_l2: λ must have one entry per element of w") {
+  Tape t;
+  CHECK_THROWS_AS(weighted_l2(t.variable(Tensor::zeros(Shape{4}, DType::f64)), t.variable(Tensor::zeros(Shape{3}, DType::f64))),
+                  Error);
+}
+
 TEST_CASE("log_softmax, pick and cross-entropy (mean and per-example weighted)") {
   const Tensor labels = Tensor::from_labels({1, 3, 0});
   check_ad("log_softmax", [](const Var& w, const Var& lam) { return wrap(log_softmax(mixed_input(w, lam, 0, 3, 4))); },
