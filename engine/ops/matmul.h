@@ -11,6 +11,8 @@ namespace dual {
 Dual matmul(const Dual& a, const Dual& b, bool trans_a = false, bool trans_b = false);
 /// The tangent alone (the value is already known), or undefined when neither input has one.
 Tensor matmul_tangent(const Dual& a, const Dual& b, bool trans_a, bool trans_b);
+/// The product written into y: y.value (m·n elements) and, when defined, y.tangent [K, m·n].
+void matmul_into(const Dual& a, const Dual& b, bool trans_a, bool trans_b, Dual& y);
 }
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 }  // namespace gradhpo
