@@ -189,8 +189,11 @@ class Tape {
   /// K ≤ 1 (so the tangent range is contiguous too), these are views of that adjoint: the
   /// product lands where the slice's backward would have copied it, and accumulate then skips
   /// the copy (issue 9: a model's weight gradients written in place). Otherwise fresh tensors.
+  /// With K > 1 the directions' ranges are K strided pieces of the source's adjoint tangent:
+  /// a rule that can write them one by one passes `tangent_rows`, which then receives them (K
+  /// views of the slice's size) while the returned tangent stays undefined.
   /// The rule must write every element of what it gets.
-  Dual adjoint_destination(const Node& n, int i, std::int64_t K);
+  Dual adjoint_destination(const Node& n, int i, std::int64_t K, std::vector<Tensor>* tangent_rows = nullptr);
   /// Tape and generation checks shared by every op: throws unless v belongs to this tape now.
   void check(const Var& v, const char* op) const;
 
