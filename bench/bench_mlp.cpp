@@ -51,8 +51,8 @@ struct Problem {
     return h;
   }
   Var loss(const Var& w) const { return cross_entropy(logits(w), labels); }
-  // Per-parameter L2: L(w, λ) = CE + ½ Σ λ_i w_i².
-  Var regularised(const Var& w, const Var& lam) const { return loss(w) + 0.5 * sum(lam * square(w)); }
+  // Per-parameter L2: L(w, λ) = CE + ½ Σ λ_i w_i², as nn::l2_penalty writes it (one primitive).
+  Var regularised(const Var& w, const Var& lam) const { return loss(w) + weighted_l2(w, lam); }
 };
 
 const Problem& problem() {

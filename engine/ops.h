@@ -10,6 +10,7 @@
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
+#include "ops/weighted_l2.h"
 
 namespace gradhpo {
 

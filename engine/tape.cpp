@@ -144,6 +144,7 @@ void Tape::accumulate(const Node& n, int i, Dual c) {
   const std::int32_t id = input_id(n, i);
   const Node& target = node_at(id);
   if (!target.on_gradient_path) return;
+  if (target.rules && target.rules->slices_input && written_in_source(target, c)) return;
   GRADHPO_CHECK(c.value.numel() == target.value.numel(),
           std::string(n.rules->name) + " backward: contribution of shape " + c.value.shape().str() +
               " for an input of shape " + target.value.shape().str());
@@ -203,6 +204,72 @@ void Tape::finish_adjoint(std::int32_t id) {
   if (p->tangent_partial) zero_unwritten(slot.tangent, p->tangent, total);
   *p = partial_.back();
   partial_.pop_back();
+}
+
+Dual Tape::adjoint_destination(const Node& n, int i, std::int64_t K, std::vector<Tensor>* tangent_rows) {
+  const Node& s = node_at(input_id(n, i));
+  auto fresh = [&] {
+    Dual d(Tensor::empty(s.value.shape(), s.value.dtype(), s.value.device()));
+    if (K > 0) d.tangent = Tensor::empty(Shape{K, s.value.numel()}, s.value.dtype(), s.value.device());
+    return d;
+  };
+  if (tangent_rows) tangent_rows->clear();
+  if (!s.rules || !s.rules->slices_input || !s.on_gradient_path || s.adjoint.value.defined() || (K > 1 && !tangent_rows))
+    return fresh();
+  const std::int32_t src_id = input_id(s, 0);
+  const Node& src = node_at(src_id);
+  if (!src.on_gradient_path) return fresh();
+  const std::int64_t start = s.arg[0], len = s.value.numel(), total = src.value.numel();
+  const bool tangent_in_place = K > 0 && src.adjoint_tangent;  // else a tangent accumulate drops
+  Dual& slot = adjoint_slot(src_id);
+  PartialAdjoint* p = partial_adjoint(src_id);
+  // Free: not allocated yet, or allocated by slices (partial) with nothing written in the range.
+  auto free_range = [&](const Tensor& acc, bool PartialAdjoint::*partial, Ranges PartialAdjoint::*written) {
+    return !acc.defined() || (p && p->*partial && !overlaps(p->*written, start, start + len));
+  };
+  if (!free_range(slot.value, &PartialAdjoint::value_partial, &PartialAdjoint::value) ||
+      (tangent_in_place && !free_range(slot.tangent, &PartialAdjoint::tangent_partial, &PartialAdjoint::tangent)))
+    return fresh();
+  // The range counts as written from now on (the rule writes all of it before anything reads the slot).
+  auto reserve = [&](Tensor& acc, const Shape& shape, bool PartialAdjoint::*partial, Ranges PartialAdjoint::*written) {
+    if (!acc.defined()) {
+      acc = Tensor::empty(shape, src.value.dtype(), src.value.device());
+      if (!p) {
+        partial_.push_back(PartialAdjoint{});
+        partial_.back().id = src_id;
+        p = &partial_.back();
+      }
+      p->*partial = true;
+    }
+    (p->*written).emplace_back(start, start + len);
+    return acc.flat_slice(start, len);
+  };
+  Dual d(reserve(slot.value, src.value.shape(), &PartialAdjoint::value_partial, &PartialAdjoint::value).reshape(s.value.shape()));
+  if (tangent_in_place) {
+    // Reserved once for all K rows: the written ranges of a tangent slot hold in every row.
+    reserve(slot.tangent, Shape{K, total}, &PartialAdjoint::tangent_partial, &PartialAdjoint::tangent);
+    if (K == 1) {
+      d.tangent = slot.tangent.flat_slice(start, len).reshape(Shape{1, len});
+    } else {
+      for (std::int64_t k = 0; k < K; ++k) tangent_rows->push_back(slot.tangent.flat_slice(k * total + start, len));
+    }
+  } else if (K > 0)
+    d.tangent = Tensor::empty(Shape{K, len}, s.value.dtype(), s.value.device());
+  return d;
+}
+
+bool Tape::written_in_source(const Node& s, const Dual& c) {
+  const Node& src = node_at(input_id(s, 0));
+  const std::size_t offset = static_cast<std::size_t>(s.arg[0]) * dtype_size(src.value.dtype());
+  auto in_place = [&](const Tensor& acc, const Tensor& part) {
+    return acc.defined() && part.defined() && acc.device() == part.device() &&
+           static_cast<const char*>(part.raw()) == static_cast<const char*>(acc.raw()) + offset;
+  };
+  if (!in_place(src.adjoint.value, c.value)) return false;
+  // Its tangent was written in place too: as K = 1 view, or row by row (then c has none).
+  GRADHPO_CHECK(!c.has_tangent() || !src.adjoint_tangent || in_place(src.adjoint.tangent, c.tangent),
+                std::string(s.rules->name) + ": an adjoint written in place without its tangent (internal error)");
+  return true;
 }
 
 void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual& c) {

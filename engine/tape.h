@@ -46,6 +46,9 @@ struct OpRules {
   /// checks every read against it (Tape::input and Tape::output throw). A rule that needs only
   /// a value reads it with Tape::input_value and declares nothing.
   std::uint32_t reads;
+  /// The op's value is input 0's elements [arg[0], arg[0] + numel) (slice): a rule feeding it
+  /// may then write its adjoint straight into input 0's (Tape::adjoint_destination).
+  bool slices_input = false;
 };
 constexpr std::uint32_t kReadsOutput = 1u << 31;
 constexpr std::uint32_t kReadsInputs = 0x7fffffffu;
@@ -171,10 +174,26 @@ class Tape {
   Dual output(const Node& n) const;
   /// Whether a backward rule should compute the contribution to input i at all.
   bool needs_adjoint(const Node& n, int i) const { return node_at(input_id(n, i)).on_gradient_path; }
+  /// Whether input i's adjoint keeps a tangent (accumulate drops it otherwise), so a rule can
+  /// skip computing one.
+  bool needs_adjoint_tangent(const Node& n, int i) const {
+    return !strip_tangents_ && node_at(input_id(n, i)).adjoint_tangent;
+  }
   /// adjoint(input i) += contribution (reshaped to the input's shape).
   void accumulate(const Node& n, int i, Dual contribution);
   /// adjoint(input i)[start, start + contribution.numel) += contribution (flat).
   void accumulate_range(const Node& n, int i, std::int64_t start, const Dual& contribution);
+  /// Where a backward rule may write its whole contribution to input i (value, and `K` tangent
+  /// rows; K = 0 for none) before passing it to accumulate. When input i is a slice
+  /// (OpRules::slices_input) whose range of its source's adjoint nothing has written yet, and
+  /// K ≤ 1 (so the tangent range is contiguous too), these are views of that adjoint: the
+  /// product lands where the slice's backward would have copied it, and accumulate then skips
+  /// the copy (issue 9: a model's weight gradients written in place). Otherwise fresh tensors.
+  /// With K > 1 the directions' ranges are K strided pieces of the source's adjoint tangent:
+  /// a rule that can write them one by one passes `tangent_rows`, which then receives them (K
+  /// views of the slice's size) while the returned tangent stays undefined.
+  /// The rule must write every element of what it gets.
+  Dual adjoint_destination(const Node& n, int i, std::int64_t K, std::vector<Tensor>* tangent_rows = nullptr);
   /// Tape and generation checks shared by every op: throws unless v belongs to this tape now.
   void check(const Var& v, const char* op) const;
 
@@ -197,6 +216,9 @@ class Tape {
   };
   PartialAdjoint* partial_adjoint(std::int32_t id);
   void finish_adjoint(std::int32_t id);
+  // Whether contribution c to slice node `slice` is already in its source's adjoint (written
+  // through views from adjoint_destination).
+  bool written_in_source(const Node& slice, const Dual& c);
   std::vector<PartialAdjoint> partial_;
 
   std::vector<Node> nodes_;

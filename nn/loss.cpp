@@ -18,7 +18,7 @@ Var l2_penalty(const Var& w, const Var& lam) {
           "l2_penalty: λ has " + std::to_string(lam.numel()) + " elements; expected 1 (global) or " +
               std::to_string(w.numel()) + " (per parameter)");
   if (lam.numel() == 1) return 0.5 * (reshape(lam, Shape{}) * dot(w, w));
-  return 0.5 * dot(lam, square(w));
+  return weighted_l2(w, lam);  // one fused primitive (engine/ops/weighted_l2.h)
 }
 
 Var l2_penalty(const Var& w, double lam) { return (0.5 * lam) * dot(w, w); }

@@ -4,6 +4,8 @@
 #include "../kernels/gemm.h"
 #include "../kernels/math.h"
 
+#include <algorithm>
+
 namespace gradhpo {
 namespace {
 
@@ -37,48 +39,70 @@ void gemm_into(const Tensor& A, const Shape& a_shape, bool ta, const Tensor& B, 
 
 namespace dual {
 
-// ẏ_k = op(ȧ_k) op(b) + op(a) op(ḃ_k): the tangent of y = op(a) op(b), undefined when neither
-// input has one.
-Tensor matmul_tangent(const Dual& a, const Dual& b, bool ta, bool tb) {
+// ẏ_k = op(ȧ_k) op(b) + op(a) op(ḃ_k): the tangent of y = op(a) op(b), written into *t
+// [K, m*n], or direction k into rows[k] (m*n elements each) when t is null.
+void matmul_tangent_into(const Dual& a, const Dual& b, bool ta, bool tb, Tensor* t, const std::vector<Tensor>* rows) {
   const Shape& as = a.value.shape();
   const Shape& bs = b.value.shape();
   const Dims d = product_dims("matmul", as, bs, ta, tb);
-  const std::int64_t K = a.has_tangent() ? a.K() : b.K();
-  if (K == 0) return {};
-  Tensor t = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype(), a.value.device());
+  const std::int64_t K = t ? t->dim(0) : static_cast<std::int64_t>(rows->size());
+  GRADHPO_CHECK((a.has_tangent() || b.has_tangent()) && (!a.has_tangent() || a.K() == K) && (!b.has_tangent() || b.K() == K),
+                "matmul: a tangent block of " + std::to_string(K) + " rows for inputs with " + std::to_string(a.K()) +
+                    " and " + std::to_string(b.K()));
+  auto row = [&](std::int64_t k) { return t ? t->rows(k, 1) : (*rows)[static_cast<std::size_t>(k)]; };
   bool written = false;
   if (a.has_tangent()) {
-    if (!ta) {
+    if (!ta && t) {
       // The K directions stacked as rows, [K*m, k]: one product for all of them.
-      Tensor stacked = t.reshape(Shape{K * d.m, d.n});
+      Tensor stacked = t->reshape(Shape{K * d.m, d.n});
       gemm_into(a.tangent, Shape{K * as[0], as[1]}, false, b.value, bs, tb, stacked, false);
     } else {
       for (std::int64_t k = 0; k < K; ++k) {
-        Tensor tk = t.rows(k, 1);
-        gemm_into(a.tangent.rows(k, 1), as, true, b.value, bs, tb, tk, false);
+        Tensor tk = row(k);
+        gemm_into(a.tangent.rows(k, 1), as, ta, b.value, bs, tb, tk, false);
       }
     }
     written = true;
   }
   if (b.has_tangent()) {
-    // ḃ's directions sit in the second operand, so they cannot share one row-stacked product.
+    // ḃ's directions sit in the second operand, so they cannot share one row-stacked product
+    // (stacking them as columns needs two transposing copies, and measured no faster: issue 9).
     for (std::int64_t k = 0; k < K; ++k) {
-      Tensor tk = t.rows(k, 1);
+      Tensor tk = row(k);
       gemm_into(a.value, as, ta, b.tangent.rows(k, 1), bs, tb, tk, written);
     }
   }
+}
+
+Tensor matmul_tangent(const Dual& a, const Dual& b, bool ta, bool tb) {
+  const Dims d = product_dims("matmul", a.value.shape(), b.value.shape(), ta, tb);
+  const std::int64_t K = a.has_tangent() ? a.K() : b.K();
+  if (K == 0) return {};
+  Tensor t = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype(), a.value.device());
+  matmul_tangent_into(a, b, ta, tb, &t, nullptr);
   return t;
 }
 
-Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
+void matmul_into(const Dual& a, const Dual& b, bool ta, bool tb, Dual& y, const std::vector<Tensor>* tangent_rows) {
   const Shape& as = a.value.shape();
   const Shape& bs = b.value.shape();
   const Dims d = product_dims("matmul", as, bs, ta, tb);
   GRADHPO_CHECK(a.value.dtype() == b.value.dtype(), std::string("matmul: mixed dtypes ") + dtype_name(a.value.dtype()) +
                                                   " and " + dtype_name(b.value.dtype()));
+  GRADHPO_CHECK(y.value.numel() == d.m * d.n, "matmul: an output of " + std::to_string(y.value.numel()) +
+                                                  " elements for a product of " + std::to_string(d.m * d.n));
+  Tensor c = y.value.reshape(Shape{d.m, d.n});
+  gemm_into(a.value, as, ta, b.value, bs, tb, c, false);
+  if (y.tangent.defined()) matmul_tangent_into(a, b, ta, tb, &y.tangent, nullptr);
+  else if (tangent_rows && !tangent_rows->empty()) matmul_tangent_into(a, b, ta, tb, nullptr, tangent_rows);
+}
+
+Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
+  const Dims d = product_dims("matmul", a.value.shape(), b.value.shape(), ta, tb);
   Dual y(Tensor::empty(Shape{d.m, d.n}, a.value.dtype(), a.value.device()));
-  gemm_into(a.value, as, ta, b.value, bs, tb, y.value, false);
-  y.tangent = matmul_tangent(a, b, ta, tb);
+  const std::int64_t K = a.has_tangent() ? a.K() : b.K();
+  if (K > 0) y.tangent = Tensor::empty(Shape{K, d.m * d.n}, a.value.dtype(), a.value.device());
+  matmul_into(a, b, ta, tb, y);
   return y;
 }
 
@@ -97,13 +121,22 @@ Tensor matmul_tangent(const Tape& t, const Node& n) {
 //   y = aᵀ bᵀ:   ā = bᵀ ḡᵀ,  b̄ = ḡᵀ aᵀ
 void matmul_backward(Tape& t, const Node& n, const Dual& g) {
   const bool ta = n.arg[0] != 0, tb = n.arg[1] != 0;
+  // x̄_i = op(p) op(q), written where the tape says (a weight slice's gradient straight into
+  // w's adjoint), with a tangent only when input i's adjoint keeps one.
+  auto contribute = [&](int i, const Dual& p, const Dual& q, bool tp, bool tq) {
+    const bool tangent = t.needs_adjoint_tangent(n, i) && (p.has_tangent() || q.has_tangent());
+    std::vector<Tensor> rows;  // K > 1: the directions' pieces of w's adjoint tangent, if given
+    Dual out = t.adjoint_destination(n, i, tangent ? std::max(p.K(), q.K()) : 0, &rows);
+    dual::matmul_into(tangent ? p : p.value_only(), tangent ? q : q.value_only(), tp, tq, out, &rows);
+    t.accumulate(n, i, std::move(out));
+  };
   if (t.needs_adjoint(n, 0)) {
     const Dual b = t.input(n, 1);
-    t.accumulate(n, 0, ta ? dual::matmul(b, g, tb, true) : dual::matmul(g, b, false, !tb));
+    ta ? contribute(0, b, g, tb, true) : contribute(0, g, b, false, !tb);
   }
   if (t.needs_adjoint(n, 1)) {
     const Dual a = t.input(n, 0);
-    t.accumulate(n, 1, tb ? dual::matmul(g, a, true, ta) : dual::matmul(a, g, !ta, false));
+    tb ? contribute(1, g, a, true, ta) : contribute(1, a, g, !ta, false);
   }
 }
 

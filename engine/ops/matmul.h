@@ -4,6 +4,8 @@
 // and those products must themselves be duals for forward-over-reverse.
 #pragma once
 
+#include <vector>
+
 #include "../tape.h"
 
 namespace gradhpo {
@@ -11,6 +13,10 @@ namespace dual {
 Dual matmul(const Dual& a, const Dual& b, bool trans_a = false, bool trans_b = false);
 /// The tangent alone (the value is already known), or undefined when neither input has one.
 Tensor matmul_tangent(const Dual& a, const Dual& b, bool trans_a, bool trans_b);
+/// The product written into y: y.value (m·n elements) and, when defined, y.tangent [K, m·n];
+/// else, when given and not empty, direction k into tangent_rows[k] (m·n elements each).
+void matmul_into(const Dual& a, const Dual& b, bool trans_a, bool trans_b, Dual& y,
+                 const std::vector<Tensor>* tangent_rows = nullptr);
 }
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 }  // namespace gradhpo

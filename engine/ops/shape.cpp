@@ -35,7 +35,7 @@ Tensor slice_tangent(const Tape& t, const Node& n) {
 void slice_backward(Tape& t, const Node& n, const Dual& g) {
   if (t.needs_adjoint(n, 0)) t.accumulate_range(n, 0, n.arg[0], g);
 }
-const OpRules kSliceRules = {"slice", slice_tangent, slice_backward, 0};
+const OpRules kSliceRules = {"slice", slice_tangent, slice_backward, 0, /*slices_input=*/true};
 
 // ---- concat: y = [x_1; ...; x_m]; x̄_i += ḡ[offset_i : offset_i + n_i] ------------------------
 Tensor concat_tangent(const Tape& t, const Node& n) {

@@ -149,6 +149,38 @@ TEST_CASE("dot") {
   }, kW24, kLam4);
 }
 
+TEST_CASE("weighted_l2: ½ Σ λ w² with both operands depending on w and λ") {
+  check_ad("weighted_l2", [](const Var& w, const Var& lam) {
+    const Var a = mixed_input(w, lam, 0, 3, 4);
+    const Var b = mixed_input(w, lam, 12, 3, 4, 1.5);
+    const Var y = weighted_l2(a, b);
+    return y + 0.5 * y * y;  // ġ ≠ 0: the adjoints' ġ terms are exercised too
+  }, kW24, kLam4);
+  check_ad("weighted_l2 of a leaf with a leaf λ", [](const Var& w, const Var& lam) {
+    return weighted_l2(slice(w, 0, Shape{4}), lam) + weighted_l2(slice(w, 4, Shape{4}), lam * lam);
+  }, kW24, kLam4);
+}
+
+TEST_CASE("weighted_l2 equals 0.5 * sum(lam * square(w)) in value, gradient and mixed product") {
+  const Tensor w = away_from_zero(Shape{50}, 7), lam = random_tensor(Shape{50}, 8, 0.1, 2.0);
+  const Tensor v = random_tensor(Shape{2, 50}, 9);
+  auto fused = [](const Var& a, const Var& l) { return weighted_l2(a, l) * weighted_l2(a, l); };
+  auto composed = [](const Var& a, const Var& l) {
+    const Var p = 0.5 * sum(l * square(a));
+    return p * p;
+  };
+  const MixedResult f = mixed_vjp(fused, w, lam, v, true), c = mixed_vjp(composed, w, lam, v, true);
+  CHECK(std::abs(f.value - c.value) <= 1e-12 * std::abs(c.value));
+  for (const auto& [x, y] : {std::pair{f.grad_w, c.grad_w}, {f.grad_lam, c.grad_lam}, {f.mixed, c.mixed}, {f.hvp, c.hvp}})
+    CHECK(rel_error(x.to_vector(), y.to_vector()) <= 1e-12);
+}
+
+TEST_CASE("weighted_l2: λ must have one entry per element of w") {
+  Tape t;
+  CHECK_THROWS_AS(weighted_l2(t.variable(Tensor::zeros(Shape{4}, DType::f64)), t.variable(Tensor::zeros(Shape{3}, DType::f64))),
+                  Error);
+}
+
 TEST_CASE("log_softmax, pick and cross-entropy (mean and per-example weighted)") {
   const Tensor labels = Tensor::from_labels({1, 3, 0});
   check_ad("log_softmax", [](const Var& w, const Var& lam) { return wrap(log_softmax(mixed_input(w, lam, 0, 3, 4))); },
@@ -180,4 +212,84 @@ TEST_CASE("slice adjoints: disjoint pieces with gaps, overlaps, repeats and slic
     const Var s = slice(y, 0, Shape{4}) * slice(y, 8, Shape{4}) + slice(y, 20, Shape{4});
     return wrap(s * slice(lam, 0, Shape{4}) + square(slice(y, 4, Shape{4})));  // y[12, 20) unread
   }, kW24, kLam4);
+}
+
+namespace {
+// Matrix products whose operands are slices of w (or of an op's result): their adjoints are
+// written straight into the source's adjoint (Tape::adjoint_destination). `plain` puts a
+// reshape between each slice and its product, which turns that off; everything else is equal.
+Var sliced_products(const Var& w, const Var& lam, bool plain, bool whole_last) {
+  auto piece = [plain](const Var& x, std::int64_t at, const Shape& s) {
+    const Var p = slice(x, at, s);
+    return plain ? reshape(reshape(p, Shape{s.numel()}), s) : p;
+  };
+  const Var x = reshape(slice(lam, 0, Shape{4}), Shape{2, 2});
+  const Var early = sum(square(w)) * 0.1;                      // w used whole, backward runs last
+  const Var A = piece(w, 0, Shape{2, 3});                      // [0, 6)
+  const Var B = piece(w, 4, Shape{3, 2});                      // [4, 10): overlaps A
+  const Var C = piece(w, 12, Shape{2, 3});
+  const Var y = tanh(w * 0.5);
+  const Var D = piece(y, 18, Shape{3, 2});                     // a slice of an op's result
+  Var out = matmul(x, A);                                      // [2, 3]
+  out = out + matmul(matmul(A, B), C);                         // A used twice; both operands slices
+  out = out + matmul(matmul(C, D), A) * 0.5;                   // D: [3, 2]
+  out = out + matmul(matmul(B, A, true, true), C);             // transposed operands
+  const Var loss = wrap(out) + wrap(sum(out, 0), 5) + early;
+  // w used whole once more, recorded last: its backward runs first, so the slices find w's
+  // adjoint already whole and take the copying path.
+  return whole_last ? loss + weighted_l2(w, w * 0.0 + 0.3) : loss;
+}
+
+// A two-layer network on disjoint, once-used slices of w (how models slice their parameters).
+Var sliced_layers(const Var& w, const Var& lam, bool plain) {
+  auto piece = [plain](const Var& x, std::int64_t at, const Shape& s) {
+    const Var p = slice(x, at, s);
+    return plain ? reshape(reshape(p, Shape{s.numel()}), s) : p;
+  };
+  const Var x = reshape(slice(lam, 0, Shape{4}), Shape{2, 2});
+  const Var h = tanh(matmul(x, piece(w, 0, Shape{2, 4})) + piece(w, 8, Shape{4}));
+  const Var y = matmul(h, piece(w, 12, Shape{4, 2}), false, false);
+  return wrap(y) + weighted_l2(piece(w, 20, Shape{4}), slice(lam, 0, Shape{4}));
+}
+}  // namespace
+
+TEST_CASE("matmul of slices: adjoints written in place into the sliced tensor's adjoint") {
+  const Tensor v1 = random_tensor(Shape{24}, 41), v3 = random_tensor(Shape{3, 24}, 42);
+  for (bool whole_last : {false, true}) {
+    INFO("w used whole after the slices too: " << whole_last);
+    check_ad("products of overlapping, repeated slices of w and of an op's result",
+             [whole_last](const Var& w, const Var& lam) { return sliced_products(w, lam, false, whole_last); }, kW24, kLam4);
+    // Against the same graph with the in-place path turned off: overlapping and repeated
+    // pieces are summed in another order, so equal to rounding.
+    for (const Tensor& v : {v1, v3}) {
+      auto f = [whole_last](bool plain) {
+        return [plain, whole_last](const Var& w, const Var& lam) { return sliced_products(w, lam, plain, whole_last); };
+      };
+      const MixedResult a = mixed_vjp(f(false), kW24, kLam4, v, true), b = mixed_vjp(f(true), kW24, kLam4, v, true);
+      CHECK(std::abs(a.value - b.value) <= 1e-14 * std::abs(b.value));
+      for (const auto& [x, y] : {std::pair{a.grad_w, b.grad_w}, {a.grad_lam, b.grad_lam}, {a.hvp, b.hvp}, {a.mixed, b.mixed}})
+        CHECK(rel_error(x.to_vector(), y.to_vector()) <= 1e-13);
+    }
+  }
+  // Disjoint pieces each used once (a model's layers): written in place or copied, the same
+  // products and the same sums, so the same bits, in every mode and precision.
+  check_ad("two layers on disjoint slices", [](const Var& w, const Var& lam) { return sliced_layers(w, lam, false); },
+           kW24, kLam4);
+  for (const Tensor& v : {v1, v3})
+    for (DType dt : {DType::f64, DType::f32}) {
+      const Tensor w = kW24.to(dt), lam = kLam4.to(dt), vd = v.to(dt);
+      auto f = [](bool plain) { return [plain](const Var& x, const Var& l) { return sliced_layers(x, l, plain); }; };
+      const MixedResult a = mixed_vjp(f(false), w, lam, vd, true), b = mixed_vjp(f(true), w, lam, vd, true);
+      CHECK(a.value == b.value);
+      CHECK(a.grad_w.to_vector() == b.grad_w.to_vector());
+      CHECK(a.grad_lam.to_vector() == b.grad_lam.to_vector());
+      CHECK(a.hvp.to_vector() == b.hvp.to_vector());
+      CHECK(a.mixed.to_vector() == b.mixed.to_vector());
+      auto g = [&lam](bool plain) {
+        return [plain, &lam](const Var& x) { return sliced_layers(x, x.tape().constant(lam), plain); };
+      };
+      const HvpResult c = hvp(g(false), w, vd), d = hvp(g(true), w, vd);
+      CHECK(c.grad.to_vector() == d.grad.to_vector());
+      CHECK(c.hvp.to_vector() == d.hvp.to_vector());
+    }
 }

@@ -53,6 +53,7 @@ std::vector<OpCase> every_op() {
       {"matmul", [=](Leaves& l) { return matmul(l.var(v), l.var(Shape{3, 4})); }},
       {"matmul aᵀbᵀ", [=](Leaves& l) { return matmul(l.var(Shape{3, 2}), l.var(Shape{4, 3}), true, true); }},
       {"dot", [=](Leaves& l) { return dot(l.var(v), l.var(v)); }},
+      {"weighted_l2", [=](Leaves& l) { return weighted_l2(l.var(v), l.var(v)); }},
       {"sum", [=](Leaves& l) { return sum(l.var(v), 1); }},
       {"mean", [=](Leaves& l) { return mean(l.var(v)); }},
       {"reshape", [=](Leaves& l) { return reshape(l.var(v), Shape{3, 2}); }},
