@@ -3,6 +3,7 @@
 //   reverse mode, three memory policies   counters vs_training, vs_store_all, peak_MB (best of 3)
 //   forward mode with K = 1, 10, 30        counters vs_training, vs_single_passes (the same run
 //                                          doing K single-direction passes per step), peak_MB
+//                                          (best of 3, interleaved)
 // Issue goals: store-all ≤ 4× training, exact reversal ≤ 1.3× store-all, checkpointing ≤ 2×
 // store-all, forward mode with K columns ≤ 0.6× the K-single-pass run.
 // Every ratio also as cpu_* (CPU time of the process, all threads): the robust figure when the
@@ -93,13 +94,21 @@ void forward_k(benchmark::State& state, std::int64_t K) {
   single.single_direction_passes = true;
   hpo::Hypergradient h;
   bench::Timing t, t_single;
+  // Best of three of each, interleaved (K-direction run, single-pass run, ...): on a shared or
+  // virtual machine one run of each varied by ±15% (K = 10 read 0.51 to 0.70 across idle runs).
   for (auto _ : state) {
-    t = bench::timed([&] { h = hpo::forward_hypergradient(task.problem, th); });
+    t = t_single = {1e30, 1e30};
+    for (int r = 0; r < 3; ++r) {
+      const bench::Timing one = bench::timed([&] { h = hpo::forward_hypergradient(task.problem, th); });
+      t.wall = std::min(t.wall, one.wall), t.cpu = std::min(t.cpu, one.cpu);
+      if (K == 1) continue;
+      const bench::Timing s = bench::timed([&] { hpo::forward_hypergradient(task.problem, th, single); });
+      t_single.wall = std::min(t_single.wall, s.wall), t_single.cpu = std::min(t_single.cpu, s.cpu);
+    }
     state.SetIterationTime(t.wall);
-    if (K > 1) t_single = bench::timed([&] { hpo::forward_hypergradient(task.problem, th, single); });
   }
   report(state, h, t);
-  if (t_single.wall > 0) {
+  if (K > 1) {
     state.counters["vs_single_passes"] = t.wall / t_single.wall;
     state.counters["cpu_vs_single_passes"] = t.cpu / t_single.cpu;
   }
