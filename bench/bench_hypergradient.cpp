@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <tuple>
 
 #include <gradhpo/hpo/classification.h>
 #include <gradhpo/hpo/forward.h>
@@ -73,15 +74,16 @@ void reverse_policy(benchmark::State& state, hpo::ReversePolicy policy) {
   hpo::Hypergradient h, store;
   bench::Timing t, t_store;
   // Best of three, as the training run it is divided by (a single run against a best-of-three
-  // unit would count every stray delay of the machine against the hypergradient).
+  // unit would count every stray delay of the machine against the hypergradient); the other
+  // policies interleaved with store-all's runs.
+  auto run = [&] { h = hpo::reverse_hypergradient(task.problem, th, o); };
   for (auto _ : state) {
-    t = bench::best_of_three([&] { h = hpo::reverse_hypergradient(task.problem, th, o); });
+    if (policy == hpo::ReversePolicy::store_all) t = bench::best_of_three(run);
+    else std::tie(t, t_store) = bench::best_of_three_interleaved(run, [&] { store = hpo::reverse_hypergradient(task.problem, th); });
     state.SetIterationTime(t.wall);
-    if (policy != hpo::ReversePolicy::store_all)
-      t_store = bench::best_of_three([&] { store = hpo::reverse_hypergradient(task.problem, th); });
   }
   report(state, h, t);
-  if (t_store.wall > 0) {
+  if (policy != hpo::ReversePolicy::store_all) {
     state.counters["vs_store_all"] = t.wall / t_store.wall;
     state.counters["cpu_vs_store_all"] = t.cpu / t_store.cpu;
   }
@@ -94,17 +96,12 @@ void forward_k(benchmark::State& state, std::int64_t K) {
   single.single_direction_passes = true;
   hpo::Hypergradient h;
   bench::Timing t, t_single;
-  // Best of three of each, interleaved (K-direction run, single-pass run, ...): on a shared or
-  // virtual machine one run of each varied by ±15% (K = 10 read 0.51 to 0.70 across idle runs).
+  // Best of three of each, interleaved: one run of each varied by ±15% on a virtual machine
+  // (K = 10 read 0.51 to 0.70 across idle runs).
+  auto run = [&] { h = hpo::forward_hypergradient(task.problem, th); };
   for (auto _ : state) {
-    t = t_single = {1e30, 1e30};
-    for (int r = 0; r < 3; ++r) {
-      const bench::Timing one = bench::timed([&] { h = hpo::forward_hypergradient(task.problem, th); });
-      t.wall = std::min(t.wall, one.wall), t.cpu = std::min(t.cpu, one.cpu);
-      if (K == 1) continue;
-      const bench::Timing s = bench::timed([&] { hpo::forward_hypergradient(task.problem, th, single); });
-      t_single.wall = std::min(t_single.wall, s.wall), t_single.cpu = std::min(t_single.cpu, s.cpu);
-    }
+    if (K == 1) t = bench::best_of_three(run);
+    else std::tie(t, t_single) = bench::best_of_three_interleaved(run, [&] { hpo::forward_hypergradient(task.problem, th, single); });
     state.SetIterationTime(t.wall);
   }
   report(state, h, t);
