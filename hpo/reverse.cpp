@@ -164,10 +164,13 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
     const LossPass lp = u.gradient(run.w().to(dev), t);
     out.final_train_loss = lp.loss;
     const Unroll::OptimizerValues h = u.optimizer_values(t);
-    run.forward(host(lp.grad), host(h.lr), host(h.momentum), host(h.weight_decay), t);
-    if (const std::int64_t i = first_non_finite(run.w()); i >= 0)
-      throw InnerDivergence("inner training diverged at step " + std::to_string(t) + ": weight " + std::to_string(i) +
-                                " is not finite", t);
+    // Fixed-point weights are always finite (a non-finite gradient was caught above, in
+    // u.gradient); the run diverges here by leaving the fixed-point range.
+    try {
+      run.forward(host(lp.grad), host(h.lr), host(h.momentum), host(h.weight_decay), t);
+    } catch (const Error& e) {
+      throw InnerDivergence("inner training diverged at step " + std::to_string(t) + ": " + e.what(), t);
+    }
     report_progress("reverse", k + 1, 2 * seg.steps);
   }
   const double bits = run.buffer().bits();

@@ -227,3 +227,19 @@ TEST_CASE("exact reversal's fixed-point step gives the same bits on 1 and 2 thre
   CHECK_THROWS_WITH_AS(run.forward(Tensor::from(g, Shape{P}, DType::f64), lr, momentum, wd, 0),
                        doctest::Contains("g + mu w[10000]"), Error);
 }
+
+TEST_CASE("exact reversal: a weight leaving the fixed-point range is an inner divergence, as in the other policies") {
+  // With lr = 1e7 the first step moves a weight past ±2^18 (44 fraction bits) while the loss is
+  // still under the toy's bound: the outer loop must see an InnerDivergence naming the step (it
+  // rejects the step and halves its step sizes), not a plain error that ends the whole run.
+  ToySpec spec;
+  spec.lr = 1e7;
+  const hpo::ClassificationTask task = toy_task(spec);
+  const Tensor th = task.problem.hyper.initial();
+  hpo::ReverseOptions o;
+  o.policy = hpo::ReversePolicy::exact_reversal;
+  CHECK_THROWS_WITH_AS(hpo::reverse_hypergradient(task.problem, th, o),
+                       doctest::Contains("inner training diverged at step 0"), hpo::InnerDivergence);
+  o.policy = hpo::ReversePolicy::store_all;
+  CHECK_THROWS_AS(hpo::reverse_hypergradient(task.problem, th, o), hpo::InnerDivergence);
+}
