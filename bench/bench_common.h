@@ -63,7 +63,13 @@ inline double process_cpu_seconds() {
 /// Wall and CPU seconds taken by f().
 struct Timing {
   double wall = 0, cpu = 0;
+  /// Keeps the shorter of each time (best-of-n; wall and CPU taken separately).
+  void keep_best(const Timing& r) {
+    wall = std::min(wall, r.wall);
+    cpu = std::min(cpu, r.cpu);
+  }
 };
+constexpr Timing kNoTiming{1e30, 1e30};  // what keep_best starts from
 template <class F> Timing timed(F&& f) {
   const double c0 = process_cpu_seconds();
   const double w = seconds(std::forward<F>(f));
@@ -72,26 +78,18 @@ template <class F> Timing timed(F&& f) {
 
 /// The best of three runs of f(), wall and CPU time taken separately (the unit a ratio divides by).
 template <class F> Timing best_of_three(F&& f) {
-  Timing best{1e30, 1e30};
-  for (int i = 0; i < 3; ++i) {
-    const Timing r = timed(f);
-    best.wall = std::min(best.wall, r.wall);
-    best.cpu = std::min(best.cpu, r.cpu);
-  }
+  Timing best = kNoTiming;
+  for (int i = 0; i < 3; ++i) best.keep_best(timed(f));
   return best;
 }
 
 /// Best of three runs of a() and of b(), interleaved (a, b, a, b, a, b), wall and CPU time taken
 /// separately: a slow minute of a shared machine then does not fall on one side of a ratio only.
 template <class A, class B> std::pair<Timing, Timing> best_of_three_interleaved(A&& a, B&& b) {
-  Timing best_a{1e30, 1e30}, best_b{1e30, 1e30};
-  auto keep = [](Timing& best, const Timing& r) {
-    best.wall = std::min(best.wall, r.wall);
-    best.cpu = std::min(best.cpu, r.cpu);
-  };
+  Timing best_a = kNoTiming, best_b = kNoTiming;
   for (int i = 0; i < 3; ++i) {
-    keep(best_a, timed(a));
-    keep(best_b, timed(b));
+    best_a.keep_best(timed(a));
+    best_b.keep_best(timed(b));
   }
   return {best_a, best_b};
 }
