@@ -73,6 +73,13 @@ TEST_CASE("gemm: every library, transpose case and beta form against a naive pro
   check_all_forms<float>(1e-5);
 }
 
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
 TEST_CASE("gemm: the plan remembers one library per problem") {
   GemmProblem p;
   p.m = 64, p.n = 48, p.k = 80, p.threads = gemm_threads();
@@ -86,14 +93,13 @@ TEST_CASE("gemm: the plan remembers one library per problem") {
   // Unset, GRADHPO_GEMM means the plan: the machine's choice, the same in every process.
   const char* env = std::getenv("GRADHPO_GEMM");
   if (!env || std::string(env).empty()) CHECK(gemm_choice(p) == first);
+  // ...because it is written down: the plan file (the tests' own, tests/doctest_main.cpp) lists it.
+  if (openblas_usable()) {
+    CHECK(gemm_plan_path().find("gemm-plan-tests.txt") != std::string::npos);
+    const std::string line = "64 48 80 0 0 f32 " + std::to_string(p.threads) + " " + gemm_library_name(first);
+    CHECK(slurp(gemm_plan_path()).find(line) != std::string::npos);
+  }
 }
-
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-}  // namespace
 
 TEST_CASE("gemm: the plan file decides for every process, and a missing product is measured and added") {
   if (!openblas_usable()) return;  // nothing to choose between
