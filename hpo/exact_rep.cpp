@@ -1,6 +1,7 @@
 #include "exact_rep.h"
 
 #include <cmath>
+#include <exception>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -99,14 +100,17 @@ template <class F> void for_each_value(const Tensor& t, F&& f) {
   });
 }
 
-/// A [1] or [P] hyperparameter tensor's values, read once per step (not element by element).
+/// A [1] or [P] tensor's values as float64, converted once per step (no copy when it is
+/// float64 already) and read through a pointer.
 class PerParameter {
  public:
-  explicit PerParameter(const Tensor& h) : v_(h.to_vector()) {}
-  double operator[](std::int64_t i) const { return v_.size() == 1 ? v_[0] : v_[static_cast<std::size_t>(i)]; }
+  explicit PerParameter(const Tensor& h) : t_(h.to(DType::f64)), p_(t_.data<double>()), scalar_(t_.numel() == 1) {}
+  double operator[](std::int64_t i) const { return p_[scalar_ ? 0 : i]; }
 
  private:
-  std::vector<double> v_;
+  Tensor t_;
+  const double* p_;
+  bool scalar_;
 };
 
 /// Runs body(i) for every parameter i < P. Each parameter's fixed-point arithmetic and its
@@ -118,19 +122,19 @@ class PerParameter {
 template <class Body> void for_parameters(std::int64_t P, Body&& body) {
   std::mutex mutex;
   std::int64_t first = -1;
-  std::string what;
+  std::exception_ptr error;  // the lowest failing parameter's, rethrown as it was
   kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) {
       try {
         body(i);
-      } catch (const std::exception& e) {
+      } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
-        if (first < 0 || i < first) first = i, what = e.what();
+        if (first < 0 || i < first) first = i, error = std::current_exception();
         return;
       }
     }
   });
-  if (first >= 0) throw Error(what);
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -152,7 +156,7 @@ std::int64_t ExactSgd::to_fixed(double x, const char* what, std::int64_t i) cons
     std::ostringstream m;
     m << "exact reversal: " << what << "[" << i << "] = " << x << " is outside the fixed-point range ±"
       << std::ldexp(1.0, 62) * inv_scale_ << " (lower the radix bits)";
-    throw Error(m.str());
+    throw FixedPointRange(m.str());
   }
   return static_cast<std::int64_t>(s);
 }
@@ -221,22 +225,21 @@ void ExactSgd::div_rational(std::int64_t i, Rational r) {
   const bool wrapped = __builtin_mul_overflow((v - rem) / r.n, static_cast<std::int64_t>(r.d), &out) ||
                        __builtin_add_overflow(out, static_cast<std::int64_t>(buffer_.pop(i, r.d)), &out);
   constexpr std::int64_t kLimit = std::int64_t{1} << 62;
-  require(!wrapped && out > -kLimit && out < kLimit,
-          "exact reversal: velocity overflow while reversing (element " + std::to_string(i) + ")");
+  if (wrapped || out <= -kLimit || out >= kLimit)
+    throw FixedPointRange("exact reversal: velocity overflow while reversing (element " + std::to_string(i) + ")");
   v = out;
 }
 
 void ExactSgd::forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay,
                        std::int64_t t) {
   require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
-  const std::vector<double> gv = g.to_vector();
-  const PerParameter alpha(lr), mu(weight_decay);
+  const PerParameter gv(g), alpha(lr), mu(weight_decay);
   const std::vector<Rational> beta = rationals(momentum);
   for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
     mul_rational(i, beta[beta.size() == 1 ? 0 : k]);
-    v_[k] += to_fixed(gv[k] + mu[i] * wi, "g + mu w", i);
+    v_[k] += to_fixed(gv[i] + mu[i] * wi, "g + mu w", i);
     const double vi = static_cast<double>(v_[k]) * inv_scale_;
     w_[k] -= to_fixed(alpha[i] * vi, "lr v", i);
   });
@@ -253,13 +256,12 @@ void ExactSgd::reverse_w(const Tensor& lr) {
 
 void ExactSgd::reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay) {
   require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
-  const std::vector<double> gv = g.to_vector();
-  const PerParameter mu(weight_decay);
+  const PerParameter gv(g), mu(weight_decay);
   const std::vector<Rational> beta = rationals(momentum);
   for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
-    v_[k] -= to_fixed(gv[k] + mu[i] * wi, "g + mu w", i);
+    v_[k] -= to_fixed(gv[i] + mu[i] * wi, "g + mu w", i);
     div_rational(i, beta[beta.size() == 1 ? 0 : k]);
   });
 }

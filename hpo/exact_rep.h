@@ -46,6 +46,13 @@ struct Rational {
 };
 Rational rational_approximation(double x, std::uint32_t max_denominator = 1u << 16);
 
+/// A value that does not fit the fixed-point grid (|x| ≥ 2^62 units): for a training run, a
+/// weight or velocity that grew out of range — reverse mode reports it as an inner divergence.
+class FixedPointRange : public Error {
+ public:
+  using Error::Error;
+};
+
 /// SGD with momentum in PyTorch's form, on fixed-point weights and velocities, exactly
 /// reversible:
 ///   forward   v ← β v + (g + μ w);   w ← w − α v
