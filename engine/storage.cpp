@@ -17,9 +17,9 @@ constexpr std::size_t kAlignment = 64;
 // K-direction activations: LeNet-5's first convolution with K = 30 at batch 128 is 72 MiB). The
 // latter repeat every step, and handing them back to the system means a page fault and a page
 // clear for every 4 KiB each time (15% of forward mode's time at K = 30, measured with perf), so
-// large blocks are cached too, while the cached large blocks stay under 1 GiB in all: beyond
-// that a large block goes back to the system at once, and a dataset freed at the end of a run
-// does not pin its memory.
+// large blocks are cached too, while the cached large blocks stay under 1 GiB in all: a block
+// freed when that is full evicts cached large blocks of other sizes (the newest free is the one
+// the next step asks for), so a dataset freed earlier does not pin the room.
 constexpr std::size_t kLargeBlock = std::size_t{64} << 20;
 constexpr std::size_t kLargeCacheLimit = std::size_t{1} << 30;
 
@@ -95,18 +95,41 @@ StorageRef Storage::allocate(std::size_t bytes, Device device) {
 void Storage::recycle(Storage* s) {
   StoragePool& p = StoragePool::get();
   const int d = static_cast<int>(s->device_);
-  const bool large = s->bytes_ > kLargeBlock;
+  std::vector<Storage*> evicted;  // destroyed outside the lock
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     p.stats[d].live_bytes -= s->bytes_;
-    if (!large || p.large_cached[d] + s->bytes_ <= kLargeCacheLimit) {
+    if (s->bytes_ > kLargeBlock) {
+      if (s->bytes_ > kLargeCacheLimit) {
+        evicted.push_back(s);
+        s = nullptr;
+      } else {
+        // The block just freed is the one most likely to be asked for again (the next step's):
+        // make room for it by evicting cached large blocks of other sizes.
+        for (auto it = p.free[d].begin(); it != p.free[d].end() && p.large_cached[d] + s->bytes_ > kLargeCacheLimit;) {
+          if (it->first > kLargeBlock && it->first != s->bytes_) {
+            for (Storage* old : it->second) evicted.push_back(old);
+            p.large_cached[d] -= it->first * it->second.size();
+            p.stats[d].cached_bytes -= it->first * it->second.size();
+            it = p.free[d].erase(it);
+          } else {
+            ++it;
+          }
+        }
+        if (p.large_cached[d] + s->bytes_ > kLargeCacheLimit) {  // only same-size blocks are cached
+          evicted.push_back(s);
+          s = nullptr;
+        } else {
+          p.large_cached[d] += s->bytes_;
+        }
+      }
+    }
+    if (s) {
       p.free[d][s->bytes_].push_back(s);
       p.stats[d].cached_bytes += s->bytes_;
-      if (large) p.large_cached[d] += s->bytes_;
-      return;
     }
   }
-  StoragePool::destroy(s);
+  for (Storage* e : evicted) StoragePool::destroy(e);
 }
 
 PoolStats pool_stats(Device device) {

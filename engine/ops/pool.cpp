@@ -30,6 +30,16 @@ PoolGeometry pool_geometry(const char* op, const Shape& x, DType d, int kernel, 
 
 // ---- max pooling ---------------------------------------------------------------------------------
 
+/// One window entry into the running maximum m at position best: strict > (ties and NaNs keep the
+/// earlier entry), as a select and an arithmetic move, not a branch — which entry wins is
+/// data-dependent, and mispredicted branches made max pooling 10-20% of LeNet-5's gradient (perf;
+/// 5% with selects). `s ? x : m` with s = x > m is one max instruction.
+template <class T> inline void take(T x, std::int32_t at, T& m, std::int32_t& best) {
+  const bool s = x > m;
+  m = s ? x : m;
+  best += s * (at - best);
+}
+
 /// y and the argmax (flat position in the input plane) of `planes` planes.
 template <class T>
 void max_pool_planes(const PoolGeometry& g, std::int64_t planes, const T* x, T* y, std::int32_t* arg) {
@@ -43,25 +53,16 @@ void max_pool_planes(const PoolGeometry& g, std::int64_t planes, const T* x, T* 
         const T* r1 = r0 + g.W;
         const std::int64_t o = p * g.out_plane() + oh * g.Wo;
         const auto w = static_cast<std::int32_t>(g.W), top = static_cast<std::int32_t>(2 * oh * g.W);
-        // Selects, not branches: which of the four wins is data-dependent, and mispredicted
-        // branches made this loop 10-20% of LeNet-5's gradient (perf; 5% with selects). Same
-        // comparisons in the same order as the generic loop (row-major window, strict >: ties
-        // and NaNs keep the earlier entry).
         const auto wo = static_cast<std::int32_t>(g.Wo);
         T* yr = y + o;
         std::int32_t* ar = arg + o;
-        for (std::int32_t ow = 0; ow < wo; ++ow) {
+        for (std::int32_t ow = 0; ow < wo; ++ow) {  // the window in row-major order
           const std::int32_t c = 2 * ow;
           T m = r0[c];
           std::int32_t best = c;
-          const T b = r0[c + 1], d = r1[c], e = r1[c + 1];
-          // `s ? x : m` with s = x > m is a max instruction; the index moves by arithmetic.
-          bool s = b > m;
-          m = s ? b : m, best += s * (c + 1 - best);
-          s = d > m;
-          m = s ? d : m, best += s * (w + c - best);
-          s = e > m;
-          m = s ? e : m, best += s * (w + c + 1 - best);
+          take(r0[c + 1], c + 1, m, best);
+          take(r1[c], w + c, m, best);
+          take(r1[c + 1], w + c + 1, m, best);
           yr[ow] = m;
           ar[ow] = top + best;
         }
@@ -70,19 +71,16 @@ void max_pool_planes(const PoolGeometry& g, std::int64_t planes, const T* x, T* 
     }
     for (std::int64_t oh = 0; oh < g.Ho; ++oh)
       for (std::int64_t ow = 0; ow < g.Wo; ++ow) {
-        std::int64_t best = (oh * g.s) * g.W + ow * g.s;
+        auto best = static_cast<std::int32_t>((oh * g.s) * g.W + ow * g.s);
         T m = xp[best];
         for (std::int64_t i = 0; i < g.k; ++i)
           for (std::int64_t j = 0; j < g.k; ++j) {
-            const std::int64_t at = (oh * g.s + i) * g.W + ow * g.s + j;
-            if (xp[at] > m) {  // strict: ties keep the first maximum
-              m = xp[at];
-              best = at;
-            }
+            const auto at = static_cast<std::int32_t>((oh * g.s + i) * g.W + ow * g.s + j);
+            take(xp[at], at, m, best);
           }
         const std::int64_t o = p * g.out_plane() + oh * g.Wo + ow;
         y[o] = m;
-        arg[o] = static_cast<std::int32_t>(best);
+        arg[o] = best;
       }
   }
 }

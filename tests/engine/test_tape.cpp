@@ -68,7 +68,7 @@ TEST_CASE("a repeated step allocates no new storage once the pool is warm") {
   CHECK(pool_stats().heap_allocations == before);
 }
 
-TEST_CASE("blocks over 64 MiB are reused while the cached ones stay under 1 GiB, then go back") {
+TEST_CASE("blocks over 64 MiB are reused while the cached ones stay under 1 GiB, the newest kept") {
   // Forward mode's K-direction activations are this large and repeat every step: each fresh
   // block would cost a page fault and a page clear per 4 KiB (storage.cpp). The pages are never
   // touched here, so nothing is committed.
@@ -87,6 +87,12 @@ TEST_CASE("blocks over 64 MiB are reused while the cached ones stay under 1 GiB,
     CHECK(pool_stats().heap_allocations == before + 2);
   }
   CHECK(pool_stats().cached_bytes == large);
+  // A block of another size freed now is the one the next step will want: it evicts the older.
+  const std::size_t other = std::size_t{700} << 20;
+  { const Tensor c = Tensor::empty(Shape{static_cast<std::int64_t>(other / 8)}, DType::f64); }
+  CHECK(pool_stats().cached_bytes == other);
+  { const Tensor c = Tensor::empty(Shape{static_cast<std::int64_t>(other / 8)}, DType::f64); }  // reused
+  CHECK(pool_stats().heap_allocations == before + 3);
   pool_release_cached();
   CHECK(pool_stats().cached_bytes == 0);
 }
