@@ -20,22 +20,30 @@ template <class T> const T* tangent_row(const Tensor& tangent, std::int64_t k, s
 // ---- the value and its tangent: serial reductions (fixed order: the same bits on any number
 // of threads) -------------------------------------------------------------------------------
 
+/// ẏ_k = Σ w (λ ẇ_k + ½ λ̇_k w) for each direction k, the terms of a zero tangent left out;
+/// undefined when neither input has a tangent.
+template <class T> Tensor tangent_of(const Dual& w, const Dual& lam) {
+  const std::int64_t n = w.value.numel();
+  const std::int64_t K = w.has_tangent() ? w.K() : lam.K();
+  if (K == 0) return {};
+  const ConstArrayMap<T> W(w.value.data<T>(), n), L(lam.value.data<T>(), n);
+  Tensor out = Tensor::empty(Shape{K, 1}, w.value.dtype());
+  T* o = out.data<T>();
+  for (std::int64_t k = 0; k < K; ++k) {
+    const T* wd = tangent_row<T>(w.tangent, k, n);
+    const T* ld = tangent_row<T>(lam.tangent, k, n);
+    if (wd && ld) o[k] = (W * (L * ConstArrayMap<T>(wd, n) + T(0.5) * ConstArrayMap<T>(ld, n) * W)).sum();
+    else if (wd) o[k] = (W * L * ConstArrayMap<T>(wd, n)).sum();
+    else o[k] = T(0.5) * (ConstArrayMap<T>(ld, n) * W.square()).sum();
+  }
+  return out;
+}
+
 template <class T> Dual value_and_tangent(const Dual& w, const Dual& lam) {
   const std::int64_t n = w.value.numel();
   const ConstArrayMap<T> W(w.value.data<T>(), n), L(lam.value.data<T>(), n);
   Dual y(Tensor::full(Shape{}, static_cast<double>(T(0.5) * (L * W.square()).sum()), w.value.dtype()));
-  const std::int64_t K = w.has_tangent() ? w.K() : lam.K();
-  if (K == 0) return y;
-  y.tangent = Tensor::empty(Shape{K, 1}, w.value.dtype());
-  T* out = y.tangent.data<T>();
-  for (std::int64_t k = 0; k < K; ++k) {
-    const T* wd = tangent_row<T>(w.tangent, k, n);
-    const T* ld = tangent_row<T>(lam.tangent, k, n);
-    // ẏ_k = Σ w (λ ẇ_k + ½ λ̇_k w), the terms of a zero tangent left out.
-    if (wd && ld) out[k] = (W * (L * ConstArrayMap<T>(wd, n) + T(0.5) * ConstArrayMap<T>(ld, n) * W)).sum();
-    else if (wd) out[k] = (W * L * ConstArrayMap<T>(wd, n)).sum();
-    else out[k] = T(0.5) * (ConstArrayMap<T>(ld, n) * W.square()).sum();
-  }
+  y.tangent = tangent_of<T>(w, lam);
   return y;
 }
 
@@ -127,8 +135,10 @@ bool on_device(const Dual& a, const Dual& b) {
 
 // ---- rules: inputs w, λ ----------------------------------------------------------------------
 
-Tensor weighted_l2_tangent(const Tape& t, const Node& n) {
-  return dual::weighted_l2(t.input(n, 0), t.input(n, 1)).tangent;
+Tensor weighted_l2_tangent(const Tape& t, const Node& n) {  // the value is n's already
+  const Dual w = t.input(n, 0), lam = t.input(n, 1);
+  if (on_device(w, lam)) return composed_value(w, lam).tangent;
+  return dispatch_float(w.value.dtype(), "weighted_l2", [&](auto zero) { return tangent_of<decltype(zero)>(w, lam); });
 }
 
 void weighted_l2_backward(Tape& t, const Node& n, const Dual& g) {
