@@ -27,5 +27,7 @@ bool cudnn_available();
 /// Convolutions through cuDNN (deterministic algorithms only) where it has one for the geometry,
 /// else im2col + cuBLAS; on by default when available. false: always im2col + cuBLAS.
 void set_cudnn(bool enabled);
+/// Convolution products run through cuDNN so far in this process (tests check the path ran).
+std::int64_t cudnn_launches();
 
 }  // namespace gradhpo::cuda

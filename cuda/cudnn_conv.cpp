@@ -11,6 +11,7 @@
 #include <cudnn.h>
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -44,7 +45,7 @@ cudnnHandle_t handle() {
 }
 
 /// The four descriptors of one product: x [count, C, H, W], y [count, O, Ho, Wo], the filters,
-/// the convolution (cross-correlation, as the engine's conv2d), built per call (host work only).
+/// the convolution (cross-correlation, as the engine's conv2d), built once per plan (below).
 struct Descriptors {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
@@ -97,14 +98,30 @@ template <class Perf> Choice pick(const Perf* perf, int n) {
   return {};
 }
 
-template <class Query> Choice choose(const Key& key, Query&& query) {
-  static std::map<Key, Choice> cache;
+/// One product's descriptors and algorithm, made once per key and reused by every later call
+/// (building and destroying four descriptors per call was host work on every convolution).
+struct Plan {
+  Descriptors d;
+  Choice c;
+  Plan(const kernels::ConvGeometry& g, std::int64_t count, DType dtype) : d(g, count, dtype) {}
+};
+
+/// The plan for `key`, made by `choose(plan)` the first time. Plans are never changed or freed
+/// once made, so the reference outlives the lock.
+template <class Choose>
+const Plan& plan_for(const Key& key, const kernels::ConvGeometry& g, std::int64_t count, DType dtype, Choose&& choose) {
+  static std::map<Key, std::unique_ptr<Plan>> cache;
   static std::mutex mutex;
   std::lock_guard<std::mutex> lock(mutex);
-  const auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  return cache[key] = query();
+  std::unique_ptr<Plan>& p = cache[key];
+  if (!p) {
+    p = std::make_unique<Plan>(g, count, dtype);
+    choose(*p);
+  }
+  return *p;
 }
+
+std::atomic<std::int64_t> g_launches{0};
 
 /// Pooled device scratch of at least `bytes` (no allocation in steady state).
 Tensor workspace(std::size_t bytes) {
@@ -128,72 +145,78 @@ struct Scalars {
 
 namespace cudnn {
 
+namespace {
+
+/// What the three products share: the path applies, the plan (descriptors, and the algorithm
+/// from cuDNN's heuristics: `query(d, perf, &n)`; a failed query or no suitable algorithm means
+/// im2col), the workspace and α/β; then `launch(d, algo, workspace, bytes, α, β)`, named `call`
+/// in errors. False, having done nothing, when im2col must run instead.
+template <class Perf, int kAlgos, class Query, class Launch>
+bool run(int product, const char* call, const kernels::ConvGeometry& g, std::int64_t count, DType dtype,
+         bool accumulate, Query&& query, Launch&& launch) {
+  if (!usable(dtype) || count == 0) return false;
+  const Plan& p = plan_for(key_of(product, g, count, dtype), g, count, dtype, [&](Plan& fresh) {
+    Perf perf[kAlgos];
+    int n = 0;
+    if (query(fresh.d, perf, &n) == CUDNN_STATUS_SUCCESS) fresh.c = pick(perf, n);
+  });
+  if (p.c.algo < 0) return false;
+  Tensor ws = workspace(p.c.workspace);
+  const Scalars s(dtype, accumulate);
+  check_cudnn(launch(p.d, p.c.algo, ws.raw(), p.c.workspace, s.alpha(), s.beta()), call, kOp);
+  g_launches.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace
+
 bool forward(const kernels::ConvGeometry& g, std::int64_t count, DType dtype, const void* x, const void* w, void* y,
              bool accumulate) {
-  if (!usable(dtype) || count == 0) return false;
-  Descriptors d(g, count, dtype);
-  const Choice c = choose(key_of(0, g, count, dtype), [&] {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int n = 0;
-    if (cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
-                                               perf) != CUDNN_STATUS_SUCCESS)
-      return Choice{};  // not supported here: im2col
-    return pick(perf, n);
-  });
-  if (c.algo < 0) return false;
-  Tensor ws = workspace(c.workspace);
-  const Scalars s(dtype, accumulate);
-  GRADHPO_CUDNN_CALL(kOp, cudnnConvolutionForward(handle(), s.alpha(), d.x, x, d.w, w, d.conv,
-                                                  static_cast<cudnnConvolutionFwdAlgo_t>(c.algo), ws.raw(), c.workspace,
-                                                  s.beta(), d.y, y));
-  return true;
+  return run<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT>(
+      0, "cudnnConvolutionForward", g, count, dtype, accumulate,
+      [](const Descriptors& d, cudnnConvolutionFwdAlgoPerf_t* perf, int* n) {
+        return cudnnGetConvolutionForwardAlgorithm_v7(handle(), d.x, d.w, d.conv, d.y,
+                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, n, perf);
+      },
+      [&](const Descriptors& d, int algo, void* ws, std::size_t bytes, const void* alpha, const void* beta) {
+        return cudnnConvolutionForward(handle(), alpha, d.x, x, d.w, w, d.conv,
+                                       static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, bytes, beta, d.y, y);
+      });
 }
 
 bool backward_input(const kernels::ConvGeometry& g, std::int64_t count, DType dtype, const void* gy, const void* w,
                     void* xb, bool accumulate) {
-  if (!usable(dtype) || count == 0) return false;
-  Descriptors d(g, count, dtype);
-  const Choice c = choose(key_of(1, g, count, dtype), [&] {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int n = 0;
-    if (cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x,
-                                                    CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf) != CUDNN_STATUS_SUCCESS)
-      return Choice{};
-    return pick(perf, n);
-  });
-  if (c.algo < 0) return false;
-  Tensor ws = workspace(c.workspace);
-  const Scalars s(dtype, accumulate);
-  GRADHPO_CUDNN_CALL(kOp, cudnnConvolutionBackwardData(handle(), s.alpha(), d.w, w, d.y, gy, d.conv,
-                                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo), ws.raw(),
-                                                       c.workspace, s.beta(), d.x, xb));
-  return true;
+  return run<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT>(
+      1, "cudnnConvolutionBackwardData", g, count, dtype, accumulate,
+      [](const Descriptors& d, cudnnConvolutionBwdDataAlgoPerf_t* perf, int* n) {
+        return cudnnGetConvolutionBackwardDataAlgorithm_v7(handle(), d.w, d.y, d.conv, d.x,
+                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, n, perf);
+      },
+      [&](const Descriptors& d, int algo, void* ws, std::size_t bytes, const void* alpha, const void* beta) {
+        return cudnnConvolutionBackwardData(handle(), alpha, d.w, w, d.y, gy, d.conv,
+                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws, bytes, beta, d.x, xb);
+      });
 }
 
 bool backward_weight(const kernels::ConvGeometry& g, std::int64_t count, DType dtype, const void* gy, const void* x,
                      void* wb, bool accumulate) {
-  if (!usable(dtype) || count == 0) return false;
-  Descriptors d(g, count, dtype);
-  const Choice c = choose(key_of(2, g, count, dtype), [&] {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int n = 0;
-    if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(), d.x, d.y, d.conv, d.w,
-                                                      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf) != CUDNN_STATUS_SUCCESS)
-      return Choice{};
-    return pick(perf, n);
-  });
-  if (c.algo < 0) return false;
-  Tensor ws = workspace(c.workspace);
-  const Scalars s(dtype, accumulate);
-  GRADHPO_CUDNN_CALL(kOp, cudnnConvolutionBackwardFilter(handle(), s.alpha(), d.x, x, d.y, gy, d.conv,
-                                                         static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo), ws.raw(),
-                                                         c.workspace, s.beta(), d.w, wb));
-  return true;
+  return run<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT>(
+      2, "cudnnConvolutionBackwardFilter", g, count, dtype, accumulate,
+      [](const Descriptors& d, cudnnConvolutionBwdFilterAlgoPerf_t* perf, int* n) {
+        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle(), d.x, d.y, d.conv, d.w,
+                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, n, perf);
+      },
+      [&](const Descriptors& d, int algo, void* ws, std::size_t bytes, const void* alpha, const void* beta) {
+        return cudnnConvolutionBackwardFilter(handle(), alpha, d.x, x, d.y, gy, d.conv,
+                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws, bytes, beta, d.w,
+                                              wb);
+      });
 }
 
 }  // namespace cudnn
 
 bool cudnn_available() { return true; }
+std::int64_t cudnn_launches() { return g_launches.load(); }
 void set_cudnn(bool enabled) { g_enabled = enabled; }
 void cudnn_follow_tf32(bool enabled) { g_tf32 = enabled; }
 
@@ -212,6 +235,7 @@ bool backward_weight(const kernels::ConvGeometry&, std::int64_t, DType, const vo
 }
 }  // namespace cudnn
 bool cudnn_available() { return false; }
+std::int64_t cudnn_launches() { return 0; }
 void set_cudnn(bool) {}
 void cudnn_follow_tf32(bool) {}
 }  // namespace gradhpo::cuda
