@@ -50,7 +50,7 @@ nn::Evaluation ClassificationTask::evaluate(const Tensor& w, const data::Dataset
     const std::vector<std::int32_t> y(d.labels.begin() + start, d.labels.begin() + start + n);
     const Var logits = model->forward(tape.variable(w), x, nn::Context::train(nullptr));
     loss_sum += cross_entropy(logits, Tensor::from_labels(y).to(w.device())).item() * static_cast<double>(n);
-    e.correct += nn::count_correct(logits.value().to(Device::cpu), y);
+    e.correct += nn::count_correct(logits.value(), y);
     e.count += n;
     tape.reset();
   }

@@ -227,8 +227,7 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       r = m.run(problem, options.budget);
     } catch (const InnerDivergence& e) {
       // A method that lets training diverge where it cannot recover ends its row there; the
-      // other methods' rows are not lost.
-      r = MethodResult{};
+      // other methods' rows are not lost (r is still empty: run threw before returning).
       r.method = m.name;
       r.failures = 1;
       r.stop_reason = "stopped: " + std::string(e.what());

@@ -46,7 +46,7 @@ Hypergradient drmad_hypergradient(const BilevelProblem& problem, const Tensor& t
     detail::backward_step(u, st, g, seg.first + k, a);
     report_progress("DrMAD", 2 * seg.steps - k, 2 * seg.steps);
   }
-  out.theta = u.theta().to(Device::cpu).clone();  // θ-sized results on the host, as the caller's θ
+  out.theta = u.theta_on_host();  // θ-sized results on the host, as the caller's θ
   out.d_theta = a.theta.to(Device::cpu);
   out.direct = out.direct.to(Device::cpu);
   out.d_w0 = a.state.parts[0];

@@ -85,7 +85,7 @@ Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor&
   if (const std::int64_t i = first_non_finite(out.d_theta); i >= 0)
     throw Error("forward mode: the hypergradient of " + problem.hyper.entry_name(i) + " is not finite" +
                 (problem.optimizer.kind == nn::OptimizerKind::adam ? "; " + detail::adam_note(problem) : std::string()));
-  out.theta = u.theta().to(Device::cpu).clone();
+  out.theta = u.theta_on_host();
   out.final_state = s;
   out.cost.tangent_bytes = peak;
   out.cost.peak_bytes = peak;

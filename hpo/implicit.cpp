@@ -147,7 +147,7 @@ ImplicitResult implicit_at(Unroll& unroll, const Tensor& w, const ImplicitOption
   hg.method = name.str();
   hg.val_loss = val.loss;
   // θ-sized results on the host (where the caller's θ is); q and the solver's vectors on w's device.
-  hg.theta = unroll.theta().to(Device::cpu).clone();
+  hg.theta = unroll.theta_on_host();
   hg.direct = val.grad_theta.to(Device::cpu);
   hg.d_theta = hg.direct.clone();  // dL_val/dθ = ∂_θ L_val − ∂_θ(q · ∇_w h)
   axpy(hg.d_theta, -1.0, final_pass.mixed.to(Device::cpu).to(hg.d_theta.dtype()));

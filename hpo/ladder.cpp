@@ -40,7 +40,7 @@ Hypergradient greedy_hypergradient(const BilevelProblem& problem, const Tensor& 
     h = acc;
     s = std::move(next);
   }
-  out.theta = u.theta().to(Device::cpu).clone();
+  out.theta = u.theta_on_host();
   out.d_theta = h;
   out.direct = u.validation(s.w()).grad_theta.to(Device::cpu);
   out.final_state = s;

@@ -35,7 +35,7 @@ using detail::start_backward;
 
 void finish(Unroll& u, Adjoint& a, Hypergradient& out, Clock::time_point start) {
   // Hyperparameter-sized results on the host (where the caller's θ is), d_w0 on w's device.
-  out.theta = u.theta().to(Device::cpu).clone();
+  out.theta = u.theta_on_host();
   out.d_theta = a.theta.to(Device::cpu);
   out.direct = out.direct.to(Device::cpu);
   out.d_w0 = a.state.parts[0];

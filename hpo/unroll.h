@@ -66,6 +66,8 @@ class Unroll {
   const BilevelProblem& problem() const { return *p_; }
   /// θ as the tapes use it: the problem's dtype, on w₀'s device.
   const Tensor& theta() const { return theta_; }
+  /// θ as a result: a host tensor of its own (one copy, whether θ lives on the host or a device).
+  Tensor theta_on_host() const { return theta_.device() == Device::cpu ? theta_.clone() : theta_.to(Device::cpu); }
   /// Where the problem's weights (w₀) live, and with them every tape and state of the run.
   Device device() const { return p_->w0.device(); }
   std::int64_t horizon() const { return p_->horizon; }
