@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,8 +23,6 @@
 
 #include "../error.h"
 #include "cpu.h"
-
-#include <cctype>
 
 #ifdef GRADHPO_HAVE_OPENBLAS
 #include <cblas.h>
