@@ -304,16 +304,29 @@ void check_channel_vector(const char* op, const char* what, const Shape& x, DTyp
                                dtype_name(v.dtype()));
 }
 
+/// The layout of x for batch statistics, checked: at least two values per channel, eps ≥ 0.
+Layout batch_layout(const char* op, const Var& x, double eps) {
+  const Layout L = layout(x.shape());
+  GRADHPO_CHECK(L.m() >= 2, std::string(op) + ": batch statistics need more than one value per channel, got x of "
+                                "shape " + x.shape().str());
+  GRADHPO_CHECK(eps >= 0, std::string(op) + ": eps must be ≥ 0, got " + std::to_string(eps));
+  return L;
+}
+
+/// Hands the batch mean and the unbiased batch variance (m/(m−1) σ²) to the caller who asked.
+void report_batch_statistics(const Layout& L, const Tensor& mean, const Tensor& var, Tensor* batch_mean,
+                             Tensor* batch_var) {
+  if (batch_mean) *batch_mean = mean;
+  if (batch_var) *batch_var = kernels::affine(var, static_cast<double>(L.m()) / static_cast<double>(L.m() - 1), 0.0);
+}
+
 }  // namespace
 
 Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batch_var) {
   Tape& t = x.tape();
   t.check(x, "batch_standardize");
   check_x("batch_standardize", x.shape(), x.dtype());
-  const Layout L = layout(x.shape());
-  GRADHPO_CHECK(L.m() >= 2, "batch_standardize: need more than one value per channel to normalize with batch "
-                      "statistics, got x of shape " + x.shape().str());
-  GRADHPO_CHECK(eps >= 0, "batch_standardize: eps must be ≥ 0, got " + std::to_string(eps));
+  const Layout L = batch_layout("batch_standardize", x, eps);
   const Device device = x.device();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
   Tensor s = Tensor::empty(Shape{L.C}, x.dtype(), device);
@@ -327,8 +340,7 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batc
       standardize_value<T>(L, x.value().data<T>(), eps, y.data<T>(), s.data<T>(), mean.data<T>(), var.data<T>());
     });
   }
-  if (batch_mean) *batch_mean = mean;
-  if (batch_var) *batch_var = kernels::affine(var, static_cast<double>(L.m()) / static_cast<double>(L.m() - 1), 0.0);
+  report_batch_statistics(L, mean, var, batch_mean, batch_var);
   Var out = t.record(&kStandardizeRules, std::move(y), {x});
   Node& n = t.node(out);
   n.saved = std::move(s);
@@ -348,10 +360,7 @@ Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps
   // On a device: the composition, whose two primitives the device backend implements.
   if (x.device() != Device::cpu || gamma.value().device() != Device::cpu || beta.value().device() != Device::cpu)
     return channel_affine(batch_standardize(x, eps, batch_mean, batch_var), gamma, beta);
-  const Layout L = layout(x.shape());
-  GRADHPO_CHECK(L.m() >= 2, "batch_norm_train: its batch_standardize needs more than one value per channel to "
-                      "normalize with batch statistics, got x of shape " + x.shape().str());
-  GRADHPO_CHECK(eps >= 0, "batch_norm_train: eps must be ≥ 0, got " + std::to_string(eps));
+  const Layout L = batch_layout("batch_norm_train (its batch_standardize)", x, eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   Tensor xh = Tensor::empty(x.shape(), x.dtype());
   Tensor s = Tensor::empty(Shape{L.C}, x.dtype());
@@ -362,8 +371,7 @@ Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps
     standardize_value<T>(L, x.value().data<T>(), eps, xh.data<T>(), s.data<T>(), mean.data<T>(), var.data<T>(),
                          gamma.value().data<T>(), beta.value().data<T>(), y.data<T>());
   });
-  if (batch_mean) *batch_mean = mean;
-  if (batch_var) *batch_var = kernels::affine(var, static_cast<double>(L.m()) / static_cast<double>(L.m() - 1), 0.0);
+  report_batch_statistics(L, mean, var, batch_mean, batch_var);
   Var out = t.record(&kBatchNormRules, std::move(y), {x, gamma, beta});
   Node& n = t.node(out);
   n.saved = std::move(s);
