@@ -49,6 +49,21 @@ template <class T> Dual value_and_tangent(const Dual& w, const Dual& lam) {
 
 // ---- the adjoints: one elementwise pass per output row -----------------------------------
 
+/// out[k, i] = row(ġ_k, k)(i) for the K directions of an adjoint's tangent [K, n] (ġ_k = 0 when
+/// ḡ has no tangent; row(ġ_k, k) sets up direction k once): one parallel region for all the
+/// directions, not one per direction.
+template <class T, class Row> void per_direction(const Dual& g, std::int64_t K, std::int64_t n, Tensor& out, Row&& row) {
+  T* o = out.data<T>();
+  const T* gt = g.has_tangent() ? g.tangent.data<T>() : nullptr;
+  kernels::parallel_chunks(n, [&](std::int64_t s, std::int64_t e) {
+    for (std::int64_t k = 0; k < K; ++k) {
+      const auto at = row(gt ? gt[k] : T(0), k);
+      T* ok = o + k * n;
+      for (std::int64_t i = s; i < e; ++i) ok[i] = at(i);
+    }
+  });
+}
+
 struct AdjointTerms {
   bool w = false, lam = false;                  // which adjoints to compute
   bool w_tangent = false, lam_tangent = false;  // and which of their tangents
@@ -72,22 +87,18 @@ template <class T> void adjoints(const Dual& g, const Dual& w, const Dual& lam, 
     });
     if (want.w_tangent && any_tangent) {
       w_bar.tangent = Tensor::empty(Shape{K, n}, dt);
-      for (std::int64_t k = 0; k < K; ++k) {
-        const T gd = g.has_tangent() ? g.tangent.data<T>()[k] : T(0);
+      // λ (ġ_k w + ḡ ẇ_k) + ḡ λ̇_k w
+      per_direction<T>(g, K, n, w_bar.tangent, [&](T gd, std::int64_t k) {
         const T* wd = tangent_row<T>(w.tangent, k, n);
         const T* ld = tangent_row<T>(lam.tangent, k, n);
-        T* ok = w_bar.tangent.data<T>() + k * n;
-        // λ (ġ_k w + ḡ ẇ_k) + ḡ λ̇_k w
-        kernels::parallel_chunks(n, [&](std::int64_t s, std::int64_t e) {
-          for (std::int64_t i = s; i < e; ++i) {
-            T d = gd * pw[i];
-            if (wd) d += gv * wd[i];
-            d *= pl[i];
-            if (ld) d += gv * ld[i] * pw[i];
-            ok[i] = d;
-          }
-        });
-      }
+        return [=](std::int64_t i) {
+          T d = gd * pw[i];
+          if (wd) d += gv * wd[i];
+          d *= pl[i];
+          if (ld) d += gv * ld[i] * pw[i];
+          return d;
+        };
+      });
     }
   }
   if (want.lam) {
@@ -100,19 +111,16 @@ template <class T> void adjoints(const Dual& g, const Dual& w, const Dual& lam, 
     // λ̇ does not enter λ̄ = ½ ḡ w²: its tangent is zero unless ġ or ẇ is not.
     if (want.lam_tangent && (g.has_tangent() || w.has_tangent())) {
       lam_bar.tangent = Tensor::empty(Shape{K, n}, dt);
-      for (std::int64_t k = 0; k < K; ++k) {
-        const T half_gd = g.has_tangent() ? T(0.5) * g.tangent.data<T>()[k] : T(0);
+      // w (½ ġ_k w + ḡ ẇ_k)
+      per_direction<T>(g, K, n, lam_bar.tangent, [&](T gd, std::int64_t k) {
         const T* wd = tangent_row<T>(w.tangent, k, n);
-        T* ok = lam_bar.tangent.data<T>() + k * n;
-        // w (½ ġ_k w + ḡ ẇ_k)
-        kernels::parallel_chunks(n, [&](std::int64_t s, std::int64_t e) {
-          for (std::int64_t i = s; i < e; ++i) {
-            T d = half_gd * pw[i];
-            if (wd) d += gv * wd[i];
-            ok[i] = pw[i] * d;
-          }
-        });
-      }
+        const T half_gd = T(0.5) * gd;
+        return [=](std::int64_t i) {
+          T d = half_gd * pw[i];
+          if (wd) d += gv * wd[i];
+          return pw[i] * d;
+        };
+      });
     }
   }
 }
