@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <gradhpo/engine/autodiff.h>
+#include <gradhpo/engine/ops.h>
 
 namespace gradhpo::testing {
 
@@ -35,6 +36,20 @@ inline Tensor seeded(const Shape& s, std::uint64_t seed, DType dt, double lo = -
   std::vector<double> v(static_cast<std::size_t>(s.numel()));
   for (double& x : v) x = u(rng);
   return Tensor::from(v, s, dt);
+}
+
+// A small convolutional net, run on both sides of a device comparison: conv (strided, padded,
+// then 1×1) with a channel bias and a channel scale, on data x [2, 3, image, image]; w holds the
+// filters [4, 3, 3, 3], the 1×1 filters [2, 4, 1, 1] and the bias [4] (kConvParams); λ [4] scales.
+constexpr std::int64_t kConvParams = 4 * 3 * 3 * 3 + 2 * 4 + 4;  // 120
+inline Var convnet(const Var& w, const Var& lam, Device d, std::int64_t image) {
+  Tape& t = w.tape();
+  const Var x = t.constant(seeded(Shape{2, 3, image, image}, 8, w.dtype()).to(d));
+  const Var f1 = slice(w, 0, Shape{4, 3, 3, 3}), f2 = slice(w, 108, Shape{2, 4, 1, 1});
+  const Var bias = slice(w, 116, Shape{4});
+  const Var h = tanh(channel_scale(conv2d(x, f1, bias, 2, 1), lam));
+  const Var y = conv2d(h, f2);
+  return concat({y, channel_sum(y)});
 }
 
 /// Σ c⊙y + ½ Σ (e⊙y)², c and e fixed and made on y's device: a scalar whose Hessian involves
