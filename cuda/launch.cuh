@@ -33,19 +33,26 @@ void launch(const char* name, const char* op, void (*kernel)(Params...), dim3 bl
   check_launch(name, op);
 }
 
-/// The sum of v over the kThreads threads of a block, in a fixed tree order (deterministic);
-/// every thread gets the result. Call from all threads of the block.
-template <class T> __device__ T block_sum(T v) {
+/// v combined with op over the kThreads threads of a block, in a fixed tree order
+/// (deterministic); every thread gets the result. Call from all threads of the block.
+template <class T, class Op> __device__ T block_reduce(T v, Op op) {
   __shared__ T partial[kThreads];
   __syncthreads();  // a previous call's readers are done with `partial`
   partial[threadIdx.x] = v;
   __syncthreads();
   for (int width = kThreads / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+    if (threadIdx.x < width) partial[threadIdx.x] = op(partial[threadIdx.x], partial[threadIdx.x + width]);
     __syncthreads();
   }
   return partial[0];
 }
+
+struct Plus {
+  template <class T> __device__ T operator()(T a, T b) const { return a + b; }
+};
+
+/// The sum of v over the block's threads (block_reduce with +).
+template <class T> __device__ T block_sum(T v) { return block_reduce(v, Plus{}); }
 
 /// A grid-stride loop over [0, n).
 #define GRADHPO_FOR_EACH(i, n) \

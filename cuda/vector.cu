@@ -18,9 +18,6 @@ namespace {
 constexpr unsigned kReduceBlocks = 256;
 static_assert(kReduceBlocks == kThreads, "the final pass reads one partial per thread");
 
-struct SumOp {
-  __device__ double operator()(double a, double b) const { return a + b; }
-};
 struct MaxOp {
   __device__ double operator()(double a, double b) const { return a > b ? a : b; }
 };
@@ -28,32 +25,16 @@ struct MinOp {
   __device__ double operator()(double a, double b) const { return a < b ? a : b; }
 };
 
-/// v combined over the block's threads in a fixed tree; thread 0 gets the result.
-template <class Op> __device__ double block_reduce(double v, Op op) {
-  __shared__ double partial[kThreads];
-  partial[threadIdx.x] = v;
-  __syncthreads();
-  for (int width = kThreads / 2; width > 0; width /= 2) {
-    if (threadIdx.x < width) partial[threadIdx.x] = op(partial[threadIdx.x], partial[threadIdx.x + width]);
-    __syncthreads();
-  }
-  return partial[0];
-}
-
-/// One thread's strided share of i < n: i = blockIdx.x · kThreads + threadIdx.x, then + the grid.
-#define GRADHPO_FOR_SHARE(i, n) \
-  for (std::int64_t i = blockIdx.x * std::int64_t(kThreads) + threadIdx.x; i < (n); i += std::int64_t(kReduceBlocks) * kThreads)
-
 template <class T> __global__ void dot_partial_kernel(const T* x, const T* y, std::int64_t n, double* partial) {
   double s = 0;
-  GRADHPO_FOR_SHARE(i, n) s += static_cast<double>(x[i]) * static_cast<double>(y[i]);
-  s = block_reduce(s, SumOp{});
+  GRADHPO_FOR_EACH(i, n) s += static_cast<double>(x[i]) * static_cast<double>(y[i]);
+  s = block_sum(s);
   if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
 template <class T> __global__ void max_abs_partial_kernel(const T* x, std::int64_t n, double* partial) {
   double m = 0;
-  GRADHPO_FOR_SHARE(i, n) {
+  GRADHPO_FOR_EACH(i, n) {
     const double a = fabs(static_cast<double>(x[i]));
     m = a > m ? a : m;
   }
@@ -64,7 +45,7 @@ template <class T> __global__ void max_abs_partial_kernel(const T* x, std::int64
 // The smallest non-finite index as a double (exact below 2^53), +inf when there is none.
 template <class T> __global__ void non_finite_partial_kernel(const T* x, std::int64_t n, double* partial) {
   double first = CUDART_INF;
-  GRADHPO_FOR_SHARE(i, n) {
+  GRADHPO_FOR_EACH(i, n) {
     if (!isfinite(x[i])) {
       first = static_cast<double>(i);
       break;  // this thread's later elements have larger indices
@@ -116,7 +97,7 @@ __global__ void adam_kernel(T* w, T* m, T* v, const T* g, const T* mask, std::in
 double dot(const Tensor& x, const Tensor& y) {
   return dispatch_float(x.dtype(), "dot", [&](auto zero) {
     using T = decltype(zero);
-    return reduce_to_host("dot", SumOp{}, [&](double* partial) {
+    return reduce_to_host("dot", Plus{}, [&](double* partial) {
       launch("dot_partial_kernel", "dot", dot_partial_kernel<T>, kReduceBlocks, kThreads, ptr<T>(x), ptr<T>(y),
              x.numel(), partial);
     });
