@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "../engine/kernels/im2col.h"
+#include "../engine/kernels/conv.h"
 #include "../engine/tensor.h"
 
 namespace gradhpo::cuda::cudnn {

@@ -18,7 +18,7 @@
 
 #include "dual.h"
 #include "kernels/element.h"
-#include "kernels/im2col.h"  // ConvGeometry
+#include "kernels/conv.h"  // ConvGeometry
 #include "kernels/vector.h"  // SgdUpdate, AdamUpdate
 #include "tensor.h"
 

@@ -434,6 +434,10 @@ void GemmTrace::record(const GemmProblem& problem, int team) {
   state_->entries.push_back({problem, team});
 }
 
+void GemmTrace::note(const GemmProblem& problem, int team) {
+  if (GemmTrace* trace = g_trace.load(std::memory_order_relaxed)) trace->record(problem, team);
+}
+
 std::vector<std::pair<GemmProblem, GemmLibrary>> gemm_plan() {
   Plan& pl = plan();
   std::lock_guard<std::mutex> lock(pl.mutex);

@@ -6,42 +6,9 @@
 
 #include "cpu.h"
 #include "gemm.h"
-
-// Note [BLAS threads]
-// With EIGEN_USE_BLAS, Eigen hands every float/double product to the BLAS. A pthreads OpenBLAS
-// does not know it is called from inside an OpenMP region and starts its own threads for large
-// products: two image threads × two BLAS threads on two cores, with spinning waits. While a
-// convolution's image loop runs, OpenBLAS is therefore set to one thread, and restored after.
-// The OpenBLAS entry points are weak references, so this costs nothing (and links) when Eigen
-// uses its own GEMM or another BLAS; an OpenMP OpenBLAS (openblas_get_parallel() == 2) already
-// runs single-threaded inside a parallel region and is left alone. This assumes, as the whole
-// engine does, that one thread drives the tape at a time.
-#if defined(EIGEN_USE_BLAS) && defined(__GNUC__)
-extern "C" {
-__attribute__((weak)) int openblas_get_num_threads(void);
-__attribute__((weak)) void openblas_set_num_threads(int);
-__attribute__((weak)) int openblas_get_parallel(void);
-}
-#define GRADHPO_OPENBLAS_WEAK 1
-#endif
+#include "image_loop.h"
 
 namespace gradhpo::kernels {
-
-ConvGeometry ConvGeometry::make(const char* op, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t O,
-                                std::int64_t kh, std::int64_t kw, std::int64_t stride, std::int64_t pad) {
-  GRADHPO_CHECK(stride >= 1 && pad >= 0, std::string(op) + ": stride must be ≥ 1 and padding ≥ 0, got stride " +
-                                       std::to_string(stride) + ", padding " + std::to_string(pad));
-  GRADHPO_CHECK(kh >= 1 && kw >= 1 && kh <= H + 2 * pad && kw <= W + 2 * pad,
-          std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
-              " is larger than the padded input " + std::to_string(H + 2 * pad) + "×" +
-              std::to_string(W + 2 * pad) + " (input " + std::to_string(H) + "×" + std::to_string(W) +
-              ", padding " + std::to_string(pad) + ")");
-  ConvGeometry g;
-  g.C = C, g.H = H, g.W = W, g.O = O, g.kh = kh, g.kw = kw, g.stride = stride, g.pad = pad;
-  g.Ho = (H + 2 * pad - kh) / stride + 1;
-  g.Wo = (W + 2 * pad - kw) / stride + 1;
-  return g;
-}
 
 namespace {
 
@@ -50,79 +17,10 @@ namespace {
 template <class T> using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
 template <class T> using ConstVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 
-// ---- threading ------------------------------------------------------------------------------
-
-class SerialBlas {  // See Note [BLAS threads]
- public:
-  explicit SerialBlas(bool active) {
-#ifdef GRADHPO_OPENBLAS_WEAK
-    if (active && openblas_get_parallel && openblas_get_num_threads && openblas_set_num_threads &&
-        openblas_get_parallel() == 1) {
-      saved_ = openblas_get_num_threads();
-      if (saved_ > 1) openblas_set_num_threads(1);
-    }
-#else
-    (void)active;
-#endif
-  }
-  ~SerialBlas() {
-#ifdef GRADHPO_OPENBLAS_WEAK
-    if (saved_ > 1) openblas_set_num_threads(saved_);
-#endif
-  }
-  SerialBlas(const SerialBlas&) = delete;
-  SerialBlas& operator=(const SerialBlas&) = delete;
-
- private:
-  int saved_ = 0;
-};
-
-/// Threads for a loop over `count` images doing `flops` in all: one when the work is too small
-/// to pay for waking a thread, or when already inside a parallel region.
-int image_threads(std::int64_t count, double flops) {
-#ifdef _OPENMP
-  if (count < 2 || flops < 4e5 || omp_in_parallel()) return 1;
-  return static_cast<int>(std::min<std::int64_t>(omp_get_max_threads(), count));
-#else
-  (void)count, (void)flops;
-  return 1;
-#endif
-}
-
-/// Runs body(thread, begin, end) over contiguous chunks of [0, count) on `threads` threads.
-/// The partition depends only on (count, threads), so results are reproducible.
-template <class Body> void for_images(int threads, std::int64_t count, Body&& body) {
-  if (threads <= 1) {
-    body(0, std::int64_t{0}, count);
-    return;
-  }
-  SerialBlas serial(true);
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-  {
-    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const std::int64_t begin = count * t / nt, end = count * (t + 1) / nt;
-    if (begin < end) body(static_cast<int>(t), begin, end);
-  }
-#else
-  body(0, std::int64_t{0}, count);
-#endif
-}
-
-/// Per-thread scratch: `threads` slices of `per_thread` elements from one pooled tensor, each
-/// slice starting on a 64-byte boundary.
-template <class T> class Scratch {
- public:
-  Scratch(int threads, std::int64_t per_thread) {
-    stride_ = (std::max<std::int64_t>(per_thread, 1) + 15) / 16 * 16;
-    if (per_thread > 0) buf_ = Tensor::empty(Shape{stride_ * threads}, dtype_of<T>());
-  }
-  T* operator()(int thread) { return buf_.defined() ? buf_.data<T>() + stride_ * thread : nullptr; }
-
- private:
-  Tensor buf_;
-  std::int64_t stride_ = 0;
-};
+using image_loop::for_images;
+using image_loop::image_threads;
+using image_loop::copy_row;
+using image_loop::Scratch;
 
 // ---- im2col / col2im ------------------------------------------------------------------------
 // Patches are read from (and col2im adds into) a zero-padded copy of the image,
@@ -148,23 +46,6 @@ inline std::int64_t padded_size(const ConvGeometry& g) {
 template <class T> std::int64_t block_rows(const ConvGeometry& g, std::int64_t rows) {
   const std::int64_t per_row = rows * g.Wo * static_cast<std::int64_t>(sizeof(T));
   return std::clamp<std::int64_t>(kColsBlockBytes / std::max<std::int64_t>(per_row, 1), 1, g.Ho);
-}
-
-/// d[0, n) = s[0, n) for the short rows of im2col (Wo is 5 to 32 elements for LeNet and CIFAR
-/// networks): whole 64-byte moves, the last one overlapping the previous instead of a scalar
-/// tail loop (a tail of up to 15 floats cost more than the vector part for these rows).
-template <class T> inline void copy_row(T* __restrict d, const T* __restrict s, std::int64_t n) {
-  constexpr std::int64_t V = 64 / sizeof(T);
-  auto chunks = [&](auto bytes) {
-    constexpr std::int64_t v = static_cast<std::int64_t>(decltype(bytes)::value / sizeof(T));
-    std::int64_t i = 0;
-    for (; i + v <= n; i += v) std::memcpy(d + i, s + i, decltype(bytes)::value);
-    if (i < n) std::memcpy(d + n - v, s + n - v, decltype(bytes)::value);
-  };
-  if (n >= V) return chunks(std::integral_constant<std::size_t, 64>{});
-  if (n >= V / 2) return chunks(std::integral_constant<std::size_t, 32>{});
-  if (n >= V / 4) return chunks(std::integral_constant<std::size_t, 16>{});
-  for (std::int64_t i = 0; i < n; ++i) d[i] = s[i];
 }
 
 /// d[0, n) += s[0, n), the same way: whole chunks, and the last two chunks (which may overlap)
@@ -293,7 +174,7 @@ const T* stacked(Banks<const T> b, std::int64_t size, Tensor& buf) {
 // ---- forward: y_i = W cols(x_i) ---------------------------------------------------------------
 
 template <class T>
-void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
+void im2col_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                     bool accumulate) {
   const std::int64_t M = w.count, O = g.O, KK = g.patch(), P = g.pixels(), OP = g.out_image();
   Tensor wbuf;
@@ -336,7 +217,7 @@ void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks
 // ---- backward_input: x̄_i = col2im(Wᵀ ḡ_i) -----------------------------------------------------
 
 template <class T>
-void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
+void im2col_conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
                            bool accumulate) {
   const std::int64_t M = w.count, O = g.O, KK = g.patch(), P = g.pixels(), CHW = g.in_image(), OP = g.out_image();
   // The filters transposed and stacked, [M·KK, O], so that one product per image serves all banks.
@@ -345,15 +226,15 @@ void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* g
   for (std::int64_t m = 0; m < M; ++m)
     MatrixMap<T>(WT + m * KK * O, KK, O) = ConstMatrixMap<T>(w[m], O, KK).transpose();
   const int threads = image_threads(count, 2.0 * count * M * O * KK * P);
-  const bool direct = g.pointwise() && M == 1;  // col2im is the identity: write x̄_i straight
+  const bool in_place = g.pointwise() && M == 1;  // col2im is the identity: write x̄_i straight
   const std::int64_t rb = block_rows<T>(g, M * KK);
-  Scratch<T> cols_buf(threads, direct ? 0 : M * KK * rb * g.Wo);
+  Scratch<T> cols_buf(threads, in_place ? 0 : M * KK * rb * g.Wo);
   Scratch<T> pad_buf(threads, M * padded_size(g));
   gemm_override();  // a bad GRADHPO_GEMM throws here, not inside the parallel region
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
     T* cols = cols_buf(t);
     for (std::int64_t i = begin; i < end; ++i) {
-      if (direct) {
+      if (in_place) {
         gemm_strided<T>(KK, P, O, WT, O, false, gy + i * OP, P, false, out[0] + i * CHW, P, T(1),
                         accumulate ? T(1) : T(0));
         continue;
@@ -374,7 +255,7 @@ void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* g
 // ---- backward_weight: W̄ = Σ_i ḡ_i cols(x_i)ᵀ --------------------------------------------------
 
 template <class T>
-void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
+void im2col_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
                             Banks<T> out, bool accumulate) {
   GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
   const std::int64_t Mg = gy.count, Mx = x.count, M = std::max(Mg, Mx);
@@ -383,11 +264,11 @@ void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<con
   // Per thread: its partial sum, [Mg·O, KK] (one x bank) or [O, Mx·KK] (one ḡ bank); a block
   // of the ḡ rows of all banks stacked, [Mg·O, np]; and of the im2col rows of all x banks,
   // [Mx·KK, np]; and a padded copy of each x bank's image.
-  const bool direct = g.pointwise() && Mx == 1 && Mg == 1;
+  const bool in_place = g.pointwise() && Mx == 1 && Mg == 1;
   const std::int64_t rb = block_rows<T>(g, Mx * KK);
   Scratch<T> acc_buf(threads, M * O * KK);
   Scratch<T> g_buf(threads, Mg > 1 ? Mg * O * rb * g.Wo : 0);
-  Scratch<T> cols_buf(threads, direct ? 0 : Mx * KK * rb * g.Wo);
+  Scratch<T> cols_buf(threads, in_place ? 0 : Mx * KK * rb * g.Wo);
   Scratch<T> pad_buf(threads, Mx * padded_size(g));
   // Zeroed here, not in the region: a thread that OpenMP does not start (or that gets no image)
   // still contributes its (zero) partial sum below.
@@ -404,7 +285,7 @@ void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<con
     T* xp = zeroed_padding(pad_buf, t, Mx, g);
     T* cols = cols_buf(t);
     for (std::int64_t i = begin; i < end; ++i) {
-      if (direct) {
+      if (in_place) {
         add(gy[0] + i * OP, P, x[0] + i * CHW, P, P);
         continue;
       }
@@ -438,10 +319,10 @@ void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<con
 }
 
 #define GRADHPO_CONV_INSTANTIATE(T)                                                                         \
-  template void conv2d_forward<T>(const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, bool); \
-  template void conv2d_backward_input<T>(const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, \
+  template void im2col_conv2d_forward<T>(const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, bool); \
+  template void im2col_conv2d_backward_input<T>(const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, \
                                          bool);                                                             \
-  template void conv2d_backward_weight<T>(const ConvGeometry&, std::int64_t, Banks<const T>, Banks<const T>,  \
+  template void im2col_conv2d_backward_weight<T>(const ConvGeometry&, std::int64_t, Banks<const T>, Banks<const T>,  \
                                           Banks<T>, bool);
 GRADHPO_CONV_INSTANTIATE(float)
 GRADHPO_CONV_INSTANTIATE(double)

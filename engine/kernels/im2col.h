@@ -1,87 +1,28 @@
-// CPU kernels of 2-D convolution: im2col / col2im and the three bilinear products that a
-// convolution and its adjoints are made of. No autodiff here (engine/ops/conv.* builds the
-// rules from these).
-//
-// For one image x_i [C, H, W], cols(x_i) is the [C·kh·kw, Ho·Wo] matrix of its (zero-padded)
-// patches, and with the filters W as an [O, C·kh·kw] matrix:
-//
-//   forward         y_i  = W cols(x_i)                         bilinear in (x, W)
-//   backward_input  x̄_i  = col2im(Wᵀ ḡ_i)                      bilinear in (ḡ, W)
-//   backward_weight W̄    = Σ_i ḡ_i cols(x_i)ᵀ                  bilinear in (ḡ, x)
-//
-// A bilinear B has the tangent B(ȧ, b) + B(a, ḃ), so every kernel takes several "banks" of an
-// operand at once: a stack of K·N images (all tangent directions of an activation, laid out
-// [K, N, ...] exactly like a Dual tangent block) is just more images, and a stack of M filter
-// banks [W; Ẇ_1..Ẇ_K] is multiplied with one im2col buffer by one GEMM per image
-// ([(K+1)·O, C·kh·kw] rows), which is where forward-over-reverse gets its efficiency.
+// The im2col algorithm of the convolution kernels (conv.h, same contracts): per image, the
+// patches are copied into an im2col buffer (a block of output rows at a time) and multiplied by
+// the stacked filter banks with one GEMM (gemm.h: Eigen or OpenBLAS, as planned); col2im adds
+// the backward-input columns back into the image. Any stride, padding and kernel size.
 //
 // Threading: images are split over OpenMP threads, each running single-threaded GEMMs on a
 // per-thread im2col buffer taken once per call from the storage pool (no per-image
 // allocation). Eigen's own GEMM stays single-threaded inside the region (it checks
 // omp_get_num_threads()); when Eigen routes products to a pthreads OpenBLAS (EIGEN_USE_BLAS),
-// OpenBLAS is set to one thread for the duration of the region (see Note [BLAS threads] in
-// im2col.cpp), and the products OpenBLAS runs slowly at these shapes stay on Eigen's own
-// kernel (Note [Eigen's own GEMM under EIGEN_USE_BLAS]).
+// OpenBLAS is set to one thread for the duration of the region (Note [BLAS threads] in
+// image_loop.h).
 #pragma once
 
-#include <cstdint>
-#include <string>
-
-#include "../tensor.h"
+#include "conv.h"
 
 namespace gradhpo::kernels {
 
-/// The shapes of one convolution: input image [C, H, W], filters [O, C, kh, kw], output image
-/// [O, Ho, Wo] with Ho = (H + 2 pad − kh) / stride + 1 (and the same for Wo).
-struct ConvGeometry {
-  std::int64_t C = 0, H = 0, W = 0, O = 0, kh = 0, kw = 0, stride = 1, pad = 0, Ho = 0, Wo = 0;
-
-  /// Fills Ho, Wo. Throws naming `op` when the kernel does not fit the padded input.
-  static ConvGeometry make(const char* op, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t O,
-                           std::int64_t kh, std::int64_t kw, std::int64_t stride, std::int64_t pad);
-  std::int64_t patch() const { return C * kh * kw; }   // rows of cols(x)
-  std::int64_t pixels() const { return Ho * Wo; }       // columns of cols(x)
-  std::int64_t in_image() const { return C * H * W; }
-  std::int64_t out_image() const { return O * Ho * Wo; }
-  std::int64_t filters() const { return O * patch(); }
-  /// A 1×1, stride-1, unpadded convolution: cols(x) is x itself, no copy needed.
-  bool pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
-};
-
-/// M pointers without an array: bank 0 is `first`, bank m ≥ 1 is `rest + (m − 1)·stride`.
-/// This is how a Dual is passed to a kernel without allocating: the value is bank 0 and the
-/// K tangent directions (rows of the [K, ...] block) are banks 1..K. A plain stack of M
-/// equally spaced banks is Banks::uniform.
-template <class P> struct Banks {
-  P* first = nullptr;
-  P* rest = nullptr;
-  std::int64_t stride = 0;
-  std::int64_t count = 0;
-
-  static Banks uniform(P* base, std::int64_t stride, std::int64_t count) {
-    return {base, base + stride, stride, count};
-  }
-  static Banks one(P* p) { return {p, nullptr, 0, 1}; }
-  P* operator[](std::int64_t m) const { return m == 0 ? first : rest + (m - 1) * stride; }
-};
-
-/// out[m] (+)= conv(x_i, w[m]) for images i < count, banks m < w.count: x holds `count` images
-/// [C, H, W] back to back; w[m] is [O, C·kh·kw]; out[m] holds `count` images [O, Ho, Wo].
 template <class T>
-void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
-                    bool accumulate);
-
-/// out[m] (+)= col2im(w[m]ᵀ gy_i) for images i < count: gy holds `count` images [O, Ho, Wo];
-/// out[m] holds `count` images [C, H, W] (the adjoint of conv2d_forward with respect to x).
-template <class T>
-void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
+void im2col_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                            bool accumulate);
-
-/// out[m] (+)= Σ_i gy[m]_i cols(x[m]_i)ᵀ, [O, C·kh·kw], over images i < count (the adjoint of
-/// conv2d_forward with respect to w). One of gy, x has a single bank, which pairs with every
-/// bank of the other; out has max(gy.count, x.count) banks.
 template <class T>
-void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
-                            Banks<T> out, bool accumulate);
+void im2col_conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w,
+                                  Banks<T> out, bool accumulate);
+template <class T>
+void im2col_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
+                                   Banks<T> out, bool accumulate);
 
 }  // namespace gradhpo::kernels

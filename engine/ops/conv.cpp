@@ -1,7 +1,7 @@
 #include "conv.h"
 
 #include "../backend.h"
-#include "../kernels/im2col.h"
+#include "../kernels/conv.h"
 #include "channel.h"
 
 namespace gradhpo {

@@ -1,0 +1,112 @@
+#include "conv.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <type_traits>
+
+#include "conv_direct.h"
+#include "gemm.h"
+#include "im2col.h"
+#include "image_loop.h"
+
+namespace gradhpo::kernels {
+
+ConvGeometry ConvGeometry::make(const char* op, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t O,
+                                std::int64_t kh, std::int64_t kw, std::int64_t stride, std::int64_t pad) {
+  GRADHPO_CHECK(stride >= 1 && pad >= 0, std::string(op) + ": stride must be ≥ 1 and padding ≥ 0, got stride " +
+                                       std::to_string(stride) + ", padding " + std::to_string(pad));
+  GRADHPO_CHECK(kh >= 1 && kw >= 1 && kh <= H + 2 * pad && kw <= W + 2 * pad,
+          std::string(op) + ": kernel " + std::to_string(kh) + "×" + std::to_string(kw) +
+              " is larger than the padded input " + std::to_string(H + 2 * pad) + "×" +
+              std::to_string(W + 2 * pad) + " (input " + std::to_string(H) + "×" + std::to_string(W) +
+              ", padding " + std::to_string(pad) + ")");
+  ConvGeometry g;
+  g.C = C, g.H = H, g.W = W, g.O = O, g.kh = kh, g.kw = kw, g.stride = stride, g.pad = pad;
+  g.Ho = (H + 2 * pad - kh) / stride + 1;
+  g.Wo = (W + 2 * pad - kw) / stride + 1;
+  return g;
+}
+
+ConvAlgorithm conv_algorithm(const ConvGeometry& g, std::size_t element_bytes) {
+  enum class Forced { none, im2col, direct };
+  static const Forced forced = [] {
+    const char* env = std::getenv("GRADHPO_CONV");
+    const std::string v = env ? env : "";
+    if (v.empty() || v == "auto") return Forced::none;
+    if (v == "im2col") return Forced::im2col;
+    GRADHPO_CHECK(v == "direct", "GRADHPO_CONV: expected direct, im2col or auto, got '" + v + "'");
+    return Forced::direct;
+  }();
+  static const std::int64_t l2_bytes = [] {
+    const long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return l2 > 0 ? std::int64_t{l2} : std::int64_t{256 * 1024};  // unknown: a small L2
+  }();
+  if (forced == Forced::im2col || !direct_conv_applies(g)) return ConvAlgorithm::im2col;
+  if (forced == Forced::direct) return ConvAlgorithm::direct;
+  // backward_input's padded image is the output adjoint's: [O, Ho + 2(kh-1-pad), ...].
+  const std::int64_t padded = std::max(g.C * (g.H + 2 * g.pad) * (g.W + 2 * g.pad),
+                                       g.O * (g.Ho + 2 * (g.kh - 1 - g.pad)) * (g.Wo + 2 * (g.kw - 1 - g.pad)));
+  return padded * static_cast<std::int64_t>(element_bytes) <= l2_bytes / 2 ? ConvAlgorithm::direct
+                                                                          : ConvAlgorithm::im2col;
+}
+
+namespace {
+
+/// Whether `g` runs on the direct kernels. When a benchmark traces the GEMMs of a pass, the
+/// product the im2col path would have run for each image is noted in its place (`team` at a
+/// time, as in its image loop), so that a pass's GEMM ceiling does not depend on the algorithm.
+template <class T> bool use_direct(const ConvGeometry& g, std::int64_t count, GemmProblem product) {
+  if (conv_algorithm(g, sizeof(T)) != ConvAlgorithm::direct) return false;
+  const int team = image_loop::image_threads(count, 2.0 * count * product.m * product.n * product.k);
+  product.is_double = std::is_same_v<T, double>;
+  product.threads = team > 1 ? 1 : gemm_threads();
+  for (std::int64_t i = 0; i < count; ++i) GemmTrace::note(product, team);
+  return true;
+}
+
+GemmProblem product(std::int64_t m, std::int64_t n, std::int64_t k, bool trans_b) {
+  GemmProblem p;
+  p.m = m, p.n = n, p.k = k, p.trans_b = trans_b;
+  return p;
+}
+
+}  // namespace
+
+template <class T>
+void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
+                    bool accumulate) {
+  if (use_direct<T>(g, count, product(w.count * g.O, g.pixels(), g.patch(), false)))
+    return direct_conv2d_forward(g, count, x, w, out, accumulate);
+  im2col_conv2d_forward(g, count, x, w, out, accumulate);
+}
+
+template <class T>
+void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
+                           bool accumulate) {
+  if (use_direct<T>(g, count, product(w.count * g.patch(), g.pixels(), g.O, false)))
+    return direct_conv2d_backward_input(g, count, gy, w, out, accumulate);
+  im2col_conv2d_backward_input(g, count, gy, w, out, accumulate);
+}
+
+template <class T>
+void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
+                            Banks<T> out, bool accumulate) {
+  GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
+  if (use_direct<T>(g, count, product(x.count * g.patch(), gy.count * g.O, g.pixels(), true)))
+    return direct_conv2d_backward_weight(g, count, gy, x, out, accumulate);
+  im2col_conv2d_backward_weight(g, count, gy, x, out, accumulate);
+}
+
+#define GRADHPO_CONV_INSTANTIATE(T)                                                                         \
+  template void conv2d_forward<T>(const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, bool); \
+  template void conv2d_backward_input<T>(const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, \
+                                         bool);                                                             \
+  template void conv2d_backward_weight<T>(const ConvGeometry&, std::int64_t, Banks<const T>, Banks<const T>,  \
+                                          Banks<T>, bool);
+GRADHPO_CONV_INSTANTIATE(float)
+GRADHPO_CONV_INSTANTIATE(double)
+#undef GRADHPO_CONV_INSTANTIATE
+
+}  // namespace gradhpo::kernels
