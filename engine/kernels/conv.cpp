@@ -29,7 +29,7 @@ ConvGeometry ConvGeometry::make(const char* op, std::int64_t C, std::int64_t H, 
   return g;
 }
 
-ConvAlgorithm conv_algorithm(const ConvGeometry& g, std::size_t element_bytes) {
+ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes) {
   enum class Forced { none, im2col, direct };
   static const Forced forced = [] {
     const char* env = std::getenv("GRADHPO_CONV");
@@ -43,11 +43,12 @@ ConvAlgorithm conv_algorithm(const ConvGeometry& g, std::size_t element_bytes) {
     const long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
     return l2 > 0 ? std::int64_t{l2} : std::int64_t{256 * 1024};  // unknown: a small L2
   }();
-  if (forced == Forced::im2col || !direct_conv_applies(g)) return ConvAlgorithm::im2col;
+  if (forced == Forced::im2col || !direct_conv_applies(kernel, g)) return ConvAlgorithm::im2col;
   if (forced == Forced::direct) return ConvAlgorithm::direct;
   // backward_input's padded image is the output adjoint's: [O, Ho + 2(kh-1-pad), ...].
-  const std::int64_t padded = std::max(g.C * (g.H + 2 * g.pad) * (g.W + 2 * g.pad),
-                                       g.O * (g.Ho + 2 * (g.kh - 1 - g.pad)) * (g.Wo + 2 * (g.kw - 1 - g.pad)));
+  const std::int64_t padded = kernel == ConvKernel::backward_input
+                                  ? g.O * (g.Ho + 2 * (g.kh - 1 - g.pad)) * (g.Wo + 2 * (g.kw - 1 - g.pad))
+                                  : g.C * (g.H + 2 * g.pad + g.stride) * (g.W + 2 * g.pad + g.stride);
   return padded * static_cast<std::int64_t>(element_bytes) <= l2_bytes / 2 ? ConvAlgorithm::direct
                                                                           : ConvAlgorithm::im2col;
 }
@@ -57,8 +58,9 @@ namespace {
 /// Whether `g` runs on the direct kernels. When a benchmark traces the GEMMs of a pass, the
 /// product the im2col path would have run for each image is noted in its place (`team` at a
 /// time, as in its image loop), so that a pass's GEMM ceiling does not depend on the algorithm.
-template <class T> bool use_direct(const ConvGeometry& g, std::int64_t count, GemmProblem product) {
-  if (conv_algorithm(g, sizeof(T)) != ConvAlgorithm::direct) return false;
+template <class T>
+bool use_direct(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, GemmProblem product) {
+  if (conv_algorithm(kernel, g, sizeof(T)) != ConvAlgorithm::direct) return false;
   const int team = image_loop::image_threads(count, 2.0 * count * product.m * product.n * product.k);
   product.is_double = std::is_same_v<T, double>;
   product.threads = team > 1 ? 1 : gemm_threads();
@@ -77,7 +79,7 @@ GemmProblem product(std::int64_t m, std::int64_t n, std::int64_t k, bool trans_b
 template <class T>
 void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                     bool accumulate) {
-  if (use_direct<T>(g, count, product(w.count * g.O, g.pixels(), g.patch(), false)))
+  if (use_direct<T>(ConvKernel::forward, g, count, product(w.count * g.O, g.pixels(), g.patch(), false)))
     return direct_conv2d_forward(g, count, x, w, out, accumulate);
   im2col_conv2d_forward(g, count, x, w, out, accumulate);
 }
@@ -85,7 +87,7 @@ void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks
 template <class T>
 void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
                            bool accumulate) {
-  if (use_direct<T>(g, count, product(w.count * g.patch(), g.pixels(), g.O, false)))
+  if (use_direct<T>(ConvKernel::backward_input, g, count, product(w.count * g.patch(), g.pixels(), g.O, false)))
     return direct_conv2d_backward_input(g, count, gy, w, out, accumulate);
   im2col_conv2d_backward_input(g, count, gy, w, out, accumulate);
 }
@@ -94,7 +96,7 @@ template <class T>
 void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
                             Banks<T> out, bool accumulate) {
   GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
-  if (use_direct<T>(g, count, product(x.count * g.patch(), gy.count * g.O, g.pixels(), true)))
+  if (use_direct<T>(ConvKernel::backward_weight, g, count, product(x.count * g.patch(), gy.count * g.O, g.pixels(), true)))
     return direct_conv2d_backward_weight(g, count, gy, x, out, accumulate);
   im2col_conv2d_backward_weight(g, count, gy, x, out, accumulate);
 }

@@ -62,17 +62,18 @@ template <class P> struct Banks {
 };
 
 enum class ConvAlgorithm { im2col, direct };
+enum class ConvKernel { forward, backward_input, backward_weight };
 
-/// The algorithm the entry points below run `g` with, for elements of `element_bytes`.
-/// GRADHPO_CONV=direct or im2col forces one (direct only where it applies: stride 1, pad < k);
-/// unset, empty or "auto" takes direct where it applies and one padded input image (of the
-/// forward or of backward_input) fits in half of this core's L2 cache, as read at run time:
+/// The algorithm `kernel` runs `g` with, for elements of `element_bytes`. GRADHPO_CONV=direct
+/// or im2col forces one (direct only where it applies, direct_conv_applies); unset, empty or
+/// "auto" takes direct where it applies and the padded image it reads (the input, or for
+/// backward_input the output adjoint) fits in half of this core's L2 cache, as read at run time:
 /// each block of output channels reads the whole image again, which must come from cache to
 /// keep the tile's multiply-adds fed, and larger images are left to the GEMM's blocking. The
 /// choice depends only on the geometry and the machine, never on banks or threads, so a value
 /// has the same bits alone and banked with tangent directions. Throws Error for any other
 /// GRADHPO_CONV (the kernels call it before their parallel region).
-ConvAlgorithm conv_algorithm(const ConvGeometry& g, std::size_t element_bytes);
+ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes);
 
 /// out[m] (+)= conv(x_i, w[m]) for images i < count, banks m < w.count: x holds `count` images
 /// [C, H, W] back to back; w[m] is [O, C·kh·kw]; out[m] holds `count` images [O, Ho, Wo].

@@ -17,7 +17,9 @@
 
 namespace gradhpo::kernels {
 
-bool direct_conv_applies(const ConvGeometry& g) { return g.stride == 1 && g.pad < g.kh && g.pad < g.kw; }
+bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g) {
+  return kernel != ConvKernel::backward_input || (g.stride == 1 && g.pad < g.kh && g.pad < g.kw);
+}
 
 namespace {
 
@@ -97,47 +99,69 @@ template <class T, class P> void store_some(T* p, const P& v, std::int64_t n) {
   std::memcpy(p, buf, static_cast<std::size_t>(n) * sizeof(T));
 }
 
-// ---- the correlation ------------------------------------------------------------------------------
-// out[o][oh][ow] (+)= Σ_{c,i,j} w[o][c][i][j] · src[c][oh + i][ow + j], src the input zero-padded
-// by (ph, pw). Forward is this with the image and the filters; backward_input with the output
-// adjoint, padded by k − 1 − pad, and the filters flipped and transposed.
+// ---- the padded input ------------------------------------------------------------------------------
+// An image [C, H, W] zero-padded by (ph, pw) and split into s × s phases (s the stride), so that
+// output pixels next to each other read inputs next to each other: padded element (c, r, q) is
+// at ((c·s + r % s)·s + q % s)·Hq·Wq + (r / s)·Wq + q / s. Output pixel (oh, ow) then reads tap
+// (i, j) of channel c at tap(c, i, j) + oh·Wq + ow. With s = 1 this is the padded image itself.
 
-struct Correlation {
-  std::int64_t C, H, W;              // input channels, rows, columns (before padding)
-  std::int64_t ph, pw;               // zero padding
-  std::int64_t kh, kw;               // filter taps
-  std::int64_t O;                    // output channels (of all banks)
-  std::vector<std::int64_t> offset;  // step q = (c·kh + i)·kw + j → c·Hp·Wp + i·Wp + j
+struct Padded {
+  std::int64_t C, H, W, ph, pw, s;
+  std::int64_t Hq, Wq;  // rows and columns of one phase
 
-  Correlation(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw, std::int64_t kh,
-              std::int64_t kw, std::int64_t O)
-      : C(C), H(H), W(W), ph(ph), pw(pw), kh(kh), kw(kw), O(O) {
-    for (std::int64_t c = 0; c < C; ++c)
-      for (std::int64_t i = 0; i < kh; ++i)
-        for (std::int64_t j = 0; j < kw; ++j) offset.push_back((c * Hp() + i) * Wp() + j);
+  Padded(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw, std::int64_t s)
+      : C(C), H(H), W(W), ph(ph), pw(pw), s(s), Hq((H + 2 * ph + s - 1) / s), Wq((W + 2 * pw + s - 1) / s) {}
+  std::int64_t plane() const { return Hq * Wq; }
+  std::int64_t size() const { return C * s * s * plane(); }
+  std::int64_t tap(std::int64_t c, std::int64_t i, std::int64_t j) const {
+    return ((c * s + i % s) * s + j % s) * plane() + (i / s) * Wq + j / s;
   }
-  std::int64_t Hp() const { return H + 2 * ph; }
-  std::int64_t Wp() const { return W + 2 * pw; }
-  std::int64_t Ho() const { return Hp() - kh + 1; }
-  std::int64_t Wo() const { return Wp() - kw + 1; }
-  std::int64_t patch() const { return C * kh * kw; }
-  std::int64_t padded() const { return C * Hp() * Wp(); }
+  /// Writes image x into the interior of dst (whose border stays as it is: zero).
+  template <class T> void fill(const T* x, T* dst) const {
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t h = 0; h < H; ++h) {
+        const T* src = x + (c * H + h) * W;
+        const std::int64_t r = h + ph;
+        T* row = dst + (c * s + r % s) * s * plane() + (r / s) * Wq;
+        if (s == 1) {
+          copy_row(row + pw, src, W);
+          continue;
+        }
+        for (std::int64_t b = 0; b < s; ++b) {  // phase b holds padded columns q ≡ b (mod s)
+          T* phase = row + b * plane();
+          const std::int64_t w0 = ((b - pw) % s + s) % s;  // first w with w + pw ≡ b
+          T* d = phase + (w0 + pw) / s;
+          for (std::int64_t w = w0; w < W; w += s) *d++ = src[w];
+        }
+      }
+  }
 };
 
 /// Elements read past the end of a padded image by a tile whose last vector holds fewer than
 /// its lanes' worth of pixels; the scratch buffers keep this many zeros after the image.
 template <class T> constexpr std::int64_t kSlack = kLanes<FullPacket<T>>;
 
-/// Copies image x [C, H, W] into the interior of xp [C, H + 2ph, W + 2pw] (whose border stays
-/// as it is: zero).
-template <class T>
-void fill_interior(const T* x, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw,
-                   T* xp) {
-  const std::int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
-  for (std::int64_t c = 0; c < C; ++c)
-    for (std::int64_t h = 0; h < H; ++h)
-      copy_row(xp + (c * Hp + h + ph) * Wp + pw, x + (c * H + h) * W, W);
-}
+// ---- the correlation ------------------------------------------------------------------------------
+// out[o][oh][ow] (+)= Σ_{c,i,j} w[o][c][i][j] · src[c][oh·s + i][ow·s + j], src the input
+// zero-padded by (ph, pw). Forward is this with the image and the filters; backward_input (for
+// stride 1) with the output adjoint, padded by k − 1 − pad, and the filters flipped and
+// transposed.
+
+struct Correlation {
+  Padded in;
+  std::int64_t kh, kw;               // filter taps
+  std::int64_t O;                    // output channels (of all banks)
+  std::int64_t Ho, Wo;
+  std::vector<std::int64_t> offset;  // step q = (c·kh + i)·kw + j → in.tap(c, i, j)
+
+  Correlation(const Padded& in, std::int64_t kh, std::int64_t kw, std::int64_t O)
+      : in(in), kh(kh), kw(kw), O(O), Ho((in.H + 2 * in.ph - kh) / in.s + 1), Wo((in.W + 2 * in.pw - kw) / in.s + 1) {
+    for (std::int64_t c = 0; c < in.C; ++c)
+      for (std::int64_t i = 0; i < kh; ++i)
+        for (std::int64_t j = 0; j < kw; ++j) offset.push_back(in.tap(c, i, j));
+  }
+  std::int64_t patch() const { return in.C * kh * kw; }
+};
 
 /// Filters packed for the tiles: the block of `ob` output channels starting at o0 (ob as
 /// correlate_image takes them) is [C·kh·kw][ob] at offset o0·C·kh·kw, so that one step's ob
@@ -154,14 +178,14 @@ template <class T, class Tap> std::vector<T> pack_filters(const Correlation& k, 
   return packed;
 }
 
-/// One register tile: OB channels × RB rows × one packet of pixels starting at src (the padded
-/// input at channel 0, the tile's first row and column). out[b] is channel b's output at the
+/// One register tile: OB channels × RB rows × one packet of pixels, src the padded input at
+/// channel 0 and the tile's first output row and column. out[b] is channel b's output at the
 /// same place, rows Wo apart; n ≤ lanes pixels of each row are stored. One flat loop over the
 /// (channel, tap) steps, their input offsets precomputed: with the three nested loops, GCC
 /// stored and reloaded every sum at each pass of the inner ones.
 template <class T, class P, int OB, int RB>
 void correlate_tile(const Correlation& k, const T* src, const T* w, T* const* out, std::int64_t n, bool accumulate) {
-  const std::int64_t Wp = k.Wp(), Wo = k.Wo(), Q = k.patch();
+  const std::int64_t Wq = k.in.Wq, Wo = k.Wo, Q = k.patch();
   const std::int64_t* offset = k.offset.data();
   P acc[OB][RB];
   for (int b = 0; b < OB; ++b)
@@ -169,7 +193,7 @@ void correlate_tile(const Correlation& k, const T* src, const T* w, T* const* ou
   for (std::int64_t q = 0; q < Q; ++q, w += OB) {
     const T* at = src + offset[q];
     P x[RB];
-    for (int r = 0; r < RB; ++r) x[r] = ei::ploadu<P>(at + r * Wp);
+    for (int r = 0; r < RB; ++r) x[r] = ei::ploadu<P>(at + r * Wq);
     for (int b = 0; b < OB; ++b) {
       const P tap = ei::pset1<P>(w[b]);
       for (int r = 0; r < RB; ++r) acc[b][r] = ei::pmadd(tap, x[r], acc[b][r]);
@@ -183,7 +207,7 @@ void correlate_tile(const Correlation& k, const T* src, const T* w, T* const* ou
 template <class T, class P>
 void correlate_image(const Correlation& k, const T* xp, const T* packed, T* const* chan, bool accumulate) {
   constexpr std::int64_t V = kLanes<P>;
-  const std::int64_t Ho = k.Ho(), Wo = k.Wo(), Wp = k.Wp(), Q = k.patch();
+  const std::int64_t Ho = k.Ho, Wo = k.Wo, Wq = k.in.Wq, Q = k.patch();
   for (std::int64_t o0 = 0; o0 < k.O;) {
     const int ob = block_of(kOutBlock, k.O - o0);
     with_constant<kOutBlock, 4, 2, 1>(ob, [&](auto OB) {
@@ -193,7 +217,7 @@ void correlate_image(const Correlation& k, const T* xp, const T* packed, T* cons
         with_constant<kRowBlock, 2, 1>(rb, [&](auto RB) {
           for (std::int64_t ow0 = 0; ow0 < Wo; ow0 += V) {
             for (int b = 0; b < OB.value; ++b) out[b] = chan[o0 + b] + oh0 * Wo + ow0;
-            correlate_tile<T, P, OB.value, RB.value>(k, xp + oh0 * Wp + ow0, packed + o0 * Q, out,
+            correlate_tile<T, P, OB.value, RB.value>(k, xp + oh0 * Wq + ow0, packed + o0 * Q, out,
                                                      std::min(V, Wo - ow0), accumulate);
           }
         });
@@ -209,18 +233,18 @@ void correlate_image(const Correlation& k, const T* xp, const T* packed, T* cons
 template <class T, class Input, class Channel>
 void correlate_images(const Correlation& k, std::int64_t count, const std::vector<T>& packed, Input&& input,
                       Channel&& channel, bool accumulate) {
-  const int threads = image_threads(count, 2.0 * count * k.O * k.patch() * k.Ho() * k.Wo());
-  const std::int64_t padded = k.padded() + kSlack<T>;
+  const int threads = image_threads(count, 2.0 * count * k.O * k.patch() * k.Ho * k.Wo);
+  const std::int64_t padded = k.in.size() + kSlack<T>;
   Scratch<T> pad_buf(threads, padded);
   std::vector<T*> chan_buf(static_cast<std::size_t>(threads * k.O));
-  with_packet<T>(k.Wo(), [&](auto packet) {
+  with_packet<T>(k.Wo, [&](auto packet) {
     using P = typename decltype(packet)::type;
     for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
       T* xp = pad_buf(t);
       T** chan = chan_buf.data() + t * k.O;
-      std::fill(xp, xp + padded, T(0));  // border and slack; fill_interior never writes them
+      std::fill(xp, xp + padded, T(0));  // border and slack; fill never writes them
       for (std::int64_t i = begin; i < end; ++i) {
-        fill_interior(input(i), k.C, k.H, k.W, k.ph, k.pw, xp);
+        k.in.fill(input(i), xp);
         for (std::int64_t o = 0; o < k.O; ++o) chan[o] = channel(i, o);
         correlate_image<T, P>(k, xp, packed.data(), chan, accumulate);
       }
@@ -230,16 +254,17 @@ void correlate_images(const Correlation& k, std::int64_t count, const std::vecto
 
 // ---- backward_weight ---------------------------------------------------------------------------
 // W̄[o][c][i][j] (+)= Σ_images Σ_{oh,ow} ḡ[o][oh][ow] · xp[c][oh + i][ow + j]. Per thread, images
-// are taken a group at a time: their padded inputs xs [G][Cs][Hp][Wp] and output adjoints gs
+// are taken a group at a time: their padded (phase-split) inputs xs [G][Cs][...] and adjoints gs
 // [G][Os][Ho][Wr] (rows rounded up to whole packets, the extra lanes zero). A tile keeps OB × TB
 // vector sums over every pixel of the group, then adds each sum's lanes to the thread's partial
 // result; the group is sized so that this reduction is a small part of the tile's work.
 
 struct WeightPass {
+  Padded in;                                        // one bank's image, padded and phase-split
   std::int64_t Os = 0, Cs = 0;                      // adjoint and input channels (of all banks)
-  std::int64_t Ho = 0, Wo = 0, Hp = 0, Wp = 0, Wr = 0;
+  std::int64_t Ho = 0, Wo = 0, Wr = 0;
   std::int64_t taps = 0;
-  std::vector<std::int64_t> offset;                 // tap (i, j) → i·Wp + j
+  std::vector<std::int64_t> offset;                 // tap (i, j) → in.tap(0, i, j)
   // The packet steps over a group's pixels, (adjoint offset, input offset) from channel 0 of
   // image 0: first those whose lanes are all in the row, then the last packet of each row when
   // Wo is not a whole number of packets. Image by image, so a group of n takes a prefix.
@@ -253,7 +278,10 @@ struct WeightPass {
       for (std::int64_t oh = 0; oh < Ho; ++oh)
         for (std::int64_t seg = 0; seg < segs; ++seg)
           (seg < full ? whole : tail)
-              .emplace_back((im * Os * Ho + oh) * Wr + seg * V, (im * Cs * Hp + oh) * Wp + seg * V);
+              .emplace_back((im * Os * Ho + oh) * Wr + seg * V, im * x_image() + oh * in.Wq + seg * V);
+  }
+  std::int64_t x_channel() const { return in.s * in.s * in.plane(); }
+  std::int64_t x_image() const { return Cs * x_channel();
   }
 };
 
@@ -263,7 +291,7 @@ void weight_tile(const WeightPass& s, const T* gs, const T* xs, std::int64_t ima
   const std::int64_t* off = s.offset.data() + t0;
   const std::int64_t plane = s.Ho * s.Wr;
   const T* g0 = gs + o0 * plane;
-  const T* x0 = xs + c * s.Hp * s.Wp;
+  const T* x0 = xs + c * s.x_channel();
   P acc[OB][TB];
   for (int b = 0; b < OB; ++b)
     for (int t = 0; t < TB; ++t) acc[b][t] = ei::pset1<P>(T(0));
@@ -322,7 +350,7 @@ void weight_group(const WeightPass& s, const T* gs, const T* xs, std::int64_t im
 template <class T>
 void direct_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                            bool accumulate) {
-  const Correlation k{g.C, g.H, g.W, g.pad, g.pad, g.kh, g.kw, w.count * g.O};
+  const Correlation k(Padded(g.C, g.H, g.W, g.pad, g.pad, g.stride), g.kh, g.kw, w.count * g.O);
   const std::int64_t Q = g.patch();
   const std::vector<T> packed = pack_filters<T>(k, [&](std::int64_t o, std::int64_t q) { return w[o / g.O][(o % g.O) * Q + q]; });
   correlate_images<T>(
@@ -336,7 +364,10 @@ void direct_conv2d_backward_input(const ConvGeometry& g, std::int64_t count, con
                                   Banks<T> out, bool accumulate) {
   // x̄[c][h][w] = Σ_{o,i,j} ḡ[o][h + pad − i][w + pad − j] W[o][c][i][j]: a correlation of ḡ padded
   // by k − 1 − pad with W'[c][o][i'][j'] = W[o][c][kh − 1 − i'][kw − 1 − j'], output H × W.
-  const Correlation k{g.O, g.Ho, g.Wo, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw, w.count * g.C};
+  GRADHPO_CHECK(direct_conv_applies(ConvKernel::backward_input, g),
+                "direct conv2d_backward_input: needs stride 1 and padding < kernel, got stride " +
+                    std::to_string(g.stride) + ", padding " + std::to_string(g.pad));
+  const Correlation k(Padded(g.O, g.Ho, g.Wo, g.kh - 1 - g.pad, g.kw - 1 - g.pad, 1), g.kh, g.kw, w.count * g.C);
   const std::int64_t taps = g.kh * g.kw;
   const std::vector<T> packed = pack_filters<T>(k, [&](std::int64_t oc, std::int64_t q) {
     const std::int64_t o = q / taps, i = q % taps / g.kw, j = q % g.kw;
@@ -353,11 +384,11 @@ void direct_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
                                    Banks<T> out, bool accumulate) {
   GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
   const std::int64_t Mg = gy.count, Mx = x.count, M = std::max(Mg, Mx);
-  WeightPass s;
-  s.Os = Mg * g.O, s.Cs = Mx * g.C, s.Ho = g.Ho, s.Wo = g.Wo, s.Hp = g.H + 2 * g.pad, s.Wp = g.W + 2 * g.pad;
+  WeightPass s{Padded(g.C, g.H, g.W, g.pad, g.pad, g.stride)};
+  s.Os = Mg * g.O, s.Cs = Mx * g.C, s.Ho = g.Ho, s.Wo = g.Wo;
   s.taps = g.kh * g.kw;
   for (std::int64_t i = 0; i < g.kh; ++i)
-    for (std::int64_t j = 0; j < g.kw; ++j) s.offset.push_back(i * s.Wp + j);
+    for (std::int64_t j = 0; j < g.kw; ++j) s.offset.push_back(s.in.tap(0, i, j));
   const int threads = image_threads(count, 2.0 * count * M * g.O * g.patch() * g.pixels());
   const std::int64_t result = s.Os * s.Cs * s.taps;
   Scratch<T> partial_buf(threads, result);
@@ -369,7 +400,7 @@ void direct_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
     s.Wr = (g.Wo + V - 1) / V * V;
     // Images per group: at least ~48 packet steps per tile between reductions.
     const std::int64_t group = std::clamp<std::int64_t>((48 + s.Ho * (s.Wr / V) - 1) / (s.Ho * (s.Wr / V)), 1, count);
-    const std::int64_t x_image = s.Cs * s.Hp * s.Wp, g_image = s.Os * s.Ho * s.Wr;
+    const std::int64_t x_image = s.x_image(), g_image = s.Os * s.Ho * s.Wr;
     // With one adjoint bank and rows of whole packets, a group's adjoints are read in place.
     const bool stage_g = Mg > 1 || s.Wr != g.Wo;
     s.plan_steps(V, group);
@@ -384,8 +415,7 @@ void direct_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
         const std::int64_t images = std::min(group, end - i0);
         for (std::int64_t im = 0; im < images; ++im) {
           for (std::int64_t m = 0; m < Mx; ++m)
-            fill_interior(x[m] + (i0 + im) * g.in_image(), g.C, g.H, g.W, g.pad, g.pad,
-                          xs + im * x_image + m * g.C * s.Hp * s.Wp);
+            s.in.fill(x[m] + (i0 + im) * g.in_image(), xs + im * x_image + m * s.in.size());
           if (stage_g)
             for (std::int64_t m = 0; m < Mg; ++m)
               for (std::int64_t o = 0; o < g.O; ++o)

@@ -1,5 +1,5 @@
-// The direct algorithm of the convolution kernels (conv.h, same contracts and banks), for
-// stride 1: the three bilinear products computed from the zero-padded images
+// The direct algorithm of the convolution kernels (conv.h, same contracts and banks): the three
+// bilinear products computed from the zero-padded images
 // themselves, with no im2col matrix, no col2im and no packing of a GEMM operand.
 //
 // Forward: a tile of OB output channels × RB output rows × one SIMD vector of output pixels
@@ -22,9 +22,11 @@
 
 namespace gradhpo::kernels {
 
-/// Whether the direct kernels can run `g`: stride 1 and pad < kh, kw (backward_input pads the
-/// output adjoint by k − 1 − pad).
-bool direct_conv_applies(const ConvGeometry& g);
+/// Whether the direct kernel can run `g`: forward and backward_weight any geometry (a strided
+/// input is split into stride × stride phases, so that neighbouring outputs read neighbouring
+/// inputs); backward_input stride 1 with pad < kh, kw (it pads the output adjoint by
+/// k − 1 − pad; a strided one would scatter).
+bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g);
 
 template <class T>
 void direct_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,

@@ -149,13 +149,15 @@ template <class T> void check_kernels(Algo a, const Geo& geo, std::int64_t N, do
     for (std::int64_t m = 0; m < M; ++m)
       CHECK_MESSAGE(bank_error(y, m, plus_prior(def_forward(g, N, part(x, 0, nx), part(w, m, nw)))) <= tol,
                     algo_name(a) << " forward " << geo.name() << " bank " << m << " accumulate " << accumulate);
-    // backward_input: filter banks against one adjoint.
+    // backward_input: filter banks against one adjoint (the direct kernel: stride 1, pad < k).
+    if (a == Algo::im2col || direct_conv_applies(ConvKernel::backward_input, g)) {
     std::vector<T> xb(static_cast<std::size_t>(M * nx), T(prior));
     backward_input<T>(a, g, N, gyt.data(), Banks<const T>::uniform(wt.data(), nw, M), Banks<T>::uniform(xb.data(), nx, M),
                       accumulate);
     for (std::int64_t m = 0; m < M; ++m)
       CHECK_MESSAGE(bank_error(xb, m, plus_prior(def_backward_input(g, N, part(gy, 0, ny), part(w, m, nw)))) <= tol,
                     algo_name(a) << " backward_input " << geo.name() << " bank " << m << " accumulate " << accumulate);
+    }
     // backward_weight: adjoint banks against one image set, then image banks against one adjoint.
     for (bool adjoint_banks : {true, false}) {
       std::vector<T> wb(static_cast<std::size_t>(M * nw), T(prior));
@@ -184,6 +186,15 @@ const Geo kStrideOne[] = {
     {2, 6, 7, 3, 3, 3, 1, 2},     // padding k − 1: backward_input pads the adjoint by 0
     {1, 12, 40, 2, 3, 1, 1, 0},   // one input channel, 40-pixel rows
 };
+// Strided: the direct forward and backward_weight read stride × stride phases of the input.
+const Geo kStrided[] = {
+    {16, 32, 32, 32, 3, 3, 2, 1},  // WRN's second group, first convolution
+    {16, 32, 32, 32, 1, 1, 2, 0},  // and its 1×1 shortcut
+    {3, 9, 9, 4, 3, 3, 2, 1},      // odd size: the phases differ in size
+    {2, 8, 7, 5, 1, 1, 2, 0},
+    {2, 7, 6, 3, 3, 2, 3, 2},      // stride 3, padding larger than the kernel is wide
+    {3, 11, 13, 4, 5, 5, 2, 3},    // padding ≥ kernel/2, 5×5
+};
 
 void with_threads(int n, const std::function<void()>& f) {
 #ifdef _OPENMP
@@ -200,8 +211,12 @@ void with_threads(int n, const std::function<void()>& f) {
 }  // namespace
 
 TEST_CASE("conv kernels: the direct algorithm equals the definition in float64 and float32, on 1 and 2 threads") {
-  for (const Geo& geo : kStrideOne) {
-    CHECK(direct_conv_applies(geo.g()));
+  std::vector<Geo> geos(std::begin(kStrideOne), std::end(kStrideOne));
+  geos.insert(geos.end(), std::begin(kStrided), std::end(kStrided));
+  for (const Geo& geo : geos) {
+    CHECK(direct_conv_applies(ConvKernel::forward, geo.g()));
+    CHECK(direct_conv_applies(ConvKernel::backward_weight, geo.g()));
+    CHECK(direct_conv_applies(ConvKernel::backward_input, geo.g()) == (geo.stride == 1 && geo.pad < geo.kh && geo.pad < geo.kw));
     for (int threads : {1, 2})
       with_threads(threads, [&] {
         check_kernels<double>(Algo::direct, geo, 3, 1e-13);
@@ -212,9 +227,7 @@ TEST_CASE("conv kernels: the direct algorithm equals the definition in float64 a
 
 TEST_CASE("conv kernels: the im2col algorithm equals the definition, stride 1 and 2") {
   std::vector<Geo> geos(std::begin(kStrideOne), std::end(kStrideOne));
-  geos.push_back({3, 9, 9, 4, 3, 3, 2, 1});
-  geos.push_back({2, 8, 7, 5, 1, 1, 2, 0});
-  geos.push_back({2, 7, 6, 3, 3, 2, 3, 2});
+  geos.insert(geos.end(), std::begin(kStrided), std::end(kStrided));
   for (const Geo& geo : geos)
     for (int threads : {1, 2})
       with_threads(threads, [&] {
@@ -243,12 +256,19 @@ TEST_CASE("conv kernels: the direct algorithm's lanes past a row never meet an i
   CHECK(std::isfinite(want[0]));  // the test means something: tap (0, 0) is finite
 }
 
-TEST_CASE("conv kernels: the dispatch takes direct for stride 1 that fits the cache, im2col otherwise") {
+TEST_CASE("conv kernels: the dispatch takes direct where it applies and the image fits the cache, im2col otherwise") {
   // GRADHPO_CONV (unset in the suite) would force one; the suite runs the automatic choice.
   const char* env = std::getenv("GRADHPO_CONV");
   if (env && *env && std::string(env) != "auto") return;
-  CHECK(conv_algorithm(Geo{16, 32, 32, 16, 3, 3, 1, 1}.g(), 4) == ConvAlgorithm::direct);
-  CHECK(conv_algorithm(Geo{16, 32, 32, 16, 3, 3, 2, 1}.g(), 4) == ConvAlgorithm::im2col);   // stride 2
-  CHECK(conv_algorithm(Geo{2, 8, 8, 2, 3, 3, 1, 3}.g(), 4) == ConvAlgorithm::im2col);       // pad ≥ k
-  CHECK(conv_algorithm(Geo{512, 224, 224, 64, 3, 3, 1, 1}.g(), 4) == ConvAlgorithm::im2col);  // 100 MB images
+  using K = ConvKernel;
+  for (K k : {K::forward, K::backward_input, K::backward_weight}) {
+    CHECK(conv_algorithm(k, Geo{16, 32, 32, 16, 3, 3, 1, 1}.g(), 4) == ConvAlgorithm::direct);
+    CHECK(conv_algorithm(k, Geo{512, 224, 224, 64, 3, 3, 1, 1}.g(), 4) == ConvAlgorithm::im2col);  // 100 MB images
+  }
+  const ConvGeometry strided = Geo{16, 32, 32, 32, 3, 3, 2, 1}.g(), wide_pad = Geo{2, 8, 8, 2, 3, 3, 1, 3}.g();
+  CHECK(conv_algorithm(K::forward, strided, 4) == ConvAlgorithm::direct);
+  CHECK(conv_algorithm(K::backward_weight, strided, 4) == ConvAlgorithm::direct);
+  CHECK(conv_algorithm(K::backward_input, strided, 4) == ConvAlgorithm::im2col);
+  CHECK(conv_algorithm(K::forward, wide_pad, 4) == ConvAlgorithm::direct);
+  CHECK(conv_algorithm(K::backward_input, wide_pad, 4) == ConvAlgorithm::im2col);
 }
