@@ -1,19 +1,13 @@
 #include "conv_direct.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "conv_tiles.h"
 #include "image_loop.h"
-
-// Eigen's packets are vector types with alignment attributes (__m512 and the like), which GCC
-// warns are dropped when they are template arguments; Eigen silences the same warning inside.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wignored-attributes"
-#endif
 
 namespace gradhpo::kernels {
 
@@ -23,123 +17,10 @@ bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g) {
 
 namespace {
 
-namespace ei = Eigen::internal;
+using namespace conv_tiles;
 using image_loop::for_images;
 using image_loop::image_threads;
-using image_loop::copy_row;
 using image_loop::Scratch;
-
-// ---- register tiles -----------------------------------------------------------------------------
-// Sized to the SIMD registers of the instruction set this file is compiled for (Eigen's packets
-// follow the same flags): AVX-512 has 32, AVX2 and SSE 16. A tile's sums, the operand vectors
-// of one step and a broadcast must all fit, or the compiler spills sums to the stack.
-
-#if defined(__AVX512F__)
-constexpr int kVectorRegisters = 32;
-#else
-constexpr int kVectorRegisters = 16;
-#endif
-// Correlation (forward, backward_input): kOutBlock channels × kRowBlock rows of sums
-// (24 of 32 registers, 12 of 16), plus kRowBlock image vectors and a broadcast filter tap.
-constexpr int kOutBlock = kVectorRegisters >= 32 ? 8 : 4;
-constexpr int kRowBlock = 3;
-// backward_weight: kWeightOut channels × kWeightTaps taps of sums (27 of 32, 10 of 16), plus
-// kWeightOut adjoint vectors and an image vector.
-constexpr int kWeightOut = kVectorRegisters >= 32 ? 3 : 2;
-constexpr int kWeightTaps = kVectorRegisters >= 32 ? 9 : 5;
-
-template <class T> using FullPacket = typename ei::packet_traits<T>::type;
-template <class T> using HalfPacket = typename ei::unpacket_traits<FullPacket<T>>::half;
-template <class P> constexpr std::int64_t kLanes = ei::unpacket_traits<P>::size;
-
-/// Calls f(std::type_identity<P>) with the packet (full or half width) that leaves fewest
-/// unused lanes in rows of `width` pixels: 8-pixel rows (WRN's last group) take half packets
-/// rather than leave half of every full one idle.
-template <class T, class F> void with_packet(std::int64_t width, F&& f) {
-  constexpr std::int64_t full = kLanes<FullPacket<T>>, half = kLanes<HalfPacket<T>>;
-  const std::int64_t unused_full = (width + full - 1) / full * full - width;
-  const std::int64_t unused_half = (width + half - 1) / half * half - width;
-  if (full == half || unused_full <= unused_half) f(std::type_identity<FullPacket<T>>{});
-  else f(std::type_identity<HalfPacket<T>>{});
-}
-
-/// Calls f(std::integral_constant<int, v>) for the first of Vs equal to v: a run-time block
-/// size turned into a compile-time one, so that a tile's sums live in registers.
-template <int... Vs, class F> void with_constant(int v, F&& f) {
-  const bool found = ((v == Vs ? (f(std::integral_constant<int, Vs>{}), true) : false) || ...);
-  (void)found;
-}
-
-/// The largest of max, 4, 2, 1 that is at most max and at most n (n ≥ 1).
-inline int block_of(int max, std::int64_t n) {
-  for (int b : {max, 4, 2, 1})
-    if (b <= max && b <= n) return b;
-  return 1;
-}
-
-template <class T, class P> P load_some(const T* p, std::int64_t n) {
-  if (n == kLanes<P>) return ei::ploadu<P>(p);
-  alignas(64) T buf[kLanes<P>] = {};
-  std::memcpy(buf, p, static_cast<std::size_t>(n) * sizeof(T));
-  return ei::ploadu<P>(buf);
-}
-/// The sum of a packet's lanes, in lane order. (Eigen's predux, on AVX-512, draws GCC 12's
-/// false "may be used uninitialized" for the undefined upper half it extracts.)
-template <class T, class P> T sum_lanes(const P& v) {
-  alignas(64) T buf[kLanes<P>];
-  ei::pstoreu(buf, v);
-  T s = buf[0];
-  for (std::int64_t l = 1; l < kLanes<P>; ++l) s += buf[l];
-  return s;
-}
-template <class T, class P> void store_some(T* p, const P& v, std::int64_t n) {
-  if (n == kLanes<P>) return ei::pstoreu(p, v);
-  alignas(64) T buf[kLanes<P>];
-  ei::pstoreu(buf, v);
-  std::memcpy(p, buf, static_cast<std::size_t>(n) * sizeof(T));
-}
-
-// ---- the padded input ------------------------------------------------------------------------------
-// An image [C, H, W] zero-padded by (ph, pw) and split into s × s phases (s the stride), so that
-// output pixels next to each other read inputs next to each other: padded element (c, r, q) is
-// at ((c·s + r % s)·s + q % s)·Hq·Wq + (r / s)·Wq + q / s. Output pixel (oh, ow) then reads tap
-// (i, j) of channel c at tap(c, i, j) + oh·Wq + ow. With s = 1 this is the padded image itself.
-
-struct Padded {
-  std::int64_t C, H, W, ph, pw, s;
-  std::int64_t Hq, Wq;  // rows and columns of one phase
-
-  Padded(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw, std::int64_t s)
-      : C(C), H(H), W(W), ph(ph), pw(pw), s(s), Hq((H + 2 * ph + s - 1) / s), Wq((W + 2 * pw + s - 1) / s) {}
-  std::int64_t plane() const { return Hq * Wq; }
-  std::int64_t size() const { return C * s * s * plane(); }
-  std::int64_t tap(std::int64_t c, std::int64_t i, std::int64_t j) const {
-    return ((c * s + i % s) * s + j % s) * plane() + (i / s) * Wq + j / s;
-  }
-  /// Writes image x into the interior of dst (whose border stays as it is: zero).
-  template <class T> void fill(const T* x, T* dst) const {
-    for (std::int64_t c = 0; c < C; ++c)
-      for (std::int64_t h = 0; h < H; ++h) {
-        const T* src = x + (c * H + h) * W;
-        const std::int64_t r = h + ph;
-        T* row = dst + (c * s + r % s) * s * plane() + (r / s) * Wq;
-        if (s == 1) {
-          copy_row(row + pw, src, W);
-          continue;
-        }
-        for (std::int64_t b = 0; b < s; ++b) {  // phase b holds padded columns q ≡ b (mod s)
-          T* phase = row + b * plane();
-          const std::int64_t w0 = ((b - pw) % s + s) % s;  // first w with w + pw ≡ b
-          T* d = phase + (w0 + pw) / s;
-          for (std::int64_t w = w0; w < W; w += s) *d++ = src[w];
-        }
-      }
-  }
-};
-
-/// Elements read past the end of a padded image by a tile whose last vector holds fewer than
-/// its lanes' worth of pixels; the scratch buffers keep this many zeros after the image.
-template <class T> constexpr std::int64_t kSlack = kLanes<FullPacket<T>>;
 
 // ---- the correlation ------------------------------------------------------------------------------
 // out[o][oh][ow] (+)= Σ_{c,i,j} w[o][c][i][j] · src[c][oh·s + i][ow·s + j], src the input
@@ -163,80 +44,19 @@ struct Correlation {
   std::int64_t patch() const { return in.C * kh * kw; }
 };
 
-/// Filters packed for the tiles: the block of `ob` output channels starting at o0 (ob as
-/// correlate_image takes them) is [C·kh·kw][ob] at offset o0·C·kh·kw, so that one step's ob
-/// taps are adjacent. tap(o, q) is filter o's element q = (c·kh + i)·kw + j.
-template <class T, class Tap> std::vector<T> pack_filters(const Correlation& k, Tap&& tap) {
-  const std::int64_t Q = k.patch();
-  std::vector<T> packed(static_cast<std::size_t>(k.O * Q));
-  for (std::int64_t o0 = 0; o0 < k.O;) {
-    const int ob = block_of(kOutBlock, k.O - o0);
-    for (std::int64_t q = 0; q < Q; ++q)
-      for (int b = 0; b < ob; ++b) packed[static_cast<std::size_t>(o0 * Q + q * ob + b)] = tap(o0 + b, q);
-    o0 += ob;
-  }
-  return packed;
-}
-
-/// One register tile: OB channels × RB rows × one packet of pixels, src the padded input at
-/// channel 0 and the tile's first output row and column. out[b] is channel b's output at the
-/// same place, rows Wo apart; n ≤ lanes pixels of each row are stored. One flat loop over the
-/// (channel, tap) steps, their input offsets precomputed: with the three nested loops, GCC
-/// stored and reloaded every sum at each pass of the inner ones.
-template <class T, class P, int OB, int RB>
-void correlate_tile(const Correlation& k, const T* src, const T* w, T* const* out, std::int64_t n, bool accumulate) {
-  const std::int64_t Wq = k.in.Wq, Wo = k.Wo, Q = k.patch();
-  const std::int64_t* offset = k.offset.data();
-  P acc[OB][RB];
-  for (int b = 0; b < OB; ++b)
-    for (int r = 0; r < RB; ++r) acc[b][r] = accumulate ? load_some<T, P>(out[b] + r * Wo, n) : ei::pset1<P>(T(0));
-  for (std::int64_t q = 0; q < Q; ++q, w += OB) {
-    const T* at = src + offset[q];
-    P x[RB];
-    for (int r = 0; r < RB; ++r) x[r] = ei::ploadu<P>(at + r * Wq);
-    for (int b = 0; b < OB; ++b) {
-      const P tap = ei::pset1<P>(w[b]);
-      for (int r = 0; r < RB; ++r) acc[b][r] = ei::pmadd(tap, x[r], acc[b][r]);
-    }
-  }
-  for (int b = 0; b < OB; ++b)
-    for (int r = 0; r < RB; ++r) store_some(out[b] + r * Wo, acc[b][r], n);
-}
-
-/// All output channels of one image: xp is its padded input, chan[o] its output channel o.
-template <class T, class P>
-void correlate_image(const Correlation& k, const T* xp, const T* packed, T* const* chan, bool accumulate) {
-  constexpr std::int64_t V = kLanes<P>;
-  const std::int64_t Ho = k.Ho, Wo = k.Wo, Wq = k.in.Wq, Q = k.patch();
-  for (std::int64_t o0 = 0; o0 < k.O;) {
-    const int ob = block_of(kOutBlock, k.O - o0);
-    with_constant<kOutBlock, 4, 2, 1>(ob, [&](auto OB) {
-      T* out[OB.value];
-      for (std::int64_t oh0 = 0; oh0 < Ho;) {
-        const int rb = static_cast<int>(std::min<std::int64_t>(kRowBlock, Ho - oh0));
-        with_constant<kRowBlock, 2, 1>(rb, [&](auto RB) {
-          for (std::int64_t ow0 = 0; ow0 < Wo; ow0 += V) {
-            for (int b = 0; b < OB.value; ++b) out[b] = chan[o0 + b] + oh0 * Wo + ow0;
-            correlate_tile<T, P, OB.value, RB.value>(k, xp + oh0 * Wq + ow0, packed + o0 * Q, out,
-                                                     std::min(V, Wo - ow0), accumulate);
-          }
-        });
-        oh0 += rb;
-      }
-    });
-    o0 += ob;
-  }
-}
-
 /// The correlation over `count` images: input(i) is image i [C, H, W] (unpadded), channel(i, o)
-/// where its output channel o goes. Images are split over threads, each with its own padded copy.
-template <class T, class Input, class Channel>
-void correlate_images(const Correlation& k, std::int64_t count, const std::vector<T>& packed, Input&& input,
-                      Channel&& channel, bool accumulate) {
+/// where its output channel o goes, weight(o, q) filter o's tap q = (c·kh + i)·kw + j. Images
+/// are split over threads, each with its own padded copy.
+template <class T, class Weight, class Input, class Channel>
+void correlate_images(const Correlation& k, std::int64_t count, Weight&& weight, Input&& input, Channel&& channel,
+                      bool accumulate) {
   const int threads = image_threads(count, 2.0 * count * k.O * k.patch() * k.Ho * k.Wo);
+  std::vector<T*> chan_buf(static_cast<std::size_t>(threads * k.O));
+  std::vector<T> packed(static_cast<std::size_t>(k.O * k.patch()));
+  pack_blocks<T>(k.O, k.patch(), weight, packed.data());
+  const Sweep sw{k.offset.data(), k.patch(), k.O, k.Ho, k.Wo, k.in.Wq, k.Wo};
   const std::int64_t padded = k.in.size() + kSlack<T>;
   Scratch<T> pad_buf(threads, padded);
-  std::vector<T*> chan_buf(static_cast<std::size_t>(threads * k.O));
   with_packet<T>(k.Wo, [&](auto packet) {
     using P = typename decltype(packet)::type;
     for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
@@ -246,7 +66,7 @@ void correlate_images(const Correlation& k, std::int64_t count, const std::vecto
       for (std::int64_t i = begin; i < end; ++i) {
         k.in.fill(input(i), xp);
         for (std::int64_t o = 0; o < k.O; ++o) chan[o] = channel(i, o);
-        correlate_image<T, P>(k, xp, packed.data(), chan, accumulate);
+        sweep<T, P>(sw, xp, packed.data(), chan, accumulate);
       }
     });
   });
@@ -260,6 +80,7 @@ void correlate_images(const Correlation& k, std::int64_t count, const std::vecto
 // result; the group is sized so that this reduction is a small part of the tile's work.
 
 struct WeightPass {
+  explicit WeightPass(const Padded& in) : in(in) {}
   Padded in;                                        // one bank's image, padded and phase-split
   std::int64_t Os = 0, Cs = 0;                      // adjoint and input channels (of all banks)
   std::int64_t Ho = 0, Wo = 0, Wr = 0;
@@ -352,9 +173,9 @@ void direct_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x
                            bool accumulate) {
   const Correlation k(Padded(g.C, g.H, g.W, g.pad, g.pad, g.stride), g.kh, g.kw, w.count * g.O);
   const std::int64_t Q = g.patch();
-  const std::vector<T> packed = pack_filters<T>(k, [&](std::int64_t o, std::int64_t q) { return w[o / g.O][(o % g.O) * Q + q]; });
   correlate_images<T>(
-      k, count, packed, [&](std::int64_t i) { return x + i * g.in_image(); },
+      k, count, [&](std::int64_t o, std::int64_t q) { return w[o / g.O][(o % g.O) * Q + q]; },
+      [&](std::int64_t i) { return x + i * g.in_image(); },
       [&](std::int64_t i, std::int64_t o) { return out[o / g.O] + i * g.out_image() + (o % g.O) * g.pixels(); },
       accumulate);
 }
@@ -369,12 +190,12 @@ void direct_conv2d_backward_input(const ConvGeometry& g, std::int64_t count, con
                     std::to_string(g.stride) + ", padding " + std::to_string(g.pad));
   const Correlation k(Padded(g.O, g.Ho, g.Wo, g.kh - 1 - g.pad, g.kw - 1 - g.pad, 1), g.kh, g.kw, w.count * g.C);
   const std::int64_t taps = g.kh * g.kw;
-  const std::vector<T> packed = pack_filters<T>(k, [&](std::int64_t oc, std::int64_t q) {
+  auto flipped = [&](std::int64_t oc, std::int64_t q) {
     const std::int64_t o = q / taps, i = q % taps / g.kw, j = q % g.kw;
     return w[oc / g.C][((o * g.C + oc % g.C) * g.kh + g.kh - 1 - i) * g.kw + g.kw - 1 - j];
-  });
+  };
   correlate_images<T>(
-      k, count, packed, [&](std::int64_t i) { return gy + i * g.out_image(); },
+      k, count, flipped, [&](std::int64_t i) { return gy + i * g.out_image(); },
       [&](std::int64_t i, std::int64_t c) { return out[c / g.C] + i * g.in_image() + (c % g.C) * g.H * g.W; },
       accumulate);
 }
@@ -384,7 +205,7 @@ void direct_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
                                    Banks<T> out, bool accumulate) {
   GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
   const std::int64_t Mg = gy.count, Mx = x.count, M = std::max(Mg, Mx);
-  WeightPass s{Padded(g.C, g.H, g.W, g.pad, g.pad, g.stride)};
+  WeightPass s(Padded(g.C, g.H, g.W, g.pad, g.pad, g.stride));
   s.Os = Mg * g.O, s.Cs = Mx * g.C, s.Ho = g.Ho, s.Wo = g.Wo;
   s.taps = g.kh * g.kw;
   for (std::int64_t i = 0; i < g.kh; ++i)

@@ -185,6 +185,11 @@ const Geo kStrideOne[] = {
     {5, 10, 17, 11, 1, 1, 1, 0},  // 1×1
     {2, 6, 7, 3, 3, 3, 1, 2},     // padding k − 1: backward_input pads the adjoint by 0
     {1, 12, 40, 2, 3, 1, 1, 0},   // one input channel, 40-pixel rows
+    {16, 32, 32, 16, 3, 3, 1, 1},  // WRN's first group: 16 channels in, 16 out
+    {8, 16, 16, 12, 3, 3, 1, 1},   // WRN's second group: 16-pixel rows
+    {16, 15, 17, 9, 3, 3, 1, 1},   // odd sizes
+    {9, 10, 18, 8, 3, 3, 1, 0},    // no padding: 16-pixel rows from 18
+    {8, 6, 20, 10, 3, 3, 1, 2},    // padding 2 (backward_input pads by 0)
 };
 // Strided: the direct forward and backward_weight read stride × stride phases of the input.
 const Geo kStrided[] = {
