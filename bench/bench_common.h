@@ -110,7 +110,9 @@ template <class Fn> void register_single_run(const std::string& prefix, const st
 /// The GEMM ceiling of one run of `op`: every product it performs (kernels::GemmTrace), each
 /// timed bare with Eigen and with OpenBLAS at its shape, transposes, dtype and threads, the
 /// faster counted; products that ran inside a parallel loop count 1/team of their time (they
-/// ran `team` at a time). Returns seconds.
+/// ran `team` at a time). A convolution that ran on the direct kernels (kernels/conv.h) counts
+/// the products its im2col form would have run, so the ceiling is the same whichever algorithm
+/// ran, and a fraction above 1 means the pass beat its own GEMMs. Returns seconds.
 template <class Op> double gemm_ceiling_seconds(Op&& op) {
   std::vector<kernels::GemmTrace::Entry> entries;
   {
