@@ -105,8 +105,20 @@ struct Padded {
   std::int64_t C, H, W, ph, pw, s;
   std::int64_t Hq, Wq;  // rows and columns of one phase
 
+  // Column phase b takes source columns first[b], first[b] + s, … (count[b] of them) to its
+  // columns from start[b] on: the same for every row, so worked out once (divisions per row
+  // cost more than the copy of a 32-pixel row).
+  std::vector<std::int64_t> first, start, count;
+
   Padded(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw, std::int64_t s)
-      : C(C), H(H), W(W), ph(ph), pw(pw), s(s), Hq((H + 2 * ph + s - 1) / s), Wq((W + 2 * pw + s - 1) / s) {}
+      : C(C), H(H), W(W), ph(ph), pw(pw), s(s), Hq((H + 2 * ph + s - 1) / s), Wq((W + 2 * pw + s - 1) / s) {
+    for (std::int64_t b = 0; b < s; ++b) {
+      const std::int64_t w0 = ((b - pw) % s + s) % s;  // first w with w + pw ≡ b (mod s)
+      first.push_back(w0);
+      start.push_back(b * plane() + (w0 + pw) / s);
+      count.push_back(w0 < W ? (W - w0 + s - 1) / s : 0);
+    }
+  }
   std::int64_t plane() const { return Hq * Wq; }
   std::int64_t size() const { return C * s * s * plane(); }
   std::int64_t tap(std::int64_t c, std::int64_t i, std::int64_t j) const {
@@ -119,27 +131,18 @@ struct Padded {
         for (std::int64_t h = 0; h < H; ++h) copy_row(dst + (c * Hq + h + ph) * Wq + pw, x + (c * H + h) * W, W);
       return;
     }
-    // Column phase b takes source columns w0[b], w0[b] + s, … to its columns from d0[b]; the
-    // same for every row, so worked out once (divisions per row cost more than the copy).
-    std::vector<std::int64_t> w0(static_cast<std::size_t>(s)), d0(w0.size()), n(w0.size());
-    for (std::int64_t b = 0; b < s; ++b) {
-      const auto k = static_cast<std::size_t>(b);
-      w0[k] = ((b - pw) % s + s) % s;  // first w with w + pw ≡ b (mod s)
-      d0[k] = b * plane() + (w0[k] + pw) / s;
-      n[k] = w0[k] < W ? (W - w0[k] + s - 1) / s : 0;
-    }
     for (std::int64_t c = 0; c < C; ++c) {
       std::int64_t a = ph % s, rr = ph / s;  // row phase and row within it of padded row h + ph
       for (std::int64_t h = 0; h < H; ++h) {
         const T* src = x + (c * H + h) * W;
         T* row = dst + (c * s + a) * s * plane() + rr * Wq;
-        for (std::size_t b = 0; b < w0.size(); ++b) {
-          T* __restrict d = row + d0[b];
-          const T* __restrict from = src + w0[b];
+        for (std::size_t b = 0; b < first.size(); ++b) {
+          T* __restrict d = row + start[b];
+          const T* __restrict from = src + first[b];
           if (s == 2)  // a constant stride, which GCC vectorizes (permutes of two loads)
-            for (std::int64_t k = 0; k < n[b]; ++k) d[k] = from[2 * k];
+            for (std::int64_t k = 0; k < count[b]; ++k) d[k] = from[2 * k];
           else
-            for (std::int64_t k = 0; k < n[b]; ++k) d[k] = from[k * s];
+            for (std::int64_t k = 0; k < count[b]; ++k) d[k] = from[k * s];
         }
         if (++a == s) a = 0, ++rr;
       }
