@@ -180,14 +180,10 @@ CompareMethod hoag_method(std::string name, HoagOptions options) {
     r.method = name;
     for (const HoagIteration& it : run.iterations) {
       accumulate(r.cost, it.cost);
-      double val = std::numeric_limits<double>::quiet_NaN();
-      try {
-        val = run_inner(p, it.theta).val_loss;  // scored like every method's points
-      } catch (const InnerDivergence&) {
-        ++r.failures;  // an iterate whose training from w₀ diverges is no candidate
-      }
-      if (std::isfinite(val) && !(val >= r.best_val_loss)) {
-        r.best_val_loss = val;
+      const Candidate sc = evaluate_candidate(p, it.theta);  // scored like every method's points
+      if (sc.failed) ++r.failures;  // an iterate whose training from w₀ diverges is no candidate
+      else if (!(sc.val_loss >= r.best_val_loss)) {
+        r.best_val_loss = sc.val_loss;
         r.theta = it.theta.clone();
       }
     }

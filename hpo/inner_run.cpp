@@ -1,6 +1,7 @@
 #include "inner_run.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "progress.h"
 
@@ -27,6 +28,25 @@ InnerRun run_inner(const BilevelProblem& problem, const Tensor& theta, const Seg
   out.steps = seg.steps;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
+}
+
+Candidate evaluate_candidate(const BilevelProblem& problem, const Tensor& theta) {
+  Candidate sc;
+  try {
+    const InnerRun r = run_inner(problem, theta);
+    sc.steps_run = r.steps;
+    sc.final_train_loss = r.final_train_loss;
+    if (std::isfinite(r.val_loss)) {
+      sc.val_loss = r.val_loss;
+      return sc;
+    }
+    sc.message = "the validation loss is not finite (" + std::to_string(r.val_loss) + ")";  // training stayed finite
+  } catch (const InnerDivergence& e) {
+    sc.steps_run = e.step() + 1;
+    sc.message = "inner step " + std::to_string(e.step()) + ": " + e.what();
+  }
+  sc.failed = true;
+  return sc;
 }
 
 }  // namespace gradhpo::hpo

@@ -3,6 +3,9 @@
 // it runs the same step (Unroll::step) as every hypergradient method, so the same bits.
 #pragma once
 
+#include <limits>
+#include <string>
+
 #include "hypergradient.h"
 
 namespace gradhpo::hpo {
@@ -18,5 +21,17 @@ struct InnerRun {
 /// Trains over `segment` (default: the whole run from S_0) and evaluates L_val at the end.
 /// Throws InnerDivergence when training diverges.
 InnerRun run_inner(const BilevelProblem& problem, const Tensor& theta, const Segment* segment = nullptr);
+
+/// A hyperparameter setting scored as every search and comparison scores a candidate: trained
+/// from S_0 (run_inner) and judged by its validation loss. It fails when training diverges or
+/// the validation loss is not finite; a failed point is never a best one.
+struct Candidate {
+  double val_loss = std::numeric_limits<double>::quiet_NaN();          ///< NaN when failed
+  double final_train_loss = std::numeric_limits<double>::quiet_NaN();
+  bool failed = false;
+  std::string message;        ///< why it failed
+  std::int64_t steps_run = 0; ///< inner steps trained (to the diverging one, inclusive)
+};
+Candidate evaluate_candidate(const BilevelProblem& problem, const Tensor& theta);
 
 }  // namespace gradhpo::hpo

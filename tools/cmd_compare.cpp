@@ -63,16 +63,14 @@ template <class Make> hpo::CompareMethod online_entry(std::string name, Make mak
         r.stop_reason = e.what();
         break;
       }
-      double val = 0;
-      try {
-        val = hpo::run_inner(p, s.theta).val_loss;  // the θ it ends with, trained from w₀
-      } catch (const hpo::InnerDivergence& e) {
+      const hpo::Candidate sc = hpo::evaluate_candidate(p, s.theta);  // the θ it ends with, trained from w₀
+      if (sc.failed) {
         ++r.failures;
-        r.stop_reason = "the θ of pass " + std::to_string(r.evaluations) + ", trained from w₀: " + e.what();
+        r.stop_reason = "the θ of pass " + std::to_string(r.evaluations) + ", trained from w₀: " + sc.message;
         break;
       }
-      if (!(val >= r.best_val_loss)) {
-        r.best_val_loss = val;
+      if (!(sc.val_loss >= r.best_val_loss)) {
+        r.best_val_loss = sc.val_loss;
         r.theta = s.theta.clone();
       }
       theta = s.theta;

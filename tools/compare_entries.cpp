@@ -43,15 +43,11 @@ hpo::Trial trial_at(const hpo::BilevelProblem& p, int index, const Tensor& theta
   t.index = index;
   t.theta = theta.clone();
   t.inner_steps = p.horizon;
-  try {
-    const hpo::InnerRun r = hpo::run_inner(p, theta);
-    t.val_loss = r.val_loss;
-    t.final_train_loss = r.final_train_loss;
-    t.failed = !std::isfinite(r.val_loss);
-  } catch (const hpo::InnerDivergence& e) {
-    t.failed = true;
-    t.message = e.what();
-  }
+  const hpo::Candidate sc = hpo::evaluate_candidate(p, theta);
+  t.val_loss = sc.val_loss;
+  t.final_train_loss = sc.final_train_loss;
+  t.failed = sc.failed;
+  t.message = sc.message;
   return t;
 }
 

@@ -66,22 +66,13 @@ const Trial& TrialRunner::run(const std::vector<double>& u) {
   t.values = box_.values(u);
   t.theta = box_.theta(u);
   t.inner_steps = problem_->horizon;
-  std::int64_t steps_run = problem_->horizon;
-  try {
-    const InnerRun r = run_inner(*problem_, t.theta);
-    t.val_loss = r.val_loss;
-    t.final_train_loss = r.final_train_loss;
-    if (!std::isfinite(r.val_loss)) {  // training stayed finite but the validation loss did not
-      t.failed = true;
-      t.message = "the validation loss is not finite (" + std::to_string(r.val_loss) + ")";
-    }
-  } catch (const InnerDivergence& e) {
-    t.failed = true;
-    t.message = "inner step " + std::to_string(e.step()) + ": " + e.what() + "; at " + box_.describe(u);
-    steps_run = e.step() + 1;
-  }
+  const Candidate sc = evaluate_candidate(*problem_, t.theta);
+  const std::int64_t steps_run = sc.steps_run;
+  t.val_loss = sc.val_loss;
+  t.final_train_loss = sc.final_train_loss;
+  t.failed = sc.failed;
   if (t.failed) {
-    t.val_loss = std::numeric_limits<double>::quiet_NaN();
+    t.message = sc.message + "; at " + box_.describe(u);
     ++run_.failures;
   }
   meter_.charge(t.inner_steps);

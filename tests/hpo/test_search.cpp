@@ -184,6 +184,42 @@ TEST_CASE("a diverged training run is a failed trial, recorded and charged, and 
   CHECK(g.best != 2);
 }
 
+TEST_CASE("evaluate_candidate: a point fails when training diverges or its validation loss is not finite, and never wins") {
+  // L_val = log x: NaN below 0, −∞ at 0 (which would beat every finite loss if it counted).
+  const BilevelProblem p = analytic_problem([](const Var& x, const Var& y) { return log(x) + 0.0 * y; });
+  auto at = [](double x) { return Tensor::from(std::vector<double>{x, 0.0}, Shape{2}, DType::f64); };
+  const Candidate ok = evaluate_candidate(p, at(std::exp(1.0)));
+  CHECK_FALSE(ok.failed);
+  CHECK(ok.val_loss == doctest::Approx(1.0).epsilon(1e-15));
+  CHECK(ok.steps_run == p.horizon);
+  for (double x : {-1.0, 0.0}) {
+    const Candidate bad = evaluate_candidate(p, at(x));
+    CHECK(bad.failed);
+    CHECK(std::isnan(bad.val_loss));
+    CHECK(contains(bad.message, "validation loss is not finite"));
+  }
+  BilevelProblem q = toy_alpha_problem();
+  q.hyper = Hyperparameters();
+  q.hyper.add(Hyperparameters::learning_rate(1, 2.0));  // (1 − 2·2) = −3 per step: diverges
+  q.hyper.add(user_value("alpha", 0.5));
+  q.loss_bound = 1e6;
+  const Candidate diverged = evaluate_candidate(q, q.hyper.initial(DType::f64));
+  CHECK(diverged.failed);
+  CHECK(std::isnan(diverged.val_loss));
+  CHECK(diverged.steps_run < q.horizon);
+  CHECK(contains(diverged.message, "inner step"));
+  // A search over x ∈ {−1, 0, 1}: two failed trials, the finite one is the best.
+  GridSearchOptions o;
+  o.box = {{"x", -1, 1}};  // y stays at its initial 0
+  o.points = {3};
+  o.budget.inner_steps = 3 * p.horizon;
+  const SearchRun g = grid_search(p, o);
+  REQUIRE(g.trials.size() == 3);
+  CHECK(g.failures == 2);
+  CHECK(g.best == 2);
+  CHECK(contains(g.trials[1].message, "not finite"));
+}
+
 // --- the Gaussian process -----------------------------------------------------------------------
 
 namespace {
