@@ -18,6 +18,10 @@ void check_same(const char* op, const Tensor& a, const Tensor& b) {
                     " " + dtype_name(b.dtype()) + " differ");
 }
 
+void check_defined(const char* op, const Tensor& x) {
+  GRADHPO_CHECK(x.defined(), std::string(op) + ": undefined operand");
+}
+
 void check_mask(const char* op, const Tensor& mask, const Tensor& w) {
   if (mask.defined()) check_same(op, w, mask);
 }
@@ -38,6 +42,7 @@ double dot(const Tensor& x, const Tensor& y) {
 }
 
 std::int64_t first_non_finite(const Tensor& x) {
+  check_defined("first_non_finite", x);
   if (const DeviceBackend* dev = offload("first_non_finite", x)) return dev->first_non_finite(x);
   return dispatch_float(x.dtype(), "first_non_finite", [&](auto zero) -> std::int64_t {
     using T = decltype(zero);
@@ -61,6 +66,7 @@ std::int64_t first_non_finite(const Tensor& x) {
 }
 
 double max_abs(const Tensor& x) {
+  check_defined("max_abs", x);
   if (const DeviceBackend* dev = offload("max_abs", x)) return dev->max_abs(x);
   return dispatch_float(x.dtype(), "max_abs", [&](auto zero) {
     using T = decltype(zero);
@@ -72,6 +78,9 @@ double max_abs(const Tensor& x) {
 }
 
 void clamp(Tensor& x, double lo, double hi) {
+  check_defined("clamp", x);
+  GRADHPO_CHECK(lo <= hi, "clamp: expected lo <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi) +
+                              " (for x " + x.shape().str() + ")");
   if (const DeviceBackend* dev = offload("clamp", x)) return dev->clamp(x, lo, hi);
   dispatch_float(x.dtype(), "clamp", [&](auto zero) {
     using T = decltype(zero);

@@ -19,9 +19,9 @@ namespace gradhpo::kernels {
 double dot(const Tensor& x, const Tensor& y);
 /// The index of the first NaN or ±inf element of x, or −1 when every element is finite.
 std::int64_t first_non_finite(const Tensor& x);
-/// max_i |x_i| (0 for an empty tensor).
+/// max_i |x_i| over the elements that are not NaN (0 for an empty tensor).
 double max_abs(const Tensor& x);
-/// x_i ← min(max(x_i, lo), hi), in place.
+/// x_i ← min(max(x_i, lo), hi), in place (NaN stays NaN); lo ≤ hi, else Error.
 void clamp(Tensor& x, double lo, double hi);
 /// acc ← (1 − m) acc + m x, each element computed in double and rounded once to acc's dtype
 /// (the running mean and variance of batch norm). Same numel and dtype.

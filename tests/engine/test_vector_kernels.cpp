@@ -427,6 +427,14 @@ TEST_CASE("vector kernels: operands of another numel or dtype are refused, namin
   check_error([&] { first_non_finite(i32); }, {"first_non_finite", "int32"});
   Tensor ic = i32.clone();
   check_error([&] { clamp(ic, 0, 1); }, {"clamp", "int32"});
+  // An undefined tensor (numel 1, no storage) is refused, not read.
+  Tensor none;
+  check_error([&] { max_abs(none); }, {"max_abs", "undefined"});
+  check_error([&] { first_non_finite(none); }, {"first_non_finite", "undefined"});
+  check_error([&] { clamp(none, 0, 1); }, {"clamp", "undefined"});
+  Tensor c = a.clone();
+  check_error([&] { clamp(c, 1, 0); }, {"clamp", "lo <= hi", "lo 1", "hi 0", "[2, 3]"});
+  CHECK(same_bits(c, a));
 
   // The optimizer steps name the optimizer (they are Sgd::step's and Adam::step's kernels), and
   // refuse before writing anything.
