@@ -275,7 +275,15 @@ GemmLibrary file_choice(const std::string& path, const GemmProblem& p, PlanMap& 
   if (auto it = map.find(key_of(p)); it != map.end()) {
     choice = it->second.second;
   } else {
-    const double eigen = gemm_seconds(GemmLibrary::eigen, p), openblas = gemm_seconds(GemmLibrary::openblas, p);
+    // Interleaved, best of three each: a slow moment of the machine (another process, a
+    // frequency change) then hits both libraries instead of deciding for the one it missed.
+    // A plan written under such a moment once chose OpenBLAS for a [128, 256] × 10 product
+    // that Eigen runs in half the time, and the file kept that choice.
+    double eigen = 1e30, openblas = 1e30;
+    for (int round = 0; round < 3; ++round) {
+      eigen = std::min(eigen, gemm_seconds(GemmLibrary::eigen, p));
+      openblas = std::min(openblas, gemm_seconds(GemmLibrary::openblas, p));
+    }
     choice = openblas < eigen ? GemmLibrary::openblas : GemmLibrary::eigen;
     map.emplace(key_of(p), std::make_pair(p, choice));
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
