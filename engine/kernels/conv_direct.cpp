@@ -73,7 +73,7 @@ void correlate_images(const Correlation& k, std::int64_t count, Weight&& weight,
 }
 
 // ---- backward_weight ---------------------------------------------------------------------------
-// W̄[o][c][i][j] (+)= Σ_images Σ_{oh,ow} ḡ[o][oh][ow] · xp[c][oh + i][ow + j]. Per thread, images
+// W̄[o][c][i][j] (+)= Σ_images Σ_{oh,ow} ḡ[o][oh][ow] · xp[c][oh·s + i][ow·s + j]. Per thread, images
 // are taken a group at a time: their padded (phase-split) inputs xs [G][Cs][...] and adjoints gs
 // [G][Os][Ho][Wr] (rows rounded up to whole packets, the extra lanes zero). A tile keeps OB × TB
 // vector sums over every pixel of the group, then adds each sum's lanes to the thread's partial
@@ -102,8 +102,7 @@ struct WeightPass {
               .emplace_back((im * Os * Ho + oh) * Wr + seg * V, im * x_image() + oh * in.Wq + seg * V);
   }
   std::int64_t x_channel() const { return in.s * in.s * in.plane(); }
-  std::int64_t x_image() const { return Cs * x_channel();
-  }
+  std::int64_t x_image() const { return Cs * x_channel(); }
 };
 
 template <class T, class P, int OB, int TB>

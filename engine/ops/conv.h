@@ -1,7 +1,7 @@
 // 2-D convolution of NCHW images, y = conv2d(x, W) (cross-correlation, as in every framework):
 //   x [N, C, H, W], W [O, C, kh, kw]  ->  y [N, O, Ho, Wo],  Ho = (H + 2·padding − kh) / stride + 1,
-// with zero padding. Computed by direct stride-1 kernels or im2col + GEMM, parallel over images
-// (engine/kernels/conv.h).
+// with zero padding. Computed by direct kernels or im2col + GEMM, as kernels::conv_algorithm
+// chooses, parallel over images (engine/kernels/conv.h).
 //
 // The forward product and both adjoint products are bilinear:
 //   y  = F(x, W)           ẏ  = F(ẋ, W) + F(x, Ẇ)
