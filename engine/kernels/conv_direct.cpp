@@ -11,8 +11,18 @@
 
 namespace gradhpo::kernels {
 
+using conv_tiles::kLanes;
+
 bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g) {
   return kernel != ConvKernel::backward_input || (g.stride == 1 && g.pad < g.kh && g.pad < g.kw);
+}
+
+double direct_lane_use(std::int64_t width, std::size_t element_bytes) {
+  std::int64_t lanes = 0;
+  auto count = [&](auto packet) { lanes = kLanes<typename decltype(packet)::type>; };
+  if (element_bytes == sizeof(double)) conv_tiles::with_packet<double>(width, count);
+  else conv_tiles::with_packet<float>(width, count);
+  return static_cast<double>(width) / static_cast<double>((width + lanes - 1) / lanes * lanes);
 }
 
 namespace {

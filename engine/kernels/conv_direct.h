@@ -28,6 +28,11 @@ namespace gradhpo::kernels {
 /// k − 1 − pad; a strided one would scatter).
 bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g);
 
+/// The fraction of SIMD lanes that hold pixels when the direct kernels cover rows of `width`
+/// pixels of `element_bytes` each with packets (full or half width, whichever wastes fewer):
+/// 1 for 32-pixel rows of floats under AVX-512, 10/16 for 10-pixel rows.
+double direct_lane_use(std::int64_t width, std::size_t element_bytes);
+
 template <class T>
 void direct_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                            bool accumulate);

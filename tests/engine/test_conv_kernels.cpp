@@ -274,6 +274,14 @@ TEST_CASE("conv kernels: the dispatch takes direct where it applies and the imag
   CHECK(conv_algorithm(K::forward, strided, 4) == ConvAlgorithm::direct);
   CHECK(conv_algorithm(K::backward_weight, strided, 4) == ConvAlgorithm::direct);
   CHECK(conv_algorithm(K::backward_input, strided, 4) == ConvAlgorithm::im2col);
-  CHECK(conv_algorithm(K::forward, wide_pad, 4) == ConvAlgorithm::direct);
   CHECK(conv_algorithm(K::backward_input, wide_pad, 4) == ConvAlgorithm::im2col);
+  // Lanes: a 32-pixel row fills whole packets; LeNet's second convolution (10-pixel output
+  // rows) fills 10 of 16 float lanes with AVX-512 (or 10 of 12 with AVX2's 8-lane packets).
+  CHECK(direct_lane_use(32, 4) == 1.0);
+  CHECK(direct_lane_use(10, 4) < 1.0);
+  const ConvGeometry lenet2 = Geo{6, 14, 14, 16, 5, 5, 1, 0}.g();
+  const auto expect = [](double use) { return use >= 0.75 ? ConvAlgorithm::direct : ConvAlgorithm::im2col; };
+  CHECK(conv_algorithm(K::forward, lenet2, 4) == expect(direct_lane_use(10, 4)));
+  CHECK(conv_algorithm(K::backward_input, lenet2, 4) == ConvAlgorithm::im2col);  // 14×14 from 10×10: 1.96× the terms
+  CHECK(conv_algorithm(K::backward_input, Geo{6, 28, 28, 16, 5, 5, 1, 2}.g(), 4) == expect(direct_lane_use(28, 4)));
 }
