@@ -45,23 +45,24 @@ ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size
   }();
   if (forced == Forced::im2col || !direct_conv_applies(kernel, g)) return ConvAlgorithm::im2col;
   if (forced == Forced::direct) return ConvAlgorithm::direct;
-  // backward_input's padded image is the output adjoint's: [O, Ho + 2(kh-1-pad), ...].
+  // Lanes: rows whose last packet leaves many lanes idle (LeNet's 10-pixel rows fill 10 of 16
+  // float lanes under AVX-512) cost the direct tiles that fraction of their speed, while
+  // im2col's GEMM runs over all pixels of an image at once. On LeNet-5's second convolution,
+  // 128 images, 1 thread: direct forward 1.02 ms against im2col's 0.98, with 9 filter banks
+  // (K = 8 HVPs) 9.9 against 7.0; on its first (28 of 32 lanes) direct was as fast or faster,
+  // on WRN's (all lanes) 1.3-2.8x faster.
+  const std::int64_t width = kernel == ConvKernel::backward_input ? g.W : g.Wo;
+  if (direct_lane_use(width, element_bytes) < 0.75) return ConvAlgorithm::im2col;
+  // The zero border: backward_input correlates the adjoint padded by k − 1 − pad, so every
+  // input pixel takes all O·kh·kw terms, H·W/(Ho·Wo) times col2im's multiply-adds: 1 for a
+  // "same" convolution (WRN's 3×3 with padding 1), 1.96 for LeNet's second (14×14 from 10×10),
+  // where im2col took 1.14 ms against the direct 1.33.
+  if (kernel == ConvKernel::backward_input && 4 * g.H * g.W > 5 * g.Ho * g.Wo) return ConvAlgorithm::im2col;
+  // The cache: each block of output channels reads the whole padded image again (for
+  // backward_input the padded adjoint, [O, Ho + 2(kh − 1 − pad), ...]).
   const std::int64_t padded = kernel == ConvKernel::backward_input
                                   ? g.O * (g.Ho + 2 * (g.kh - 1 - g.pad)) * (g.Wo + 2 * (g.kw - 1 - g.pad))
                                   : g.C * (g.H + 2 * g.pad + g.stride) * (g.W + 2 * g.pad + g.stride);
-  // Rows whose last packet leaves many lanes idle (LeNet's 10-pixel rows fill 10 of 16 float
-  // lanes under AVX-512) cost the direct tiles that fraction of their speed; im2col's GEMM
-  // runs over all pixels of an image at once. Measured on LeNet-5's second convolution
-  // (10 of 16 lanes), 128 images, 1 thread: direct forward 1.02 ms against im2col's 0.98, and
-  // with 9 filter banks (K = 8 HVPs) 9.9 against 7.0; on its first (28 of 32) direct was as
-  // fast or faster, on WRN's (all lanes) 1.3-2.8x faster.
-  const std::int64_t width = kernel == ConvKernel::backward_input ? g.W : g.Wo;
-  if (direct_lane_use(width, element_bytes) < 0.75) return ConvAlgorithm::im2col;
-  // backward_input's correlation runs over the adjoint padded by k − 1 − pad: every input pixel
-  // takes all C·kh·kw terms, also those on the zero border, H·W/(Ho·Wo) times the multiply-adds
-  // of col2im's. 1 for a "same" convolution (WRN's 3×3, padding 1); 1.96 for LeNet's second
-  // (14×14 from 10×10), where im2col took 1.14 ms against the direct 1.33.
-  if (kernel == ConvKernel::backward_input && 4 * g.H * g.W > 5 * g.Ho * g.Wo) return ConvAlgorithm::im2col;
   return padded * static_cast<std::int64_t>(element_bytes) <= l2_bytes / 2 ? ConvAlgorithm::direct
                                                                           : ConvAlgorithm::im2col;
 }
