@@ -18,6 +18,10 @@
 #include <gradhpo/engine/autodiff.h>
 #include <gradhpo/engine/finite_diff.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace gradhpo::testing {
 
 using Fn = std::function<Var(const Var& w, const Var& lam)>;
@@ -207,6 +211,19 @@ inline void check_ad(const std::string& name, const Fn& f, const Tensor& w, cons
     CHECK_MESSAGE(rel_error(m32.hvp.to_vector(), hv.hvp.to_vector(), 1e-6) <= opt.tol_f32, "float32 hvp: " << rel_error(m32.hvp.to_vector(), hv.hvp.to_vector(), 1e-6));
     CHECK_MESSAGE(rel_error(m32.mixed.to_vector(), mx.mixed.to_vector(), 1e-6) <= opt.tol_f32, "float32 mixed: " << rel_error(m32.mixed.to_vector(), mx.mixed.to_vector(), 1e-6));
   }
+}
+
+/// Runs f with OpenMP's thread count set to n, then restores it (serial builds: just runs f).
+inline void with_threads(int n, const std::function<void()>& f) {
+#ifdef _OPENMP
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(n);
+  f();
+  omp_set_num_threads(before);
+#else
+  (void)n;
+  f();
+#endif
 }
 
 }  // namespace gradhpo::testing

@@ -13,9 +13,6 @@
 #include <limits>
 #include <sstream>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 using namespace gradhpo;
 using namespace gradhpo::kernels;
@@ -200,18 +197,6 @@ const Geo kStrided[] = {
     {2, 7, 6, 3, 3, 2, 3, 2},      // stride 3, padding larger than the kernel is wide
     {3, 11, 13, 4, 5, 5, 2, 3},    // padding ≥ kernel/2, 5×5
 };
-
-void with_threads(int n, const std::function<void()>& f) {
-#ifdef _OPENMP
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(n);
-  f();
-  omp_set_num_threads(before);
-#else
-  (void)n;
-  f();
-#endif
-}
 
 }  // namespace
 

@@ -19,9 +19,6 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 using namespace gradhpo;
 using namespace gradhpo::kernels;
@@ -34,18 +31,6 @@ namespace {
 constexpr std::int64_t kSizes[] = {0, 1, 3, 7, 17, 1023, 1025, 100003};
 constexpr std::int64_t kLarge = 100003;
 constexpr DType kTypes[] = {DType::f64, DType::f32};
-
-void with_threads(int n, const std::function<void()>& f) {
-#ifdef _OPENMP
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(n);
-  f();
-  omp_set_num_threads(before);
-#else
-  (void)n;
-  f();
-#endif
-}
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   if (a.numel() != b.numel() || a.dtype() != b.dtype()) return false;
