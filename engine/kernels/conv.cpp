@@ -78,7 +78,7 @@ bool use_direct(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, Ge
   const int team = image_loop::image_threads(count, 2.0 * count * product.m * product.n * product.k);
   product.is_double = std::is_same_v<T, double>;
   product.threads = team > 1 ? 1 : gemm_threads();
-  for (std::int64_t i = 0; i < count; ++i) GemmTrace::note(product, team);
+  GemmTrace::note(product, team, count);
   return true;
 }
 
@@ -109,7 +109,6 @@ void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* g
 template <class T>
 void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
                             Banks<T> out, bool accumulate) {
-  GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
   if (use_direct<T>(ConvKernel::backward_weight, g, count, product(x.count * g.patch(), gy.count * g.O, g.pixels(), true)))
     return direct_conv2d_backward_weight(g, count, gy, x, out, accumulate);
   im2col_conv2d_backward_weight(g, count, gy, x, out, accumulate);

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "image_loop.h"
 
@@ -95,60 +94,7 @@ template <class T, class P> void store_some(T* p, const P& v, std::int64_t n) {
   std::memcpy(p, buf, static_cast<std::size_t>(n) * sizeof(T));
 }
 
-// ---- the padded input ------------------------------------------------------------------------------
-// An image [C, H, W] zero-padded by (ph, pw) and split into s × s phases (s the stride), so that
-// output pixels next to each other read inputs next to each other: padded element (c, r, q) is
-// at ((c·s + r % s)·s + q % s)·Hq·Wq + (r / s)·Wq + q / s. Output pixel (oh, ow) then reads tap
-// (i, j) of channel c at tap(c, i, j) + oh·Wq + ow. With s = 1 this is the padded image itself.
-
-struct Padded {
-  std::int64_t C, H, W, ph, pw, s;
-  std::int64_t Hq, Wq;  // rows and columns of one phase
-
-  // Column phase b takes source columns first[b], first[b] + s, … (count[b] of them) to its
-  // columns from start[b] on: the same for every row, so worked out once (divisions per row
-  // cost more than the copy of a 32-pixel row).
-  std::vector<std::int64_t> first, start, count;
-
-  Padded(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw, std::int64_t s)
-      : C(C), H(H), W(W), ph(ph), pw(pw), s(s), Hq((H + 2 * ph + s - 1) / s), Wq((W + 2 * pw + s - 1) / s) {
-    for (std::int64_t b = 0; b < s; ++b) {
-      const std::int64_t w0 = ((b - pw) % s + s) % s;  // first w with w + pw ≡ b (mod s)
-      first.push_back(w0);
-      start.push_back(b * plane() + (w0 + pw) / s);
-      count.push_back(w0 < W ? (W - w0 + s - 1) / s : 0);
-    }
-  }
-  std::int64_t plane() const { return Hq * Wq; }
-  std::int64_t size() const { return C * s * s * plane(); }
-  std::int64_t tap(std::int64_t c, std::int64_t i, std::int64_t j) const {
-    return ((c * s + i % s) * s + j % s) * plane() + (i / s) * Wq + j / s;
-  }
-  /// Writes image x into the interior of dst (whose border stays as it is: zero).
-  template <class T> void fill(const T* x, T* dst) const {
-    if (s == 1) {
-      for (std::int64_t c = 0; c < C; ++c)
-        for (std::int64_t h = 0; h < H; ++h) copy_row(dst + (c * Hq + h + ph) * Wq + pw, x + (c * H + h) * W, W);
-      return;
-    }
-    for (std::int64_t c = 0; c < C; ++c) {
-      std::int64_t a = ph % s, rr = ph / s;  // row phase and row within it of padded row h + ph
-      for (std::int64_t h = 0; h < H; ++h) {
-        const T* src = x + (c * H + h) * W;
-        T* row = dst + (c * s + a) * s * plane() + rr * Wq;
-        for (std::size_t b = 0; b < first.size(); ++b) {
-          T* __restrict d = row + start[b];
-          const T* __restrict from = src + first[b];
-          if (s == 2)  // a constant stride, which GCC vectorizes (permutes of two loads)
-            for (std::int64_t k = 0; k < count[b]; ++k) d[k] = from[2 * k];
-          else
-            for (std::int64_t k = 0; k < count[b]; ++k) d[k] = from[k * s];
-        }
-        if (++a == s) a = 0, ++rr;
-      }
-    }
-  }
-};
+using image_loop::Padded;
 
 /// Elements read past the end of a padded image by a tile whose last vector holds fewer than
 /// its lanes' worth of pixels; the scratch buffers keep this many zeros after the image.

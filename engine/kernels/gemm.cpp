@@ -442,8 +442,11 @@ void GemmTrace::record(const GemmProblem& problem, int team) {
   state_->entries.push_back({problem, team});
 }
 
-void GemmTrace::note(const GemmProblem& problem, int team) {
-  if (GemmTrace* trace = g_trace.load(std::memory_order_relaxed)) trace->record(problem, team);
+void GemmTrace::note(const GemmProblem& problem, int team, std::int64_t times) {
+  GemmTrace* trace = g_trace.load(std::memory_order_relaxed);
+  if (!trace) return;
+  std::lock_guard<std::mutex> lock(trace->state_->mutex);
+  trace->state_->entries.insert(trace->state_->entries.end(), static_cast<std::size_t>(times), Entry{problem, team});
 }
 
 std::vector<std::pair<GemmProblem, GemmLibrary>> gemm_plan() {

@@ -112,10 +112,11 @@ class GemmTrace {
   std::vector<Entry> entries() const;
   void record(const GemmProblem& problem, int team);
 
-  /// Records `problem`, run `team` at a time, in the active trace if there is one: for kernels
+  /// Records `problem` `times` times, run `team` at a time, in the active trace if there is
+  /// one (nothing when there is none): for kernels
   /// that compute what a product would (the direct convolutions) without calling gemm, so that
   /// a benchmark's ceiling is the same whichever way a convolution ran.
-  static void note(const GemmProblem& problem, int team);
+  static void note(const GemmProblem& problem, int team, std::int64_t times = 1);
 
  private:
   struct State;

@@ -20,6 +20,7 @@ template <class T> using ConstVec = Eigen::Map<const Eigen::Array<T, Eigen::Dyna
 using image_loop::for_images;
 using image_loop::image_threads;
 using image_loop::copy_row;
+using image_loop::Padded;
 using image_loop::Scratch;
 
 // ---- im2col / col2im ------------------------------------------------------------------------
@@ -37,7 +38,7 @@ using image_loop::Scratch;
 constexpr std::int64_t kColsBlockBytes = 512 * 1024;
 
 
-/// Elements of one padded image buffer (0 without padding).
+/// Elements of one padded image buffer (Padded's layout at stride 1; 0 without padding).
 inline std::int64_t padded_size(const ConvGeometry& g) {
   return g.pad > 0 ? g.C * (g.H + 2 * g.pad) * (g.W + 2 * g.pad) : 0;
 }
@@ -74,14 +75,11 @@ template <class T> inline void add_row(T* __restrict d, const T* __restrict s, s
   for (std::int64_t i = 0; i < n; ++i) d[i] += s[i];
 }
 
-/// Where patches are read from: the image itself (pad = 0) or `xp` (zero border) after its
-/// interior has been filled with the image.
-template <class T> const T* patch_source(const ConvGeometry& g, const T* x, T* xp) {
-  if (g.pad == 0) return x;
-  const std::int64_t Hs = g.H + 2 * g.pad, Ws = g.W + 2 * g.pad;
-  for (std::int64_t c = 0; c < g.C; ++c)
-    for (std::int64_t h = 0; h < g.H; ++h)
-      copy_row(xp + (c * Hs + h + g.pad) * Ws + g.pad, x + (c * g.H + h) * g.W, g.W);
+/// Where patches are read from: the image itself (pad = 0) or `xp` (zero border, `padded` of
+/// the image's layout) after its interior has been filled with the image.
+template <class T> const T* patch_source(const Padded& padded, const T* x, T* xp) {
+  if (padded.ph == 0 && padded.pw == 0) return x;
+  padded.fill(x, xp);
   return xp;
 }
 
@@ -184,6 +182,7 @@ void im2col_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x
   Scratch<T> cols_buf(threads, g.pointwise() ? 0 : KK * rb * g.Wo);
   Scratch<T> res_buf(threads, M > 1 ? M * OP : 0);
   Scratch<T> pad_buf(threads, padded_size(g));
+  const Padded padded(g.C, g.H, g.W, g.pad, g.pad, 1);
   gemm_override();  // a bad GRADHPO_GEMM throws here, not inside the parallel region
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
     T* cols = cols_buf(t);
@@ -196,7 +195,7 @@ void im2col_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x
       if (g.pointwise()) {
         gemm_strided<T>(M * O, P, KK, W, KK, false, xi, P, false, Y, P, T(1), add ? T(1) : T(0));
       } else {
-        const T* src = patch_source(g, xi, xp);
+        const T* src = patch_source(padded, xi, xp);
         for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
           const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo;
           im2col_rows(g, src, cols, oh0, oh1);
@@ -270,6 +269,7 @@ void im2col_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
   Scratch<T> g_buf(threads, Mg > 1 ? Mg * O * rb * g.Wo : 0);
   Scratch<T> cols_buf(threads, in_place ? 0 : Mx * KK * rb * g.Wo);
   Scratch<T> pad_buf(threads, Mx * padded_size(g));
+  const Padded padded(g.C, g.H, g.W, g.pad, g.pad, 1);
   // Zeroed here, not in the region: a thread that OpenMP does not start (or that gets no image)
   // still contributes its (zero) partial sum below.
   for (int t = 0; t < threads; ++t) std::fill(acc_buf(t), acc_buf(t) + M * O * KK, T(0));
@@ -292,7 +292,7 @@ void im2col_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
       // Bank m's patches come from its own padded buffer (or its image when pad = 0).
       auto source = [&](std::int64_t m) -> const T* { return g.pad > 0 ? xp + m * padded_size(g) : x[m] + i * CHW; };
       if (g.pad > 0)
-        for (std::int64_t m = 0; m < Mx; ++m) patch_source(g, x[m] + i * CHW, xp + m * padded_size(g));
+        for (std::int64_t m = 0; m < Mx; ++m) padded.fill(x[m] + i * CHW, xp + m * padded_size(g));
       for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
         const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo, p0 = oh0 * g.Wo;
         for (std::int64_t m = 0; m < Mx; ++m) im2col_rows(g, source(m), cols + m * KK * np, oh0, oh1);
