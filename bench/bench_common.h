@@ -21,6 +21,8 @@
 #include <gradhpo/engine/autodiff.h>
 #include <gradhpo/engine/kernels/gemm.h>
 
+#include "fma_peak.h"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -107,39 +109,61 @@ template <class Fn> void register_single_run(const std::string& prefix, const st
       ->Iterations(1);
 }
 
-/// The GEMM ceiling of one run of `op`: every product it performs (kernels::GemmTrace), each
-/// timed bare with Eigen and with OpenBLAS at its shape, transposes, dtype and threads, the
-/// faster counted; products that ran inside a parallel loop count 1/team of their time (they
-/// ran `team` at a time). A convolution that ran on the direct kernels (kernels/conv.h) counts
-/// the products its im2col form would have run, so the ceiling is the same whichever algorithm
-/// ran, and a fraction above 1 means the pass beat its own GEMMs. Returns seconds.
-template <class Op> double gemm_ceiling_seconds(Op&& op) {
+/// What one run of `op` could take at best: its GEMM ceiling and its FMA floor, in seconds.
+///
+/// The ceiling: every product the run performs (kernels::GemmTrace), each timed bare with Eigen
+/// and with OpenBLAS at its shape, transposes, dtype and threads, the faster counted; products
+/// that ran inside a parallel loop count 1/team of their time (they ran `team` at a time). A
+/// convolution that ran on the direct kernels (kernels/conv.h) counts the products its im2col
+/// form would have run, so the ceiling is the same whichever algorithm ran, and a fraction above
+/// 1 means the pass beat its own GEMMs.
+///
+/// The floor: the same products' multiply-adds at the machine's measured FMA peak on the run's
+/// threads (fma_peak.h): no library, and no other engine doing the same multiply-adds, can take
+/// less.
+struct PassBounds {
+  double gemm_ceiling = 0, fma_floor = 0;
+};
+template <class Op> PassBounds pass_bounds(Op&& op) {
   std::vector<kernels::GemmTrace::Entry> entries;
   {
     kernels::GemmTrace trace;
     op();
     entries = trace.entries();
   }
+#ifdef _OPENMP
+  const int threads = omp_get_max_threads();
+#else
+  const int threads = 1;
+#endif
   std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t, bool, bool, bool, int>, double> best;
-  double total = 0;
+  PassBounds bounds;
   for (const auto& [p, team] : entries) {
     auto [it, fresh] = best.try_emplace({p.m, p.n, p.k, p.trans_a, p.trans_b, p.is_double, p.threads}, 0.0);
     if (fresh) {
       it->second = kernels::gemm_seconds(kernels::GemmLibrary::eigen, p);
       if (kernels::openblas_usable()) it->second = std::min(it->second, kernels::gemm_seconds(kernels::GemmLibrary::openblas, p));
     }
-    total += it->second / team;
+    bounds.gemm_ceiling += it->second / team;
+    const double flops = 2.0 * static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
+    bounds.fma_floor += flops / (p.is_double ? fma_peak_flops<double>(threads) : fma_peak_flops<float>(threads));
   }
-  return total;
+  return bounds;
 }
 
-/// Sets counter gemm_fraction = the GEMM ceiling of `op` / its best time per run (both are best
-/// times, so machine load hits them alike): 1 means the mode runs at the speed of its bare
-/// products; the rest of its time goes outside them.
+/// Sets, for `op` whose best time per run is `seconds_per_run`, the counters
+///   gemm_ceiling_ms, gemm_fraction = ceiling / time: 1 means the mode runs at the speed of its
+///                   bare products; the rest of its time goes outside them;
+///   fma_floor_ms, peak_fraction = floor / time: the share of the machine's FMA peak reached.
+/// The times are best times, so machine load hits them alike.
 template <class Op> void report_gemm_fraction(benchmark::State& state, Op&& op, double seconds_per_run) {
-  const double ceiling = gemm_ceiling_seconds(op);
-  state.counters["gemm_ceiling_ms"] = 1e3 * ceiling;
-  if (seconds_per_run > 0) state.counters["gemm_fraction"] = ceiling / seconds_per_run;
+  const PassBounds bounds = pass_bounds(op);
+  state.counters["gemm_ceiling_ms"] = 1e3 * bounds.gemm_ceiling;
+  state.counters["fma_floor_ms"] = 1e3 * bounds.fma_floor;
+  if (seconds_per_run > 0) {
+    state.counters["gemm_fraction"] = bounds.gemm_ceiling / seconds_per_run;
+    state.counters["peak_fraction"] = bounds.fma_floor / seconds_per_run;
+  }
 }
 
 /// Runs `op` each iteration (its time is the benchmark's) and, when given, `baseline` right

@@ -47,7 +47,8 @@ REEXEC_FLAG = "GRADHPO_PYTORCH_COMPARE_REEXEC"
 ORIGINAL_LD_PATH = "GRADHPO_PYTORCH_COMPARE_ORIGINAL_LD_LIBRARY_PATH"
 MODELS = ("mlp", "lenet5", "wrn16")
 MODES = ("forward", "gradient", "jvp", "hvp", "mixed", "hvp_k8")
-OUR_RATIOS = ("jvp_vs_forward", "hvp_vs_grad", "mixed_vs_grad", "k8_vs_8x_hvp", "gemm_fraction")
+OUR_RATIOS = ("jvp_vs_forward", "hvp_vs_grad", "mixed_vs_grad", "k8_vs_8x_hvp", "gemm_fraction", "peak_fraction")
+OUR_BOUNDS = ("fma_floor_ms",)
 BATCH = 128
 
 
@@ -385,7 +386,7 @@ def parse_ours(doc, threads):
         if "error_occurred" in b and b["error_occurred"]:
             continue
         entry = {"ms": b["real_time"] * TIME_UNIT_MS[b.get("time_unit", "ns")]}
-        entry.update({k: b[k] for k in OUR_RATIOS if k in b})
+        entry.update({k: b[k] for k in OUR_RATIOS + OUR_BOUNDS if k in b})
         entry["aggregate"] = b.get("run_type") == "aggregate"
         runs.setdefault((parts[0], parts[1]), []).append(entry)
     out = {}
@@ -447,14 +448,23 @@ def run_our_benches(args, models):
 
 
 def print_table(pt, us, notes):
-    print("  %-10s %12s %12s %14s   %s" % ("mode", "PyTorch ms", "ours ms", "ours/PyTorch", "our in-run ratios"))
+    """One row a mode. "PyTorch/peak" is the share of the machine's FMA peak PyTorch's time
+    reaches, counting only the multiply-adds of the mode's products (our fma_floor_ms: the same
+    products at the peak measured in our benchmark, on as many threads); "0.8x needs" is the
+    share a time of 0.8x PyTorch's would need. Above 1, no engine doing those multiply-adds can
+    get there on this machine."""
+    print("  %-10s %12s %12s %14s %13s %11s   %s" % ("mode", "PyTorch ms", "ours ms", "ours/PyTorch", "PyTorch/peak",
+                                                   "0.8x needs", "our in-run ratios"))
     for mode in MODES:
         p = pt.get(mode)
         o = us.get(mode, {}).get("ms")
+        floor = us.get(mode, {}).get("fma_floor_ms")
         ratio = "%.2f" % (o / p) if p and o else "-"
+        at_peak = "%.2f" % (floor / p) if p and floor else "-"
+        needs = "%.2f" % (floor / (0.8 * p)) if p and floor else "-"
         counters = ", ".join("%s=%.2f" % (k, us[mode][k]) for k in OUR_RATIOS if k in us.get(mode, {}))
-        print("  %-10s %12s %12s %14s   %s" % (mode, "%.3f" % p if p else "-", "%.3f" % o if o else "-",
-                                              ratio, counters))
+        print("  %-10s %12s %12s %14s %13s %11s   %s" % (mode, "%.3f" % p if p else "-", "%.3f" % o if o else "-",
+                                                       ratio, at_peak, needs, counters))
     if all(pt.get(m) for m in MODES):
         print("  PyTorch's own ratios: hvp/grad %.2f, jvp/forward %.2f, mixed/grad %.2f, hvp_k8/(8 hvp) %.2f"
               % (pt["hvp"] / pt["gradient"], pt["jvp"] / pt["forward"], pt["mixed"] / pt["gradient"],
