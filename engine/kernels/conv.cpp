@@ -1,6 +1,5 @@
 #include "conv.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include "conv_direct.h"
 #include "gemm.h"
 #include "im2col.h"
+#include "cpu.h"
 #include "image_loop.h"
 
 namespace gradhpo::kernels {
@@ -39,10 +39,6 @@ ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size
     GRADHPO_CHECK(v == "direct", "GRADHPO_CONV: expected direct, im2col or auto, got '" + v + "'");
     return Forced::direct;
   }();
-  static const std::int64_t l2_bytes = [] {
-    const long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
-    return l2 > 0 ? std::int64_t{l2} : std::int64_t{256 * 1024};  // unknown: a small L2
-  }();
   if (forced == Forced::im2col || !direct_conv_applies(kernel, g)) return ConvAlgorithm::im2col;
   if (forced == Forced::direct) return ConvAlgorithm::direct;
   // Lanes: rows whose last packet leaves many lanes idle (LeNet's 10-pixel rows fill 10 of 16
@@ -63,7 +59,7 @@ ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size
   const std::int64_t padded = kernel == ConvKernel::backward_input
                                   ? g.O * (g.Ho + 2 * (g.kh - 1 - g.pad)) * (g.Wo + 2 * (g.kw - 1 - g.pad))
                                   : g.C * (g.H + 2 * g.pad + g.stride) * (g.W + 2 * g.pad + g.stride);
-  return padded * static_cast<std::int64_t>(element_bytes) <= l2_bytes / 2 ? ConvAlgorithm::direct
+  return padded * static_cast<std::int64_t>(element_bytes) <= l2_cache_bytes() / 2 ? ConvAlgorithm::direct
                                                                           : ConvAlgorithm::im2col;
 }
 

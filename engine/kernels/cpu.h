@@ -18,6 +18,10 @@ using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Ei
 template <class T>
 using ConstMatrixMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
+/// The size of one core's L2 cache in bytes, read at run time (sysconf); 256 KiB where the
+/// system does not say. Kernels size their cache blocks by it instead of by a constant.
+std::int64_t l2_cache_bytes();
+
 /// Elements below which an elementwise loop stays on one thread.
 constexpr std::int64_t kParallelGrain = 1 << 15;
 
