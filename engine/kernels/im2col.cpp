@@ -226,8 +226,10 @@ void im2col_conv2d_backward_input(const ConvGeometry& g, std::int64_t count, con
     MatrixMap<T>(WT + m * KK * O, KK, O) = ConstMatrixMap<T>(w[m], O, KK).transpose();
   const int threads = image_threads(count, 2.0 * count * M * O * KK * P);
   const bool in_place = g.pointwise() && M == 1;  // col2im is the identity: write x̄_i straight
-  const std::int64_t rb = block_rows<T>(g, M * KK);
-  Scratch<T> cols_buf(threads, in_place ? 0 : M * KK * rb * g.Wo);
+  // Blocks of rows, and one product per bank, of the same shapes whatever the banks: each bank
+  // then has the bits it has alone (one product over all banks could run another kernel).
+  const std::int64_t rb = block_rows<T>(g, KK);
+  Scratch<T> cols_buf(threads, in_place ? 0 : KK * rb * g.Wo);
   Scratch<T> pad_buf(threads, M * padded_size(g));
   gemm_override();  // a bad GRADHPO_GEMM throws here, not inside the parallel region
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
@@ -242,9 +244,10 @@ void im2col_conv2d_backward_input(const ConvGeometry& g, std::int64_t count, con
       T* const target0 = g.pad > 0 ? pad_buf(t) : nullptr;
       for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
         const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo;
-        gemm_strided<T>(M * KK, np, O, WT, O, false, gy + i * OP + oh0 * g.Wo, P, false, cols, np, T(1), T(0));
-        for (std::int64_t m = 0; m < M; ++m)
-          col2im_rows(g, cols + m * KK * np, target0 ? target0 + m * padded_size(g) : out[m] + i * CHW, oh0, oh1);
+        for (std::int64_t m = 0; m < M; ++m) {
+          gemm_strided<T>(KK, np, O, WT + m * KK * O, O, false, gy + i * OP + oh0 * g.Wo, P, false, cols, np, T(1), T(0));
+          col2im_rows(g, cols, target0 ? target0 + m * padded_size(g) : out[m] + i * CHW, oh0, oh1);
+        }
       }
       for (std::int64_t m = 0; m < M; ++m) col2im_finish(g, pad_buf(t) + m * padded_size(g), out[m] + i * CHW, accumulate);
     }
@@ -264,7 +267,9 @@ void im2col_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
   // of the ḡ rows of all banks stacked, [Mg·O, np]; and of the im2col rows of all x banks,
   // [Mx·KK, np]; and a padded copy of each x bank's image.
   const bool in_place = g.pointwise() && Mx == 1 && Mg == 1;
-  const std::int64_t rb = block_rows<T>(g, Mx * KK);
+  // Blocks of the same rows whatever the banks, and one product per x bank (below): each bank
+  // then sums its terms in the order it does alone, so it has the same bits.
+  const std::int64_t rb = block_rows<T>(g, KK);
   Scratch<T> acc_buf(threads, M * O * KK);
   Scratch<T> g_buf(threads, Mg > 1 ? Mg * O * rb * g.Wo : 0);
   Scratch<T> cols_buf(threads, in_place ? 0 : Mx * KK * rb * g.Wo);
@@ -279,8 +284,12 @@ void im2col_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
     // acc holds Aᵀ = Σ Cols Gᵀ, [Mx·KK, Mg·O] (A = Σ G Colsᵀ transposed): OpenBLAS runs this
     // form at full speed and "G Colsᵀ" 2× slower for these shapes (long inner dimension, small
     // result); Eigen runs both alike. G is [Mg·O, np] with rows ldg apart, Cols [Mx·KK, np].
+    // One product per bank, [KK, O] each, of the shape the bank alone has.
     auto add = [&](const T* G, std::int64_t ldg, const T* C, std::int64_t ldc, std::int64_t np) {
-      gemm_strided<T>(Mx * KK, Mg * O, np, C, ldc, false, G, ldg, true, acc, Mg * O, T(1), T(1));
+      for (std::int64_t mx = 0; mx < Mx; ++mx)
+        for (std::int64_t mg = 0; mg < Mg; ++mg)
+          gemm_strided<T>(KK, O, np, C + mx * KK * ldc, ldc, false, G + mg * O * ldg, ldg, true,
+                          acc + mx * KK * Mg * O + mg * O, Mg * O, T(1), T(1));
     };
     T* xp = zeroed_padding(pad_buf, t, Mx, g);
     T* cols = cols_buf(t);

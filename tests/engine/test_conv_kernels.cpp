@@ -7,6 +7,7 @@
 #include <gradhpo/engine/kernels/conv_direct.h>
 #include <gradhpo/engine/kernels/im2col.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -224,6 +225,47 @@ TEST_CASE("conv kernels: the im2col algorithm equals the definition, stride 1 an
         check_kernels<double>(Algo::im2col, geo, 3, 1e-13);
         check_kernels<float>(Algo::im2col, geo, 3, 2e-6);
       });
+}
+
+TEST_CASE("conv kernels: a bank has the same bits alone and stacked with others (the forward-over-reverse contract)") {
+  // An HVP pass runs each product once with the value's operands stacked with the tangents'
+  // (banks); the value part must come out exactly as the gradient computes it alone. Enough
+  // 32×32 images for the direct filter gradient to take several groups between its reductions
+  // (a group's size must not depend on the banks), on 1 and 2 threads, both algorithms.
+  for (const Geo& geo : {Geo{16, 32, 32, 16, 3, 3, 1, 1}, Geo{16, 32, 32, 32, 3, 3, 2, 1}, Geo{8, 16, 16, 16, 1, 1, 1, 0},
+                         Geo{16, 32, 32, 32, 1, 1, 2, 0}}) {
+  const ConvGeometry g = geo.g();
+  constexpr std::int64_t N = 19, M = 3;
+  const std::int64_t nx = N * g.in_image(), ny = N * g.out_image(), nw = g.filters();
+  const auto x = as<float>(randoms(M * nx, 11)), w = as<float>(randoms(M * nw, 12)), gy = as<float>(randoms(M * ny, 13));
+  for (Algo a : {Algo::direct, Algo::im2col})
+    for (int threads : {1, 2})
+      with_threads(threads, [&] {
+        const std::string where = std::string(algo_name(a)) + ", " + geo.name() + ", " + std::to_string(threads) + " threads: ";
+        std::vector<float> alone(static_cast<std::size_t>(std::max({nx, ny, nw})));
+        auto same = [&](const std::vector<float>& stacked, std::int64_t n, const char* what) {
+          CHECK_MESSAGE(std::equal(alone.begin(), alone.begin() + n, stacked.begin()), where << std::string(what));
+        };
+        std::vector<float> y(M * ny), xb(M * nx), wb(M * nw);
+        forward<float>(a, g, N, x.data(), Banks<const float>::uniform(w.data(), nw, M), Banks<float>::uniform(y.data(), ny, M), false);
+        forward<float>(a, g, N, x.data(), Banks<const float>::one(w.data()), Banks<float>::one(alone.data()), false);
+        same(y, ny, "forward, filter banks");
+        if (a == Algo::im2col || direct_conv_applies(ConvKernel::backward_input, g)) {
+          backward_input<float>(a, g, N, gy.data(), Banks<const float>::uniform(w.data(), nw, M),
+                                Banks<float>::uniform(xb.data(), nx, M), false);
+          backward_input<float>(a, g, N, gy.data(), Banks<const float>::one(w.data()), Banks<float>::one(alone.data()), false);
+          same(xb, nx, "backward_input, filter banks");
+        }
+        backward_weight<float>(a, g, N, Banks<const float>::one(gy.data()), Banks<const float>::one(x.data()),
+                               Banks<float>::one(alone.data()), false);
+        backward_weight<float>(a, g, N, Banks<const float>::uniform(gy.data(), ny, M), Banks<const float>::one(x.data()),
+                               Banks<float>::uniform(wb.data(), nw, M), false);
+        same(wb, nw, "backward_weight, adjoint banks");
+        backward_weight<float>(a, g, N, Banks<const float>::one(gy.data()), Banks<const float>::uniform(x.data(), nx, M),
+                               Banks<float>::uniform(wb.data(), nw, M), false);
+        same(wb, nw, "backward_weight, image banks");
+      });
+  }
 }
 
 TEST_CASE("conv kernels: the direct algorithm's lanes past a row never meet an input (∞ stays where it belongs)") {
