@@ -267,9 +267,11 @@ void im2col_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
   // of the ḡ rows of all banks stacked, [Mg·O, np]; and of the im2col rows of all x banks,
   // [Mx·KK, np]; and a padded copy of each x bank's image.
   const bool in_place = g.pointwise() && Mx == 1 && Mg == 1;
-  // Blocks of the same rows whatever the banks, and one product per x bank (below): each bank
-  // then sums its terms in the order it does alone, so it has the same bits.
-  const std::int64_t rb = block_rows<T>(g, KK);
+  // Blocks of the same rows whatever the banks, and one product per bank (below): each bank
+  // then sums its terms in the order it does alone, so it has the same bits. A pointwise
+  // convolution alone runs one product over the whole image (in_place), so banked it takes the
+  // whole image as one block too.
+  const std::int64_t rb = g.pointwise() ? g.Ho : block_rows<T>(g, KK);
   Scratch<T> acc_buf(threads, M * O * KK);
   Scratch<T> g_buf(threads, Mg > 1 ? Mg * O * rb * g.Wo : 0);
   Scratch<T> cols_buf(threads, in_place ? 0 : Mx * KK * rb * g.Wo);

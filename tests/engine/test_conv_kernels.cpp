@@ -232,10 +232,13 @@ TEST_CASE("conv kernels: a bank has the same bits alone and stacked with others 
   // (banks); the value part must come out exactly as the gradient computes it alone. Enough
   // 32×32 images for the direct filter gradient to take several groups between its reductions
   // (a group's size must not depend on the banks), on 1 and 2 threads, both algorithms.
-  for (const Geo& geo : {Geo{16, 32, 32, 16, 3, 3, 1, 1}, Geo{16, 32, 32, 32, 3, 3, 2, 1}, Geo{8, 16, 16, 16, 1, 1, 1, 0},
-                         Geo{16, 32, 32, 32, 1, 1, 2, 0}}) {
+  // The last: im2col's pointwise filter gradient, whose images are large enough to be split
+  // into blocks of rows when banked (it runs one product per image alone).
+  for (const auto& [geo, N] : {std::pair{Geo{16, 32, 32, 16, 3, 3, 1, 1}, 19}, {Geo{16, 32, 32, 32, 3, 3, 2, 1}, 19},
+                               {Geo{8, 16, 16, 16, 1, 1, 1, 0}, 19}, {Geo{16, 32, 32, 32, 1, 1, 2, 0}, 19},
+                               {Geo{64, 48, 48, 8, 1, 1, 1, 0}, 2}}) {
   const ConvGeometry g = geo.g();
-  constexpr std::int64_t N = 19, M = 3;
+  constexpr std::int64_t M = 3;
   const std::int64_t nx = N * g.in_image(), ny = N * g.out_image(), nw = g.filters();
   const auto x = as<float>(randoms(M * nx, 11)), w = as<float>(randoms(M * nw, 12)), gy = as<float>(randoms(M * ny, 13));
   for (Algo a : {Algo::direct, Algo::im2col})
