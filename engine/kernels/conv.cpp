@@ -47,18 +47,27 @@ ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size
   // 128 images, 1 thread: direct forward 1.02 ms against im2col's 0.98, with 9 filter banks
   // (K = 8 HVPs) 9.9 against 7.0; on its first (28 of 32 lanes) direct was as fast or faster,
   // on WRN's (all lanes) 1.3-2.8x faster.
-  const std::int64_t width = kernel == ConvKernel::backward_input ? g.W : g.Wo;
+  // (backward_input's rows are x̄'s, at stride s each of its s phases' rows of W/s pixels.)
+  const std::int64_t width = kernel == ConvKernel::backward_input ? (g.W + g.stride - 1) / g.stride : g.Wo;
   if (direct_lane_use(width, element_bytes) < 0.75) return ConvAlgorithm::im2col;
   // The zero border: backward_input correlates the adjoint padded by k − 1 − pad, so every
   // input pixel takes all O·kh·kw terms, H·W/(Ho·Wo) times col2im's multiply-adds: 1 for a
   // "same" convolution (WRN's 3×3 with padding 1), 1.96 for LeNet's second (14×14 from 10×10),
   // where im2col took 1.14 ms against the direct 1.33.
-  if (kernel == ConvKernel::backward_input && 4 * g.H * g.W > 5 * g.Ho * g.Wo) return ConvAlgorithm::im2col;
+  // Strided, each phase of x̄ takes only the taps that meet the adjoint: no zero border, but
+  // with fewer taps than phases (a 1×1 kernel at stride 2: one phase of four has one tap) the
+  // copies in and out outweigh the multiply-adds (WRN's strided 1×1 shortcut, 128 images, 1
+  // thread: 1.44 ms direct against im2col's 1.11; its 3×3 at stride 2: 4.40 against 9.05).
+  if (kernel == ConvKernel::backward_input && g.stride == 1 && 4 * g.H * g.W > 5 * g.Ho * g.Wo)
+    return ConvAlgorithm::im2col;
+  if (kernel == ConvKernel::backward_input && g.kh * g.kw < g.stride * g.stride) return ConvAlgorithm::im2col;
   // The cache: each block of output channels reads the whole padded image again (for
-  // backward_input the padded adjoint, [O, Ho + 2(kh − 1 − pad), ...]).
-  const std::int64_t padded = kernel == ConvKernel::backward_input
-                                  ? g.O * (g.Ho + 2 * (g.kh - 1 - g.pad)) * (g.Wo + 2 * (g.kw - 1 - g.pad))
-                                  : g.C * (g.H + 2 * g.pad + g.stride) * (g.W + 2 * g.pad + g.stride);
+  // backward_input the padded adjoint: [O, Ho + 2(kh − 1 − pad), ...] at stride 1, padded by
+  // less than the kernel at stride s).
+  const std::int64_t padded =
+      kernel != ConvKernel::backward_input ? g.C * (g.H + 2 * g.pad + g.stride) * (g.W + 2 * g.pad + g.stride)
+      : g.stride == 1                      ? g.O * (g.Ho + 2 * (g.kh - 1 - g.pad)) * (g.Wo + 2 * (g.kw - 1 - g.pad))
+                                           : g.O * (g.Ho + 2 * g.kh) * (g.Wo + 2 * g.kw);
   return padded * static_cast<std::int64_t>(element_bytes) <= l2_cache_bytes() / 2 ? ConvAlgorithm::direct
                                                                           : ConvAlgorithm::im2col;
 }

@@ -68,7 +68,8 @@ enum class ConvKernel { forward, backward_input, backward_weight };
 /// or im2col forces one (direct only where it applies, direct_conv_applies); unset, empty or
 /// "auto" takes direct where it applies, its packets fill at least 3/4 of their lanes with the
 /// output rows' pixels (direct_lane_use, by the SIMD width this was compiled for), for
-/// backward_input the padded adjoint adds at most 1/4 to the multiply-adds, and the padded
+/// backward_input at stride 1 the padded adjoint adds at most 1/4 to the multiply-adds (at
+/// stride s the kernel has at least s² taps, one a phase), and the padded
 /// image it reads (the input, or for backward_input the output adjoint) fits in half of this
 /// core's L2 cache, as read at run time: each block of output channels reads the whole image
 /// again, which must come from cache to keep the tile's multiply-adds fed, and larger images

@@ -15,7 +15,7 @@ namespace gradhpo::kernels {
 using conv_tiles::kLanes;
 
 bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g) {
-  return kernel != ConvKernel::backward_input || (g.stride == 1 && g.pad < g.kh && g.pad < g.kw);
+  return kernel != ConvKernel::backward_input || g.stride > 1 || (g.pad < g.kh && g.pad < g.kw);
 }
 
 double direct_lane_use(std::int64_t width, std::size_t element_bytes) {
@@ -80,6 +80,106 @@ void correlate_images(const Correlation& k, std::int64_t count, Weight&& weight,
         sweep<T, P>(sw, xp, packed.data(), chan, accumulate);
       }
     });
+  });
+}
+
+// ---- backward_input at stride s > 1 --------------------------------------------------------------
+// x̄[c][h][w] = Σ_{o,i,j} ḡ[o][(h + pad − i)/s][(w + pad − j)/s] · W[o][c][i][j], over the taps
+// where both divisions are exact. Split x̄ into its s × s phases, h = s·a + ph and w = s·b + pw:
+// in phase (ph, pw) only the taps i = i0 + s·t with i0 = (ph + pad) mod s (and likewise j) meet
+// an adjoint pixel, at row a + dh − t with dh = (ph + pad − i0)/s. So each phase is a stride-1
+// correlation of the padded ḡ with the sub-filter of its taps, flipped, whose Hp × Wp outputs
+// go to every s-th pixel of x̄: the multiply-adds of the definition and no others (im2col's
+// col2im, or a correlation of ḡ with zeros inserted, would do s² times as many).
+
+/// The taps of one dimension that meet the adjoint in phase p: i0 + s·t, t < count, at adjoint
+/// index (phase index) + d − t.
+struct PhaseTaps {
+  std::int64_t i0 = 0, count = 0, d = 0, size = 0;  // size: the phase's pixels in that dimension
+  PhaseTaps(std::int64_t p, std::int64_t k, std::int64_t pad, std::int64_t s, std::int64_t extent)
+      : i0((p + pad) % s), count(i0 < k ? (k - i0 + s - 1) / s : 0), d((p + pad - i0) / s),
+        size(p < extent ? (extent - p + s - 1) / s : 0) {}
+  /// The lowest and highest adjoint index the phase reads (before padding).
+  std::int64_t lowest() const { return d - (count - 1); }
+  std::int64_t highest() const { return size - 1 + d; }
+};
+
+/// The zero padding of ḡ (each side) that every phase's reads stay inside.
+std::int64_t adjoint_padding(std::int64_t k, std::int64_t pad, std::int64_t s, std::int64_t extent, std::int64_t out) {
+  std::int64_t p = 0;
+  for (std::int64_t ph = 0; ph < s; ++ph) {
+    const PhaseTaps t(ph, k, pad, s, extent);
+    if (t.count == 0 || t.size == 0) continue;
+    p = std::max({p, -t.lowest(), t.highest() - (out - 1)});
+  }
+  return p;
+}
+
+template <class T>
+void strided_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
+                            bool accumulate) {
+  const std::int64_t s = g.stride, C = w.count * g.C;  // output channels of all banks
+  const Padded adj(g.O, g.Ho, g.Wo, adjoint_padding(g.kh, g.pad, s, g.H, g.Ho), adjoint_padding(g.kw, g.pad, s, g.W, g.Wo), 1);
+  struct Phase {
+    PhaseTaps rows, cols;
+    std::vector<std::int64_t> offset;  // step q = (o·rows.count + t)·cols.count + u
+    std::vector<T> packed;
+  };
+  std::vector<Phase> phases;
+  std::int64_t largest = 0;  // elements of the largest phase output, all channels
+  for (std::int64_t ph = 0; ph < s; ++ph)
+    for (std::int64_t pw = 0; pw < s; ++pw) {
+      Phase p{PhaseTaps(ph, g.kh, g.pad, s, g.H), PhaseTaps(pw, g.kw, g.pad, s, g.W), {}, {}};
+      const std::int64_t taps = p.rows.count * p.cols.count;
+      for (std::int64_t o = 0; o < g.O; ++o)
+        for (std::int64_t t = 0; t < p.rows.count; ++t)
+          for (std::int64_t u = 0; u < p.cols.count; ++u)
+            p.offset.push_back(adj.tap(o, adj.ph + p.rows.d - t, adj.pw + p.cols.d - u));
+      p.packed.resize(static_cast<std::size_t>(C * g.O * taps));
+      pack_blocks<T>(C, g.O * taps, [&](std::int64_t oc, std::int64_t q) {
+        const std::int64_t o = q / taps, t = q % taps / p.cols.count, u = q % p.cols.count;
+        const std::int64_t i = p.rows.i0 + s * t, j = p.cols.i0 + s * u;
+        return w[oc / g.C][((o * g.C + oc % g.C) * g.kh + i) * g.kw + j];
+      }, p.packed.data());
+      largest = std::max(largest, C * p.rows.size * p.cols.size);
+      phases.push_back(std::move(p));
+    }
+  const int threads = image_threads(count, 2.0 * count * C * g.O * g.kh * g.kw * g.Ho * g.Wo);
+  const std::int64_t padded = adj.size() + kSlack<T>;
+  Scratch<T> pad_buf(threads, padded);
+  Scratch<T> phase_buf(threads, largest);
+  std::vector<T*> chan_buf(static_cast<std::size_t>(threads * C));
+  for_images(threads, count, [&](int th, std::int64_t begin, std::int64_t end) {
+    T* xp = pad_buf(th);
+    T* res = phase_buf(th);
+    T** chan = chan_buf.data() + th * C;
+    std::fill(xp, xp + padded, T(0));  // border and slack; fill never writes them
+    for (std::int64_t i = begin; i < end; ++i) {
+      adj.fill(gy + i * g.out_image(), xp);
+      for (std::int64_t f = 0; f < s * s; ++f) {
+        const Phase& p = phases[static_cast<std::size_t>(f)];
+        const std::int64_t ph = f / s, pw = f % s, Hp = p.rows.size, Wp = p.cols.size;
+        if (Hp == 0 || Wp == 0) continue;
+        const bool empty = p.offset.empty();  // no tap meets the adjoint: the phase is zero
+        if (!empty) {
+          for (std::int64_t c = 0; c < C; ++c) chan[c] = res + c * Hp * Wp;
+          const Sweep sw{p.offset.data(), static_cast<std::int64_t>(p.offset.size()), C, Hp, Wp, adj.Wq, Wp};
+          with_packet<T>(Wp, [&](auto packet) {
+            sweep<T, typename decltype(packet)::type>(sw, xp, p.packed.data(), chan, false);
+          });
+        }
+        if (empty && accumulate) continue;
+        for (std::int64_t c = 0; c < C; ++c) {
+          const T* from = res + c * Hp * Wp;
+          T* to = out[c / g.C] + i * g.in_image() + (c % g.C) * g.H * g.W + ph * g.W + pw;
+          for (std::int64_t a = 0; a < Hp; ++a, to += s * g.W, from += Wp)
+            for (std::int64_t b = 0; b < Wp; ++b) {
+              const T v = empty ? T(0) : from[b];
+              to[s * b] = accumulate ? to[s * b] + v : v;
+            }
+        }
+      }
+    }
   });
 }
 
@@ -196,8 +296,9 @@ void direct_conv2d_backward_input(const ConvGeometry& g, std::int64_t count, con
   // x̄[c][h][w] = Σ_{o,i,j} ḡ[o][h + pad − i][w + pad − j] W[o][c][i][j]: a correlation of ḡ padded
   // by k − 1 − pad with W'[c][o][i'][j'] = W[o][c][kh − 1 − i'][kw − 1 − j'], output H × W.
   GRADHPO_CHECK(direct_conv_applies(ConvKernel::backward_input, g),
-                "direct conv2d_backward_input: needs stride 1 and padding < kernel, got stride " +
-                    std::to_string(g.stride) + ", padding " + std::to_string(g.pad));
+                "direct conv2d_backward_input: at stride 1 needs padding < kernel, got padding " + std::to_string(g.pad) +
+                    " for a " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " kernel");
+  if (g.stride > 1) return strided_backward_input<T>(g, count, gy, w, out, accumulate);
   const Correlation k(Padded(g.O, g.Ho, g.Wo, g.kh - 1 - g.pad, g.kw - 1 - g.pad, 1), g.kh, g.kw, w.count * g.C);
   const std::int64_t taps = g.kh * g.kw;
   auto flipped = [&](std::int64_t oc, std::int64_t q) {

@@ -7,7 +7,8 @@
 // RB shifted image rows and broadcasts OB filter taps (a GEMM micro-kernel whose "packed"
 // operand is the padded image, read at an offset per tap). backward_input is the same
 // correlation of the output adjoint, padded by k − 1 − pad, with the filters flipped and
-// transposed. backward_weight keeps OB × TB (channel, tap) sums of products in registers over
+// transposed; at stride s > 1, one such correlation for each of x̄'s s × s phases, with the
+// taps that meet the adjoint there, written to every s-th pixel. backward_weight keeps OB × TB (channel, tap) sums of products in registers over
 // all output pixels of a group of images, then reduces each vector to a number.
 //
 // Each output element is summed in the same order whatever tile, bank or thread computes it,
@@ -24,8 +25,8 @@ namespace gradhpo::kernels {
 
 /// Whether the direct kernel can run `g`: forward and backward_weight any geometry (a strided
 /// input is split into stride × stride phases, so that neighbouring outputs read neighbouring
-/// inputs); backward_input stride 1 with pad < kh, kw (it pads the output adjoint by
-/// k − 1 − pad; a strided one would scatter).
+/// inputs); backward_input at stride 1 with pad < kh, kw (it pads the output adjoint by
+/// k − 1 − pad), and at any stride > 1 (phase by phase of x̄).
 bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g);
 
 /// The fraction of SIMD lanes that hold pixels when the direct kernels cover rows of `width`

@@ -147,7 +147,7 @@ template <class T> void check_kernels(Algo a, const Geo& geo, std::int64_t N, do
     for (std::int64_t m = 0; m < M; ++m)
       CHECK_MESSAGE(bank_error(y, m, plus_prior(def_forward(g, N, part(x, 0, nx), part(w, m, nw)))) <= tol,
                     algo_name(a) << " forward " << geo.name() << " bank " << m << " accumulate " << accumulate);
-    // backward_input: filter banks against one adjoint (the direct kernel: stride 1, pad < k).
+    // backward_input: filter banks against one adjoint (the direct kernel: pad < k at stride 1).
     if (a == Algo::im2col || direct_conv_applies(ConvKernel::backward_input, g)) {
     std::vector<T> xb(static_cast<std::size_t>(M * nx), T(prior));
     backward_input<T>(a, g, N, gyt.data(), Banks<const T>::uniform(wt.data(), nw, M), Banks<T>::uniform(xb.data(), nx, M),
@@ -207,7 +207,7 @@ TEST_CASE("conv kernels: the direct algorithm equals the definition in float64 a
   for (const Geo& geo : geos) {
     CHECK(direct_conv_applies(ConvKernel::forward, geo.g()));
     CHECK(direct_conv_applies(ConvKernel::backward_weight, geo.g()));
-    CHECK(direct_conv_applies(ConvKernel::backward_input, geo.g()) == (geo.stride == 1 && geo.pad < geo.kh && geo.pad < geo.kw));
+    CHECK(direct_conv_applies(ConvKernel::backward_input, geo.g()) == (geo.stride > 1 || (geo.pad < geo.kh && geo.pad < geo.kw)));
     for (int threads : {1, 2})
       with_threads(threads, [&] {
         check_kernels<double>(Algo::direct, geo, 3, 1e-13);
@@ -303,7 +303,8 @@ TEST_CASE("conv kernels: the dispatch takes direct where it applies and the imag
   const ConvGeometry strided = Geo{16, 32, 32, 32, 3, 3, 2, 1}.g(), wide_pad = Geo{2, 8, 8, 2, 3, 3, 1, 3}.g();
   CHECK(conv_algorithm(K::forward, strided, 4) == ConvAlgorithm::direct);
   CHECK(conv_algorithm(K::backward_weight, strided, 4) == ConvAlgorithm::direct);
-  CHECK(conv_algorithm(K::backward_input, strided, 4) == ConvAlgorithm::im2col);
+  CHECK(conv_algorithm(K::backward_input, strided, 4) == ConvAlgorithm::direct);  // phase by phase
+  CHECK(conv_algorithm(K::backward_input, Geo{16, 32, 32, 32, 1, 1, 2, 0}.g(), 4) == ConvAlgorithm::im2col);  // 1 tap, 4 phases
   CHECK(conv_algorithm(K::backward_input, wide_pad, 4) == ConvAlgorithm::im2col);
   // Lanes: a 32-pixel row fills whole packets; LeNet's second convolution (10-pixel output
   // rows) fills 10 of 16 float lanes with AVX-512 (or 10 of 12 with AVX2's 8-lane packets).
