@@ -43,7 +43,8 @@ int channel_threads(const Layout& L, std::int64_t K) {
 // ---- kernels: each parallel over channels, sums in double --------------------------------------
 
 /// x̂, s = 1/sqrt(σ² + eps), μ and the biased σ², per channel; with gamma, beta and y given,
-/// also y = γ x̂ + β in the same pass (batch_norm_train's value).
+/// also y = γ x̂ + β in the same pass (batch_norm_train's value), and then xh may be null (a
+/// value in plain mode, which keeps no x̂ for a backward pass).
 template <class T>
 void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* mean, T* var,
                        const T* gamma = nullptr, const T* beta = nullptr, T* y = nullptr) {
@@ -61,10 +62,14 @@ void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* 
     const T tm = static_cast<T>(mu), ts = static_cast<T>(sc);
     for (std::int64_t n = 0; n < L.N; ++n) {
       const T* xr = x + L.row(n, c);
-      T* yr = xh + L.row(n, c);
+      T* yr = xh ? xh + L.row(n, c) : nullptr;
       if (y) {
         const T gc = gamma[c], bc = beta[c];
         T* out = y + L.row(n, c);
+        if (!yr) {
+          for (std::int64_t r = 0; r < L.R; ++r) out[r] = (xr[r] - tm) * ts * gc + bc;
+          continue;
+        }
         for (std::int64_t r = 0; r < L.R; ++r) {
           const T h = (xr[r] - tm) * ts;
           yr[r] = h;
@@ -362,14 +367,15 @@ Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps
     return channel_affine(batch_standardize(x, eps, batch_mean, batch_var), gamma, beta);
   const Layout L = batch_layout("batch_norm_train (its batch_standardize)", x, eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
-  Tensor xh = Tensor::empty(x.shape(), x.dtype());
+  // x̂ is kept for the rules only: plain mode records none.
+  Tensor xh = t.recording() ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
   Tensor s = Tensor::empty(Shape{L.C}, x.dtype());
   Tensor mean = Tensor::empty(Shape{L.C}, x.dtype());
   Tensor var = Tensor::empty(Shape{L.C}, x.dtype());
   dispatch_float(x.dtype(), "batch_norm_train", [&](auto zero) {
     using T = decltype(zero);
-    standardize_value<T>(L, x.value().data<T>(), eps, xh.data<T>(), s.data<T>(), mean.data<T>(), var.data<T>(),
-                         gamma.value().data<T>(), beta.value().data<T>(), y.data<T>());
+    standardize_value<T>(L, x.value().data<T>(), eps, xh.defined() ? xh.data<T>() : nullptr, s.data<T>(),
+                         mean.data<T>(), var.data<T>(), gamma.value().data<T>(), beta.value().data<T>(), y.data<T>());
   });
   report_batch_statistics(L, mean, var, batch_mean, batch_var);
   Var out = t.record(&kBatchNormRules, std::move(y), {x, gamma, beta});

@@ -111,6 +111,14 @@ TEST_CASE("batch norm values, batch statistics (unbiased variance) and evaluatio
       for (double& v : bvar) v *= static_cast<double>(N * R - 1) / static_cast<double>(N * R);
       const Var ye = batch_norm_eval(t.constant(x), t.constant(g), t.constant(b), bm, Tensor::from(bvar, Shape{C}, dt), 1e-5);
       CHECK(rel_error(ye.value().to_vector(), ref) <= (dt == DType::f64 ? 1e-12 : 1e-5));
+      // Plain mode (no x̂ kept for a backward pass) computes the same bits.
+      Tape plain;
+      plain.set_recording(false);
+      Tensor pm, pv;
+      const Var yp = batch_norm_train(plain.constant(x), plain.constant(g), plain.constant(b), 1e-5, &pm, &pv);
+      CHECK(yp.value().to_vector() == y.value().to_vector());
+      CHECK(pm.to_vector() == bm.to_vector());
+      CHECK(pv.to_vector() == bv.to_vector());
     }
   }
 }
