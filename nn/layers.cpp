@@ -75,7 +75,11 @@ BatchNorm2d BatchNorm2d::create(ParamLayout& layout, const std::string& name, st
   return b;
 }
 
-Var BatchNorm2d::operator()(const Var& w, const Var& x, const Context& ctx) const {
+Var BatchNorm2d::operator()(const Var& w, const Var& x, const Context& ctx) const { return apply(w, x, ctx, false); }
+
+Var BatchNorm2d::with_relu(const Var& w, const Var& x, const Context& ctx) const { return apply(w, x, ctx, true); }
+
+Var BatchNorm2d::apply(const Var& w, const Var& x, const Context& ctx, bool relu) const {
   const Var g = gamma.view(w), b = beta.view(w);
   if (!ctx.training) {
     require(ctx.running != nullptr, "batch norm: eval mode needs the running statistics (Context::eval(state))");
@@ -84,12 +88,14 @@ Var BatchNorm2d::operator()(const Var& w, const Var& x, const Context& ctx) cons
                 " (was it made for this model?)");
     const Tensor& rm = ctx.running->running_mean[static_cast<std::size_t>(slot)];
     const Tensor& rv = ctx.running->running_var[static_cast<std::size_t>(slot)];
-    return batch_norm_eval(x, g, b, rm.dtype() == x.dtype() ? rm : rm.to(x.dtype()),
-                           rv.dtype() == x.dtype() ? rv : rv.to(x.dtype()), eps);
+    const Var y = batch_norm_eval(x, g, b, rm.dtype() == x.dtype() ? rm : rm.to(x.dtype()),
+                                  rv.dtype() == x.dtype() ? rv : rv.to(x.dtype()), eps);
+    return relu ? gradhpo::relu(y) : y;
   }
-  if (!ctx.update) return batch_norm_train(x, g, b, eps);
+  const auto train = relu ? batch_norm_relu_train : batch_norm_train;
+  if (!ctx.update) return train(x, g, b, eps, nullptr, nullptr);
   Tensor mean, var;
-  const Var y = batch_norm_train(x, g, b, eps, &mean, &var);
+  const Var y = train(x, g, b, eps, &mean, &var);
   update_running_stats(*ctx.update, slot, mean, var);
   return y;
 }

@@ -65,6 +65,12 @@ struct BatchNorm2d {
   static BatchNorm2d create(ParamLayout& layout, const std::string& name, std::int64_t channels, double eps = 1e-5);
   /// x [N, C, H, W] -> same shape.
   Var operator()(const Var& w, const Var& x, const Context& ctx) const;
+  /// relu(this(x)): the same values and derivatives; in training mode one primitive
+  /// (batch_norm_relu_train), which spares a pass over the activations each way.
+  Var with_relu(const Var& w, const Var& x, const Context& ctx) const;
+
+ private:
+  Var apply(const Var& w, const Var& x, const Context& ctx, bool relu) const;
 };
 
 /// PyTorch's running-statistics update with momentum m = state.momentum:

@@ -127,13 +127,13 @@ Var WideResNet::forward(const Var& w, const Var& x, const Context& ctx) const {
   for (const Block& k : blocks_) {
     // Pre-activation basic block as in the reference WRN code: the 1×1 shortcut (when the
     // shape changes) reads the pre-activated input o, the identity shortcut reads h itself.
-    const Var o = relu(k.bn1(w, h, ctx));
+    const Var o = k.bn1.with_relu(w, h, ctx);
     Var y = k.conv1(w, o);
-    y = relu(k.bn2(w, y, ctx));
+    y = k.bn2.with_relu(w, y, ctx);
     y = k.conv2(w, y);
     h = y + (k.shortcut.weight.present() ? k.shortcut(w, o) : h);
   }
-  h = relu(bn_(w, h, ctx));
+  h = bn_.with_relu(w, h, ctx);
   return fc_(w, global_avg_pool(h));
 }
 

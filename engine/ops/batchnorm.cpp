@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <utility>
+#include <vector>
 
 #include "../backend.h"
 #include "../kernels/cpu.h"
@@ -47,7 +48,7 @@ int channel_threads(const Layout& L, std::int64_t K) {
 /// value in plain mode, which keeps no x̂ for a backward pass).
 template <class T>
 void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* mean, T* var,
-                       const T* gamma = nullptr, const T* beta = nullptr, T* y = nullptr) {
+                       const T* gamma = nullptr, const T* beta = nullptr, T* y = nullptr, bool relu = false) {
   const double m = static_cast<double>(L.m());
   [[maybe_unused]] const int threads = channel_threads(L, 0);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
@@ -66,14 +67,16 @@ void standardize_value(const Layout& L, const T* x, double eps, T* xh, T* s, T* 
       if (y) {
         const T gc = gamma[c], bc = beta[c];
         T* out = y + L.row(n, c);
+        // relu as kernels::unary computes it (Relu::value), so the fused value has its bits.
+        auto act = [relu](T z) { return relu ? (z > T(0) ? z : T(0)) : z; };
         if (!yr) {
-          for (std::int64_t r = 0; r < L.R; ++r) out[r] = (xr[r] - tm) * ts * gc + bc;
+          for (std::int64_t r = 0; r < L.R; ++r) out[r] = act((xr[r] - tm) * ts * gc + bc);
           continue;
         }
         for (std::int64_t r = 0; r < L.R; ++r) {
           const T h = (xr[r] - tm) * ts;
           yr[r] = h;
-          out[r] = h * gc + bc;
+          out[r] = act(h * gc + bc);
         }
         continue;
       }
@@ -111,12 +114,22 @@ void standardize_tangent(const Layout& L, std::int64_t K, const T* xh, const T* 
 }
 
 /// Σ ḡ and Σ x̂ ḡ over channel c (every row of it): the two sums a standardization's adjoint needs.
+/// With `active` given (a fused relu's output y), ḡ counts only where y > 0: each row of ḡ [y > 0]
+/// is formed in `row` (R elements, in L1) and summed as a row of ḡ is, so the sums have the bits
+/// of relu's adjoint followed by batch norm's.
 template <class T>
-std::pair<double, double> adjoint_sums(const Layout& L, std::int64_t c, const T* xh, const T* g) {
+std::pair<double, double> adjoint_sums(const Layout& L, std::int64_t c, const T* xh, const T* g,
+                                       const T* active = nullptr, T* row = nullptr) {
   double sg = 0, shg = 0;
   for (std::int64_t n = 0; n < L.N; ++n) {
-    sg += row_sum(g + L.row(n, c), L.R);
-    shg += row_dot(xh + L.row(n, c), g + L.row(n, c), L.R);
+    const std::int64_t at = L.row(n, c);
+    const T* gr = g + at;
+    if (active) {
+      for (std::int64_t r = 0; r < L.R; ++r) row[r] = active[at + r] > T(0) ? gr[r] : T(0);
+      gr = row;
+    }
+    sg += row_sum(gr, L.R);
+    shg += row_dot(xh + at, gr, L.R);
   }
   return {sg, shg};
 }
@@ -166,13 +179,17 @@ void standardize_backward(const Layout& L, std::int64_t K, const T* xh, const T*
 /// batch_norm_train's gradient (no tangents) in two passes over ḡ: per channel Σḡ and Σ x̂ḡ
 /// (β̄ and γ̄), then x̄ = s γ (ḡ − mean(ḡ) − x̂ mean(x̂ ḡ)) — standardize_backward of the adjoint
 /// γ ḡ that x̂ receives, with γ taken out of the sums. xb, gb, bb may each be null (not needed).
+/// With `active` (batch_norm_relu_train's output y), ḡ is relu's adjoint ḡ [y > 0], taken in
+/// the same two passes.
 template <class T>
-void norm_backward(const Layout& L, const T* xh, const T* s, const T* gamma, const T* g, T* xb, T* gb, T* bb) {
+void norm_backward(const Layout& L, const T* xh, const T* s, const T* gamma, const T* g, T* xb, T* gb, T* bb,
+                   const T* active = nullptr) {
   const double m = static_cast<double>(L.m());
   [[maybe_unused]] const int threads = channel_threads(L, 0);
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
   for (std::int64_t c = 0; c < L.C; ++c) {
-    const auto [sg, shg] = adjoint_sums(L, c, xh, g);
+    std::vector<T> row(static_cast<std::size_t>(active ? L.R : 0));
+    const auto [sg, shg] = adjoint_sums(L, c, xh, g, active, row.data());
     if (gb) gb[c] = static_cast<T>(shg);
     if (bb) bb[c] = static_cast<T>(sg);
     if (!xb) continue;
@@ -181,6 +198,11 @@ void norm_backward(const Layout& L, const T* xh, const T* s, const T* gamma, con
       const T* gr = g + L.row(n, c);
       const T* hr = xh + L.row(n, c);
       T* o = xb + L.row(n, c);
+      if (active) {
+        const T* yr = active + L.row(n, c);
+        for (std::int64_t r = 0; r < L.R; ++r) o[r] = sc * ((yr[r] > T(0) ? gr[r] : T(0)) - mg - hr[r] * b);
+        continue;
+      }
       for (std::int64_t r = 0; r < L.R; ++r) o[r] = sc * (gr[r] - mg - hr[r] * b);
     }
   }
@@ -241,18 +263,36 @@ const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule
 // tangents the rules are the composition's, term by term.
 // Node: inputs x, γ, β; output y; saved = s [C]; saved2 = x̂; scalar = eps.
 
+// batch_norm_relu_train (n.arg[0] = 1) is relu of that in the same node: y = relu(z), z = γ x̂ + β.
+// relu' = [z > 0] = [y > 0] and relu'' = 0, so its rules are batch_norm_train's with the
+// tangent masked (ẏ = ż [y > 0]) and the adjoint masked first (z̄ = ḡ [y > 0], and its tangent
+// ġ [y > 0]), as the relu primitive masks them (elementwise.cpp); its gradient takes the mask
+// inside norm_backward's two passes, so no z̄ is written.
+bool fused_relu(const Node& n) { return n.arg[0] == 1; }
+
 Tensor norm_tangent_rule(const Tape& t, const Node& n) {
-  // ẏ = γ x̂̇ + γ̇ x̂ + β̇
+  // ẏ = γ x̂̇ + γ̇ x̂ + β̇ (times [y > 0] with the fused relu)
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   Dual xh(n.saved2);
   if (xt.defined()) xh.tangent = standardized_tangent(n.saved2, n.saved, xt);
   const Node& gn = t.node_at(t.input_id(n, 1));
   const Node& bn = t.node_at(t.input_id(n, 2));
   const Dual gamma(gn.value, gn.tangent), beta(bn.value, bn.tangent);
-  return dual::channel_affine(xh, &gamma, &beta).tangent;
+  Tensor tangent = dual::channel_affine(xh, &gamma, &beta).tangent;
+  if (fused_relu(n) && tangent.defined()) tangent = kernels::relu_backward(tangent, n.value);
+  return tangent;
 }
 
-void norm_backward_rule(Tape& t, const Node& n, const Dual& g) {
+void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
+  const bool relu = fused_relu(n);
+  // With the fused relu and tangents: z̄ = ḡ [y > 0] and ż̄ = ġ [y > 0] (without tangents the
+  // mask goes into norm_backward's passes instead).
+  Dual masked;
+  if (relu && (adjoint.has_tangent() || t.input(n, 0).has_tangent() || t.input(n, 1).has_tangent())) {
+    masked.value = kernels::relu_backward(adjoint.value, n.value);
+    if (adjoint.has_tangent()) masked.tangent = kernels::relu_backward(adjoint.tangent, n.value);
+  }
+  const Dual& g = masked.value.defined() ? masked : adjoint;
   const bool need_x = t.needs_adjoint(n, 0), need_gamma = t.needs_adjoint(n, 1), need_beta = t.needs_adjoint(n, 2);
   const Dual x = t.input(n, 0), gamma = t.input(n, 1);
   const Layout L = layout(n.value.shape());
@@ -267,7 +307,7 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& g) {
       using T = decltype(zero);
       auto ptr = [](Dual& d) { return d.value.defined() ? d.value.data<T>() : nullptr; };
       norm_backward<T>(L, n.saved2.data<T>(), n.saved.data<T>(), gamma.value.data<T>(), g.value.data<T>(), ptr(xb),
-                       ptr(gb), ptr(bb));
+                       ptr(gb), ptr(bb), relu ? n.value.data<T>() : nullptr);
     });
     if (need_x) t.accumulate(n, 0, std::move(xb));
     if (need_gamma) t.accumulate(n, 1, std::move(gb));
@@ -294,7 +334,8 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& g) {
 
 // Reads x (ẋ, for x̂̇) and γ (γ̇) as duals; β and y only as values.
 const OpRules kBatchNormRules = {"batch_norm_train", norm_tangent_rule, norm_backward_rule, 0b011};
-GRADHPO_REGISTER_OPS(&kStandardizeRules, &kBatchNormRules);
+const OpRules kBatchNormReluRules = {"batch_norm_relu_train", norm_tangent_rule, norm_backward_rule, 0b011};
+GRADHPO_REGISTER_OPS(&kStandardizeRules, &kBatchNormRules, &kBatchNormReluRules);
 
 void check_x(const char* op, const Shape& x, DType d) {
   GRADHPO_CHECK(x.ndim() == 2 || x.ndim() == 4, std::string(op) + ": expected x [N, C, H, W] or [N, C], got " + x.str());
@@ -353,19 +394,23 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batc
   return out;
 }
 
-Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean,
-                     Tensor* batch_var) {
+namespace {
+
+Var norm_train(const char* op, bool relu, const Var& x, const Var& gamma, const Var& beta, double eps,
+               Tensor* batch_mean, Tensor* batch_var) {
   Tape& t = x.tape();
-  t.check(x, "batch_norm_train");
-  t.check(gamma, "batch_norm_train");
-  t.check(beta, "batch_norm_train");
-  check_x("batch_norm_train", x.shape(), x.dtype());
-  check_channel_vector("batch_norm_train", "gamma", x.shape(), x.dtype(), gamma.value());
-  check_channel_vector("batch_norm_train", "beta", x.shape(), x.dtype(), beta.value());
-  // On a device: the composition, whose two primitives the device backend implements.
-  if (x.device() != Device::cpu || gamma.value().device() != Device::cpu || beta.value().device() != Device::cpu)
-    return channel_affine(batch_standardize(x, eps, batch_mean, batch_var), gamma, beta);
-  const Layout L = batch_layout("batch_norm_train (its batch_standardize)", x, eps);
+  t.check(x, op);
+  t.check(gamma, op);
+  t.check(beta, op);
+  check_x(op, x.shape(), x.dtype());
+  check_channel_vector(op, "gamma", x.shape(), x.dtype(), gamma.value());
+  check_channel_vector(op, "beta", x.shape(), x.dtype(), beta.value());
+  // On a device: the composition, whose primitives the device backend implements.
+  if (x.device() != Device::cpu || gamma.value().device() != Device::cpu || beta.value().device() != Device::cpu) {
+    const Var y = channel_affine(batch_standardize(x, eps, batch_mean, batch_var), gamma, beta);
+    return relu ? gradhpo::relu(y) : y;
+  }
+  const Layout L = batch_layout((std::string(op) + " (its batch_standardize)").c_str(), x, eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   // x̂ is kept for the rules only: plain mode records none.
   Tensor xh = t.recording() ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
@@ -375,15 +420,29 @@ Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps
   dispatch_float(x.dtype(), "batch_norm_train", [&](auto zero) {
     using T = decltype(zero);
     standardize_value<T>(L, x.value().data<T>(), eps, xh.defined() ? xh.data<T>() : nullptr, s.data<T>(),
-                         mean.data<T>(), var.data<T>(), gamma.value().data<T>(), beta.value().data<T>(), y.data<T>());
+                         mean.data<T>(), var.data<T>(), gamma.value().data<T>(), beta.value().data<T>(), y.data<T>(),
+                         relu);
   });
   report_batch_statistics(L, mean, var, batch_mean, batch_var);
-  Var out = t.record(&kBatchNormRules, std::move(y), {x, gamma, beta});
+  Var out = t.record(relu ? &kBatchNormReluRules : &kBatchNormRules, std::move(y), {x, gamma, beta});
   Node& n = t.node(out);
   n.saved = std::move(s);
   n.saved2 = std::move(xh);
   n.scalar = eps;
+  n.arg[0] = relu ? 1 : 0;
   return out;
+}
+
+}  // namespace
+
+Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean,
+                     Tensor* batch_var) {
+  return norm_train("batch_norm_train", false, x, gamma, beta, eps, batch_mean, batch_var);
+}
+
+Var batch_norm_relu_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean,
+                          Tensor* batch_var) {
+  return norm_train("batch_norm_relu_train", true, x, gamma, beta, eps, batch_mean, batch_var);
 }
 
 // y = x ⊙ (γ s) + (β − γ s μ_run),  s = 1/sqrt(σ²_run + eps): constants s and μ_run, so the

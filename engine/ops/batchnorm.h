@@ -35,6 +35,13 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean = nullptr, Te
 Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean = nullptr,
                      Tensor* batch_var = nullptr);
 
+/// relu(batch_norm_train(x, γ, β)) as one primitive: the same value, bit for bit, and the same
+/// derivatives of every order, with relu's mask taken inside batch norm's passes (its value is
+/// written once, its gradient reads ḡ in two passes with no relu adjoint in between). The
+/// pre-activation block of a ResNet/WRN.
+Var batch_norm_relu_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean = nullptr,
+                          Tensor* batch_var = nullptr);
+
 /// Evaluation-mode batch norm with running statistics [C] (constants: no adjoint, no tangent).
 Var batch_norm_eval(const Var& x, const Var& gamma, const Var& beta, const Tensor& running_mean,
                     const Tensor& running_var, double eps);

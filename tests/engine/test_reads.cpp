@@ -67,6 +67,8 @@ std::vector<OpCase> every_op() {
       {"channel_sum", [=](Leaves& l) { return channel_sum(l.var(img)); }},
       {"batch_standardize", [=](Leaves& l) { return batch_standardize(l.var(img), 1e-5); }},
       {"batch_norm_train", [=](Leaves& l) { return batch_norm_train(l.var(img), l.var(Shape{3}), l.var(Shape{3}), 1e-5); }},
+      {"batch_norm_relu_train",
+       [=](Leaves& l) { return batch_norm_relu_train(l.var(img), l.var(Shape{3}), l.var(Shape{3}), 1e-5); }},
       {"conv2d", [=](Leaves& l) { return conv2d(l.var(img), l.var(Shape{2, 3, 3, 3}), 1, 1); }},
       {"conv2d + bias", [=](Leaves& l) { return conv2d(l.var(img), l.var(Shape{2, 3, 3, 3}), l.var(Shape{2}), 2, 0); }},
       {"max_pool2d", [=](Leaves& l) { return max_pool2d(l.var(img), 2, 2); }},
