@@ -261,7 +261,8 @@ const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule
 // node, so that its gradient reads ḡ in two passes (norm_backward) instead of five (x̂̄ = γḡ, γ̄,
 // β̄, then standardize's sums and its x̄), and its value is written in one pass with x̂. With
 // tangents the rules are the composition's, term by term.
-// Node: inputs x, γ, β; output y; saved = s [C]; saved2 = x̂; scalar = eps.
+// Node: inputs x, γ, β; output y; saved = s [C]; saved2 = x̂ (none in plain mode); scalar = eps;
+// arg[0] = 1 for batch_norm_relu_train.
 
 // batch_norm_relu_train (n.arg[0] = 1) is relu of that in the same node: y = relu(z), z = γ x̂ + β.
 // relu' = [z > 0] = [y > 0] and relu'' = 0, so its rules are batch_norm_train's with the
@@ -303,7 +304,7 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
     if (need_x) xb.value = Tensor::empty(n.value.shape(), dt);
     if (need_gamma) gb.value = Tensor::empty(gamma.value.shape(), dt);
     if (need_beta) bb.value = Tensor::empty(gamma.value.shape(), dt);
-    dispatch_float(dt, "batch_norm_train", [&](auto zero) {
+    dispatch_float(dt, n.rules->name, [&](auto zero) {
       using T = decltype(zero);
       auto ptr = [](Dual& d) { return d.value.defined() ? d.value.data<T>() : nullptr; };
       norm_backward<T>(L, n.saved2.data<T>(), n.saved.data<T>(), gamma.value.data<T>(), g.value.data<T>(), ptr(xb),
@@ -323,7 +324,7 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
   const Dual h = dual::channel_affine(g, &gamma, nullptr);  // x̂̄ = γ ḡ
   Dual xb(Tensor::empty(n.value.shape(), dt));
   xb.tangent = Tensor::empty(Shape{K, L.numel()}, dt);
-  dispatch_float(dt, "batch_norm_train", [&](auto zero) {
+  dispatch_float(dt, n.rules->name, [&](auto zero) {
     using T = decltype(zero);
     auto tan = [](const Dual& d) { return d.has_tangent() ? d.tangent.data<T>() : nullptr; };
     standardize_backward<T>(L, K, n.saved2.data<T>(), n.saved.data<T>(), h.value.data<T>(), tan(h), tan(x), tan(xh),
@@ -417,7 +418,7 @@ Var norm_train(const char* op, bool relu, const Var& x, const Var& gamma, const 
   Tensor s = Tensor::empty(Shape{L.C}, x.dtype());
   Tensor mean = Tensor::empty(Shape{L.C}, x.dtype());
   Tensor var = Tensor::empty(Shape{L.C}, x.dtype());
-  dispatch_float(x.dtype(), "batch_norm_train", [&](auto zero) {
+  dispatch_float(x.dtype(), op, [&](auto zero) {
     using T = decltype(zero);
     standardize_value<T>(L, x.value().data<T>(), eps, xh.defined() ? xh.data<T>() : nullptr, s.data<T>(),
                          mean.data<T>(), var.data<T>(), gamma.value().data<T>(), beta.value().data<T>(), y.data<T>(),
