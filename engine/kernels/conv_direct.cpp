@@ -336,11 +336,14 @@ void direct_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
     // Images per group: a tile reduces its 27 vector sums to numbers once per group, which costs
     // about as much as 17 of its steps, so a group takes ~256 packet steps per tile (WRN's
     // filter gradients, 1 thread: 16→16 on 32×32 7.9 ms with 48 steps, 6.6-7.0 with 256; 32→32
-    // on 16×16 7.6 against 6.4), as far as its staged images of one bank fit in half the L2.
-    // (Not of all banks: the group, and with it the order of each sum, must not depend on the
-    // banks, so that a value has the same bits alone and banked with tangents.)
+    // on 16×16 7.6 against 6.4), as far as one bank's adjoints of the group fit in half the L2:
+    // the tiles of each input channel read all of them again, while the one channel of images
+    // they read stays in L1 (capped by the whole staged group instead, 32→32 on 16×16 took 6.9
+    // ms against 6.3-6.4). (One bank's, not all banks': the group, and with it the order of
+    // each sum, must not depend on the banks, so that a value has the same bits alone and
+    // banked with tangents.)
     const std::int64_t steps_per_image = s.Ho * (s.Wr / V);
-    const std::int64_t staged_bytes = static_cast<std::int64_t>(sizeof(T)) * (g.C * s.x_channel() + g.O * s.Ho * s.Wr);
+    const std::int64_t staged_bytes = static_cast<std::int64_t>(sizeof(T)) * g.O * s.Ho * s.Wr;
     const std::int64_t group = std::clamp<std::int64_t>(
         std::min((256 + steps_per_image - 1) / steps_per_image, l2_cache_bytes() / 2 / staged_bytes), 1, count);
     s.plan_steps(V, group);
