@@ -316,7 +316,11 @@ void direct_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
                                    Banks<T> out, bool accumulate) {
   GRADHPO_CHECK(gy.count == 1 || x.count == 1, "conv2d_backward_weight: one operand must have a single bank");
   const std::int64_t Mg = gy.count, Mx = x.count, M = std::max(Mg, Mx);
-  WeightPass s(Padded(g.C, g.H, g.W, g.pad, g.pad, g.stride));
+  // Image rows start on 64-byte boundaries, so that the taps of column 0 load without crossing
+  // a cache line: on 8×8 images (64→64, 128 images) 7.5-7.7 ms against 6.6-6.8 at 1 thread,
+  // 4.0 against 3.6 at 2 (no change on 16×16 and 32×32, nor for the forward and input-gradient
+  // correlations, which keep their tighter rows).
+  WeightPass s(Padded(g.C, g.H, g.W, g.pad, g.pad, g.stride, 64 / static_cast<std::int64_t>(sizeof(T))));
   s.Os = Mg * g.O, s.Cs = Mx * g.C, s.Ho = g.Ho, s.Wo = g.Wo;
   s.taps = g.kh * g.kw;
   for (std::int64_t i = 0; i < g.kh; ++i)

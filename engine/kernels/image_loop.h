@@ -137,8 +137,12 @@ struct Padded {
   // cost more than the copy of a 32-pixel row).
   std::vector<std::int64_t> first, start, count;
 
-  Padded(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw, std::int64_t s)
-      : C(C), H(H), W(W), ph(ph), pw(pw), s(s), Hq((H + 2 * ph + s - 1) / s), Wq((W + 2 * pw + s - 1) / s) {
+  /// Rows are a multiple of `align` elements apart (the columns past a padded row stay zero,
+  /// like its border), so that with a 64-byte-aligned buffer every row starts on a boundary.
+  Padded(std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t ph, std::int64_t pw, std::int64_t s,
+         std::int64_t align = 1)
+      : C(C), H(H), W(W), ph(ph), pw(pw), s(s), Hq((H + 2 * ph + s - 1) / s),
+        Wq(((W + 2 * pw + s - 1) / s + align - 1) / align * align) {
     for (std::int64_t b = 0; b < s; ++b) {
       const std::int64_t w0 = ((b - pw) % s + s) % s;  // first w with w + pw ≡ b (mod s)
       first.push_back(w0);
