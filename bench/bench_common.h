@@ -156,7 +156,7 @@ template <class Op> PassBounds pass_bounds(Op&& op) {
 ///                   bare products; the rest of its time goes outside them;
 ///   fma_floor_ms, peak_fraction = floor / time: the share of the machine's FMA peak reached.
 /// The times are best times, so machine load hits them alike.
-template <class Op> void report_gemm_fraction(benchmark::State& state, Op&& op, double seconds_per_run) {
+template <class Op> void report_pass_bounds(benchmark::State& state, Op&& op, double seconds_per_run) {
   const PassBounds bounds = pass_bounds(op);
   state.counters["gemm_ceiling_ms"] = 1e3 * bounds.gemm_ceiling;
   state.counters["fma_floor_ms"] = 1e3 * bounds.fma_floor;
@@ -251,31 +251,31 @@ void register_all_modes(const std::string& model, const Problem& (*problem)(), s
   using Runner = ModeRunner<Problem>;
   register_modes(model, "forward", [problem](benchmark::State& s) {
     Runner r(problem());
-    report_gemm_fraction(s, [&] { r.forward(); }, timed(s, [&] { r.forward(); }));
+    report_pass_bounds(s, [&] { r.forward(); }, timed(s, [&] { r.forward(); }));
   }, threads);
   register_modes(model, "gradient", [problem, gradient_flops](benchmark::State& s) {
     Runner r(problem());
-    report_gemm_fraction(s, [&] { r.gradient(); }, timed(s, [&] { r.gradient(); }));
+    report_pass_bounds(s, [&] { r.gradient(); }, timed(s, [&] { r.gradient(); }));
     if (gradient_flops > 0)
       s.counters["GFLOPs"] = benchmark::Counter(gradient_flops * static_cast<double>(s.iterations()) / 1e9,
                                                 benchmark::Counter::kIsRate);
   }, threads);
   register_modes(model, "jvp", [problem](benchmark::State& s) {
     Runner r(problem());
-    report_gemm_fraction(s, [&] { r.jvp1(); }, timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward"));
+    report_pass_bounds(s, [&] { r.jvp1(); }, timed_pair(s, [&] { r.jvp1(); }, [&] { r.forward(); }, "jvp_vs_forward"));
   }, threads);
   register_modes(model, "hvp", [problem](benchmark::State& s) {
     Runner r(problem());
-    report_gemm_fraction(s, [&] { r.hvp1(); }, timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad"));
+    report_pass_bounds(s, [&] { r.hvp1(); }, timed_pair(s, [&] { r.hvp1(); }, [&] { r.gradient(); }, "hvp_vs_grad"));
   }, threads);
   register_modes(model, "mixed", [problem](benchmark::State& s) {
     Runner r(problem());
-    report_gemm_fraction(s, [&] { r.mixed(); },
+    report_pass_bounds(s, [&] { r.mixed(); },
                          timed_pair(s, [&] { r.mixed(); }, [&] { r.gradient_regularised(); }, "mixed_vs_grad"));
   }, threads);
   register_modes(model, "hvp_k8", [problem](benchmark::State& s) {
     Runner r(problem());
-    report_gemm_fraction(s, [&] { r.hvp8(); },
+    report_pass_bounds(s, [&] { r.hvp8(); },
                          timed_pair(s, [&] { r.hvp8(); }, [&] { for (int k = 0; k < 8; ++k) r.hvp1(); }, "k8_vs_8x_hvp"));
   }, threads);
 }

@@ -1,14 +1,12 @@
 #include "conv.h"
 
-
 #include <algorithm>
-#include <cstdlib>
 #include <type_traits>
 
 #include "conv_direct.h"
+#include "cpu.h"
 #include "gemm.h"
 #include "im2col.h"
-#include "cpu.h"
 #include "image_loop.h"
 
 namespace gradhpo::kernels {
@@ -30,17 +28,10 @@ ConvGeometry ConvGeometry::make(const char* op, std::int64_t C, std::int64_t H, 
 }
 
 ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes) {
-  enum class Forced { none, im2col, direct };
-  static const Forced forced = [] {
-    const char* env = std::getenv("GRADHPO_CONV");
-    const std::string v = env ? env : "";
-    if (v.empty() || v == "auto") return Forced::none;
-    if (v == "im2col") return Forced::im2col;
-    GRADHPO_CHECK(v == "direct", "GRADHPO_CONV: expected direct, im2col or auto, got '" + v + "'");
-    return Forced::direct;
-  }();
-  if (forced == Forced::im2col || !direct_conv_applies(kernel, g)) return ConvAlgorithm::im2col;
-  if (forced == Forced::direct) return ConvAlgorithm::direct;
+  enum Forced { none, direct, im2col };  // in env_choice's order
+  static const int forced = env_choice("GRADHPO_CONV", {"direct", "im2col"});
+  if (forced == im2col || !direct_conv_applies(kernel, g)) return ConvAlgorithm::im2col;
+  if (forced == direct) return ConvAlgorithm::direct;
   // Lanes: rows whose last packet leaves many lanes idle (LeNet's 10-pixel rows fill 10 of 16
   // float lanes under AVX-512) cost the direct tiles that fraction of their speed, while
   // im2col's GEMM runs over all pixels of an image at once. On LeNet-5's second convolution,
@@ -75,15 +66,19 @@ ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size
 namespace {
 
 /// Whether `g` runs on the direct kernels. When a benchmark traces the GEMMs of a pass, the
-/// product the im2col path would have run for each image is noted in its place (`team` at a
-/// time, as in its image loop), so that a pass's GEMM ceiling does not depend on the algorithm.
+/// products the im2col path would have run for each image (`per_image` of them, as im2col.cpp
+/// runs them: the forward's banks stacked in one product, the gradients' one product per bank;
+/// whole images, where im2col may split a large one into blocks of rows) are noted in their
+/// place, `team` at a time as in its image loop, so that a pass's GEMM ceiling does not depend
+/// on the algorithm.
 template <class T>
-bool use_direct(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, GemmProblem product) {
+bool use_direct(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, GemmProblem product,
+                std::int64_t per_image) {
   if (conv_algorithm(kernel, g, sizeof(T)) != ConvAlgorithm::direct) return false;
-  const int team = image_loop::image_threads(count, 2.0 * count * product.m * product.n * product.k);
+  const int team = image_loop::image_threads(count, 2.0 * count * per_image * product.m * product.n * product.k);
   product.is_double = std::is_same_v<T, double>;
   product.threads = team > 1 ? 1 : gemm_threads();
-  GemmTrace::note(product, team, count);
+  GemmTrace::note(product, team, count * per_image);
   return true;
 }
 
@@ -98,7 +93,7 @@ GemmProblem product(std::int64_t m, std::int64_t n, std::int64_t k, bool trans_b
 template <class T>
 void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                     bool accumulate) {
-  if (use_direct<T>(ConvKernel::forward, g, count, product(w.count * g.O, g.pixels(), g.patch(), false)))
+  if (use_direct<T>(ConvKernel::forward, g, count, product(w.count * g.O, g.pixels(), g.patch(), false), 1))
     return direct_conv2d_forward(g, count, x, w, out, accumulate);
   im2col_conv2d_forward(g, count, x, w, out, accumulate);
 }
@@ -106,7 +101,7 @@ void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks
 template <class T>
 void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
                            bool accumulate) {
-  if (use_direct<T>(ConvKernel::backward_input, g, count, product(w.count * g.patch(), g.pixels(), g.O, false)))
+  if (use_direct<T>(ConvKernel::backward_input, g, count, product(g.patch(), g.pixels(), g.O, false), w.count))
     return direct_conv2d_backward_input(g, count, gy, w, out, accumulate);
   im2col_conv2d_backward_input(g, count, gy, w, out, accumulate);
 }
@@ -114,7 +109,8 @@ void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* g
 template <class T>
 void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
                             Banks<T> out, bool accumulate) {
-  if (use_direct<T>(ConvKernel::backward_weight, g, count, product(x.count * g.patch(), gy.count * g.O, g.pixels(), true)))
+  if (use_direct<T>(ConvKernel::backward_weight, g, count, product(g.patch(), g.O, g.pixels(), true),
+                    x.count * gy.count))
     return direct_conv2d_backward_weight(g, count, gy, x, out, accumulate);
   im2col_conv2d_backward_weight(g, count, gy, x, out, accumulate);
 }

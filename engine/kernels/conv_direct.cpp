@@ -12,8 +12,6 @@
 
 namespace gradhpo::kernels {
 
-using conv_tiles::kLanes;
-
 bool direct_conv_applies(ConvKernel kernel, const ConvGeometry& g) {
   return kernel != ConvKernel::backward_input || g.stride > 1 || (g.pad < g.kh && g.pad < g.kw);
 }
@@ -55,6 +53,22 @@ struct Correlation {
   std::int64_t patch() const { return in.C * kh * kw; }
 };
 
+/// body(t, i, xp) for each of `count` images on `threads` threads, xp image i (input(i),
+/// unpadded [C, H, W]) zero-padded as `in` lays it out, in thread t's own buffer.
+template <class T, class Input, class Body>
+void for_padded_images(const Padded& in, int threads, std::int64_t count, Input&& input, Body&& body) {
+  const std::int64_t padded = in.size() + kSlack<T>;
+  Scratch<T> pad_buf(threads, padded);
+  for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
+    T* xp = pad_buf(t);
+    std::fill(xp, xp + padded, T(0));  // border and slack; fill never writes them
+    for (std::int64_t i = begin; i < end; ++i) {
+      in.fill(input(i), xp);
+      body(t, i, static_cast<const T*>(xp));
+    }
+  });
+}
+
 /// The correlation over `count` images: input(i) is image i [C, H, W] (unpadded), channel(i, o)
 /// where its output channel o goes, weight(o, q) filter o's tap q = (c·kh + i)·kw + j. Images
 /// are split over threads, each with its own padded copy.
@@ -66,19 +80,11 @@ void correlate_images(const Correlation& k, std::int64_t count, Weight&& weight,
   std::vector<T> packed(static_cast<std::size_t>(k.O * k.patch()));
   pack_blocks<T>(k.O, k.patch(), weight, packed.data());
   const Sweep sw{k.offset.data(), k.patch(), k.O, k.Ho, k.Wo, k.in.Wq, k.Wo};
-  const std::int64_t padded = k.in.size() + kSlack<T>;
-  Scratch<T> pad_buf(threads, padded);
   with_packet<T>(k.Wo, [&](auto packet) {
-    using P = typename decltype(packet)::type;
-    for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
-      T* xp = pad_buf(t);
+    for_padded_images<T>(k.in, threads, count, input, [&](int t, std::int64_t i, const T* xp) {
       T** chan = chan_buf.data() + t * k.O;
-      std::fill(xp, xp + padded, T(0));  // border and slack; fill never writes them
-      for (std::int64_t i = begin; i < end; ++i) {
-        k.in.fill(input(i), xp);
-        for (std::int64_t o = 0; o < k.O; ++o) chan[o] = channel(i, o);
-        sweep<T, P>(sw, xp, packed.data(), chan, accumulate);
-      }
+      for (std::int64_t o = 0; o < k.O; ++o) chan[o] = channel(i, o);
+      sweep<T, typename decltype(packet)::type>(sw, xp, packed.data(), chan, accumulate);
     });
   });
 }
@@ -145,39 +151,33 @@ void strided_backward_input(const ConvGeometry& g, std::int64_t count, const T* 
       phases.push_back(std::move(p));
     }
   const int threads = image_threads(count, 2.0 * count * C * g.O * g.kh * g.kw * g.Ho * g.Wo);
-  const std::int64_t padded = adj.size() + kSlack<T>;
-  Scratch<T> pad_buf(threads, padded);
   Scratch<T> phase_buf(threads, largest);
   std::vector<T*> chan_buf(static_cast<std::size_t>(threads * C));
-  for_images(threads, count, [&](int th, std::int64_t begin, std::int64_t end) {
-    T* xp = pad_buf(th);
+  auto adjoint = [&](std::int64_t i) { return gy + i * g.out_image(); };
+  for_padded_images<T>(adj, threads, count, adjoint, [&](int th, std::int64_t i, const T* xp) {
     T* res = phase_buf(th);
     T** chan = chan_buf.data() + th * C;
-    std::fill(xp, xp + padded, T(0));  // border and slack; fill never writes them
-    for (std::int64_t i = begin; i < end; ++i) {
-      adj.fill(gy + i * g.out_image(), xp);
-      for (std::int64_t f = 0; f < s * s; ++f) {
-        const Phase& p = phases[static_cast<std::size_t>(f)];
-        const std::int64_t ph = f / s, pw = f % s, Hp = p.rows.size, Wp = p.cols.size;
-        if (Hp == 0 || Wp == 0) continue;
-        const bool empty = p.offset.empty();  // no tap meets the adjoint: the phase is zero
-        if (!empty) {
-          for (std::int64_t c = 0; c < C; ++c) chan[c] = res + c * Hp * Wp;
-          const Sweep sw{p.offset.data(), static_cast<std::int64_t>(p.offset.size()), C, Hp, Wp, adj.Wq, Wp};
-          with_packet<T>(Wp, [&](auto packet) {
-            sweep<T, typename decltype(packet)::type>(sw, xp, p.packed.data(), chan, false);
-          });
-        }
-        if (empty && accumulate) continue;
-        for (std::int64_t c = 0; c < C; ++c) {
-          const T* from = res + c * Hp * Wp;
-          T* to = out[c / g.C] + i * g.in_image() + (c % g.C) * g.H * g.W + ph * g.W + pw;
-          for (std::int64_t a = 0; a < Hp; ++a, to += s * g.W, from += Wp)
-            for (std::int64_t b = 0; b < Wp; ++b) {
-              const T v = empty ? T(0) : from[b];
-              to[s * b] = accumulate ? to[s * b] + v : v;
-            }
-        }
+    for (std::int64_t f = 0; f < s * s; ++f) {
+      const Phase& p = phases[static_cast<std::size_t>(f)];
+      const std::int64_t ph = f / s, pw = f % s, Hp = p.rows.size, Wp = p.cols.size;
+      if (Hp == 0 || Wp == 0) continue;
+      const bool empty = p.offset.empty();  // no tap meets the adjoint: the phase is zero
+      if (!empty) {
+        for (std::int64_t c = 0; c < C; ++c) chan[c] = res + c * Hp * Wp;
+        const Sweep sw{p.offset.data(), static_cast<std::int64_t>(p.offset.size()), C, Hp, Wp, adj.Wq, Wp};
+        with_packet<T>(Wp, [&](auto packet) {
+          sweep<T, typename decltype(packet)::type>(sw, xp, p.packed.data(), chan, false);
+        });
+      }
+      if (empty && accumulate) continue;
+      for (std::int64_t c = 0; c < C; ++c) {  // to every s-th pixel of x̄, from row ph, column pw
+        const T* from = res + c * Hp * Wp;
+        T* to = out[c / g.C] + i * g.in_image() + (c % g.C) * g.H * g.W + ph * g.W + pw;
+        for (std::int64_t a = 0; a < Hp; ++a, to += s * g.W, from += Wp)
+          for (std::int64_t b = 0; b < Wp; ++b) {
+            const T v = empty ? T(0) : from[b];
+            to[s * b] = accumulate ? to[s * b] + v : v;
+          }
       }
     }
   });
@@ -337,8 +337,9 @@ void direct_conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Ba
     const std::int64_t x_image = s.x_image(), g_image = s.Os * s.Ho * s.Wr;
     // With one adjoint bank and rows of whole packets, a group's adjoints are read in place.
     const bool stage_g = Mg > 1 || s.Wr != g.Wo;
-    // Images per group: a tile reduces its 27 vector sums to numbers once per group, which costs
-    // about as much as 17 of its steps, so a group takes ~256 packet steps per tile (WRN's
+    // Images per group: a tile reduces its OB × TB vector sums to numbers once per group, which
+    // costs (27 sums, AVX-512) about as much as 17 of its steps, so a group takes ~256 packet
+    // steps per tile (WRN's
     // filter gradients, 1 thread: 16→16 on 32×32 7.9 ms with 48 steps, 6.6-7.0 with 256; 32→32
     // on 16×16 7.6 against 6.4), as far as one bank's adjoints of the group fit in half the L2:
     // the tiles of each input channel read all of them again, while the one channel of images

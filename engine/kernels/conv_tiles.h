@@ -1,5 +1,5 @@
-// The register tiles of the direct convolution kernels (conv_direct.cpp): Eigen's SIMD packets
-// sized to the machine's registers, the sweep of OB-channel × RB-row tiles that does the
+// The register tiles of the direct convolution kernels (conv_direct.cpp): tiles of SIMD packets
+// (packet.h) sized to the machine's registers, the sweep of OB-channel × RB-row tiles that does the
 // multiply-adds of a correlation (or of any product whose operand rows are packets), and the
 // padded, phase-split input images it reads. Internal to the kernels.
 #pragma once
@@ -12,16 +12,10 @@
 #include <utility>
 
 #include "image_loop.h"
-
-// Eigen's packets are vector types with alignment attributes (__m512 and the like), which GCC
-// warns are dropped when they are template arguments; Eigen silences the same warning inside.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wignored-attributes"
-#endif
+#include "packet.h"
 
 namespace gradhpo::kernels::conv_tiles {
 
-namespace ei = Eigen::internal;
 using image_loop::copy_row;
 
 // ---- register tiles -----------------------------------------------------------------------------
@@ -42,10 +36,6 @@ constexpr int kRowBlock = 3;
 // kWeightOut adjoint vectors and an image vector.
 constexpr int kWeightOut = kVectorRegisters >= 32 ? 3 : 2;
 constexpr int kWeightTaps = kVectorRegisters >= 32 ? 9 : 5;
-
-template <class T> using FullPacket = typename ei::packet_traits<T>::type;
-template <class T> using HalfPacket = typename ei::unpacket_traits<FullPacket<T>>::half;
-template <class P> constexpr std::int64_t kLanes = ei::unpacket_traits<P>::size;
 
 /// Calls f(std::type_identity<P>) with the packet (full or half width) that leaves fewest
 /// unused lanes in rows of `width` pixels: 8-pixel rows (WRN's last group) take half packets
@@ -70,28 +60,6 @@ inline int block_of(int max, std::int64_t n) {
   for (int b : {max, 4, 2, 1})
     if (b <= max && b <= n) return b;
   return 1;
-}
-
-template <class T, class P> P load_some(const T* p, std::int64_t n) {
-  if (n == kLanes<P>) return ei::ploadu<P>(p);
-  alignas(64) T buf[kLanes<P>] = {};
-  std::memcpy(buf, p, static_cast<std::size_t>(n) * sizeof(T));
-  return ei::ploadu<P>(buf);
-}
-/// The sum of a packet's lanes, in lane order. (Eigen's predux, on AVX-512, draws GCC 12's
-/// false "may be used uninitialized" for the undefined upper half it extracts.)
-template <class T, class P> T sum_lanes(const P& v) {
-  alignas(64) T buf[kLanes<P>];
-  ei::pstoreu(buf, v);
-  T s = buf[0];
-  for (std::int64_t l = 1; l < kLanes<P>; ++l) s += buf[l];
-  return s;
-}
-template <class T, class P> void store_some(T* p, const P& v, std::int64_t n) {
-  if (n == kLanes<P>) return ei::pstoreu(p, v);
-  alignas(64) T buf[kLanes<P>];
-  ei::pstoreu(buf, v);
-  std::memcpy(p, buf, static_cast<std::size_t>(n) * sizeof(T));
 }
 
 using image_loop::Padded;

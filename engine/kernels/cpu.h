@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <initializer_list>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -17,6 +18,11 @@ template <class T>
 using MatrixMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 template <class T>
 using ConstMatrixMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+/// Which of `choices` environment variable `name` names: 0 when it is unset, empty or "auto",
+/// else 1 + the choice's index. Any other value throws Error naming the variable and the
+/// choices (GRADHPO_GEMM, GRADHPO_CONV: a kernel's forced implementation).
+int env_choice(const char* name, std::initializer_list<const char*> choices);
 
 /// The size of one core's L2 cache in bytes, read at run time (sysconf); 256 KiB where the
 /// system does not say. Kernels size their cache blocks by it instead of by a constant.

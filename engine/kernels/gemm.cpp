@@ -104,11 +104,9 @@ enum class Forced { none, eigen, openblas };
 // error.
 Forced forced_library() {
   static const Forced forced = [] {
-    const char* env = std::getenv("GRADHPO_GEMM");
-    const std::string v = env ? env : "";
-    if (v.empty() || v == "auto") return Forced::none;
-    if (v == "eigen") return Forced::eigen;
-    GRADHPO_CHECK(v == "openblas", "GRADHPO_GEMM: expected eigen, openblas or auto, got '" + v + "'");
+    const int choice = env_choice("GRADHPO_GEMM", {"eigen", "openblas"});
+    if (choice == 0) return Forced::none;
+    if (choice == 1) return Forced::eigen;
     std::string why;
     GRADHPO_CHECK(openblas_usable(&why), "GRADHPO_GEMM=openblas, but " + why);
     return Forced::openblas;

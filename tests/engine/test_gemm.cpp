@@ -2,6 +2,7 @@
 // beta form correctly, the planned gemm() agrees with them, the plan is cached and repeatable.
 #include "check_ad.h"
 
+#include <gradhpo/engine/kernels/cpu.h>
 #include <gradhpo/engine/kernels/gemm.h>
 
 #include <filesystem>
@@ -159,4 +160,22 @@ TEST_CASE("gemm_strided: blocks of larger matrices (row strides past the block) 
     }
   gemm_strided<double>(m, n, k, A.data() + 1, lda, false, B.data() + 2 * ldb, ldb, false, C.data() + ldc + 2, ldc, 1.0, 0.5);
   CHECK(rel_error(C, want) <= 1e-14);  // and every element outside the block untouched
+}
+
+TEST_CASE("env_choice: unset, empty or auto is 0, a choice its place from 1, anything else an error naming them") {
+  using gradhpo::kernels::env_choice;
+  const char* name = "GRADHPO_TEST_ENV_CHOICE";
+  unsetenv(name);
+  CHECK(env_choice(name, {"eigen", "openblas"}) == 0);
+  for (const auto& [value, want] : {std::pair{"", 0}, {"auto", 0}, {"eigen", 1}, {"openblas", 2}}) {
+    setenv(name, value, 1);
+    CHECK(env_choice(name, {"eigen", "openblas"}) == want);
+  }
+  setenv(name, "mkl", 1);
+  CHECK_THROWS_WITH_AS(env_choice(name, {"eigen", "openblas"}),
+                       "GRADHPO_TEST_ENV_CHOICE: expected eigen, openblas or auto, got 'mkl'", gradhpo::Error);
+  setenv(name, "Direct", 1);  // case matters
+  CHECK_THROWS_WITH_AS(env_choice(name, {"direct", "im2col"}),
+                       "GRADHPO_TEST_ENV_CHOICE: expected direct, im2col or auto, got 'Direct'", gradhpo::Error);
+  unsetenv(name);
 }
