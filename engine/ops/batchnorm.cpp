@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "../backend.h"
 #include "../kernels/cpu.h"
+#include "../kernels/packet.h"
 #include "channel.h"
 #include "elementwise.h"
 
@@ -23,12 +25,41 @@ struct Layout {
 };
 Layout layout(const Shape& s) { return {s[0], s[1], s.numel() / std::max<std::int64_t>(s[0] * s[1], 1)}; }
 
-// Row views for Eigen's vectorized reductions (a plain `sum += x[r]` loop is not vectorized
-// without -ffast-math). Rows are reduced in T, rows accumulated in double.
+// Row sums, vectorized by hand (a plain `sum += x[r]` loop is not vectorized without
+// -ffast-math). Rows are reduced in T, rows accumulated in double. The order of the terms
+// depends on the row's length alone: packets from element 0 into two sums, their lanes added in
+// order, then the tail. (Eigen's reductions start at the first aligned element, so the same
+// numbers at another address, such as a masked copy of a row in a scratch buffer, could round
+// differently.)
 template <class T> using Row = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <class T> double row_sum(const T* a, std::int64_t R) { return static_cast<double>(Row<T>(a, R).sum()); }
+namespace ei = Eigen::internal;
+/// Σ_r term(r) over r < R, where term(r, P{}) is the packet of terms from r and term(r, T{}) the
+/// term at r.
+template <class T, class Term> double row_reduce(std::int64_t R, Term&& term) {
+  using P = kernels::FullPacket<T>;
+  constexpr std::int64_t V = kernels::kLanes<P>;
+  P s0 = ei::pset1<P>(T(0)), s1 = s0;
+  std::int64_t r = 0;
+  for (; r + 2 * V <= R; r += 2 * V) {
+    s0 = ei::padd(s0, term(r, P{}));
+    s1 = ei::padd(s1, term(r + V, P{}));
+  }
+  if (r + V <= R) s0 = ei::padd(s0, term(r, P{})), r += V;
+  T sum = kernels::sum_lanes<T>(ei::padd(s0, s1));
+  for (; r < R; ++r) sum += term(r, T{});
+  return static_cast<double>(sum);
+}
+template <class T> double row_sum(const T* a, std::int64_t R) {
+  return row_reduce<T>(R, [a](std::int64_t r, auto as) {
+    if constexpr (std::is_same_v<decltype(as), T>) return a[r];
+    else return ei::ploadu<decltype(as)>(a + r);
+  });
+}
 template <class T> double row_dot(const T* a, const T* b, std::int64_t R) {
-  return static_cast<double>(Row<T>(a, R).matrix().dot(Row<T>(b, R).matrix()));
+  return row_reduce<T>(R, [a, b](std::int64_t r, auto as) {
+    if constexpr (std::is_same_v<decltype(as), T>) return a[r] * b[r];
+    else return ei::pmul(ei::ploadu<decltype(as)>(a + r), ei::ploadu<decltype(as)>(b + r));
+  });
 }
 
 int channel_threads(const Layout& L, std::int64_t K) {
@@ -284,20 +315,22 @@ Tensor norm_tangent_rule(const Tape& t, const Node& n) {
   return tangent;
 }
 
+/// relu's adjoint: ḡ [y > 0], and its tangent ġ [y > 0] (relu'' = 0).
+Dual relu_adjoint(const Dual& g, const Tensor& y) {
+  Dual z(kernels::relu_backward(g.value, y));
+  if (g.has_tangent()) z.tangent = kernels::relu_backward(g.tangent, y);
+  return z;
+}
+
 void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
-  const bool relu = fused_relu(n);
-  // With the fused relu and tangents: z̄ = ḡ [y > 0] and ż̄ = ġ [y > 0] (without tangents the
-  // mask goes into norm_backward's passes instead).
-  Dual masked;
-  if (relu && (adjoint.has_tangent() || t.input(n, 0).has_tangent() || t.input(n, 1).has_tangent())) {
-    masked.value = kernels::relu_backward(adjoint.value, n.value);
-    if (adjoint.has_tangent()) masked.tangent = kernels::relu_backward(adjoint.tangent, n.value);
-  }
-  const Dual& g = masked.value.defined() ? masked : adjoint;
   const bool need_x = t.needs_adjoint(n, 0), need_gamma = t.needs_adjoint(n, 1), need_beta = t.needs_adjoint(n, 2);
   const Dual x = t.input(n, 0), gamma = t.input(n, 1);
   const Layout L = layout(n.value.shape());
-  const std::int64_t K = std::max({g.K(), x.K(), gamma.K()});
+  const std::int64_t K = std::max({adjoint.K(), x.K(), gamma.K()});
+  // With the fused relu: with tangents its adjoint first; without, the mask goes into
+  // norm_backward's two passes instead.
+  const bool relu = fused_relu(n);
+  const Dual g = relu && K > 0 ? relu_adjoint(adjoint, n.value) : adjoint;
   const DType dt = n.value.dtype();
   if (K == 0) {
     Dual xb, gb, bb;

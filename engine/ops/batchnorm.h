@@ -35,10 +35,10 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean = nullptr, Te
 Var batch_norm_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean = nullptr,
                      Tensor* batch_var = nullptr);
 
-/// relu(batch_norm_train(x, γ, β)) as one primitive: the same value, bit for bit, and the same
-/// derivatives of every order, with relu's mask taken inside batch norm's passes (its value is
-/// written once, its gradient reads ḡ in two passes with no relu adjoint in between). The
-/// pre-activation block of a ResNet/WRN.
+/// relu(batch_norm_train(x, γ, β)) as one primitive, with the composition's bits in every mode
+/// (value, gradient, tangents, forward-over-reverse) and relu's mask taken inside batch norm's
+/// passes: its value is written once, its gradient reads ḡ in two passes with no relu adjoint
+/// in between. The pre-activation block of a ResNet/WRN.
 Var batch_norm_relu_train(const Var& x, const Var& gamma, const Var& beta, double eps, Tensor* batch_mean = nullptr,
                           Tensor* batch_var = nullptr);
 
