@@ -15,10 +15,10 @@
 #include <memory>
 #include <tuple>
 
-#include <gradhpo/hpo/classification.h>
-#include <gradhpo/hpo/forward.h>
+#include <gradhpo/hpo/tasks/classification.h>
+#include <gradhpo/hpo/methods/forward.h>
 #include <gradhpo/hpo/inner_run.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 
 using namespace gradhpo;
 

@@ -16,10 +16,10 @@
 #include <cctype>
 #include <memory>
 
-#include <gradhpo/hpo/classification.h>
+#include <gradhpo/hpo/tasks/classification.h>
 #include <gradhpo/hpo/inner_run.h>
-#include <gradhpo/hpo/ladder.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/eval/ladder.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
 #include <gradhpo/hpo/online/t1t2.h>

@@ -1,13 +1,16 @@
 # Helpers shared by every folder's CMakeLists.txt.
 #
-#   gradhpo_add_library(NAME <folder> [DEPS <targets>...] [DEFINITIONS <defs>...] [OPTIONAL])
-#       The library of one source folder: target gradhpo_<folder>, alias gradhpo::<folder>,
-#       exported as gradhpo::<folder>. Sources are <folder>/*.cpp and <folder>/*/*.cpp (plus *.cu
+#   gradhpo_add_library(NAME <name> [DEPS <targets>...] [DEFINITIONS <defs>...] [OPTIONAL])
+#       The library of one source folder: target gradhpo_<name>, alias gradhpo::<name>,
+#       exported as gradhpo::<name>. Sources are <folder>/*.cpp and <folder>/*/*.cpp (plus *.cu
 #       when CUDA is enabled), globbed with CONFIGURE_DEPENDS so that adding a file needs no
-#       CMake edit. DEPS and DEFINITIONS are PUBLIC (a user of the library gets them too).
+#       CMake edit; a subfolder with a CMakeLists.txt of its own is another component and is left
+#       out (hpo/tasks is gradhpo::tasks, not part of gradhpo::hpo). DEPS and DEFINITIONS are
+#       PUBLIC (a user of the library gets them too).
 #       A folder with no sources yet becomes an INTERFACE library (headers and deps only), or no
 #       target at all when OPTIONAL is given. Headers (*.h, *.cuh) install to
-#       include/gradhpo/<folder>/..., keeping subfolders.
+#       include/gradhpo/<path of the folder from the source root>/..., keeping subfolders, so
+#       that <gradhpo/hpo/tasks/x.h> means the same in the build tree and installed.
 #
 #   gradhpo_warnings(<target>)
 #       Our warning flags, for executables (libraries get them from gradhpo_add_library).
@@ -52,6 +55,14 @@ function(gradhpo_add_library)
   endif()
   file(GLOB sources CONFIGURE_DEPENDS ${patterns})
   file(GLOB headers CONFIGURE_DEPENDS RELATIVE ${dir} ${dir}/*.h ${dir}/*/*.h ${dir}/*.cuh ${dir}/*/*.cuh)
+  # Subfolders that are components of their own.
+  file(GLOB own_lists RELATIVE ${dir} ${dir}/*/CMakeLists.txt)
+  foreach(list IN LISTS own_lists)
+    get_filename_component(sub ${list} DIRECTORY)
+    list(FILTER sources EXCLUDE REGEX "^${dir}/${sub}/")
+    list(FILTER headers EXCLUDE REGEX "^${sub}/")
+  endforeach()
+  file(RELATIVE_PATH include_subdir ${PROJECT_SOURCE_DIR} ${dir})
 
   if(sources)
     add_library(${target} ${sources})
@@ -91,7 +102,7 @@ function(gradhpo_add_library)
   foreach(header IN LISTS headers)
     get_filename_component(subdir ${header} DIRECTORY)
     install(FILES ${dir}/${header}
-      DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gradhpo/${arg_NAME}/${subdir})
+      DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gradhpo/${include_subdir}/${subdir})
   endforeach()
 
   set_property(GLOBAL APPEND PROPERTY GRADHPO_LIBRARIES gradhpo::${arg_NAME})

@@ -5,8 +5,8 @@
 #include <iostream>
 #include <memory>
 
-#include <gradhpo/hpo/ladder.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/eval/ladder.h>
+#include <gradhpo/hpo/methods/reverse.h>
 
 #include "commands.h"
 #include "experiments.h"

@@ -7,15 +7,15 @@
 #include <memory>
 #include <sstream>
 
-#include <gradhpo/hpo/compare.h>
-#include <gradhpo/hpo/drmad.h>
-#include <gradhpo/hpo/implicit.h>
+#include <gradhpo/hpo/tasks/compare.h>
+#include <gradhpo/hpo/methods/drmad.h>
+#include <gradhpo/hpo/methods/implicit.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
 #include <gradhpo/hpo/online/hypergradient_descent.h>
 #include <gradhpo/hpo/online/t1t2.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/nn/models.h>
 
 #include "commands.h"

@@ -12,12 +12,12 @@
 
 #include <gradhpo/data/load.h>
 #include <gradhpo/data/random.h>
-#include <gradhpo/hpo/classification.h>
-#include <gradhpo/hpo/forward.h>
+#include <gradhpo/hpo/tasks/classification.h>
+#include <gradhpo/hpo/methods/forward.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/online/online.h>
 #include <gradhpo/hpo/outer.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 
 #include "commands.h"
 #include "experiments.h"

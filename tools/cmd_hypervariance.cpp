@@ -8,9 +8,9 @@
 
 #include <gradhpo/data/load.h>
 #include <gradhpo/data/random.h>
-#include <gradhpo/hpo/classification.h>
-#include <gradhpo/hpo/diagnostics.h>
-#include <gradhpo/hpo/forward.h>
+#include <gradhpo/hpo/tasks/classification.h>
+#include <gradhpo/hpo/eval/diagnostics.h>
+#include <gradhpo/hpo/methods/forward.h>
 
 #include "commands.h"
 #include "experiments.h"

@@ -14,7 +14,7 @@
 
 #include <vector>
 
-#include <gradhpo/hpo/compare.h>
+#include <gradhpo/hpo/tasks/compare.h>
 
 namespace gradhpo::tools {
 

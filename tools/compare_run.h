@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include <gradhpo/hpo/compare.h>
+#include <gradhpo/hpo/tasks/compare.h>
 
 #include "experiments.h"
 #include "option_set.h"

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include <gradhpo/data/dataset.h>
-#include <gradhpo/hpo/classification.h>
+#include <gradhpo/hpo/tasks/classification.h>
 #include <gradhpo/nn/models.h>
 
 namespace gradhpo::tools {

@@ -20,11 +20,11 @@
 #include <vector>
 
 #include <gradhpo/cuda/cuda.h>
-#include <gradhpo/hpo/drmad.h>
-#include <gradhpo/hpo/forward.h>
-#include <gradhpo/hpo/implicit.h>
+#include <gradhpo/hpo/methods/drmad.h>
+#include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/methods/implicit.h>
 #include <gradhpo/hpo/inner_run.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 
 #include "../../tests/cuda/hpo_problem.h"
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "../drmad.h"
+#include "../methods/drmad.h"
 #include "../tensor_math.h"
 
 namespace gradhpo::hpo {

@@ -9,7 +9,7 @@
 #include <limits>
 #include <sstream>
 
-#include "../backward.h"
+#include "../methods/backward.h"
 #include "../progress.h"
 #include "../tensor_math.h"
 

@@ -18,28 +18,11 @@
 #include <vector>
 
 #include "../outer.h"
+#include "../state.h"
 
 namespace gradhpo::hpo {
 
-struct BilevelState {
-  std::string method;               ///< the method that made it (checked when it is resumed)
-  InnerState inner;                 ///< S_t: w and the optimizer's slots
-  Tensor theta;                     ///< raw hyperparameters θ (float64)
-  OuterState outer;                 ///< the outer optimizer's state
-  std::int64_t step = 0;            ///< inner steps taken
-  std::uint64_t rng = 0;            ///< RNG state for methods that sample (a seed advanced per use)
-  std::map<std::string, Tensor> extra;  ///< method-specific tensors (EMA weights, last direction, ...)
-  std::vector<double> train_losses; ///< L_train at each step taken
-  std::vector<double> val_losses;   ///< L_val after each step (where the method evaluated it)
-};
-
-/// Writes the state to `path` atomically (a temporary file in the same folder, then rename), with
-/// a magic number, a format version and a CRC-32 of the contents.
-void save_state(const BilevelState& state, const std::string& path);
-/// Reads a state written by save_state. Throws Error (naming the file and what is wrong) for a
-/// missing, truncated or corrupt file, another format version, or a checksum mismatch; nothing is
-/// returned half-loaded.
-BilevelState load_state(const std::string& path);
+// BilevelState and its file format: ../state.h.
 
 /// What one online step did.
 struct OnlineStep {

@@ -7,10 +7,10 @@
 // for an MLP, ≤ 1e-11 for LeNet-5 (the models' bound in test_models.cpp: more ops in a chain).
 #include <doctest/doctest.h>
 
-#include <gradhpo/hpo/drmad.h>
-#include <gradhpo/hpo/forward.h>
-#include <gradhpo/hpo/implicit.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/drmad.h>
+#include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/methods/implicit.h>
+#include <gradhpo/hpo/methods/reverse.h>
 
 #include "device_test.h"
 #include "hpo_problem.h"

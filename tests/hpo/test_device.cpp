@@ -7,15 +7,15 @@
 // (Each TEST_CASE is its own process under ctest, so registering the emulator is local to it.)
 #include "toy.h"
 
-#include <gradhpo/hpo/drmad.h>
-#include <gradhpo/hpo/forward.h>
-#include <gradhpo/hpo/hoag.h>
-#include <gradhpo/hpo/implicit.h>
+#include <gradhpo/hpo/methods/drmad.h>
+#include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/hoag/hoag.h>
+#include <gradhpo/hpo/methods/implicit.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
 #include <gradhpo/hpo/online/hypergradient_descent.h>
 #include <gradhpo/hpo/online/t1t2.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/nn/layers.h>
 #include <gradhpo/nn/optim.h>
 

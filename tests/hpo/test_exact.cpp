@@ -5,9 +5,9 @@
 // for SGD with momentum and for Adam, mini-batches, every hyperparameter group and w₀.
 #include "toy.h"
 
-#include <gradhpo/hpo/exact_rep.h>
-#include <gradhpo/hpo/forward.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/exact_rep.h>
+#include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/hpo/tensor_math.h>
 
 using namespace gradhpo;

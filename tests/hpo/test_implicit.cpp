@@ -11,11 +11,11 @@
 #include <Eigen/Dense>
 
 #include <gradhpo/engine/autodiff.h>
-#include <gradhpo/hpo/compare.h>
-#include <gradhpo/hpo/hoag.h>
-#include <gradhpo/hpo/implicit.h>
+#include <gradhpo/hpo/tasks/compare.h>
+#include <gradhpo/hpo/hoag/hoag.h>
+#include <gradhpo/hpo/methods/implicit.h>
 #include <gradhpo/hpo/outer.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/hpo/tensor_math.h>
 
 #include "toy.h"

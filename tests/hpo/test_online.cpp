@@ -8,14 +8,14 @@
 #include <fstream>
 
 #include <gradhpo/engine/ops.h>
-#include <gradhpo/hpo/drmad.h>
-#include <gradhpo/hpo/forward.h>
-#include <gradhpo/hpo/ladder.h>
+#include <gradhpo/hpo/methods/drmad.h>
+#include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/eval/ladder.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
 #include <gradhpo/hpo/online/hypergradient_descent.h>
 #include <gradhpo/hpo/online/t1t2.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/hpo/tensor_math.h>
 
 #include "../data/temp_dir.h"

@@ -2,10 +2,10 @@
 // diverging inner runs, hypervariance, and the errors a user meets.
 #include "toy.h"
 
-#include <gradhpo/hpo/diagnostics.h>
-#include <gradhpo/hpo/forward.h>
+#include <gradhpo/hpo/eval/diagnostics.h>
+#include <gradhpo/hpo/methods/forward.h>
 #include <gradhpo/hpo/outer.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 
 using namespace gradhpo;
 using namespace gradhpo::testing;

@@ -5,10 +5,10 @@
 
 #include <map>
 
-#include <gradhpo/hpo/forward.h>
+#include <gradhpo/hpo/methods/forward.h>
 #include <gradhpo/hpo/outer.h>
 #include <gradhpo/hpo/progress.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/hpo/search/random_search.h>
 
 using namespace gradhpo;

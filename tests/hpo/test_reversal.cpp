@@ -10,8 +10,8 @@
 #include <omp.h>
 #endif
 
-#include <gradhpo/hpo/exact_rep.h>
-#include <gradhpo/hpo/reverse.h>
+#include <gradhpo/hpo/methods/exact_rep.h>
+#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/hpo/tensor_math.h>
 #include <gradhpo/hpo/unroll.h>
 #include <gradhpo/nn/models.h>

@@ -13,7 +13,7 @@
 
 #include <gradhpo/engine/finite_diff.h>
 #include <gradhpo/engine/ops.h>
-#include <gradhpo/hpo/compare.h>
+#include <gradhpo/hpo/tasks/compare.h>
 
 #include "toy.h"
 

@@ -12,7 +12,7 @@
 
 #include <gradhpo/data/dataset.h>
 #include <gradhpo/engine/finite_diff.h>
-#include <gradhpo/hpo/classification.h>
+#include <gradhpo/hpo/tasks/classification.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/nn/loss.h>
 

@@ -4,10 +4,10 @@
 // Bayesian optimization over its L2 coefficient must run, and the implicit methods link (HOAG
 // needs libLBFGS through the package config).
 #include <gradhpo/engine/ops.h>
-#include <gradhpo/hpo/forward.h>
-#include <gradhpo/hpo/hoag.h>
-#include <gradhpo/hpo/reverse.h>
-#include <gradhpo/hpo/search/bayesian.h>
+#include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/hoag/hoag.h>
+#include <gradhpo/hpo/methods/reverse.h>
+#include <gradhpo/hpo/search/bayesian/bayesian.h>
 
 #include <cmath>
 #include <cstdio>

@@ -1,0 +1,101 @@
+#include "forward.h"
+
+#include <chrono>
+
+#include "../progress.h"
+#include "../tensor_math.h"
+
+namespace gradhpo::hpo {
+
+namespace {
+
+std::size_t bytes_of(const std::vector<Tensor>& ts) {
+  std::size_t n = 0;
+  for (const Tensor& t : ts)
+    if (t.defined()) n += t.nbytes();
+  return n;
+}
+
+/// ġ by K single-direction passes (the benchmark's baseline): row k of the result is the
+/// pass seeded with row k of the directions.
+LossPass column_by_column(Unroll& u, const Tensor& w, std::int64_t t, const Tensor& Z, const Tensor& theta_dirs,
+                          std::int64_t K) {
+  const std::int64_t P = w.numel(), N = u.theta().numel();
+  LossPass out;
+  out.grad_tangent = Tensor::zeros(Shape{K, P}, w.dtype(), w.device());
+  for (std::int64_t k = 0; k < K; ++k) {
+    const Tensor zk = Z.defined() ? Z.flat_slice(k * P, P).reshape(Shape{1, P}) : Tensor();
+    const Tensor tk = theta_dirs.defined() ? theta_dirs.flat_slice(k * N, N).reshape(Shape{1, N}) : Tensor();
+    const LossPass one = u.loss_pass(w, t, zk, tk, false);
+    out.loss = one.loss;
+    out.grad = one.grad;
+    out.grad_tangent.flat_slice(k * P, P).copy_from(one.grad_tangent);
+  }
+  return out;
+}
+
+}  // namespace
+
+Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor& theta, const ForwardOptions& o,
+                                    const Segment* segment) {
+  const auto start = std::chrono::steady_clock::now();
+  Unroll u(problem, theta);
+  const Segment seg = detail::resolve(u, segment);
+  const std::int64_t N = problem.hyper.size();
+  require(N >= 1, "forward mode: the problem has no hyperparameters to differentiate");
+  require(o.clip_hessian_product >= 0 && o.clip_hypergradient >= 0, "forward mode: clipping bounds must be >= 0");
+
+  Hypergradient out;
+  out.method = "forward (K = " + std::to_string(N) + (o.single_direction_passes ? ", one pass per column)" : ")");
+  // θ's tangent seeds the loss tape only when some group enters L_train.
+  const Tensor theta_dirs = problem.hyper.has_loss_defining() ? u.theta_identity() : Tensor();
+  InnerState s = seg.start;
+  std::vector<Tensor> Z(s.parts.size());  // dS_t/dθ, [N, P] per part; undefined = 0 (Z_first = 0)
+  std::size_t peak = 0;
+  report_progress("forward", 0, seg.steps);
+  for (std::int64_t k = 0; k < seg.steps; ++k) {
+    const std::int64_t t = seg.first + k;
+    const bool skip_hz = o.truncate_alternate && (k % 2 == 1);
+    const Tensor w_dirs = skip_hz ? Tensor() : Z[0];
+    // ġ_t = H_t Z_t + ∂²L/∂w∂θ (Eq. 7's Hessian–matrix product), with g_t itself.
+    LossPass lp = o.single_direction_passes && (w_dirs.defined() || theta_dirs.defined())
+                      ? column_by_column(u, s.w(), t, w_dirs, theta_dirs, N)
+                      : u.loss_pass(s.w(), t, w_dirs, theta_dirs, false);
+    out.final_train_loss = lp.loss;
+    Tensor g_dirs = (w_dirs.defined() || theta_dirs.defined()) ? lp.grad_tangent : Tensor();
+    if (g_dirs.defined() && o.clip_hessian_product > 0) clip(g_dirs, o.clip_hessian_product);
+    // (Z, C)_{t+1} = ∂Φ/∂S (Z, C)_t + ∂Φ/∂g ġ_t + ∂Φ/∂θ  (Eq. 5–7: A Z + B and the C recursion).
+    StepJvp j = u.step_jvp(s, Z, lp.grad, g_dirs, t);
+    // Held at once: Z_t, ġ_t and Z_{t+1}.
+    peak = std::max(peak, bytes_of(Z) + (g_dirs.defined() ? g_dirs.nbytes() : 0) + bytes_of(j.tangents));
+    s = std::move(j.next);
+    Z = std::move(j.tangents);
+    report_progress("forward", k + 1, seg.steps);
+  }
+  // dL_val/dθ = ∂_θ L_val + Z_T ∇_w L_val.
+  const Unroll::ValPass val = u.validation(s.w());
+  out.val_loss = val.loss;
+  out.direct = val.grad_theta.clone();
+  out.d_theta = val.grad_theta.clone();
+  if (Z[0].defined()) axpy(out.d_theta, 1.0, columns_dot(Z[0], val.grad_w).to(out.d_theta.dtype()));
+  if (o.clip_hypergradient > 0) clip(out.d_theta, o.clip_hypergradient);
+  // Hyperparameter-sized results on the host (where the caller's θ is); Z_T stayed on w's device.
+  out.d_theta = out.d_theta.to(Device::cpu);
+  out.direct = out.direct.to(Device::cpu);
+  if (const std::int64_t i = first_non_finite(out.d_theta); i >= 0)
+    throw Error("forward mode: the hypergradient of " + problem.hyper.entry_name(i) + " is not finite" +
+                (problem.optimizer.kind == nn::OptimizerKind::adam ? "; " + detail::adam_note(problem) : std::string()));
+  out.theta = u.theta_on_host();
+  out.final_state = s;
+  out.cost.tangent_bytes = peak;
+  out.cost.peak_bytes = peak;
+  out.cost.directions = o.single_direction_passes ? 1 : N;
+  out.cost.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  detail::record_counts(out.cost, u.counts);
+  if (const std::string n = detail::adam_note(problem); !n.empty()) out.notes.push_back(n);
+  if (o.truncate_alternate) out.notes.push_back("truncated: H·Z skipped on every other step");
+  if (o.clip_hessian_product > 0) out.notes.push_back("Hessian–matrix product clipped to ±" + std::to_string(o.clip_hessian_product));
+  return out;
+}
+
+}  // namespace gradhpo::hpo

@@ -1,0 +1,40 @@
+// Forward-mode differentiation through training (Franceschi et al. 2017, "forward-mode
+// hypergradient"; Micaelli & Storkey, Eq. 4–7 and Appendix A, with hyperparameter sharing).
+//
+// Carry the tangents of the optimizer state with respect to all N raw hyperparameters,
+//     Z_t = dw_t/dθ,  C_t = dv_t/dθ  (and Adam's dm_t/dθ),  [N, P] each, Z_0 = C_0 = 0,
+// through every step:
+//     ġ_t  = H_t Z_t + ∂²L_train/∂w∂θ                     (one K-direction forward-over-reverse
+//                                                         pass of the loss tape, K = N columns)
+//     (Z_{t+1}, C_{t+1}) = ∂Φ/∂(w, v) (Z_t, C_t) + ∂Φ/∂g ġ_t + ∂Φ/∂θ   (step tape, JVP)
+// For SGD with momentum this is Eq. 7 exactly: with Φ's PyTorch form v' = β v + g + μ w,
+// w' = w − α v', the step tape's JVP gives C' = β C + (H + μ) Z + δ(v, w, ...) and
+// Z' = Z − α C' − δ(v'), which are Appendix A's A Z + B and C for α, β and μ at once.
+// At the end  dL_val/dθ = ∂_θ L_val + Z_T ∇_w L_val.  Memory is constant in T.
+//
+// All N columns go through the engine as ONE K-direction pass per step (stacked tangents:
+// one GEMM per layer whatever K is) — Micaelli & Storkey's implementation loops over columns.
+// `single_direction_passes` does that loop instead, as the benchmark's baseline.
+#pragma once
+
+#include "../hypergradient.h"
+
+namespace gradhpo::hpo {
+
+struct ForwardOptions {
+  /// Clip each entry of the Hessian–matrix product ġ_t to ±c (0: off; Appendix B uses 10).
+  double clip_hessian_product = 0;
+  /// Clip each hypergradient to ±c (0: off).
+  double clip_hypergradient = 0;
+  /// Skip the H·Z term on every other step (Section 4: truncation, after Shaban et al. 2019).
+  bool truncate_alternate = false;
+  /// K single-direction passes per step instead of one K-direction pass (same numbers).
+  bool single_direction_passes = false;
+};
+
+/// dL_val/dθ by forward mode over `segment` (default: the whole run; in a segment the start
+/// state is held fixed, Z = C = 0 there). Every hyperparameter group is supported.
+Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor& theta,
+                                    const ForwardOptions& options = {}, const Segment* segment = nullptr);
+
+}  // namespace gradhpo::hpo

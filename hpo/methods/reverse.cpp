@@ -1,0 +1,254 @@
+#include "reverse.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "backward.h"
+#include "exact_rep.h"
+#include "../progress.h"
+#include "../tensor_math.h"
+
+namespace gradhpo::hpo {
+
+const char* policy_name(ReversePolicy p) {
+  switch (p) {
+    case ReversePolicy::store_all: return "store-all";
+    case ReversePolicy::exact_reversal: return "exact-reversal";
+    case ReversePolicy::checkpoint: return "checkpoint";
+  }
+  return "?";
+}
+
+ReversePolicy parse_policy(const std::string& name) {
+  for (ReversePolicy p : {ReversePolicy::store_all, ReversePolicy::exact_reversal, ReversePolicy::checkpoint})
+    if (name == policy_name(p)) return p;
+  throw Error("unknown reverse-mode policy '" + name + "' (expected store-all, exact-reversal or checkpoint)");
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using detail::Adjoint;
+using detail::backward_step;
+using detail::start_backward;
+
+void finish(Unroll& u, Adjoint& a, Hypergradient& out, Clock::time_point start) {
+  // Hyperparameter-sized results on the host (where the caller's θ is), d_w0 on w's device.
+  out.theta = u.theta_on_host();
+  out.d_theta = a.theta.to(Device::cpu);
+  out.direct = out.direct.to(Device::cpu);
+  out.d_w0 = a.state.parts[0];
+  out.cost.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  out.cost.directions = 1;
+  detail::record_counts(out.cost, u.counts);
+  if (const std::string n = detail::adam_note(u.problem()); !n.empty()) out.notes.push_back(n);
+  if (const std::int64_t i = first_non_finite(out.d_theta); i >= 0)
+    throw Error("reverse mode: the hypergradient of " + u.problem().hyper.entry_name(i) +
+                " is not finite; " + (out.notes.empty() ? std::string("the inner run is unstable") : out.notes.back()));
+}
+
+std::size_t step_bytes(const InnerState& s) { return s.nbytes() + s.w().nbytes(); }  // S_t and g_t
+
+Hypergradient store_all(Unroll& u, const Segment& seg) {
+  const auto start = Clock::now();
+  Hypergradient out;
+  out.method = "reverse (store-all)";
+  MemoryMeter mem;
+  std::vector<InnerState> states;
+  std::vector<Tensor> grads;
+  states.reserve(static_cast<std::size_t>(seg.steps));
+  grads.reserve(static_cast<std::size_t>(seg.steps));
+  InnerState s = seg.start;
+  report_progress("reverse", 0, 2 * seg.steps);
+  for (std::int64_t k = 0; k < seg.steps; ++k) {
+    const std::int64_t t = seg.first + k;
+    const LossPass lp = u.gradient(s.w(), t);
+    out.final_train_loss = lp.loss;
+    states.push_back(s);
+    grads.push_back(lp.grad);
+    mem.add(step_bytes(s));
+    s = u.step(s, lp.grad, t);
+    report_progress("reverse", k + 1, 2 * seg.steps);
+  }
+  out.cost.trajectory_bytes = mem.peak();
+  Adjoint a = start_backward(u, s, out);
+  mem.add(a.state.nbytes());
+  out.final_state = s;
+  for (std::int64_t k = seg.steps; k-- > 0;) {
+    backward_step(u, states[static_cast<std::size_t>(k)], grads[static_cast<std::size_t>(k)], seg.first + k, a);
+    states[static_cast<std::size_t>(k)] = InnerState();  // no longer needed
+    grads[static_cast<std::size_t>(k)] = Tensor();
+    report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
+  }
+  out.cost.peak_bytes = mem.peak();
+  finish(u, a, out, start);
+  return out;
+}
+
+Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
+  const auto start = Clock::now();
+  Hypergradient out;
+  const std::int64_t c = every > 0 ? every : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(seg.steps))));
+  out.method = "reverse (checkpoint every " + std::to_string(c) + ")";
+  MemoryMeter mem;
+  std::vector<InnerState> snapshots;
+  InnerState s = seg.start;
+  report_progress("reverse", 0, 2 * seg.steps);
+  for (std::int64_t k = 0; k < seg.steps; ++k) {
+    if (k % c == 0) {
+      snapshots.push_back(s);
+      mem.add(s.nbytes());
+    }
+    const LossPass lp = u.gradient(s.w(), seg.first + k);
+    out.final_train_loss = lp.loss;
+    s = u.step(s, lp.grad, seg.first + k);
+    report_progress("reverse", k + 1, 2 * seg.steps);
+  }
+  Adjoint a = start_backward(u, s, out);
+  mem.add(a.state.nbytes());
+  out.final_state = s;
+  std::size_t replay_peak = 0;
+  for (std::int64_t b = static_cast<std::int64_t>(snapshots.size()); b-- > 0;) {
+    // Replay segment [b c, min((b+1) c, steps)) from its snapshot, keeping its S_t and g_t.
+    const std::int64_t k0 = b * c, k1 = std::min(k0 + c, seg.steps);
+    std::vector<InnerState> states;
+    std::vector<Tensor> grads;
+    InnerState r = snapshots[static_cast<std::size_t>(b)];
+    std::size_t bytes = 0;
+    for (std::int64_t k = k0; k < k1; ++k) {
+      const LossPass lp = u.gradient(r.w(), seg.first + k);
+      states.push_back(r);
+      grads.push_back(lp.grad);
+      bytes += step_bytes(r);
+      mem.add(step_bytes(r));
+      if (k + 1 < k1) r = u.step(r, lp.grad, seg.first + k);
+    }
+    replay_peak = std::max(replay_peak, bytes);
+    for (std::int64_t k = k1; k-- > k0;)
+      backward_step(u, states[static_cast<std::size_t>(k - k0)], grads[static_cast<std::size_t>(k - k0)], seg.first + k, a);
+    report_progress("reverse", 2 * seg.steps - k0, 2 * seg.steps);
+    mem.remove(bytes);
+    mem.remove(snapshots[static_cast<std::size_t>(b)].nbytes());
+    snapshots[static_cast<std::size_t>(b)] = InnerState();
+  }
+  out.cost.checkpoint_bytes = mem.peak() - a.state.nbytes();
+  out.cost.peak_bytes = mem.peak();
+  out.notes.push_back(std::to_string((seg.steps + c - 1) / c) + " snapshots of S_t, segments of " + std::to_string(c) +
+                      " steps replayed (peak replay buffer " + std::to_string(replay_peak) + " bytes)");
+  finish(u, a, out, start);
+  return out;
+}
+
+// Exact reversal keeps w and v as fixed-point integers with an information buffer on the HOST
+// (hpo/exact_rep.h: 64-bit integer arithmetic and a per-parameter bit stack, which no GPU kernel
+// here reproduces). On a device problem it therefore copies per step: w_t goes to the device for
+// each gradient and Hessian pass, g_t and the step's hyperparameter values come back to the host
+// for the integer update. Exact and device-agnostic, at the price of two copies of P numbers per
+// step each way.
+Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
+  const BilevelProblem& p = u.problem();
+  require(p.optimizer.kind == nn::OptimizerKind::sgd,
+          "reverse mode: exact reversal runs SGD with momentum backwards; the problem's optimizer is Adam "
+          "(use the store-all or checkpoint policy)");
+  const auto start = Clock::now();
+  Hypergradient out;
+  out.method = "reverse (exact reversal)";
+  const Device dev = u.device();
+  auto host = [](const Tensor& t) { return t.to(Device::cpu); };
+  ExactSgd run(host(seg.start.w()), host(seg.start.parts[1]), radix_bits);
+  const std::vector<std::int64_t> w_start = run.w_int(), v_start = run.v_int();
+  report_progress("reverse", 0, 2 * seg.steps);
+  for (std::int64_t k = 0; k < seg.steps; ++k) {
+    const std::int64_t t = seg.first + k;
+    const LossPass lp = u.gradient(run.w().to(dev), t);
+    out.final_train_loss = lp.loss;
+    const Unroll::OptimizerValues h = u.optimizer_values(t);
+    // Fixed-point weights are always finite (a non-finite gradient was caught above, in
+    // u.gradient); the run diverges here by leaving the fixed-point range.
+    try {
+      run.forward(host(lp.grad), host(h.lr), host(h.momentum), host(h.weight_decay), t);
+    } catch (const FixedPointRange& e) {
+      throw InnerDivergence("inner training diverged at step " + std::to_string(t) + ": " + e.what(), t);
+    }
+    report_progress("reverse", k + 1, 2 * seg.steps);
+  }
+  const double bits = run.buffer().bits();
+  const std::size_t buffer_bytes = run.buffer().nbytes() + static_cast<std::size_t>(run.buffer().size()) * sizeof(std::vector<std::uint32_t>);
+  InnerState s{{run.w().to(dev), run.v().to(dev)}};
+  Adjoint a = start_backward(u, s, out);
+  out.final_state = s;
+  const Tensor zero_g = Tensor::zeros(s.w().shape(), s.w().dtype(), dev);
+  for (std::int64_t k = seg.steps; k-- > 0;) {
+    const std::int64_t t = seg.first + k;
+    const Unroll::OptimizerValues h = u.optimizer_values(t);
+    run.reverse_w(host(h.lr));  // w_t = w_{t+1} + α v_{t+1}
+    const Tensor w_t = run.w().to(dev);
+    // SGD's step is affine in (S, g) with coefficients set by λ_t alone, so ḡ_t = ∂Φ/∂g^T S̄_{t+1}
+    // is known before v_t and g_t are: a step VJP at stand-in values (v_{t+1} for v_t, zero g)
+    // gives it. Then ONE forward-over-reverse pass along ḡ_t returns g_t (the same bits as the
+    // forward pass's) beside H ḡ_t — no separate gradient pass to recover v_t.
+    const Tensor v_next = run.v().to(dev);
+    const Tensor adj_g = u.step_vjp(InnerState{{w_t, v_next}}, zero_g, t, a.state).adj_g;
+    const LossPass hv = u.loss_pass(w_t, t, adj_g, Tensor(), /*theta_adjoint=*/true);
+    run.reverse_v(host(hv.grad), host(h.momentum), host(h.weight_decay));  // v_t = (v_{t+1} − g_t − μ w_t) / β
+    StepVjp b = u.step_vjp(InnerState{{w_t, run.v().to(dev)}}, hv.grad, t, a.state);
+    // Affinity is a property of the optimizer's formula, not of the step: checked once (on a
+    // device the comparison copies both vectors to the host).
+    if (k == seg.steps - 1)
+      require(same_bits(b.adj_g, adj_g), "exact reversal: ∂Φ/∂g depends on the optimizer state at step " +
+                                             std::to_string(t) + "; the step is not affine in (S, g)");
+    detail::accumulate_step(std::move(b), hv, a);
+    report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
+  }
+  require(run.w_int() == w_start && run.v_int() == v_start,
+          "exact reversal: the backward pass did not recover w_0, v_0 bit for bit (is the training loss "
+          "deterministic? the gradient at a recovered w_t must repeat the forward pass's bits)");
+  out.cost.info_buffer_bytes = buffer_bytes;
+  out.cost.trajectory_bytes = run.state_bytes();
+  out.cost.peak_bytes = buffer_bytes + run.state_bytes() + a.state.nbytes();
+  out.cost.info_bits_per_parameter_step = bits / (static_cast<double>(p.num_params()) * static_cast<double>(seg.steps));
+  std::ostringstream note;
+  note << "exact reversal: fixed point 2^-" << radix_bits << ", information buffer "
+       << out.cost.info_bits_per_parameter_step << " bits per parameter per step";
+  const Rational r = run.rational(u.optimizer_values(seg.first).momentum.at(0));
+  note << " (momentum at the first step as " << r.n << "/" << r.d << ")";
+  out.notes.push_back(note.str());
+  if (dev != Device::cpu)
+    out.notes.push_back(std::string("exact reversal on ") + device_name(dev) +
+                        ": the fixed-point state and its information buffer live on the host; w_t, v_t and g_t "
+                        "crossed between host and device at every step");
+  finish(u, a, out, start);
+  return out;
+}
+
+}  // namespace
+
+Hypergradient reverse_hypergradient(const BilevelProblem& problem, const Tensor& theta, const ReverseOptions& options,
+                                    const Segment* segment) {
+  Unroll u(problem, theta);
+  const Segment seg = detail::resolve(u, segment);
+  switch (options.policy) {
+    case ReversePolicy::store_all: return store_all(u, seg);
+    case ReversePolicy::checkpoint: return checkpointed(u, seg, options.checkpoint_every);
+    case ReversePolicy::exact_reversal: return exact_reversal(u, seg, options.radix_bits);
+  }
+  throw Error("reverse mode: unknown policy");
+}
+
+Hypergradient reverse_along(const BilevelProblem& problem, const Tensor& theta, const std::vector<InnerState>& states,
+                            const std::vector<Tensor>& grads, const InnerState& final_state, std::int64_t first) {
+  require(states.size() == grads.size() && !states.empty(), "reverse_along: one state and one gradient per step");
+  const auto start = Clock::now();
+  Unroll u(problem, theta);
+  Hypergradient out;
+  out.method = "reverse (along a given trajectory)";
+  Adjoint a = start_backward(u, final_state, out);
+  out.final_state = final_state;
+  for (std::size_t k = states.size(); k-- > 0;)
+    backward_step(u, states[k], grads[k], first + static_cast<std::int64_t>(k), a);
+  finish(u, a, out, start);
+  return out;
+}
+
+}  // namespace gradhpo::hpo

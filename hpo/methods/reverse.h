@@ -1,0 +1,50 @@
+// Reverse-mode differentiation through training (Maclaurin, Duvenaud & Adams 2015; Algorithm 2
+// of the CS 6787 report, here for PyTorch's form of the update and for any optimizer whose step
+// is written once for Var).
+//
+// Forward: S_{t+1} = Φ(S_t, g_t, λ_t),  g_t = ∇_w L_train(w_t, λ).  Backward, from
+//     S̄_T = (∂L_val/∂w_T, 0, ...),   θ̄ = ∂_θ L_val               (the direct term)
+// for t = T−1 … 0:
+//     (S̄_t, ḡ_t, θ̄_Φ) = ∂Φ_t/∂(S, g, θ)^T · S̄_{t+1}                (step tape, VJP)
+//     w̄_t += H_t ḡ_t,   θ̄ += θ̄_Φ + ∂_θ(ḡ_t · ∇_w L_train)           (one forward-over-reverse pass)
+// which gives dL_val/dθ = θ̄ and dL_val/dw_0 = w̄_0 exactly. Lines 5–12 of Algorithm 2 are the
+// special case Φ = SGD with momentum; the step tape produces them from the formula.
+//
+// The backward pass needs S_t and g_t for every t in reverse order. Three policies, one number:
+//   store_all       keep every S_t and g_t (memory O(T·P))
+//   exact_reversal  SGD with momentum only: train in fixed point with an information buffer
+//                   (exact_rep.h) and run the update backwards, bit for bit (memory O(P) plus
+//                   ≈ log2(1/β) bits per parameter per step). Recovering v_t needs g_t at the
+//                   recovered w_t: it comes out of the step's forward-over-reverse pass itself
+//                   (the pass returns the plain gradient's bits), so the cost is store-all's
+//   checkpoint      keep S_t every c = ⌈√T⌉ steps and replay one segment at a time (memory
+//                   O(√T·P), one extra forward pass), for any optimizer
+#pragma once
+
+#include "../hypergradient.h"
+
+namespace gradhpo::hpo {
+
+enum class ReversePolicy : std::uint8_t { store_all, exact_reversal, checkpoint };
+const char* policy_name(ReversePolicy p);
+/// "store-all", "exact-reversal", "checkpoint"; throws Error otherwise.
+ReversePolicy parse_policy(const std::string& name);
+
+struct ReverseOptions {
+  ReversePolicy policy = ReversePolicy::store_all;
+  std::int64_t checkpoint_every = 0;  ///< checkpoint: steps per segment (0: ⌈√T⌉)
+  int radix_bits = 44;                ///< exact reversal: fixed point with resolution 2^−radix_bits
+};
+
+/// dL_val/dθ and dL_val/dw_start by reverse mode over `segment` (default: the whole run).
+/// Every hyperparameter group is supported; exact reversal needs SGD.
+Hypergradient reverse_hypergradient(const BilevelProblem& problem, const Tensor& theta,
+                                    const ReverseOptions& options = {}, const Segment* segment = nullptr);
+
+/// Store-all reverse mode along a trajectory that was computed elsewhere (S_t and g_t for each
+/// step of the segment): the reference that exact reversal is compared with "along the
+/// trajectory it actually trained".
+Hypergradient reverse_along(const BilevelProblem& problem, const Tensor& theta, const std::vector<InnerState>& states,
+                            const std::vector<Tensor>& grads, const InnerState& final_state, std::int64_t first = 0);
+
+}  // namespace gradhpo::hpo

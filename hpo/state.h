@@ -1,0 +1,77 @@
+// Run state that outlives a process: what an interrupted outer loop (solve.h) or online method
+// (online/online.h) needs to continue to the same bits, as typed, versioned records — never fields
+// packed into a tensor (STYLE.md 17).
+//
+// The file format (one format for both records): a magic number, the record type and its format
+// version, the payload, and a CRC-32 of everything before it. Writing goes through
+// write_file_atomically (temporary file in the same folder, fsync, rename, fsync of the folder),
+// so a reader sees the old state or the new one, never a mix; reading refuses a missing,
+// truncated or corrupt file, another record type or version, or a checksum mismatch, naming the
+// file and what is wrong, and returns nothing half-loaded.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "outer.h"
+#include "trial.h"
+
+namespace gradhpo::hpo {
+
+/// Where an online method is: the optax-style state of online/online.h.
+struct BilevelState {
+  std::string method;               ///< the method that made it (checked when it is resumed)
+  InnerState inner;                 ///< S_t: w and the optimizer's slots
+  Tensor theta;                     ///< raw hyperparameters θ (float64)
+  OuterState outer;                 ///< the outer optimizer's state
+  std::int64_t step = 0;            ///< inner steps taken
+  std::uint64_t rng = 0;            ///< RNG state for methods that sample (a seed advanced per use)
+  std::map<std::string, Tensor> extra;  ///< method-specific tensors (EMA weights, last direction, ...)
+  std::vector<double> train_losses; ///< L_train at each step taken
+  std::vector<double> val_losses;   ///< L_val after each step (where the method evaluated it)
+};
+
+/// One outer step as the run keeps it (a row of Summary, solve.h; what results.json is made from).
+struct SolveRow {
+  int step = 0;                     ///< outer step (greedy: update) index
+  std::int64_t first_inner = 0;     ///< greedy: the segment's first inner step
+  std::vector<double> theta;        ///< raw θ the hypergradient was taken at
+  std::vector<double> hypergradient;///< dL_val/dθ (empty when rejected)
+  double val_loss = 0;
+  double train_loss = 0;
+  double hypergradient_norm = 0;
+  Cost cost;
+  bool rejected = false;
+  FailedTrial failure;              ///< when rejected: what failed and where
+  bool pass_end = false;            ///< greedy: this segment reached T (a model trained for the whole horizon)
+};
+
+/// Where an interrupted outer loop continues (solve.h), after `next_step` outer steps.
+struct SolveState {
+  static constexpr int kVersion = 1;
+  std::string method;               ///< the registry name of the offline method
+  std::string options_json;         ///< the method's options and the outer loop's, as recorded
+  Tensor theta;                     ///< θ the next step starts from (float64)
+  Tensor previous_theta;            ///< the last θ whose run did not diverge (a rejection goes back to it)
+  OuterState outer;                 ///< the outer optimizer's state
+  int next_step = 0;
+  int rejections = 0;
+  // Greedy: the pass, the next segment's first inner step and the state it starts from (empty: S_0).
+  int pass = 0;
+  std::int64_t first_inner = 0;
+  InnerState start;
+  std::vector<SolveRow> rows;       ///< every step taken so far (early stopping looks at all of them)
+};
+
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one: a temporary file
+/// in the same folder, fsync, rename over `path`, fsync of the folder. Throws Error naming the path.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+void save_state(const BilevelState& state, const std::string& path);
+BilevelState load_state(const std::string& path);
+void save_state(const SolveState& state, const std::string& path);
+SolveState load_solve_state(const std::string& path);
+
+}  // namespace gradhpo::hpo

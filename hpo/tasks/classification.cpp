@@ -1,0 +1,163 @@
+#include "classification.h"
+
+#include <algorithm>
+#include <random>
+
+#include "../../data/batches.h"
+#include "../../data/random.h"
+#include "../../engine/ops.h"
+#include "../../nn/loss.h"
+
+namespace gradhpo::hpo {
+
+namespace {
+
+/// The training set and the record order of every step: what the training loss reads.
+struct TrainData {
+  data::Dataset set;
+  Tensor all_x, all_y;                              // full batch: the whole set, converted once
+  std::vector<std::vector<std::int64_t>> steps;     // mini-batches: the records of step t
+};
+
+Var l2_term(const Var& w, const Var& lam, const HyperGroup& g, const nn::ParamLayout& layout) {
+  switch (g.spread) {
+    case Spread::global:
+    case Spread::entry: return nn::l2_penalty(w, lam);
+    case Spread::tensor_group: return nn::l2_penalty_grouped(layout, w, lam, g.tensor_group);
+    case Spread::free: break;
+  }
+  throw Error("hyperparameter group 'l2' must be global, per tensor group or per entry");
+}
+
+/// Per-example weights of the batch's records: λ_{i_1}, ..., λ_{i_B} as one [B] Var.
+Var gather(const Var& lam, const std::vector<std::int64_t>& indices) {
+  std::vector<Var> parts;
+  parts.reserve(indices.size());
+  for (std::int64_t i : indices) parts.push_back(slice(lam, i, Shape{1}));
+  return concat(parts);
+}
+
+}  // namespace
+
+nn::Evaluation ClassificationTask::evaluate(const Tensor& w, const data::Dataset& d) const {
+  nn::Evaluation e;
+  Tape tape;
+  tape.set_recording(false);
+  double loss_sum = 0;
+  for (std::int64_t start = 0; start < d.size(); start += 500) {
+    const std::int64_t n = std::min<std::int64_t>(500, d.size() - start);
+    const Tensor x = nn::batch_rows(d.images, start, n, w.dtype()).to(w.device());
+    const std::vector<std::int32_t> y(d.labels.begin() + start, d.labels.begin() + start + n);
+    const Var logits = model->forward(tape.variable(w), x, nn::Context::train(nullptr));
+    loss_sum += cross_entropy(logits, Tensor::from_labels(y).to(w.device())).item() * static_cast<double>(n);
+    e.correct += nn::count_correct(logits.value(), y);
+    e.count += n;
+    tape.reset();
+  }
+  e.loss = e.count ? loss_sum / static_cast<double>(e.count) : 0;
+  e.accuracy = e.count ? static_cast<double>(e.correct) / static_cast<double>(e.count) : 0;
+  return e;
+}
+
+ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> model, const data::Dataset& train,
+                                            const data::Dataset& val, Hyperparameters hyper,
+                                            nn::OptimizerConfig optimizer, std::int64_t horizon,
+                                            const ClassificationOptions& o) {
+  require(model != nullptr, "classification problem: no model");
+  train.check();
+  val.check();
+  require(train.size() >= 1, "classification problem: the training set '" + train.name + "' is empty");
+  require(val.size() >= 1, "classification problem: the validation set '" + val.name + "' is empty");
+  require(horizon >= 1, "classification problem: the horizon must be >= 1 step, got " + std::to_string(horizon));
+  require(o.batch_size >= 0 && o.batch_size <= train.size(),
+          "classification problem: batch size " + std::to_string(o.batch_size) + " for a training set of " +
+              std::to_string(train.size()) + " (expected 0 for full batch, or 1.." + std::to_string(train.size()) + ")");
+  require(o.val_subset >= 0, "classification problem: the validation subset size must be >= 0");
+  if (const int g = hyper.find("weights"); g >= 0)
+    require(hyper.group(g).width == train.size(), "hyperparameter group 'weights' has " +
+                                                      std::to_string(hyper.group(g).width) + " entries for " +
+                                                      std::to_string(train.size()) + " training examples");
+
+  ClassificationTask task;
+  task.model = model;
+  BilevelProblem& p = task.problem;
+  p.w0 = (o.w0.defined() ? o.w0.reshape(Shape{o.w0.numel()}) : model->init(o.init_seed, nn::InitScheme::pytorch, o.dtype))
+             .to(o.device);
+  require(p.w0.numel() == model->num_params(), "classification problem: w0 has " + std::to_string(p.w0.numel()) +
+                                                   " entries; the model has " + std::to_string(model->num_params()) +
+                                                   " parameters");
+  const DType dtype = p.w0.dtype();
+  p.hyper = std::move(hyper);
+  p.optimizer = std::move(optimizer);
+  p.horizon = horizon;
+  p.layout = &model->layout();
+  p.loss_bound = o.loss_bound;
+
+  auto data = std::make_shared<TrainData>();
+  data->set = train;
+  if (o.batch_size == 0) {
+    data->all_x = train.images.to(dtype).to(o.device);
+    data->all_y = train.label_tensor().to(o.device);
+  } else {
+    data::BatchIterator it(train, o.batch_size, o.batch_seed, /*shuffle=*/true, /*drop_last=*/true);
+    data::Batch b;
+    while (static_cast<std::int64_t>(data->steps.size()) < horizon) {
+      if (!it.next(b)) {
+        it.start_epoch(it.epoch() + 1);
+        continue;
+      }
+      data->steps.push_back(b.indices);
+    }
+  }
+  const int weights_group = p.hyper.find("weights");
+  const int l2_group = p.hyper.find("l2");
+  const HyperGroup l2 = l2_group >= 0 ? p.hyper.group(l2_group) : HyperGroup{};
+  p.train_loss = [model, data, weights_group, l2_group, l2](const Var& w, const HyperValues& h, std::int64_t t) {
+    Tensor x, y;
+    const std::vector<std::int64_t>* records = nullptr;
+    if (data->steps.empty()) {
+      x = data->all_x;
+      y = data->all_y;
+    } else {
+      records = &data->steps.at(static_cast<std::size_t>(t));
+      const data::Dataset b = data->set.subset(*records);
+      x = b.images.to(w.dtype()).to(w.device());
+      y = b.label_tensor().to(w.device());
+    }
+    const Var logits = model->forward(w, x, nn::Context::train(nullptr));
+    Var loss;
+    if (weights_group >= 0) {
+      const Var lam = h["weights"];
+      loss = nn::weighted_cross_entropy(logits, y, records ? gather(lam, *records) : lam);
+    } else {
+      loss = cross_entropy(logits, y);
+    }
+    if (l2_group >= 0) loss = loss + l2_term(w, h["l2"], l2, model->layout());
+    return loss;
+  };
+
+  data::Dataset v = val;
+  if (o.val_subset > 0 && o.val_subset < val.size()) {
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(val.size()));
+    for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::int64_t>(i);
+    std::mt19937_64 rng(data::derive_seed(o.val_seed, 0));
+    data::shuffle_in_place(idx, rng);
+    idx.resize(static_cast<std::size_t>(o.val_subset));
+    std::sort(idx.begin(), idx.end());
+    v = val.subset(idx);
+  }
+  const Tensor vx = v.images.to(dtype).to(o.device), vy = v.label_tensor().to(o.device);
+  p.val_loss = [model, vx, vy](const Var& w, const HyperValues&) {
+    return cross_entropy(model->forward(w, vx, nn::Context::train(nullptr)), vy);
+  };
+  p.description = "L_train: cross-entropy on " +
+                  (o.batch_size == 0 ? std::string("the whole training set") : std::to_string(o.batch_size) + "-example batches") +
+                  " of '" + train.name + "' (" + std::to_string(train.size()) + " examples); L_val: mean cross-entropy on " +
+                  std::to_string(v.size()) + " examples of '" + val.name + "'" +
+                  (o.val_subset > 0 && o.val_subset < val.size() ? " (a fixed seeded subset)" : "") +
+                  "; batch norm, if any, in training mode (batch statistics)";
+  p.validate();
+  return task;
+}
+
+}  // namespace gradhpo::hpo
