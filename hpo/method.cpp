@@ -43,6 +43,7 @@ void Method::check_supports(const BilevelProblem& problem) const {
 Hypergradient Method::compute(const BilevelProblem& problem, const Tensor& theta, const Segment* segment) const {
   const auto start = std::chrono::steady_clock::now();
   check_supports(problem);
+  problem.hyper.check_theta(theta, name_.c_str());  // a NaN hyperparameter, named with the method
   if (segment && !support_.segments)
     throw Error(name_ + " differentiates whole runs only: it cannot take the segment the greedy setting asks for");
   Unroll u(problem, theta);

@@ -1,101 +1,33 @@
 #include "ladder.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <numeric>
 #include <sstream>
 
 #include "../../engine/finite_diff.h"
-#include "../methods/drmad.h"
-#include "../methods/forward.h"
-#include "../methods/implicit.h"
 #include "../inner_run.h"
-#include "../online/online.h"
-#include "../methods/reverse.h"
-#include "../tensor_math.h"
 
 namespace gradhpo::hpo {
 
-Hypergradient greedy_hypergradient(const BilevelProblem& problem, const Tensor& theta, double gamma,
-                                   double darts_radius, const Segment* segment) {
-  require(gamma >= 0 && gamma < 1, "greedy: gamma must be in [0, 1)");
-  const auto start = std::chrono::steady_clock::now();
-  Unroll u(problem, theta);
-  const Segment seg = detail::resolve(u, segment);
-  Hypergradient out;
-  out.method = "greedy (gamma = " + std::to_string(gamma) + ")";
-  Tensor h = Tensor::zeros(Shape{problem.hyper.size()}, DType::f64);
-  InnerState s = seg.start;
-  for (std::int64_t k = 0; k < seg.steps; ++k) {
-    const std::int64_t t = seg.first + k;
-    const LossPass lp = u.gradient(s.w(), t);
-    out.final_train_loss = lp.loss;
-    InnerState next = u.step(s, lp.grad, t);
-    const Tensor term =
-        detail::one_step_hypergradient(u, s, lp.grad, next, t, darts_radius, &out.val_loss).to(Device::cpu).to(DType::f64);
-    Tensor acc = term.clone();
-    axpy(acc, gamma, h);  // h_t = γ h_{t−1} + term_t
-    h = acc;
-    s = std::move(next);
-  }
-  out.theta = u.theta_on_host();
-  out.d_theta = h;
-  out.direct = u.validation(s.w()).grad_theta.to(Device::cpu);
-  out.final_state = s;
-  out.cost.peak_bytes = 2 * s.nbytes();
-  out.cost.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  detail::record_counts(out.cost, u.counts);
-  return out;
-}
-
-Hypergradient t1t2_hypergradient(const BilevelProblem& problem, const Tensor& theta, double darts_radius) {
-  Segment last;
-  // Train to step T−1, then take the one-step hypergradient of the last step.
-  if (problem.horizon > 1) {
-    Segment head;
-    head.steps = problem.horizon - 1;
-    last.start = run_inner(problem, theta, &head).final_state;
-  }
-  last.first = problem.horizon - 1;
-  last.steps = 1;
-  Hypergradient h = greedy_hypergradient(problem, theta, 0.0, darts_radius, &last);
-  h.method = darts_radius > 0 ? "T1-T2, DARTS form (last step)" : "T1-T2 (last step)";
-  return h;
-}
-
-std::vector<LadderMethod> standard_ladder(double greedy_gamma) {
-  auto policy = [](ReversePolicy p) {
-    return [p](const BilevelProblem& pr, const Tensor& th, const Segment* s) {
-      ReverseOptions o;
-      o.policy = p;
-      return reverse_hypergradient(pr, th, o, s);
-    };
+std::vector<LadderMethod> standard_ladder(double greedy_gamma, Registry& r) {
+  register_builtin_methods(r);
+  auto rung = [&](std::string name, const std::string& method, std::map<std::string, std::string> options = {}) {
+    return LadderMethod{std::move(name), std::shared_ptr<const Method>(r.make_offline(method, options))};
   };
+  std::ostringstream gamma;
+  gamma << std::setprecision(17) << greedy_gamma;
   return {
-      {"reverse, exact reversal", policy(ReversePolicy::exact_reversal)},
-      {"reverse, checkpointing", policy(ReversePolicy::checkpoint)},
-      {"forward mode", [](const BilevelProblem& p, const Tensor& th, const Segment* s) {
-         return forward_hypergradient(p, th, {}, s);
-       }},
-      {"DrMAD", [](const BilevelProblem& p, const Tensor& th, const Segment* s) { return drmad_hypergradient(p, th, s); }},
-      {"greedy, gamma " + std::to_string(greedy_gamma).substr(0, 4),
-       [greedy_gamma](const BilevelProblem& p, const Tensor& th, const Segment* s) {
-         return greedy_hypergradient(p, th, greedy_gamma, 0, s);
-       }},
-      {"T1-T2 (last step)", [](const BilevelProblem& p, const Tensor& th, const Segment*) { return t1t2_hypergradient(p, th); }},
-      {"T1-T2, DARTS form", [](const BilevelProblem& p, const Tensor& th, const Segment*) {
-         return t1t2_hypergradient(p, th, 0.01);
-       }},
-      {"IFT, conjugate gradients", [](const BilevelProblem& p, const Tensor& th, const Segment* s) {
-         return ift_hypergradient(p, th, {}, s);
-       }},
-      {"IFT, Neumann series", [](const BilevelProblem& p, const Tensor& th, const Segment* s) {
-         ImplicitOptions o;
-         o.solver = ImplicitSolver::neumann;
-         return ift_hypergradient(p, th, o, s);
-       }},
+      rung("reverse, exact reversal", "reverse", {{"policy", "exact-reversal"}}),
+      rung("reverse, checkpointing", "reverse", {{"policy", "checkpoint"}}),
+      rung("forward mode", "forward"),
+      rung("DrMAD", "drmad"),
+      rung("greedy, gamma " + std::to_string(greedy_gamma).substr(0, 4), "greedy", {{"gamma", gamma.str()}}),
+      rung("T1-T2 (last step)", "t1t2"),
+      rung("T1-T2, DARTS form", "t1t2", {{"darts-radius", "0.01"}}),
+      rung("IFT, conjugate gradients", "ift"),
+      rung("IFT, Neumann series", "ift", {{"solver", "neumann"}}),
   };
 }
 
@@ -115,11 +47,13 @@ void compare(LadderRow& row, const Tensor& h, const Tensor& ref) {
 
 std::vector<LadderRow> exactness_ladder(const BilevelProblem& problem, const Tensor& theta,
                                         const std::vector<LadderMethod>& methods, const LadderMethod* reference) {
-  const LadderMethod store{"reverse, store-all (reference)", [](const BilevelProblem& p, const Tensor& th, const Segment* s) {
-                             return reverse_hypergradient(p, th, {}, s);
-                           }};
+  LadderMethod store{"reverse, store-all (reference)", nullptr};
+  if (!reference) {
+    register_builtin_methods(Registry::global());
+    store.method = Registry::global().make_offline("reverse");
+  }
   const LadderMethod& ref = reference ? *reference : store;
-  const Hypergradient exact = ref.method(problem, theta, nullptr);
+  const Hypergradient exact = ref.method->compute(problem, theta);
   std::vector<LadderRow> rows;
   LadderRow r0;
   r0.name = ref.name;
@@ -133,7 +67,7 @@ std::vector<LadderRow> exactness_ladder(const BilevelProblem& problem, const Ten
     LadderRow row;
     row.name = m.name;
     try {
-      const Hypergradient h = m.method(problem, theta, nullptr);
+      const Hypergradient h = m.method->compute(problem, theta);
       row.ran = true;
       row.seconds = h.cost.seconds;
       row.peak_bytes = h.cost.peak_bytes;
@@ -218,9 +152,9 @@ HypergradientCheck check_hypergradient(const BilevelProblem& problem, const Tens
   return c;
 }
 
-HypergradientCheck check_hypergradient(const BilevelProblem& problem, const Tensor& theta,
-                                       const HypergradientMethod& method, double tolerance, double step) {
-  return check_hypergradient(problem, theta, method(problem, theta, nullptr).d_theta.to(DType::f64), tolerance, step);
+HypergradientCheck check_hypergradient(const BilevelProblem& problem, const Tensor& theta, const Method& method,
+                                       double tolerance, double step) {
+  return check_hypergradient(problem, theta, method.compute(problem, theta).d_theta.to(DType::f64), tolerance, step);
 }
 
 }  // namespace gradhpo::hpo

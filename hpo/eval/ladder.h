@@ -4,16 +4,18 @@
 // code) with central differences of the whole training run and says what to do about it.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "../outer.h"
+#include "../registry.h"
 
 namespace gradhpo::hpo {
 
+/// One rung: a display name and a method made from the registry.
 struct LadderMethod {
   std::string name;
-  HypergradientMethod method;
+  std::shared_ptr<const Method> method;
 };
 
 struct LadderRow {
@@ -28,25 +30,20 @@ struct LadderRow {
   Tensor d_theta;
 };
 
-/// The methods of gradhpo that apply to any problem, offline: reverse mode (three policies),
-/// forward mode, DrMAD, the T1–T2 one-step hypergradient of the last step (exact and DARTS),
-/// generalized greedy's γ-weighted sum of one-step terms along the run, and the IFT at w_T
-/// (conjugate gradients, Neumann series; refused for optimizer-defining groups).
-std::vector<LadderMethod> standard_ladder(double greedy_gamma = 0.9);
+/// The offline methods of gradhpo, made by name from `registry` (register_builtin_methods is
+/// called on it first): reverse mode (exact reversal and checkpointing), forward mode, DrMAD,
+/// generalized greedy's γ-weighted sum of one-step terms along the run, the T1–T2 one-step
+/// hypergradient of the last step (exact and DARTS), and the IFT at w_T (conjugate gradients,
+/// Neumann series; refused for optimizer-defining groups).
+std::vector<LadderMethod> standard_ladder(double greedy_gamma = 0.9, Registry& registry = Registry::global());
 
-/// Runs `reference` (default: reverse mode, store-all) and every method; a method that throws
+/// Runs `reference` (default: "reverse" with store-all) and every method; a method that throws
 /// Error is reported as refused with its message.
 std::vector<LadderRow> exactness_ladder(const BilevelProblem& problem, const Tensor& theta,
                                         const std::vector<LadderMethod>& methods,
                                         const LadderMethod* reference = nullptr);
 /// A fixed-width text table of the ladder (markdown pipes when `markdown`).
 std::string ladder_table(const std::vector<LadderRow>& rows, bool markdown = false);
-
-/// Generalized greedy offline: Σ_t γ^{T−1−t} (one-step hypergradient of step t) along the run.
-Hypergradient greedy_hypergradient(const BilevelProblem& problem, const Tensor& theta, double gamma,
-                                   double darts_radius = 0, const Segment* segment = nullptr);
-/// T1–T2 offline: the one-step hypergradient of the last step of the run.
-Hypergradient t1t2_hypergradient(const BilevelProblem& problem, const Tensor& theta, double darts_radius = 0);
 
 struct HypergradientCheck {
   bool ok = false;
@@ -60,8 +57,8 @@ struct HypergradientCheck {
 /// θ) of the entire training run. `tolerance` is relative, norm-wise.
 HypergradientCheck check_hypergradient(const BilevelProblem& problem, const Tensor& theta, const Tensor& candidate,
                                        double tolerance = 1e-6, double step = 1e-4);
-/// The same for a method, run at θ.
-HypergradientCheck check_hypergradient(const BilevelProblem& problem, const Tensor& theta,
-                                       const HypergradientMethod& method, double tolerance = 1e-6, double step = 1e-4);
+/// The same for a method, run at θ over the whole run.
+HypergradientCheck check_hypergradient(const BilevelProblem& problem, const Tensor& theta, const Method& method,
+                                       double tolerance = 1e-6, double step = 1e-4);
 
 }  // namespace gradhpo::hpo

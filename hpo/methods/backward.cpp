@@ -4,11 +4,11 @@
 
 namespace gradhpo::hpo::detail {
 
-Adjoint start_backward(Unroll& u, const InnerState& final_state, Hypergradient& out) {
+Adjoint start_backward(Unroll& u, const InnerState& final_state) {
   const Unroll::ValPass val = u.validation(final_state.w());
-  out.val_loss = val.loss;
-  out.direct = val.grad_theta.clone();
   Adjoint a;
+  a.val_loss = val.loss;
+  a.direct = val.grad_theta.clone();
   a.state.parts.push_back(val.grad_w);
   for (std::size_t i = 1; i < final_state.parts.size(); ++i)
     a.state.parts.push_back(

@@ -6,15 +6,18 @@
 
 namespace gradhpo::hpo::detail {
 
-/// The adjoint state of the backward pass: S̄_{t+1} going in, S̄_t coming out, and θ̄.
+/// The adjoint state of the backward pass: S̄_{t+1} going in, S̄_t coming out, and θ̄; with the
+/// validation loss and the direct term ∂_θ L_val that started it.
 struct Adjoint {
   InnerState state;
   Tensor theta;
+  double val_loss = 0;
+  Tensor direct;
 };
 
 /// Starts the backward pass at the end of training: S̄_T = (∂L_val/∂w_T, 0, ...), θ̄ = ∂_θ L_val
-/// (the direct term, also stored in out.direct, with out.val_loss).
-Adjoint start_backward(Unroll& u, const InnerState& final_state, Hypergradient& out);
+/// (the direct term, also kept in `direct`, with `val_loss`).
+Adjoint start_backward(Unroll& u, const InnerState& final_state);
 
 /// One step back: (S̄_t, ḡ_t, θ̄_Φ) = ∂Φ_t/∂(S, g, θ)^T S̄_{t+1} from the step tape, then
 /// w̄_t += H_t ḡ_t and θ̄ += θ̄_Φ + ∂_θ(ḡ_t·∇_w L_train) from one forward-over-reverse pass.

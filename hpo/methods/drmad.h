@@ -12,10 +12,21 @@
 // ∂_w L_val · dw_T/dθ's second term elsewhere. Both kinds of hyperparameters.
 #pragma once
 
-#include "../hypergradient.h"
+#include "../method.h"
 
 namespace gradhpo::hpo {
 
-Hypergradient drmad_hypergradient(const BilevelProblem& problem, const Tensor& theta, const Segment* segment = nullptr);
+/// Registered as "drmad" (no options). d_w0 = dL_val/dw_start along the line.
+class DrmadMethod final : public Method {
+ public:
+  explicit DrmadMethod(const Options& options);
+  Estimate estimate(const BilevelProblem& problem) const override;
+
+ protected:
+  MethodOutput run(Unroll& u, const Segment& segment) const override;
+};
+
+/// (1 − β) a + β b, part by part: the state on DrMAD's line at β.
+InnerState drmad_on_line(const InnerState& a, const InnerState& b, double beta);
 
 }  // namespace gradhpo::hpo

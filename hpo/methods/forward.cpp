@@ -1,6 +1,6 @@
 #include "forward.h"
 
-#include <chrono>
+#include <limits>
 
 #include "../progress.h"
 #include "../tensor_math.h"
@@ -36,17 +36,48 @@ LossPass column_by_column(Unroll& u, const Tensor& w, std::int64_t t, const Tens
 
 }  // namespace
 
-Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor& theta, const ForwardOptions& o,
-                                    const Segment* segment) {
-  const auto start = std::chrono::steady_clock::now();
-  Unroll u(problem, theta);
-  const Segment seg = detail::resolve(u, segment);
-  const std::int64_t N = problem.hyper.size();
-  require(N >= 1, "forward mode: the problem has no hyperparameters to differentiate");
-  require(o.clip_hessian_product >= 0 && o.clip_hypergradient >= 0, "forward mode: clipping bounds must be >= 0");
+const OptionSpecs& forward_option_specs() {
+  constexpr double inf = std::numeric_limits<double>::max();
+  static const OptionSpecs specs = {
+      OptionSpec::real("clip-hessian", 0, 0, inf, "clip each entry of the Hessian-matrix product to +-c (0: off; Appendix B uses 10)"),
+      OptionSpec::real("clip-hypergradient", 0, 0, inf, "clip each hypergradient entry to +-c (0: off)"),
+      OptionSpec::boolean("truncate-alternate", false, "skip the H Z term on every other step (Section 4, after Shaban et al. 2019)"),
+      OptionSpec::boolean("single-direction", false, "K single-direction passes per step instead of one K-direction pass (same numbers)"),
+  };
+  return specs;
+}
 
-  Hypergradient out;
-  out.method = "forward (K = " + std::to_string(N) + (o.single_direction_passes ? ", one pass per column)" : ")");
+ForwardMethod::ForwardMethod(const Options& options) : Method("forward", options, Support{}) {
+  o_.clip_hessian_product = options.real("clip-hessian");
+  o_.clip_hypergradient = options.real("clip-hypergradient");
+  o_.truncate_alternate = options.boolean("truncate-alternate");
+  o_.single_direction_passes = options.boolean("single-direction");
+}
+
+void ForwardMethod::check_problem(const BilevelProblem& problem) const {
+  require(problem.hyper.size() >= 1, "forward mode: the problem has no hyperparameters to differentiate");
+}
+
+Estimate ForwardMethod::estimate(const BilevelProblem& p) const {
+  const std::size_t N = static_cast<std::size_t>(p.hyper.size()), P = static_cast<std::size_t>(p.num_params());
+  const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
+  const std::size_t column = N * P * dtype_size(p.dtype());  // one [N, P] tangent
+  Estimate e;
+  // Held at once: dS_t/dθ, ġ_t and dS_{t+1}/dθ.
+  e.buffer_bytes = (2 * parts + 1) * column;
+  const double T = static_cast<double>(p.horizon), K = static_cast<double>(N);
+  e.gradient_equivalents = (o_.single_direction_passes ? T * K * 4 : T * (2 + 2 * K)) + 1;
+  e.explain = "tangents of the " + std::to_string(parts) + " state parts, twice, and of g: [N = " + std::to_string(N) +
+              ", P = " + std::to_string(P) + "] each";
+  return e;
+}
+
+MethodOutput ForwardMethod::run(Unroll& u, const Segment& seg) const {
+  const ForwardOptions& o = o_;
+  const BilevelProblem& problem = u.problem();
+  const std::int64_t N = problem.hyper.size();
+  MethodOutput out;
+  out.label = "forward (K = " + std::to_string(N) + (o.single_direction_passes ? ", one pass per column)" : ")");
   // θ's tangent seeds the loss tape only when some group enters L_train.
   const Tensor theta_dirs = problem.hyper.has_loss_defining() ? u.theta_identity() : Tensor();
   InnerState s = seg.start;
@@ -79,20 +110,10 @@ Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor&
   out.d_theta = val.grad_theta.clone();
   if (Z[0].defined()) axpy(out.d_theta, 1.0, columns_dot(Z[0], val.grad_w).to(out.d_theta.dtype()));
   if (o.clip_hypergradient > 0) clip(out.d_theta, o.clip_hypergradient);
-  // Hyperparameter-sized results on the host (where the caller's θ is); Z_T stayed on w's device.
-  out.d_theta = out.d_theta.to(Device::cpu);
-  out.direct = out.direct.to(Device::cpu);
-  if (const std::int64_t i = first_non_finite(out.d_theta); i >= 0)
-    throw Error("forward mode: the hypergradient of " + problem.hyper.entry_name(i) + " is not finite" +
-                (problem.optimizer.kind == nn::OptimizerKind::adam ? "; " + detail::adam_note(problem) : std::string()));
-  out.theta = u.theta_on_host();
   out.final_state = s;
   out.cost.tangent_bytes = peak;
   out.cost.peak_bytes = peak;
   out.cost.directions = o.single_direction_passes ? 1 : N;
-  out.cost.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  detail::record_counts(out.cost, u.counts);
-  if (const std::string n = detail::adam_note(problem); !n.empty()) out.notes.push_back(n);
   if (o.truncate_alternate) out.notes.push_back("truncated: H·Z skipped on every other step");
   if (o.clip_hessian_product > 0) out.notes.push_back("Hessian–matrix product clipped to ±" + std::to_string(o.clip_hessian_product));
   return out;

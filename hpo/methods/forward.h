@@ -17,7 +17,7 @@
 // `single_direction_passes` does that loop instead, as the benchmark's baseline.
 #pragma once
 
-#include "../hypergradient.h"
+#include "../method.h"
 
 namespace gradhpo::hpo {
 
@@ -32,9 +32,23 @@ struct ForwardOptions {
   bool single_direction_passes = false;
 };
 
-/// dL_val/dθ by forward mode over `segment` (default: the whole run; in a segment the start
-/// state is held fixed, Z = C = 0 there). Every hyperparameter group is supported.
-Hypergradient forward_hypergradient(const BilevelProblem& problem, const Tensor& theta,
-                                    const ForwardOptions& options = {}, const Segment* segment = nullptr);
+/// Registry entry "forward": clip-hessian, clip-hypergradient, truncate-alternate, single-direction.
+const OptionSpecs& forward_option_specs();
+
+/// Forward mode over a segment (in a segment the start state is held fixed, Z = C = 0 there),
+/// registered as "forward". Every hyperparameter group, SGD and Adam.
+class ForwardMethod final : public Method {
+ public:
+  explicit ForwardMethod(const Options& options);
+  const ForwardOptions& settings() const { return o_; }
+  Estimate estimate(const BilevelProblem& problem) const override;
+
+ protected:
+  MethodOutput run(Unroll& u, const Segment& segment) const override;
+  void check_problem(const BilevelProblem& problem) const override;
+
+ private:
+  ForwardOptions o_;
+};
 
 }  // namespace gradhpo::hpo

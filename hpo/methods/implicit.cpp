@@ -1,6 +1,10 @@
 #include "implicit.h"
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
+
+#include <Eigen/Dense>
 #include <cmath>
 #include <sstream>
 
@@ -15,6 +19,18 @@ using Clock = std::chrono::steady_clock;
 
 double norm(const Tensor& x) { return std::sqrt(dot(x, x)); }
 
+/// The solver's own buffers: Neumann v, p, Hv; CG q, r, p, Hp, the next p; exact the dense H and
+/// e_i, H e_i, q (float64).
+std::size_t solver_bytes(ImplicitSolver solver, std::int64_t P) {
+  const std::size_t n = static_cast<std::size_t>(P) * sizeof(double);
+  switch (solver) {
+    case ImplicitSolver::neumann: return 3 * n;
+    case ImplicitSolver::cg: return 5 * n;
+    case ImplicitSolver::exact: return static_cast<std::size_t>(P) * n + 3 * n;
+  }
+  return 0;
+}
+
 Tensor scaled(double a, const Tensor& x) {
   Tensor y = Tensor::zeros(x.shape(), x.dtype(), x.device());
   axpy(y, a, x);
@@ -24,8 +40,7 @@ Tensor scaled(double a, const Tensor& x) {
 }  // namespace
 
 LinearSolve neumann_solve(const LinearOperator& H, const Tensor& b, double alpha, int terms) {
-  require(terms >= 1, "Neumann series: k = " + std::to_string(terms) +
-                          " terms asked; give k >= 1 (k = 0 is the identity approximation H^-1 = alpha I of T1-T2)");
+  require(terms >= 0, "Neumann series: k = " + std::to_string(terms) + " terms asked; give k >= 0");
   require(std::isfinite(alpha) && alpha > 0, "Neumann series: alpha must be > 0, got " + std::to_string(alpha));
   // Algorithm 3 (Lorraine et al. 2020): v_j = (I − αH)^j b and p = Σ_{j=0}^{k} v_j.
   Tensor v = b.to(DType::f64).clone();
@@ -39,7 +54,37 @@ LinearSolve neumann_solve(const LinearOperator& H, const Tensor& b, double alpha
   out.q = scaled(alpha, p);  // α scales the whole sum once
   out.iterations = terms;
   out.converged = true;
-  out.stop_reason = "summed " + std::to_string(terms + 1) + " terms";
+  out.stop_reason = terms == 0 ? "k = 0: the identity approximation H^-1 = alpha I (one term)"
+                               : "summed " + std::to_string(terms + 1) + " terms";
+  return out;
+}
+
+LinearSolve exact_solve(const LinearOperator& H, const Tensor& b) {
+  const std::int64_t P = b.numel();
+  require(P <= kExactSolveMaxParams, "IFT (exact): the dense Hessian of P = " + std::to_string(P) + " parameters would take " +
+                                         std::to_string(P * P * 8 / 1000000) + " MB; the exact solve takes P <= " +
+                                         std::to_string(kExactSolveMaxParams) + " (use solver=cg or solver=neumann)");
+  // H column by column: H e_i (P products), on the host in float64.
+  const Tensor rhs = b.to(DType::f64);
+  Eigen::MatrixXd dense(P, P);
+  LinearSolve out;
+  for (std::int64_t i = 0; i < P; ++i) {
+    Tensor e = Tensor::zeros(rhs.shape(), DType::f64, rhs.device());
+    e.flat_slice(i, 1).fill(1.0);
+    const std::vector<double> column = H(e).to_vector();
+    for (std::int64_t j = 0; j < P; ++j) dense(j, i) = column[static_cast<std::size_t>(j)];
+    ++out.operator_calls;
+  }
+  // The minimum-norm least-squares solution H⁺ b (H⁻¹ b where H is invertible).
+  const std::vector<double> bv = rhs.to_vector();
+  const Eigen::CompleteOrthogonalDecomposition<Eigen::MatrixXd> cod(dense);
+  const Eigen::VectorXd q = cod.solve(Eigen::Map<const Eigen::VectorXd>(bv.data(), P));
+  out.q = Tensor::from(std::vector<double>(q.data(), q.data() + P), rhs.shape(), DType::f64).to(rhs.device());
+  out.converged = true;
+  out.stop_reason = cod.rank() == P ? "dense solve (H of full rank " + std::to_string(P) + ")"
+                                    : "minimum-norm solution (H is singular: rank " + std::to_string(cod.rank()) + " of " +
+                                          std::to_string(P) + ")";
+  out.residual = (dense * q - Eigen::Map<const Eigen::VectorXd>(bv.data(), P)).norm();
   return out;
 }
 
@@ -95,11 +140,28 @@ LinearSolve cg_solve(const LinearOperator& H, const Tensor& b, const CgOptions& 
   return out;
 }
 
-const char* solver_name(ImplicitSolver s) { return s == ImplicitSolver::neumann ? "Neumann" : "CG"; }
+const char* solver_name(ImplicitSolver s) {
+  switch (s) {
+    case ImplicitSolver::neumann: return "Neumann";
+    case ImplicitSolver::cg: return "CG";
+    case ImplicitSolver::exact: return "exact";
+  }
+  return "?";
+}
+
+ImplicitSolver parse_solver(const std::string& name) {
+  if (name == "neumann") return ImplicitSolver::neumann;
+  if (name == "cg") return ImplicitSolver::cg;
+  if (name == "exact") return ImplicitSolver::exact;
+  throw Error("IFT: unknown solver '" + name + "' (expected cg, neumann or exact)");
+}
 
 void ImplicitOptions::validate() const {
-  require(iterations >= 1, std::string("IFT (") + solver_name(solver) + "): a budget of zero iterations; give " +
-                               "iterations >= 1, got " + std::to_string(iterations));
+  if (solver == ImplicitSolver::cg)
+    require(iterations >= 1, "IFT (CG): a budget of zero iterations; give iterations >= 1, got " + std::to_string(iterations));
+  if (solver == ImplicitSolver::neumann)
+    require(iterations >= 0, "IFT (Neumann): a budget of zero is k = 0; give iterations >= 0, got " +
+                                 std::to_string(iterations));
   require(std::isfinite(neumann_alpha) && neumann_alpha > 0,
           "IFT: neumann_alpha must be > 0, got " + std::to_string(neumann_alpha));
   require(std::isfinite(cg_tolerance) && cg_tolerance >= 0,
@@ -124,6 +186,8 @@ ImplicitResult implicit_at(Unroll& unroll, const Tensor& w, const ImplicitOption
   ImplicitResult out;
   if (options.solver == ImplicitSolver::neumann) {
     out.solve = neumann_solve(H, b, options.neumann_alpha, options.iterations);
+  } else if (options.solver == ImplicitSolver::exact) {
+    out.solve = exact_solve(H, b);
   } else {
     CgOptions cg;
     cg.tolerance = options.cg_tolerance * (options.cg_reference_norm > 0 ? options.cg_reference_norm : norm(b));
@@ -141,6 +205,8 @@ ImplicitResult implicit_at(Unroll& unroll, const Tensor& w, const ImplicitOption
   std::ostringstream name;
   if (options.solver == ImplicitSolver::neumann) {
     name << method << " (Neumann, k = " << options.iterations << ", alpha = " << options.neumann_alpha << ")";
+  } else if (options.solver == ImplicitSolver::exact) {
+    name << method << " (exact solve, P = " << w.numel() << ")";
   } else {
     name << method << " (CG, " << out.solve.iterations << " iterations)";
   }
@@ -165,21 +231,78 @@ ImplicitResult implicit_at(Unroll& unroll, const Tensor& w, const ImplicitOption
   hg.cost.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   detail::record_counts(hg.cost, unroll.counts);
   hg.cost.directions = 1;
-  // The solver's own vectors: Neumann v, p, Hv; CG q, r, p, Hp, the next p (float64, [P] each).
-  const std::size_t vectors = options.solver == ImplicitSolver::neumann ? 3 : 5;
-  hg.cost.peak_bytes = vectors * static_cast<std::size_t>(w.numel()) * sizeof(double);
+  hg.cost.peak_bytes = solver_bytes(options.solver, w.numel());
   return out;
 }
 
-Hypergradient ift_hypergradient(const BilevelProblem& problem, const Tensor& theta, const ImplicitOptions& options,
-                                const Segment* segment) {
-  const auto start = Clock::now();
-  require_loss_defining(problem.hyper, "IFT");  // before training, so that a refusal costs nothing
-  options.validate();
-  problem.hyper.check_theta(theta, "IFT");
-  Unroll u(problem, theta);
-  const Segment seg = detail::resolve(u, segment);
+const OptionSpecs& ift_option_specs() {
+  constexpr double inf = std::numeric_limits<double>::max();
+  static const OptionSpecs specs = {
+      OptionSpec::choice("solver", "cg", {"cg", "neumann", "exact"},
+                         "the solve H q = grad_w L_val: conjugate gradients, the Neumann series (Lorraine et al. 2020, "
+                         "Algorithm 3), or the dense minimum-norm solve (P <= 4096)"),
+      OptionSpec::integer("iterations", 50, 0, 1000000000,
+                          "CG: the most iterations (>= 1); Neumann: k, the terms after the first (0: H^-1 = alpha I)"),
+      OptionSpec::real("neumann-alpha", 0.1, 0, inf, "Neumann: alpha of the series (needs 0 < alpha < 2/lambda_max(H))"),
+      OptionSpec::real("cg-tolerance", 1e-10, 0, inf, "CG: stop at |Hq - grad_w L_val| <= tolerance * |grad_w L_val| (0: all iterations)"),
+  };
+  return specs;
+}
 
+namespace {
+
+Options options_of(const ImplicitOptions& o) {
+  Options out(ift_option_specs(), "ift");
+  const char* solvers[] = {"neumann", "cg", "exact"};
+  out.set("solver", std::string(solvers[static_cast<int>(o.solver)]));
+  out.set("iterations", static_cast<std::int64_t>(std::max(o.iterations, 0)));
+  if (std::isfinite(o.neumann_alpha) && o.neumann_alpha >= 0) out.set("neumann-alpha", o.neumann_alpha);
+  if (std::isfinite(o.cg_tolerance) && o.cg_tolerance >= 0) out.set("cg-tolerance", o.cg_tolerance);
+  return out;
+}
+
+}  // namespace
+
+ImplicitMethod::ImplicitMethod(const Options& options) : Method("ift", options, Support::loss_defining_only()) {
+  o_.solver = parse_solver(options.text("solver"));
+  o_.iterations = static_cast<int>(options.integer("iterations"));
+  o_.neumann_alpha = options.real("neumann-alpha");
+  o_.cg_tolerance = options.real("cg-tolerance");
+  o_.validate();  // a budget of zero or α = 0: refused when the method is made
+}
+
+ImplicitMethod::ImplicitMethod(const ImplicitOptions& options)
+    : Method("ift", (options.validate(), options_of(options)), Support::loss_defining_only()), o_(options) {}
+
+void ImplicitMethod::check_problem(const BilevelProblem& problem) const {
+  if (o_.solver == ImplicitSolver::exact && problem.num_params() > kExactSolveMaxParams)
+    throw Error("ift: the exact solve builds a dense Hessian of P^2 numbers and takes P <= " +
+                std::to_string(kExactSolveMaxParams) + "; this problem has P = " + std::to_string(problem.num_params()) +
+                " (use solver=cg or solver=neumann)");
+}
+
+Estimate ImplicitMethod::estimate(const BilevelProblem& p) const {
+  const std::int64_t P = p.num_params();
+  const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
+  Estimate e;
+  e.buffer_bytes = solver_bytes(o_.solver, P) + parts * static_cast<std::size_t>(P) * dtype_size(p.dtype());
+  const double products = o_.solver == ImplicitSolver::exact ? static_cast<double>(P) : static_cast<double>(o_.iterations);
+  const double batches = o_.hessian_batches.steps.empty() ? 1.0 : static_cast<double>(o_.hessian_batches.steps.size());
+  // Training, L_val, the solve's H·x products and the final mixed product, one pass per batch.
+  e.gradient_equivalents = static_cast<double>(p.horizon) + 1 + 4 * batches * (products + 1);
+  e.explain = std::string("the ") + solver_name(o_.solver) + " solver's float64 buffers and the final state S_T";
+  return e;
+}
+
+ImplicitResult ImplicitMethod::at(const BilevelProblem& problem, const Tensor& theta, const Tensor& w) const {
+  check_supports(problem);
+  Unroll u(problem, theta);
+  ImplicitOptions at_w = o_;
+  if (at_w.hessian_batches.steps.empty()) at_w.hessian_batches.steps = {problem.horizon - 1};
+  return implicit_at(u, w, at_w);
+}
+
+MethodOutput ImplicitMethod::run(Unroll& u, const Segment& seg) const {
   // w_T: training as the problem says (the IFT is exact only where this reached the optimum).
   InnerState s = seg.start;
   double last_loss = 0;
@@ -190,15 +313,21 @@ Hypergradient ift_hypergradient(const BilevelProblem& problem, const Tensor& the
     s = u.step(s, lp.grad, seg.first + k);
     report_progress("train", k + 1, seg.steps);
   }
-  ImplicitOptions at_end = options;
+  ImplicitOptions at_end = o_;
   if (at_end.hessian_batches.steps.empty()) at_end.hessian_batches.steps = {seg.first + seg.steps - 1};
   ImplicitResult r = implicit_at(u, s.w(), at_end);
-  Hypergradient hg = std::move(r.hypergradient);
-  hg.final_train_loss = last_loss;
-  hg.final_state = std::move(s);
-  hg.cost.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  hg.cost.peak_bytes += hg.final_state.nbytes();
-  return hg;
+  Hypergradient& hg = r.hypergradient;
+  MethodOutput out;
+  out.label = std::move(hg.method);
+  out.val_loss = hg.val_loss;
+  out.final_train_loss = last_loss;
+  out.d_theta = std::move(hg.d_theta);
+  out.direct = std::move(hg.direct);
+  out.cost = hg.cost;
+  out.cost.peak_bytes += s.nbytes();
+  out.notes = std::move(hg.notes);
+  out.final_state = std::move(s);
+  return out;
 }
 
 }  // namespace gradhpo::hpo

@@ -1,6 +1,6 @@
 #include "reverse.h"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -28,32 +28,48 @@ ReversePolicy parse_policy(const std::string& name) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using detail::Adjoint;
 using detail::backward_step;
 using detail::start_backward;
 
-void finish(Unroll& u, Adjoint& a, Hypergradient& out, Clock::time_point start) {
-  // Hyperparameter-sized results on the host (where the caller's θ is), d_w0 on w's device.
-  out.theta = u.theta_on_host();
-  out.d_theta = a.theta.to(Device::cpu);
-  out.direct = out.direct.to(Device::cpu);
+/// Exact reversal with β = 0 destroys v entirely at every step: the information buffer would
+/// keep all 64 bits of every v_i, every step — no saving over storing the trajectory.
+std::string zero_momentum_message(const BilevelProblem& p, std::int64_t steps, const std::string& why) {
+  const double bytes = 8.0 * static_cast<double>(p.num_params()) * static_cast<double>(steps);
+  std::ostringstream m;
+  m << "reverse mode: exact reversal refuses momentum beta = 0 (" << why
+    << "): multiplying v by 0 destroys it, so the information buffer would keep ~64 bits per parameter per step, "
+    << bytes / 1e6 << " MB for P = " << p.num_params() << " and T = " << steps
+    << " (no saving over storing the trajectory); use policy=checkpoint (or store-all)";
+  return m.str();
+}
+
+/// A learned momentum can be exactly 0 at some step: refused before training, as above.
+void refuse_zero_momentum(Unroll& u, const Segment& seg) {
+  for (std::int64_t k = 0; k < seg.steps; ++k) {
+    const std::int64_t t = seg.first + k;
+    const std::vector<double> beta = u.optimizer_values(t).momentum.to_vector();
+    for (std::size_t i = 0; i < beta.size(); ++i)
+      if (beta[i] == 0)
+        throw Error(zero_momentum_message(u.problem(), seg.steps, "the momentum is exactly 0 at step " + std::to_string(t) +
+                                                                      (beta.size() > 1 ? ", entry " + std::to_string(i) : std::string())));
+  }
+}
+
+/// The backward pass's end: dL_val/dθ = θ̄, dL_val/dw_start = w̄ (Method::compute does the rest).
+void finish(Adjoint& a, MethodOutput& out) {
+  out.val_loss = a.val_loss;
+  out.d_theta = std::move(a.theta);
+  out.direct = std::move(a.direct);
   out.d_w0 = a.state.parts[0];
-  out.cost.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   out.cost.directions = 1;
-  detail::record_counts(out.cost, u.counts);
-  if (const std::string n = detail::adam_note(u.problem()); !n.empty()) out.notes.push_back(n);
-  if (const std::int64_t i = first_non_finite(out.d_theta); i >= 0)
-    throw Error("reverse mode: the hypergradient of " + u.problem().hyper.entry_name(i) +
-                " is not finite; " + (out.notes.empty() ? std::string("the inner run is unstable") : out.notes.back()));
 }
 
 std::size_t step_bytes(const InnerState& s) { return s.nbytes() + s.w().nbytes(); }  // S_t and g_t
 
-Hypergradient store_all(Unroll& u, const Segment& seg) {
-  const auto start = Clock::now();
-  Hypergradient out;
-  out.method = "reverse (store-all)";
+MethodOutput store_all(Unroll& u, const Segment& seg) {
+  MethodOutput out;
+  out.label = "reverse (store-all)";
   MemoryMeter mem;
   std::vector<InnerState> states;
   std::vector<Tensor> grads;
@@ -72,7 +88,7 @@ Hypergradient store_all(Unroll& u, const Segment& seg) {
     report_progress("reverse", k + 1, 2 * seg.steps);
   }
   out.cost.trajectory_bytes = mem.peak();
-  Adjoint a = start_backward(u, s, out);
+  Adjoint a = start_backward(u, s);
   mem.add(a.state.nbytes());
   out.final_state = s;
   for (std::int64_t k = seg.steps; k-- > 0;) {
@@ -82,15 +98,14 @@ Hypergradient store_all(Unroll& u, const Segment& seg) {
     report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
   }
   out.cost.peak_bytes = mem.peak();
-  finish(u, a, out, start);
+  finish(a, out);
   return out;
 }
 
-Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
-  const auto start = Clock::now();
-  Hypergradient out;
+MethodOutput checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
+  MethodOutput out;
   const std::int64_t c = every > 0 ? every : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(seg.steps))));
-  out.method = "reverse (checkpoint every " + std::to_string(c) + ")";
+  out.label = "reverse (checkpoint every " + std::to_string(c) + ")";
   MemoryMeter mem;
   std::vector<InnerState> snapshots;
   InnerState s = seg.start;
@@ -105,7 +120,7 @@ Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
     s = u.step(s, lp.grad, seg.first + k);
     report_progress("reverse", k + 1, 2 * seg.steps);
   }
-  Adjoint a = start_backward(u, s, out);
+  Adjoint a = start_backward(u, s);
   mem.add(a.state.nbytes());
   out.final_state = s;
   std::size_t replay_peak = 0;
@@ -136,7 +151,7 @@ Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
   out.cost.peak_bytes = mem.peak();
   out.notes.push_back(std::to_string((seg.steps + c - 1) / c) + " snapshots of S_t, segments of " + std::to_string(c) +
                       " steps replayed (peak replay buffer " + std::to_string(replay_peak) + " bytes)");
-  finish(u, a, out, start);
+  finish(a, out);
   return out;
 }
 
@@ -146,14 +161,11 @@ Hypergradient checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
 // each gradient and Hessian pass, g_t and the step's hyperparameter values come back to the host
 // for the integer update. Exact and device-agnostic, at the price of two copies of P numbers per
 // step each way.
-Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
+MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   const BilevelProblem& p = u.problem();
-  require(p.optimizer.kind == nn::OptimizerKind::sgd,
-          "reverse mode: exact reversal runs SGD with momentum backwards; the problem's optimizer is Adam "
-          "(use the store-all or checkpoint policy)");
-  const auto start = Clock::now();
-  Hypergradient out;
-  out.method = "reverse (exact reversal)";
+  refuse_zero_momentum(u, seg);
+  MethodOutput out;
+  out.label = "reverse (exact reversal)";
   const Device dev = u.device();
   auto host = [](const Tensor& t) { return t.to(Device::cpu); };
   ExactSgd run(host(seg.start.w()), host(seg.start.parts[1]), radix_bits);
@@ -176,7 +188,7 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   const double bits = run.buffer().bits();
   const std::size_t buffer_bytes = run.buffer().nbytes() + static_cast<std::size_t>(run.buffer().size()) * sizeof(std::vector<std::uint32_t>);
   InnerState s{{run.w().to(dev), run.v().to(dev)}};
-  Adjoint a = start_backward(u, s, out);
+  Adjoint a = start_backward(u, s);
   out.final_state = s;
   const Tensor zero_g = Tensor::zeros(s.w().shape(), s.w().dtype(), dev);
   for (std::int64_t k = seg.steps; k-- > 0;) {
@@ -218,37 +230,122 @@ Hypergradient exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
     out.notes.push_back(std::string("exact reversal on ") + device_name(dev) +
                         ": the fixed-point state and its information buffer live on the host; w_t, v_t and g_t "
                         "crossed between host and device at every step");
-  finish(u, a, out, start);
+  finish(a, out);
   return out;
 }
 
+/// reverse_along's method: the backward pass along states and gradients given from outside.
+class AlongMethod final : public Method {
+ public:
+  AlongMethod(const std::vector<InnerState>& states, const std::vector<Tensor>& grads, const InnerState& final_state,
+              std::int64_t first)
+      : Method("reverse-along", Options(), Support{}), states_(states), grads_(grads), final_(final_state), first_(first) {}
+  Estimate estimate(const BilevelProblem&) const override { return {}; }
+
+ protected:
+  MethodOutput run(Unroll& u, const Segment&) const override {
+    MethodOutput out;
+    out.label = "reverse (along a given trajectory)";
+    Adjoint a = start_backward(u, final_);
+    out.final_state = final_;
+    for (std::size_t k = states_.size(); k-- > 0;) backward_step(u, states_[k], grads_[k], first_ + static_cast<std::int64_t>(k), a);
+    finish(a, out);
+    return out;
+  }
+
+ private:
+  const std::vector<InnerState>& states_;
+  const std::vector<Tensor>& grads_;
+  const InnerState& final_;
+  std::int64_t first_;
+};
+
 }  // namespace
 
-Hypergradient reverse_hypergradient(const BilevelProblem& problem, const Tensor& theta, const ReverseOptions& options,
-                                    const Segment* segment) {
-  Unroll u(problem, theta);
-  const Segment seg = detail::resolve(u, segment);
-  switch (options.policy) {
+const OptionSpecs& reverse_option_specs() {
+  static const OptionSpecs specs = {
+      OptionSpec::choice("policy", "store-all", {"store-all", "exact-reversal", "checkpoint"},
+                         "memory policy of the backward pass: keep every S_t, run SGD backwards exactly "
+                         "(Maclaurin et al. 2015), or keep every c-th S_t and replay"),
+      OptionSpec::integer("checkpoint-every", 0, 0, std::int64_t{1} << 40, "checkpoint: steps per segment c (0: ceil(sqrt(T)))"),
+      OptionSpec::integer("radix-bits", 44, 1, 60, "exact reversal: fixed point with resolution 2^-radix-bits"),
+  };
+  return specs;
+}
+
+ReverseMethod::ReverseMethod(const Options& options) : Method("reverse", options, Support{}) {
+  o_.policy = parse_policy(options.text("policy"));
+  o_.checkpoint_every = options.integer("checkpoint-every");
+  o_.radix_bits = static_cast<int>(options.integer("radix-bits"));
+}
+
+void ReverseMethod::check_problem(const BilevelProblem& problem) const {
+  if (o_.policy != ReversePolicy::exact_reversal) return;
+  require(problem.optimizer.kind == nn::OptimizerKind::sgd,
+          "reverse mode: exact reversal runs SGD with momentum backwards; the problem's optimizer is Adam "
+          "(use the store-all or checkpoint policy)");
+  if (problem.hyper.find(HyperKind::momentum) < 0 && problem.optimizer.momentum == 0)
+    throw Error(zero_momentum_message(problem, problem.horizon, "the optimizer's momentum is 0"));
+}
+
+MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
+  switch (o_.policy) {
     case ReversePolicy::store_all: return store_all(u, seg);
-    case ReversePolicy::checkpoint: return checkpointed(u, seg, options.checkpoint_every);
-    case ReversePolicy::exact_reversal: return exact_reversal(u, seg, options.radix_bits);
+    case ReversePolicy::checkpoint: return checkpointed(u, seg, o_.checkpoint_every);
+    case ReversePolicy::exact_reversal: return exact_reversal(u, seg, o_.radix_bits);
   }
   throw Error("reverse mode: unknown policy");
+}
+
+Estimate ReverseMethod::estimate(const BilevelProblem& p) const {
+  const double T = static_cast<double>(p.horizon);
+  const std::size_t P = static_cast<std::size_t>(p.num_params()), sz = dtype_size(p.dtype());
+  const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
+  const std::size_t state = parts * P * sz, grad = P * sz;  // S_t, g_t; the adjoint S̄ is one state
+  Estimate e;
+  std::ostringstream why;
+  switch (o_.policy) {
+    case ReversePolicy::store_all:
+      e.buffer_bytes = static_cast<std::size_t>(p.horizon) * (state + grad) + state;
+      e.gradient_equivalents = T + 4 * T + 1;  // forward gradients, one H·v pass per step, L_val
+      why << "T = " << p.horizon << " stored (S_t, g_t) of " << (parts + 1) << " x P = " << P << " numbers, and the adjoint";
+      break;
+    case ReversePolicy::checkpoint: {
+      const std::int64_t T_ = p.horizon;
+      const std::int64_t c = o_.checkpoint_every > 0 ? o_.checkpoint_every
+                                                     : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(T_))));
+      const std::int64_t n = (T_ + c - 1) / c;
+      // Replaying segment b holds snapshots 0..b, the adjoint and the segment's (S_t, g_t).
+      std::size_t peak = 0;
+      for (std::int64_t b = 0; b < n; ++b)
+        peak = std::max(peak, static_cast<std::size_t>(b + 1) * state + state +
+                                  static_cast<std::size_t>(std::min(c, T_ - b * c)) * (state + grad));
+      e.buffer_bytes = peak;
+      e.gradient_equivalents = 2 * T + 4 * T + 1;  // training, the replay, H·v per step, L_val
+      why << n << " snapshots every " << c << " steps, one replayed segment of (S_t, g_t), and the adjoint";
+      break;
+    }
+    case ReversePolicy::exact_reversal: {
+      // Fixed-point w and v (int64), the information buffer (≈ log2(1/β) bits per parameter per
+      // step, plus one limb vector per parameter), and the adjoint.
+      const double beta = p.optimizer.momentum > 0 && p.optimizer.momentum < 1 ? p.optimizer.momentum : 0.9;
+      const double bits = std::log2(1 / beta) * T * static_cast<double>(P);
+      e.buffer_bytes = 2 * P * sizeof(std::int64_t) + P * sizeof(std::vector<std::uint32_t>) +
+                       static_cast<std::size_t>(std::ceil(bits / 8)) + state;
+      e.gradient_equivalents = T + 4 * T + 1;
+      why << "fixed-point w, v and an information buffer of ~log2(1/beta) = " << std::log2(1 / beta)
+          << " bits per parameter per step (beta = " << beta << ", the optimizer's momentum)";
+      break;
+    }
+  }
+  e.explain = why.str();
+  return e;
 }
 
 Hypergradient reverse_along(const BilevelProblem& problem, const Tensor& theta, const std::vector<InnerState>& states,
                             const std::vector<Tensor>& grads, const InnerState& final_state, std::int64_t first) {
   require(states.size() == grads.size() && !states.empty(), "reverse_along: one state and one gradient per step");
-  const auto start = Clock::now();
-  Unroll u(problem, theta);
-  Hypergradient out;
-  out.method = "reverse (along a given trajectory)";
-  Adjoint a = start_backward(u, final_state, out);
-  out.final_state = final_state;
-  for (std::size_t k = states.size(); k-- > 0;)
-    backward_step(u, states[k], grads[k], first + static_cast<std::int64_t>(k), a);
-  finish(u, a, out, start);
-  return out;
+  return AlongMethod(states, grads, final_state, first).compute(problem, theta);
 }
 
 }  // namespace gradhpo::hpo

@@ -21,7 +21,7 @@
 //                   O(√T·P), one extra forward pass), for any optimizer
 #pragma once
 
-#include "../hypergradient.h"
+#include "../method.h"
 
 namespace gradhpo::hpo {
 
@@ -36,14 +36,32 @@ struct ReverseOptions {
   int radix_bits = 44;                ///< exact reversal: fixed point with resolution 2^−radix_bits
 };
 
-/// dL_val/dθ and dL_val/dw_start by reverse mode over `segment` (default: the whole run).
-/// Every hyperparameter group is supported; exact reversal needs SGD.
-Hypergradient reverse_hypergradient(const BilevelProblem& problem, const Tensor& theta,
-                                    const ReverseOptions& options = {}, const Segment* segment = nullptr);
+/// Registry entry "reverse": policy, checkpoint-every, radix-bits.
+const OptionSpecs& reverse_option_specs();
+
+/// Reverse mode, registered as "reverse". Every hyperparameter group; store-all and checkpoint
+/// for SGD and Adam, exact reversal for SGD with momentum β ≠ 0 only (refused up front
+/// otherwise). d_w0 = dL_val/dw_start.
+class ReverseMethod final : public Method {
+ public:
+  explicit ReverseMethod(const Options& options);
+  const ReverseOptions& settings() const { return o_; }
+  Estimate estimate(const BilevelProblem& problem) const override;
+
+ protected:
+  MethodOutput run(Unroll& u, const Segment& segment) const override;
+  /// Exact reversal: Adam, and momentum fixed at β = 0 (which would keep ~64 bits per parameter
+  /// per step), are refused before any work.
+  void check_problem(const BilevelProblem& problem) const override;
+
+ private:
+  ReverseOptions o_;
+};
 
 /// Store-all reverse mode along a trajectory that was computed elsewhere (S_t and g_t for each
 /// step of the segment): the reference that exact reversal is compared with "along the
-/// trajectory it actually trained".
+/// trajectory it actually trained", and the reference implementations of DrMAD and the
+/// one-step methods (register.cpp) are written with.
 Hypergradient reverse_along(const BilevelProblem& problem, const Tensor& theta, const std::vector<InnerState>& states,
                             const std::vector<Tensor>& grads, const InnerState& final_state, std::int64_t first = 0);
 

@@ -78,7 +78,7 @@ Tensor HyperDistill::step_hypergradient(Unroll& u, BilevelState& s, const InnerS
         seg.start.parts.push_back(s.extra["window_s" + std::to_string(i)].to(dev));
       seg.first = t - options_.fit_every;
       seg.steps = options_.fit_every;
-      const Hypergradient est = drmad_hypergradient(u.problem(), u.theta(), &seg);
+      const Hypergradient est = DrmadMethod(Options(OptionSpecs{}, "drmad")).compute(u.problem(), u.theta(), &seg);
       Tensor y = est.d_theta.to(DType::f64).clone();
       axpy(y, -1.0, est.direct.to(DType::f64));  // its second-order part
       Tensor x = f.clone();
