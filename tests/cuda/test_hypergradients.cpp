@@ -7,10 +7,9 @@
 // for an MLP, ≤ 1e-11 for LeNet-5 (the models' bound in test_models.cpp: more ops in a chain).
 #include <doctest/doctest.h>
 
-#include <gradhpo/hpo/methods/drmad.h>
-#include <gradhpo/hpo/methods/forward.h>
-#include <gradhpo/hpo/methods/implicit.h>
-#include <gradhpo/hpo/methods/reverse.h>
+#include <map>
+
+#include <gradhpo/hpo/registry.h>
 
 #include "device_test.h"
 #include "hpo_problem.h"
@@ -20,17 +19,21 @@ using namespace gradhpo::testing;
 
 namespace {
 
-using Method = std::function<hpo::Hypergradient(const hpo::BilevelProblem&, const Tensor&)>;
+/// A method made by name from the registry.
+std::unique_ptr<hpo::Method> make(const std::string& name, const std::map<std::string, std::string>& options = {}) {
+  hpo::register_builtin_methods();
+  return hpo::Registry::global().make_offline(name, options);
+}
 
 void compare_method(const std::string& what, std::shared_ptr<const nn::Model> model, ModelProblemSpec spec,
-                    const Method& method, double tol) {
+                    const std::unique_ptr<hpo::Method>& m, double tol) {
   INFO(what);
   spec.device = Device::cpu;
   const hpo::BilevelProblem cpu = model_problem(model, spec);
   spec.device = Device::cuda;
   const hpo::BilevelProblem gpu = model_problem(model, spec);
   const Tensor theta = cpu.hyper.initial(DType::f64);
-  const hpo::Hypergradient want = method(cpu, theta), got = method(gpu, theta);
+  const hpo::Hypergradient want = m->compute(cpu, theta), got = m->compute(gpu, theta);
   CHECK(got.d_theta.device() == Device::cpu);
   CHECK(got.final_state.w().device() == Device::cuda);
   const double d = relative_difference(got.d_theta.to_vector(), want.d_theta.to_vector());
@@ -48,18 +51,7 @@ std::shared_ptr<const nn::Model> small_mlp() {
   return std::make_shared<nn::Mlp>(Shape{1, 4, 4}, 3, o);
 }
 
-Method reverse(hpo::ReversePolicy p) {
-  return [p](const hpo::BilevelProblem& problem, const Tensor& theta) {
-    hpo::ReverseOptions o;
-    o.policy = p;
-    o.checkpoint_every = 3;
-    return hpo::reverse_hypergradient(problem, theta, o);
-  };
-}
-
-Method forward() {
-  return [](const hpo::BilevelProblem& problem, const Tensor& theta) { return hpo::forward_hypergradient(problem, theta, {}); };
-}
+std::unique_ptr<hpo::Method> reverse(const char* policy) { return make("reverse", {{"policy", policy}, {"checkpoint-every", "3"}}); }
 
 }  // namespace
 
@@ -68,36 +60,26 @@ TEST_SUITE("device") {
 TEST_CASE("hypergradients on the GPU: reverse mode (store-all, checkpoint, exact reversal), forward mode, DrMAD") {
   const auto model = small_mlp();
   const ModelProblemSpec spec;
-  compare_method("reverse store-all", model, spec, reverse(hpo::ReversePolicy::store_all), 1e-12);
-  compare_method("reverse checkpoint", model, spec, reverse(hpo::ReversePolicy::checkpoint), 1e-12);
-  compare_method("reverse exact reversal", model, spec, reverse(hpo::ReversePolicy::exact_reversal), 1e-12);
-  compare_method("forward", model, spec, forward(), 1e-12);
-  compare_method("DrMAD", model, spec, [](const hpo::BilevelProblem& p, const Tensor& th) {
-    return hpo::drmad_hypergradient(p, th);
-  }, 1e-12);
+  compare_method("reverse store-all", model, spec, reverse("store-all"), 1e-12);
+  compare_method("reverse checkpoint", model, spec, reverse("checkpoint"), 1e-12);
+  compare_method("reverse exact reversal", model, spec, reverse("exact-reversal"), 1e-12);
+  compare_method("forward", model, spec, make("forward"), 1e-12);
+  compare_method("DrMAD", model, spec, make("drmad"), 1e-12);
 }
 
 TEST_CASE("hypergradients on the GPU: Adam (reverse and forward)") {
   ModelProblemSpec spec;
   spec.optimizer = nn::OptimizerKind::adam;
   spec.lr = 0.01;
-  compare_method("Adam reverse", small_mlp(), spec, reverse(hpo::ReversePolicy::store_all), 1e-12);
-  compare_method("Adam forward", small_mlp(), spec, forward(), 1e-12);
+  compare_method("Adam reverse", small_mlp(), spec, reverse("store-all"), 1e-12);
+  compare_method("Adam forward", small_mlp(), spec, make("forward"), 1e-12);
 }
 
 TEST_CASE("hypergradients on the GPU: IFT with Neumann and CG") {
   ModelProblemSpec spec;
   spec.learn_optimizer = false;  // the IFT learns loss-defining groups only
-  for (hpo::ImplicitSolver s : {hpo::ImplicitSolver::neumann, hpo::ImplicitSolver::cg}) {
-    compare_method(s == hpo::ImplicitSolver::cg ? "IFT CG" : "IFT Neumann", small_mlp(), spec,
-                   [s](const hpo::BilevelProblem& p, const Tensor& th) {
-                     hpo::ImplicitOptions o;
-                     o.solver = s;
-                     o.iterations = 8;
-                     return hpo::ift_hypergradient(p, th, o);
-                   },
-                   1e-12);
-  }
+  for (const char* s : {"neumann", "cg"})
+    compare_method(std::string("IFT ") + s, small_mlp(), spec, make("ift", {{"solver", s}, {"iterations", "8"}}), 1e-12);
 }
 
 TEST_CASE("hypergradients on the GPU: LeNet-5 (conv, pooling), reverse and forward mode") {
@@ -108,8 +90,8 @@ TEST_CASE("hypergradients on the GPU: LeNet-5 (conv, pooling), reverse and forwa
   spec.train_size = 32;
   spec.val_size = 16;
   spec.lr = 0.05;
-  compare_method("LeNet-5 reverse", lenet, spec, reverse(hpo::ReversePolicy::store_all), 1e-11);
-  compare_method("LeNet-5 forward", lenet, spec, forward(), 1e-11);
+  compare_method("LeNet-5 reverse", lenet, spec, reverse("store-all"), 1e-11);
+  compare_method("LeNet-5 forward", lenet, spec, make("forward"), 1e-11);
 }
 
 }  // TEST_SUITE

@@ -7,10 +7,7 @@
 // (Each TEST_CASE is its own process under ctest, so registering the emulator is local to it.)
 #include "toy.h"
 
-#include <gradhpo/hpo/methods/drmad.h>
-#include <gradhpo/hpo/methods/forward.h>
 #include <gradhpo/hpo/hoag/hoag.h>
-#include <gradhpo/hpo/methods/implicit.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
 #include <gradhpo/hpo/online/hypergradient_descent.h>
@@ -114,11 +111,9 @@ TEST_CASE("reverse mode on a device (store-all, checkpointing, exact reversal) e
   const Tensor theta = t.cpu.problem.hyper.initial(DType::f64);
   for (hpo::ReversePolicy p :
        {hpo::ReversePolicy::store_all, hpo::ReversePolicy::checkpoint, hpo::ReversePolicy::exact_reversal}) {
-    hpo::ReverseOptions o;
-    o.policy = p;
-    o.checkpoint_every = 4;
-    const hpo::Hypergradient on_dev = hpo::reverse_hypergradient(t.dev.problem, theta, o);
-    same_hypergradient(hpo::reverse_hypergradient(t.cpu.problem, theta, o), on_dev);
+    const std::map<std::string, std::string> o = {{"policy", hpo::policy_name(p)}, {"checkpoint-every", "4"}};
+    const hpo::Hypergradient on_dev = run_method("reverse", t.dev.problem, theta, o);
+    same_hypergradient(run_method("reverse", t.cpu.problem, theta, o), on_dev);
     if (p == hpo::ReversePolicy::exact_reversal)  // it runs, copying per step, and says so
       CHECK(on_dev.notes.back().find("exact reversal on cuda: the fixed-point state") == 0);
   }
@@ -128,37 +123,39 @@ TEST_CASE("reverse mode on a device (store-all, checkpointing, exact reversal) e
 TEST_CASE("forward mode on a device (K tangents at once, and one pass per column) equals the CPU bit for bit") {
   const Tasks t = tasks(small());
   const Tensor theta = t.cpu.problem.hyper.initial(DType::f64);
-  hpo::ForwardOptions o;
-  same_hypergradient(hpo::forward_hypergradient(t.cpu.problem, theta, o), hpo::forward_hypergradient(t.dev.problem, theta, o));
-  o.single_direction_passes = true;
-  o.clip_hessian_product = 50;
-  o.clip_hypergradient = 20;
-  same_hypergradient(hpo::forward_hypergradient(t.cpu.problem, theta, o), hpo::forward_hypergradient(t.dev.problem, theta, o));
+  same_hypergradient(run_method("forward", t.cpu.problem, theta), run_method("forward", t.dev.problem, theta));
+  const std::map<std::string, std::string> o = {{"single-direction", "true"}, {"clip-hessian", "50"}, {"clip-hypergradient", "20"}};
+  same_hypergradient(run_method("forward", t.cpu.problem, theta, o), run_method("forward", t.dev.problem, theta, o));
   CHECK(g_kernel_calls > 0);
 }
 
 TEST_CASE("Adam's reverse and forward mode on a device equal the CPU bit for bit") {
   const Tasks t = tasks(small(nn::OptimizerKind::adam));
   const Tensor theta = t.cpu.problem.hyper.initial(DType::f64);
-  same_hypergradient(hpo::reverse_hypergradient(t.cpu.problem, theta, {}), hpo::reverse_hypergradient(t.dev.problem, theta, {}));
-  same_hypergradient(hpo::forward_hypergradient(t.cpu.problem, theta, {}), hpo::forward_hypergradient(t.dev.problem, theta, {}));
+  same_hypergradient(run_method("reverse", t.cpu.problem, theta), run_method("reverse", t.dev.problem, theta));
+  same_hypergradient(run_method("forward", t.cpu.problem, theta), run_method("forward", t.dev.problem, theta));
 }
 
 TEST_CASE("DrMAD on a device equals the CPU bit for bit") {
   const Tasks t = tasks(small());
   const Tensor theta = t.cpu.problem.hyper.initial(DType::f64);
-  same_hypergradient(hpo::drmad_hypergradient(t.cpu.problem, theta), hpo::drmad_hypergradient(t.dev.problem, theta));
+  same_hypergradient(run_method("drmad", t.cpu.problem, theta), run_method("drmad", t.dev.problem, theta));
 }
 
-TEST_CASE("IFT (Neumann and CG) on a device equals the CPU bit for bit") {
+TEST_CASE("IFT (Neumann, CG and the exact solve) on a device equals the CPU bit for bit") {
   const Tasks t = tasks(loss_defining_only());
   const Tensor theta = t.cpu.problem.hyper.initial(DType::f64);
-  hpo::ImplicitOptions o;
-  o.iterations = 5;
-  for (hpo::ImplicitSolver s : {hpo::ImplicitSolver::neumann, hpo::ImplicitSolver::cg}) {
-    o.solver = s;
-    same_hypergradient(hpo::ift_hypergradient(t.cpu.problem, theta, o), hpo::ift_hypergradient(t.dev.problem, theta, o));
+  for (const char* s : {"neumann", "cg", "exact"}) {
+    const std::map<std::string, std::string> o = {{"solver", s}, {"iterations", "5"}};
+    same_hypergradient(run_method("ift", t.cpu.problem, theta, o), run_method("ift", t.dev.problem, theta, o));
   }
+}
+
+TEST_CASE("T1-T2 and greedy on a device equal the CPU bit for bit") {
+  const Tasks t = tasks(small());
+  const Tensor theta = t.cpu.problem.hyper.initial(DType::f64);
+  for (const char* m : {"t1t2", "greedy"})
+    same_hypergradient(run_method(m, t.cpu.problem, theta), run_method(m, t.dev.problem, theta));
 }
 
 TEST_CASE("HOAG on a device (L-BFGS on host copies of w, CG on the device) equals the CPU bit for bit") {
@@ -279,8 +276,8 @@ TEST_CASE("the user-loss problem of tests/cuda and bench_gpu_hypergradient on a 
   spec.device = Device::cuda;
   const hpo::BilevelProblem dev = model_problem(model, spec);
   const Tensor theta = cpu.hyper.initial(DType::f64);
-  const hpo::Hypergradient reverse_on_device = hpo::reverse_hypergradient(dev, theta, {});
-  same_hypergradient(hpo::reverse_hypergradient(cpu, theta, {}), reverse_on_device);
-  same_hypergradient(hpo::forward_hypergradient(cpu, theta, {}), hpo::forward_hypergradient(dev, theta, {}));
+  const hpo::Hypergradient reverse_on_device = run_method("reverse", dev, theta);
+  same_hypergradient(run_method("reverse", cpu, theta), reverse_on_device);
+  same_hypergradient(run_method("forward", cpu, theta), run_method("forward", dev, theta));
   CHECK(reverse_on_device.val_loss < std::log(3.0));  // training made progress
 }

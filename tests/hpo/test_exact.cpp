@@ -16,9 +16,7 @@ using namespace gradhpo::testing;
 namespace {
 
 hpo::Hypergradient reverse(const hpo::BilevelProblem& p, const Tensor& th, hpo::ReversePolicy policy) {
-  hpo::ReverseOptions o;
-  o.policy = policy;
-  return hpo::reverse_hypergradient(p, th, o);
+  return run_method("reverse", p, th, {{"policy", hpo::policy_name(policy)}});
 }
 
 /// Runs exact reversal's forward pass by hand, keeping the trajectory it actually trained.
@@ -53,7 +51,7 @@ TEST_CASE("SGD with momentum: reverse (3 policies) and forward mode agree to 1e-
 
   const hpo::Hypergradient store = reverse(p, th, hpo::ReversePolicy::store_all);
   const hpo::Hypergradient ckpt = reverse(p, th, hpo::ReversePolicy::checkpoint);
-  const hpo::Hypergradient fwd = hpo::forward_hypergradient(p, th);
+  const hpo::Hypergradient fwd = run_method("forward", p, th);
   CHECK(rel(ckpt.d_theta, store.d_theta) <= 1e-10);
   CHECK(rel(ckpt.d_w0, store.d_w0) <= 1e-10);
   CHECK(rel(fwd.d_theta, store.d_theta) <= 1e-10);
@@ -95,7 +93,7 @@ TEST_CASE("SGD: one learning rate per step and per-entry L2, full batch, given w
   for (std::int64_t i = 0; i < p.num_params(); i += 2) p.w0.flat_slice(i, 1).fill(-0.1 + 0.003 * static_cast<double>(i));
   const Tensor th = p.hyper.initial();
   const hpo::Hypergradient store = reverse(p, th, hpo::ReversePolicy::store_all);
-  const hpo::Hypergradient fwd = hpo::forward_hypergradient(p, th);
+  const hpo::Hypergradient fwd = run_method("forward", p, th);
   const hpo::Hypergradient ckpt = reverse(p, th, hpo::ReversePolicy::checkpoint);
   CHECK(rel(fwd.d_theta, store.d_theta) <= 1e-10);
   CHECK(rel(ckpt.d_theta, store.d_theta) <= 1e-10);
@@ -112,7 +110,7 @@ TEST_CASE("Adam: store-all, checkpoint and forward mode agree, and with finite d
   const Tensor th = p.hyper.initial();
   const hpo::Hypergradient store = reverse(p, th, hpo::ReversePolicy::store_all);
   const hpo::Hypergradient ckpt = reverse(p, th, hpo::ReversePolicy::checkpoint);
-  const hpo::Hypergradient fwd = hpo::forward_hypergradient(p, th);
+  const hpo::Hypergradient fwd = run_method("forward", p, th);
   CHECK(rel(ckpt.d_theta, store.d_theta) <= 1e-10);
   CHECK(rel(fwd.d_theta, store.d_theta) <= 1e-10);
   const double e = rel(store.d_theta, fd_hypergradient(p, th));
@@ -130,10 +128,8 @@ TEST_CASE("forward mode: one K-direction pass equals K single-direction passes")
   spec.example_weights = false;
   const hpo::ClassificationTask task = toy_task(spec);
   const Tensor th = task.problem.hyper.initial();
-  hpo::ForwardOptions single;
-  single.single_direction_passes = true;
-  const hpo::Hypergradient a = hpo::forward_hypergradient(task.problem, th);
-  const hpo::Hypergradient b = hpo::forward_hypergradient(task.problem, th, single);
+  const hpo::Hypergradient a = run_method("forward", task.problem, th);
+  const hpo::Hypergradient b = run_method("forward", task.problem, th, {{"single-direction", "true"}});
   CHECK(rel(a.d_theta, b.d_theta) <= 1e-12);
   CHECK(a.cost.fwd_over_rev_passes == task.problem.horizon - 0);  // one per step (θ seeds L2 from step 0)
   CHECK(b.cost.fwd_over_rev_passes == task.problem.horizon * task.problem.hyper.size());
@@ -165,5 +161,5 @@ TEST_CASE("a dropped recurrence term is caught: forward mode without the velocit
   const double e = fd::rel_error(broken, fd);
   MESSAGE("without C: relative error " << e);
   CHECK(e > 1e-2);
-  CHECK(rel(hpo::forward_hypergradient(p, th).d_theta, fd) <= 1e-6);
+  CHECK(rel(run_method("forward", p, th).d_theta, fd) <= 1e-6);
 }

@@ -229,12 +229,11 @@ TEST_CASE("IFT at the end of a long run on L2-regularized logistic regression ag
     CHECK(vec(u.gradient(tensor(w_star), 0).grad).norm() <= 1e-13);
     val_grad = vec(u.validation(tensor(w_star)).grad_w).norm();
   }
-  hpo::ImplicitOptions o;  // CG to 1e-12
-  o.cg_tolerance = 1e-12;
+  const auto cg = make_method("ift", {{"cg-tolerance", "1e-12"}});  // CG to 1e-12
   for (std::int64_t T : {30, 60, 120, 200, 300, 600}) {
     const hpo::ClassificationTask task = logistic_task(T);
-    const hpo::Hypergradient exact = hpo::reverse_hypergradient(task.problem, th);
-    const hpo::Hypergradient ift = hpo::ift_hypergradient(task.problem, th, o);
+    const hpo::Hypergradient exact = run_method("reverse", task.problem, th);
+    const hpo::Hypergradient ift = cg->compute(task.problem, th);
     const double distance = (vec(ift.final_state.w()) - w_star).norm();
     const double error = std::abs(ift.d_theta.at(0) - exact.d_theta.at(0));
     MESSAGE("T = " << T << ": |w_T - w*| = " << distance << ", |IFT - reverse| = " << error << " (bound "
@@ -251,15 +250,11 @@ TEST_CASE("toy bilevel problem: every implicit method equals the closed form 2(a
     const double closed = 2 * (alpha - 1);
     auto error = [&](const hpo::Hypergradient& h) { return std::abs(h.d_theta.at(0) - closed); };
 
-    hpo::ImplicitOptions neumann;  // H = 2: α_N = 1/4 halves the error per term
-    neumann.solver = hpo::ImplicitSolver::neumann;
-    neumann.neumann_alpha = 0.25;
-    neumann.iterations = 60;
-    hpo::ImplicitOptions cg;  // P = 1: one CG iteration is exact
-    cg.iterations = 1;
-    const hpo::Hypergradient hn = hpo::ift_hypergradient(p, th, neumann);
-    const hpo::Hypergradient hc = hpo::ift_hypergradient(p, th, cg);
-    const hpo::Hypergradient hr = hpo::reverse_hypergradient(p, th);
+    // Neumann: H = 2, so α_N = 1/4 halves the error per term. CG: P = 1, one iteration is exact.
+    const hpo::Hypergradient hn = run_method("ift", p, th, {{"solver", "neumann"}, {"neumann-alpha", "0.25"}, {"iterations", "60"}});
+    const hpo::Hypergradient hc = run_method("ift", p, th, {{"iterations", "1"}});
+    const hpo::Hypergradient he = run_method("ift", p, th, {{"solver", "exact"}});
+    const hpo::Hypergradient hr = run_method("reverse", p, th);
     hpo::HoagOptions ho;
     ho.max_iterations = 1;
     const hpo::HoagRun hoag = hpo::run_hoag(p, ho);
@@ -269,6 +264,7 @@ TEST_CASE("toy bilevel problem: every implicit method equals the closed form 2(a
                        << std::abs(hoag_hg - closed) << ", reverse (T = 80) " << error(hr));
     CHECK(error(hn) <= 1e-12);
     CHECK(error(hc) <= 1e-12);
+    CHECK(error(he) <= 1e-12);
     CHECK(error(hr) <= 1e-12);
     CHECK(std::abs(hoag_hg - closed) <= 1e-6);  // HOAG's w_1 is only ε₁-accurate
     CHECK(std::abs(hn.direct.at(0) - (alpha - 2)) <= 1e-12);  // ∂_α L_val = w − 2 at w = α
@@ -282,18 +278,12 @@ TEST_CASE("IFT as the outer loop's hypergradient method (Lorraine et al.'s Algor
   const double top = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(H).eigenvalues().maxCoeff();
   MESSAGE("lambda_max(H) = " << top);
   REQUIRE(top < 0.2);  // so the Neumann series with α = 10 converges (it needs α < 2/λ_max)
-  hpo::ImplicitOptions ift;
-  ift.solver = hpo::ImplicitSolver::neumann;
-  ift.neumann_alpha = 10.0;
-  ift.iterations = 100;
-  const hpo::HypergradientMethod method = [&](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
-    return hpo::ift_hypergradient(p, th, ift, s);
-  };
+  const auto method = make_method("ift", {{"solver", "neumann"}, {"neumann-alpha", "10"}, {"iterations", "100"}});
   hpo::OuterOptions o;
   o.kind = hpo::OuterKind::adam;
   o.step = {0.5};
   o.max_steps = 8;
-  const hpo::OuterRun run = hpo::run_outer(task.problem, method, o);
+  const hpo::OuterRun run = hpo::run_outer(task.problem, *method, o);
   MESSAGE("outer loop with IFT (Neumann): L_val " << run.steps.front().val_loss << " -> " << run.steps.back().val_loss);
   CHECK(run.steps.back().val_loss < run.steps.front().val_loss - 0.3);
 }
@@ -378,23 +368,25 @@ TEST_CASE("implicit methods refuse optimizer-defining groups, NaN hyperparameter
   ToySpec spec;  // learns lr, momentum, weight decay, per-tensor L2 and example weights
   const hpo::ClassificationTask task = toy_task(spec);
   const Tensor th = task.problem.hyper.initial();
-  CHECK_THROWS_WITH_AS(hpo::ift_hypergradient(task.problem, th), doctest::Contains("IFT cannot learn hyperparameter group 'lr'"),
+  CHECK_THROWS_WITH_AS(run_method("ift", task.problem, th), doctest::Contains("ift cannot differentiate hyperparameter group 'lr'"),
                        Error);
   CHECK_THROWS_WITH_AS(hpo::run_hoag(task.problem), doctest::Contains("HOAG cannot learn hyperparameter group 'lr'"), Error);
   spec.learn_lr = false;
-  CHECK_THROWS_WITH_AS(hpo::ift_hypergradient(toy_task(spec).problem, toy_task(spec).problem.hyper.initial()),
+  CHECK_THROWS_WITH_AS(run_method("ift", toy_task(spec).problem, toy_task(spec).problem.hyper.initial()),
                        doctest::Contains("group 'momentum' (momentum)"), Error);
 
   const hpo::BilevelProblem p = toy_bilevel(2.0);
   const Tensor nan = Tensor::from({std::nan("")}, Shape{1}, DType::f64);
-  CHECK_THROWS_WITH_AS(hpo::ift_hypergradient(p, nan), doctest::Contains("IFT: hyperparameter alpha is nan"), Error);
+  CHECK_THROWS_WITH_AS(run_method("ift", p, nan), doctest::Contains("ift: hyperparameter alpha is nan"), Error);
   CHECK_THROWS_WITH_AS(hpo::run_hoag(p, {}, nan), doctest::Contains("HOAG: hyperparameter alpha is nan"), Error);
 
-  hpo::ImplicitOptions zero;
-  zero.iterations = 0;
-  CHECK_THROWS_WITH_AS(hpo::ift_hypergradient(p, p.hyper.initial(), zero), doctest::Contains("budget of zero"), Error);
-  zero.solver = hpo::ImplicitSolver::neumann;
-  CHECK_THROWS_WITH_AS(hpo::ift_hypergradient(p, p.hyper.initial(), zero), doctest::Contains("budget of zero"), Error);
+  // CG with no iterations is refused when the method is made; Neumann with k = 0 is the identity
+  // approximation (tested below).
+  CHECK_THROWS_WITH_AS(make_method("ift", {{"iterations", "0"}}), doctest::Contains("budget of zero"), Error);
+  hpo::ImplicitOptions negative;
+  negative.solver = hpo::ImplicitSolver::neumann;
+  negative.iterations = -1;
+  CHECK_THROWS_WITH_AS(hpo::ImplicitMethod{negative}, doctest::Contains("budget of zero"), Error);
   hpo::HoagOptions no_outer;
   no_outer.max_iterations = 0;
   CHECK_THROWS_WITH_AS(hpo::run_hoag(p, no_outer), doctest::Contains("budget of zero outer iterations"), Error);
@@ -404,6 +396,96 @@ TEST_CASE("implicit methods refuse optimizer-defining groups, NaN hyperparameter
                        doctest::Contains("max_iterations = 0"), Error);
   hpo::ImplicitOptions bad_steps;
   bad_steps.hessian_batches.steps = {80};
-  CHECK_THROWS_WITH_AS(hpo::ift_hypergradient(p, p.hyper.initial(), bad_steps), doctest::Contains("outside [0, T = 80)"),
+  CHECK_THROWS_WITH_AS(hpo::ImplicitMethod(bad_steps).compute(p, p.hyper.initial()), doctest::Contains("outside [0, T = 80)"),
                        Error);
+}
+
+TEST_CASE("the exact solve: the dense solve where H is invertible, the minimum-norm solution where it is singular") {
+  const hpo::ClassificationTask task = logistic_task(40);
+  const hpo::BilevelProblem& p = task.problem;
+  const Tensor th = p.hyper.initial();
+  const Tensor w = trained_weights(p, th);
+  const std::int64_t t = p.horizon - 1, P = p.num_params();
+  const Eigen::MatrixXd H = dense_hessian(p, th, w, t);
+  hpo::Unroll u(p, th);
+  const Eigen::VectorXd b = vec(u.validation(w).grad_w);
+  const hpo::LinearSolve s = hpo::exact_solve(dense_operator(H), tensor(b));
+  CHECK(s.operator_calls == P);
+  CHECK(rel(vec(s.q), H.ldlt().solve(b)) <= 1e-10);
+
+  // Through the problem's HVPs, one trained state: the IFT hypergradient with q = H⁻¹ b.
+  hpo::ImplicitOptions o;
+  o.solver = hpo::ImplicitSolver::exact;
+  const hpo::ImplicitResult r = hpo::implicit_at(u, w, o);
+  const Eigen::VectorXd expected_hg = vec(r.hypergradient.direct) - dense_mixed(p, th, w, tensor(H.ldlt().solve(b)), t);
+  CHECK(rel(vec(r.hypergradient.d_theta), expected_hg) <= 1e-10);
+  CHECK(r.residual <= 1e-10 * b.norm());
+
+  // Singular H (rank 2 of 3), b partly outside its range: q = H⁺ b, the pseudo-inverse's answer.
+  Eigen::MatrixXd S(3, 3);
+  S << 2, 1, 0, 1, 2, 0, 0, 0, 0;
+  const Eigen::VectorXd c = Eigen::Vector3d(1, -2, 5);
+  const Eigen::VectorXd pinv = S.completeOrthogonalDecomposition().pseudoInverse() * c;
+  const hpo::LinearSolve m = hpo::exact_solve(dense_operator(S), tensor(c));
+  CHECK(rel(vec(m.q), pinv) <= 1e-12);
+  CHECK(std::abs(m.q.at(2)) <= 1e-15);  // no component along the null space
+  CHECK(m.stop_reason.find("rank 2 of 3") != std::string::npos);
+
+  // Too large for a dense Hessian: refused before any product, naming P and the other solvers.
+  int calls = 0;
+  const hpo::LinearOperator count = [&](const Tensor& x) { ++calls; return x; };
+  CHECK_THROWS_WITH_AS(hpo::exact_solve(count, Tensor::zeros(Shape{4097}, DType::f64)),
+                       doctest::Contains("P = 4097"), Error);
+  CHECK(calls == 0);
+  ToySpec big;
+  big.learn_lr = big.learn_momentum = big.learn_weight_decay = false;
+  big.hidden = 1000;  // P = 8003
+  const hpo::ClassificationTask large = toy_task(big);
+  const std::string message = [&] {
+    try {
+      run_method("ift", large.problem, large.problem.hyper.initial(), {{"solver", "exact"}});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }();
+  CHECK(message.find("P = 8003") != std::string::npos);
+  CHECK(message.find("solver=cg") != std::string::npos);
+}
+
+TEST_CASE("Neumann with k = 0 is the identity approximation q = alpha grad_w L_val") {
+  const hpo::ClassificationTask task = logistic_task(40);
+  const hpo::BilevelProblem& p = task.problem;
+  const Tensor th = p.hyper.initial();
+  const Tensor w = trained_weights(p, th);
+  const std::int64_t t = p.horizon - 1;
+  hpo::Unroll u(p, th);
+  const Eigen::VectorXd b = vec(u.validation(w).grad_w);
+  int calls = 0;
+  const hpo::LinearOperator H = [&](const Tensor& x) { ++calls; return x; };
+  const hpo::LinearSolve s = hpo::neumann_solve(H, tensor(b), 0.3, 0);
+  CHECK(calls == 0);
+  CHECK(rel(vec(s.q), 0.3 * b) <= 1e-15);
+  // The method: dL_val/dθ ≈ ∂_θ L_val − α ∂_θ(∇_w L_val · ∇_w L_train), one mixed product.
+  const hpo::Hypergradient h = run_method("ift", p, th, {{"solver", "neumann"}, {"iterations", "0"}, {"neumann-alpha", "0.3"}});
+  const Eigen::VectorXd expected = vec(h.direct) - dense_mixed(p, th, w, tensor(0.3 * b), t);
+  CHECK(rel(vec(h.d_theta), expected) <= 1e-10);
+  CHECK(h.cost.fwd_over_rev_passes == 1);
+}
+
+TEST_CASE("several IFT solvers on one trained state: ImplicitMethod::at gives compute()'s bits without retraining") {
+  ToySpec spec;  // loss-defining groups only: per-tensor L2 and example weights, mini-batches
+  spec.learn_lr = spec.learn_momentum = spec.learn_weight_decay = false;
+  const hpo::ClassificationTask task = toy_task(spec);
+  const hpo::BilevelProblem& p = task.problem;
+  const Tensor th = p.hyper.initial();
+  const Tensor w = hpo::run_inner(p, th).final_state.w();  // trained once
+  for (const char* solver : {"cg", "neumann", "exact"}) {
+    const auto m = make_method("ift", {{"solver", solver}});
+    const auto& ift = dynamic_cast<const hpo::ImplicitMethod&>(*m);
+    const hpo::ImplicitResult at = ift.at(p, th, w);
+    const hpo::Hypergradient full = m->compute(p, th);
+    CHECK_MESSAGE(hpo::same_bits(at.hypergradient.d_theta, full.d_theta), solver);
+    CHECK(at.hypergradient.cost.gradient_evals == 1);  // L_val only: no training
+  }
 }

@@ -114,12 +114,9 @@ TEST_CASE("memory of the reverse policies for T = 100, 1000, 10000") {
     const hpo::ClassificationTask task = toy_task(spec);
     const hpo::BilevelProblem& p = task.problem;
     const Tensor th = p.hyper.initial();
-    hpo::ReverseOptions o;
-    const hpo::Hypergradient store = hpo::reverse_hypergradient(p, th, o);
-    o.policy = hpo::ReversePolicy::exact_reversal;
-    const hpo::Hypergradient exact = hpo::reverse_hypergradient(p, th, o);
-    o.policy = hpo::ReversePolicy::checkpoint;
-    const hpo::Hypergradient ckpt = hpo::reverse_hypergradient(p, th, o);
+    const hpo::Hypergradient store = run_method("reverse", p, th);
+    const hpo::Hypergradient exact = run_method("reverse", p, th, {{"policy", "exact-reversal"}});
+    const hpo::Hypergradient ckpt = run_method("reverse", p, th, {{"policy", "checkpoint"}});
     const std::size_t state = static_cast<std::size_t>(p.num_params()) * 2 * sizeof(double);
     const double sqrtT = std::ceil(std::sqrt(static_cast<double>(T)));
     MESSAGE("T = " << T << ": store-all " << store.cost.peak_bytes << " B, exact reversal " << exact.cost.peak_bytes
@@ -236,10 +233,7 @@ TEST_CASE("exact reversal: a weight leaving the fixed-point range is an inner di
   spec.lr = 1e7;
   const hpo::ClassificationTask task = toy_task(spec);
   const Tensor th = task.problem.hyper.initial();
-  hpo::ReverseOptions o;
-  o.policy = hpo::ReversePolicy::exact_reversal;
-  CHECK_THROWS_WITH_AS(hpo::reverse_hypergradient(task.problem, th, o),
+  CHECK_THROWS_WITH_AS(run_method("reverse", task.problem, th, {{"policy", "exact-reversal"}}),
                        doctest::Contains("inner training diverged at step 0"), hpo::InnerDivergence);
-  o.policy = hpo::ReversePolicy::store_all;
-  CHECK_THROWS_AS(hpo::reverse_hypergradient(task.problem, th, o), hpo::InnerDivergence);
+  CHECK_THROWS_AS(run_method("reverse", task.problem, th, {{"policy", "store-all"}}), hpo::InnerDivergence);
 }

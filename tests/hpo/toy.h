@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include <gradhpo/engine/finite_diff.h>
 #include <gradhpo/hpo/tasks/classification.h>
 #include <gradhpo/hpo/inner_run.h>
+#include <gradhpo/hpo/registry.h>
 #include <gradhpo/nn/loss.h>
 
 namespace gradhpo::testing {
@@ -125,6 +127,17 @@ inline std::vector<double> fd_initial_weights(hpo::BilevelProblem p, const Tenso
     }, kFdStep));
   }
   return out;
+}
+
+/// An offline method made by name from the global registry (registered on first use).
+inline std::unique_ptr<hpo::Method> make_method(const std::string& name, const std::map<std::string, std::string>& options = {}) {
+  hpo::register_builtin_methods();
+  return hpo::Registry::global().make_offline(name, options);
+}
+/// compute() of that method over the whole run (or a segment).
+inline hpo::Hypergradient run_method(const std::string& name, const hpo::BilevelProblem& p, const Tensor& theta,
+                                     const std::map<std::string, std::string>& options = {}, const hpo::Segment* segment = nullptr) {
+  return make_method(name, options)->compute(p, theta, segment);
 }
 
 inline double rel(const Tensor& a, const std::vector<double>& b) { return fd::rel_error(a.to_vector(), b); }
