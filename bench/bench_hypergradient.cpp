@@ -16,9 +16,9 @@
 #include <tuple>
 
 #include <gradhpo/hpo/tasks/classification.h>
-#include <gradhpo/hpo/methods/forward.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/methods/reverse.h>
+#include <gradhpo/hpo/registry.h>
 
 using namespace gradhpo;
 
@@ -69,17 +69,18 @@ void report(benchmark::State& state, const hpo::Hypergradient& h, const bench::T
 void reverse_policy(benchmark::State& state, hpo::ReversePolicy policy) {
   const hpo::ClassificationTask task = lenet_task(10);
   const Tensor th = task.problem.hyper.initial();
-  hpo::ReverseOptions o;
-  o.policy = policy;
+  hpo::register_builtin_methods();
+  const auto method = hpo::Registry::global().make_offline("reverse", {{"policy", hpo::policy_name(policy)}});
+  const auto store_all = hpo::Registry::global().make_offline("reverse");
   hpo::Hypergradient h, store;
   bench::Timing t, t_store;
   // Best of three, as the training run it is divided by (a single run against a best-of-three
   // unit would count every stray delay of the machine against the hypergradient); the other
   // policies interleaved with store-all's runs.
-  auto run = [&] { h = hpo::reverse_hypergradient(task.problem, th, o); };
+  auto run = [&] { h = method->compute(task.problem, th); };
   for (auto _ : state) {
     if (policy == hpo::ReversePolicy::store_all) t = bench::best_of_three(run);
-    else std::tie(t, t_store) = bench::best_of_three_interleaved(run, [&] { store = hpo::reverse_hypergradient(task.problem, th); });
+    else std::tie(t, t_store) = bench::best_of_three_interleaved(run, [&] { store = store_all->compute(task.problem, th); });
     state.SetIterationTime(t.wall);
   }
   report(state, h, t);
@@ -92,16 +93,17 @@ void reverse_policy(benchmark::State& state, hpo::ReversePolicy policy) {
 void forward_k(benchmark::State& state, std::int64_t K) {
   const hpo::ClassificationTask task = lenet_task(K == 1 ? 1 : K - 2);
   const Tensor th = task.problem.hyper.initial();
-  hpo::ForwardOptions single;
-  single.single_direction_passes = true;
+  hpo::register_builtin_methods();
+  const auto forward = hpo::Registry::global().make_offline("forward");
+  const auto single = hpo::Registry::global().make_offline("forward", {{"single-direction", "true"}});
   hpo::Hypergradient h;
   bench::Timing t, t_single;
   // Best of three of each, interleaved: one run of each varied by ±15% on a virtual machine
   // (K = 10 read 0.51 to 0.70 across idle runs).
-  auto run = [&] { h = hpo::forward_hypergradient(task.problem, th); };
+  auto run = [&] { h = forward->compute(task.problem, th); };
   for (auto _ : state) {
     if (K == 1) t = bench::best_of_three(run);
-    else std::tie(t, t_single) = bench::best_of_three_interleaved(run, [&] { hpo::forward_hypergradient(task.problem, th, single); });
+    else std::tie(t, t_single) = bench::best_of_three_interleaved(run, [&] { single->compute(task.problem, th); });
     state.SetIterationTime(t.wall);
   }
   report(state, h, t);

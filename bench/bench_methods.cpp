@@ -19,7 +19,7 @@
 #include <gradhpo/hpo/tasks/classification.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/eval/ladder.h>
-#include <gradhpo/hpo/methods/reverse.h>
+#include <gradhpo/hpo/registry.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
 #include <gradhpo/hpo/online/t1t2.h>
@@ -72,13 +72,13 @@ void report(benchmark::State& state, const bench::Timing& t) {
   state.counters["train_s"] = training().wall;
 }
 
-void offline(benchmark::State& state, const hpo::HypergradientMethod& method) {
+void offline(benchmark::State& state, const hpo::Method& method) {
   const hpo::BilevelProblem& p = lenet_task().problem;
   const Tensor theta = p.hyper.initial();
   hpo::Hypergradient h;
   bench::Timing t;
   for (auto _ : state) {
-    t = bench::timed([&] { h = method(p, theta, nullptr); });
+    t = bench::timed([&] { h = method.compute(p, theta); });
     state.SetIterationTime(t.wall);
   }
   report(state, t);
@@ -102,16 +102,14 @@ template <class Method> void online(benchmark::State& state) {
 
 void register_all(int threads) {
   auto add = [threads](const std::string& name, auto fn) { bench::register_single_run("lenet5_T100_l2", name, threads, fn); };
-  std::vector<hpo::LadderMethod> methods = {{"reverse (store-all)", [](const hpo::BilevelProblem& p, const Tensor& th,
-                                                                       const hpo::Segment* seg) {
-                                               return hpo::reverse_hypergradient(p, th, {}, seg);
-                                             }}};
+  hpo::register_builtin_methods();
+  std::vector<hpo::LadderMethod> methods = {{"reverse (store-all)", hpo::Registry::global().make_offline("reverse")}};
   for (hpo::LadderMethod& m : hpo::standard_ladder()) methods.push_back(std::move(m));
   for (const hpo::LadderMethod& m : methods) {
     std::string name = m.name;
     for (char& c : name)
       if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    add("offline_" + name, [method = m.method](benchmark::State& s) { offline(s, method); });
+    add("offline_" + name, [method = m.method](benchmark::State& s) { offline(s, *method); });
   }
   add("online_hyperdistill", [](benchmark::State& s) { online<hpo::HyperDistill>(s); });
   add("online_t1t2", [](benchmark::State& s) { online<hpo::T1T2>(s); });

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -110,6 +111,12 @@ class Registry {
   std::unique_ptr<Method> make_offline(const std::string& name, const std::map<std::string, std::string>& options = {}) const;
   std::unique_ptr<Method> make_offline_json(const std::string& name, const std::string& json_object) const;
   std::unique_ptr<Method> make_offline(const std::string& name, const Options& options) const;
+  /// make_offline("forward", {{"clip-hessian", "3"}}): a braced list is a key–value map (without
+  /// this overload it would be ambiguous with Options, whose explicit constructor also takes one).
+  std::unique_ptr<Method> make_offline(const std::string& name,
+                                       std::initializer_list<std::pair<const std::string, std::string>> options) const {
+    return make_offline(name, std::map<std::string, std::string>(options));
+  }
   std::unique_ptr<OnlineMethod> make_online(const std::string& name, const BilevelProblem& problem, const OuterOptions& outer,
                                             const std::map<std::string, std::string>& options = {}) const;
   SearchRun run_search(const std::string& name, const BilevelProblem& problem, const SearchOptions& common,

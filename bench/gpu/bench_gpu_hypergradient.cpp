@@ -16,15 +16,13 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <gradhpo/cuda/cuda.h>
-#include <gradhpo/hpo/methods/drmad.h>
-#include <gradhpo/hpo/methods/forward.h>
-#include <gradhpo/hpo/methods/implicit.h>
 #include <gradhpo/hpo/inner_run.h>
-#include <gradhpo/hpo/methods/reverse.h>
+#include <gradhpo/hpo/registry.h>
 
 #include "../../tests/cuda/hpo_problem.h"
 
@@ -33,7 +31,6 @@ using namespace gradhpo;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using Method = std::function<Tensor(const hpo::BilevelProblem&, const Tensor&)>;
 
 double seconds_of(const std::function<void()>& f, int repeat) {
   f();  // warm-up
@@ -86,22 +83,22 @@ int main(int argc, char** argv) {
               static_cast<long long>(spec.batch), static_cast<long long>(spec.horizon));
   const auto model = std::make_shared<nn::LeNet5>(Shape{1, 28, 28}, 10);
 
+  // The methods by name from the registry; the first row (no method) is plain training.
+  hpo::register_builtin_methods();
+  const hpo::Registry& registry = hpo::Registry::global();
   struct Row {
     const char* name;
-    Method run;
+    std::shared_ptr<const hpo::Method> method;
+    Tensor run(const hpo::BilevelProblem& p, const Tensor& th) const {
+      return method ? method->compute(p, th).d_theta : Tensor::scalar(hpo::run_inner(p, th).val_loss);
+    }
   };
   const std::vector<Row> rows = {
-      {"train (T gradients + steps)",
-       [](const hpo::BilevelProblem& p, const Tensor& th) { return Tensor::scalar(hpo::run_inner(p, th).val_loss); }},
-      {"reverse store-all", [](const hpo::BilevelProblem& p, const Tensor& th) { return hpo::reverse_hypergradient(p, th, {}).d_theta; }},
-      {"reverse checkpoint (sqrt T)",
-       [](const hpo::BilevelProblem& p, const Tensor& th) {
-         hpo::ReverseOptions o;
-         o.policy = hpo::ReversePolicy::checkpoint;
-         return hpo::reverse_hypergradient(p, th, o).d_theta;
-       }},
-      {"forward (K = 5)", [](const hpo::BilevelProblem& p, const Tensor& th) { return hpo::forward_hypergradient(p, th, {}).d_theta; }},
-      {"DrMAD", [](const hpo::BilevelProblem& p, const Tensor& th) { return hpo::drmad_hypergradient(p, th).d_theta; }},
+      {"train (T gradients + steps)", nullptr},
+      {"reverse store-all", registry.make_offline("reverse")},
+      {"reverse checkpoint (sqrt T)", registry.make_offline("reverse", {{"policy", "checkpoint"}})},
+      {"forward (K = 5)", registry.make_offline("forward")},
+      {"DrMAD", registry.make_offline("drmad")},
   };
 
   std::printf("%-30s %12s %10s", "method", "GPU s", "x train");
@@ -130,10 +127,8 @@ int main(int argc, char** argv) {
   spec.device = Device::cuda;
   const hpo::BilevelProblem ift = testing::model_problem(model, spec);
   const Tensor theta_l2 = ift.hyper.initial(DType::f64);
-  hpo::ImplicitOptions o;
-  o.iterations = 20;
-  o.cg_tolerance = 0;
-  const double s = seconds_of([&] { (void)hpo::ift_hypergradient(ift, theta_l2, o); }, repeat);
+  const auto cg = registry.make_offline("ift", {{"iterations", "20"}, {"cg-tolerance", "0"}});
+  const double s = seconds_of([&] { (void)cg->compute(ift, theta_l2); }, repeat);
   std::printf("%-30s %12.3f %10.2f  (training to w_T included, lambda_l2 only)\n", "IFT (CG, 20 iterations)", s,
               s / train_s);
   return 0;
