@@ -328,13 +328,16 @@ Estimate ReverseMethod::estimate(const BilevelProblem& p) const {
     case ReversePolicy::exact_reversal: {
       // Fixed-point w and v (int64), the information buffer (≈ log2(1/β) bits per parameter per
       // step, plus one limb vector per parameter), and the adjoint.
-      const double beta = p.optimizer.momentum > 0 && p.optimizer.momentum < 1 ? p.optimizer.momentum : 0.9;
+      // A learned momentum's values are not known before θ is: β = 0.9 stands in for them.
+      const bool learned = p.hyper.find(HyperKind::momentum) >= 0;
+      const double beta = !learned && p.optimizer.momentum > 0 && p.optimizer.momentum < 1 ? p.optimizer.momentum : 0.9;
       const double bits = std::log2(1 / beta) * T * static_cast<double>(P);
       e.buffer_bytes = 2 * P * sizeof(std::int64_t) + P * sizeof(std::vector<std::uint32_t>) +
                        static_cast<std::size_t>(std::ceil(bits / 8)) + state;
       e.gradient_equivalents = T + 4 * T + 1;
       why << "fixed-point w, v and an information buffer of ~log2(1/beta) = " << std::log2(1 / beta)
-          << " bits per parameter per step (beta = " << beta << ", the optimizer's momentum)";
+          << " bits per parameter per step (beta = " << beta
+          << (learned ? ", assumed: the momentum is learned)" : ", the optimizer's momentum)");
       break;
     }
   }
