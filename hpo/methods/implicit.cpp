@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <limits>
+#include <sstream>
 
 #include <Eigen/Dense>
-#include <cmath>
-#include <sstream>
 
 #include "../progress.h"
 #include "../tensor_math.h"
