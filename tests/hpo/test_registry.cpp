@@ -9,8 +9,10 @@
 // and refusals happen before any work.
 #include "toy.h"
 
-#include <gradhpo/hpo/methods/forward.h>
-#include <gradhpo/hpo/methods/reverse.h>
+#include <algorithm>
+#include <functional>
+#include <sstream>
+
 #include <gradhpo/hpo/progress.h>
 #include <gradhpo/hpo/tensor_math.h>
 
