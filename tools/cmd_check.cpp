@@ -75,7 +75,7 @@ void add_check_command(CLI::App& app) {
   cmd->add_flag("--forward", o->forward, "Include forward mode (N tangent columns)");
   cmd->add_option("--method", o->method, "The offline method --fd checks, by its registry name")->capture_default_str();
   cmd->add_option("--option", o->options, "key=value: an option of --method (repeatable; see the method list below)");
-  cmd->footer(std::string(cmd->get_footer()) + "\n\n" + hpo::Registry::global().help());
+  cmd->footer(std::string(cmd->get_footer()) + "\n\n" + offline_methods_help());
   cmd->add_option("--threads", o->threads, "Threads (0: the default)")->check(CLI::Range(0, 256))->capture_default_str();
   cmd->callback([o] { run_check(*o); });
 }

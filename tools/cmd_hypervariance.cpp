@@ -126,6 +126,7 @@ void add_hypervariance_command(CLI::App& app) {
   auto opts = std::make_shared<OptionSet>(option_set(*o));
   opts->add_to(*cmd);
   cmd->add_option("--out", *out, "Folder for results.csv, the plot and index.html");
+  cmd->footer(std::string(cmd->get_footer()) + "\n\n" + offline_methods_help());
   cmd->callback([o, out] { run(*o, *out); });
 }
 

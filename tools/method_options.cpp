@@ -1,6 +1,7 @@
 #include "method_options.h"
 
 #include <gradhpo/engine/error.h>
+#include <gradhpo/hpo/registry.h>
 
 namespace gradhpo::tools {
 
@@ -12,6 +13,17 @@ std::map<std::string, std::string> option_texts(const std::vector<std::string>& 
     out[item.substr(0, eq)] = item.substr(eq + 1);
   }
   return out;
+}
+
+std::string offline_methods_help() {
+  const hpo::Registry& r = hpo::Registry::global();
+  std::string s = "Offline methods (--method NAME, --option key=value):\n";
+  for (const std::string& name : r.names(hpo::MethodKind::offline)) {
+    const hpo::OfflineEntry& e = r.offline(name);
+    s += "  " + name + ": " + e.summary + "\n";
+    for (const hpo::OptionSpec& o : e.options) s += "      " + o.name + "=<" + o.allowed() + ">: " + o.help + "\n";
+  }
+  return s;
 }
 
 }  // namespace gradhpo::tools

@@ -12,4 +12,8 @@ namespace gradhpo::tools {
 /// naming `flag` for an item without '=' or with an empty key.
 std::map<std::string, std::string> option_texts(const std::vector<std::string>& items, const std::string& flag);
 
+/// The registry's offline methods, each with its summary and its options (--option key=value),
+/// for the footer of a command that takes --method NAME.
+std::string offline_methods_help();
+
 }  // namespace gradhpo::tools
