@@ -25,9 +25,9 @@ namespace gradhpo::tools {
 
 namespace {
 
-/// A name --methods accepts. Offline methods run in the outer loop (non-greedy, or in the
-/// greedy setting), online and search methods as they are; `baseline` marks the comparison's
-/// own baselines of hpo/tasks/schedule_baselines.h.
+/// A name --methods accepts. Offline methods run in the outer loop, non-greedy or (greedy_setting)
+/// in the greedy setting; online and search methods as they are; cosine_baseline is the
+/// comparison's own hand-tuned baseline (hpo/tasks/schedule_baselines.h).
 enum class Setting : std::uint8_t { registry, greedy_setting, cosine_baseline };
 
 struct MethodChoice {
