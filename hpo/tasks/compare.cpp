@@ -94,6 +94,9 @@ MethodResult outer_result(const BilevelProblem& problem, std::string name, const
   const OuterStep* best = nullptr;
   for (const OuterStep& s : run.steps) {
     accumulate(r.cost, s.cost);
+    if (s.rejected)
+      r.failed_trials.push_back(failed_trial(problem.hyper, s.theta, r.method, s.step, -1,
+                                             std::numeric_limits<double>::quiet_NaN(), s.message));
     if (!s.rejected && std::isfinite(s.val_loss) && (!best || s.val_loss < best->val_loss)) best = &s;
   }
   if (best) {
@@ -120,6 +123,8 @@ MethodResult search_result(const BilevelProblem& problem, std::string name, cons
   describe_hyperparameters(problem.hyper, r);
   r.evaluations = static_cast<int>(run.trials.size());
   r.failures = run.failures;
+  for (const Trial& t : run.trials)
+    if (t.failed) r.failed_trials.push_back(t.failure);
   r.inner_steps = run.inner_steps;
   r.seconds = run.seconds;
   r.cost = run.cost;
@@ -196,17 +201,21 @@ CompareMethod online_entry(std::string label, const std::string& name, OuterOpti
       BilevelState s = method->init(theta);
       meter.charge(p.horizon);
       ++r.evaluations;
+      const int pass = r.evaluations - 1;
       try {
         method->run(s);
       } catch (const InnerDivergence& e) {
         ++r.failures;
         r.stop_reason = e.what();
+        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, e.step(), std::numeric_limits<double>::quiet_NaN(), e.what()));
         break;
       }
       const Candidate sc = evaluate_candidate(p, s.theta);  // the θ it ends with, trained from w₀
       if (sc.failed) {
         ++r.failures;
         r.stop_reason = "the θ of pass " + std::to_string(r.evaluations) + ", trained from w₀: " + sc.message;
+        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, -1, std::numeric_limits<double>::quiet_NaN(),
+                                               r.stop_reason));
         break;
       }
       if (!(sc.val_loss >= r.best_val_loss)) {
@@ -320,6 +329,8 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       r.method = m.name;
       r.failures = 1;
       r.stop_reason = "stopped: " + std::string(e.what());
+      r.failed_trials.push_back(failed_trial(problem.hyper, Tensor(), m.name, -1, e.step(),
+                                             std::numeric_limits<double>::quiet_NaN(), e.what()));
     }
     if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
       try {
@@ -464,7 +475,20 @@ std::string Comparison::json() const {
         << ", \"hyperparameters\": {";
     for (std::size_t k = 0; k < r.hyperparameters.size(); ++k)
       out << (k ? ", " : "") << json_string(r.hyperparameters[k].first) << ": " << json_number(r.hyperparameters[k].second);
-    out << "}}";
+    out << "}";
+    if (!r.failed_trials.empty()) {  // (absent when nothing failed)
+      out << ", \"failed_trials\": [";
+      for (std::size_t k = 0; k < r.failed_trials.size(); ++k) {
+        const FailedTrial& f = r.failed_trials[k];
+        out << (k ? ", " : "") << "{\"trial\": " << f.trial << ", \"inner_step\": " << f.inner_step
+            << ", \"reason\": " << json_string(f.reason) << ", \"hyperparameters\": {";
+        for (std::size_t j = 0; j < f.hyperparameters.size(); ++j)
+          out << (j ? ", " : "") << json_string(f.hyperparameters[j].first) << ": " << json_number(f.hyperparameters[j].second);
+        out << "}}";
+      }
+      out << "]";
+    }
+    out << "}";
   }
   out << "]}\n";
   return out.str();

@@ -44,6 +44,7 @@
 #include "../hoag/hoag.h"
 #include "../outer.h"
 #include "../registry.h"
+#include "../trial.h"
 #include "../search/bayesian/bayesian.h"
 #include "../search/grid_search.h"
 #include "../search/random_search.h"
@@ -74,6 +75,9 @@ struct MethodResult {
   Score validation;             ///< at theta, on ComparisonOptions::evaluate_validation's set
   int evaluations = 0;          ///< trials, or outer steps
   int failures = 0;             ///< diverged trials, or rejected outer steps
+  /// One record per failure (trial.h): a diverged trial, a rejected outer step, an online pass
+  /// that diverged or whose θ failed to train from w₀; `method` is the row's name there.
+  std::vector<FailedTrial> failed_trials;
   std::int64_t inner_steps = 0; ///< charged to the budget
   double seconds = 0;           ///< wall time of the method (the retraining for the test score excluded)
   std::size_t peak_bytes = 0;   ///< peak of the method's own buffers (Cost::peak_bytes)
@@ -151,7 +155,8 @@ struct Comparison {
   std::string table(TableFormat format = TableFormat::text) const;
   /// The same columns, every hyperparameter in its own column (name=value pairs in one cell).
   std::string csv() const;
-  /// {"problem": ..., "budget": {...}, "results": [{...}, ...]}, every hyperparameter by name.
+  /// {"problem": ..., "budget": {...}, "results": [{...}, ...]}, every hyperparameter by name; a
+  /// row with failures lists them as "failed_trials" (trial, inner_step, reason, λ by name).
   std::string json() const;
 };
 

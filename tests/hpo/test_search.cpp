@@ -201,6 +201,14 @@ TEST_CASE("a diverged training run is a failed trial, recorded and charged, and 
   CHECK(r.trials[2].failed);
   CHECK(r.trials[2].failure.method == "grid");
   CHECK(r.trials[2].failure.reason == g.trials[2].failure.reason);
+  // The comparison's row carries the same record, and its JSON lists it.
+  ComparisonOptions co;
+  co.budget = o.budget;
+  const Comparison c = compare(p, {search_entry("grid search", "grid", common, {{"points-per-dimension", "3"}})}, co);
+  REQUIRE(c.results.at(0).failed_trials.size() == 1);
+  CHECK(c.results[0].failed_trials[0].trial == 2);
+  CHECK(c.results[0].failed_trials[0].reason == g.trials[2].failure.reason);
+  CHECK(contains(c.json(), "\"failed_trials\": [{\"trial\": 2, \"inner_step\": "));
 }
 
 TEST_CASE("evaluate_candidate: a point fails when training diverges or its validation loss is not finite, and never wins") {
@@ -520,6 +528,12 @@ TEST_CASE("comparison harness: a method whose training diverges ends its own row
   CHECK(d.method == "diverging");
   CHECK(d.failures == 1);
   CHECK(contains(d.stop_reason, "diverged at step 3"));
+  REQUIRE(d.failed_trials.size() == 1);
+  CHECK(d.failed_trials[0].method == "diverging");
+  CHECK(d.failed_trials[0].inner_step == 3);
+  CHECK(contains(d.failed_trials[0].reason, "diverged at step 3"));
+  CHECK(c.results[0].failed_trials.empty());
+  CHECK(!contains(c.json().substr(0, c.json().find("diverging")), "failed_trials"));  // none where nothing failed
   CHECK(!d.theta.defined());
   CHECK(std::isnan(d.best_val_loss));
   CHECK(contains(c.table(), "diverging"));
