@@ -82,6 +82,9 @@ struct SearchEntry {
   OptionSpecs options;
   /// Runs trials over `common.box` within `common.budget` (and max_trials).
   std::function<SearchRun(const BilevelProblem& problem, const SearchOptions& common, const Options& options)> run;
+  /// Optional: the checks run() makes before any work, on their own (the comparison harness
+  /// checks every entry before it runs any). Throws Error naming the field.
+  std::function<void(const BilevelProblem& problem, const SearchOptions& common, const Options& options)> validate;
 };
 
 class Registry {

@@ -1,25 +1,20 @@
-// `gradhpo compare`: several hyperparameter optimizers on one problem at one budget (hpo/compare.h)
-// — gradient-based outer loops (forward mode, reverse mode, DrMAD, the implicit methods), online
-// methods (T1–T2, generalized greedy, HyperDistill, hypergradient descent) and the black-box
-// baselines (random search, grid search, Bayesian optimization) — printed as one table, and with
-// --out written as JSON, CSV, a bar chart and index.html.
+// `gradhpo compare`: several hyperparameter optimizers on one problem at one budget
+// (hpo/tasks/compare.h) — gradient-based outer loops (forward mode, reverse mode, DrMAD, the
+// implicit methods), online methods (T1–T2, generalized greedy, HyperDistill, hypergradient
+// descent) and the black-box baselines (random search, grid search, Bayesian optimization, HOAG)
+// — printed as one table, and with --out written as JSON, CSV, a bar chart and index.html.
+//
+// Every method is constructed from the registry by name (hpo/registry.h); the table below only
+// maps the names --methods accepts to a registry name, fixed options and the row's label.
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include <gradhpo/hpo/tasks/compare.h>
-#include <gradhpo/hpo/methods/drmad.h>
-#include <gradhpo/hpo/methods/implicit.h>
-#include <gradhpo/hpo/inner_run.h>
-#include <gradhpo/hpo/online/greedy.h>
-#include <gradhpo/hpo/online/hyperdistill.h>
-#include <gradhpo/hpo/online/hypergradient_descent.h>
-#include <gradhpo/hpo/online/t1t2.h>
-#include <gradhpo/hpo/methods/reverse.h>
+#include <gradhpo/hpo/tasks/schedule_baselines.h>
 #include <gradhpo/nn/models.h>
 
 #include "commands.h"
-#include "compare_entries.h"
 #include "compare_run.h"
 #include "loop_progress.h"
 #include "plot.h"
@@ -28,79 +23,70 @@
 
 namespace gradhpo::tools {
 
-const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"forward", "reverse", "drmad", "t1t2", "darts", "greedy", "hyperdistill",
-                                                 "hd", "ift", "neumann", "hoag", "random", "grid", "bayes",
-                                                 "forward-greedy", "cosine"};
-  return names;
-}
-
 namespace {
 
-/// An online method as a comparison entry: passes over the horizon from w₀ with θ carried
-/// from pass to pass, each pass charged T steps; the row reports the best pass's end.
-template <class Make> hpo::CompareMethod online_entry(std::string name, Make make) {
-  hpo::CompareMethod m;
-  m.name = name;
-  m.validate = [make](const hpo::BilevelProblem& p, const hpo::Budget&) { make(p); };  // refuses groups it cannot learn
-  m.run = [name, make](const hpo::BilevelProblem& p, const hpo::Budget& budget) {
-    const auto start = std::chrono::steady_clock::now();
-    std::unique_ptr<hpo::OnlineMethod> method = make(p);
-    hpo::BudgetMeter meter(budget);
-    hpo::MethodResult r;
-    r.method = name;
-    Tensor theta = p.hyper.initial(DType::f64);
-    const std::int64_t passes = budget.inner_steps > 0 ? budget.inner_steps / p.horizon : 0;
-    hpo::report_progress("pass", 0, passes);
-    while (meter.can_start(p.horizon)) {
-      hpo::BilevelState s = method->init(theta);
-      meter.charge(p.horizon);
-      ++r.evaluations;
-      try {
-        method->run(s);
-      } catch (const hpo::InnerDivergence& e) {
-        ++r.failures;
-        r.stop_reason = e.what();
-        break;
-      }
-      const hpo::Candidate sc = hpo::evaluate_candidate(p, s.theta);  // the θ it ends with, trained from w₀
-      if (sc.failed) {
-        ++r.failures;
-        r.stop_reason = "the θ of pass " + std::to_string(r.evaluations) + ", trained from w₀: " + sc.message;
-        break;
-      }
-      if (!(sc.val_loss >= r.best_val_loss)) {
-        r.best_val_loss = sc.val_loss;
-        r.theta = s.theta.clone();
-      }
-      theta = s.theta;
-      hpo::report_progress("pass", r.evaluations, passes);
-    }
-    r.inner_steps = meter.steps_used();
-    if (r.stop_reason.empty()) r.stop_reason = meter.exhausted_reason(p.horizon);
-    hpo::describe_hyperparameters(p.hyper, r);
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.cost.seconds = r.seconds;
-    r.peak_bytes = 4 * static_cast<std::size_t>(p.num_params()) * sizeof(double);
-    return r;
+/// A name --methods accepts. Offline methods run in the outer loop, non-greedy or (greedy_setting)
+/// in the greedy setting; online and search methods as they are; cosine_baseline is the
+/// comparison's own hand-tuned baseline (hpo/tasks/schedule_baselines.h).
+enum class Setting : std::uint8_t { registry, greedy_setting, cosine_baseline };
+
+struct MethodChoice {
+  std::string name;                     ///< as --methods takes it
+  std::string registry;                 ///< the registry's name
+  hpo::OptionTexts options;             ///< fixed options besides the command's own flags
+  std::string label;                    ///< the row's name (offline: " + <outer optimizer>" follows)
+  Setting setting = Setting::registry;
+};
+
+// clang-format off
+const std::vector<MethodChoice>& method_table() {
+  static const std::vector<MethodChoice> table = {
+      {"forward",        "forward",               {},                         "forward mode"},
+      {"reverse",        "reverse",               {},                         "reverse mode"},
+      {"drmad",          "drmad",                 {},                         "DrMAD"},
+      {"ift",            "ift",                   {{"solver", "cg"}},         "IFT (CG)"},
+      {"neumann",        "ift",                   {{"solver", "neumann"}},    "IFT (Neumann)"},
+      {"forward-greedy", "forward",               {},                         "forward mode, greedy", Setting::greedy_setting},
+      {"online-t1t2",    "online-t1t2",           {},                         "T1-T2 (online)"},
+      {"darts",          "online-t1t2",           {{"darts-radius", "0.01"}}, "T1-T2, DARTS form (online)"},
+      {"online-greedy",  "online-greedy",         {},                         "generalized greedy (online)"},
+      {"hyperdistill",   "hyperdistill",          {},                         "HyperDistill (online)"},
+      {"hd",             "hypergradient-descent", {},                         "hypergradient descent (online)"},
+      {"hoag",           "hoag",                  {{"max-iterations", "1048576"}}, "HOAG"},  // the budget stops it
+      {"random",         "random",                {},                         "random search"},
+      {"grid",           "grid",                  {},                         "grid search"},
+      {"bayes",          "bayesian",              {},                         "Bayesian optimization"},
+      {"cosine",         "",                      {},                         "hand-tuned cosine schedule", Setting::cosine_baseline},
   };
-  return m;
+  return table;
+}
+// clang-format on
+
+const MethodChoice& choice(const std::string& name) {
+  for (const MethodChoice& c : method_table())
+    if (c.name == name) return c;
+  throw Error("unknown method '" + name + "'");
 }
 
-/// The black-box search box of an experiment.
-std::vector<hpo::Dimension> search_box(const std::string& experiment, const hpo::Hyperparameters& h) {
-  if (experiment == "l2") return {{"l2", 1e-6, 1.0, true}};
-  if (experiment == "cleaning") return {{"weights", 0.01, 0.99, false}};
-  if (experiment == "optimizer") return {{"lr", 1e-3, 1.0, true}, {"momentum", 0.01, 0.99, false}};  // σ(θ) never reaches 0
-  std::vector<hpo::Dimension> box;  // schedule: every rate, the momentum and the weight decay
-  const int lr = h.find("lr");
-  for (std::int64_t j = 0; j < h.group(lr).size(); ++j) box.push_back({h.entry_name(h.offset(lr) + j), 0.0, 1.0, false});
-  box.push_back({"momentum", 0.0, 0.99, false});
-  box.push_back({"weight_decay", 0.0, 4e-3, false});
-  return box;
+/// A number as option text that reads back to the same double.
+std::string exact_text(double x) {
+  std::ostringstream s;
+  s.precision(17);
+  s << x;
+  return s.str();
+}
+
+/// The fixed options, and the command's flags where the registry entry declares them.
+hpo::OptionTexts registry_options(const MethodChoice& c, const CompareOptions& o) {
+  hpo::OptionTexts options = c.options;
+  const hpo::OptionSpecs& specs = hpo::Registry::global().options(c.registry);
+  if (hpo::find_option(specs, "clip-hessian")) options.emplace("clip-hessian", exact_text(o.clip_hessian));
+  if (hpo::find_option(specs, "seed")) options.emplace("seed", std::to_string(o.search_seed));
+  return options;
 }
 
 hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o, const hpo::Hyperparameters& h) {
+  const MethodChoice& c = choice(name);
   hpo::OuterOptions outer;
   const bool schedule = o.experiment == "schedule";
   outer.kind = hpo::parse_outer(o.outer.empty() ? (schedule ? "sign" : "adam") : o.outer);
@@ -114,82 +100,45 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
   hpo::OuterOptions online = outer;
   online.kind = hpo::parse_outer(o.online_outer);
   online.step = {o.online_step > 0 ? o.online_step : o.outer_step > 0 ? o.outer_step : 0.01};
-  hpo::ForwardOptions fo;
-  fo.clip_hessian_product = o.clip_hessian;
-  if (name == "forward") return hpo::forward_mode_method("forward mode + " + std::string(hpo::outer_name(outer.kind)), outer, fo);
-  if (name == "forward-greedy") return forward_greedy_method(outer, fo, o.data.lr_blocks);
-  if (name == "cosine") return cosine_schedule_method(o.cosine_lrs);
-  if (name == "reverse")
-    return hpo::outer_loop_method("reverse mode + " + std::string(hpo::outer_name(outer.kind)),
-                                  [](const hpo::BilevelProblem& p, const Tensor& t, const hpo::Segment* s) {
-                                    return hpo::reverse_hypergradient(p, t, {}, s);
-                                  },
-                                  outer);
-  if (name == "drmad")
-    return hpo::outer_loop_method("DrMAD + " + std::string(hpo::outer_name(outer.kind)),
-                                  [](const hpo::BilevelProblem& p, const Tensor& t, const hpo::Segment* s) {
-                                    return hpo::drmad_hypergradient(p, t, s);
-                                  },
-                                  outer);
-  if (name == "ift" || name == "neumann") {
-    hpo::ImplicitOptions io;
-    if (name == "neumann") io.solver = hpo::ImplicitSolver::neumann;
-    return hpo::outer_loop_method(std::string(name == "ift" ? "IFT (CG)" : "IFT (Neumann)") + " + " + hpo::outer_name(outer.kind),
-                                  [io](const hpo::BilevelProblem& p, const Tensor& t, const hpo::Segment* s) {
-                                    return hpo::ift_hypergradient(p, t, io, s);
-                                  },
-                                  outer);
-  }
-  if (name == "hoag") {  // Pedregosa's defaults; L2 in log space (the groups' exp transform)
-    hpo::HoagOptions ho;
-    ho.max_iterations = 1 << 20;  // the budget stops it
-    return hpo::hoag_method("HOAG", ho);
-  }
-  if (name == "t1t2" || name == "darts")
-    return online_entry(name == "t1t2" ? "T1-T2 (online)" : "T1-T2, DARTS form (online)", [online, name](const hpo::BilevelProblem& p) {
-      hpo::T1T2Options t;
-      t.darts_radius = name == "darts" ? 0.01 : 0;
-      return std::make_unique<hpo::T1T2>(p, online, t);
-    });
-  if (name == "greedy")
-    return online_entry("generalized greedy (online)", [online](const hpo::BilevelProblem& p) {
-      return std::make_unique<hpo::GeneralizedGreedy>(p, online);
-    });
-  if (name == "hyperdistill")
-    return online_entry("HyperDistill (online)", [online](const hpo::BilevelProblem& p) {
-      return std::make_unique<hpo::HyperDistill>(p, online);
-    });
-  if (name == "hd" && schedule) return hypergradient_descent_schedule_method(online, o.search_seed);
-  if (name == "hd")
-    return online_entry("hypergradient descent (online)", [online](const hpo::BilevelProblem& p) {
-      return std::make_unique<hpo::HypergradientDescent>(p, online);
-    });
-  const std::vector<hpo::Dimension> box = search_box(o.experiment, h);
-  if (name == "random") {
-    hpo::RandomSearchOptions r;
-    r.box = box;
-    r.seed = o.search_seed;
-    return hpo::random_search_method("random search", r);
-  }
-  if (name == "grid") {
-    hpo::GridSearchOptions g;
-    g.box = box;
-    return hpo::grid_search_method("grid search", g);
-  }
-  if (name == "bayes") {
-    hpo::BayesianOptions b;
-    b.box = box;
-    b.seed = o.search_seed;
-    return hpo::bayesian_method("Bayesian optimization", b);
+  if (c.setting == Setting::cosine_baseline) return hpo::cosine_schedule_entry(o.cosine_lrs);
+  const std::string outer_label = std::string(" + ") + hpo::outer_name(outer.kind);
+  const hpo::Registry& registry = hpo::Registry::global();
+  switch (registry.kind(c.registry)) {
+    case hpo::MethodKind::offline: {
+      std::shared_ptr<const hpo::Method> method = registry.make_offline(c.registry, registry_options(c, o));
+      if (c.setting == Setting::greedy_setting)
+        return hpo::greedy_setting_entry(c.label + " (" + std::to_string(o.data.lr_blocks) + " segments)" + outer_label,
+                                         std::move(method), outer, o.data.lr_blocks);
+      return hpo::offline_entry(c.label + outer_label, std::move(method), outer);
+    }
+    case hpo::MethodKind::online:
+      // On a learning-rate schedule, hypergradient descent runs as Micaelli & Storkey ran it
+      // against their schedules: one global rate, restarted from points of the search range.
+      if (schedule && c.registry == "hypergradient-descent") return hpo::hypergradient_descent_schedule_entry(online, o.search_seed);
+      return hpo::online_entry(c.label, c.registry, online, registry_options(c, o));
+    case hpo::MethodKind::search: {
+      hpo::SearchOptions common;
+      common.box = hpo::experiment(o.experiment).search_box(h);
+      return hpo::search_entry(c.label, c.registry, common, registry_options(c, o));
+    }
   }
   throw Error("unknown method '" + name + "'");
 }
 
 }  // namespace
 
+const std::vector<std::string>& method_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const MethodChoice& c : method_table()) n.push_back(c.name);
+    return n;
+  }();
+  return names;
+}
+
 CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
   set_threads(o.threads);
-  Experiment e = make_experiment(o.experiment, o.data);
+  hpo::Experiment e = hpo::make_experiment(o.experiment, o.data);
   const hpo::BilevelProblem& p = e.task.problem;
   std::vector<hpo::CompareMethod> methods;
   for (const std::string& m : o.methods) methods.push_back(make_method(m, o, p.hyper));
@@ -206,18 +155,18 @@ CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
     c = hpo::compare(p, methods, co);
   }
   std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
-  std::vector<Baseline> baselines;
+  std::vector<hpo::Baseline> baselines;
   if (o.experiment == "cleaning") {
-    baselines = cleaning_baselines(e);
+    baselines = hpo::cleaning_baselines(e);
     std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
-    for (const Baseline& b : baselines)
+    for (const hpo::Baseline& b : baselines)
       std::cout << "  " << b.name << ": validation accuracy " << 100 * b.val_accuracy << "%, test accuracy "
                 << 100 * b.test_accuracy << "% (" << b.seconds << " s)\n";
   }
   if (out.empty()) return {std::move(e), std::move(c)};
   RunFolder folder(out);
   nlohmann::json results = nlohmann::json::parse(c.json());
-  for (const Baseline& b : baselines)
+  for (const hpo::Baseline& b : baselines)
     results["baselines"].push_back({{"name", b.name}, {"val_accuracy", b.val_accuracy}, {"test_accuracy", b.test_accuracy},
                                     {"test_loss", b.test_loss}, {"seconds", b.seconds}});
   folder.write("results.json", results.dump(2));
@@ -238,7 +187,7 @@ CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
 
 OptionSet compare_option_set(CompareOptions& o) {
   OptionSet s;
-  s.text("experiment", &o.experiment, experiment_names(),
+  s.text("experiment", &o.experiment, hpo::experiment_names(),
          "Problem: schedule (LeNet-5 learning-rate schedule), l2, cleaning, optimizer (SGD's lr and momentum)");
   s.text("dataset", &o.data.dataset, {}, "Dataset");
   s.path("data", &o.data.data_folder, "Folder with the dataset files (default: $GRADHPO_DATA, then the Debian package)");
@@ -252,7 +201,11 @@ OptionSet compare_option_set(CompareOptions& o) {
   s.integers("hidden", &o.data.hidden, 1, 1 << 20, "schedule with model mlp: widths of the hidden layers (none: logistic regression)");
   s.integer("lr-blocks", &o.data.lr_blocks, 1, 1 << 20, "schedule: learning rates, each shared over a block of steps");
   s.seed("seed", &o.data.seed, "Seed for the split, corruption, batches and initialization (>= 0)");
-  s.texts("methods", &o.methods, method_names(), "Methods");
+  s.texts("methods", &o.methods, method_names(),
+          "Methods: forward, reverse, drmad, ift, neumann (IFT by Neumann series) in the non-greedy outer loop; "
+          "forward-greedy (forward mode in the greedy setting of the outer loop); online-t1t2, darts (its DARTS form), "
+          "online-greedy (generalized greedy), hyperdistill, hd (hypergradient descent; on schedule: restarted from random "
+          "points) online; hoag, random, grid, bayes; cosine (schedule: the hand-tuned baseline)");
   s.integer("budget-runs", &o.budget_runs, 1, 1 << 20, "Budget, in training runs of T steps (the same for every method)");
   s.text("outer", &o.outer, {"", "sign", "sgd", "adam"}, "Outer optimizer of the gradient-based methods (default: per experiment)");
   s.real("outer-step", &o.outer_step, 0, 1e6, "Outer step size (0: the experiment's default)");
@@ -270,7 +223,7 @@ void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<CompareOptions>();
   auto out = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("compare", "Several hyperparameter optimizers on one problem at an equal budget");
-  cmd->footer("Example: gradhpo compare --experiment l2 --data ../shared/data/mnist --methods reverse,t1t2,random,bayes --budget-runs 10");
+  cmd->footer("Example: gradhpo compare --experiment l2 --data ../shared/data/mnist --methods reverse,online-t1t2,random,bayes --budget-runs 10");
   OptionSet s = compare_option_set(*o);
   s.add_to(*cmd);
   cmd->add_option("--out", *out, "Folder for results.json, results.csv, the plot and index.html");

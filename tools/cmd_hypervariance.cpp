@@ -1,19 +1,22 @@
 // `gradhpo hypervariance`: Micaelli & Storkey's Section 5.1 diagnostics — the hypervariance
 // (std/|mean|) and sign fluctuation (min(P+, P−)/P) of learning-rate hypergradients under P
 // perturbations of the training-data order, the validation sample, the initial weights and the
-// hyperparameters, with the schedule shared over blocks of steps and with one value per step.
+// hyperparameters, with the schedule shared over blocks of steps and with one value per step —
+// of an offline method constructed by name (--method, default forward, --option key=value).
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include <gradhpo/data/load.h>
 #include <gradhpo/data/random.h>
 #include <gradhpo/hpo/tasks/classification.h>
 #include <gradhpo/hpo/eval/diagnostics.h>
-#include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/registry.h>
+#include <gradhpo/hpo/tasks/experiments.h>
 
 #include "commands.h"
-#include "experiments.h"
+#include "method_options.h"
 #include "option_set.h"
 #include "plot.h"
 #include "run_folder.h"
@@ -35,6 +38,8 @@ struct HypervarianceOptions {
   double lr = 0.05;
   std::int64_t val_subset = 500;
   std::uint64_t seed = 0;
+  std::string method = "forward";    ///< the offline method whose hypergradients are sampled
+  std::vector<std::string> options;  ///< its options, key=value
   int threads = 0;
 };
 
@@ -51,13 +56,17 @@ OptionSet option_set(HypervarianceOptions& o) {
   s.real("lr", &o.lr, 1e-9, 100, "The unperturbed learning rate (every block)");
   s.integer("val-subset", &o.val_subset, 0, 1 << 30, "Validation examples in L_val (0: all)");
   s.seed("seed", &o.seed, "Base seed (>= 0)");
+  s.text("method", &o.method, hpo::Registry::global().names(hpo::MethodKind::offline),
+         "The offline hypergradient method, by its registry name");
+  s.texts("option", &o.options, {}, "Options of the method, key=value (its registered options)");
   s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
   return s;
 }
 
 void run(const HypervarianceOptions& o, const std::string& out) {
   set_threads(o.threads);
-  const SplitSets d = load_split_sets(o.dataset, o.data_folder, 0.1, o.seed, o.train_limit);
+  const std::unique_ptr<hpo::Method> method = hpo::Registry::global().make_offline(o.method, option_texts(o.options, "--option"));
+  const hpo::SplitSets d = hpo::load_split_sets(o.dataset, o.data_folder, 0.1, o.seed, o.train_limit);
   const data::Dataset &train = d.train, &val = d.val;
   std::shared_ptr<const nn::Model> model =
       nn::make_model(o.model, Shape{train.channels(), train.height(), train.width()}, train.num_classes);
@@ -76,16 +85,13 @@ void run(const HypervarianceOptions& o, const std::string& out) {
       return hpo::make_classification_task(model, train, val, std::move(h), opt, o.steps, co).problem;
     };
   };
-  const auto method = [](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
-    return hpo::forward_hypergradient(p, th, {}, s);
-  };
   const std::vector<hpo::Factor> factors = {hpo::Factor::train_order, hpo::Factor::val_sample, hpo::Factor::init_weights,
                                             hpo::Factor::hyperparameters};
   std::vector<std::vector<std::string>> rows;
   BarPlot bars{"hypervariance of the learning-rate hypergradients", "mean std/|mean| over hyperparameters", {}, {}};
   for (std::int64_t blocks : {o.blocks, o.steps}) {
     const hpo::BilevelProblem p0 = factory(blocks)(hpo::Factor::train_order, 0);
-    const auto result = hpo::hypervariance(factory(blocks), p0.hyper.initial(), method, o.perturbations, factors, o.seed);
+    const auto result = hpo::hypervariance(factory(blocks), p0.hyper.initial(), *method, o.perturbations, factors, o.seed);
     const std::string setting = blocks == o.steps ? "one per step" : std::to_string(blocks) + " shared";
     for (const auto& r : result) {
       std::ostringstream hv, sf, sec;
@@ -120,6 +126,7 @@ void add_hypervariance_command(CLI::App& app) {
   auto opts = std::make_shared<OptionSet>(option_set(*o));
   opts->add_to(*cmd);
   cmd->add_option("--out", *out, "Folder for results.csv, the plot and index.html");
+  cmd->footer(std::string(cmd->get_footer()) + "\n\n" + offline_methods_help());
   cmd->callback([o, out] { run(*o, *out); });
 }
 

@@ -37,7 +37,7 @@ std::string metric_label(const std::string& m) {
 }
 
 /// Our value of a paper metric for one method's row.
-double ours(const std::string& metric, const hpo::MethodResult& r, const Experiment& e) {
+double ours(const std::string& metric, const hpo::MethodResult& r, const hpo::Experiment& e) {
   if (metric == "test_accuracy") return 100 * r.test.accuracy;
   if (metric == "test_loss") return r.test.loss;
   if (metric == "best_val_loss") return r.best_val_loss;

@@ -7,20 +7,20 @@
 #include <vector>
 
 #include <gradhpo/hpo/tasks/compare.h>
+#include <gradhpo/hpo/tasks/experiments.h>
 
-#include "experiments.h"
 #include "option_set.h"
 
 namespace gradhpo::tools {
 
 struct CompareOptions {
   std::string experiment = "schedule";
-  ExperimentOptions data;
+  hpo::ExperimentOptions data;
   std::vector<std::string> methods = {"forward", "random"};
   std::int64_t budget_runs = 10;
   std::string outer = "";  // default per experiment: sign for schedule, adam otherwise
   double outer_step = 0;   // 0: the experiment's default
-  // The online methods (T1-T2, DARTS, greedy, HyperDistill, hypergradient descent) update θ after
+  // The online methods (T1-T2, DARTS, generalized greedy, HyperDistill, hypergradient descent) update θ after
   // every inner step with their own optimizer: its kind and step (0: 0.01, or outer_step if set).
   std::string online_outer = "sgd";
   double online_step = 0;
@@ -37,7 +37,7 @@ OptionSet compare_option_set(CompareOptions& o);
 const std::vector<std::string>& method_names();
 
 struct CompareOutcome {
-  Experiment experiment;
+  hpo::Experiment experiment;
   hpo::Comparison comparison;
 };
 /// Builds the experiment, runs every method at the budget (a progress bar on a terminal), prints

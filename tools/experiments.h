@@ -1,76 +1,14 @@
-// The papers' real-data problems, built once for every command that runs them.
-//
-//   l2        per-entry L2 on logistic regression (Maclaurin et al. 2015, Section 3.2: one L2
-//             coefficient per weight; here per parameter, biases included: 7,850 on MNIST)
-//   cleaning  data hyper-cleaning (Franceschi et al. 2017, Section 5.1): half of the training
-//             labels replaced by a wrong one at random, one weight σ(θ_i) per training example,
-//             learned on a clean validation set
-//   schedule  Micaelli & Storkey (Algorithm 1, Table 1): a learning-rate schedule of lr_blocks
-//             values, the momentum and the weight decay of SGD, all starting at zero, for a
-//             model (LeNet-5 by default) in float32
-//   optimizer the CS 6787 report's problem (Maclaurin et al. 2015's reverse mode, learning SGD's
-//             own hyperparameters): lr_blocks learning rates (λ = e^θ) and the momentum
-//             (λ = σ(θ)) of SGD on logistic regression, starting at `lr` and `momentum`
-// l2, cleaning and optimizer: logistic regression (nn::Mlp with no hidden layer) in float64. All:
-// standardized images, a seeded validation split of the training file.
+// INTEGRATION SHIM (issue 18): the papers' problems moved to the library,
+// <gradhpo/hpo/tasks/experiments.h>. Only tools/cmd_hpo.cpp (not helper H3's file) still includes
+// this header for SplitSets and load_split_sets; once it includes the library header and names
+// hpo::SplitSets / hpo::load_split_sets, delete this file.
 #pragma once
 
-#include <cstdint>
-#include <string>
-#include <vector>
-
-#include <gradhpo/data/dataset.h>
-#include <gradhpo/hpo/tasks/classification.h>
-#include <gradhpo/nn/models.h>
+#include <gradhpo/hpo/tasks/experiments.h>
 
 namespace gradhpo::tools {
 
-/// A dataset's training file split into training and validation sets (seeded, by fraction), and
-/// its test file; every image standardized with the training set's channel statistics.
-struct SplitSets {
-  data::Dataset train, val, test;
-};
-/// `train_limit` > 0 keeps only that many training examples (the first of the split) — the
-/// statistics are then those of the examples kept.
-SplitSets load_split_sets(const std::string& dataset, const std::string& folder, double val_fraction,
-                          std::uint64_t seed, std::int64_t train_limit = 0);
-
-struct ExperimentOptions {
-  std::string dataset = "mnist";
-  std::string data_folder;
-  std::int64_t train_size = 5000;
-  std::int64_t val_size = 5000;
-  std::int64_t horizon = 100;
-  std::int64_t batch_size = 0;  ///< 0: full batch
-  double lr = 0.1;
-  double momentum = 0.9;
-  std::uint64_t seed = 0;
-  std::string model = "lenet5";  ///< schedule only
-  std::vector<std::int64_t> hidden = nn::MlpOptions{}.hidden;  ///< schedule with model mlp: hidden widths
-  std::int64_t lr_blocks = 10;   ///< schedule and optimizer
-};
-
-struct Experiment {
-  std::string name;
-  hpo::ClassificationTask task;
-  data::Dataset train, val, test;
-  std::vector<bool> corrupted;  ///< cleaning: which training labels were replaced
-  hpo::ClassificationOptions task_options;  ///< batches, seeds, dtype (baselines train alike)
-};
-
-/// A reference row beside the methods: a model trained once with no hyperparameter learned.
-struct Baseline {
-  std::string name;
-  double val_accuracy = 0, test_accuracy = 0, test_loss = 0, seconds = 0;
-};
-/// cleaning: Franceschi et al.'s two references (Section 5.1), each trained with the
-/// experiment's optimizer for the same T steps — "all labels" (every training example, the
-/// corrupted ones included, weight 1) and "oracle" (only the examples whose label was kept).
-std::vector<Baseline> cleaning_baselines(const Experiment& e);
-
-/// Builds one of experiment_names(); throws Error naming the experiment otherwise.
-Experiment make_experiment(const std::string& name, const ExperimentOptions& options);
-/// The names make_experiment accepts.
-const std::vector<std::string>& experiment_names();
+using hpo::load_split_sets;
+using hpo::SplitSets;
 
 }  // namespace gradhpo::tools

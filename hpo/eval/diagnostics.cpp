@@ -46,9 +46,12 @@ HypergradientSpread spread_of(const std::vector<std::vector<double>>& samples) {
   return s;
 }
 
-std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta,
-                                            const HypergradientMethod& method, int perturbations,
-                                            const std::vector<Factor>& factors, std::uint64_t seed) {
+namespace {
+
+/// The samples of every factor, each hypergradient from `gradient(problem, θ)`.
+template <class Gradient>
+std::vector<HypervarianceRow> hypervariance_of(const ProblemFactory& factory, const Tensor& theta, const Gradient& gradient,
+                                               int perturbations, const std::vector<Factor>& factors, std::uint64_t seed) {
   require(perturbations >= 2, "hypervariance: needs at least 2 perturbations, got " + std::to_string(perturbations));
   std::vector<HypervarianceRow> rows;
   for (Factor f : factors) {
@@ -69,13 +72,31 @@ std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const
         }
         th = Tensor::from(raw, th.shape(), DType::f64);
       }
-      row.samples.push_back(method(problem, th, nullptr).d_theta.to_vector());
+      row.samples.push_back(gradient(problem, th).d_theta.to_vector());
     }
     row.spread = spread_of(row.samples);
     row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     rows.push_back(std::move(row));
   }
   return rows;
+}
+
+}  // namespace
+
+std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta, const Method& method,
+                                            int perturbations, const std::vector<Factor>& factors, std::uint64_t seed) {
+  return hypervariance_of(
+      factory, theta, [&method](const BilevelProblem& p, const Tensor& th) { return method.compute(p, th); }, perturbations,
+      factors, seed);
+}
+
+// INTEGRATION BRIDGE (issue 18): see diagnostics.h; delete with HypergradientMethod.
+std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta,
+                                            const HypergradientMethod& method, int perturbations,
+                                            const std::vector<Factor>& factors, std::uint64_t seed) {
+  return hypervariance_of(
+      factory, theta, [&method](const BilevelProblem& p, const Tensor& th) { return method(p, th, nullptr); }, perturbations,
+      factors, seed);
 }
 
 }  // namespace gradhpo::hpo

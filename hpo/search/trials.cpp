@@ -1,5 +1,6 @@
 #include "trials.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <sstream>
@@ -25,6 +26,12 @@ std::string SearchRun::brief() const {
   return s.str();
 }
 
+SearchRun named_failures(SearchRun run, const std::string& name) {
+  for (Trial& t : run.trials)
+    if (t.failed) t.failure.method = name;
+  return run;
+}
+
 void SearchOptions::validate(const BilevelProblem& problem) const {
   problem.validate();
   require(!problem.hyper.empty(), "search: the problem has no hyperparameters to search over");
@@ -45,12 +52,27 @@ const BilevelProblem& validated(const BilevelProblem& p, const SearchOptions& o)
 
 TrialRunner::TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method)
     : problem_(&validated(problem, options)),
-      box_(problem.hyper, options.box),
+      box_(std::in_place, problem.hyper, options.box),
       meter_(options.budget),
       max_trials_(options.max_trials) {
   run_.method = std::move(method);
-  for (std::size_t d = 0; d < box_.size(); ++d) run_.dimensions.push_back(box_.dimension(d).target);
+  for (std::size_t d = 0; d < box_->size(); ++d) run_.dimensions.push_back(box_->dimension(d).target);
   report_progress("trial", 0, planned_trials());
+}
+
+TrialRunner::TrialRunner(const BilevelProblem& problem, const Budget& budget, int max_trials, std::string method)
+    : problem_(&problem), meter_(budget), max_trials_(max_trials) {
+  problem.validate();
+  budget.validate(problem.horizon);
+  require(max_trials >= 0, "search: max_trials must be >= 0 (0: as many as the budget allows), got " +
+                               std::to_string(max_trials));
+  run_.method = std::move(method);
+  report_progress("trial", 0, planned_trials());
+}
+
+const Box& TrialRunner::box() const {
+  require(box_.has_value(), run_.method + ": this trial runner has no search box (its trials are at given θ)");
+  return *box_;
 }
 
 bool TrialRunner::can_run() const {
@@ -59,12 +81,32 @@ bool TrialRunner::can_run() const {
 }
 
 const Trial& TrialRunner::run(const std::vector<double>& u) {
-  const auto start = std::chrono::steady_clock::now();
   Trial t;
-  t.index = static_cast<int>(run_.trials.size());
   t.point = u;
-  t.values = box_.values(u);
-  t.theta = box_.theta(u);
+  t.values = box().values(u);
+  t.theta = box().theta(u);
+  return record(std::move(t), "; at " + box().describe(u));
+}
+
+const Trial& TrialRunner::run_at(const Tensor& theta) {
+  Trial t;
+  t.theta = theta.to(DType::f64).clone();
+  return record(std::move(t), "");
+}
+
+namespace {
+
+/// The inner step a candidate's training failed at: evaluate_candidate's message says it for a
+/// diverged run ("inner step 57: ..."); a non-finite validation loss after training is no step.
+std::int64_t failed_step(const Candidate& sc) {
+  return sc.message.rfind("inner step ", 0) == 0 ? sc.steps_run - 1 : -1;
+}
+
+}  // namespace
+
+const Trial& TrialRunner::record(Trial t, const std::string& where) {
+  const auto start = std::chrono::steady_clock::now();
+  t.index = static_cast<int>(run_.trials.size());
   t.inner_steps = problem_->horizon;
   const Candidate sc = evaluate_candidate(*problem_, t.theta);
   const std::int64_t steps_run = sc.steps_run;
@@ -72,7 +114,8 @@ const Trial& TrialRunner::run(const std::vector<double>& u) {
   t.final_train_loss = sc.final_train_loss;
   t.failed = sc.failed;
   if (t.failed) {
-    t.message = sc.message + "; at " + box_.describe(u);
+    t.failure = failed_trial(problem_->hyper, t.theta, run_.method, t.index, failed_step(sc),
+                             std::numeric_limits<double>::quiet_NaN(), sc.message + where);
     ++run_.failures;
   }
   meter_.charge(t.inner_steps);
@@ -89,6 +132,31 @@ const Trial& TrialRunner::run(const std::vector<double>& u) {
   return run_.trials.back();
 }
 
+const Trial& TrialRunner::fail(const Tensor& theta, std::int64_t inner_step, std::string reason) {
+  Trial t;
+  t.index = static_cast<int>(run_.trials.size());
+  t.inner_steps = problem_->horizon;
+  t.failed = true;
+  t.failure = failed_trial(problem_->hyper, theta, run_.method, t.index, inner_step,
+                           std::numeric_limits<double>::quiet_NaN(), std::move(reason));
+  ++run_.failures;
+  meter_.charge(t.inner_steps);
+  if (theta.defined()) {
+    t.theta = theta.to(DType::f64).clone();
+    history_bytes_ += t.theta.nbytes();
+  }
+  note_bytes(0);
+  run_.trials.push_back(std::move(t));
+  report_progress("trial", static_cast<std::int64_t>(run_.trials.size()), planned_trials());
+  return run_.trials.back();
+}
+
+void TrialRunner::add_cost(const Cost& cost) {
+  accumulate(run_.cost, cost);
+  method_bytes_ = std::max(method_bytes_, cost.peak_bytes);
+  note_bytes(0);
+}
+
 std::int64_t TrialRunner::planned_trials() const {
   const Budget& b = meter_.budget();
   std::int64_t n = b.inner_steps > 0 ? b.inner_steps / problem_->horizon : 0;
@@ -97,7 +165,7 @@ std::int64_t TrialRunner::planned_trials() const {
 }
 
 void TrialRunner::note_bytes(std::size_t bytes) {
-  run_.cost.peak_bytes = std::max(run_.cost.peak_bytes, history_bytes_ + bytes);
+  run_.cost.peak_bytes = std::max(run_.cost.peak_bytes, history_bytes_ + std::max(bytes, method_bytes_));
 }
 
 SearchRun TrialRunner::finish(std::string stop_reason) {

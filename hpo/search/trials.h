@@ -1,13 +1,17 @@
 // Trials of a black-box search and the one place that runs them: train under a candidate θ
 // with run_inner, record the validation loss, charge the budget, and turn a diverged run into a
-// failed trial (recorded with its message; the search goes on).
+// failed trial (recorded as a FailedTrial, trial.h; the search goes on). The comparison's own
+// baselines (a hand-tuned schedule, hypergradient descent restarted from random points, the
+// greedy setting's passes) record their points through the same runner, at a given θ.
 #pragma once
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "../trial.h"
 #include "budget.h"
 #include "space.h"
 
@@ -15,13 +19,13 @@ namespace gradhpo::hpo {
 
 struct Trial {
   int index = 0;
-  std::vector<double> point;    ///< unit coordinates u
-  std::vector<double> values;   ///< λ per box dimension
+  std::vector<double> point;    ///< unit coordinates u (empty: a trial at a given θ, no box)
+  std::vector<double> values;   ///< λ per box dimension (likewise)
   Tensor theta;                 ///< the raw θ [N] trained under (float64)
   double val_loss = std::numeric_limits<double>::quiet_NaN();  ///< NaN when failed
   double final_train_loss = std::numeric_limits<double>::quiet_NaN();
   bool failed = false;
-  std::string message;          ///< why it failed
+  FailedTrial failure;          ///< when failed: what, where and why (the search's name, this index, λ)
   std::int64_t inner_steps = 0; ///< charged to the budget (T, also when it diverged)
   double seconds = 0;
 };
@@ -46,6 +50,11 @@ struct SearchRun {
   std::string brief() const;
 };
 
+/// The run with every failed trial's record naming the search by its registry name ("random"),
+/// as FailedTrial::method promises (a runner knows only the search's label): what every search's
+/// registry entry returns.
+SearchRun named_failures(SearchRun run, const std::string& name);
+
 /// What every search is given; each search's options add their own fields and checks.
 struct SearchOptions {
   std::vector<Dimension> box;
@@ -61,12 +70,24 @@ struct SearchOptions {
 class TrialRunner {
  public:
   TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method);
-  const Box& box() const { return box_; }
+  /// A runner of trials at given θ (run_at, fail), with no box: checks the problem, the budget
+  /// against its horizon and max_trials >= 0.
+  TrialRunner(const BilevelProblem& problem, const Budget& budget, int max_trials, std::string method);
+  /// The box (throws Error for a runner made without one).
+  const Box& box() const;
   const BilevelProblem& problem() const { return *problem_; }
   /// Whether another training run fits in the budget (and max_trials, when set).
   bool can_run() const;
-  /// Trains at the unit point u and records the trial.
+  /// Trains at the unit point u of the box and records the trial.
   const Trial& run(const std::vector<double>& u);
+  /// Trains at θ [N] and records the trial (its point and values stay empty).
+  const Trial& run_at(const Tensor& theta);
+  /// Records a trial at θ that failed before its training run could be scored (a method's own
+  /// run diverged): charged T inner steps like every trial.
+  const Trial& fail(const Tensor& theta, std::int64_t inner_step, std::string reason);
+  /// Adds work the method did besides training its trials (an outer loop's hypergradients) to
+  /// the run's Cost; its peak bytes count beside the trial history.
+  void add_cost(const Cost& cost);
   const std::vector<Trial>& trials() const { return run_.trials; }
   /// Tells the run about buffers the search holds (the GP's), for its peak bytes.
   void note_bytes(std::size_t bytes);
@@ -76,8 +97,11 @@ class TrialRunner {
   std::int64_t planned_trials() const;
 
  private:
+  /// Scores θ by training once, charges the budget and records the trial.
+  const Trial& record(Trial t, const std::string& where);
   const BilevelProblem* problem_;
-  Box box_;
+  std::optional<Box> box_;
+  std::size_t method_bytes_ = 0;
   BudgetMeter meter_;
   int max_trials_;
   std::size_t history_bytes_ = 0;

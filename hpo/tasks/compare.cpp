@@ -1,11 +1,13 @@
 #include "compare.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <set>
 #include <sstream>
 
+#include "../hoag/register.h"
 #include "../inner_run.h"
 #include "../progress.h"
 
@@ -54,8 +56,23 @@ void describe_hyperparameters(const Hyperparameters& h, MethodResult& r) {
   r.hyperparameters_brief = s.str();
 }
 
-OuterRun run_outer_within(const BilevelProblem& problem, const HypergradientMethod& method, OuterOptions outer,
-                          const Budget& budget, const Tensor& theta0) {
+namespace {
+
+// ---- INTEGRATION BRIDGE (issue 18): the one place a Method is adapted to the std::function ----
+// On this branch run_outer and run_greedy (outer.h) still take HypergradientMethod; helper H2
+// changes them to take `const Method&`. At integration: pass `method` itself at the two call
+// sites below (run_outer_within, greedy_setting_entry) and delete this function.
+HypergradientMethod bridge(const Method& method) {
+  return [&method](const BilevelProblem& p, const Tensor& theta, const Segment* segment) {
+    return method.compute(p, theta, segment);
+  };
+}
+// ---- end of the bridge ------------------------------------------------------------------------
+
+}  // namespace
+
+OuterRun run_outer_within(const BilevelProblem& problem, const Method& method, OuterOptions outer, const Budget& budget,
+                          const Tensor& theta0) {
   const std::int64_t T = problem.horizon;
   budget.validate(T);
   // Every outer step is one pass through the horizon: T inner steps (forward mode trains while
@@ -63,7 +80,7 @@ OuterRun run_outer_within(const BilevelProblem& problem, const HypergradientMeth
   outer.max_steps = budget.inner_steps > 0 ? static_cast<int>(std::min<std::int64_t>(budget.inner_steps / T, 1 << 30))
                                            : 1 << 30;
   BudgetMeter meter(budget);
-  OuterRun run = run_outer(problem, method, outer, theta0, [&](const OuterStep&, const OuterOptimizer&) {
+  OuterRun run = run_outer(problem, bridge(method), outer, theta0, [&](const OuterStep&, const OuterOptimizer&) {
     meter.charge(T);
     return meter.can_start(T);
   });
@@ -77,6 +94,9 @@ MethodResult outer_result(const BilevelProblem& problem, std::string name, const
   const OuterStep* best = nullptr;
   for (const OuterStep& s : run.steps) {
     accumulate(r.cost, s.cost);
+    if (s.rejected)
+      r.failed_trials.push_back(failed_trial(problem.hyper, s.theta, r.method, s.step, -1,
+                                             std::numeric_limits<double>::quiet_NaN(), s.message));
     if (!s.rejected && std::isfinite(s.val_loss) && (!best || s.val_loss < best->val_loss)) best = &s;
   }
   if (best) {
@@ -103,6 +123,8 @@ MethodResult search_result(const BilevelProblem& problem, std::string name, cons
   describe_hyperparameters(problem.hyper, r);
   r.evaluations = static_cast<int>(run.trials.size());
   r.failures = run.failures;
+  for (const Trial& t : run.trials)
+    if (t.failed) r.failed_trials.push_back(t.failure);
   r.inner_steps = run.inner_steps;
   r.seconds = run.seconds;
   r.cost = run.cost;
@@ -111,26 +133,132 @@ MethodResult search_result(const BilevelProblem& problem, std::string name, cons
   return r;
 }
 
-CompareMethod outer_loop_method(std::string name, HypergradientMethod method, OuterOptions outer, Tensor theta0) {
+CompareMethod offline_entry(std::string label, std::shared_ptr<const Method> method, OuterOptions outer, Tensor theta0) {
+  require(method != nullptr, "comparison: entry '" + label + "' has no method");
   CompareMethod m;
-  m.name = name;
-  m.validate = [outer](const BilevelProblem& p, const Budget&) { outer.validate(p.hyper.count()); };
-  m.run = [name, method = std::move(method), outer, theta0](const BilevelProblem& p, const Budget& b) {
-    return outer_result(p, name, run_outer_within(p, method, outer, b, theta0));
+  m.name = label;
+  m.validate = [outer, method](const BilevelProblem& p, const Budget&) {
+    outer.validate(p.hyper.count());
+    method->check_supports(p);
+  };
+  m.run = [label, method, outer, theta0](const BilevelProblem& p, const Budget& b) {
+    return outer_result(p, label, run_outer_within(p, *method, outer, b, theta0));
   };
   return m;
 }
 
-CompareMethod forward_mode_method(std::string name, OuterOptions outer, ForwardOptions forward, Tensor theta0) {
-  HypergradientMethod method = [forward](const BilevelProblem& p, const Tensor& theta, const Segment* seg) {
-    return forward_hypergradient(p, theta, forward, seg);
+CompareMethod offline_entry(std::string label, const std::string& name, const OptionTexts& options, OuterOptions outer,
+                            Tensor theta0) {
+  return offline_entry(std::move(label), std::shared_ptr<const Method>(Registry::global().make_offline(name, options)),
+                       std::move(outer), std::move(theta0));
+}
+
+CompareMethod greedy_setting_entry(std::string label, std::shared_ptr<const Method> method, OuterOptions outer,
+                                   std::int64_t segments) {
+  require(method != nullptr, "comparison: entry '" + label + "' has no method");
+  require(segments >= 1, "comparison: '" + label + "': the greedy setting needs >= 1 segments, got " + std::to_string(segments));
+  CompareMethod m;
+  m.name = label;
+  m.validate = [outer, method](const BilevelProblem& p, const Budget&) {
+    outer.validate(p.hyper.count());
+    method->check_supports(p);
   };
-  return outer_loop_method(std::move(name), std::move(method), std::move(outer), std::move(theta0));
+  m.run = [label, method, outer, segments](const BilevelProblem& p, const Budget& budget) {
+    const std::int64_t H = std::max<std::int64_t>(1, p.horizon / segments);
+    TrialRunner runner(p, budget, 0, label);
+    OuterOptions o = outer;
+    o.max_steps = budget.inner_steps > 0 ? static_cast<int>(std::max<std::int64_t>(1, budget.inner_steps / p.horizon)) : 1 << 30;
+    const OuterRun greedy = run_greedy(p, H, bridge(*method), o, Tensor(), [&](const OuterStep& s, const OuterOptimizer&) {
+      runner.add_cost(s.cost);
+      if (s.next_first != 0) return true;  // a pass ends with the segment that reaches T
+      runner.run_at(s.next_theta);          // the pass's end θ, trained from w₀, charged T
+      return runner.can_run();
+    });
+    return search_result(p, label, runner.finish(runner.can_run() ? greedy.stop_reason : ""));
+  };
+  return m;
+}
+
+CompareMethod online_entry(std::string label, const std::string& name, OuterOptions online, const OptionTexts& options) {
+  const OnlineEntry& entry = Registry::global().online(name);
+  (void)Options::parse(entry.options, options, name);  // a bad option is refused here, before any problem
+  const auto make = [name, online, options](const BilevelProblem& p) {
+    return Registry::global().make_online(name, p, online, options);
+  };
+  CompareMethod m;
+  m.name = label;
+  m.validate = [make](const BilevelProblem& p, const Budget&) { make(p); };  // refuses groups it cannot learn
+  m.run = [label, make](const BilevelProblem& p, const Budget& budget) {
+    const auto start = std::chrono::steady_clock::now();
+    std::unique_ptr<OnlineMethod> method = make(p);
+    BudgetMeter meter(budget);
+    MethodResult r;
+    r.method = label;
+    Tensor theta = p.hyper.initial(DType::f64);
+    const std::int64_t passes = budget.inner_steps > 0 ? budget.inner_steps / p.horizon : 0;
+    report_progress("pass", 0, passes);
+    while (meter.can_start(p.horizon)) {
+      BilevelState s = method->init(theta);
+      meter.charge(p.horizon);
+      ++r.evaluations;
+      const int pass = r.evaluations - 1;
+      try {
+        method->run(s);
+      } catch (const InnerDivergence& e) {
+        ++r.failures;
+        r.stop_reason = e.what();
+        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, e.step(), std::numeric_limits<double>::quiet_NaN(), e.what()));
+        break;
+      }
+      const Candidate sc = evaluate_candidate(p, s.theta);  // the θ it ends with, trained from w₀
+      if (sc.failed) {
+        ++r.failures;
+        r.stop_reason = "the θ of pass " + std::to_string(r.evaluations) + ", trained from w₀: " + sc.message;
+        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, -1, std::numeric_limits<double>::quiet_NaN(),
+                                               r.stop_reason));
+        break;
+      }
+      if (!(sc.val_loss >= r.best_val_loss)) {
+        r.best_val_loss = sc.val_loss;
+        r.theta = s.theta.clone();
+      }
+      theta = s.theta;
+      report_progress("pass", r.evaluations, passes);
+    }
+    r.inner_steps = meter.steps_used();
+    if (r.stop_reason.empty()) r.stop_reason = meter.exhausted_reason(p.horizon);
+    describe_hyperparameters(p.hyper, r);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.cost.seconds = r.seconds;
+    r.peak_bytes = 4 * static_cast<std::size_t>(p.num_params()) * sizeof(double);
+    return r;
+  };
+  return m;
+}
+
+CompareMethod search_entry(std::string label, const std::string& name, SearchOptions common, const OptionTexts& options) {
+  const SearchEntry& entry = Registry::global().search(name);
+  const Options parsed = Options::parse(entry.options, options, name);
+  auto with_budget = [common](const Budget& b) {
+    SearchOptions o = common;
+    o.budget = b;
+    return o;
+  };
+  CompareMethod m;
+  m.name = label;
+  m.validate = [name, with_budget, parsed](const BilevelProblem& p, const Budget& b) {
+    const SearchEntry& e = Registry::global().search(name);
+    if (e.validate) e.validate(p, with_budget(b), parsed);
+  };
+  m.run = [label, name, with_budget, parsed](const BilevelProblem& p, const Budget& b) {
+    return search_result(p, label, Registry::global().search(name).run(p, with_budget(b), parsed));
+  };
+  return m;
 }
 
 namespace {
 
-/// A search as an entry: the comparison's budget replaces the options' own.
+/// A typed search as an entry: the comparison's budget replaces the options' own.
 template <class Options, class Search>
 CompareMethod search_method(std::string name, Options options, Search search) {
   auto with_budget = [options](const Budget& b) {
@@ -167,33 +295,7 @@ CompareMethod hoag_method(std::string name, HoagOptions options) {
     options.validate();
   };
   m.run = [name, options](const BilevelProblem& p, const Budget& budget) {
-    const std::int64_t per_pass = std::max<std::int64_t>(1, static_cast<std::int64_t>(options.batches.steps.size()));
-    BudgetMeter meter(budget);
-    HoagOptions o = options;
-    if (budget.inner_steps > 0) o.max_passes = budget.inner_steps / per_pass;
-    o.on_iteration = [&meter, per_pass](const HoagIteration& it) {
-      meter.charge((it.cost.gradient_evals + it.cost.fwd_over_rev_passes) * per_pass);
-      return meter.can_start(0);  // the wall-time budget; max_passes keeps the step budget
-    };
-    const HoagRun run = run_hoag(p, o);
-    MethodResult r;
-    r.method = name;
-    for (const HoagIteration& it : run.iterations) {
-      accumulate(r.cost, it.cost);
-      const Candidate sc = evaluate_candidate(p, it.theta);  // scored like every method's points
-      if (sc.failed) ++r.failures;  // an iterate whose training from w₀ diverges is no candidate
-      else if (!(sc.val_loss >= r.best_val_loss)) {
-        r.best_val_loss = sc.val_loss;
-        r.theta = it.theta.clone();
-      }
-    }
-    describe_hyperparameters(p.hyper, r);
-    r.evaluations = static_cast<int>(run.iterations.size());
-    r.inner_steps = meter.steps_used();
-    r.seconds = run.seconds;
-    r.peak_bytes = r.cost.peak_bytes;
-    r.stop_reason = run.stop_reason;
-    return r;
+    return search_result(p, name, hoag_within(p, options, budget));
   };
   return m;
 }
@@ -227,6 +329,8 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       r.method = m.name;
       r.failures = 1;
       r.stop_reason = "stopped: " + std::string(e.what());
+      r.failed_trials.push_back(failed_trial(problem.hyper, Tensor(), m.name, -1, e.step(),
+                                             std::numeric_limits<double>::quiet_NaN(), e.what()));
     }
     if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
       try {
@@ -371,7 +475,20 @@ std::string Comparison::json() const {
         << ", \"hyperparameters\": {";
     for (std::size_t k = 0; k < r.hyperparameters.size(); ++k)
       out << (k ? ", " : "") << json_string(r.hyperparameters[k].first) << ": " << json_number(r.hyperparameters[k].second);
-    out << "}}";
+    out << "}";
+    if (!r.failed_trials.empty()) {  // (absent when nothing failed)
+      out << ", \"failed_trials\": [";
+      for (std::size_t k = 0; k < r.failed_trials.size(); ++k) {
+        const FailedTrial& f = r.failed_trials[k];
+        out << (k ? ", " : "") << "{\"trial\": " << f.trial << ", \"inner_step\": " << f.inner_step
+            << ", \"reason\": " << json_string(f.reason) << ", \"hyperparameters\": {";
+        for (std::size_t j = 0; j < f.hyperparameters.size(); ++j)
+          out << (j ? ", " : "") << json_string(f.hyperparameters[j].first) << ": " << json_number(f.hyperparameters[j].second);
+        out << "}}";
+      }
+      out << "]";
+    }
+    out << "}";
   }
   out << "]}\n";
   return out.str();

@@ -3,21 +3,26 @@
 // one row per method — best validation loss, test score, wall time, peak memory and the
 // hyperparameters found — rendered as a table (plain text or markdown), CSV or JSON.
 //
-// Methods are entries of two kinds:
-//   gradient-based  an outer loop (outer.h, non-greedy run_outer) over a hypergradient method,
-//                   e.g. forward mode (forward.h). Each outer step trains through the whole
-//                   horizon once: it is charged T inner steps, and its hypergradient's own work
-//                   (forward-over-reverse passes, tangent memory) is summed into the row's Cost.
+// Methods are entries, each constructed from the registry (registry.h) by name and options:
+//   offline         an outer loop (outer.h) over an offline hypergradient method ("forward",
+//                   "reverse", ...): non-greedy (run_outer) — each outer step trains through the
+//                   whole horizon once and is charged T inner steps, its hypergradient's own work
+//                   (forward-over-reverse passes, tangent memory) summed into the row's Cost;
 //                   max_steps is set by the budget (floor(B/T) outer steps, or until the time
-//                   runs out); the sign optimizer's stopping rule can still end it earlier.
-//   black-box       random search, grid search, Bayesian optimization (search/): one trial
-//                   trains once, charged T inner steps.
-//   HOAG            (hoag.h) solves its inner problem by L-BFGS, not by T training steps: each
-//                   pass over the training loss it makes (an L-BFGS evaluation, a CG
-//                   Hessian-vector product) is charged as one inner step per batch its h
-//                   averages, and never more than the budget holds (HoagOptions::max_passes;
-//                   a cut-short last iteration is not recorded). Its θ_k are scored like every method's: trained for T
-//                   steps from w₀ (outside the budget), so the columns compare alike.
+//                   runs out), the sign optimizer's stopping rule can still end it earlier — or
+//                   in the greedy setting (run_greedy, Micaelli & Storkey's Figure 3): the same
+//                   method on segments, a pass over the horizon charged T and its end θ scored.
+//   online          an online method ("online-t1t2", "online-greedy", "hyperdistill",
+//                   "hypergradient-descent"): passes over the horizon from w₀ with θ carried
+//                   from pass to pass, each pass charged T; its end θ trained from w₀ scores it.
+//   search          random, grid, Bayesian optimization ("random", "grid", "bayesian"): one
+//                   trial trains once, charged T inner steps; and HOAG ("hoag", hoag/register.h),
+//                   which solves its inner problem by L-BFGS, not by T training steps: each
+//                   pass over the training loss it makes is charged as one inner step per batch
+//                   its h averages, never more than the budget holds. Its θ_k are scored like
+//                   every method's: trained for T steps from w₀ (outside the budget).
+// The papers' own baselines (a hand-tuned cosine schedule, hypergradient descent restarted from
+// random points) are in schedule_baselines.h.
 // "Best validation loss" is the lowest L_val among the points a method actually trained at (a
 // trial, or the θ of an outer step), and the hyperparameters reported are that point's: no
 // method is credited with a final θ it never evaluated. The test score retrains at that point
@@ -28,15 +33,18 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "classification.h"
-#include "../methods/forward.h"
 #include "../hoag/hoag.h"
 #include "../outer.h"
+#include "../registry.h"
+#include "../trial.h"
 #include "../search/bayesian/bayesian.h"
 #include "../search/grid_search.h"
 #include "../search/random_search.h"
@@ -67,6 +75,9 @@ struct MethodResult {
   Score validation;             ///< at theta, on ComparisonOptions::evaluate_validation's set
   int evaluations = 0;          ///< trials, or outer steps
   int failures = 0;             ///< diverged trials, or rejected outer steps
+  /// One record per failure (trial.h): a diverged trial, a rejected outer step, an online pass
+  /// that diverged or whose θ failed to train from w₀; `method` is the row's name there.
+  std::vector<FailedTrial> failed_trials;
   std::int64_t inner_steps = 0; ///< charged to the budget
   double seconds = 0;           ///< wall time of the method (the retraining for the test score excluded)
   std::size_t peak_bytes = 0;   ///< peak of the method's own buffers (Cost::peak_bytes)
@@ -82,27 +93,42 @@ struct CompareMethod {
   std::function<void(const BilevelProblem& problem, const Budget& budget)> validate;
 };
 
+/// Option values by name, as text ({"clip-hessian", "3"}), for a registry entry.
+using OptionTexts = std::map<std::string, std::string>;
+
 /// The non-greedy outer loop over `method` under a budget: max_steps from the budget, each
 /// outer step charged T inner steps through the same BudgetMeter as the searches.
-OuterRun run_outer_within(const BilevelProblem& problem, const HypergradientMethod& method, OuterOptions outer,
-                          const Budget& budget, const Tensor& theta0 = Tensor());
+OuterRun run_outer_within(const BilevelProblem& problem, const Method& method, OuterOptions outer, const Budget& budget,
+                          const Tensor& theta0 = Tensor());
 /// Its row: the best non-rejected outer step.
 MethodResult outer_result(const BilevelProblem& problem, std::string name, const OuterRun& run);
 /// A search's row: its best trial.
 MethodResult search_result(const BilevelProblem& problem, std::string name, const SearchRun& run);
+/// Fills r.hyperparameters and r.hyperparameters_brief from r.theta (for a method's own entry).
+void describe_hyperparameters(const Hyperparameters& h, MethodResult& r);
 
-CompareMethod outer_loop_method(std::string name, HypergradientMethod method, OuterOptions outer,
-                                Tensor theta0 = Tensor());
-/// The outer loop over forward_hypergradient (forward mode through training).
-CompareMethod forward_mode_method(std::string name, OuterOptions outer, ForwardOptions forward = {},
-                                  Tensor theta0 = Tensor());
-/// The searches; the budget in their options is replaced by the comparison's.
+/// The non-greedy outer loop over an offline method, shown as `label`.
+CompareMethod offline_entry(std::string label, std::shared_ptr<const Method> method, OuterOptions outer,
+                            Tensor theta0 = Tensor());
+/// The same for the registry's offline method `name` with `options` (Registry::global()).
+CompareMethod offline_entry(std::string label, const std::string& name, const OptionTexts& options, OuterOptions outer,
+                            Tensor theta0 = Tensor());
+/// The greedy setting of the outer loop (run_greedy: the same offline method on `segments`
+/// segments of T / segments steps, θ updated after each and training carried on; Micaelli &
+/// Storkey, Figure 3's greedy runs): passes over the horizon while the budget lasts, each
+/// pass's end θ trained from w₀ to score it (TrialRunner::run_at), the row its best pass.
+CompareMethod greedy_setting_entry(std::string label, std::shared_ptr<const Method> method, OuterOptions outer,
+                                   std::int64_t segments);
+/// The registry's online method `name`; `online` is the optimizer of its per-step θ updates.
+CompareMethod online_entry(std::string label, const std::string& name, OuterOptions online, const OptionTexts& options = {});
+/// The registry's search `name` over `common.box` (its budget is replaced by the comparison's).
+CompareMethod search_entry(std::string label, const std::string& name, SearchOptions common, const OptionTexts& options = {});
+
+/// The searches with their typed options (the budget in them is replaced by the comparison's).
 CompareMethod random_search_method(std::string name, RandomSearchOptions options);
 CompareMethod grid_search_method(std::string name, GridSearchOptions options);
 CompareMethod bayesian_method(std::string name, BayesianOptions options);
-/// Fills r.hyperparameters and r.hyperparameters_brief from r.theta (for a method's own entry).
-void describe_hyperparameters(const Hyperparameters& h, MethodResult& r);
-/// HOAG (Pedregosa 2016) under the budget; options.max_iterations still caps it.
+/// HOAG (Pedregosa 2016) under the budget (hoag/register.h, hoag_within); options.max_iterations still caps it.
 CompareMethod hoag_method(std::string name, HoagOptions options);
 
 struct ComparisonOptions {
@@ -129,7 +155,8 @@ struct Comparison {
   std::string table(TableFormat format = TableFormat::text) const;
   /// The same columns, every hyperparameter in its own column (name=value pairs in one cell).
   std::string csv() const;
-  /// {"problem": ..., "budget": {...}, "results": [{...}, ...]}, every hyperparameter by name.
+  /// {"problem": ..., "budget": {...}, "results": [{...}, ...]}, every hyperparameter by name; a
+  /// row with failures lists them as "failed_trials" (trial, inner_step, reason, λ by name).
   std::string json() const;
 };
 

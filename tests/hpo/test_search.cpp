@@ -14,6 +14,7 @@
 #include <gradhpo/engine/finite_diff.h>
 #include <gradhpo/engine/ops.h>
 #include <gradhpo/hpo/tasks/compare.h>
+#include <gradhpo/hpo/tasks/register_all.h>
 
 #include "toy.h"
 
@@ -178,10 +179,36 @@ TEST_CASE("a diverged training run is a failed trial, recorded and charged, and 
   CHECK(g.failures == 1);
   CHECK(g.trials[2].failed);
   CHECK(std::isnan(g.trials[2].val_loss));
-  CHECK(contains(g.trials[2].message, "lr = 2"));
+  CHECK(contains(g.trials[2].failure.reason, "lr = 2"));
   CHECK(g.inner_steps == 3 * p.horizon);
   CHECK(g.best >= 0);
   CHECK(g.best != 2);
+  // The failed trial's record (trial.h): where, at which λ, and — through the registry — by
+  // the search's registered name.
+  const FailedTrial& f = g.trials[2].failure;
+  CHECK(f.trial == 2);
+  CHECK(f.inner_step >= 0);
+  CHECK(f.inner_step < p.horizon);
+  REQUIRE(f.hyperparameters.size() == 2);
+  CHECK(f.hyperparameters[0].first == "lr");
+  CHECK(f.hyperparameters[0].second == doctest::Approx(2.0).epsilon(1e-12));
+  register_all_methods();
+  SearchOptions common;
+  common.box = o.box;
+  common.budget = o.budget;
+  const SearchRun r = Registry::global().run_search("grid", p, common, {{"points-per-dimension", "3"}});
+  REQUIRE(r.trials.size() == 3);
+  CHECK(r.trials[2].failed);
+  CHECK(r.trials[2].failure.method == "grid");
+  CHECK(r.trials[2].failure.reason == g.trials[2].failure.reason);
+  // The comparison's row carries the same record, and its JSON lists it.
+  ComparisonOptions co;
+  co.budget = o.budget;
+  const Comparison c = compare(p, {search_entry("grid search", "grid", common, {{"points-per-dimension", "3"}})}, co);
+  REQUIRE(c.results.at(0).failed_trials.size() == 1);
+  CHECK(c.results[0].failed_trials[0].trial == 2);
+  CHECK(c.results[0].failed_trials[0].reason == g.trials[2].failure.reason);
+  CHECK(contains(c.json(), "\"failed_trials\": [{\"trial\": 2, \"inner_step\": "));
 }
 
 TEST_CASE("evaluate_candidate: a point fails when training diverges or its validation loss is not finite, and never wins") {
@@ -217,7 +244,8 @@ TEST_CASE("evaluate_candidate: a point fails when training diverges or its valid
   REQUIRE(g.trials.size() == 3);
   CHECK(g.failures == 2);
   CHECK(g.best == 2);
-  CHECK(contains(g.trials[1].message, "not finite"));
+  CHECK(contains(g.trials[1].failure.reason, "not finite"));
+  CHECK(g.trials[1].failure.inner_step == -1);  // training finished; the validation loss failed
 }
 
 // --- the Gaussian process -----------------------------------------------------------------------
@@ -442,17 +470,15 @@ TEST_CASE("comparison harness: one row per method, the same inner-step budget fo
   OuterOptions outer;
   outer.kind = OuterKind::sign;
   outer.step = {0.5};
-  RandomSearchOptions r;
-  r.box = box;
-  GridSearchOptions g;
-  g.box = box;
-  BayesianOptions b;
-  b.box = box;
   ComparisonOptions o;
   o.budget.inner_steps = 12 * p.horizon + 5;
+  register_all_methods();
+  SearchOptions common;  // the searches by their registry names, over the same box
+  common.box = box;
   const Comparison c = compare(p,
-                               {forward_mode_method("forward mode + sign", outer), random_search_method("random search", r),
-                                grid_search_method("grid search", g), bayesian_method("Bayesian optimization", b)},
+                               {offline_entry("forward mode + sign", "forward", {}, outer),
+                                search_entry("random search", "random", common), search_entry("grid search", "grid", common),
+                                search_entry("Bayesian optimization", "bayesian", common)},
                                o);
   REQUIRE(c.results.size() == 4);
   for (const MethodResult& m : c.results) {
@@ -502,6 +528,12 @@ TEST_CASE("comparison harness: a method whose training diverges ends its own row
   CHECK(d.method == "diverging");
   CHECK(d.failures == 1);
   CHECK(contains(d.stop_reason, "diverged at step 3"));
+  REQUIRE(d.failed_trials.size() == 1);
+  CHECK(d.failed_trials[0].method == "diverging");
+  CHECK(d.failed_trials[0].inner_step == 3);
+  CHECK(contains(d.failed_trials[0].reason, "diverged at step 3"));
+  CHECK(c.results[0].failed_trials.empty());
+  CHECK(!contains(c.json().substr(0, c.json().find("diverging")), "failed_trials"));  // none where nothing failed
   CHECK(!d.theta.defined());
   CHECK(std::isnan(d.best_val_loss));
   CHECK(contains(c.table(), "diverging"));
@@ -524,7 +556,8 @@ TEST_CASE("comparison harness on a classifier: test accuracy through the evaluat
   o.evaluate = scorer(task, testing::formula_data(40, 5000, "formula:test"));
   // The problem's own validation set (its L_val is the mean cross-entropy over all of it).
   o.evaluate_validation = scorer(task, testing::formula_data(16, 1000, "formula:val"));
-  const Comparison c = compare(p, {forward_mode_method("forward", outer), random_search_method("random", r)}, o);
+  register_all_methods();
+  const Comparison c = compare(p, {offline_entry("forward", "forward", {}, outer), random_search_method("random", r)}, o);
   for (const MethodResult& m : c.results) {
     CHECK(m.test.accuracy >= 0);
     CHECK(m.test.accuracy <= 1);
@@ -545,7 +578,7 @@ TEST_CASE("comparison harness on a classifier: test accuracy through the evaluat
   o.budget.seconds = 0.05;
   o.evaluate = nullptr;
   o.evaluate_validation = nullptr;
-  const Comparison timed = compare(p, {forward_mode_method("forward", outer), random_search_method("random", r)}, o);
+  const Comparison timed = compare(p, {offline_entry("forward", "forward", {}, outer), random_search_method("random", r)}, o);
   for (const MethodResult& m : timed.results) {
     CHECK(m.evaluations >= 1);
     CHECK(contains(m.stop_reason, "time budget"));
@@ -625,6 +658,14 @@ TEST_CASE("search and comparison options are validated up front, with messages t
     return inner(q, b);
   };
   CHECK(contains(harness_error({counted, random_search_method("b", empty_box)}, co), "search box: empty"));
+  register_all_methods();  // the same checks for an entry constructed by name, and its options by name
+  CHECK(contains(harness_error({counted, search_entry("b", "random", SearchOptions{})}, co), "search box: empty"));
+  SearchOptions common;
+  common.box = o.box;
+  CHECK(contains(error_of([&] { search_entry("g", "grid", common, {{"points-per-dimension", "0"}}); }),
+                 "grid: option 'points-per-dimension' is 0, out of range"));
+  CHECK(contains(error_of([&] { search_entry("r", "random", common, {{"colour", "blue"}}); }), "random: no option 'colour'"));
+  CHECK(contains(error_of([&] { search_entry("r", "forward", common); }), "'forward' is not a search (it is offline)"));
   GridSearchOptions bad_grid;
   bad_grid.box = o.box;
   bad_grid.points = {0};

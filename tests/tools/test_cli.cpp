@@ -80,3 +80,28 @@ TEST_CASE("gradhpo reports bad options clearly and fails") {
   CHECK(data.status != 0);
   CHECK(data.output.find("/nonexistent/folder") != std::string::npos);
 }
+
+TEST_CASE("gradhpo constructs methods by their registry names and refuses unknown names and options") {
+  // "greedy" names no comparison entry: the online method is online-greedy, the greedy setting
+  // of the outer loop is forward-greedy.
+  const Run greedy = run("compare --methods greedy");
+  CHECK(greedy.status != 0);
+  CHECK(greedy.output.find("--methods: greedy not in {") != std::string::npos);
+  CHECK(greedy.output.find("online-greedy") != std::string::npos);
+  CHECK(greedy.output.find("forward-greedy") != std::string::npos);
+  const Run method = run("check --method no-such-method");
+  CHECK(method.status != 0);
+  CHECK(method.output.find("'no-such-method' is not an offline hypergradient method; offline methods: ") != std::string::npos);
+  const Run online = run("check --method online-greedy");
+  CHECK(online.status != 0);
+  CHECK(online.output.find("'online-greedy' is not an offline hypergradient method (it is online)") != std::string::npos);
+  const Run option = run("check --method reverse --option colour=blue");
+  CHECK(option.status != 0);
+  CHECK(option.output.find("reverse: no option 'colour'") != std::string::npos);
+  const Run malformed = run("check --method reverse --option colour");
+  CHECK(malformed.status != 0);
+  CHECK(malformed.output.find("--option: 'colour' is not key=value") != std::string::npos);
+  const Run help = run("check --help");
+  CHECK(help.status == 0);
+  CHECK(help.output.find("Offline methods (--method NAME, --option key=value):") != std::string::npos);
+}
