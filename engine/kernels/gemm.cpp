@@ -26,6 +26,7 @@
 
 #ifdef GRADHPO_HAVE_OPENBLAS
 #include <cblas.h>
+#include <dlfcn.h>
 extern "C" int openblas_get_parallel(void);  // 0 serial, 1 pthreads, 2 OpenMP
 extern "C" char* openblas_get_config(void);
 #endif
@@ -335,8 +336,31 @@ const char* gemm_override() {
 
 const char* gemm_library_name(GemmLibrary library) { return library == GemmLibrary::eigen ? "eigen" : "openblas"; }
 
+#ifdef GRADHPO_HAVE_OPENBLAS
+namespace {
+/// The shared object that defines the code at `symbol` ("" when it is not in one).
+std::string defining_object(const void* symbol) {
+  Dl_info info{};
+  return dladdr(symbol, &info) && info.dli_fname ? info.dli_fname : "";
+}
+}  // namespace
+#endif
+
 bool openblas_usable(std::string* why_not) {
 #ifdef GRADHPO_HAVE_OPENBLAS
+  // Every cblas_* call of the process goes to the first library that defines it in link order.
+  // A program that also links another CBLAS ahead of OpenBLAS (GSL's libgslcblas is the usual
+  // one) would send the planner's "OpenBLAS" products to that library: slow, with other bits.
+  // Then OpenBLAS is not usable and every product is Eigen's.
+  static const std::string openblas = defining_object(reinterpret_cast<const void*>(&openblas_get_parallel));
+  static const std::string sgemm = defining_object(reinterpret_cast<const void*>(&cblas_sgemm));
+  static const std::string dgemm = defining_object(reinterpret_cast<const void*>(&cblas_dgemm));
+  if (sgemm != openblas || dgemm != openblas) {
+    if (why_not)
+      *why_not = "cblas_sgemm/cblas_dgemm resolve to '" + (sgemm != openblas ? sgemm : dgemm) + "', not to OpenBLAS ('" +
+                 openblas + "'): link OpenBLAS before any other CBLAS";
+    return false;
+  }
   static const int parallel = openblas_get_parallel();
   if (parallel == 2) return true;
   if (why_not)
