@@ -45,8 +45,8 @@ Registry& Registry::global() {
 
 void Registry::claim(const std::string& name, const OptionSpecs& specs) {
   require(kebab_case(name), "registry: method name '" + name + "' must be kebab-case (lower-case letters, digits, '-')");
-  require(!contains(name), "registry: a method called '" + name + "' is registered already (" +
-                               method_kind_name(kind(name)) + ")");
+  if (contains(name))  // not require(): its message would call kind(), which throws for a new name
+    throw Error("registry: a method called '" + name + "' is registered already (" + method_kind_name(kind(name)) + ")");
   for (std::size_t i = 0; i < specs.size(); ++i) {
     require(kebab_case(specs[i].name), "registry: " + name + ": option name '" + specs[i].name + "' must be kebab-case");
     for (std::size_t j = 0; j < i; ++j)
