@@ -14,8 +14,12 @@
 
 namespace gradhpo::testing {
 
-/// A free function's Hypergradient as a Method's output (compute() redoes the common part).
-inline hpo::MethodOutput output_of(hpo::Hypergradient h) {
+/// A free function's Hypergradient as a Method's output (compute() redoes the common part and
+/// takes the pass counts from `u`, so they are handed on there).
+inline hpo::MethodOutput output_of(hpo::Unroll& u, hpo::Hypergradient h) {
+  u.counts.gradients = h.cost.gradient_evals;
+  u.counts.fwd_over_rev = h.cost.fwd_over_rev_passes;
+  u.counts.steps = h.cost.step_passes;
   hpo::MethodOutput o;
   o.label = h.method;
   o.val_loss = h.val_loss;
@@ -43,7 +47,7 @@ class TestForward : public hpo::Method {
   hpo::MethodOutput run(hpo::Unroll& u, const hpo::Segment& seg) const override {
     hpo::ForwardOptions fo;
     fo.clip_hessian_product = options().real("clip-hessian");
-    return output_of(hpo::forward_hypergradient(u.problem(), u.theta_on_host().to(DType::f64), fo, &seg));
+    return output_of(u, hpo::forward_hypergradient(u.problem(), u.theta_on_host().to(DType::f64), fo, &seg));
   }
 };
 
@@ -61,7 +65,7 @@ class TestReverse : public hpo::Method {
   hpo::MethodOutput run(hpo::Unroll& u, const hpo::Segment& seg) const override {
     hpo::ReverseOptions ro;
     ro.policy = hpo::parse_policy(options().text("policy"));
-    return output_of(hpo::reverse_hypergradient(u.problem(), u.theta_on_host().to(DType::f64), ro, &seg));
+    return output_of(u, hpo::reverse_hypergradient(u.problem(), u.theta_on_host().to(DType::f64), ro, &seg));
   }
 };
 
