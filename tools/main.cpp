@@ -6,9 +6,12 @@
 #include <string>
 #include <vector>
 
+#include <gradhpo/hpo/registry.h>
+
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  gradhpo::hpo::register_builtin_methods();  // before the commands, whose --method lists the registry
   CLI::App app{"gradhpo: exact hypergradients on a C++ autodiff engine"};
   app.require_subcommand(1);
   app.footer("With no arguments: gradhpo reproduce quickstart (forward mode against random search, a few minutes).");
