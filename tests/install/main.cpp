@@ -37,5 +37,6 @@ int main() {
 #endif
   if (run_hpo_embed() != 0) return 1;
   std::printf("running %s\n", CONSUMER_SEARCH);
+  std::fflush(stdout);  // before the child's lines
   return std::system(CONSUMER_SEARCH) == 0 ? 0 : 1;
 }
