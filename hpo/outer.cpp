@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "progress.h"
@@ -93,13 +94,18 @@ bool OuterOptimizer::converged() const {
   return true;
 }
 
-std::string divergence_message(const Hyperparameters& h, const Tensor& theta, int outer_step, const InnerDivergence& e) {
+std::string rejection_message(const FailedTrial& f) {
   std::ostringstream m;
-  m << "outer step " << outer_step << ", inner step " << e.step() << ": " << e.what() << "; hyperparameters:";
-  const std::int64_t shown = std::min<std::int64_t>(theta.numel(), 12);
-  for (std::int64_t i = 0; i < shown; ++i) m << (i ? ", " : " ") << h.entry_name(i) << " = " << h.value_at(theta, i);
-  if (theta.numel() > shown) m << ", ... (" << theta.numel() << " in all)";
+  m << "outer step " << f.trial << ", inner step " << f.inner_step << ": " << f.reason << "; hyperparameters:";
+  const std::size_t shown = std::min<std::size_t>(f.hyperparameters.size(), 12);
+  for (std::size_t i = 0; i < shown; ++i)
+    m << (i ? ", " : " ") << f.hyperparameters[i].first << " = " << f.hyperparameters[i].second;
+  if (f.hyperparameters.size() > shown) m << ", ... (" << f.hyperparameters.size() << " in all)";
   return m.str();
+}
+
+std::string divergence_message(const Hyperparameters& h, const Tensor& theta, int outer_step, const InnerDivergence& e) {
+  return rejection_message(failed_trial(h, theta, "", outer_step, e.step(), std::numeric_limits<double>::quiet_NaN(), e.what()));
 }
 
 namespace {
@@ -112,11 +118,11 @@ Tensor start_theta(const BilevelProblem& p, const Tensor& theta0) {
 
 /// Shared by both loops: computes one hypergradient, or records a rejection. Returns true when
 /// the step was taken.
-bool outer_step(const BilevelProblem& p, const HypergradientMethod& method, OuterOptimizer& opt, Tensor& theta,
+bool outer_step(const BilevelProblem& p, const Method& method, OuterOptimizer& opt, Tensor& theta,
                 const Segment* seg, OuterStep& row, OuterRun& run) {
   row.theta = theta.clone();
   try {
-    Hypergradient hg = method(p, theta, seg);
+    Hypergradient hg = method.compute(p, theta, seg);
     row.hypergradient = hg.d_theta.to(DType::f64);
     row.val_loss = hg.val_loss;
     row.train_loss = hg.final_train_loss;
@@ -127,7 +133,10 @@ bool outer_step(const BilevelProblem& p, const HypergradientMethod& method, Oute
     return true;
   } catch (const InnerDivergence& e) {
     row.rejected = true;
-    row.message = divergence_message(p.hyper, theta, row.step, e);
+    // The divergence carries its step but not the offending value (it is in the reason's text).
+    row.failure = failed_trial(p.hyper, theta, method.name(), row.step, e.step(), std::numeric_limits<double>::quiet_NaN(),
+                               e.what());
+    row.message = rejection_message(row.failure);
     ++run.rejections;
     opt.halve_steps();
     return false;
@@ -147,7 +156,7 @@ void apply_resume(const BilevelProblem& p, const OuterResume& resume, OuterOptim
 
 }  // namespace
 
-OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& method, const OuterOptions& options,
+OuterRun run_outer(const BilevelProblem& problem, const Method& method, const OuterOptions& options,
                    const Tensor& theta0, const OuterCallback& callback, const OuterResume* resume) {
   const auto start = Clock::now();
   OuterOptimizer opt(problem.hyper, options);
@@ -192,9 +201,11 @@ OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& met
   return run;
 }
 
-OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const HypergradientMethod& method,
+OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const Method& method,
                     const OuterOptions& options, const Tensor& theta0, const OuterCallback& callback,
                     const OuterResume* resume) {
+  require(method.support().segments, "greedy setting: " + method.name() +
+                                         " differentiates whole runs only, not the segments the greedy setting updates on");
   require(segment_steps >= 1 && segment_steps <= problem.horizon,
           "greedy setting: the segment length H must be in [1, T = " + std::to_string(problem.horizon) + "], got " +
               std::to_string(segment_steps));
@@ -228,6 +239,7 @@ OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, c
       OuterStep row;
       row.step = update++;
       row.first_inner = first;
+      row.pass = pass;
       const Tensor before = theta.clone();
       InnerState carried = seg.start;
       if (outer_step(problem, method, opt, theta, &seg, row, run)) {

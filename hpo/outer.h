@@ -18,7 +18,11 @@
 //
 // An inner run that diverges (NaN/inf, or a loss above the problem's bound) is never fed to the
 // outer optimizer: the step is rejected, θ goes back to the previous value, every step size is
-// halved, and the rejection is recorded with the outer step, inner step and hyperparameters.
+// halved, and the rejection is recorded as a FailedTrial (trial.h) with the method, the outer
+// step, the inner step and the hyperparameters.
+//
+// These are the loops themselves; hpo::solve (solve.h) runs them from validated options by a
+// method's registry name, keeps the typed resume state (state.h) and does early stopping.
 #pragma once
 
 #include <functional>
@@ -26,6 +30,8 @@
 #include <vector>
 
 #include "hypergradient.h"
+#include "method.h"
+#include "trial.h"
 
 namespace gradhpo::hpo {
 
@@ -46,7 +52,8 @@ struct OuterOptions {
   void validate(std::size_t groups) const;
 };
 
-/// A method: the hypergradient of a problem at θ over a segment (null: the whole run).
+/// A callable hypergradient, as the exactness ladder, hypervariance and the benchmarks still take
+/// it; the outer loops take a Method (method.h).
 using HypergradientMethod =
     std::function<Hypergradient(const BilevelProblem& problem, const Tensor& theta, const Segment* segment)>;
 
@@ -87,10 +94,12 @@ struct OuterStep {
   double train_loss = 0;
   Cost cost;
   bool rejected = false;
-  std::string message;            ///< why it was rejected
+  FailedTrial failure;            ///< when rejected: method, outer step, inner step, hyperparameters, reason
+  std::string message;            ///< when rejected: rejection_message(failure)
   Tensor next_theta;              ///< θ after this step (the update, or the θ a rejection went back to)
   Tensor final_weights;           ///< w_T of this step's inner run (undefined when rejected)
   int rejections = 0;             ///< rejected steps so far, this one included
+  int pass = 0;                   ///< greedy: the pass over the horizon this segment belongs to
   // Greedy: where the loop goes on after this step (what a checkpoint holds besides θ and the
   // optimizer's state): the pass, the next segment's first inner step and the state S it starts
   // from (empty: S_0, a new pass).
@@ -100,7 +109,8 @@ struct OuterStep {
 };
 
 /// Where an interrupted run continues: θ and the outer optimizer's state after `next_step`
-/// outer steps (greedy: updates), what a checkpoint written from the callback holds.
+/// outer steps (greedy: updates), what a checkpoint written from the callback holds (solve.h
+/// keeps it as the typed, versioned SolveState of state.h).
 struct OuterResume {
   Tensor theta;
   Tensor previous_theta;          ///< non-greedy: the last θ whose run did not diverge
@@ -128,18 +138,20 @@ using OuterCallback = std::function<bool(const OuterStep& step, const OuterOptim
 /// Non-greedy: max_steps outer steps, each differentiating the whole horizon from S_0.
 /// With `resume`, continues an interrupted run: the same bits as the uninterrupted one (the rows
 /// of the steps before next_step are the caller's to keep).
-OuterRun run_outer(const BilevelProblem& problem, const HypergradientMethod& method, const OuterOptions& options,
+OuterRun run_outer(const BilevelProblem& problem, const Method& method, const OuterOptions& options,
                    const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr,
                    const OuterResume* resume = nullptr);
 /// Greedy: hyperparameters updated every `segment_steps` inner steps, the weights carried on,
 /// for max_steps passes over the horizon (each pass trains from S_0 again). With `resume`, as
-/// run_outer: continues to the same bits.
-OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const HypergradientMethod& method,
+/// run_outer: continues to the same bits. The method must differentiate segments (Support::segments).
+OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, const Method& method,
                     const OuterOptions& options, const Tensor& theta0 = Tensor(), const OuterCallback& callback = nullptr,
                     const OuterResume* resume = nullptr);
 
-/// "outer step 3, inner step 120: ..., at lr[0] = 0.3, momentum = 0.95": a divergence message
-/// with where it happened and the hyperparameter values.
+/// "outer step 3, inner step 120: <reason>; hyperparameters: lr[0] = 0.3, momentum = 0.95": where a
+/// rejected step diverged and at which hyperparameters (the first 12 entries, then the count).
+std::string rejection_message(const FailedTrial& failure);
+/// The same for a divergence at θ (the record made by failed_trial, method unnamed).
 std::string divergence_message(const Hyperparameters& h, const Tensor& theta, int outer_step, const InnerDivergence& e);
 
 }  // namespace gradhpo::hpo

@@ -15,10 +15,12 @@
 // rejection rule for diverged inner runs). Early stopping (Micaelli & Storkey, Appendix B,
 // Figure 3): Summary::best_step is the step with the lowest L_val over every row, those before a
 // resume included (greedy: the pass end whose carried weights have the lowest L_val), and
-// best_theta its θ. With a state file, the state is saved after every outer step and `resume`
-// continues to the same bits as the uninterrupted run.
+// best_theta its θ. With a state file, the state (state.h's SolveState) is saved after every outer
+// step, atomically, and `resume` continues from it to the same bits as the uninterrupted run.
+// A diverged inner run is a rejected step (outer.h), kept in the rows and in Summary::failures.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -40,18 +42,25 @@ struct SolveOptions {
   std::string state_file;
   /// Continue from this state (its method and options must match; a larger max_steps is allowed).
   const SolveState* resume = nullptr;
-  /// Called after every outer step with its row; return false to stop.
-  std::function<bool(const SolveRow& row)> on_step;
+  /// Called after every outer step with its row and the weights w the step's inner run ended with
+  /// (undefined when the step was rejected). The caller may add metrics to the row (they are
+  /// saved with it in the state); return false to stop.
+  std::function<bool(SolveRow& row, const Tensor& final_weights)> on_step;
 
   /// Throws Error naming the field: an unknown method (listing the offline ones), its options,
   /// the outer options for this problem's groups, a greedy segment outside [1, T], a method that
-  /// cannot differentiate segments in the greedy setting, a resume state of another method.
+  /// cannot differentiate segments in the greedy setting or this problem's groups, a θ₀ of the
+  /// wrong size, a resume state of another method or other options.
   void validate(const BilevelProblem& problem) const;
+  /// What a SolveState records of these options and compares on resume: the method's options
+  /// (every one, defaults included), the outer optimizer's (all but max_steps) and the greedy
+  /// segment, as a JSON object.
+  std::string recorded_options() const;
 };
 
 struct Summary {
-  std::string method;               ///< what ran: "forward (K = 12) + sign"
-  std::vector<SolveRow> rows;       ///< every outer step, those before a resume included
+  std::string method;               ///< what ran: "forward (clip-hessian = 3) + sign", "... greedy (H = 6)"
+  std::vector<SolveRow> rows;       ///< every outer step, those before a resume included (rows[i].step == i)
   Tensor theta;                     ///< the final θ
   int best_step = -1;               ///< early stopping: the row with the lowest L_val (−1: none)
   Tensor best_theta;                ///< its θ (undefined when best_step < 0)
@@ -59,11 +68,11 @@ struct Summary {
   std::vector<FailedTrial> failures;///< every rejected step
   int rejections = 0;
   std::string stop_reason;
-  double seconds = 0;
-  Cost cost;                        ///< summed over the outer steps
+  double seconds = 0;               ///< the outer loop's wall time in this call (resumed: since the resume)
+  Cost cost;                        ///< summed over every row (peaks: the largest)
 
-  /// One line: "forward (K = 12) + sign: 10 outer steps, 0 rejected, best L_val 0.4288 at step 7,
-  /// 41.2 s; stopped: max steps (10)".
+  /// One line: "forward + sign: 10 outer steps, 0 rejected, best L_val 0.4288 at step 7, 41.2 s;
+  /// stopped: max steps (10)".
   std::string brief() const;
   /// Every row (step, L_val, ‖dL/dθ‖, time, rejection) and every hyperparameter of the final and
   /// the best θ, by entry name.

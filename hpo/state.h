@@ -2,8 +2,12 @@
 // (online/online.h) needs to continue to the same bits, as typed, versioned records — never fields
 // packed into a tensor (STYLE.md 17).
 //
-// The file format (one format for both records): a magic number, the record type and its format
-// version, the payload, and a CRC-32 of everything before it. Writing goes through
+// The file format (one format for both records), little-endian as the machine writes it:
+//     "GHPOSTAT"  u32 record type (1 BilevelState, 2 SolveState)  u32 record version
+//     u64 payload bytes  payload  u32 CRC-32 of everything before it
+// The payload is a sequence of fields in the order save_state writes them: numbers as they are
+// in memory, strings and vectors as a u64 length and the elements, tensors as a defined flag,
+// dtype, rank, extents and their bytes in host memory. Writing goes through
 // write_file_atomically (temporary file in the same folder, fsync, rename, fsync of the folder),
 // so a reader sees the old state or the new one, never a mix; reading refuses a missing,
 // truncated or corrupt file, another record type or version, or a checksum mismatch, naming the
@@ -45,7 +49,11 @@ struct SolveRow {
   Cost cost;
   bool rejected = false;
   FailedTrial failure;              ///< when rejected: what failed and where
+  int pass = 0;                     ///< greedy: the pass over the horizon this segment belongs to
   bool pass_end = false;            ///< greedy: this segment reached T (a model trained for the whole horizon)
+  /// What the caller scored at this step (SolveOptions::on_step: validation accuracy, a greedy
+  /// pass end's test accuracy), kept with the row in the state so a resumed run still has them.
+  std::map<std::string, double> metrics;
 };
 
 /// Where an interrupted outer loop continues (solve.h), after `next_step` outer steps.
@@ -69,9 +77,18 @@ struct SolveState {
 /// in the same folder, fsync, rename over `path`, fsync of the folder. Throws Error naming the path.
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
+/// BilevelState: record type 1, version kBilevelStateVersion.
+constexpr int kBilevelStateVersion = 2;  // 1: zlib's CRC in the header, no record type
 void save_state(const BilevelState& state, const std::string& path);
 BilevelState load_state(const std::string& path);
+/// SolveState: record type 2, version SolveState::kVersion.
 void save_state(const SolveState& state, const std::string& path);
 SolveState load_solve_state(const std::string& path);
+
+namespace detail {
+/// CRC-32 (the polynomial of zlib, PNG and gzip: reflected 0xEDB88320, initial and final ~0), so
+/// crc32_of("123456789") = 0xCBF43926 as zlib's crc32 gives.
+std::uint32_t crc32_of(const void* data, std::size_t bytes);
+}  // namespace detail
 
 }  // namespace gradhpo::hpo

@@ -1,23 +1,29 @@
 // `gradhpo hpo`: learn a learning-rate schedule, momentum and weight decay for a model on a
-// dataset, as in Micaelli & Storkey (Algorithm 1, Table 1): forward-mode hypergradients with
-// hyperparameter sharing and the sign-based outer optimizer, non-greedy over the whole horizon;
-// or reverse mode; or the greedy setting with the same budget; or the hand-tuned cosine baseline
-// (Appendix D). With --out, the run leaves a folder (config.json, results.json/.csv, plots,
-// index.html, checkpoint.bin after every outer step) that --resume continues to the same bits.
+// dataset, as in Micaelli & Storkey (Algorithm 1, Table 1): by default forward-mode
+// hypergradients with hyperparameter sharing and the sign-based outer optimizer, non-greedy over
+// the whole horizon; any other offline method of the registry by name (reverse, ift, ...); the
+// greedy setting with the same budget; or the hand-tuned cosine baseline (Appendix D).
+//
+// The outer loop, its resume state and early stopping are hpo::solve's (hpo/solve.h); this file
+// parses the options, builds the problem, and renders what solve reports: a line per outer step,
+// and with --out a run folder (config.json, results.json/.csv, summary.json, plots, index.html,
+// checkpoint.bin — the SolveState after every outer step, which --resume continues to the same bits).
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <gradhpo/data/load.h>
 #include <gradhpo/data/random.h>
-#include <gradhpo/hpo/tasks/classification.h>
-#include <gradhpo/hpo/methods/forward.h>
 #include <gradhpo/hpo/inner_run.h>
-#include <gradhpo/hpo/online/online.h>
-#include <gradhpo/hpo/outer.h>
-#include <gradhpo/hpo/methods/reverse.h>
+#include <gradhpo/hpo/registry.h>
+#include <gradhpo/hpo/solve.h>
+#include <gradhpo/hpo/tasks/classification.h>
 
 #include "commands.h"
 #include "experiments.h"
@@ -36,8 +42,9 @@ struct HpoOptions {
   std::string dataset = "fashion-mnist";
   std::string data_folder;
   std::string model = "lenet5";
-  std::string method = "forward";  // forward, reverse, greedy, cosine
+  std::string method = "forward";  // an offline method of the registry, greedy or cosine
   std::string policy = "store-all";
+  std::string method_options;      // "key=value,key=value", the method's own options by name
   int epochs = 2;
   std::int64_t batch_size = 128;
   double val_fraction = 0.05;
@@ -53,14 +60,26 @@ struct HpoOptions {
   int threads = 0;
 };
 
+/// --method's choices: every offline method of the registry, `greedy` (forward mode on segments)
+/// and `cosine` (the hand-tuned baseline).
+std::vector<std::string> method_names() {
+  std::vector<std::string> names = hpo::Registry::global().names(hpo::MethodKind::offline);
+  for (const char* extra : {"greedy", "cosine"})
+    if (std::find(names.begin(), names.end(), extra) == names.end()) names.push_back(extra);
+  return names;
+}
+
 OptionSet option_set(HpoOptions& o) {
   OptionSet s;
   s.text("dataset", &o.dataset, data::dataset_names(), "Dataset");
   s.path("data", &o.data_folder, "Folder with the dataset files (default: $GRADHPO_DATA, then the Debian package)");
   s.text("model", &o.model, nn::model_names(), "Model");
-  s.text("method", &o.method, {"forward", "reverse", "greedy", "cosine"},
-         "forward, reverse (mode through training), greedy (forward mode on segments) or cosine (hand-tuned)");
+  s.text("method", &o.method, method_names(),
+         "An offline hypergradient method of the registry (forward, reverse: mode through training, ...), "
+         "greedy (forward mode on segments) or cosine (hand-tuned)");
   s.text("policy", &o.policy, {"store-all", "exact-reversal", "checkpoint"}, "reverse: memory policy");
+  s.path("method-options", &o.method_options,
+         "The method's own options by name, key=value separated by commas (e.g. solver=neumann,iterations=0)");
   s.integer("epochs", &o.epochs, 1, 1000, "Epochs of the inner run (horizon T = epochs x batches per epoch)");
   s.integer("batch-size", &o.batch_size, 1, 1 << 20, "Batch size, in examples");
   s.real("val-fraction", &o.val_fraction, 0.001, 0.999, "Fraction of the training set held out for validation");
@@ -92,41 +111,48 @@ std::string fixed(double x, int digits) {
   return s.str();
 }
 
-/// Where a checkpoint written by run_hpo's callback continues.
-hpo::OuterResume resume_point(const hpo::BilevelState& checkpoint, const std::string& file) {
-  hpo::OuterResume from;
-  from.theta = checkpoint.theta;
-  from.previous_theta = checkpoint.extra.count("previous_theta") ? checkpoint.extra.at("previous_theta") : Tensor();
-  from.state = checkpoint.outer;
-  from.next_step = static_cast<int>(checkpoint.step);
-  from.start = checkpoint.inner;
-  if (checkpoint.extra.count("counters")) {
-    const std::vector<double> c = checkpoint.extra.at("counters").to_vector();
-    require(c.size() == 3, "--resume: '" + file + "' holds " + std::to_string(c.size()) +
-                               " counters, expected 3 (rejections, pass, first inner step)");
-    from.rejections = static_cast<int>(c[0]);
-    from.pass = static_cast<int>(c[1]);
-    from.first_inner = static_cast<std::int64_t>(c[2]);
-  }
-  return from;
+Tensor theta_of(const std::vector<double>& raw) {
+  return Tensor::from(raw, Shape{static_cast<std::int64_t>(raw.size())}, DType::f64);
 }
 
-struct RunContext {
-  const HpoOptions& o;
-  std::unique_ptr<RunFolder> folder;  // null: no --out
+/// The data, the model and the horizon every flow of the command shares.
+struct Setup {
+  SplitSets d;
+  std::shared_ptr<const nn::Model> model;
+  std::int64_t T = 0;
+  hpo::ClassificationOptions co;
 };
 
-void run_cosine(const HpoOptions& o, const SplitSets& d, std::shared_ptr<const nn::Model> model, std::int64_t T,
-                const hpo::ClassificationOptions& co, RunContext& ctx) {
+Setup load_setup(const HpoOptions& o) {
+  Setup s{load_split_sets(o.dataset, o.data_folder, o.val_fraction, o.seed, o.train_limit), nullptr, 0, {}};
+  const Shape input{s.d.train.channels(), s.d.train.height(), s.d.train.width()};
+  s.model = nn::make_model(o.model, input, s.d.train.num_classes);
+  require(s.d.train.size() >= o.batch_size, "--batch-size " + std::to_string(o.batch_size) + " exceeds the " +
+                                                std::to_string(s.d.train.size()) + " training examples");
+  s.T = o.epochs * (s.d.train.size() / o.batch_size);
+  s.co.batch_size = o.batch_size;
+  s.co.batch_seed = data::derive_seed(o.seed, 2);
+  s.co.val_subset = o.val_subset;
+  s.co.init_seed = data::derive_seed(o.seed, 3);
+  std::cout << "gradhpo hpo: " << s.model->describe() << ", " << o.dataset << " " << s.d.train.size() << " train / "
+            << s.d.val.size() << " validation / " << s.d.test.size() << " test, T = " << s.T << " steps (" << o.epochs
+            << " epochs of batch " << o.batch_size << "), method " << o.method << "\n";
+  return s;
+}
+
+void run_cosine(const HpoOptions& o, const Setup& e, const RunFolder* folder) {
   double best_acc = -1, best_lr = 0;
   std::vector<std::vector<std::string>> rows;
   BarPlot bars{"hand-tuned cosine schedules: validation accuracy", "validation accuracy (%)", {}, {}};
-  for (double lr0 : o.cosine_lrs) {
+  auto task_for = [&](double lr0) {
     nn::OptimizerConfig c;
-    c.lr = nn::Schedule::cosine(lr0, T);
-    const hpo::ClassificationTask task = make_classification_task(model, d.train, d.val, {}, c, T, co);
+    c.lr = nn::Schedule::cosine(lr0, e.T);
+    return make_classification_task(e.model, e.d.train, e.d.val, {}, c, e.T, e.co);
+  };
+  for (double lr0 : o.cosine_lrs) {
+    const hpo::ClassificationTask task = task_for(lr0);
     const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
-    const double acc = task.evaluate(r.final_state.w(), d.val).accuracy;
+    const double acc = task.evaluate(r.final_state.w(), e.d.val).accuracy;
     std::cout << "  cosine lr0 = " << lr0 << ": validation accuracy " << fixed(100 * acc, 2) << "% (" << fixed(r.seconds, 1)
               << " s)\n";
     rows.push_back({fixed(lr0, 3), fixed(100 * acc, 2), fixed(r.seconds, 1)});
@@ -134,205 +160,176 @@ void run_cosine(const HpoOptions& o, const SplitSets& d, std::shared_ptr<const n
     bars.values.push_back(100 * acc);
     if (acc > best_acc) best_acc = acc, best_lr = lr0;
   }
-  nn::OptimizerConfig c;
-  c.lr = nn::Schedule::cosine(best_lr, T);
-  const hpo::ClassificationTask task = make_classification_task(model, d.train, d.val, {}, c, T, co);
+  const hpo::ClassificationTask task = task_for(best_lr);
   const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
-  const nn::Evaluation et = task.evaluate(r.final_state.w(), d.test);
+  const nn::Evaluation et = task.evaluate(r.final_state.w(), e.d.test);
   std::cout << "hand-tuned cosine (best lr0 = " << best_lr << " by validation accuracy): test accuracy "
             << fixed(100 * et.accuracy, 2) << "%\n";
-  if (ctx.folder) {
-    const std::vector<std::string> header = {"lr0", "validation accuracy (%)", "seconds"};
-    ctx.folder->write("results.csv", csv_table(header, rows));
-    ctx.folder->write_json("results.json", {{"method", "cosine"}, {"best_lr0", best_lr}, {"test_accuracy", et.accuracy},
-                                            {"test_loss", et.loss}});
-    const std::vector<std::string> pics = draw(bars, ctx.folder->file("cosine"));
-    ctx.folder->write_index("gradhpo hpo: hand-tuned cosine", {{"Runs", html_table(header, rows)}},
-                            {"cosine.svg"});
-    std::cout << "plots: " << pics[0] << "\n";
-  }
+  if (!folder) return;
+  const std::vector<std::string> header = {"lr0", "validation accuracy (%)", "seconds"};
+  folder->write("results.csv", csv_table(header, rows));
+  folder->write_json("results.json", {{"method", "cosine"}, {"best_lr0", best_lr}, {"test_accuracy", et.accuracy},
+                                      {"test_loss", et.loss}});
+  const std::vector<std::string> pics = draw(bars, folder->file("cosine"));
+  folder->write_index("gradhpo hpo: hand-tuned cosine", {{"Runs", html_table(header, rows)}}, {"cosine.svg"});
+  std::cout << "plots: " << pics[0] << "\n";
 }
 
-void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  RunContext ctx{o, nullptr};
-  OptionSet opts = option_set(o);
-  std::unique_ptr<hpo::BilevelState> checkpoint;
-  if (!resume.empty()) {
-    ctx.folder = std::make_unique<RunFolder>(resume);
-    opts.load(ctx.folder->read_json("config.json"), ctx.folder->file("config.json"));
-    checkpoint = std::make_unique<hpo::BilevelState>(hpo::load_state(ctx.folder->file("checkpoint.bin")));
-    require(checkpoint->method == "outer:" + o.method, "--resume: the checkpoint in '" + resume + "' is of '" +
-                                                           checkpoint->method + "', the config says method '" + o.method + "'");
-  } else if (!out.empty()) {
-    ctx.folder = std::make_unique<RunFolder>(out);
-    ctx.folder->write_json("config.json", opts.to_json());
-  }
-  opts.validate();
-  set_threads(o.threads);
-  const SplitSets d = load_split_sets(o.dataset, o.data_folder, o.val_fraction, o.seed, o.train_limit);
-  const Shape input{d.train.channels(), d.train.height(), d.train.width()};
-  std::shared_ptr<const nn::Model> model = nn::make_model(o.model, input, d.train.num_classes);
-  require(d.train.size() >= o.batch_size, "--batch-size " + std::to_string(o.batch_size) + " exceeds the " +
-                                              std::to_string(d.train.size()) + " training examples");
-  const std::int64_t T = o.epochs * (d.train.size() / o.batch_size);
-
-  hpo::ClassificationOptions co;
-  co.batch_size = o.batch_size;
-  co.batch_seed = data::derive_seed(o.seed, 2);
-  co.val_subset = o.val_subset;
-  co.init_seed = data::derive_seed(o.seed, 3);
-  std::cout << "gradhpo hpo: " << model->describe() << ", " << o.dataset << " " << d.train.size() << " train / "
-            << d.val.size() << " validation / " << d.test.size() << " test, T = " << T << " steps (" << o.epochs
-            << " epochs of batch " << o.batch_size << "), method " << o.method << "\n";
-  if (o.method == "cosine") return run_cosine(o, d, model, T, co, ctx);
-
-  hpo::Hyperparameters h;  // Algorithm 1: every hyperparameter starts at zero
+/// The papers' schedule problem (Algorithm 1): lr_blocks learning rates, the momentum and the
+/// weight decay of SGD, every hyperparameter starting at zero.
+hpo::ClassificationTask schedule_task(const HpoOptions& o, const Setup& e) {
+  hpo::Hyperparameters h;
   h.add(hpo::Hyperparameters::learning_rate(o.lr_blocks, 0.0));
   h.add(hpo::Hyperparameters::momentum(1, 0.0));
   h.add(hpo::Hyperparameters::weight_decay(1, 0.0));
   nn::OptimizerConfig opt;
   opt.lr = nn::Schedule::constant(0.0);
-  const hpo::ClassificationTask task = make_classification_task(model, d.train, d.val, h, opt, T, co);
-  hpo::OuterOptions oo;
-  oo.kind = hpo::OuterKind::sign;
-  oo.step = {o.gamma_lr, o.gamma_momentum, o.gamma_wd};
-  oo.max_steps = o.outer_steps;
-  hpo::ForwardOptions fo;
-  fo.clip_hessian_product = o.clip_hessian;
-  hpo::HypergradientMethod method;
-  if (o.method == "reverse") {
-    hpo::ReverseOptions ro;
-    ro.policy = hpo::parse_policy(o.policy);
-    method = [ro](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
-      return hpo::reverse_hypergradient(p, th, ro, s);
-    };
-  } else {
-    method = [fo](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
-      return hpo::forward_hypergradient(p, th, fo, s);
-    };
-  }
+  return make_classification_task(e.model, e.d.train, e.d.val, h, opt, e.T, e.co);
+}
 
-  // Per outer step: a printed line, a results row, and (with a folder) a checkpoint.
-  nlohmann::json results = ctx.folder && checkpoint ? ctx.folder->read_json("results.json") : nlohmann::json::array();
-  Tensor last_good = checkpoint && checkpoint->extra.count("previous_theta") ? checkpoint->extra.at("previous_theta") : Tensor();
-  LoopProgress progress("hpo " + o.method);
-  auto record = [&](const hpo::OuterStep& s, const hpo::OuterOptimizer& optimizer) {
+/// "a=1,b=x,y" → {a: 1, b: "x,y"}: a piece without '=' continues the previous value (a list).
+std::map<std::string, std::string> parse_method_options(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::string last;
+  std::stringstream in(text);
+  for (std::string piece; std::getline(in, piece, ',');) {
+    const std::size_t eq = piece.find('=');
+    if (eq == std::string::npos) {
+      require(!last.empty(), "--method-options: '" + piece + "' is not key=value");
+      out[last] += "," + piece;
+      continue;
+    }
+    last = piece.substr(0, eq);
+    out[last] = piece.substr(eq + 1);
+  }
+  return out;
+}
+
+/// The outer loop's options: the method (greedy: forward mode on segments of H steps), its own
+/// options — the command's flags that carry an option's name (--policy, --clip-hessian), then
+/// --method-options — and the sign optimizer with Appendix B's steps.
+hpo::SolveOptions solve_options(const HpoOptions& o, std::int64_t T) {
+  hpo::SolveOptions so;
+  so.method = o.method == "greedy" ? "forward" : o.method;
+  for (const hpo::OptionSpec& spec : hpo::Registry::global().options(so.method)) {
+    if (spec.name == "policy") so.method_options["policy"] = o.policy;
+    std::ostringstream clip;
+    clip << std::setprecision(17) << o.clip_hessian;  // reads back to the same double
+    if (spec.name == "clip-hessian") so.method_options["clip-hessian"] = clip.str();
+  }
+  for (const auto& [k, v] : parse_method_options(o.method_options)) so.method_options[k] = v;
+  so.outer.kind = hpo::OuterKind::sign;
+  so.outer.step = {o.gamma_lr, o.gamma_momentum, o.gamma_wd};
+  so.outer.max_steps = o.outer_steps;
+  if (o.method == "greedy") so.greedy_segment_steps = o.greedy_horizon > 0 ? o.greedy_horizon : std::max<std::int64_t>(1, T / o.lr_blocks);
+  return so;
+}
+
+/// One results.json row (the schema the run folder has always had).
+nlohmann::json row_json(const hpo::Hyperparameters& h, const hpo::SolveRow& s) {
+  nlohmann::json row = {{"step", s.step}, {"first_inner", s.first_inner}, {"rejected", s.rejected}};
+  nlohmann::json lam = nlohmann::json::object();
+  const Tensor theta = theta_of(s.theta);
+  for (std::int64_t i = 0; i < theta.numel(); ++i) lam[h.entry_name(i)] = h.value_at(theta, i);
+  row["hyperparameters"] = lam;
+  if (s.rejected) {
+    row["message"] = hpo::rejection_message(s.failure);
+    return row;
+  }
+  row["val_loss"] = s.val_loss;
+  row["train_loss"] = s.train_loss;
+  row["val_accuracy"] = s.metrics.at("val_accuracy");
+  if (s.pass_end) {
+    row["pass_end"] = true;
+    row["test_accuracy"] = s.metrics.at("test_accuracy");
+    row["test_loss"] = s.metrics.at("test_loss");
+  }
+  row["hypergradient"] = s.hypergradient;
+  row["theta"] = s.theta;  // raw θ
+  row["seconds"] = s.cost.seconds;
+  row["peak_bytes"] = s.cost.peak_bytes;
+  return row;
+}
+
+/// Per outer step: the printed line, the row's validation accuracy (and a greedy pass end's
+/// test scores) as metrics kept in the state, and results.json rewritten.
+std::function<bool(hpo::SolveRow&, const Tensor&)> step_printer(const hpo::ClassificationTask& task, const Setup& e,
+                                                               LoopProgress& progress, const RunFolder* folder,
+                                                               std::shared_ptr<nlohmann::json> results) {
+  return [&task, &e, &progress, folder, results](hpo::SolveRow& s, const Tensor& w) {
+    const hpo::Hyperparameters& h = task.problem.hyper;
     progress.clear();
     std::cout << std::fixed << std::setprecision(4) << "  outer " << std::setw(2) << s.step;
     if (s.first_inner) std::cout << " (inner " << s.first_inner << ")";
-    nlohmann::json row = {{"step", s.step}, {"first_inner", s.first_inner}, {"rejected", s.rejected}};
-    nlohmann::json lam = nlohmann::json::object();
-    for (std::int64_t i = 0; i < s.theta.numel(); ++i) lam[h.entry_name(i)] = h.value_at(s.theta, i);
-    row["hyperparameters"] = lam;
     if (s.rejected) {
-      std::cout << " rejected: " << s.message << "\n";
-      row["message"] = s.message;
+      std::cout << " rejected: " << hpo::rejection_message(s.failure) << "\n";
     } else {
-      const double acc = s.final_weights.defined() ? task.evaluate(s.final_weights, d.val).accuracy : NAN;
+      const double acc = w.defined() ? task.evaluate(w, e.d.val).accuracy : NAN;
+      s.metrics["val_accuracy"] = acc;
       std::cout << "  L_val " << s.val_loss << "  val acc " << fixed(100 * acc, 2) << "%  " << s.cost.brief() << "\n    at "
-                << schedule_text(h, s.theta) << "\n";
-      row["val_loss"] = s.val_loss;
-      row["train_loss"] = s.train_loss;
-      row["val_accuracy"] = acc;
+                << schedule_text(h, theta_of(s.theta)) << "\n";
       // Greedy: the weights carried to the end of a pass are a model trained for all T steps (the
       // model the greedy setting delivers), so each pass end is also scored on the test set.
-      if (o.method == "greedy" && s.next_first == 0 && s.final_weights.defined()) {
-        const nn::Evaluation et = task.evaluate(s.final_weights, d.test);
-        std::cout << "    end of pass " << s.next_pass - 1 << ": test accuracy " << fixed(100 * et.accuracy, 2) << "%\n";
-        row["pass_end"] = true;
-        row["test_accuracy"] = et.accuracy;
-        row["test_loss"] = et.loss;
+      if (s.pass_end) {
+        const nn::Evaluation et = task.evaluate(w, e.d.test);
+        std::cout << "    end of pass " << s.pass << ": test accuracy " << fixed(100 * et.accuracy, 2) << "%\n";
+        s.metrics["test_accuracy"] = et.accuracy;
+        s.metrics["test_loss"] = et.loss;
       }
-      row["hypergradient"] = s.hypergradient.to_vector();
-      row["theta"] = s.theta.to(DType::f64).to_vector();  // raw θ: early stopping after a --resume
-      row["seconds"] = s.cost.seconds;
-      row["peak_bytes"] = s.cost.peak_bytes;
-      last_good = s.theta;
     }
     std::cout.flush();
-    results.push_back(row);
-    if (ctx.folder) {
-      ctx.folder->write_json("results.json", results);
-      // What --resume needs: θ, the outer optimizer's state, the step and rejection counts, and
-      // for greedy where the pass is and the weights and optimizer slots training carries on from.
-      hpo::BilevelState state;
-      state.method = "outer:" + o.method;
-      state.theta = s.next_theta;
-      state.outer = optimizer.state();
-      state.step = s.step + 1;
-      state.inner = s.next_start;
-      state.extra["previous_theta"] = last_good.defined() ? last_good : s.next_theta;
-      state.extra["counters"] = Tensor::from({static_cast<double>(s.rejections), static_cast<double>(s.next_pass),
-                                              static_cast<double>(s.next_first)}, Shape{3}, DType::f64);
-      hpo::save_state(state, ctx.folder->file("checkpoint.bin"));
-    }
+    results->push_back(row_json(h, s));
+    if (folder) folder->write_json("results.json", *results);
     return true;
   };
-  hpo::OuterResume from;
-  if (checkpoint) {
-    from = resume_point(*checkpoint, ctx.folder->file("checkpoint.bin"));
-    std::cout << "resuming " << resume << " after " << (o.method == "greedy" ? "update " : "outer step ") << from.next_step - 1
-              << "\n";
-  }
-  hpo::OuterRun run;
-  if (o.method == "greedy") {
-    const std::int64_t H = o.greedy_horizon > 0 ? o.greedy_horizon : std::max<std::int64_t>(1, T / o.lr_blocks);
-    std::cout << "greedy setting: hyperparameters updated every " << H << " inner steps, " << o.outer_steps
-              << " passes over the horizon\n";
-    run = hpo::run_greedy(task.problem, H, method, oo, Tensor(), record, checkpoint ? &from : nullptr);
-  } else {
-    run = hpo::run_outer(task.problem, method, oo, Tensor(), record, checkpoint ? &from : nullptr);
-  }
-  progress.clear();
-  std::cout << "stopped: " << run.stop_reason << "; " << run.rejections << " rejected steps; " << fixed(run.seconds, 1)
-            << " s in the outer loop\nlearned: " << schedule_text(h, run.theta) << "\n";
-  // Early stopping on validation (Micaelli & Storkey, Appendix B, Figure 3), over every row of the
-  // run, those before a --resume included: non-greedy, the θ of the outer step with the lowest
-  // L_val (each row keeps its raw θ, retrained below); greedy, the pass end whose carried weights
-  // have the lowest L_val (scored on the test set when the pass ended).
-  const bool greedy = o.method == "greedy";
-  const nlohmann::json* best_row = nullptr;
-  for (const auto& row : results) {
-    const bool candidate = greedy ? row.contains("pass_end") : !row["rejected"].get<bool>() && row.contains("theta");
-    if (candidate && (!best_row || row["val_loss"].get<double>() < (*best_row)["val_loss"].get<double>())) best_row = &row;
-  }
-  // A θ whose training from w0 diverges is reported as such; the other reports still come.
-  const nn::Evaluation diverged{NAN, NAN};
-  auto report = [&](const Tensor& theta, const std::string& what) {
-    try {
-      const hpo::InnerRun r = hpo::run_inner(task.problem, theta);
-      progress.clear();
-      const nn::Evaluation ev = task.evaluate(r.final_state.w(), d.val), et = task.evaluate(r.final_state.w(), d.test);
-      std::cout << what << ": validation accuracy " << fixed(100 * ev.accuracy, 2) << "%, test accuracy "
-                << fixed(100 * et.accuracy, 2) << "% (test loss " << fixed(et.loss, 4) << ")\n";
-      return std::make_pair(ev, et);
-    } catch (const hpo::InnerDivergence& e) {
-      progress.clear();
-      std::cout << what << ": " << e.what() << "\n";
-      return std::make_pair(diverged, diverged);
-    }
-  };
-  const auto [ev, et] = report(run.theta, o.method + ", the final θ trained from w0");
-  nn::Evaluation best_test = et;
-  const int best_step = best_row ? (*best_row)["step"].get<int>() : -1;
-  if (best_row && greedy) {
-    best_test.accuracy = (*best_row)["test_accuracy"].get<double>();
-    best_test.loss = (*best_row)["test_loss"].get<double>();
-    std::cout << "greedy, the best pass end by validation loss (" << fixed((*best_row)["val_loss"].get<double>(), 4)
-              << ", update " << best_step << "): test accuracy " << fixed(100 * best_test.accuracy, 2) << "%\n";
-  } else if (best_row) {
-    const Tensor best = Tensor::from((*best_row)["theta"].get<std::vector<double>>(), Shape{h.size()}, DType::f64);
-    std::cout << "best validation loss " << fixed((*best_row)["val_loss"].get<double>(), 4) << " at outer step "
-              << best_step << ": " << schedule_text(h, best) << "\n";
-    best_test = report(best, o.method + ", the best-validation θ (early stopping) trained from w0").second;
-  }
-  std::cout << "wall " << fixed(std::chrono::duration<double>(Clock::now() - t0).count(), 1) << " s, peak RSS "
-            << fixed(peak_rss_mb(), 1) << " MB\n";
-  if (!ctx.folder) return;
+}
 
-  // Results, plots and the index page.
+struct Scores {  // NaN: the θ's training diverged
+  nn::Evaluation val{NAN, NAN, 0, 0}, test{NAN, NAN, 0, 0};
+};
+
+/// θ trained from w0 and scored on the validation and test sets; a θ whose training diverges is
+/// reported as such (NaN scores) and the other reports still come.
+Scores score(const hpo::ClassificationTask& task, const Setup& e, LoopProgress& progress, const Tensor& theta,
+             const std::string& what) {
+  Scores s;
+  try {
+    const hpo::InnerRun r = hpo::run_inner(task.problem, theta);
+    progress.clear();
+    s.val = task.evaluate(r.final_state.w(), e.d.val);
+    s.test = task.evaluate(r.final_state.w(), e.d.test);
+    std::cout << what << ": validation accuracy " << fixed(100 * s.val.accuracy, 2) << "%, test accuracy "
+              << fixed(100 * s.test.accuracy, 2) << "% (test loss " << fixed(s.test.loss, 4) << ")\n";
+  } catch (const hpo::InnerDivergence& err) {
+    progress.clear();
+    std::cout << what << ": " << err.what() << "\n";
+  }
+  return s;
+}
+
+/// Early stopping on validation (Micaelli & Storkey, Appendix B, Figure 3), as hpo::solve picked
+/// it over every row: non-greedy, the best-validation θ retrained from w0; greedy, the best pass
+/// end, scored on the test set when it ended. Returns the test scores of what it picked.
+nn::Evaluation report_best(const hpo::Summary& s, const hpo::ClassificationTask& task, const Setup& e,
+                           LoopProgress& progress, const std::string& method, const nn::Evaluation& final_test) {
+  if (s.best_step < 0) return final_test;
+  const hpo::SolveRow& best = s.rows[static_cast<std::size_t>(s.best_step)];
+  if (method == "greedy") {
+    nn::Evaluation et;
+    et.loss = best.metrics.at("test_loss");
+    et.accuracy = best.metrics.at("test_accuracy");
+    std::cout << "greedy, the best pass end by validation loss (" << fixed(best.val_loss, 4) << ", update " << s.best_step
+              << "): test accuracy " << fixed(100 * et.accuracy, 2) << "%\n";
+    return et;
+  }
+  std::cout << "best validation loss " << fixed(best.val_loss, 4) << " at outer step " << s.best_step << ": "
+            << schedule_text(task.problem.hyper, s.best_theta) << "\n";
+  return score(task, e, progress, s.best_theta, method + ", the best-validation θ (early stopping) trained from w0").test;
+}
+
+/// results.csv, summary.json, the plots and index.html, from the summary's rows.
+void write_folder(const RunFolder& folder, const HpoOptions& o, const Setup& e, const hpo::Hyperparameters& h,
+                  const hpo::Summary& s, const Scores& final_scores, const nn::Evaluation& best_test) {
   std::vector<std::string> header = {"step", "rejected", "val_loss", "val_accuracy", "seconds"};
   for (std::int64_t i = 0; i < h.size(); ++i) header.push_back(h.entry_name(i));
   std::vector<std::vector<std::string>> rows;
@@ -340,40 +337,86 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   LinePlot curve{"validation loss per outer step", "outer step", "L_val", {}, false, false};
   Series val{"L_val", {}, {}};
   const int lr_group = h.find("lr");
-  for (const auto& row : results) {
-    std::vector<std::string> cells = {std::to_string(row["step"].get<int>()), row["rejected"].get<bool>() ? "yes" : "no",
-                                      row.contains("val_loss") ? fixed(row["val_loss"].get<double>(), 5) : "",
-                                      row.contains("val_accuracy") ? fixed(100 * row["val_accuracy"].get<double>(), 2) : "",
-                                      row.contains("seconds") ? fixed(row["seconds"].get<double>(), 2) : ""};
-    for (std::int64_t i = 0; i < h.size(); ++i) cells.push_back(fixed(row["hyperparameters"][h.entry_name(i)].get<double>(), 5));
+  for (const hpo::SolveRow& row : s.rows) {
+    const Tensor theta = theta_of(row.theta);
+    std::vector<std::string> cells = {std::to_string(row.step), row.rejected ? "yes" : "no",
+                                      row.rejected ? "" : fixed(row.val_loss, 5),
+                                      row.rejected ? "" : fixed(100 * row.metrics.at("val_accuracy"), 2),
+                                      row.rejected ? "" : fixed(row.cost.seconds, 2)};
+    for (std::int64_t i = 0; i < h.size(); ++i) cells.push_back(fixed(h.value_at(theta, i), 5));
     rows.push_back(cells);
-    if (row.contains("val_loss")) {
-      val.x.push_back(row["step"].get<int>());
-      val.y.push_back(row["val_loss"].get<double>());
+    if (!row.rejected) {
+      val.x.push_back(row.step);
+      val.y.push_back(row.val_loss);
     }
-    Series sched{"outer " + std::to_string(row["step"].get<int>()), {}, {}};
+    Series sched{"outer " + std::to_string(row.step), {}, {}};
     for (std::int64_t b = 0; b <= o.lr_blocks; ++b) {  // block b starts at step bT/N; the last point closes the plot
-      sched.x.push_back(static_cast<double>(b * T / o.lr_blocks));
-      const std::int64_t j = std::min(b, o.lr_blocks - 1);
-      sched.y.push_back(row["hyperparameters"][h.entry_name(h.offset(lr_group) + j)].get<double>());
+      sched.x.push_back(static_cast<double>(b * e.T / o.lr_blocks));
+      sched.y.push_back(h.value_at(theta, h.offset(lr_group) + std::min(b, o.lr_blocks - 1)));
     }
     schedules.series.push_back(sched);
   }
   curve.series.push_back(val);
-  ctx.folder->write("results.csv", csv_table(header, rows));
-  ctx.folder->write_json("summary.json", {{"method", o.method}, {"stop_reason", run.stop_reason},
-                                          {"learned", schedule_text(h, run.theta)}, {"val_accuracy", ev.accuracy},
-                                          {"test_accuracy", et.accuracy}, {"test_loss", et.loss}, {"best_step", best_step},
-                                          {"best_test_accuracy", best_test.accuracy}});
-  std::vector<std::string> pics = draw(schedules, ctx.folder->file("schedule"));
-  if (!val.x.empty()) draw(curve, ctx.folder->file("val_loss"));
+  folder.write("results.csv", csv_table(header, rows));
+  folder.write_json("summary.json", {{"method", o.method}, {"stop_reason", s.stop_reason},
+                                     {"learned", schedule_text(h, s.theta)}, {"val_accuracy", final_scores.val.accuracy},
+                                     {"test_accuracy", final_scores.test.accuracy}, {"test_loss", final_scores.test.loss},
+                                     {"best_step", s.best_step}, {"best_test_accuracy", best_test.accuracy}});
+  const std::vector<std::string> pics = draw(schedules, folder.file("schedule"));
+  if (!val.x.empty()) draw(curve, folder.file("val_loss"));
   std::ostringstream summary;
-  summary << "<p>" << html_escape(model->describe()) << ", T = " << T << ", method " << html_escape(o.method) << ": test accuracy "
-          << fixed(100 * et.accuracy, 2) << "%, validation accuracy " << fixed(100 * ev.accuracy, 2) << "%.</p><p>Learned: "
-          << html_escape(schedule_text(h, run.theta)) << "</p>";
-  ctx.folder->write_index("gradhpo hpo: " + o.method, {{"Summary", summary.str()}, {"Outer steps", html_table(header, rows)}},
-                          {"schedule.svg", "val_loss.svg"});
-  std::cout << "run folder: " << ctx.folder->path() << " (index.html, results.json, results.csv, " << pics[0] << ")\n";
+  summary << "<p>" << html_escape(e.model->describe()) << ", T = " << e.T << ", method " << html_escape(o.method)
+          << ": test accuracy " << fixed(100 * final_scores.test.accuracy, 2) << "%, validation accuracy "
+          << fixed(100 * final_scores.val.accuracy, 2) << "%.</p><p>Learned: " << html_escape(schedule_text(h, s.theta))
+          << "</p>";
+  folder.write_index("gradhpo hpo: " + o.method, {{"Summary", summary.str()}, {"Outer steps", html_table(header, rows)}},
+                     {"schedule.svg", "val_loss.svg"});
+  std::cout << "run folder: " << folder.path() << " (index.html, results.json, results.csv, " << pics[0] << ")\n";
+}
+
+void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
+  const auto t0 = std::chrono::steady_clock::now();
+  OptionSet opts = option_set(o);
+  std::unique_ptr<RunFolder> folder;
+  std::optional<hpo::SolveState> state;
+  if (!resume.empty()) {
+    folder = std::make_unique<RunFolder>(resume);
+    opts.load(folder->read_json("config.json"), folder->file("config.json"));
+    state = hpo::load_solve_state(folder->file("checkpoint.bin"));
+  } else if (!out.empty()) {
+    folder = std::make_unique<RunFolder>(out);
+    folder->write_json("config.json", opts.to_json());
+  }
+  opts.validate();
+  set_threads(o.threads);
+  const Setup e = load_setup(o);
+  if (o.method == "cosine") return run_cosine(o, e, folder.get());
+
+  const hpo::ClassificationTask task = schedule_task(o, e);
+  const hpo::Hyperparameters& h = task.problem.hyper;
+  hpo::SolveOptions so = solve_options(o, e.T);
+  auto results = std::make_shared<nlohmann::json>(nlohmann::json::array());
+  if (state) {
+    for (const hpo::SolveRow& row : state->rows) results->push_back(row_json(h, row));
+    so.resume = &*state;
+    std::cout << "resuming " << resume << " after " << (o.method == "greedy" ? "update " : "outer step ")
+              << state->next_step - 1 << "\n";
+  }
+  if (folder) so.state_file = folder->file("checkpoint.bin");
+  if (so.greedy_segment_steps > 0)
+    std::cout << "greedy setting: hyperparameters updated every " << so.greedy_segment_steps << " inner steps, "
+              << o.outer_steps << " passes over the horizon\n";
+  LoopProgress progress("hpo " + o.method);
+  so.on_step = step_printer(task, e, progress, folder.get(), results);
+  const hpo::Summary s = hpo::solve(task.problem, so);
+  progress.clear();
+  std::cout << "stopped: " << s.stop_reason << "; " << s.rejections << " rejected steps; " << fixed(s.seconds, 1)
+            << " s in the outer loop\nlearned: " << schedule_text(h, s.theta) << "\n";
+  const Scores final_scores = score(task, e, progress, s.theta, o.method + ", the final θ trained from w0");
+  const nn::Evaluation best_test = report_best(s, task, e, progress, o.method, final_scores.test);
+  std::cout << "wall " << fixed(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1)
+            << " s, peak RSS " << fixed(peak_rss_mb(), 1) << " MB\n";
+  if (folder) write_folder(*folder, o, e, h, s, final_scores, best_test);
 }
 
 }  // namespace

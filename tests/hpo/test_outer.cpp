@@ -1,6 +1,7 @@
 // The outer loop (sign, SGD and Adam outer optimizers; non-greedy and greedy), its handling of
 // diverging inner runs, hypervariance, and the errors a user meets.
 #include "toy.h"
+#include "wrapped_methods.h"
 
 #include <gradhpo/hpo/eval/diagnostics.h>
 #include <gradhpo/hpo/methods/forward.h>
@@ -12,10 +13,9 @@ using namespace gradhpo::testing;
 
 namespace {
 
-hpo::HypergradientMethod forward_method() {
-  return [](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
-    return hpo::forward_hypergradient(p, th, {}, s);
-  };
+const hpo::Method& forward_method() {
+  static const TestForward method;
+  return method;
 }
 
 ToySpec schedule_spec() {
@@ -95,6 +95,17 @@ TEST_CASE("a diverging inner run is rejected: theta goes back, steps halve, the 
   CHECK(run.steps[0].rejected);
   CHECK(run.steps[0].message.find("outer step 0, inner step") != std::string::npos);
   CHECK(run.steps[0].message.find("lr[0] = 20") != std::string::npos);
+  // The rejection is a FailedTrial: the method, the outer and inner step, the hyperparameters.
+  const hpo::FailedTrial& f = run.steps[0].failure;
+  CHECK(f.method == "test-forward");
+  CHECK(f.trial == 0);
+  CHECK(f.inner_step >= 0);
+  CHECK(run.steps[0].message.find("inner step " + std::to_string(f.inner_step) + ":") != std::string::npos);
+  REQUIRE(f.hyperparameters.size() == 5);
+  CHECK(f.hyperparameters[0].first == "lr[0]");
+  CHECK(f.hyperparameters[0].second == 20.0);
+  CHECK(f.reason.find("inner training diverged") != std::string::npos);
+  CHECK(f.brief().find("test-forward, step 0, inner step") == 0);
   CHECK(run.rejections >= 1);
   for (const hpo::OuterStep& s : run.steps)
     if (!s.rejected) CHECK(hpo::first_non_finite(s.hypergradient) < 0);
@@ -130,10 +141,14 @@ TEST_CASE("hypervariance and sign fluctuation: a shared schedule against one val
   };
   const std::vector<hpo::Factor> factors = {hpo::Factor::train_order, hpo::Factor::init_weights,
                                             hpo::Factor::hyperparameters};
+  // hypervariance (eval/diagnostics.h) still takes a callable.
+  const hpo::HypergradientMethod forward = [](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
+    return forward_method().compute(p, th, s);
+  };
   const auto shared = hpo::hypervariance(factory_for(2), factory_for(2)(hpo::Factor::train_order, 0).hyper.initial(),
-                                         forward_method(), 6, factors);
+                                         forward, 6, factors);
   const auto per_step = hpo::hypervariance(factory_for(60), factory_for(60)(hpo::Factor::train_order, 0).hyper.initial(),
-                                           forward_method(), 6, factors);
+                                           forward, 6, factors);
   REQUIRE(shared.size() == 3);
   for (std::size_t i = 0; i < shared.size(); ++i) {
     MESSAGE(std::string(hpo::factor_name(shared[i].factor)) << ": hypervariance shared " << shared[i].spread.mean_hypervariance

@@ -2,6 +2,7 @@
 // total, scopes nest, nothing is called without a receiver, and LoopNesting's view of the
 // nesting and of the fraction done.
 #include "toy.h"
+#include "wrapped_methods.h"
 
 #include <map>
 
@@ -49,8 +50,9 @@ void check_monotone(const std::vector<Report>& seen, const std::string& label, s
   CHECK_MESSAGE(runs == expected_runs, label);
 }
 
-hpo::HypergradientMethod forward_method() {
-  return [](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) { return hpo::forward_hypergradient(p, th, {}, s); };
+const hpo::Method& forward_method() {
+  static const TestForward method;
+  return method;
 }
 
 ToySpec small_spec() {

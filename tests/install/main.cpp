@@ -1,12 +1,14 @@
 // A user's program, compiled with its own flags (-march=x86-64-v2) against the installed
 // headers and library: the header templates (grad, hvp) are instantiated here, under those
 // flags. Exits 0 iff H·v of f(x) = Σ x³ at x = (1, 2, 3) along v = (1, 1, 1) is 6x = (6, 12, 18),
-// a user's own bilevel problem gets the same hypergradient from every exact method and, when
-// gradhpo::cuda is linked, the CUDA backend registered itself.
+// a user's own bilevel problem gets the same hypergradient from every exact method (constructed
+// by name) and hpo::solve resumes to the same bits (hpo_embed.cpp), the search components run
+// (gradhpo_consumer_search), and, when gradhpo::cuda is linked, the CUDA backend registered itself.
 #include <gradhpo/engine/autodiff.h>
 #include <gradhpo/engine/backend.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #if defined(__AVX2__) && defined(GRADHPO_CONSUMER_EXPECTS_V2)
 #error "a machine-specific flag (-march=native?) reached the consumer through gradhpo's targets"
@@ -33,5 +35,8 @@ int main() {
     return 1;
   }
 #endif
-  return run_hpo_embed();
+  if (run_hpo_embed() != 0) return 1;
+  std::printf("running %s\n", CONSUMER_SEARCH);
+  std::fflush(stdout);  // before the child's lines
+  return std::system(CONSUMER_SEARCH) == 0 ? 0 : 1;
 }
