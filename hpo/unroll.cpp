@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -183,12 +184,19 @@ std::string Unroll::adam_cause(const Tensor& v_next, std::int64_t i, std::int64_
   const double v = v_next.at(i);
   const double bc2 = 1 - nn::formula::power(c.beta2, t + 1);
   const double root = std::sqrt(v / bc2);
-  if (!(root <= c.eps)) return {};
+  // Near zero: where ε dominates the denominator, or below √(smallest normal number), where
+  // 1/(2√v) and 1/(√v̂ + ε)² overflow whatever ε is.
+  const double tiny = std::sqrt(p_->dtype() == DType::f32 ? static_cast<double>(std::numeric_limits<float>::min())
+                                                          : std::numeric_limits<double>::min());
+  if (!(root <= c.eps || root < tiny)) return {};
+  const double denominator = c.eps_inside_sqrt ? std::sqrt(v / bc2 + c.eps * c.eps) : root + c.eps;
   std::ostringstream m;
   m << "; the cause is Adam's denominator at parameter " << i << ": v = " << v << ", so "
-    << (c.eps_inside_sqrt ? "sqrt(v_hat + eps^2)" : "sqrt(v_hat) + eps") << " = "
-    << (c.eps_inside_sqrt ? std::sqrt(v / bc2 + c.eps * c.eps) : root + c.eps) << " with eps = " << c.eps;
-  if (c.eps_inside_sqrt) {
+    << (c.eps_inside_sqrt ? "sqrt(v_hat + eps^2)" : "sqrt(v_hat) + eps") << " = " << denominator << " with eps = " << c.eps;
+  if (denominator == 0) {
+    m << ": the step divides 0 by 0 (v and m are 0 where the gradient has been 0); eps > 0 avoids it (the "
+         "optimizer option eps, placed inside the square root or not: eps_inside_sqrt)";
+  } else if (c.eps_inside_sqrt) {
     m << " (eps inside the square root); a larger eps bounds the step and its derivative";
   } else {
     m << ". PyTorch's form divides by sqrt(v_hat) + eps and differentiates sqrt(v), whose derivative 1/(2 sqrt(v)) "
