@@ -2,50 +2,17 @@
 // that no loss reads is refused, never a zero hypergradient; initial values in λ with raw θ as
 // the explicit alternative; L2 on chosen parameter tensors.
 //
-// Hypergradients here come from the Unroll API alone (reverse mode, store-all, written out
-// below), so these tests need no registry entry and no method's free function.
+// Hypergradients here come from the Unroll API alone (reverse mode, store-all: by_hand.h), so
+// these tests need no registry entry and no method's free function.
+#include "by_hand.h"
 #include "toy.h"
 
 #include <cmath>
-
-#include <gradhpo/hpo/tensor_math.h>
-#include <gradhpo/hpo/unroll.h>
 
 using namespace gradhpo;
 using namespace gradhpo::testing;
 
 namespace {
-
-/// dL_val/dθ by reverse mode through the whole run, storing every state (Maclaurin et al. 2015,
-/// Algorithm 2 without exact reversal; Franceschi et al. 2017, Eq. 12): S̄_T = ∂L_val/∂w_T, then
-/// for t = T−1..0: (S̄_t, ḡ_t, θ̄_Φ) = ∂Φ_t/∂(S, g, θ)^T S̄_{t+1}, w̄_t += H_t ḡ_t and
-/// θ̄ += θ̄_Φ + ∂_θ(ḡ_t · ∇_w L_train).
-Tensor reverse_mode(const hpo::BilevelProblem& p, const Tensor& theta) {
-  hpo::Unroll u(p, theta);
-  std::vector<hpo::InnerState> states;
-  std::vector<Tensor> grads;
-  hpo::InnerState s = u.initial_state();
-  for (std::int64_t t = 0; t < p.horizon; ++t) {
-    states.push_back(s);
-    const hpo::LossPass lp = u.gradient(s.w(), t);
-    grads.push_back(lp.grad);
-    s = u.step(s, lp.grad, t);
-  }
-  const hpo::Unroll::ValPass val = u.validation(s.w());
-  hpo::InnerState adj;
-  adj.parts.push_back(val.grad_w.clone());
-  for (int i = 1; i < u.state_parts(); ++i) adj.parts.push_back(Tensor::zeros(p.w0.shape(), p.dtype()));
-  Tensor d = val.grad_theta.clone();
-  for (std::int64_t t = p.horizon; t-- > 0;) {
-    hpo::StepVjp b = u.step_vjp(states[static_cast<std::size_t>(t)], grads[static_cast<std::size_t>(t)], t, adj);
-    const hpo::LossPass hv = u.loss_pass(states[static_cast<std::size_t>(t)].w(), t, b.adj_g, Tensor(), true);
-    hpo::axpy(b.adj_state.parts[0], 1.0, hv.grad_tangent);
-    hpo::axpy(d, 1.0, b.adj_theta);
-    hpo::axpy(d, 1.0, hv.theta_tangent);
-    adj = std::move(b.adj_state);
-  }
-  return d;
-}
 
 std::shared_ptr<nn::Mlp> toy_model() {
   nn::MlpOptions mo;
