@@ -205,7 +205,7 @@ TEST_CASE("a loss-defining group that no loss reads is refused with its name, ne
   }
 }
 
-TEST_CASE("what counts as read: some step of the horizon, or the validation loss; plain training does not check") {
+TEST_CASE("what counts as read: some step of the horizon, or the validation loss - plain training does not check") {
   // Read at the last step only: read over the horizon, so no error, and a non-zero hypergradient.
   const hpo::BilevelProblem late = toy_alpha([](const Var& w, const hpo::HyperValues& h, std::int64_t t) {
     Var loss = alpha_loss(w, h);
