@@ -206,13 +206,22 @@ std::string Unroll::adam_cause(const Tensor& v_next, std::int64_t i, std::int64_
   return m.str();
 }
 
-void Unroll::check_finite_step(const Tensor& x, const Tensor& v_next, std::int64_t t, const char* what) const {
+void Unroll::check_finite_step(const Tensor& x, const Tensor& v_next, std::int64_t t, const char* what,
+                               const std::vector<Tensor>& inputs) const {
   const std::int64_t i = first_non_finite(x);
   if (i < 0) return;
   const std::int64_t P = p_->num_params(), k = i % P;
   std::ostringstream m;
-  m << "inner training diverged at step " << t << ": " << what << " " << k << " became " << x.at(i)
-    << adam_cause(v_next, k, t);
+  m << "inner training diverged at step " << t << ": " << what << " " << k << " became " << x.at(i);
+  // The step is the cause only when what came into it was finite (looked at only here, on the
+  // way out).
+  const bool inputs_finite =
+      std::none_of(inputs.begin(), inputs.end(), [](const Tensor& in) { return in.defined() && first_non_finite(in) >= 0; });
+  if (inputs_finite) {
+    m << adam_cause(v_next, k, t);
+  } else {
+    m << " (what came into the step was already not finite)";
+  }
   throw InnerDivergence(m.str(), t);
 }
 
@@ -364,7 +373,8 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
   // every part of S̄_t reaches ḡ_t within the step, so ḡ_t is the one to look at. SGD's step is
   // affine in (S, g): nothing to check.
   if (p_->optimizer.kind == nn::OptimizerKind::adam)
-    check_finite_step(res.adj_g, next.size() > 2 ? next[2].value() : Tensor(), t, "the step's adjoint dPhi/dg of parameter");
+    check_finite_step(res.adj_g, next.size() > 2 ? next[2].value() : Tensor(), t, "the step's adjoint dPhi/dg of parameter",
+                      adj_next.parts);
   return res;
 }
 
@@ -399,8 +409,12 @@ StepJvp Unroll::step_jvp(const InnerState& s, const std::vector<Tensor>& s_dirs,
     res.tangents.push_back(tan.defined() ? tan.reshape(Shape{tape.directions(), v.numel()}) : Tensor());
   }
   check_finite_step(res.next.w(), adam_v(res.next), t, "weight");
-  if (p_->optimizer.kind == nn::OptimizerKind::adam && res.tangents[0].defined())
-    check_finite_step(res.tangents[0], adam_v(res.next), t, "the tangent dw/dtheta of weight");
+  if (p_->optimizer.kind == nn::OptimizerKind::adam && res.tangents[0].defined() &&
+      first_non_finite(res.tangents[0]) >= 0) {  // the inputs are gathered on the way out only
+    std::vector<Tensor> in = s_dirs;
+    in.push_back(g_dirs);
+    check_finite_step(res.tangents[0], adam_v(res.next), t, "the tangent dw/dtheta of weight", in);
+  }
   return res;
 }
 

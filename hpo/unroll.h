@@ -133,7 +133,8 @@ class Unroll {
   void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;
   /// Throws InnerDivergence naming parameter i when x (a [P] or [K, P] result of step t) has a
   /// non-finite entry, and Adam's denominator when it is the cause (adam_cause).
-  void check_finite_step(const Tensor& x, const Tensor& v_next, std::int64_t t, const char* what) const;
+  void check_finite_step(const Tensor& x, const Tensor& v_next, std::int64_t t, const char* what,
+                         const std::vector<Tensor>& inputs = {}) const;
   std::string adam_cause(const Tensor& v_next, std::int64_t i, std::int64_t t) const;
   /// Adam's v_{t+1} in a state (undefined for SGD).
   static Tensor adam_v(const InnerState& s) { return s.parts.size() > 2 ? s.parts[2] : Tensor(); }

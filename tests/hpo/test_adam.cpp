@@ -121,6 +121,20 @@ TEST_CASE("Adam divergence messages name the denominator and the eps option when
     CHECK(contains(why, "Adam's denominator at parameter 2"));
     CHECK(contains(why, "eps_inside_sqrt"));
   }
+  // A non-finite adjoint that came into the step is not blamed on Adam, even where v = 0.
+  {
+    const hpo::BilevelProblem p = adam_problem(1e-8, 0.0);
+    hpo::Unroll u(p, p.hyper.initial());
+    const hpo::InnerState s = u.initial_state();
+    const Tensor g = u.gradient(s.w(), 0).grad;
+    hpo::InnerState adj;
+    adj.parts = {Tensor::from({0.0, NAN, 0.0}, Shape{3}, DType::f64), Tensor::zeros(Shape{3}, DType::f64),
+                 Tensor::zeros(Shape{3}, DType::f64)};
+    const std::string why = divergence_of([&] { u.step_vjp(s, g, 0, adj); });
+    CHECK(contains(why, "adjoint dPhi/dg of parameter 1 became"));
+    CHECK(contains(why, "already not finite"));
+    CHECK(!contains(why, "Adam's denominator"));
+  }
   // With ε inside the square root the same run is smooth: no error, and finite.
   {
     hpo::BilevelProblem p = adam_problem(1e-8, 0.0);
