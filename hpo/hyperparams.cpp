@@ -87,7 +87,7 @@ HyperGroup scalar_schedule(const char* name, HyperKind kind, std::int64_t blocks
   g.kind = kind;
   g.transform = t;
   g.blocks = blocks;
-  g.init = {inverse_transform(t, init)};
+  g.init = {init};  // λ: add() inverts it through the transform
   return g;
 }
 
@@ -126,11 +126,79 @@ HyperGroup Hyperparameters::l2_per_entry(std::int64_t num_params, double init, T
   return g;
 }
 
+HyperGroup Hyperparameters::l2_on(const nn::ParamLayout& layout,
+                                  const std::function<bool(const nn::ParamInfo&)>& chosen, double init, L2Share share,
+                                  Transform t) {
+  HyperGroup g = scalar_schedule("l2", HyperKind::l2, 1, init, t);
+  g.tensor_group.assign(static_cast<std::size_t>(layout.size()), -1);
+  std::int64_t tensors = 0, entries = 0;
+  for (int k = 0; k < layout.size(); ++k) {
+    if (!chosen(layout[k])) continue;
+    g.tensor_group[static_cast<std::size_t>(k)] = share == L2Share::per_tensor ? static_cast<int>(tensors) : 0;
+    if (share == L2Share::per_tensor) g.labels.push_back(layout[k].name);
+    ++tensors;
+    entries += layout[k].numel();
+  }
+  require(tensors > 0, "l2_on: no tensor of the layout (" + std::to_string(layout.size()) + " tensors) is chosen");
+  switch (share) {
+    case L2Share::one: g.spread = Spread::tensor_group; g.width = 1; break;
+    case L2Share::per_tensor: g.spread = Spread::tensor_group; g.width = tensors; break;
+    case L2Share::per_entry: g.spread = Spread::entry; g.width = entries; break;
+  }
+  return g;
+}
+
+HyperGroup Hyperparameters::l2_on(const nn::ParamLayout& layout, const std::vector<std::string>& names, double init,
+                                  L2Share share, Transform t) {
+  std::vector<bool> pick(static_cast<std::size_t>(layout.size()), false);
+  for (const std::string& n : names) pick[static_cast<std::size_t>(layout.index(n))] = true;  // throws naming n
+  return l2_on(layout, [&](const nn::ParamInfo& p) { return pick[static_cast<std::size_t>(layout.index(p.name))]; },
+               init, share, t);
+}
+
 HyperGroup Hyperparameters::example_weights(std::int64_t num_examples, double init, Transform t) {
   HyperGroup g = scalar_schedule("weights", HyperKind::example_weight, 1, init, t);
   g.spread = Spread::free;
   g.width = num_examples;
   return g;
+}
+
+namespace {
+
+/// Broadcasts one initial value to the group's size, or checks that there are size() of them.
+void broadcast_initial(std::vector<double>& v, const HyperGroup& g, const std::string& who, const char* what) {
+  if (v.size() == 1 && g.size() > 1) v.assign(static_cast<std::size_t>(g.size()), v[0]);
+  require(static_cast<std::int64_t>(v.size()) == g.size(),
+          who + ": " + std::to_string(v.size()) + " " + what + " for " + std::to_string(g.size()) + " entries (" +
+              std::to_string(g.blocks) + " blocks x " + std::to_string(g.width) + ")");
+}
+
+}  // namespace
+
+// One meaning of "initial value": `init` holds λ (what training uses), `init_raw` θ. Exactly one
+// is given; the stored group holds both (θ₀ = inverse_transform(λ) entry by entry, or λ = the
+// transform of the raw values given).
+void Hyperparameters::set_initial_values(HyperGroup& group, const std::string& who) {
+  require(group.init.empty() != group.init_raw.empty(),
+          who + (group.init.empty() ? ": no initial value (set init, the value λ, or init_raw, the raw θ)"
+                                    : ": both init (λ) and init_raw (θ) are set; give one"));
+  if (!group.init_raw.empty()) {
+    broadcast_initial(group.init_raw, group, who, "initial raw values");
+    group.init.resize(group.init_raw.size());
+    for (std::size_t i = 0; i < group.init_raw.size(); ++i) {
+      require(std::isfinite(group.init_raw[i]), who + ": initial raw value " + std::to_string(i) + " is not finite");
+      group.init[i] = apply_transform(group.transform, group.init_raw[i]);
+    }
+    return;
+  }
+  broadcast_initial(group.init, group, who, "initial values");
+  group.init_raw.resize(group.init.size());
+  try {
+    for (std::size_t i = 0; i < group.init.size(); ++i) group.init_raw[i] = inverse_transform(group.transform, group.init[i]);
+  } catch (const Error& e) {
+    group.init_raw.clear();
+    throw Error(who + ": " + e.what());
+  }
 }
 
 void Hyperparameters::add(HyperGroup group) {
@@ -150,14 +218,16 @@ void Hyperparameters::add(HyperGroup group) {
       require(k >= -1 && k < group.width, who + ": tensor group index " + std::to_string(k) + " outside [-1, " +
                                               std::to_string(group.width) + ")");
   }
+  if (group.spread == Spread::entry && !group.tensor_group.empty()) {
+    require(group.kind == HyperKind::l2, who + ": per entry of chosen tensors is for L2 groups only (a " +
+                                             std::string(kind_name(group.kind)) + " group is per entry of all of w)");
+    for (int k : group.tensor_group)
+      require(k == 0 || k == -1, who + ": a per-entry group marks its tensors with 0 (chosen) or -1, got " +
+                                     std::to_string(k));
+  }
   require(group.spread != Spread::free || !is_optimizer_defining(group.kind),
           who + ": an optimizer-defining group is global, per tensor group or per entry");
-  if (group.init.size() == 1 && group.size() > 1) group.init.assign(static_cast<std::size_t>(group.size()), group.init[0]);
-  require(static_cast<std::int64_t>(group.init.size()) == group.size(),
-          who + ": " + std::to_string(group.init.size()) + " initial values for " + std::to_string(group.size()) +
-              " entries (" + std::to_string(group.blocks) + " blocks x " + std::to_string(group.width) + ")");
-  for (std::size_t i = 0; i < group.init.size(); ++i)
-    require(std::isfinite(group.init[i]), who + ": initial raw value " + std::to_string(i) + " is not finite");
+  set_initial_values(group, who);
   offsets_.push_back(size_);
   size_ += group.size();
   groups_.push_back(std::move(group));
@@ -175,6 +245,13 @@ int Hyperparameters::find(HyperKind kind) const {
   return -1;
 }
 
+std::vector<int> Hyperparameters::find_all(HyperKind kind) const {
+  std::vector<int> out;
+  for (std::size_t i = 0; i < groups_.size(); ++i)
+    if (groups_[i].kind == kind) out.push_back(static_cast<int>(i));
+  return out;
+}
+
 bool Hyperparameters::has_loss_defining() const {
   for (const HyperGroup& g : groups_)
     if (!is_optimizer_defining(g.kind)) return true;
@@ -190,7 +267,7 @@ bool Hyperparameters::has_optimizer_defining() const {
 Tensor Hyperparameters::initial(DType dtype) const {
   std::vector<double> v;
   v.reserve(static_cast<std::size_t>(size_));
-  for (const HyperGroup& g : groups_) v.insert(v.end(), g.init.begin(), g.init.end());
+  for (const HyperGroup& g : groups_) v.insert(v.end(), g.init_raw.begin(), g.init_raw.end());
   return Tensor::from(v, Shape{size_}, dtype);
 }
 
@@ -298,6 +375,12 @@ Var HyperValues::operator[](const std::string& name) const {
 Var HyperValues::first(HyperKind kind) const {
   const int g = h_->find(kind);
   return g < 0 ? Var() : h_->values(theta_, g, step_, horizon_);
+}
+
+Var HyperValues::group(int g) const {
+  require(g >= 0 && g < static_cast<int>(h_->count()),
+          "hyperparameter group index " + std::to_string(g) + " of " + std::to_string(h_->count()) + " groups");
+  return h_->values(theta_, g, step_, horizon_);
 }
 
 }  // namespace gradhpo::hpo

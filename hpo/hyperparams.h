@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,8 @@ bool is_optimizer_defining(HyperKind k);
 enum class Spread : std::uint8_t {
   global,        ///< width 1: one value for every parameter
   tensor_group,  ///< width G: tensor k of the layout takes value group[k] (−1: none)
-  entry,         ///< width P: one value per parameter entry
+  entry,         ///< width P: one value per parameter entry; or, with a tensor_group of 0 (chosen)
+                 ///< and −1 (not) per layout tensor, one per entry of the chosen tensors (L2 only)
   free,          ///< width n: a plain vector (example weights, a user's own values)
 };
 
@@ -68,10 +70,22 @@ struct HyperGroup {
   Spread spread = Spread::global;
   std::int64_t blocks = 1;           ///< values over time: block b covers steps [bT/N, (b+1)T/N)
   std::int64_t width = 1;            ///< values per block
-  std::vector<int> tensor_group;     ///< Spread::tensor_group: one entry per layout tensor
+  std::vector<int> tensor_group;     ///< Spread::tensor_group (or entry): one entry per layout tensor
   std::vector<std::string> labels;   ///< optional names of the width entries (layer names)
-  std::vector<double> init;          ///< raw initial values: blocks·width, or 1 (broadcast)
+  /// Initial values λ, as training uses them (after the transform): blocks·width, or 1
+  /// (broadcast). Hyperparameters::add inverts them through the transform into θ₀.
+  std::vector<double> init;
+  /// The explicit alternative: initial raw values θ (before the transform), same sizes. Give
+  /// `init` or `init_raw`, not both; after add() the stored group holds both.
+  std::vector<double> init_raw;
   std::int64_t size() const { return blocks * width; }
+};
+
+/// How an L2 group over chosen parameter tensors shares its coefficients (Hyperparameters::l2_on).
+enum class L2Share : std::uint8_t {
+  one,         ///< one coefficient for all chosen tensors
+  per_tensor,  ///< one coefficient per chosen tensor (labelled with its name)
+  per_entry,   ///< one coefficient per entry of the chosen tensors
 };
 
 /// The groups of one problem and the flat raw vector θ that holds them.
@@ -79,11 +93,13 @@ class Hyperparameters {
  public:
   /// Appends a group; throws Error naming the group when it is inconsistent (duplicate name,
   /// zero blocks or width, blocks > 1 on a loss-defining group, a tensor_group of the wrong
-  /// length, init of the wrong size or not finite).
+  /// length, both or neither of init and init_raw, initial values of the wrong size, not
+  /// finite, or λ outside the transform's range).
   void add(HyperGroup group);
 
-  // Ready-made groups. `blocks` = 1 is a constant; `init` is the λ value (inverted through the
-  // transform here, so callers speak in λ).
+  // Ready-made groups. `blocks` = 1 is a constant; `init` is the λ value (HyperGroup::init, so
+  // callers speak in λ; add() inverts it through the transform). Each has its default name
+  // ("lr", "l2", "weights", ...); any other name works the same, since groups are found by kind.
   static HyperGroup learning_rate(std::int64_t blocks, double init, Transform t = Transform::identity);
   static HyperGroup momentum(std::int64_t blocks, double init, Transform t = Transform::identity);
   static HyperGroup weight_decay(std::int64_t blocks, double init, Transform t = Transform::identity);
@@ -94,6 +110,13 @@ class Hyperparameters {
                                   Transform t = Transform::exp);
   /// L2 with one coefficient per parameter entry (P of them).
   static HyperGroup l2_per_entry(std::int64_t num_params, double init, Transform t = Transform::exp);
+  /// L2 on the layout's tensors that `chosen` picks (e.g. weights but not biases or batch-norm
+  /// parameters), ½ Σ λ w² over those tensors only; `share` says how many coefficients.
+  static HyperGroup l2_on(const nn::ParamLayout& layout, const std::function<bool(const nn::ParamInfo&)>& chosen,
+                          double init, L2Share share = L2Share::one, Transform t = Transform::exp);
+  /// The same for the tensors named in `names` (each must exist in the layout).
+  static HyperGroup l2_on(const nn::ParamLayout& layout, const std::vector<std::string>& names, double init,
+                          L2Share share = L2Share::one, Transform t = Transform::exp);
   /// One weight per training example, λ_i = σ(θ_i) by default (data hyper-cleaning).
   static HyperGroup example_weights(std::int64_t num_examples, double init, Transform t = Transform::sigmoid);
 
@@ -106,6 +129,8 @@ class Hyperparameters {
   int find(const std::string& name) const;
   /// Index of the first group of `kind`, or −1.
   int find(HyperKind kind) const;
+  /// Indices of every group of `kind`, in order.
+  std::vector<int> find_all(HyperKind kind) const;
   const HyperGroup& group(int g) const { return groups_.at(static_cast<std::size_t>(g)); }
   /// First element of group g in θ.
   std::int64_t offset(int g) const { return offsets_.at(static_cast<std::size_t>(g)); }
@@ -134,13 +159,15 @@ class Hyperparameters {
   std::string describe() const;
 
  private:
+  static void set_initial_values(HyperGroup& group, const std::string& who);
   std::vector<HyperGroup> groups_;
   std::vector<std::int64_t> offsets_;
   std::int64_t size_ = 0;
 };
 
 /// What a loss function sees of the hyperparameters at one step: each group's values on the
-/// loss tape, by name. A user's own loss reads its groups here; ours read "l2", "weights", ...
+/// loss tape, by name, by kind or by index. A user's own loss reads its groups here; ours find
+/// theirs by kind (HyperKind::l2, HyperKind::example_weight), whatever their names.
 class HyperValues {
  public:
   HyperValues(const Hyperparameters& h, const Var& theta, std::int64_t step, std::int64_t horizon)
@@ -151,6 +178,8 @@ class HyperValues {
   Var operator[](const std::string& name) const;
   /// The first group of `kind`, or an invalid Var when there is none.
   Var first(HyperKind kind) const;
+  /// Group g's transformed values [width] at this step (g an index of hyperparameters()).
+  Var group(int g) const;
   const Hyperparameters& hyperparameters() const { return *h_; }
   std::int64_t step() const { return step_; }
 

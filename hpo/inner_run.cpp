@@ -10,6 +10,7 @@ namespace gradhpo::hpo {
 InnerRun run_inner(const BilevelProblem& problem, const Tensor& theta, const Segment* segment) {
   const auto start = std::chrono::steady_clock::now();
   Unroll u(problem, theta);
+  u.set_check_reads(false);  // no hypergradient here: an unread group is no zero hypergradient
   const Segment seg = detail::resolve(u, segment);
   InnerRun out;
   InnerState s = seg.start;

@@ -30,6 +30,10 @@ using ValLoss = std::function<Var(const Var& w, const HyperValues& h)>;
 struct BilevelProblem {
   TrainLoss train_loss;
   ValLoss val_loss;
+  /// Every loss-defining group (L2, example weights, a user's value) must reach a loss: a loss
+  /// reads it through HyperValues, by name, kind or index. One that neither loss reads at any
+  /// step would get a hypergradient of exactly zero; the methods refuse it, naming it
+  /// (Unroll::check_reads). Plain training (run_inner) does not check.
   Hyperparameters hyper;
   /// The inner optimizer's kind and every optimizer hyperparameter that `hyper` does not learn
   /// (a learned group replaces the config's value: "lr" replaces the schedule, "momentum" SGD's

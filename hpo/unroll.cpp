@@ -1,6 +1,8 @@
 #include "unroll.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -39,6 +41,15 @@ void BilevelProblem::validate() const {
     if (g.spread == Spread::tensor_group)
       require(layout != nullptr && static_cast<int>(g.tensor_group.size()) == layout->size(),
               "hyperparameter group '" + g.name + "' is per parameter tensor: the problem needs the model's layout");
+    if (g.spread == Spread::entry && !g.tensor_group.empty()) {
+      require(layout != nullptr && static_cast<int>(g.tensor_group.size()) == layout->size(),
+              "hyperparameter group '" + g.name + "' is per entry of chosen tensors: the problem needs the model's layout");
+      std::int64_t chosen = 0;
+      for (int k = 0; k < layout->size(); ++k)
+        if (g.tensor_group[static_cast<std::size_t>(k)] >= 0) chosen += (*layout)[k].numel();
+      require(g.width == chosen, "hyperparameter group '" + g.name + "' has " + std::to_string(g.width) +
+                                     " entries for the " + std::to_string(chosen) + " entries of its chosen tensors");
+    }
     if (g.kind == HyperKind::momentum || g.kind == HyperKind::learning_rate || g.kind == HyperKind::weight_decay)
       require(hyper.find(g.kind) == hyper.find(g.name), "two hyperparameter groups of kind " + std::string(kind_name(g.kind)));
     require(g.blocks <= horizon, "hyperparameter group '" + g.name + "' has " + std::to_string(g.blocks) +
@@ -53,6 +64,80 @@ Unroll::Unroll(const BilevelProblem& problem, const Tensor& theta) : p_(&problem
   // θ lives where w does (a GPU problem records λ(θ) on the same device as its weights); the
   // methods hand hyperparameter-sized results back on the host, where the caller's θ is.
   theta_ = theta.to(problem.dtype()).reshape(Shape{problem.hyper.size()}).to(problem.w0.device());
+  for (int g = 0; g < static_cast<int>(problem.hyper.count()); ++g)
+    if (!is_optimizer_defining(problem.hyper.group(g).kind)) unread_.push_back(g);
+}
+
+namespace {
+
+/// Marks in `read` the groups of h whose slice of θ (a leaf of `tape`) reaches `loss`: a walk
+/// back from the loss node over the tape's inputs (structure only, whatever the values).
+void mark_reads(const Tape& tape, const Var& loss, const Var& theta, const Hyperparameters& h, std::vector<char>& read) {
+  const std::int32_t theta_id = theta.id();
+  if (loss.id() <= theta_id) return;  // recorded before θ: cannot depend on it
+  std::vector<char> live(static_cast<std::size_t>(loss.id()) + 1, 0);
+  live.back() = 1;
+  for (std::int32_t id = loss.id(); id > theta_id; --id) {
+    if (!live[static_cast<std::size_t>(id)]) continue;
+    const Node& n = tape.node_at(id);
+    for (int i = 0; i < n.num_inputs; ++i) {
+      const std::int32_t in = tape.input_id(n, i);
+      live[static_cast<std::size_t>(in)] = 1;
+      if (in != theta_id) continue;
+      if (n.rules != nullptr && n.rules->slices_input && i == 0 && n.value.numel() > 0) {
+        const int first = h.group_of(n.arg[0]), last = h.group_of(n.arg[0] + n.value.numel() - 1);
+        for (int g = first; g <= last; ++g) read[static_cast<std::size_t>(g)] = 1;
+      } else {
+        read.assign(read.size(), 1);  // θ read whole by some op: every group reaches the loss
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// A loss-defining group whose values reach neither loss gets a hypergradient of exactly zero
+// from every method, which looks like an answer (a classification task that looked its L2
+// group up by the name "l2" did this to a group named otherwise). So each recorded training
+// loss is walked back over the tape (mark_reads), and a group counts as read when a slice of θ
+// that overlaps it reaches the loss. Groups read at the first recorded step (the usual case)
+// end the check there: afterwards it costs one test of an empty vector per loss. A group the
+// training loss does not read there is looked for once in L_val (recorded on a tape of its
+// own): a group only L_val reads has its direct term ∂_θ L_val (a user's value that black-box
+// search tunes against a validation objective). Any other group still unread once every step
+// of the horizon has been recorded is an error naming it. The example weights of examples that
+// no batch draws are legitimately unread: the group as a whole is read.
+void Unroll::check_reads(const Recorded& rec, const Tensor& w, std::int64_t t) {
+  const Hyperparameters& h = p_->hyper;
+  std::vector<char> read(h.count(), 0);
+  mark_reads(loss_tape_, rec.loss, rec.theta, h, read);
+  if (!val_reads_checked_ && std::any_of(unread_.begin(), unread_.end(), [&](int g) { return !read[static_cast<std::size_t>(g)]; })) {
+    val_reads_checked_ = true;
+    Tape tape;
+    const Var W = tape.variable(w), Th = tape.variable(theta_);
+    const Var L = p_->val_loss(W, HyperValues(h, Th, p_->horizon, p_->horizon));
+    mark_reads(tape, L, Th, h, read);
+  }
+  std::erase_if(unread_, [&](int g) { return read[static_cast<std::size_t>(g)] != 0; });
+  if (unread_.empty()) {
+    steps_recorded_.clear();
+    return;
+  }
+  const std::int64_t T = p_->horizon;
+  if (steps_recorded_.empty()) steps_recorded_.assign(static_cast<std::size_t>(T), 0);
+  if (t >= 0 && t < T && !steps_recorded_[static_cast<std::size_t>(t)]) {
+    steps_recorded_[static_cast<std::size_t>(t)] = 1;
+    ++distinct_steps_;
+  }
+  if (distinct_steps_ < T) return;
+  const HyperGroup& g = h.group(unread_.front());
+  std::string others;
+  for (std::size_t i = 1; i < unread_.size(); ++i) others += (others.empty() ? "'" : ", '") + h.group(unread_[i]).name + "'";
+  throw Error("hyperparameter group '" + g.name + "' (" + kind_name(g.kind) + ") is never read: no entry of it " +
+              "reaches the training loss at any of the " + std::to_string(T) + " steps, nor the validation loss, " +
+              "so its hypergradient would be exactly zero. A loss reads its groups through HyperValues (h[\"" +
+              g.name + "\"], h.first(kind), h.group(index)) and must use the value it reads" +
+              (others.empty() ? std::string() : "; also never read: " + others));
 }
 
 int Unroll::state_parts() const { return p_->optimizer.kind == nn::OptimizerKind::sgd ? 2 : 3; }
@@ -89,6 +174,57 @@ void Unroll::check_finite_loss(double loss, const Tensor& g, std::int64_t t) con
   throw InnerDivergence(m.str(), t);
 }
 
+// Where a step's value or derivative stops being finite at parameter i and the optimizer is
+// Adam with v̂_i at or near zero (√v̂ ≤ ε, where ε's placement matters), the cause is Adam's
+// denominator: 0/0 when ε = 0, or the derivative of √v (unbounded as v → 0) in PyTorch's form.
+// The message then names it and the option; otherwise it is empty.
+std::string Unroll::adam_cause(const Tensor& v_next, std::int64_t i, std::int64_t t) const {
+  const nn::OptimizerConfig& c = p_->optimizer;
+  if (c.kind != nn::OptimizerKind::adam || i < 0 || !v_next.defined() || i >= v_next.numel()) return {};
+  const double v = v_next.at(i);
+  const double bc2 = 1 - nn::formula::power(c.beta2, t + 1);
+  const double root = std::sqrt(v / bc2);
+  // Near zero: where ε dominates the denominator, or below √(smallest normal number), where
+  // 1/(2√v) and 1/(√v̂ + ε)² overflow whatever ε is.
+  const double tiny = std::sqrt(p_->dtype() == DType::f32 ? static_cast<double>(std::numeric_limits<float>::min())
+                                                          : std::numeric_limits<double>::min());
+  if (!(root <= c.eps || root < tiny)) return {};
+  const double denominator = c.eps_inside_sqrt ? std::sqrt(v / bc2 + c.eps * c.eps) : root + c.eps;
+  std::ostringstream m;
+  m << "; the cause is Adam's denominator at parameter " << i << ": v = " << v << ", so "
+    << (c.eps_inside_sqrt ? "sqrt(v_hat + eps^2)" : "sqrt(v_hat) + eps") << " = " << denominator << " with eps = " << c.eps;
+  if (denominator == 0) {
+    m << ": the step divides 0 by 0 (v and m are 0 where the gradient has been 0); eps > 0 avoids it (the "
+         "optimizer option eps, placed inside the square root or not: eps_inside_sqrt)";
+  } else if (c.eps_inside_sqrt) {
+    m << " (eps inside the square root); a larger eps bounds the step and its derivative";
+  } else {
+    m << ". PyTorch's form divides by sqrt(v_hat) + eps and differentiates sqrt(v), whose derivative 1/(2 sqrt(v)) "
+         "is unbounded as v -> 0: a larger eps, or eps inside the square root (the optimizer option "
+         "eps_inside_sqrt, sqrt(v_hat + eps^2), smooth at v = 0), avoids it";
+  }
+  return m.str();
+}
+
+void Unroll::check_finite_step(const Tensor& x, const Tensor& v_next, std::int64_t t, const char* what,
+                               const std::vector<Tensor>& inputs) const {
+  const std::int64_t i = first_non_finite(x);
+  if (i < 0) return;
+  const std::int64_t P = p_->num_params(), k = i % P;
+  std::ostringstream m;
+  m << "inner training diverged at step " << t << ": " << what << " " << k << " became " << x.at(i);
+  // The step is the cause only when what came into it was finite (looked at only here, on the
+  // way out).
+  const bool inputs_finite =
+      std::none_of(inputs.begin(), inputs.end(), [](const Tensor& in) { return in.defined() && first_non_finite(in) >= 0; });
+  if (inputs_finite) {
+    m << adam_cause(v_next, k, t);
+  } else {
+    m << " (what came into the step was already not finite)";
+  }
+  throw InnerDivergence(m.str(), t);
+}
+
 Unroll::Recorded Unroll::record_loss(const Tensor& w, std::int64_t t) {
   Tape& tape = loss_tape_;
   tape.reset();
@@ -97,6 +233,7 @@ Unroll::Recorded Unroll::record_loss(const Tensor& w, std::int64_t t) {
   rec.theta = tape.variable(theta_);
   rec.loss = p_->train_loss(rec.w, HyperValues(p_->hyper, rec.theta, t, p_->horizon), t);
   require(rec.loss.numel() == 1, "the training loss must be a scalar, got shape " + rec.loss.shape().str());
+  if (check_reads_ && !unread_.empty()) check_reads(rec, w, t);
   return rec;
 }
 
@@ -197,11 +334,7 @@ InnerState Unroll::step(const InnerState& s, const Tensor& g, std::int64_t t) {
   for (const Var& v : next) out.parts.push_back(v.value());
   tape.set_recording(true);
   ++counts.steps;
-  if (const std::int64_t i = first_non_finite(out.w()); i >= 0) {
-    std::ostringstream m;
-    m << "inner training diverged at step " << t << ": weight " << i << " became " << out.w().at(i);
-    throw InnerDivergence(m.str(), t);
-  }
+  check_finite_step(out.w(), adam_v(out), t, "weight");
   return out;
 }
 
@@ -212,7 +345,8 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
   for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));
   const Var G = tape.variable(g);
   const Var Th = tape.variable(theta_);
-  const Var out = concat(record_step(tape, vs, G, Th, t));
+  const std::vector<Var> next = record_step(tape, vs, G, Th, t);
+  const Var out = concat(next);
   Tensor seed = Tensor::empty(Shape{out.numel()}, p_->dtype(), device());
   std::int64_t at = 0;
   for (const Tensor& a : adj_next.parts) {
@@ -235,6 +369,12 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
   for (const Var& v : vs) res.adj_state.parts.push_back(adjoint_or_zero(v));
   res.adj_g = adjoint_or_zero(G);
   res.adj_theta = adjoint_or_zero(Th);
+  // Adam's step can make a non-finite adjoint from finite ones (its denominator near v = 0);
+  // every part of S̄_t reaches ḡ_t within the step, so ḡ_t is the one to look at. SGD's step is
+  // affine in (S, g): nothing to check.
+  if (p_->optimizer.kind == nn::OptimizerKind::adam)
+    check_finite_step(res.adj_g, next.size() > 2 ? next[2].value() : Tensor(), t, "the step's adjoint dPhi/dg of parameter",
+                      adj_next.parts);
   return res;
 }
 
@@ -268,10 +408,12 @@ StepJvp Unroll::step_jvp(const InnerState& s, const std::vector<Tensor>& s_dirs,
     Tensor tan = tape.tangent(v);
     res.tangents.push_back(tan.defined() ? tan.reshape(Shape{tape.directions(), v.numel()}) : Tensor());
   }
-  if (const std::int64_t i = first_non_finite(res.next.w()); i >= 0) {
-    std::ostringstream m;
-    m << "inner training diverged at step " << t << ": weight " << i << " became " << res.next.w().at(i);
-    throw InnerDivergence(m.str(), t);
+  check_finite_step(res.next.w(), adam_v(res.next), t, "weight");
+  if (p_->optimizer.kind == nn::OptimizerKind::adam && res.tangents[0].defined() &&
+      first_non_finite(res.tangents[0]) >= 0) {  // the inputs are gathered on the way out only
+    std::vector<Tensor> in = s_dirs;
+    in.push_back(g_dirs);
+    check_finite_step(res.tangents[0], adam_v(res.next), t, "the tangent dw/dtheta of weight", in);
   }
   return res;
 }

@@ -63,6 +63,10 @@ class Unroll {
   /// Validates the problem and θ (NaN/inf hyperparameters are refused here, naming the entry).
   Unroll(const BilevelProblem& problem, const Tensor& theta);
 
+  /// Training with no hypergradient (run_inner: finite differences, black-box search) turns off
+  /// the check that every loss-defining group is read (check_reads): a search may tune a value
+  /// only L_val reads, or leave a declared group aside. On by default.
+  void set_check_reads(bool on) { check_reads_ = on; }
   const BilevelProblem& problem() const { return *p_; }
   /// θ as the tapes use it: the problem's dtype, on w₀'s device.
   const Tensor& theta() const { return theta_; }
@@ -127,11 +131,26 @@ class Unroll {
   std::vector<Var> record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta, std::int64_t t);
   Var optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t);
   void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;
+  /// Throws InnerDivergence naming parameter i when x (a [P] or [K, P] result of step t) has a
+  /// non-finite entry, and Adam's denominator when it is the cause (adam_cause).
+  void check_finite_step(const Tensor& x, const Tensor& v_next, std::int64_t t, const char* what,
+                         const std::vector<Tensor>& inputs = {}) const;
+  std::string adam_cause(const Tensor& v_next, std::int64_t i, std::int64_t t) const;
+  /// Adam's v_{t+1} in a state (undefined for SGD).
+  static Tensor adam_v(const InnerState& s) { return s.parts.size() > 2 ? s.parts[2] : Tensor(); }
+  /// Marks the loss-defining groups whose θ slice reaches the recorded loss (or L_val); throws
+  /// Error naming a group that no step of the horizon reads (see unroll.cpp).
+  void check_reads(const Recorded& rec, const Tensor& w, std::int64_t t);
 
   const BilevelProblem* p_;
   Tensor theta_;
   Tensor identity_;
   Tape loss_tape_, step_tape_;
+  std::vector<int> unread_;             ///< loss-defining groups no recorded loss has read yet
+  std::vector<char> steps_recorded_;    ///< while some are: the steps whose loss was recorded
+  std::int64_t distinct_steps_ = 0;
+  bool val_reads_checked_ = false;      ///< L_val looked at once for groups L_train did not read
+  bool check_reads_ = true;
 };
 
 /// ‖x‖∞ finite check shared by the methods: the index of the first NaN/inf element, or −1.

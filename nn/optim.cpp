@@ -2,7 +2,21 @@
 
 #include <sstream>
 
+#include "../engine/kernels/math.h"
 #include "../engine/kernels/vector.h"
+
+namespace gradhpo {
+
+Var adam_sqrt_v(const Var& v) {
+  if (v.is_plain()) return sqrt(v);  // values only: nothing to guard
+  // keep = [v > 0] and its complement are data (no tangent, no adjoint). √(v + [v = 0]) · [v > 0]
+  // is √v where v > 0 (v + 0 and · 1 are exact, so value and derivative keep sqrt's bits) and
+  // √1 · 0 = 0 where v = 0, with derivative (1/2) · 0 = 0 there. A NaN v stays NaN.
+  const Tensor keep = kernels::unary_derivative(kernels::UnaryOp::relu, v.value(), v.value(), 1);
+  return sqrt(v + kernels::affine(keep, -1.0, 1.0)) * keep;
+}
+
+}  // namespace gradhpo
 
 namespace gradhpo::nn {
 namespace {

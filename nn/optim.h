@@ -22,6 +22,20 @@
 #include "../engine/ops.h"
 #include "schedule.h"
 
+namespace gradhpo {
+
+/// Adam's √v on a tape, as formula::adam computes it (found there by argument-dependent lookup):
+/// the value of sqrt(v) bit for bit, with a derivative of 0 (not ∞) where v = 0 exactly, in
+/// every mode (tangent, adjoint, forward-over-reverse). v is a decayed sum of squared
+/// gradients, so where it is exactly 0 it sits at its minimum and its own tangent is 0 (a
+/// parameter whose gradient has been exactly 0 at every step): √'s derivative times that zero
+/// tangent contributes 0 to the true derivative of the run, which central differences confirm;
+/// ∞ · 0 would be NaN (PyTorch's autograd returns NaN there). Where v > 0 the derivative is
+/// 1 / (2√v), the same bits as sqrt's.
+Var adam_sqrt_v(const Var& v);
+
+}  // namespace gradhpo
+
 namespace gradhpo::nn {
 
 /// The formulas themselves (sgd, adam, adam_corrections, power) live beside the engine's other

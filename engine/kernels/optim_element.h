@@ -53,17 +53,23 @@ GRADHPO_HD AdamCorrections<B1, B2> adam_corrections(const B1& beta1, const B2& b
   return {B1(1 - power(beta1, t)), B2(sqrt(1 - power(beta2, t)))};
 }
 
+/// √v in Adam's denominator √v̂ + ε: sqrt on numbers. For T = Var, argument-dependent lookup
+/// finds gradhpo::adam_sqrt_v (nn/optim.h): the same values, with a derivative of 0 where v = 0.
+GRADHPO_HD inline float adam_sqrt_v(float v) { return sqrt(v); }
+GRADHPO_HD inline double adam_sqrt_v(double v) { return sqrt(v); }
+
 /// torch.optim.Adam (amsgrad off), one step at step t with corrections for t:
 ///   L2 form (decoupled = false):      d = g + μ w
 ///   AdamW   (decoupled = true):       w ← w (1 − α μ),  d = g
 ///   m ← β₁ m + (1 − β₁) d;   v ← β₂ v + (1 − β₂) d²
 ///   w ← w − (α / bc1) · m / (√v / √bc2 + ε)
 /// Note for T = Var: √v has an infinite derivative where v = 0 exactly (a parameter whose
-/// gradient has been exactly zero at every step so far), so tangents and second-order
-/// adjoints through such an element are not finite; PyTorch's double backward has the same
-/// property. `eps_inside_sqrt` replaces the denominator √v̂ + ε by √(v̂ + ε²), v̂ = v / bc2:
-/// the same size for v̂ ≫ ε², and differentiable everywhere (its derivative at v = 0 is
-/// 1 / (2 ε bc2)), which is what hpo/ uses to differentiate through Adam without NaN.
+/// gradient has been exactly zero at every step so far); PyTorch's autograd then returns NaN
+/// (∞ · 0). There v is a sum of squares at its minimum, so its own tangent is 0 and the true
+/// derivative of the run takes nothing from √ there: adam_sqrt_v's derivative is 0 where v = 0,
+/// which gives that exact derivative (nn/optim.h). `eps_inside_sqrt` replaces the denominator
+/// √v̂ + ε by √(v̂ + ε²), v̂ = v / bc2: the same size for v̂ ≫ ε², and smooth everywhere (its
+/// derivative at v = 0 is 1 / (2 ε bc2)).
 template <class T, class Lr, class B1, class B2, class Eps, class Wd>
 GRADHPO_HD void adam(T& w, T& m, T& v, const T& g, const Lr& lr, const B1& beta1, const B2& beta2, const Eps& eps,
                      const Wd& weight_decay, bool decoupled, const AdamCorrections<B1, B2>& c,
@@ -79,7 +85,7 @@ GRADHPO_HD void adam(T& w, T& m, T& v, const T& g, const Lr& lr, const B1& beta1
   if (eps_inside_sqrt) {
     w = w - (lr / c.bc1) * (m / sqrt(v / (c.sqrt_bc2 * c.sqrt_bc2) + eps * eps));
   } else {
-    w = w - (lr / c.bc1) * (m / (sqrt(v) / c.sqrt_bc2 + eps));
+    w = w - (lr / c.bc1) * (m / (adam_sqrt_v(v) / c.sqrt_bc2 + eps));
   }
 }
 

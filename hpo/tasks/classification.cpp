@@ -19,14 +19,52 @@ struct TrainData {
   std::vector<std::vector<std::int64_t>> steps;     // mini-batches: the records of step t
 };
 
+/// ½ Σ λ w² of one L2 group (global, per tensor group, per entry of w, or per entry of the
+/// tensors its tensor_group chooses: Hyperparameters::l2_on).
 Var l2_term(const Var& w, const Var& lam, const HyperGroup& g, const nn::ParamLayout& layout) {
   switch (g.spread) {
-    case Spread::global:
-    case Spread::entry: return nn::l2_penalty(w, lam);
+    case Spread::global: return nn::l2_penalty(w, lam);
+    case Spread::entry: {
+      if (g.tensor_group.empty()) return nn::l2_penalty(w, lam);
+      std::vector<Var> chosen;
+      for (int k = 0; k < layout.size(); ++k)
+        if (g.tensor_group[static_cast<std::size_t>(k)] >= 0) chosen.push_back(layout.ref(k).view(w));
+      return nn::l2_penalty(chosen.size() == 1 ? chosen[0] : concat(chosen), lam);
+    }
     case Spread::tensor_group: return nn::l2_penalty_grouped(layout, w, lam, g.tensor_group);
     case Spread::free: break;
   }
-  throw Error("hyperparameter group 'l2' must be global, per tensor group or per entry");
+  throw Error("L2 hyperparameter group '" + g.name + "' must be global, per tensor group or per entry");
+}
+
+/// The loss-defining groups this task reads, found by kind (never by name): every L2 group and
+/// at most one example-weight group. Any other loss-defining group would never be read.
+struct LossGroups {
+  std::vector<int> l2;
+  int weights = -1;
+};
+
+LossGroups loss_groups(const Hyperparameters& hyper, std::int64_t train_size) {
+  LossGroups out;
+  out.l2 = hyper.find_all(HyperKind::l2);
+  const std::vector<int> weights = hyper.find_all(HyperKind::example_weight);
+  require(weights.size() <= 1, "classification problem: two example-weight groups ('" +
+                                   (weights.size() > 1 ? hyper.group(weights[0]).name + "' and '" +
+                                                             hyper.group(weights[1]).name : std::string()) +
+                                   "'); one weight per training example is one group");
+  if (!weights.empty()) {
+    out.weights = weights[0];
+    const HyperGroup& g = hyper.group(out.weights);
+    require(g.width == train_size, "hyperparameter group '" + g.name + "' (example weights) has " +
+                                       std::to_string(g.width) + " entries for " + std::to_string(train_size) +
+                                       " training examples");
+  }
+  for (const HyperGroup& g : hyper.groups())
+    require(g.kind != HyperKind::loss,
+            "hyperparameter group '" + g.name + "' (kind loss) is never read: a classification problem's training "
+            "loss reads L2 groups (HyperKind::l2) and example weights (HyperKind::example_weight); a value of "
+            "your own needs a loss of your own (BilevelProblem::train_loss)");
+  return out;
 }
 
 /// Per-example weights of the batch's records: λ_{i_1}, ..., λ_{i_B} as one [B] Var.
@@ -73,10 +111,7 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
           "classification problem: batch size " + std::to_string(o.batch_size) + " for a training set of " +
               std::to_string(train.size()) + " (expected 0 for full batch, or 1.." + std::to_string(train.size()) + ")");
   require(o.val_subset >= 0, "classification problem: the validation subset size must be >= 0");
-  if (const int g = hyper.find("weights"); g >= 0)
-    require(hyper.group(g).width == train.size(), "hyperparameter group 'weights' has " +
-                                                      std::to_string(hyper.group(g).width) + " entries for " +
-                                                      std::to_string(train.size()) + " training examples");
+  const LossGroups reads = loss_groups(hyper, train.size());
 
   ClassificationTask task;
   task.model = model;
@@ -109,10 +144,14 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
       data->steps.push_back(b.indices);
     }
   }
-  const int weights_group = p.hyper.find("weights");
-  const int l2_group = p.hyper.find("l2");
-  const HyperGroup l2 = l2_group >= 0 ? p.hyper.group(l2_group) : HyperGroup{};
-  p.train_loss = [model, data, weights_group, l2_group, l2](const Var& w, const HyperValues& h, std::int64_t t) {
+  std::vector<std::pair<int, HyperGroup>> l2;  // index and a copy of each L2 group (the loss outlives `hyper`)
+  for (int g : reads.l2) {
+    l2.emplace_back(g, p.hyper.group(g));
+    l2.back().second.init.clear();  // the loss needs the spread, not the P initial values
+    l2.back().second.init_raw.clear();
+  }
+  const int weights_group = reads.weights;
+  p.train_loss = [model, data, weights_group, l2](const Var& w, const HyperValues& h, std::int64_t t) {
     Tensor x, y;
     const std::vector<std::int64_t>* records = nullptr;
     if (data->steps.empty()) {
@@ -127,12 +166,12 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
     const Var logits = model->forward(w, x, nn::Context::train(nullptr));
     Var loss;
     if (weights_group >= 0) {
-      const Var lam = h["weights"];
+      const Var lam = h.group(weights_group);
       loss = nn::weighted_cross_entropy(logits, y, records ? gather(lam, *records) : lam);
     } else {
       loss = cross_entropy(logits, y);
     }
-    if (l2_group >= 0) loss = loss + l2_term(w, h["l2"], l2, model->layout());
+    for (const auto& [g, group] : l2) loss = loss + l2_term(w, h.group(g), group, model->layout());
     return loss;
   };
 

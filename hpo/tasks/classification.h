@@ -9,8 +9,10 @@
 // and in evaluate(): the problem is then a pure function of (w, λ), with no running statistics
 // that the hypergradient would have to follow.
 //
-// Loss-defining groups it reads, by name: "l2" (global, per tensor group or per entry; ½ Σ λ w²)
-// and "weights" (one per training example, Hyperparameters::example_weights).
+// Loss-defining groups it reads, by kind (whatever their names): every HyperKind::l2 group
+// (global, per tensor group, per entry, or on chosen tensors: Hyperparameters::l2_on; ½ Σ λ w²
+// each) and one HyperKind::example_weight group (Hyperparameters::example_weights). A group of
+// kind HyperKind::loss is refused: nothing here would read it.
 #pragma once
 
 #include <functional>

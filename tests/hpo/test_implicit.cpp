@@ -83,7 +83,7 @@ hpo::BilevelProblem toy_bilevel(double alpha0, hpo::Transform transform = hpo::T
   g.kind = hpo::HyperKind::loss;
   g.transform = transform;
   g.spread = hpo::Spread::free;
-  g.init = {hpo::inverse_transform(transform, alpha0)};
+  g.init = {alpha0};  // λ; add() inverts it through the transform
   p.hyper.add(g);
   p.train_loss = [](const Var& w, const hpo::HyperValues& h, std::int64_t) { return sum(square(w - h["alpha"])); };
   p.val_loss = [](const Var& w, const hpo::HyperValues& h) {

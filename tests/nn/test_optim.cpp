@@ -227,3 +227,89 @@ TEST_CASE("the differentiable steps and the fast path give the same numbers") {
     CHECK(rel_error(s.v.value().to_vector(), adam.v.to_vector()) <= 1e-14);
   }
 }
+
+TEST_CASE("Adam in PyTorch's form (sqrt(v_hat) + eps) differentiates where v stays exactly 0: check_ad, no NaN") {
+  // w = [w0 (4)], λ = (lr, β1, β2, ε, weight decay); AdamW (decoupled), three steps from m = v = 0
+  // with g_t = c ⊙ tanh(w_t), c₃ = 0: w₃'s gradient is exactly 0 at every step, so v₃ stays
+  // exactly 0 for every (w, λ) and every derivative through √v₃ is truly 0 (PyTorch's autograd
+  // gives ∞ · 0 = NaN there). Every derivative check_ad makes — gradients, J v, H v, the mixed
+  // product, float32 — is against central differences of the run.
+  const Tensor w = random_tensor(Shape{4}, 31);
+  const Tensor lam = Tensor::from({0.1, 0.9, 0.99, 0.01, 0.05}, Shape{5}, DType::f64);
+  auto run = [](const Var& w, const Var& lam) {
+    nn::AdamVars h{slice(lam, 0, Shape{}), slice(lam, 1, Shape{}), slice(lam, 2, Shape{}), slice(lam, 3, Shape{}),
+                   slice(lam, 4, Shape{}), /*decoupled=*/true, /*eps_inside_sqrt=*/false};
+    const Tensor c = Tensor::from({1.0, -0.5, 2.0, 0.0}, Shape{4}, w.dtype());
+    const Tensor zero = Tensor::zeros(Shape{4}, w.dtype());
+    nn::AdamVarState s{w, w.tape().constant(zero), w.tape().constant(zero), 0};
+    for (int t = 0; t < 3; ++t) s = nn::adam_step(s, tanh(s.w) * c, h);
+    CHECK(s.v.value().at(3) == 0.0);
+    return wrap(s.w) + wrap(s.m, 5) + wrap(s.v, 7);
+  };
+  check_ad("adamw_step, v3 = 0", run, w, lam);
+  // And the gradient itself is finite where PyTorch's is NaN.
+  Tape t;
+  const Var W = t.variable(w), L = t.variable(lam);
+  Request r;
+  r.output = run(W, L);
+  r.gradients = {W, L};
+  t.differentiate(r);
+  for (const Var& v : {W, L})
+    for (double x : t.adjoint(v).value.to_vector()) CHECK(std::isfinite(x));
+}
+
+TEST_CASE("adam_sqrt_v: sqrt's value bits, derivative 1/(2 sqrt(v)) where v > 0 and 0 where v = 0") {
+  const Tensor v = Tensor::from({0.0, 0.25, 2.0, 0.0}, Shape{4}, DType::f64);
+  Tape t;
+  const Var V = t.variable(v);
+  const Var y = adam_sqrt_v(V);
+  const Var plain = sqrt(V);
+  for (std::int64_t i = 0; i < 4; ++i) CHECK(y.value().at(i) == plain.value().at(i));
+  // Reverse mode: d/dv Σ y.
+  Request r;
+  r.output = sum(y);
+  r.gradients = {V};
+  t.differentiate(r);
+  const Tensor g = t.adjoint(V).value;
+  CHECK(g.at(0) == 0.0);
+  CHECK(g.at(1) == 1.0);
+  CHECK(g.at(2) == 0.5 / std::sqrt(2.0));
+  CHECK(g.at(3) == 0.0);
+  // Forward mode: a tangent that is 0 where v = 0 gives 0 there.
+  Request f;
+  f.output = y;
+  f.output_tangent = true;
+  f.tangents = {{V, Tensor::from({0.0, 1.0, 1.0, 0.0}, Shape{4}, DType::f64)}};
+  t.differentiate(f);
+  const Tensor ty = t.tangent(y);
+  CHECK(ty.at(0) == 0.0);
+  CHECK(ty.at(1) == 1.0);
+  CHECK(ty.at(3) == 0.0);
+  // Plain mode (values only) is sqrt itself.
+  Tape p;
+  p.set_recording(false);
+  CHECK(adam_sqrt_v(p.variable(v)).value().at(2) == std::sqrt(2.0));
+}
+
+TEST_CASE("the differentiable Adam step and the fast path agree where some v stays 0") {
+  const Tensor w0 = random_tensor(Shape{5}, 32);
+  const Tensor g = Tensor::from({0.3, 0.0, -0.2, 0.0, 0.1}, Shape{5}, DType::f64);
+  const nn::AdamHyper h{0.01, 0.9, 0.999, 1e-8, 0.1, true};
+  nn::Adam adam;
+  Tensor w = w0.clone();
+  adam.step(w, g, h);
+  adam.step(w, g, h);
+  Tape t;
+  const nn::AdamVars hv = nn::constant_vars(t, h, DType::f64);
+  const Tensor zero = Tensor::zeros(Shape{5}, DType::f64);
+  nn::AdamVarState s{t.variable(w0), t.constant(zero), t.constant(zero), 0};
+  s = nn::adam_step(s, t.constant(g), hv);
+  s = nn::adam_step(s, t.constant(g), hv);
+  CHECK(rel_error(s.w.value().to_vector(), w.to_vector()) <= 1e-14);  // the tolerance of the test above
+  CHECK(rel_error(s.v.value().to_vector(), adam.v.to_vector()) <= 1e-14);
+  for (std::int64_t i : {1, 3}) {
+    CHECK(s.v.value().at(i) == 0.0);
+    CHECK(adam.v.at(i) == 0.0);
+    CHECK(std::abs(s.w.value().at(i) - w.at(i)) <= 1e-15 * std::abs(w.at(i)));  // only the decay moved it
+  }
+}
