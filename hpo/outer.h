@@ -52,11 +52,6 @@ struct OuterOptions {
   void validate(std::size_t groups) const;
 };
 
-/// A callable hypergradient, as the exactness ladder, hypervariance and the benchmarks still take
-/// it; the outer loops take a Method (method.h).
-using HypergradientMethod =
-    std::function<Hypergradient(const BilevelProblem& problem, const Tensor& theta, const Segment* segment)>;
-
 /// The outer optimizer's state (for resumable runs: a plain struct of vectors).
 struct OuterState {
   std::vector<double> step;       ///< current step size per hyperparameter

@@ -90,13 +90,5 @@ std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const
       factors, seed);
 }
 
-// INTEGRATION BRIDGE (issue 18): see diagnostics.h; delete with HypergradientMethod.
-std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta,
-                                            const HypergradientMethod& method, int perturbations,
-                                            const std::vector<Factor>& factors, std::uint64_t seed) {
-  return hypervariance_of(
-      factory, theta, [&method](const BilevelProblem& p, const Tensor& th) { return method(p, th, nullptr); }, perturbations,
-      factors, seed);
-}
 
 }  // namespace gradhpo::hpo

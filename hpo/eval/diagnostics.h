@@ -46,13 +46,5 @@ struct HypervarianceRow {
 std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta, const Method& method,
                                             int perturbations, const std::vector<Factor>& factors, std::uint64_t seed = 0);
 
-// ---- INTEGRATION BRIDGE (issue 18) ----------------------------------------------------------------
-// Only for tests/hpo/test_outer.cpp ("hypervariance and sign fluctuation"), which on this branch
-// still passes a HypergradientMethod (toy.h's forward_method()). When HypergradientMethod goes away
-// (helper H2) and that test passes a Method, delete this overload and its definition.
-std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta,
-                                            const HypergradientMethod& method, int perturbations,
-                                            const std::vector<Factor>& factors, std::uint64_t seed = 0);
-// ---- end of the bridge ------------------------------------------------------------------------------
 
 }  // namespace gradhpo::hpo

@@ -56,20 +56,6 @@ void describe_hyperparameters(const Hyperparameters& h, MethodResult& r) {
   r.hyperparameters_brief = s.str();
 }
 
-namespace {
-
-// ---- INTEGRATION BRIDGE (issue 18): the one place a Method is adapted to the std::function ----
-// On this branch run_outer and run_greedy (outer.h) still take HypergradientMethod; helper H2
-// changes them to take `const Method&`. At integration: pass `method` itself at the two call
-// sites below (run_outer_within, greedy_setting_entry) and delete this function.
-HypergradientMethod bridge(const Method& method) {
-  return [&method](const BilevelProblem& p, const Tensor& theta, const Segment* segment) {
-    return method.compute(p, theta, segment);
-  };
-}
-// ---- end of the bridge ------------------------------------------------------------------------
-
-}  // namespace
 
 OuterRun run_outer_within(const BilevelProblem& problem, const Method& method, OuterOptions outer, const Budget& budget,
                           const Tensor& theta0) {
@@ -80,7 +66,7 @@ OuterRun run_outer_within(const BilevelProblem& problem, const Method& method, O
   outer.max_steps = budget.inner_steps > 0 ? static_cast<int>(std::min<std::int64_t>(budget.inner_steps / T, 1 << 30))
                                            : 1 << 30;
   BudgetMeter meter(budget);
-  OuterRun run = run_outer(problem, bridge(method), outer, theta0, [&](const OuterStep&, const OuterOptimizer&) {
+  OuterRun run = run_outer(problem, method, outer, theta0, [&](const OuterStep&, const OuterOptimizer&) {
     meter.charge(T);
     return meter.can_start(T);
   });
@@ -168,7 +154,7 @@ CompareMethod greedy_setting_entry(std::string label, std::shared_ptr<const Meth
     TrialRunner runner(p, budget, 0, label);
     OuterOptions o = outer;
     o.max_steps = budget.inner_steps > 0 ? static_cast<int>(std::max<std::int64_t>(1, budget.inner_steps / p.horizon)) : 1 << 30;
-    const OuterRun greedy = run_greedy(p, H, bridge(*method), o, Tensor(), [&](const OuterStep& s, const OuterOptimizer&) {
+    const OuterRun greedy = run_greedy(p, H, *method, o, Tensor(), [&](const OuterStep& s, const OuterOptimizer&) {
       runner.add_cost(s.cost);
       if (s.next_first != 0) return true;  // a pass ends with the segment that reaches T
       runner.run_at(s.next_theta);          // the pass's end θ, trained from w₀, charged T

@@ -75,8 +75,8 @@ TEST_CASE("greedy setting: updates every H steps with the weights carried on") {
   hpo::Segment seg;
   seg.first = 0;
   seg.steps = 15;
-  const hpo::Hypergradient a = hpo::forward_hypergradient(task.problem, run.steps[0].theta, {}, &seg);
-  const hpo::Hypergradient b = hpo::reverse_hypergradient(task.problem, run.steps[0].theta, {}, &seg);
+  const hpo::Hypergradient a = run_method("forward", task.problem, run.steps[0].theta, {}, &seg);
+  const hpo::Hypergradient b = run_method("reverse", task.problem, run.steps[0].theta, {}, &seg);
   CHECK(rel(a.d_theta, run.steps[0].hypergradient) <= 1e-12);
   CHECK(rel(a.d_theta, b.d_theta) <= 1e-10);
 }
@@ -115,8 +115,8 @@ TEST_CASE("clear errors: NaN hyperparameters, a wrong theta, exact reversal with
   const hpo::ClassificationTask task = toy_task(schedule_spec());
   Tensor th = task.problem.hyper.initial();
   th.flat_slice(2, 1).fill(NAN);
-  CHECK_THROWS_WITH_AS(hpo::forward_hypergradient(task.problem, th), doctest::Contains("hyperparameter lr[2] is nan"), Error);
-  CHECK_THROWS_WITH_AS(hpo::reverse_hypergradient(task.problem, Tensor::zeros(Shape{3}, DType::f64)),
+  CHECK_THROWS_WITH_AS(run_method("forward", task.problem, th), doctest::Contains("hyperparameter lr[2] is nan"), Error);
+  CHECK_THROWS_WITH_AS(run_method("reverse", task.problem, Tensor::zeros(Shape{3}, DType::f64)),
                        doctest::Contains("θ has 3 entries"), Error);
   hpo::OuterOptions bad;
   bad.step = {0.1, 0.2, 0.3};
@@ -141,10 +141,7 @@ TEST_CASE("hypervariance and sign fluctuation: a shared schedule against one val
   };
   const std::vector<hpo::Factor> factors = {hpo::Factor::train_order, hpo::Factor::init_weights,
                                             hpo::Factor::hyperparameters};
-  // hypervariance (eval/diagnostics.h) still takes a callable.
-  const hpo::HypergradientMethod forward = [](const hpo::BilevelProblem& p, const Tensor& th, const hpo::Segment* s) {
-    return forward_method().compute(p, th, s);
-  };
+  const auto& forward = forward_method();
   const auto shared = hpo::hypervariance(factory_for(2), factory_for(2)(hpo::Factor::train_order, 0).hyper.initial(),
                                          forward, 6, factors);
   const auto per_step = hpo::hypervariance(factory_for(60), factory_for(60)(hpo::Factor::train_order, 0).hyper.initial(),

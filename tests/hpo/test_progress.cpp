@@ -87,10 +87,8 @@ TEST_CASE("progress: the outer loop and every forward pass report monotone progr
 TEST_CASE("progress: reverse mode, plain training, greedy segments and random search report too") {
   const hpo::ClassificationTask task = toy_task(small_spec());
   const hpo::BilevelProblem& p = task.problem;
-  for (const hpo::ReversePolicy policy : {hpo::ReversePolicy::store_all, hpo::ReversePolicy::checkpoint, hpo::ReversePolicy::exact_reversal}) {
-    hpo::ReverseOptions ro;
-    ro.policy = policy;
-    const std::vector<Report> seen = reports_of([&] { hpo::reverse_hypergradient(p, p.hyper.initial(), ro); });
+  for (const char* policy : {"store-all", "checkpoint", "exact-reversal"}) {
+    const std::vector<Report> seen = reports_of([&] { run_method("reverse", p, p.hyper.initial(), {{"policy", policy}}); });
     check_monotone(seen, "reverse", 1);
     CHECK(seen.back().total == 2 * p.horizon);
   }

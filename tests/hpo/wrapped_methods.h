@@ -1,6 +1,7 @@
 // Offline methods of the tests' own for the outer loop and hpo::solve (test_outer, test_solve):
-// forward and reverse mode behind the Method interface, registered under names of their own, so
-// that the loops are tested apart from the registrations of hpo/methods/ (register.cpp).
+// registry entries of their own (names, options, Support) that delegate to the registered
+// forward and reverse mode, so that the loops are tested through names the tests control — one
+// of them (test-whole-runs) declares that it cannot take segments.
 #pragma once
 
 #include <functional>
@@ -8,13 +9,19 @@
 #include <memory>
 #include <string>
 
-#include <gradhpo/hpo/methods/forward.h>
-#include <gradhpo/hpo/methods/reverse.h>
 #include <gradhpo/hpo/registry.h>
 
 namespace gradhpo::testing {
 
-/// A free function's Hypergradient as a Method's output (compute() redoes the common part and
+/// The registered method `name` with one option set from `value`.
+inline std::unique_ptr<hpo::Method> delegate(const std::string& name, const std::string& option, const hpo::OptionValue& value) {
+  hpo::register_builtin_methods();
+  hpo::Options o(hpo::Registry::global().offline(name).options, name);
+  o.set(option, value);
+  return hpo::Registry::global().make_offline(name, o);
+}
+
+/// Another method's Hypergradient as a Method's output (compute() redoes the common part and
 /// takes the pass counts from `u`, so they are handed on there).
 inline hpo::MethodOutput output_of(hpo::Unroll& u, hpo::Hypergradient h) {
   u.counts.gradients = h.cost.gradient_evals;
@@ -37,7 +44,8 @@ class TestForward : public hpo::Method {
  public:
   explicit TestForward(hpo::Options o = hpo::Options(specs(), "test-forward"), hpo::Support s = {},
                        std::string name = "test-forward")
-      : Method(std::move(name), std::move(o), std::move(s)) {}
+      : Method(std::move(name), std::move(o), std::move(s)),
+        inner_(delegate("forward", "clip-hessian", options().real("clip-hessian"))) {}
   static hpo::OptionSpecs specs() {
     return {hpo::OptionSpec::real("clip-hessian", 0, 0, 1e30, "clip H·Z to ±c (0: off)")};
   }
@@ -45,17 +53,19 @@ class TestForward : public hpo::Method {
 
  protected:
   hpo::MethodOutput run(hpo::Unroll& u, const hpo::Segment& seg) const override {
-    hpo::ForwardOptions fo;
-    fo.clip_hessian_product = options().real("clip-hessian");
-    return output_of(u, hpo::forward_hypergradient(u.problem(), u.theta_on_host().to(DType::f64), fo, &seg));
+    return output_of(u, inner_->compute(u.problem(), u.theta_on_host().to(DType::f64), &seg));
   }
+
+ private:
+  std::unique_ptr<hpo::Method> inner_;
 };
 
 /// Reverse mode (Maclaurin et al. 2015), option "policy".
 class TestReverse : public hpo::Method {
  public:
   explicit TestReverse(hpo::Options o = hpo::Options(specs(), "test-reverse"))
-      : Method("test-reverse", std::move(o), hpo::Support{}) {}
+      : Method("test-reverse", std::move(o), hpo::Support{}),
+        inner_(delegate("reverse", "policy", options().text("policy"))) {}
   static hpo::OptionSpecs specs() {
     return {hpo::OptionSpec::choice("policy", "store-all", {"store-all", "exact-reversal", "checkpoint"}, "memory policy")};
   }
@@ -63,10 +73,11 @@ class TestReverse : public hpo::Method {
 
  protected:
   hpo::MethodOutput run(hpo::Unroll& u, const hpo::Segment& seg) const override {
-    hpo::ReverseOptions ro;
-    ro.policy = hpo::parse_policy(options().text("policy"));
-    return output_of(u, hpo::reverse_hypergradient(u.problem(), u.theta_on_host().to(DType::f64), ro, &seg));
+    return output_of(u, inner_->compute(u.problem(), u.theta_on_host().to(DType::f64), &seg));
   }
+
+ private:
+  std::unique_ptr<hpo::Method> inner_;
 };
 
 /// Registers test-forward, test-reverse and test-whole-runs (forward mode that declares it

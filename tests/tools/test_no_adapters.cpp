@@ -125,10 +125,6 @@ TEST_CASE("the detector finds each adapter construct, and not the same words in 
 }
 
 TEST_CASE("tools/ calls no *_hypergradient function and holds no adapter lambdas") {
-  // INTEGRATION (issue 18): tools/cmd_hpo.cpp belongs to another helper's part and still wraps
-  // reverse and forward mode in HypergradientMethod lambdas on this branch. Once it constructs
-  // its method by name, empty this list (the check below fails until then, so it cannot linger).
-  const std::vector<std::string> pending = {"cmd_hpo.cpp"};
   const fs::path tools = fs::path(GRADHPO_SOURCE_DIR) / "tools";
   REQUIRE(fs::is_directory(tools));
   int files = 0;
@@ -136,13 +132,8 @@ TEST_CASE("tools/ calls no *_hypergradient function and holds no adapter lambdas
     const std::string ext = e.path().extension().string();
     if (!e.is_regular_file() || (ext != ".cpp" && ext != ".h")) continue;
     ++files;
-    const std::string name = e.path().filename().string();
-    const std::vector<std::string> v = violations(fs::relative(e.path(), tools.parent_path()).string(), slurp(e.path()));
-    if (std::find(pending.begin(), pending.end(), name) != pending.end()) {
-      CHECK_MESSAGE(!v.empty(), name << " is clean now: remove it from the pending list");
-      continue;
-    }
-    for (const std::string& where : v) FAIL_CHECK(where);
+    for (const std::string& where : violations(fs::relative(e.path(), tools.parent_path()).string(), slurp(e.path())))
+      FAIL_CHECK(where);
   }
   CHECK(files >= 10);
 }
