@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -12,19 +13,19 @@ namespace gradhpo::hpo {
 
 namespace {
 
+/// The shortest text that reads back to the same double (17 significant digits always do).
 std::string number_text(double x) {
-  std::ostringstream s;
-  s.precision(17);
-  s << x;
-  std::string t = s.str();
-  // The shortest text that reads back to the same double (17 digits always do; fewer usually).
-  for (int digits = 1; digits <= 17; ++digits) {
+  for (int digits = 1; digits < 17; ++digits) {
     std::ostringstream r;
     r.precision(digits);
     r << x;
-    if (std::stod(r.str()) == x) return r.str();
+    // strtod, not stod: a near-DBL_MAX bound rounded up to fewer digits reads back as inf, not a throw.
+    if (std::strtod(r.str().c_str(), nullptr) == x) return r.str();
   }
-  return t;
+  std::ostringstream r;
+  r.precision(17);
+  r << x;
+  return r.str();
 }
 
 std::string value_text(const OptionValue& v) {

@@ -71,13 +71,49 @@ template <class T> void eigen_gemm(const GemmArgs<T>& g) {
 }
 
 #ifdef GRADHPO_HAVE_OPENBLAS
+// OpenBLAS's own cblas_sgemm and cblas_dgemm, looked up in the shared object that defines
+// openblas_get_parallel. Not the plain symbols: every cblas_* call of a process goes to the first
+// library that defines it in link order, and a program that also links another CBLAS ahead of
+// OpenBLAS (GSL's libgslcblas, which gradhpo::bayesian brings) would send the planner's
+// "OpenBLAS" products there — slower, and with other bits.
+struct OpenBlasGemm {
+  decltype(&cblas_sgemm) sgemm = nullptr;
+  decltype(&cblas_dgemm) dgemm = nullptr;
+  std::string object;  // the shared object they live in
+  std::string error;   // why they could not be found
+};
+
+const OpenBlasGemm& openblas_entry() {
+  static const OpenBlasGemm entry = [] {
+    OpenBlasGemm e;
+    Dl_info info{};
+    if (!dladdr(reinterpret_cast<const void*>(&openblas_get_parallel), &info) || !info.dli_fname) {
+      e.error = "dladdr cannot tell which shared object holds OpenBLAS";
+      return e;
+    }
+    e.object = info.dli_fname;
+    void* handle = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);  // loaded already: no new reference
+    if (!handle) {
+      e.error = "dlopen(" + e.object + ") failed";
+      return e;
+    }
+    e.sgemm = reinterpret_cast<decltype(&cblas_sgemm)>(dlsym(handle, "cblas_sgemm"));
+    e.dgemm = reinterpret_cast<decltype(&cblas_dgemm)>(dlsym(handle, "cblas_dgemm"));
+    dlclose(handle);  // the program's own reference keeps it loaded
+    if (!e.sgemm || !e.dgemm) e.error = e.object + " has no cblas_sgemm/cblas_dgemm";
+    return e;
+  }();
+  return entry;
+}
+
 template <class T> void openblas_gemm(const GemmArgs<T>& g) {
   const CBLAS_TRANSPOSE ta = g.trans_a ? CblasTrans : CblasNoTrans, tb = g.trans_b ? CblasTrans : CblasNoTrans;
   auto i = [](std::int64_t v) { return static_cast<blasint>(v); };
+  const OpenBlasGemm& blas = openblas_entry();
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, i(g.m), i(g.n), i(g.k), g.alpha, g.A, i(g.lda), g.B, i(g.ldb), g.beta, g.C, i(g.ldc));
+    blas.sgemm(CblasRowMajor, ta, tb, i(g.m), i(g.n), i(g.k), g.alpha, g.A, i(g.lda), g.B, i(g.ldb), g.beta, g.C, i(g.ldc));
   else
-    cblas_dgemm(CblasRowMajor, ta, tb, i(g.m), i(g.n), i(g.k), g.alpha, g.A, i(g.lda), g.B, i(g.ldb), g.beta, g.C, i(g.ldc));
+    blas.dgemm(CblasRowMajor, ta, tb, i(g.m), i(g.n), i(g.k), g.alpha, g.A, i(g.lda), g.B, i(g.ldb), g.beta, g.C, i(g.ldc));
 }
 #endif
 
@@ -336,29 +372,21 @@ const char* gemm_override() {
 
 const char* gemm_library_name(GemmLibrary library) { return library == GemmLibrary::eigen ? "eigen" : "openblas"; }
 
+std::string openblas_gemm_object() {
 #ifdef GRADHPO_HAVE_OPENBLAS
-namespace {
-/// The shared object that defines the code at `symbol` ("" when it is not in one).
-std::string defining_object(const void* symbol) {
+  const OpenBlasGemm& e = openblas_entry();
+  if (!e.error.empty()) return "";
   Dl_info info{};
-  return dladdr(symbol, &info) && info.dli_fname ? info.dli_fname : "";
-}
-}  // namespace
+  return dladdr(reinterpret_cast<const void*>(e.sgemm), &info) && info.dli_fname ? info.dli_fname : "";
+#else
+  return "";
 #endif
+}
 
 bool openblas_usable(std::string* why_not) {
 #ifdef GRADHPO_HAVE_OPENBLAS
-  // Every cblas_* call of the process goes to the first library that defines it in link order.
-  // A program that also links another CBLAS ahead of OpenBLAS (GSL's libgslcblas is the usual
-  // one) would send the planner's "OpenBLAS" products to that library: slow, with other bits.
-  // Then OpenBLAS is not usable and every product is Eigen's.
-  static const std::string openblas = defining_object(reinterpret_cast<const void*>(&openblas_get_parallel));
-  static const std::string sgemm = defining_object(reinterpret_cast<const void*>(&cblas_sgemm));
-  static const std::string dgemm = defining_object(reinterpret_cast<const void*>(&cblas_dgemm));
-  if (sgemm != openblas || dgemm != openblas) {
-    if (why_not)
-      *why_not = "cblas_sgemm/cblas_dgemm resolve to '" + (sgemm != openblas ? sgemm : dgemm) + "', not to OpenBLAS ('" +
-                 openblas + "'): link OpenBLAS before any other CBLAS";
+  if (const std::string& error = openblas_entry().error; !error.empty()) {
+    if (why_not) *why_not = error;
     return false;
   }
   static const int parallel = openblas_get_parallel();

@@ -84,6 +84,10 @@ const char* gemm_override();
 /// Whether OpenBLAS can run products here; if not, `why_not` says why.
 bool openblas_usable(std::string* why_not = nullptr);
 
+/// The shared object whose cblas_sgemm the planner's OpenBLAS products call (empty without
+/// OpenBLAS): OpenBLAS's own, even where another CBLAS comes first in the program's link order.
+std::string openblas_gemm_object();
+
 /// The threads a product started here may use: OpenMP's maximum, or 1 inside a parallel region.
 int gemm_threads();
 
