@@ -60,11 +60,12 @@ struct HpoOptions {
   int threads = 0;
 };
 
-/// --method's choices: every offline method of the registry, `greedy` (forward mode on segments)
-/// and `cosine` (the hand-tuned baseline).
+/// --method's choices: every offline method of the registry, `forward-greedy` (forward mode in the
+/// greedy setting: hyperparameters updated after each segment) and `cosine` (the hand-tuned
+/// baseline). The registry's own `greedy` is the offline generalized-greedy hypergradient.
 std::vector<std::string> method_names() {
   std::vector<std::string> names = hpo::Registry::global().names(hpo::MethodKind::offline);
-  for (const char* extra : {"greedy", "cosine"})
+  for (const char* extra : {"forward-greedy", "cosine"})
     if (std::find(names.begin(), names.end(), extra) == names.end()) names.push_back(extra);
   return names;
 }
@@ -76,7 +77,7 @@ OptionSet option_set(HpoOptions& o) {
   s.text("model", &o.model, nn::model_names(), "Model");
   s.text("method", &o.method, method_names(),
          "An offline hypergradient method of the registry (forward, reverse: mode through training, ...), "
-         "greedy (forward mode on segments) or cosine (hand-tuned)");
+         "forward-greedy (forward mode in the greedy setting) or cosine (hand-tuned)");
   s.text("policy", &o.policy, {"store-all", "exact-reversal", "checkpoint"}, "reverse: memory policy");
   s.path("method-options", &o.method_options,
          "The method's own options by name, key=value separated by commas (e.g. solver=neumann,iterations=0)");
@@ -210,7 +211,7 @@ std::map<std::string, std::string> parse_method_options(const std::string& text)
 /// --method-options — and the sign optimizer with Appendix B's steps.
 hpo::SolveOptions solve_options(const HpoOptions& o, std::int64_t T) {
   hpo::SolveOptions so;
-  so.method = o.method == "greedy" ? "forward" : o.method;
+  so.method = o.method == "forward-greedy" ? "forward" : o.method;
   for (const hpo::OptionSpec& spec : hpo::Registry::global().options(so.method)) {
     if (spec.name == "policy") so.method_options["policy"] = o.policy;
     std::ostringstream clip;
@@ -221,7 +222,7 @@ hpo::SolveOptions solve_options(const HpoOptions& o, std::int64_t T) {
   so.outer.kind = hpo::OuterKind::sign;
   so.outer.step = {o.gamma_lr, o.gamma_momentum, o.gamma_wd};
   so.outer.max_steps = o.outer_steps;
-  if (o.method == "greedy") so.greedy_segment_steps = o.greedy_horizon > 0 ? o.greedy_horizon : std::max<std::int64_t>(1, T / o.lr_blocks);
+  if (o.method == "forward-greedy") so.greedy_segment_steps = o.greedy_horizon > 0 ? o.greedy_horizon : std::max<std::int64_t>(1, T / o.lr_blocks);
   return so;
 }
 
@@ -314,7 +315,7 @@ nn::Evaluation report_best(const hpo::Summary& s, const hpo::ClassificationTask&
                            LoopProgress& progress, const std::string& method, const nn::Evaluation& final_test) {
   if (s.best_step < 0) return final_test;
   const hpo::SolveRow& best = s.rows[static_cast<std::size_t>(s.best_step)];
-  if (method == "greedy") {
+  if (method == "forward-greedy") {
     nn::Evaluation et;
     et.loss = best.metrics.at("test_loss");
     et.accuracy = best.metrics.at("test_accuracy");
@@ -399,7 +400,7 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   if (state) {
     for (const hpo::SolveRow& row : state->rows) results->push_back(row_json(h, row));
     so.resume = &*state;
-    std::cout << "resuming " << resume << " after " << (o.method == "greedy" ? "update " : "outer step ")
+    std::cout << "resuming " << resume << " after " << (o.method == "forward-greedy" ? "update " : "outer step ")
               << state->next_step - 1 << "\n";
   }
   if (folder) so.state_file = folder->file("checkpoint.bin");

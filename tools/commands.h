@@ -19,6 +19,8 @@ void add_check_command(CLI::App& app);
 void add_hypervariance_command(CLI::App& app);
 /// `gradhpo compare`: several methods on one problem at an equal budget.
 void add_compare_command(CLI::App& app);
+/// `gradhpo methods`: the registry's methods with their options.
+void add_methods_command(CLI::App& app);
 /// `gradhpo reproduce`: a paper's table or figure from a shipped JSON experiment (the default:
 /// `reproduce quickstart`).
 void add_reproduce_command(CLI::App& app);

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   gradhpo::tools::add_hypervariance_command(app);
   gradhpo::tools::add_compare_command(app);
   gradhpo::tools::add_reproduce_command(app);
+  gradhpo::tools::add_methods_command(app);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) args = {"reproduce", "quickstart"};
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector of arguments last-first

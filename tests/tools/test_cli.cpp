@@ -105,3 +105,13 @@ TEST_CASE("gradhpo constructs methods by their registry names and refuses unknow
   CHECK(help.status == 0);
   CHECK(help.output.find("Offline methods (--method NAME, --option key=value):") != std::string::npos);
 }
+
+TEST_CASE("gradhpo methods lists every registered method of each kind with its options") {
+  const Run r = run("methods");
+  REQUIRE(r.status == 0);
+  for (const char* name : {"  reverse: ", "  forward: ", "  ift: ", "  drmad: ", "  t1t2: ", "  greedy: ", "  online-t1t2: ",
+                           "  hyperdistill: ", "  hypergradient-descent: ", "  random: ", "  grid: ", "  bayesian: ", "  hoag: "})
+    CHECK_MESSAGE(r.output.find(name) != std::string::npos, name);
+  CHECK(r.output.find("--policy <store-all | exact-reversal | checkpoint> (default store-all)") != std::string::npos);
+  CHECK(r.output.find("--solver <cg | neumann | exact>") != std::string::npos);
+}

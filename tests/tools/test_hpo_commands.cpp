@@ -118,13 +118,13 @@ TEST_CASE("an interrupted gradhpo hpo run resumes to the same numbers as an unin
 TEST_CASE("an interrupted greedy gradhpo hpo run resumes mid-pass to the same numbers") {
   // 4 inner steps, segments of 2: two updates per pass, the first checkpoint mid-pass (the
   // carried weights and momentum are in it), two passes.
-  check_kill_and_resume(kTiny + "--method greedy --outer-steps 2", 4);
+  check_kill_and_resume(kTiny + "--method forward-greedy --outer-steps 2", 4);
 }
 
 TEST_CASE("a greedy gradhpo hpo run scores each pass end on the test set and reports the best by validation") {
   TempDir dir;
   const std::string out = dir.path + "/greedy";
-  const Run r = run(kTiny + "--method greedy --outer-steps 2 --out " + out);  // 2 passes of 2 updates
+  const Run r = run(kTiny + "--method forward-greedy --outer-steps 2 --out " + out);  // 2 passes of 2 updates
   INFO(r.output);
   REQUIRE(r.status == 0);
   const nlohmann::json rows = read_json(out + "/results.json");
