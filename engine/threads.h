@@ -7,9 +7,10 @@ namespace gradhpo {
 
 /// Sets the threads of the engine's CPU kernels to n >= 1, or back to the default with n = 0:
 /// what OpenMP chose when the process started (OMP_NUM_THREADS, or one per core). Throws Error
-/// for n < 0. Results do not depend on it: every kernel gives the same bits on any number of
-/// threads (kernels/cpu.h). Like the rest of the engine, call it from the thread that drives
-/// the tape, not while a kernel runs.
+/// for n < 0. The engine's own kernels give the same bits on any number of threads
+/// (kernels/cpu.h); a matrix product may not, where the GEMM planner chose another library for
+/// its shape at this thread count (kernels/gemm.h). Like the rest of the engine, call it from
+/// the thread that drives the tape, not while a kernel runs.
 void set_num_threads(int n);
 /// The threads the kernels use now (1 in a build without OpenMP).
 int num_threads();

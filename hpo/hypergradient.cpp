@@ -53,7 +53,8 @@ std::string adam_note(const BilevelProblem& p) {
   if (p.optimizer.kind != nn::OptimizerKind::adam) return {};
   return p.optimizer.eps_inside_sqrt
              ? "adam: denominator sqrt(v_hat + eps^2) (eps inside the square root: differentiable at v = 0)"
-             : "adam: denominator sqrt(v_hat) + eps (PyTorch's form; not differentiable where v = 0)";
+             : "adam: denominator sqrt(v_hat) + eps (PyTorch's form; sqrt's derivative taken as 0 where v = 0 exactly, the "
+               "true derivative of the run)";
 }
 
 }  // namespace detail

@@ -337,7 +337,7 @@ void write_folder(const RunFolder& folder, const HpoOptions& o, const Setup& e, 
   LinePlot schedules{"learned learning-rate schedule per outer step", "inner step", "learning rate", {}, false, true};
   LinePlot curve{"validation loss per outer step", "outer step", "L_val", {}, false, false};
   Series val{"L_val", {}, {}};
-  const int lr_group = h.find("lr");
+  const int lr_group = h.find(hpo::HyperKind::learning_rate);
   for (const hpo::SolveRow& row : s.rows) {
     const Tensor theta = theta_of(row.theta);
     std::vector<std::string> cells = {std::to_string(row.step), row.rejected ? "yes" : "no",

@@ -62,7 +62,7 @@ std::vector<std::string> environment_sets() {
 LinePlot schedule_plot(const CompareOutcome& r) {
   const hpo::BilevelProblem& p = r.experiment.task.problem;
   LinePlot plot{"learning-rate schedule found by each method (best point)", "inner step", "learning rate", {}, false, true};
-  const int lr = p.hyper.find("lr");
+  const int lr = p.hyper.find(hpo::HyperKind::learning_rate);
   if (lr < 0) return plot;
   const std::int64_t blocks = p.hyper.group(lr).blocks, T = p.horizon;
   for (const hpo::MethodResult& m : r.comparison.results) {

@@ -2,27 +2,19 @@
 
 #include <sys/resource.h>
 
-#include <Eigen/Core>
 #include <chrono>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <ostream>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include <gradhpo/data/data.h>
 #include <gradhpo/data/random.h>
 #include <gradhpo/engine/error.h>
+#include <gradhpo/engine/threads.h>
 #include <gradhpo/nn/nn.h>
 
 #include "progress.h"
-
-// OpenBLAS (when Eigen routes its products there) keeps its own thread pool, which
-// omp_set_num_threads does not reach. Weak: null when OpenBLAS is not linked.
-extern "C" __attribute__((weak)) void openblas_set_num_threads(int);
 
 namespace gradhpo::tools {
 
@@ -33,12 +25,7 @@ double peak_rss_mb() {
 }
 
 void set_threads(int threads) {
-  if (threads <= 0) return;
-#ifdef _OPENMP
-  omp_set_num_threads(threads);
-#endif
-  Eigen::setNbThreads(threads);
-  if (openblas_set_num_threads) openblas_set_num_threads(threads);
+  if (threads > 0) gradhpo::set_num_threads(threads);
 }
 
 namespace {
@@ -56,13 +43,7 @@ std::string format(const char* fmt, ...) {
   return buf;
 }
 
-int thread_count() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
+int thread_count() { return gradhpo::num_threads(); }
 
 // The optimizer with its learning-rate schedule in steps; epochs convert at steps_per_epoch.
 nn::OptimizerConfig optimizer_config(const TrainRunOptions& o, std::int64_t steps_per_epoch) {

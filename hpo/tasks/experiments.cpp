@@ -103,7 +103,7 @@ void build_optimizer(Experiment& e, const ExperimentOptions& o, ClassificationOp
 /// The schedule's box: every rate, the momentum and the weight decay.
 std::vector<Dimension> schedule_box(const Hyperparameters& h) {
   std::vector<Dimension> box;
-  const int lr = h.find("lr");
+  const int lr = h.find(HyperKind::learning_rate);
   for (std::int64_t j = 0; j < h.group(lr).size(); ++j) box.push_back({h.entry_name(h.offset(lr) + j), 0.0, 1.0, false});
   box.push_back({"momentum", 0.0, 0.99, false});
   box.push_back({"weight_decay", 0.0, 4e-3, false});

@@ -13,13 +13,13 @@ namespace gradhpo::hpo {
 namespace {
 
 /// θ of a learning-rate-schedule problem with every block at `lr` (the other groups at `others`,
-/// by group name), through each group's transform.
-Tensor schedule_theta(const Hyperparameters& h, double lr, const std::map<std::string, double>& others) {
+/// by kind: groups are found by kind, never by name), through each group's transform.
+Tensor schedule_theta(const Hyperparameters& h, double lr, const std::map<HyperKind, double>& others) {
   std::vector<double> theta(static_cast<std::size_t>(h.size()), 0.0);
   for (int g = 0; g < static_cast<int>(h.count()); ++g) {
     const HyperGroup& group = h.group(g);
-    const auto other = others.find(group.name);
-    const double value = group.name == "lr" ? lr : other != others.end() ? other->second : 0.0;
+    const auto other = others.find(group.kind);
+    const double value = group.kind == HyperKind::learning_rate ? lr : other != others.end() ? other->second : 0.0;
     for (std::int64_t i = 0; i < group.size(); ++i)
       theta[static_cast<std::size_t>(h.offset(g) + i)] = inverse_transform(group.transform, value);
   }
@@ -27,10 +27,11 @@ Tensor schedule_theta(const Hyperparameters& h, double lr, const std::map<std::s
 }
 
 void require_schedule(const BilevelProblem& p, const std::string& method) {
-  require(p.hyper.find("lr") >= 0, method + ": the problem has no learning-rate group 'lr' (use the schedule experiment)");
+  require(p.hyper.find(HyperKind::learning_rate) >= 0,
+          method + ": the problem has no learning-rate group (use the schedule experiment)");
   for (const HyperGroup& g : p.hyper.groups())
-    require(g.name == "lr" || g.name == "momentum" || g.name == "weight_decay",
-            method + ": the problem's group '" + g.name + "' is not part of a learning-rate schedule (use the schedule experiment)");
+    require(is_optimizer_defining(g.kind), method + ": the problem's group '" + g.name + "' (" + kind_name(g.kind) +
+                                               ") is not part of a learning-rate schedule (use the schedule experiment)");
 }
 
 }  // namespace
@@ -53,7 +54,7 @@ CompareMethod cosine_schedule_entry(std::vector<double> initial_lrs) {
         for (std::int64_t b = 0; b < group.blocks; ++b)
           for (std::int64_t k = 0; k < group.width; ++k) {
             const double mid = (static_cast<double>(b) + 0.5) / static_cast<double>(group.blocks);
-            const double value = group.name == "lr" ? lr0 * 0.5 * (1 + std::cos(std::numbers::pi * mid)) : 0.0;
+            const double value = group.kind == HyperKind::learning_rate ? lr0 * 0.5 * (1 + std::cos(std::numbers::pi * mid)) : 0.0;
             theta[static_cast<std::size_t>(p.hyper.offset(g) + b * group.width + k)] = inverse_transform(group.transform, value);
           }
       }
@@ -83,7 +84,7 @@ CompareMethod hypergradient_descent_schedule_entry(OuterOptions online, std::uin
       q.optimizer.weight_decay = weight_decay;
       const std::unique_ptr<OnlineMethod> hd = Registry::global().make_online("hypergradient-descent", q, online);
       BilevelState s = hd->init();
-      const std::map<std::string, double> held = {{"momentum", momentum}, {"weight_decay", weight_decay}};
+      const std::map<HyperKind, double> held = {{HyperKind::momentum, momentum}, {HyperKind::weight_decay, weight_decay}};
       try {
         hd->run(s);
       } catch (const InnerDivergence& e) {  // its own run diverged: a failed trial at where it started
