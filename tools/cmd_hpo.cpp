@@ -58,7 +58,20 @@ struct HpoOptions {
   std::vector<double> cosine_lrs = {0.05, 0.1, 0.2, 0.4, 0.6};      // Appendix D
   std::uint64_t seed = 0;
   int threads = 0;
+  /// One flag per option of the registry's offline methods that the command has no flag of its
+  /// own for (--solver, --iterations, --darts-radius, ...), generated from their typed lists;
+  /// empty: not given. The chosen method takes those it declares; another is refused.
+  std::map<std::string, std::string> method_flags;
 };
+
+/// The options of every offline method, by name, with the methods that declare each.
+std::map<std::string, std::vector<std::pair<std::string, hpo::OptionSpec>>> offline_option_specs() {
+  std::map<std::string, std::vector<std::pair<std::string, hpo::OptionSpec>>> out;
+  const hpo::Registry& r = hpo::Registry::global();
+  for (const std::string& m : r.names(hpo::MethodKind::offline))
+    for (const hpo::OptionSpec& spec : r.offline(m).options) out[spec.name].emplace_back(m, spec);
+  return out;
+}
 
 /// --method's choices: every offline method of the registry, `forward-greedy` (forward mode in the
 /// greedy setting: hyperparameters updated after each segment) and `cosine` (the hand-tuned
@@ -96,6 +109,15 @@ OptionSet option_set(HpoOptions& o) {
   s.reals("cosine-lrs", &o.cosine_lrs, 0, 100, "Cosine: initial learning rates to try");
   s.seed("seed", &o.seed, "Seed for the split, batch order and initialization (>= 0)");
   s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
+  // The methods' own options, generated from the registry (policy and clip-hessian have flags
+  // above with this command's defaults).
+  for (const auto& [name, declared] : offline_option_specs()) {
+    if (name == "policy" || name == "clip-hessian") continue;
+    std::string help;
+    for (const auto& [method, spec] : declared)
+      help += (help.empty() ? "" : "; ") + method + ": " + spec.help + " (" + spec.allowed() + ")";
+    s.path(name, &o.method_flags[name], help);
+  }
   return s;
 }
 
@@ -217,6 +239,13 @@ hpo::SolveOptions solve_options(const HpoOptions& o, std::int64_t T) {
     std::ostringstream clip;
     clip << std::setprecision(17) << o.clip_hessian;  // reads back to the same double
     if (spec.name == "clip-hessian") so.method_options["clip-hessian"] = clip.str();
+  }
+  const hpo::OptionSpecs& own = hpo::Registry::global().options(so.method);
+  for (const auto& [name, value] : o.method_flags) {
+    if (value.empty()) continue;
+    require(hpo::find_option(own, name), "--" + name + " is not an option of method '" + so.method + "' (" +
+                                             std::to_string(own.size()) + " options: `gradhpo methods` lists them)");
+    so.method_options[name] = value;
   }
   for (const auto& [k, v] : parse_method_options(o.method_options)) so.method_options[k] = v;
   so.outer.kind = hpo::OuterKind::sign;

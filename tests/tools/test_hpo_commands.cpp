@@ -35,6 +35,20 @@ TEST_CASE("gradhpo hpo --help lists every option with its default") {
   for (const char* opt : {"--method", "--lr-blocks", "--gamma-lr", "--clip-hessian", "--out", "--resume", "--config", "--set"})
     CHECK_MESSAGE(r.output.find(opt) != std::string::npos, opt);
   CHECK(r.output.find("--lr-blocks INT:INT in [1 - 100000]=10") != std::string::npos);  // range and default
+  // Every offline method's own options have flags, generated from the registry's typed lists.
+  for (const char* opt : {"--solver", "--iterations", "--neumann-alpha", "--darts-radius", "--gamma", "--radix-bits",
+                          "--checkpoint-every", "--truncate-alternate"})
+    CHECK_MESSAGE(r.output.find(opt) != std::string::npos, opt);
+  CHECK(r.output.find("ift: ") != std::string::npos);  // the help says which method declares the option
+}
+
+TEST_CASE("gradhpo hpo gives a method's own flags to that method and refuses another method's") {
+  const Run wrong = run(kTiny + "--method forward --solver exact --outer-steps 1");
+  CHECK(wrong.status != 0);
+  CHECK(wrong.output.find("--solver is not an option of method 'forward'") != std::string::npos);
+  const Run bad = run(kTiny + "--method reverse --checkpoint-every -3 --outer-steps 1");
+  CHECK(bad.status != 0);
+  CHECK(bad.output.find("reverse: option 'checkpoint-every' is -3, out of range") != std::string::npos);
 }
 
 TEST_CASE("gradhpo hpo writes a run folder: config, results JSON and CSV, plots, index.html") {
