@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "../methods/one_step.h"
 #include "../tensor_math.h"
 
 namespace gradhpo::hpo {

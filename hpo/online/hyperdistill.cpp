@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "../methods/drmad.h"
+#include "../methods/one_step.h"
 #include "../tensor_math.h"
 
 namespace gradhpo::hpo {

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include "../methods/backward.h"
 #include "../progress.h"
 #include "../tensor_math.h"
 
@@ -93,47 +92,5 @@ void OnlineMethod::refuse_groups(bool (*allowed)(const HyperGroup&), const char*
                             "): it handles " + what);
 }
 
-// ---- the one-step hypergradient (T1–T2) ---------------------------------------------------------
-
-namespace detail {
-
-Tensor one_step_indirect(Unroll& u, const InnerState& before, const Tensor& g, const Tensor& v, std::int64_t t,
-                         double darts_radius) {
-  InnerState adj;
-  adj.parts.push_back(v);
-  for (std::size_t i = 1; i < before.parts.size(); ++i)
-    adj.parts.push_back(Tensor::zeros(before.parts[i].shape(), before.parts[i].dtype(), before.parts[i].device()));
-  // ḡ and ∂Φ_t/∂θ^T v from the step tape.
-  const StepVjp b = u.step_vjp(before, g, t, adj);
-  Tensor h = b.adj_theta.clone();
-  if (h.numel() == 0) return h;
-  if (darts_radius <= 0) {
-    // The exact mixed product ∂_θ(ḡ · ∇_w L_train(w_t)) (Luketina et al., Eq. 4's second term).
-    axpy(h, 1.0, u.loss_pass(before.w(), t, b.adj_g, Tensor(), true).theta_tangent);
-    return h;
-  }
-  // DARTS (Liu et al. 2019, Eq. 8): a central difference in weight space along ḡ.
-  const double norm = std::sqrt(dot(b.adj_g, b.adj_g));
-  if (norm == 0) return h;
-  const double eps = darts_radius / norm;
-  Tensor wp = before.w().clone(), wm = before.w().clone();
-  axpy(wp, eps, b.adj_g);
-  axpy(wm, -eps, b.adj_g);
-  axpy(h, 0.5 / eps, u.theta_gradient(wp, t));
-  axpy(h, -0.5 / eps, u.theta_gradient(wm, t));
-  return h;
-}
-
-Tensor one_step_hypergradient(Unroll& u, const InnerState& before, const Tensor& g, const InnerState& after,
-                              std::int64_t t, double darts_radius, double* val_loss) {
-  // ∂_θ L_val(w_{t+1}) (the direct term) and v = ∇_w L_val(w_{t+1}).
-  const Unroll::ValPass val = u.validation(after.w());
-  if (val_loss) *val_loss = val.loss;
-  Tensor h = val.grad_theta.clone();
-  if (h.numel() > 0) axpy(h, 1.0, one_step_indirect(u, before, g, val.grad_w, t, darts_radius));
-  return h;
-}
-
-}  // namespace detail
 
 }  // namespace gradhpo::hpo

@@ -66,18 +66,5 @@ class OnlineMethod {
   OuterOptions outer_;
 };
 
-namespace detail {
-/// The exact one-step hypergradient of T1–T2: d L_val(w_{t+1}) / dθ through step t alone,
-///     ∂_θ L_val(w_{t+1}) + ∂Φ_t/∂θ^T v + ∂_θ(ḡ · ∇_w L_train(w_t)),  v = ∇_w L_val(w_{t+1}),
-///     ḡ = ∂Φ_t/∂g^T (v, 0, ...).
-/// `darts_radius` > 0 replaces the last (mixed) term by the DARTS central difference
-///     [∇_θ L_train(w_t + ε ḡ) − ∇_θ L_train(w_t − ε ḡ)] / 2ε,   ε = darts_radius / ‖ḡ‖.
-Tensor one_step_hypergradient(Unroll& u, const InnerState& before, const Tensor& g, const InnerState& after,
-                              std::int64_t t, double darts_radius, double* val_loss = nullptr);
-/// The same without the direct term, for a given v = ∇_w L_val: ∂Φ_t/∂θ^T v + ∂_θ(ḡ·∇_w L_train(w_t)),
-/// with Φ_t taken at `before` (HyperDistill evaluates it at its averaged weights).
-Tensor one_step_indirect(Unroll& u, const InnerState& before, const Tensor& g, const Tensor& v, std::int64_t t,
-                         double darts_radius);
-}  // namespace detail
 
 }  // namespace gradhpo::hpo

@@ -1,5 +1,7 @@
 #include "t1t2.h"
 
+#include "../methods/one_step.h"
+
 namespace gradhpo::hpo {
 
 T1T2::T1T2(const BilevelProblem& problem, OuterOptions outer, T1T2Options options)

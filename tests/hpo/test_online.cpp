@@ -10,6 +10,7 @@
 #include <gradhpo/engine/ops.h>
 #include <gradhpo/hpo/methods/drmad.h>
 #include <gradhpo/hpo/methods/forward.h>
+#include <gradhpo/hpo/methods/one_step.h>
 #include <gradhpo/hpo/eval/ladder.h>
 #include <gradhpo/hpo/online/greedy.h>
 #include <gradhpo/hpo/online/hyperdistill.h>
