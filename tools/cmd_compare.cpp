@@ -15,7 +15,7 @@
 #include <gradhpo/nn/models.h>
 
 #include "commands.h"
-#include "compare_run.h"
+#include "compare_command.h"
 #include "loop_progress.h"
 #include "plot.h"
 #include "run_folder.h"

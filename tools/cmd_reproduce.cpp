@@ -11,7 +11,7 @@
 #include <gradhpo/hpo/inner_run.h>
 
 #include "commands.h"
-#include "compare_run.h"
+#include "compare_command.h"
 #include "plot.h"
 #include "reproduce_config.h"
 #include "run_folder.h"

@@ -5,7 +5,7 @@
 //     "scaled":  what was scaled down for a 2-core machine (or "note": what the run shows),
 //     "paper":   {"source": "...", "rows": [{"method": "forward", "label": "Ours", "test_accuracy": 98.7}, ...]}
 //                (optional; the metrics a row may give are paper_metrics()),
-//     "options": the comparison's options (tools/compare_run.h), every one overridable by --set
+//     "options": the comparison's options (tools/compare_command.h), every one overridable by --set
 //   }
 #pragma once
 

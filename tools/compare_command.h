@@ -1,4 +1,4 @@
-// `gradhpo compare` as functions, for the commands that run a comparison (compare, reproduce):
+// The `gradhpo compare` command as functions, for the commands that run a comparison (compare, reproduce):
 // its options (one OptionSet: command line, JSON, --set), the method table and the run that
 // prints the table and writes the run folder.
 #pragma once
