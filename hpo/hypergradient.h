@@ -30,6 +30,10 @@ struct Cost {
   std::string brief() const;
 };
 
+/// total += part: times and pass counts add up; the byte fields keep the larger peak (the
+/// parts ran one after another). What an outer loop or a search sums over its steps.
+void accumulate(Cost& total, const Cost& part);
+
 /// A slice of the inner run: from state `start` at step `first`, `steps` steps. The default is
 /// the whole run from S_0. The greedy setting differentiates such slices with S_first held fixed.
 struct Segment {

@@ -60,19 +60,6 @@ SolveRow row_of(const OuterStep& s, bool greedy) {
   return row;
 }
 
-void add_cost(Cost& sum, const Cost& c) {
-  sum.seconds += c.seconds;
-  sum.gradient_evals += c.gradient_evals;
-  sum.fwd_over_rev_passes += c.fwd_over_rev_passes;
-  sum.directions = std::max(sum.directions, c.directions);
-  sum.step_passes += c.step_passes;
-  sum.trajectory_bytes = std::max(sum.trajectory_bytes, c.trajectory_bytes);
-  sum.info_buffer_bytes = std::max(sum.info_buffer_bytes, c.info_buffer_bytes);
-  sum.checkpoint_bytes = std::max(sum.checkpoint_bytes, c.checkpoint_bytes);
-  sum.tangent_bytes = std::max(sum.tangent_bytes, c.tangent_bytes);
-  sum.peak_bytes = std::max(sum.peak_bytes, c.peak_bytes);
-  sum.info_bits_per_parameter_step = std::max(sum.info_bits_per_parameter_step, c.info_bits_per_parameter_step);
-}
 
 /// Early stopping (Micaelli & Storkey, Appendix B, Figure 3): the row with the lowest L_val
 /// among the candidates — every step not rejected, or in the greedy setting every pass end (the
@@ -191,7 +178,7 @@ Summary solve(const BilevelProblem& problem, const SolveOptions& o) {
   s.seconds = run.seconds;
   for (const SolveRow& row : s.rows) {
     if (row.rejected) s.failures.push_back(row.failure);
-    add_cost(s.cost, row.cost);
+    accumulate(s.cost, row.cost);
   }
   const int best = best_row(s.rows, greedy);
   if (best >= 0) {

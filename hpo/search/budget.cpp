@@ -45,18 +45,5 @@ std::string BudgetMeter::exhausted_reason(std::int64_t steps) const {
   return s.str();
 }
 
-void accumulate(Cost& total, const Cost& part) {
-  total.seconds += part.seconds;
-  total.gradient_evals += part.gradient_evals;
-  total.fwd_over_rev_passes += part.fwd_over_rev_passes;
-  total.directions = std::max(total.directions, part.directions);
-  total.step_passes += part.step_passes;
-  total.trajectory_bytes = std::max(total.trajectory_bytes, part.trajectory_bytes);
-  total.info_buffer_bytes = std::max(total.info_buffer_bytes, part.info_buffer_bytes);
-  total.checkpoint_bytes = std::max(total.checkpoint_bytes, part.checkpoint_bytes);
-  total.tangent_bytes = std::max(total.tangent_bytes, part.tangent_bytes);
-  total.peak_bytes = std::max(total.peak_bytes, part.peak_bytes);
-  total.info_bits_per_parameter_step = std::max(total.info_bits_per_parameter_step, part.info_bits_per_parameter_step);
-}
 
 }  // namespace gradhpo::hpo

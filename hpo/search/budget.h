@@ -52,7 +52,5 @@ class BudgetMeter {
   std::chrono::steady_clock::time_point start_;
 };
 
-/// total += part: times and pass counts add up; the byte fields keep the larger peak.
-void accumulate(Cost& total, const Cost& part);
 
 }  // namespace gradhpo::hpo

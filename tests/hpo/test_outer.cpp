@@ -18,17 +18,6 @@ const hpo::Method& forward_method() {
   return method;
 }
 
-ToySpec schedule_spec() {
-  ToySpec spec;
-  spec.lr = 0.05;
-  spec.lr_blocks = 4;
-  spec.learn_weight_decay = false;
-  spec.l2 = ToySpec::L2::none;
-  spec.example_weights = false;
-  spec.momentum = 0.5;
-  return spec;
-}
-
 }  // namespace
 
 TEST_CASE("sign optimizer: the step halves when a hypergradient's sign flips (Algorithm 1)") {

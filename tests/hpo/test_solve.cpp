@@ -17,17 +17,6 @@ using namespace gradhpo::testing;
 
 namespace {
 
-ToySpec schedule_spec() {
-  ToySpec spec;
-  spec.lr = 0.05;
-  spec.lr_blocks = 4;
-  spec.learn_weight_decay = false;
-  spec.l2 = ToySpec::L2::none;
-  spec.example_weights = false;
-  spec.momentum = 0.5;
-  return spec;
-}
-
 hpo::SolveOptions forward_options(int steps) {
   hpo::SolveOptions o;
   o.method = "test-forward";

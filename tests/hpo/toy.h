@@ -57,6 +57,19 @@ struct ToySpec {
   Device device = Device::cpu;  // where w and the data live (tests/hpo/test_device.cpp)
 };
 
+/// A learning-rate schedule of 4 blocks and the momentum, nothing loss-defining: the outer
+/// loop's and hpo::solve's toy problem.
+inline ToySpec schedule_spec() {
+  ToySpec spec;
+  spec.lr = 0.05;
+  spec.lr_blocks = 4;
+  spec.learn_weight_decay = false;
+  spec.l2 = ToySpec::L2::none;
+  spec.example_weights = false;
+  spec.momentum = 0.5;
+  return spec;
+}
+
 inline hpo::ClassificationTask toy_task(const ToySpec& s) {
   nn::MlpOptions mo;
   mo.hidden = {s.hidden};
