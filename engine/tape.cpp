@@ -60,8 +60,8 @@ const Node& Tape::node(const Var& v) const {
 
 Var Tape::add_node(Node&& n) {
   if (!recording_) {
-    // Plain mode: the Var keeps the value; the node's other fields land in the scratch slot,
-    // where an op may still set them (and where they are dropped at the next op).
+    // Plain mode: the Var keeps the value; the node's other fields (its payload) land in the
+    // scratch slot, where they are dropped at the next op.
     Tensor value = std::move(n.value);
     scratch_ = std::move(n);
     return Var(this, std::move(value), generation_);
@@ -86,18 +86,19 @@ Var Tape::constant(const Tensor& value) {
   return add_node(std::move(n));
 }
 
-Var Tape::record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs) {
-  return record(rules, std::move(value), inputs.begin(), inputs.size());
+Var Tape::record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs, NodePayload payload) {
+  return record(rules, std::move(value), inputs.begin(), inputs.size(), std::move(payload));
 }
 
-Var Tape::record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs) {
-  return record(rules, std::move(value), inputs.data(), inputs.size());
+Var Tape::record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs, NodePayload payload) {
+  return record(rules, std::move(value), inputs.data(), inputs.size(), std::move(payload));
 }
 
-Var Tape::record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count) {
+Var Tape::record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count, NodePayload&& payload) {
   Node n;
   n.rules = rules;
   n.value = std::move(value);
+  n.payload = std::move(payload);
   n.first_input = static_cast<std::int32_t>(inputs_.size());
   n.num_inputs = recording_ ? static_cast<std::int32_t>(count) : 0;
   for (std::size_t i = 0; i < count; ++i) {
@@ -219,7 +220,7 @@ Dual Tape::adjoint_destination(const Node& n, int i, std::int64_t K, std::vector
   const std::int32_t src_id = input_id(s, 0);
   const Node& src = node_at(src_id);
   if (!src.on_gradient_path) return fresh();
-  const std::int64_t start = s.arg[0], len = s.value.numel(), total = src.value.numel();
+  const std::int64_t start = s.payload_as<SlicePayload>().start, len = s.value.numel(), total = src.value.numel();
   const bool tangent_in_place = K > 0 && src.adjoint_tangent;  // else a tangent accumulate drops
   Dual& slot = adjoint_slot(src_id);
   PartialAdjoint* p = partial_adjoint(src_id);
@@ -260,7 +261,7 @@ Dual Tape::adjoint_destination(const Node& n, int i, std::int64_t K, std::vector
 
 bool Tape::written_in_source(const Node& s, const Dual& c) {
   const Node& src = node_at(input_id(s, 0));
-  const std::size_t offset = static_cast<std::size_t>(s.arg[0]) * dtype_size(src.value.dtype());
+  const std::size_t offset = static_cast<std::size_t>(s.payload_as<SlicePayload>().start) * dtype_size(src.value.dtype());
   auto in_place = [&](const Tensor& acc, const Tensor& part) {
     return acc.defined() && part.defined() && acc.device() == part.device() &&
            static_cast<const char*>(part.raw()) == static_cast<const char*>(acc.raw()) + offset;
