@@ -211,6 +211,15 @@ class Tape {
   friend class Var;
   Var record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count, NodePayload&& payload);
   Var add_node(Node&& n);
+  // The steps of differentiate, in order (tape.cpp says what each does and why).
+  void clear_sweep();
+  void seed_tangents(const Request& req);
+  void propagate_activity(std::size_t count);
+  void mark_needed_tangents(const Request& req, std::size_t count);
+  void forward_tangents(std::size_t count);
+  void seed_output_adjoint(const Request& req, std::size_t count);
+  void sweep_adjoints(std::size_t count);
+  void collect_results(std::size_t count);
   Dual& adjoint_slot(std::int32_t id);
   void check_declared_read(const Node& n, int input) const;
 
