@@ -261,7 +261,8 @@ Dual Tape::adjoint_destination(const Node& n, int i, std::int64_t K, std::vector
 
 bool Tape::written_in_source(const Node& s, const Dual& c) {
   const Node& src = node_at(input_id(s, 0));
-  const std::size_t offset = static_cast<std::size_t>(s.payload_as<SlicePayload>().start) * dtype_size(src.value.dtype());
+  const std::int64_t start = s.payload_as<SlicePayload>().start;
+  const std::size_t offset = static_cast<std::size_t>(start) * dtype_size(src.value.dtype());
   auto in_place = [&](const Tensor& acc, const Tensor& part) {
     return acc.defined() && part.defined() && acc.device() == part.device() &&
            static_cast<const char*>(part.raw()) == static_cast<const char*>(acc.raw()) + offset;

@@ -89,7 +89,8 @@ struct Node {
   /// family's fields is a bug, caught at the read rather than as garbage).
   template <class P> const P& payload_as() const {
     const P* p = std::get_if<P>(&payload);
-    GRADHPO_CHECK(p != nullptr, std::string(rules ? rules->name : "leaf") + ": node holds another op family's payload (internal error)");
+    GRADHPO_CHECK(p != nullptr, std::string(rules ? rules->name : "leaf") +
+                                    ": the node holds another op family's payload (internal error)");
     return *p;
   }
 };

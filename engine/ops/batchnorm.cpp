@@ -240,7 +240,7 @@ void norm_backward(const Layout& L, const T* xh, const T* s, const T* gamma, con
 }
 
 // ---- the primitive ------------------------------------------------------------------------------
-// Node: input x; output x̂; StandardizePayload (s = inv_std [C], eps).
+// Node: input x; output x̂; StandardizePayload (s = inv_std [C]).
 
 /// x̂̇ for the K directions xt [K, numel] of x, given x̂ and s.
 Tensor standardized_tangent(const Tensor& xh, const Tensor& s, const Tensor& xt) {
@@ -294,7 +294,7 @@ const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule
 // β̄, then standardize's sums and its x̄), and its value is written in one pass with x̂. With
 // tangents the rules are the composition's, term by term.
 // Node: inputs x, γ, β; output y; BatchNormPayload (s = inv_std [C], x̂ = standardized (none in
-// plain mode), eps, fused_relu for batch_norm_relu_train).
+// plain mode), fused_relu for batch_norm_relu_train).
 
 // batch_norm_relu_train (fused_relu) is relu of that in the same node: y = relu(z), z = γ x̂ + β.
 // relu' = [z > 0] = [y > 0] and relu'' = 0, so its rules are batch_norm_train's with the
@@ -341,8 +341,8 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
     dispatch_float(dt, n.rules->name, [&](auto zero) {
       using T = decltype(zero);
       auto ptr = [](Dual& d) { return d.value.defined() ? d.value.data<T>() : nullptr; };
-      norm_backward<T>(L, p.standardized.data<T>(), p.inv_std.data<T>(), gamma.value.data<T>(), g.value.data<T>(), ptr(xb),
-                       ptr(gb), ptr(bb), relu ? n.value.data<T>() : nullptr);
+      norm_backward<T>(L, p.standardized.data<T>(), p.inv_std.data<T>(), gamma.value.data<T>(), g.value.data<T>(),
+                       ptr(xb), ptr(gb), ptr(bb), relu ? n.value.data<T>() : nullptr);
     });
     if (need_x) t.accumulate(n, 0, std::move(xb));
     if (need_gamma) t.accumulate(n, 1, std::move(gb));
@@ -361,8 +361,8 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
   dispatch_float(dt, n.rules->name, [&](auto zero) {
     using T = decltype(zero);
     auto tan = [](const Dual& d) { return d.has_tangent() ? d.tangent.data<T>() : nullptr; };
-    standardize_backward<T>(L, K, p.standardized.data<T>(), p.inv_std.data<T>(), h.value.data<T>(), tan(h), tan(x), tan(xh),
-                            xb.value.data<T>(), xb.tangent.data<T>());
+    standardize_backward<T>(L, K, p.standardized.data<T>(), p.inv_std.data<T>(), h.value.data<T>(), tan(h), tan(x),
+                            tan(xh), xb.value.data<T>(), xb.tangent.data<T>());
   });
   t.accumulate(n, 0, std::move(xb));
 }
@@ -422,7 +422,7 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batc
     });
   }
   report_batch_statistics(L, mean, var, batch_mean, batch_var);
-  return t.record(&kStandardizeRules, std::move(y), {x}, StandardizePayload{std::move(s), eps});
+  return t.record(&kStandardizeRules, std::move(y), {x}, StandardizePayload{std::move(s)});
 }
 
 namespace {
@@ -456,7 +456,7 @@ Var norm_train(const char* op, bool relu, const Var& x, const Var& gamma, const 
   });
   report_batch_statistics(L, mean, var, batch_mean, batch_var);
   return t.record(relu ? &kBatchNormReluRules : &kBatchNormRules, std::move(y), {x, gamma, beta},
-                  BatchNormPayload{std::move(s), std::move(xh), eps, relu});
+                  BatchNormPayload{std::move(s), std::move(xh), relu});
 }
 
 }  // namespace
