@@ -60,8 +60,8 @@ const Node& Tape::node(const Var& v) const {
 
 Var Tape::add_node(Node&& n) {
   if (!recording_) {
-    // Plain mode: the Var keeps the value; the node's other fields land in the scratch slot,
-    // where an op may still set them (and where they are dropped at the next op).
+    // Plain mode: the Var keeps the value; the node's other fields (its payload) land in the
+    // scratch slot, where they are dropped at the next op.
     Tensor value = std::move(n.value);
     scratch_ = std::move(n);
     return Var(this, std::move(value), generation_);
@@ -86,18 +86,19 @@ Var Tape::constant(const Tensor& value) {
   return add_node(std::move(n));
 }
 
-Var Tape::record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs) {
-  return record(rules, std::move(value), inputs.begin(), inputs.size());
+Var Tape::record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs, NodePayload payload) {
+  return record(rules, std::move(value), inputs.begin(), inputs.size(), std::move(payload));
 }
 
-Var Tape::record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs) {
-  return record(rules, std::move(value), inputs.data(), inputs.size());
+Var Tape::record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs, NodePayload payload) {
+  return record(rules, std::move(value), inputs.data(), inputs.size(), std::move(payload));
 }
 
-Var Tape::record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count) {
+Var Tape::record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count, NodePayload&& payload) {
   Node n;
   n.rules = rules;
   n.value = std::move(value);
+  n.payload = std::move(payload);
   n.first_input = static_cast<std::int32_t>(inputs_.size());
   n.num_inputs = recording_ ? static_cast<std::int32_t>(count) : 0;
   for (std::size_t i = 0; i < count; ++i) {
@@ -219,7 +220,7 @@ Dual Tape::adjoint_destination(const Node& n, int i, std::int64_t K, std::vector
   const std::int32_t src_id = input_id(s, 0);
   const Node& src = node_at(src_id);
   if (!src.on_gradient_path) return fresh();
-  const std::int64_t start = s.arg[0], len = s.value.numel(), total = src.value.numel();
+  const std::int64_t start = s.payload_as<SlicePayload>().start, len = s.value.numel(), total = src.value.numel();
   const bool tangent_in_place = K > 0 && src.adjoint_tangent;  // else a tangent accumulate drops
   Dual& slot = adjoint_slot(src_id);
   PartialAdjoint* p = partial_adjoint(src_id);
@@ -260,7 +261,8 @@ Dual Tape::adjoint_destination(const Node& n, int i, std::int64_t K, std::vector
 
 bool Tape::written_in_source(const Node& s, const Dual& c) {
   const Node& src = node_at(input_id(s, 0));
-  const std::size_t offset = static_cast<std::size_t>(s.arg[0]) * dtype_size(src.value.dtype());
+  const std::int64_t start = s.payload_as<SlicePayload>().start;
+  const std::size_t offset = static_cast<std::size_t>(start) * dtype_size(src.value.dtype());
   auto in_place = [&](const Tensor& acc, const Tensor& part) {
     return acc.defined() && part.defined() && acc.device() == part.device() &&
            static_cast<const char*>(part.raw()) == static_cast<const char*>(acc.raw()) + offset;
@@ -318,11 +320,28 @@ void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual
   if (p && !p->value_partial && !p->tangent_partial) finish_adjoint(id);
 }
 
+// Tape::differentiate runs its phases in this order, each a private step below. Activity
+// analysis (steps 2-4) decides, before any arithmetic, which tangents and adjoints can reach a
+// requested result, so the sweeps (5-6) skip the rest: a data batch costs no adjoint, and a
+// mixed product whose λ enters only through a regulariser costs about one gradient.
 void Tape::differentiate(const Request& req) {
   GRADHPO_CHECK(recording_, "differentiate: the tape is in plain mode (set_recording(false)): nothing was recorded");
   check(req.output, "differentiate");
   const std::size_t count = static_cast<std::size_t>(req.output.id()) + 1;  // nodes after it don't matter
+  clear_sweep();                                // 1. forget the last sweep
+  seed_tangents(req);                           // 2. the K directions, and the leaves asked for
+  propagate_activity(count);                    // 3. what depends on a seed or a requested leaf
+  mark_needed_tangents(req, count);             // 4. which of those tangents a result reads
+  forward_tangents(count);                      // 5. forward mode over the needed tangents
+  if (req.gradients.empty() && req.adjoint_tangents.empty()) return;
+  seed_output_adjoint(req, count);              // 6. reverse (or forward-over-reverse) mode
+  sweep_adjoints(count);
+  collect_results(count);                       // 7. the leaves' adjoints, whole and owned
+}
 
+// Every node's sweep state from the previous call goes: its tangent, adjoint and activity flags,
+// and the partially written adjoints' bookkeeping.
+void Tape::clear_sweep() {
   strip_tangents_ = false;
   in_backward_ = nullptr;
   partial_.clear();
@@ -331,8 +350,11 @@ void Tape::differentiate(const Request& req) {
     n.adjoint = Dual();
     n.tangent_active = n.tangent_needed = n.on_gradient_path = n.adjoint_tangent = false;
   }
+}
 
-  // Seeds: K directions shared by every seeded leaf.
+// The tangent seeds (K directions shared by every seeded leaf, checked against each leaf) and
+// the leaves whose adjoint or adjoint tangent is requested: the sources of the activity analysis.
+void Tape::seed_tangents(const Request& req) {
   K_ = 0;
   for (const auto& [leaf, dir] : req.tangents) {
     check(leaf, "differentiate (tangent seed)");
@@ -369,8 +391,11 @@ void Tape::differentiate(const Request& req) {
   mark(req.adjoint_tangents, &Node::adjoint_tangent, "differentiate (adjoint tangent)");
   GRADHPO_CHECK(req.adjoint_tangents.empty() || K_ > 0,
           "differentiate: an adjoint tangent was asked for but no tangent was seeded");
+}
 
-  // Activity, forward: which nodes depend on seeded / requested leaves.
+// Forward in creation order: a node is tangent-active, on the gradient path or adjoint-tangent
+// when any input is. A node that is none of these gets no tangent and no adjoint below.
+void Tape::propagate_activity(std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
     Node& n = nodes_[i];
     for (int j = 0; j < n.num_inputs; ++j) {
@@ -380,12 +405,15 @@ void Tape::differentiate(const Request& req) {
       n.adjoint_tangent |= in.adjoint_tangent;
     }
   }
-  // Which tangents are needed: the output's for a JVP, and every value that a backward rule of
-  // an adjoint-tangent node reads; then, backward, every active input of a needed node.
-  Node& out = nodes_[count - 1];
-  if (req.output_tangent) out.tangent_needed = true;
-  const bool backward = !req.gradients.empty() || !req.adjoint_tangents.empty();
-  if (backward && !req.adjoint_tangents.empty()) {
+}
+
+// Being active is not enough for a tangent to be computed: some result must read it. Those
+// read directly are the output's (for a JVP) and every value that the backward rule of an
+// adjoint-tangent node declares in its `reads` mask; then, backward, every input of a needed
+// active node (its tangent rule reads them).
+void Tape::mark_needed_tangents(const Request& req, std::size_t count) {
+  if (req.output_tangent) nodes_[count - 1].tangent_needed = true;
+  if (!req.adjoint_tangents.empty()) {
     for (std::size_t i = 0; i < count; ++i) {
       Node& n = nodes_[i];
       if (!n.rules || !n.adjoint_tangent || !n.on_gradient_path) continue;
@@ -399,19 +427,24 @@ void Tape::differentiate(const Request& req) {
     if (!(n.tangent_needed && n.tangent_active)) continue;
     for (int j = 0; j < n.num_inputs; ++j) nodes_[static_cast<std::size_t>(input_id(n, j))].tangent_needed = true;
   }
+}
 
-  // Tangent sweep (forward mode).
+// Forward mode, K directions at once (CppAD's Forward(1)): each needed active op's tangent from
+// its inputs'. Seeds on leaves that no requested result reads are dropped.
+void Tape::forward_tangents(std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
     Node& n = nodes_[i];
     if (!n.rules || !n.tangent_active || !n.tangent_needed) continue;
     n.tangent = n.rules->tangent(*this, n);
   }
-  for (Node& n : nodes_)  // drop seeds on leaves that no requested result reads
+  for (Node& n : nodes_)
     if (!n.rules && !n.tangent_needed) n.tangent = Tensor();
+}
 
-  if (!backward) return;
-
-  // Backward sweep with dual adjoints (reverse, or forward-over-reverse when tangents exist).
+// The output's adjoint: the caller's seed, or 1 for a scalar loss. Its tangent is zero (the
+// seed does not depend on any leaf): tangents enter the adjoints through the rules' Dual reads.
+void Tape::seed_output_adjoint(const Request& req, std::size_t count) {
+  Node& out = nodes_[count - 1];
   if (req.output_adjoint.defined()) {
     GRADHPO_CHECK(req.output_adjoint.numel() == out.value.numel(),
             "differentiate: output adjoint of shape " + req.output_adjoint.shape().str() +
@@ -422,6 +455,13 @@ void Tape::differentiate(const Request& req) {
                                         out.value.shape().str() + " (pass output_adjoint for a vector output)");
     out.adjoint = Dual(Tensor::full(out.value.shape(), 1.0, out.value.dtype(), out.value.device()));
   }
+}
+
+// Reverse order, dual adjoints (CppAD's Reverse(2) when tangents exist): each op on the gradient
+// path that received an adjoint passes it to its inputs. A node whose adjoint tangent nobody
+// asked for runs its rule on values only (strip_tangents_), so it does first-order work. An
+// intermediate's adjoint is dropped once passed on: only the leaves' are kept.
+void Tape::sweep_adjoints(std::size_t count) {
   for (std::size_t i = count; i-- > 0;) {
     Node& n = nodes_[i];
     if (!n.rules || !n.on_gradient_path || !n.adjoint.value.defined()) continue;
@@ -432,11 +472,16 @@ void Tape::differentiate(const Request& req) {
     n.rules->backward(*this, n, g);
     in_backward_ = nullptr;
     strip_tangents_ = false;
-    if (!n.is_variable) n.adjoint = Dual();  // intermediate adjoints are not kept
+    if (!n.is_variable) n.adjoint = Dual();
   }
-  while (!partial_.empty()) finish_adjoint(partial_.back().id);  // the leaves' adjoints, made whole
-  // What differentiate returns owns its storage: a leaf's adjoint may still share it with
-  // another's (both inputs of an add), and a caller may update one in place.
+}
+
+// The leaves' adjoints as differentiate returns them: those that slices filled piece by piece
+// made whole (their unwritten ranges zeroed), and each owning its storage — a leaf's adjoint
+// may still share it with another's (both inputs of an add), and a caller may update one in
+// place.
+void Tape::collect_results(std::size_t count) {
+  while (!partial_.empty()) finish_adjoint(partial_.back().id);
   for (std::size_t i = 0; i < count; ++i) {
     Node& n = nodes_[i];
     if (!n.is_variable) continue;

@@ -22,9 +22,12 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <string>
+#include <variant>
 #include <vector>
 
 #include "dual.h"
+#include "payload.h"
 
 namespace gradhpo {
 
@@ -46,7 +49,8 @@ struct OpRules {
   /// checks every read against it (Tape::input and Tape::output throw). A rule that needs only
   /// a value reads it with Tape::input_value and declares nothing.
   std::uint32_t reads;
-  /// The op's value is input 0's elements [arg[0], arg[0] + numel) (slice): a rule feeding it
+  /// The op's value is input 0's elements [start, start + numel) (slice, whose node holds a
+  /// SlicePayload): a rule feeding it
   /// may then write its adjoint straight into input 0's (Tape::adjoint_destination).
   bool slices_input = false;
 };
@@ -72,10 +76,7 @@ struct Node {
   std::int32_t num_inputs = 0;
   bool is_variable = false;        // a leaf that can take gradients and tangents
   Tensor value;
-  Tensor saved;                    // op-specific (labels, argmax positions, statistics)
-  Tensor saved2;
-  double scalar = 0;               // op-specific
-  std::int64_t arg[6] = {0, 0, 0, 0, 0, 0};  // op-specific integers
+  NodePayload payload;             // what the op keeps for its rules (engine/payload.h)
   // Filled by a sweep.
   Tensor tangent;
   Dual adjoint;
@@ -83,6 +84,15 @@ struct Node {
   bool tangent_needed = false;     // its tangent is read by a requested result
   bool on_gradient_path = false;   // depends on a leaf whose adjoint is requested
   bool adjoint_tangent = false;    // depends on a leaf whose adjoint tangent is requested
+
+  /// The op's payload as family P; throws if the node holds another (a rule reading the wrong
+  /// family's fields is a bug, caught at the read rather than as garbage).
+  template <class P> const P& payload_as() const {
+    const P* p = std::get_if<P>(&payload);
+    GRADHPO_CHECK(p != nullptr, std::string(rules ? rules->name : "leaf") +
+                                    ": the node holds another op family's payload (internal error)");
+    return *p;
+  }
 };
 
 class Var {
@@ -137,9 +147,10 @@ class Tape {
   Var variable(const Tensor& value);
   /// A leaf that is data: it never carries an adjoint or a tangent.
   Var constant(const Tensor& value);
-  /// Records an op node. Used by the primitives in engine/ops.
-  Var record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs);
-  Var record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs);
+  /// Records an op node with what its rules need beyond its inputs (monostate for nothing).
+  /// Used by the primitives in engine/ops.
+  Var record(const OpRules* rules, Tensor value, std::initializer_list<Var> inputs, NodePayload payload = {});
+  Var record(const OpRules* rules, Tensor value, const std::vector<Var>& inputs, NodePayload payload = {});
 
   /// Runs the tangent and backward sweeps `request` needs. Earlier sweep results are cleared.
   void differentiate(const Request& request);
@@ -199,8 +210,17 @@ class Tape {
 
  private:
   friend class Var;
-  Var record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count);
+  Var record(const OpRules* rules, Tensor value, const Var* inputs, std::size_t count, NodePayload&& payload);
   Var add_node(Node&& n);
+  // The steps of differentiate, in order (tape.cpp says what each does and why).
+  void clear_sweep();
+  void seed_tangents(const Request& req);
+  void propagate_activity(std::size_t count);
+  void mark_needed_tangents(const Request& req, std::size_t count);
+  void forward_tangents(std::size_t count);
+  void seed_output_adjoint(const Request& req, std::size_t count);
+  void sweep_adjoints(std::size_t count);
+  void collect_results(std::size_t count);
   Dual& adjoint_slot(std::int32_t id);
   void check_declared_read(const Node& n, int input) const;
 
@@ -228,7 +248,7 @@ class Tape {
   bool strip_tangents_ = false;  // set while a backward rule runs for a non-adjoint-tangent node
   const Node* in_backward_ = nullptr;  // the node whose backward rule is running (reads checks)
   bool recording_ = true;
-  Node scratch_;  // in plain mode, what node() returns, so ops can set their fields as usual
+  Node scratch_;  // in plain mode, what node() returns (the last op's node, value moved out)
 };
 
 }  // namespace gradhpo

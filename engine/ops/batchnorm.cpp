@@ -240,7 +240,7 @@ void norm_backward(const Layout& L, const T* xh, const T* s, const T* gamma, con
 }
 
 // ---- the primitive ------------------------------------------------------------------------------
-// Node: input x; output x̂; saved = s [C]; scalar = eps.
+// Node: input x; output x̂; StandardizePayload (s = inv_std [C]).
 
 /// x̂̇ for the K directions xt [K, numel] of x, given x̂ and s.
 Tensor standardized_tangent(const Tensor& xh, const Tensor& s, const Tensor& xt) {
@@ -261,24 +261,25 @@ Tensor standardized_tangent(const Tensor& xh, const Tensor& s, const Tensor& xt)
 Tensor standardize_tangent_rule(const Tape& t, const Node& n) {
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   if (!xt.defined()) return {};
-  return standardized_tangent(n.value, n.saved, xt);
+  return standardized_tangent(n.value, n.payload_as<StandardizePayload>().inv_std, xt);
 }
 
 void standardize_backward_rule(Tape& t, const Node& n, const Dual& g) {
   if (!t.needs_adjoint(n, 0)) return;
   const Dual x = t.input(n, 0), y = t.output(n);
+  const Tensor& s = n.payload_as<StandardizePayload>().inv_std;
   const Layout L = layout(n.value.shape());
   const std::int64_t K = std::max({g.K(), x.K(), y.K()});
   Dual xb(Tensor::empty(n.value.shape(), n.value.dtype(), n.value.device()));
   if (K > 0) xb.tangent = Tensor::empty(Shape{K, L.numel()}, n.value.dtype(), n.value.device());
   if (const DeviceBackend* dev = offload("batch_standardize", n.value, g.value)) {
-    dev->standardize_backward(n.value, n.saved, g.value, g.tangent, x.tangent, y.tangent, xb.value, xb.tangent);
+    dev->standardize_backward(n.value, s, g.value, g.tangent, x.tangent, y.tangent, xb.value, xb.tangent);
     return t.accumulate(n, 0, std::move(xb));
   }
   dispatch_float(n.value.dtype(), "batch_standardize", [&](auto zero) {
     using T = decltype(zero);
     auto tan = [](const Dual& d) { return d.has_tangent() ? d.tangent.data<T>() : nullptr; };
-    standardize_backward<T>(L, K, n.value.data<T>(), n.saved.data<T>(), g.value.data<T>(), tan(g), tan(x), tan(y),
+    standardize_backward<T>(L, K, n.value.data<T>(), s.data<T>(), g.value.data<T>(), tan(g), tan(x), tan(y),
                             xb.value.data<T>(), K > 0 ? xb.tangent.data<T>() : nullptr);
   });
   t.accumulate(n, 0, std::move(xb));
@@ -292,26 +293,25 @@ const OpRules kStandardizeRules = {"batch_standardize", standardize_tangent_rule
 // node, so that its gradient reads ḡ in two passes (norm_backward) instead of five (x̂̄ = γḡ, γ̄,
 // β̄, then standardize's sums and its x̄), and its value is written in one pass with x̂. With
 // tangents the rules are the composition's, term by term.
-// Node: inputs x, γ, β; output y; saved = s [C]; saved2 = x̂ (none in plain mode); scalar = eps;
-// arg[0] = 1 for batch_norm_relu_train.
+// Node: inputs x, γ, β; output y; BatchNormPayload (s = inv_std [C], x̂ = standardized (none in
+// plain mode), fused_relu for batch_norm_relu_train).
 
-// batch_norm_relu_train (n.arg[0] = 1) is relu of that in the same node: y = relu(z), z = γ x̂ + β.
+// batch_norm_relu_train (fused_relu) is relu of that in the same node: y = relu(z), z = γ x̂ + β.
 // relu' = [z > 0] = [y > 0] and relu'' = 0, so its rules are batch_norm_train's with the
 // tangent masked (ẏ = ż [y > 0]) and the adjoint masked first (z̄ = ḡ [y > 0], and its tangent
 // ġ [y > 0]), as the relu primitive masks them (elementwise.cpp); its gradient takes the mask
 // inside norm_backward's two passes, so no z̄ is written.
-bool fused_relu(const Node& n) { return n.arg[0] == 1; }
-
 Tensor norm_tangent_rule(const Tape& t, const Node& n) {
   // ẏ = γ x̂̇ + γ̇ x̂ + β̇ (times [y > 0] with the fused relu)
+  const BatchNormPayload& p = n.payload_as<BatchNormPayload>();
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
-  Dual xh(n.saved2);
-  if (xt.defined()) xh.tangent = standardized_tangent(n.saved2, n.saved, xt);
+  Dual xh(p.standardized);
+  if (xt.defined()) xh.tangent = standardized_tangent(p.standardized, p.inv_std, xt);
   const Node& gn = t.node_at(t.input_id(n, 1));
   const Node& bn = t.node_at(t.input_id(n, 2));
   const Dual gamma(gn.value, gn.tangent), beta(bn.value, bn.tangent);
   Tensor tangent = dual::channel_affine(xh, &gamma, &beta).tangent;
-  if (fused_relu(n) && tangent.defined()) tangent = kernels::relu_backward(tangent, n.value);
+  if (p.fused_relu && tangent.defined()) tangent = kernels::relu_backward(tangent, n.value);
   return tangent;
 }
 
@@ -325,11 +325,12 @@ Dual relu_adjoint(const Dual& g, const Tensor& y) {
 void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
   const bool need_x = t.needs_adjoint(n, 0), need_gamma = t.needs_adjoint(n, 1), need_beta = t.needs_adjoint(n, 2);
   const Dual x = t.input(n, 0), gamma = t.input(n, 1);
+  const BatchNormPayload& p = n.payload_as<BatchNormPayload>();
   const Layout L = layout(n.value.shape());
   const std::int64_t K = std::max({adjoint.K(), x.K(), gamma.K()});
   // With the fused relu: with tangents its adjoint first; without, the mask goes into
   // norm_backward's two passes instead.
-  const bool relu = fused_relu(n);
+  const bool relu = p.fused_relu;
   const Dual g = relu && K > 0 ? relu_adjoint(adjoint, n.value) : adjoint;
   const DType dt = n.value.dtype();
   if (K == 0) {
@@ -340,8 +341,8 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
     dispatch_float(dt, n.rules->name, [&](auto zero) {
       using T = decltype(zero);
       auto ptr = [](Dual& d) { return d.value.defined() ? d.value.data<T>() : nullptr; };
-      norm_backward<T>(L, n.saved2.data<T>(), n.saved.data<T>(), gamma.value.data<T>(), g.value.data<T>(), ptr(xb),
-                       ptr(gb), ptr(bb), relu ? n.value.data<T>() : nullptr);
+      norm_backward<T>(L, p.standardized.data<T>(), p.inv_std.data<T>(), gamma.value.data<T>(), g.value.data<T>(),
+                       ptr(xb), ptr(gb), ptr(bb), relu ? n.value.data<T>() : nullptr);
     });
     if (need_x) t.accumulate(n, 0, std::move(xb));
     if (need_gamma) t.accumulate(n, 1, std::move(gb));
@@ -349,8 +350,8 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
     return;
   }
   // Forward-over-reverse: channel_affine's rules, then standardize's, with x̂̇ recomputed.
-  Dual xh(n.saved2);
-  if (x.has_tangent()) xh.tangent = standardized_tangent(n.saved2, n.saved, x.tangent);
+  Dual xh(p.standardized);
+  if (x.has_tangent()) xh.tangent = standardized_tangent(p.standardized, p.inv_std, x.tangent);
   if (need_gamma) t.accumulate(n, 1, dual::channel_dot(g, xh));  // γ̄ = Σ ḡ x̂
   if (need_beta) t.accumulate(n, 2, dual::channel_sum(g));       // β̄ = Σ ḡ
   if (!need_x) return;
@@ -360,8 +361,8 @@ void norm_backward_rule(Tape& t, const Node& n, const Dual& adjoint) {
   dispatch_float(dt, n.rules->name, [&](auto zero) {
     using T = decltype(zero);
     auto tan = [](const Dual& d) { return d.has_tangent() ? d.tangent.data<T>() : nullptr; };
-    standardize_backward<T>(L, K, n.saved2.data<T>(), n.saved.data<T>(), h.value.data<T>(), tan(h), tan(x), tan(xh),
-                            xb.value.data<T>(), xb.tangent.data<T>());
+    standardize_backward<T>(L, K, p.standardized.data<T>(), p.inv_std.data<T>(), h.value.data<T>(), tan(h), tan(x),
+                            tan(xh), xb.value.data<T>(), xb.tangent.data<T>());
   });
   t.accumulate(n, 0, std::move(xb));
 }
@@ -421,11 +422,7 @@ Var batch_standardize(const Var& x, double eps, Tensor* batch_mean, Tensor* batc
     });
   }
   report_batch_statistics(L, mean, var, batch_mean, batch_var);
-  Var out = t.record(&kStandardizeRules, std::move(y), {x});
-  Node& n = t.node(out);
-  n.saved = std::move(s);
-  n.scalar = eps;
-  return out;
+  return t.record(&kStandardizeRules, std::move(y), {x}, StandardizePayload{std::move(s)});
 }
 
 namespace {
@@ -458,13 +455,8 @@ Var norm_train(const char* op, bool relu, const Var& x, const Var& gamma, const 
                          relu);
   });
   report_batch_statistics(L, mean, var, batch_mean, batch_var);
-  Var out = t.record(relu ? &kBatchNormReluRules : &kBatchNormRules, std::move(y), {x, gamma, beta});
-  Node& n = t.node(out);
-  n.saved = std::move(s);
-  n.saved2 = std::move(xh);
-  n.scalar = eps;
-  n.arg[0] = relu ? 1 : 0;
-  return out;
+  return t.record(relu ? &kBatchNormReluRules : &kBatchNormRules, std::move(y), {x, gamma, beta},
+                  BatchNormPayload{std::move(s), std::move(xh), relu});
 }
 
 }  // namespace

@@ -195,7 +195,7 @@ Dual channel_broadcast(const Dual& v, const Shape& shape) {
 namespace {
 
 // ---- channel_affine primitive -------------------------------------------------------------------
-// Node: inputs x, then scale (arg[0] = 1) and/or shift (arg[1] = 1), in that order.
+// Node: inputs x, then scale and/or shift, in that order; ChannelAffinePayload says which.
 
 struct Parts {
   Dual x, s, b;
@@ -204,8 +204,9 @@ struct Parts {
 };
 Parts parts(const Tape& t, const Node& n) {
   Parts p;
-  p.has_s = n.arg[0] != 0;
-  p.has_b = n.arg[1] != 0;
+  const ChannelAffinePayload& c = n.payload_as<ChannelAffinePayload>();
+  p.has_s = c.has_scale;
+  p.has_b = c.has_shift;
   p.s_index = 1;
   p.b_index = p.has_s ? 2 : 1;
   p.x = t.input(n, 0);
@@ -222,7 +223,8 @@ Tensor affine_tangent(const Tape& t, const Node& n) {
 // x̄ = ḡ ⊙ s,  s̄ = Σ ḡ ⊙ x,  b̄ = Σ ḡ — each a Dual product, so tangents come along. Only the
 // scaled form reads inputs (x and s); the shift never enters its own adjoint.
 void affine_backward(Tape& t, const Node& n, const Dual& g) {
-  const bool has_s = n.arg[0] != 0, has_b = n.arg[1] != 0;
+  const ChannelAffinePayload& c = n.payload_as<ChannelAffinePayload>();
+  const bool has_s = c.has_scale, has_b = c.has_shift;
   const int b_index = has_s ? 2 : 1;
   if (has_s) {
     const Dual s = t.input(n, 1);
@@ -255,11 +257,8 @@ Var record_affine(const char* op, const Var& x, const Var* scale, const Var* shi
     bd = Dual(shift->value());
   }
   Tensor y = affine_impl(Dual(x.value()), scale ? &sd : nullptr, shift ? &bd : nullptr, true).value;
-  Var out = t.record(scale ? &kScaledRules : &kShiftRules, std::move(y), inputs);
-  Node& n = t.node(out);
-  n.arg[0] = scale != nullptr;
-  n.arg[1] = shift != nullptr;
-  return out;
+  return t.record(scale ? &kScaledRules : &kShiftRules, std::move(y), inputs,
+                  ChannelAffinePayload{scale != nullptr, shift != nullptr});
 }
 
 // ---- channel_sum primitive: y = Σ x;  x̄ = broadcast(ḡ) ---------------------------------------

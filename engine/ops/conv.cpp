@@ -128,12 +128,13 @@ Dual backward_weight(const Dual& gy, const Dual& x, const ConvGeometry& g, const
 }
 
 // ---- the primitive ------------------------------------------------------------------------------
-// Node: inputs x, W; arg[0] = stride, arg[1] = padding.
+// Node: inputs x, W; ConvPayload (stride, padding).
 
 ConvGeometry node_geometry(const Tape& t, const Node& n) {
   const Tensor& x = t.input_value(n, 0);
   const Tensor& w = t.input_value(n, 1);
-  return ConvGeometry::make("conv2d", x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), n.arg[0], n.arg[1]);
+  const ConvPayload& c = n.payload_as<ConvPayload>();
+  return ConvGeometry::make("conv2d", x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3), c.stride, c.padding);
 }
 
 Tensor conv_tangent(const Tape& t, const Node& n) {
@@ -185,11 +186,7 @@ Var conv2d(const Var& x, const Var& weight, int stride, int padding) {
   t.check(weight, "conv2d");
   const ConvGeometry g = geometry("conv2d", x.shape(), weight.shape(), x.dtype(), weight.dtype(), stride, padding);
   Tensor y = forward(Dual(x.value()), Dual(weight.value()), g, true).value;
-  Var out = t.record(&kConvRules, std::move(y), {x, weight});
-  Node& n = t.node(out);
-  n.arg[0] = stride;
-  n.arg[1] = padding;
-  return out;
+  return t.record(&kConvRules, std::move(y), {x, weight}, ConvPayload{stride, padding});
 }
 
 Var conv2d(const Var& x, const Var& weight, const Var& bias, int stride, int padding) {

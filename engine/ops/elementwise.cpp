@@ -104,14 +104,14 @@ Dual unary_derivative(UnaryOp op, const Dual& x, const Tensor& y) {
 namespace {
 
 // ---- add / sub / mul / div -------------------------------------------------------------------
-// Node: inputs a, b. A broadcast operand's adjoint is summed back to its own size.
+// Node: inputs a, b; BinaryPayload. A broadcast operand's adjoint is summed back to its own size.
 
 Tensor binary_node_tangent(const Tape& t, const Node& n) {
-  return dual::binary_tangent(static_cast<BinaryOp>(n.arg[0]), t.input(n, 0), t.input(n, 1), n.value);
+  return dual::binary_tangent(n.payload_as<BinaryPayload>().op, t.input(n, 0), t.input(n, 1), n.value);
 }
 
 void binary_backward(Tape& t, const Node& n, const Dual& g) {
-  const auto op = static_cast<BinaryOp>(n.arg[0]);
+  const BinaryOp op = n.payload_as<BinaryPayload>().op;
   const Tensor& av = t.input_value(n, 0);
   const Tensor& bv = t.input_value(n, 1);
   auto to_a = [&](const Dual& c) { t.accumulate(n, 0, dual::sum_to(c, av.numel(), av.shape())); };
@@ -151,34 +151,33 @@ Var record_binary(BinaryOp op, const Var& a, const Var& b) {
   t.check(b, rules->name);
   const Shape shape = broadcast_shape(rules->name, a.shape(), b.shape());
   Tensor value = kernels::binary(op, a.value(), b.value()).reshape(shape);
-  Var y = t.record(rules, std::move(value), {a, b});
-  t.node(y).arg[0] = static_cast<std::int64_t>(op);
-  return y;
+  return t.record(rules, std::move(value), {a, b}, BinaryPayload{op});
 }
 
 // ---- affine: y = x * scale + shift -------------------------------------------------------------
+// Node: input x; AffinePayload (the scale: the shift has no derivative).
 
 Tensor affine_tangent(const Tape& t, const Node& n) {
-  return kernels::affine(t.node_at(t.input_id(n, 0)).tangent, n.scalar, 0.0);
+  return kernels::affine(t.node_at(t.input_id(n, 0)).tangent, n.payload_as<AffinePayload>().scale, 0.0);
 }
-void affine_backward(Tape& t, const Node& n, const Dual& g) {
-  if (t.needs_adjoint(n, 0)) t.accumulate(n, 0, dual::affine(g, n.scalar, 0.0));  // x̄ += scale ḡ
+void affine_backward(Tape& t, const Node& n, const Dual& g) {  // x̄ += scale ḡ
+  if (t.needs_adjoint(n, 0)) t.accumulate(n, 0, dual::affine(g, n.payload_as<AffinePayload>().scale, 0.0));
 }
 const OpRules kAffineRules = {"affine", affine_tangent, affine_backward, 0};
 
 // ---- unary functions ---------------------------------------------------------------------------
-// Node: input x, arg[0] = the function. x̄ += ḡ f'(x), with f'(x) a dual so that forward-over-
+// Node: input x; UnaryPayload (the function). x̄ += ḡ f'(x), with f'(x) a dual so that forward-over-
 // reverse picks up f''(x) ẋ.
 
 Tensor unary_tangent(const Tape& t, const Node& n) {
-  const auto op = static_cast<UnaryOp>(n.arg[0]);
+  const UnaryOp op = n.payload_as<UnaryPayload>().op;
   const Tensor& x = t.input_value(n, 0);
   return dual::block_op_value(BinaryOp::mul, t.node_at(t.input_id(n, 0)).tangent,
                               kernels::unary_derivative(op, x, n.value, 1));
 }
 void unary_backward(Tape& t, const Node& n, const Dual& g) {
   if (!t.needs_adjoint(n, 0)) return;
-  const auto op = static_cast<UnaryOp>(n.arg[0]);
+  const UnaryOp op = n.payload_as<UnaryPayload>().op;
   if (op == UnaryOp::relu) {
     // x̄ = ḡ [x > 0] in one pass (no mask tensor, no second pass to multiply); relu'' = 0, so the
     // adjoint's tangent is ġ [x > 0], masked alike: the general rule below, fused.
@@ -199,9 +198,8 @@ GRADHPO_REGISTER_OPS(&kBinaryRules[0], &kBinaryRules[1], &kBinaryRules[2], &kBin
 Var record_unary(UnaryOp op, const Var& x) {
   Tape& t = x.tape();
   t.check(x, kernels::unary_name(op));
-  Var y = t.record(op == UnaryOp::relu ? &kReluRules : &kUnaryRules, kernels::unary(op, x.value()), {x});
-  t.node(y).arg[0] = static_cast<std::int64_t>(op);
-  return y;
+  return t.record(op == UnaryOp::relu ? &kReluRules : &kUnaryRules, kernels::unary(op, x.value()), {x},
+                  UnaryPayload{op});
 }
 
 }  // namespace
@@ -214,9 +212,7 @@ Var div(const Var& a, const Var& b) { return record_binary(BinaryOp::div, a, b);
 Var affine(const Var& x, double scale, double shift) {
   Tape& t = x.tape();
   t.check(x, "affine");
-  Var y = t.record(&kAffineRules, kernels::affine(x.value(), scale, shift), {x});
-  t.node(y).scalar = scale;
-  return y;
+  return t.record(&kAffineRules, kernels::affine(x.value(), scale, shift), {x}, AffinePayload{scale});
 }
 
 Var exp(const Var& x) { return record_unary(UnaryOp::exp, x); }

@@ -110,8 +110,10 @@ Dual matmul(const Dual& a, const Dual& b, bool ta, bool tb) {
 
 namespace {
 
+// Node: inputs a, b; MatmulPayload (which operands are transposed).
 Tensor matmul_tangent(const Tape& t, const Node& n) {
-  return dual::matmul_tangent(t.input(n, 0), t.input(n, 1), n.arg[0] != 0, n.arg[1] != 0);
+  const MatmulPayload& m = n.payload_as<MatmulPayload>();
+  return dual::matmul_tangent(t.input(n, 0), t.input(n, 1), m.trans_a, m.trans_b);
 }
 
 // Adjoints of y = op(a) op(b), for the four transpose cases:
@@ -120,7 +122,8 @@ Tensor matmul_tangent(const Tape& t, const Node& n) {
 //   y = a bᵀ:    ā = ḡ b,    b̄ = ḡᵀ a
 //   y = aᵀ bᵀ:   ā = bᵀ ḡᵀ,  b̄ = ḡᵀ aᵀ
 void matmul_backward(Tape& t, const Node& n, const Dual& g) {
-  const bool ta = n.arg[0] != 0, tb = n.arg[1] != 0;
+  const MatmulPayload& m = n.payload_as<MatmulPayload>();
+  const bool ta = m.trans_a, tb = m.trans_b;
   // x̄_i = op(p) op(q), written where the tape says (a weight slice's gradient straight into
   // w's adjoint), with a tangent only when input i's adjoint keeps one.
   auto contribute = [&](int i, const Dual& p, const Dual& q, bool tp, bool tq) {
@@ -150,11 +153,7 @@ Var matmul(const Var& a, const Var& b, bool trans_a, bool trans_b) {
   t.check(a, "matmul");
   t.check(b, "matmul");
   Tensor y = dual::matmul(Dual(a.value()), Dual(b.value()), trans_a, trans_b).value;
-  Var out = t.record(&kMatmulRules, std::move(y), {a, b});
-  Node& n = t.node(out);
-  n.arg[0] = trans_a;
-  n.arg[1] = trans_b;
-  return out;
+  return t.record(&kMatmulRules, std::move(y), {a, b}, MatmulPayload{trans_a, trans_b});
 }
 
 }  // namespace gradhpo

@@ -117,44 +117,48 @@ void scatter(const PoolGeometry& g, std::int64_t planes, std::int64_t arg_planes
   }
 }
 
-// Node: input x; saved = argmax [N·C·Ho·Wo] int32; arg = {kernel, stride}.
-PoolGeometry node_pool(const Tape& t, const Node& n, const char* op) {
+// Node: input x; MaxPoolPayload (kernel, stride, and the argmax [N·C·Ho·Wo] int32) or
+// AvgPoolPayload (kernel, stride).
+template <class P> PoolGeometry node_pool(const Tape& t, const Node& n, const char* op) {
   const Tensor& x = t.input_value(n, 0);
-  return pool_geometry(op, x.shape(), x.dtype(), static_cast<int>(n.arg[0]), static_cast<int>(n.arg[1]));
+  const P& p = n.payload_as<P>();
+  return pool_geometry(op, x.shape(), x.dtype(), static_cast<int>(p.kernel), static_cast<int>(p.stride));
 }
 
 Tensor max_pool_tangent(const Tape& t, const Node& n) {
-  const PoolGeometry g = node_pool(t, n, "max_pool2d");
+  const PoolGeometry g = node_pool<MaxPoolPayload>(t, n, "max_pool2d");
+  const Tensor& argmax = n.payload_as<MaxPoolPayload>().argmax;
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   if (!xt.defined()) return {};
   const std::int64_t K = xt.dim(0), planes = n.value.numel() / g.out_plane();
   Tensor out = Tensor::empty(Shape{K, n.value.numel()}, xt.dtype(), xt.device());
   if (const DeviceBackend* dev = offload("max_pool2d", xt)) {
-    dev->pool_gather(g.window(), K * planes, planes, xt, n.saved, out);
+    dev->pool_gather(g.window(), K * planes, planes, xt, argmax, out);
     return out;
   }
   dispatch_float(xt.dtype(), "max_pool2d", [&](auto zero) {
     using T = decltype(zero);
-    gather<T>(g, K * planes, planes, xt.data<T>(), n.saved.data<std::int32_t>(), out.data<T>());
+    gather<T>(g, K * planes, planes, xt.data<T>(), argmax.data<std::int32_t>(), out.data<T>());
   });
   return out;
 }
 
 void max_pool_backward(Tape& t, const Node& n, const Dual& gy) {
   if (!t.needs_adjoint(n, 0)) return;
-  const PoolGeometry g = node_pool(t, n, "max_pool2d");
+  const PoolGeometry g = node_pool<MaxPoolPayload>(t, n, "max_pool2d");
+  const Tensor& argmax = n.payload_as<MaxPoolPayload>().argmax;
   const Shape& xs = t.input_value(n, 0).shape();
   const std::int64_t planes = n.value.numel() / g.out_plane();
   Dual xb(Tensor::empty(xs, gy.value.dtype(), gy.value.device()));
   if (gy.has_tangent()) xb.tangent = Tensor::empty(Shape{gy.K(), xs.numel()}, gy.value.dtype(), gy.value.device());
   if (const DeviceBackend* dev = offload("max_pool2d", gy.value)) {
-    dev->pool_scatter(g.window(), planes, planes, gy.value, n.saved, xb.value);
-    if (gy.has_tangent()) dev->pool_scatter(g.window(), gy.K() * planes, planes, gy.tangent, n.saved, xb.tangent);
+    dev->pool_scatter(g.window(), planes, planes, gy.value, argmax, xb.value);
+    if (gy.has_tangent()) dev->pool_scatter(g.window(), gy.K() * planes, planes, gy.tangent, argmax, xb.tangent);
     return t.accumulate(n, 0, std::move(xb));
   }
   dispatch_float(gy.value.dtype(), "max_pool2d", [&](auto zero) {
     using T = decltype(zero);
-    const std::int32_t* arg = n.saved.data<std::int32_t>();
+    const std::int32_t* arg = argmax.data<std::int32_t>();
     scatter<T>(g, planes, planes, gy.value.data<T>(), arg, xb.value.data<T>());
     if (gy.has_tangent()) scatter<T>(g, gy.K() * planes, planes, gy.tangent.data<T>(), arg, xb.tangent.data<T>());
   });
@@ -201,7 +205,7 @@ template <class T> void avg_pool_adjoint(const PoolGeometry& g, std::int64_t pla
 }
 
 Tensor avg_pool_tangent(const Tape& t, const Node& n) {
-  const PoolGeometry g = node_pool(t, n, "avg_pool2d");
+  const PoolGeometry g = node_pool<AvgPoolPayload>(t, n, "avg_pool2d");
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   if (!xt.defined()) return {};
   const std::int64_t K = xt.dim(0), planes = n.value.numel() / g.out_plane();
@@ -219,7 +223,7 @@ Tensor avg_pool_tangent(const Tape& t, const Node& n) {
 
 void avg_pool_backward(Tape& t, const Node& n, const Dual& gy) {
   if (!t.needs_adjoint(n, 0)) return;
-  const PoolGeometry g = node_pool(t, n, "avg_pool2d");
+  const PoolGeometry g = node_pool<AvgPoolPayload>(t, n, "avg_pool2d");
   const Shape& xs = t.input_value(n, 0).shape();
   const std::int64_t planes = n.value.numel() / g.out_plane();
   Dual xb(Tensor::empty(xs, gy.value.dtype(), gy.value.device()));
@@ -258,12 +262,7 @@ Var max_pool2d(const Var& x, int kernel, int stride) {
       max_pool_planes<T>(g, s[0] * s[1], x.value().data<T>(), y.data<T>(), arg.data<std::int32_t>());
     });
   }
-  Var out = t.record(&kMaxPoolRules, std::move(y), {x});
-  Node& n = t.node(out);
-  n.saved = std::move(arg);
-  n.arg[0] = kernel;
-  n.arg[1] = stride;
-  return out;
+  return t.record(&kMaxPoolRules, std::move(y), {x}, MaxPoolPayload{kernel, stride, std::move(arg)});
 }
 
 Var avg_pool2d(const Var& x, int kernel, int stride) {
@@ -280,11 +279,7 @@ Var avg_pool2d(const Var& x, int kernel, int stride) {
       avg_pool_planes<T>(g, s[0] * s[1], x.value().data<T>(), y.data<T>());
     });
   }
-  Var out = t.record(&kAvgPoolRules, std::move(y), {x});
-  Node& n = t.node(out);
-  n.arg[0] = kernel;
-  n.arg[1] = stride;
-  return out;
+  return t.record(&kAvgPoolRules, std::move(y), {x}, AvgPoolPayload{kernel, stride});
 }
 
 // A mean over the last axis of [N, C, H·W]: composed from reshape and mean, whose rules (and

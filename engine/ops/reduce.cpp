@@ -28,15 +28,18 @@ Dual expand(const Dual& x, std::int64_t A, std::int64_t B, std::int64_t C, doubl
 
 namespace {
 
-// Node: input x; arg = {A, B, C}; scalar = scale (1 for sum, 1/B for mean).
+// Node: input x; ReducePayload: x as [outer, reduced, inner], and the scale (1 for sum, 1/reduced
+// for mean).
 Tensor reduce_tangent(const Tape& t, const Node& n) {
   const Dual x = t.input(n, 0);
-  return dual::reduce(x, n.arg[0], n.arg[1], n.arg[2], n.scalar, n.value.shape()).tangent;
+  const ReducePayload& r = n.payload_as<ReducePayload>();
+  return dual::reduce(x, r.outer, r.reduced, r.inner, r.scale, n.value.shape()).tangent;
 }
 void reduce_backward(Tape& t, const Node& n, const Dual& g) {  // x̄ += scale · expand(ḡ)
   if (!t.needs_adjoint(n, 0)) return;
   const Shape& xs = t.input_value(n, 0).shape();
-  t.accumulate(n, 0, dual::expand(g, n.arg[0], n.arg[1], n.arg[2], n.scalar, xs));
+  const ReducePayload& r = n.payload_as<ReducePayload>();
+  t.accumulate(n, 0, dual::expand(g, r.outer, r.reduced, r.inner, r.scale, xs));
 }
 const OpRules kReduceRules = {"sum", reduce_tangent, reduce_backward, 0};
 
@@ -44,13 +47,7 @@ Var record_reduce(const Var& x, std::int64_t A, std::int64_t B, std::int64_t C, 
   Tape& t = x.tape();
   t.check(x, "sum");
   Tensor y = kernels::reduce_middle(x.value(), A, B, C, scale).reshape(shape);
-  Var out = t.record(&kReduceRules, std::move(y), {x});
-  Node& n = t.node(out);
-  n.arg[0] = A;
-  n.arg[1] = B;
-  n.arg[2] = C;
-  n.scalar = scale;
-  return out;
+  return t.record(&kReduceRules, std::move(y), {x}, ReducePayload{A, B, C, scale});
 }
 
 Var reduce_axis(const Var& x, int axis, bool average) {

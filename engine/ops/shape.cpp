@@ -30,10 +30,10 @@ const OpRules kReshapeRules = {"reshape", reshape_tangent, reshape_backward, 0};
 
 // ---- slice: y = x[start : start+len]; x̄[start : start+len] += ḡ --------------------------------
 Tensor slice_tangent(const Tape& t, const Node& n) {
-  return dual::slice(t.input(n, 0), n.arg[0], n.value.numel()).tangent;
+  return dual::slice(t.input(n, 0), n.payload_as<SlicePayload>().start, n.value.numel()).tangent;
 }
 void slice_backward(Tape& t, const Node& n, const Dual& g) {
-  if (t.needs_adjoint(n, 0)) t.accumulate_range(n, 0, n.arg[0], g);
+  if (t.needs_adjoint(n, 0)) t.accumulate_range(n, 0, n.payload_as<SlicePayload>().start, g);
 }
 const OpRules kSliceRules = {"slice", slice_tangent, slice_backward, 0, /*slices_input=*/true};
 
@@ -80,9 +80,7 @@ Var slice(const Var& x, std::int64_t start, const Shape& shape) {
   GRADHPO_CHECK(start >= 0 && start + len <= x.numel(),
           "slice: elements [" + std::to_string(start) + ", " + std::to_string(start + len) + ") of a tensor of " +
               std::to_string(x.numel()) + " elements (" + x.shape().str() + ")");
-  Var y = t.record(&kSliceRules, x.value().flat_slice(start, len).reshape(shape), {x});
-  t.node(y).arg[0] = start;
-  return y;
+  return t.record(&kSliceRules, x.value().flat_slice(start, len).reshape(shape), {x}, SlicePayload{start});
 }
 
 Var concat(const std::vector<Var>& parts) {

@@ -72,18 +72,20 @@ void log_softmax_backward(Tape& t, const Node& n, const Dual& g) {
 const OpRules kLogSoftmaxRules = {"log_softmax", log_softmax_tangent, log_softmax_backward, kReadsOutput};
 
 // ---- pick: y_i = x[i, l_i];  ẏ_k,i = ẋ_k[i, l_i];  x̄[i, l_i] += ḡ_i ---------------------------
+// Node: input x; PickPayload (the labels l, on x's device).
 
 Tensor pick_tangent(const Tape& t, const Node& n) {
   const Tensor& xt = t.node_at(t.input_id(n, 0)).tangent;
   const std::int64_t K = xt.dim(0), B = n.value.numel(), C = t.input_value(n, 0).dim(1);
-  return kernels::pick_gather(xt, n.saved, K * B, C).reshape(Shape{K, B});
+  return kernels::pick_gather(xt, n.payload_as<PickPayload>().labels, K * B, C).reshape(Shape{K, B});
 }
 
 void pick_backward(Tape& t, const Node& n, const Dual& g) {
   if (!t.needs_adjoint(n, 0)) return;
   const std::int64_t B = n.value.numel(), C = t.input_value(n, 0).dim(1);
-  Dual xb(kernels::pick_scatter(g.value, n.saved, B, C));
-  if (g.has_tangent()) xb.tangent = kernels::pick_scatter(g.tangent, n.saved, g.K() * B, C).reshape(Shape{g.K(), B * C});
+  const Tensor& labels = n.payload_as<PickPayload>().labels;
+  Dual xb(kernels::pick_scatter(g.value, labels, B, C));
+  if (g.has_tangent()) xb.tangent = kernels::pick_scatter(g.tangent, labels, g.K() * B, C).reshape(Shape{g.K(), B * C});
   t.accumulate(n, 0, std::move(xb));
 }
 
@@ -199,9 +201,7 @@ Var pick(const Var& x, const Tensor& labels) {
     GRADHPO_CHECK(l[i] >= 0 && l[i] < C, "pick: label " + std::to_string(l[i]) + " at row " + std::to_string(i) +
                                        " is outside [0, " + std::to_string(C) + ")");
   const Tensor device_labels = labels.to(x.device());
-  Var y = t.record(&kPickRules, kernels::pick_gather(x.value(), device_labels, B, C), {x});
-  t.node(y).saved = device_labels;
-  return y;
+  return t.record(&kPickRules, kernels::pick_gather(x.value(), device_labels, B, C), {x}, PickPayload{device_labels});
 }
 
 Var cross_entropy_per_example(const Var& logits, const Tensor& labels) {

@@ -269,3 +269,15 @@ TEST_CASE("an add's shared adjoint: summed right where reused, and every returne
   CHECK(t.adjoint(b).value.to_vector() == g);
   CHECK(r.output_adjoint.to_vector() == g);
 }
+
+TEST_CASE("a node's payload is read as its op family's struct, and only as that") {
+  Tape t;
+  const Var x = t.variable(filled(Shape{6}, 1.0));
+  const Var y = slice(x, 2, Shape{3});
+  const Var z = matmul(reshape(y, Shape{1, 3}), reshape(y, Shape{1, 3}), false, true);
+  CHECK(t.node(y).payload_as<SlicePayload>().start == 2);
+  CHECK(t.node(z).payload_as<MatmulPayload>().trans_b);
+  CHECK_FALSE(t.node(z).payload_as<MatmulPayload>().trans_a);
+  CHECK_THROWS_AS(t.node(y).payload_as<ConvPayload>(), Error);  // another family's fields
+  CHECK_THROWS_AS(t.node(x).payload_as<SlicePayload>(), Error);  // a leaf keeps none
+}
