@@ -85,7 +85,8 @@ void mark_reads(const Tape& tape, const Var& loss, const Var& theta, const Hyper
       live[static_cast<std::size_t>(in)] = 1;
       if (in != theta_id) continue;
       if (n.rules != nullptr && n.rules->slices_input && i == 0 && n.value.numel() > 0) {
-        const int first = h.group_of(n.arg[0]), last = h.group_of(n.arg[0] + n.value.numel() - 1);
+        const std::int64_t start = n.payload_as<SlicePayload>().start;
+        const int first = h.group_of(start), last = h.group_of(start + n.value.numel() - 1);
         for (int g = first; g <= last; ++g) read[static_cast<std::size_t>(g)] = 1;
       } else {
         read.assign(read.size(), 1);  // θ read whole by some op: every group reaches the loss
