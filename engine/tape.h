@@ -49,9 +49,9 @@ struct OpRules {
   /// checks every read against it (Tape::input and Tape::output throw). A rule that needs only
   /// a value reads it with Tape::input_value and declares nothing.
   std::uint32_t reads;
-  /// The op's value is input 0's elements [start, start + numel) (slice, whose node holds a
-  /// SlicePayload): a rule feeding it
-  /// may then write its adjoint straight into input 0's (Tape::adjoint_destination).
+  /// The op's value is input 0's elements [start, start + numel) (slice; start is its node's
+  /// SlicePayload): a rule feeding it may then write its adjoint straight into input 0's
+  /// (Tape::adjoint_destination).
   bool slices_input = false;
 };
 constexpr std::uint32_t kReadsOutput = 1u << 31;
