@@ -46,12 +46,9 @@ HypergradientSpread spread_of(const std::vector<std::vector<double>>& samples) {
   return s;
 }
 
-namespace {
-
-/// The samples of every factor, each hypergradient from `gradient(problem, θ)`.
-template <class Gradient>
-std::vector<HypervarianceRow> hypervariance_of(const ProblemFactory& factory, const Tensor& theta, const Gradient& gradient,
-                                               int perturbations, const std::vector<Factor>& factors, std::uint64_t seed) {
+/// The samples of every factor, each hypergradient from `method` at the perturbed problem and θ.
+std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta, const Method& method,
+                                            int perturbations, const std::vector<Factor>& factors, std::uint64_t seed) {
   require(perturbations >= 2, "hypervariance: needs at least 2 perturbations, got " + std::to_string(perturbations));
   std::vector<HypervarianceRow> rows;
   for (Factor f : factors) {
@@ -72,7 +69,7 @@ std::vector<HypervarianceRow> hypervariance_of(const ProblemFactory& factory, co
         }
         th = Tensor::from(raw, th.shape(), DType::f64);
       }
-      row.samples.push_back(gradient(problem, th).d_theta.to_vector());
+      row.samples.push_back(method.compute(problem, th).d_theta.to_vector());
     }
     row.spread = spread_of(row.samples);
     row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -80,15 +77,5 @@ std::vector<HypervarianceRow> hypervariance_of(const ProblemFactory& factory, co
   }
   return rows;
 }
-
-}  // namespace
-
-std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta, const Method& method,
-                                            int perturbations, const std::vector<Factor>& factors, std::uint64_t seed) {
-  return hypervariance_of(
-      factory, theta, [&method](const BilevelProblem& p, const Tensor& th) { return method.compute(p, th); }, perturbations,
-      factors, seed);
-}
-
 
 }  // namespace gradhpo::hpo
