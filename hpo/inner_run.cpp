@@ -42,8 +42,11 @@ Candidate evaluate_candidate(const BilevelProblem& problem, const Tensor& theta)
       return sc;
     }
     sc.message = "the validation loss is not finite (" + std::to_string(r.val_loss) + ")";  // training stayed finite
+    sc.failed_value = r.val_loss;
   } catch (const InnerDivergence& e) {
     sc.steps_run = e.step() + 1;
+    sc.failed_step = e.step();
+    sc.failed_value = e.value();
     sc.message = "inner step " + std::to_string(e.step()) + ": " + e.what();
   }
   sc.failed = true;

@@ -31,6 +31,8 @@ struct Candidate {
   bool failed = false;
   std::string message;        ///< why it failed
   std::int64_t steps_run = 0; ///< inner steps trained (to the diverging one, inclusive)
+  std::int64_t failed_step = -1;  ///< the inner step training diverged at (−1: it did not, or L_val failed)
+  double failed_value = std::numeric_limits<double>::quiet_NaN();  ///< the loss or entry that failed
 };
 Candidate evaluate_candidate(const BilevelProblem& problem, const Tensor& theta);
 

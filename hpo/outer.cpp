@@ -105,7 +105,7 @@ std::string rejection_message(const FailedTrial& f) {
 }
 
 std::string divergence_message(const Hyperparameters& h, const Tensor& theta, int outer_step, const InnerDivergence& e) {
-  return rejection_message(failed_trial(h, theta, "", outer_step, e.step(), std::numeric_limits<double>::quiet_NaN(), e.what()));
+  return rejection_message(failed_trial(h, theta, "", outer_step, e.step(), e.value(), e.what()));
 }
 
 namespace {
@@ -134,7 +134,7 @@ bool outer_step(const BilevelProblem& p, const Method& method, OuterOptimizer& o
   } catch (const InnerDivergence& e) {
     row.rejected = true;
     // The divergence carries its step but not the offending value (it is in the reason's text).
-    row.failure = failed_trial(p.hyper, theta, method.name(), row.step, e.step(), std::numeric_limits<double>::quiet_NaN(),
+    row.failure = failed_trial(p.hyper, theta, method.name(), row.step, e.step(), e.value(),
                                e.what());
     row.message = rejection_message(row.failure);
     ++run.rejections;

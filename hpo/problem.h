@@ -61,11 +61,15 @@ struct BilevelProblem {
 /// the problem's bound. `step` is the inner step; the outer loop adds its own context.
 class InnerDivergence : public Error {
  public:
-  InnerDivergence(const std::string& what, std::int64_t step) : Error(what), step_(step) {}
+  /// `value`: what failed — the loss, or the entry that became NaN or inf (NaN when unknown).
+  InnerDivergence(const std::string& what, std::int64_t step, double value = std::numeric_limits<double>::quiet_NaN())
+      : Error(what), step_(step), value_(value) {}
   std::int64_t step() const { return step_; }
+  double value() const { return value_; }
 
  private:
   std::int64_t step_;
+  double value_;
 };
 
 }  // namespace gradhpo::hpo

@@ -162,17 +162,19 @@ const Tensor& Unroll::theta_identity() {
 
 void Unroll::check_finite_loss(double loss, const Tensor& g, std::int64_t t) const {
   std::ostringstream m;
+  double value = loss;
   if (!std::isfinite(loss)) {
     m << "inner training diverged at step " << t << ": the training loss is " << loss;
   } else if (loss > p_->loss_bound) {
     m << "inner training diverged at step " << t << ": the training loss " << loss << " exceeds the bound "
       << p_->loss_bound;
   } else if (const std::int64_t i = g.defined() ? first_non_finite(g) : -1; i >= 0) {
-    m << "inner training diverged at step " << t << ": gradient entry " << i << " is " << g.at(i);
+    value = g.at(i);
+    m << "inner training diverged at step " << t << ": gradient entry " << i << " is " << value;
   } else {
     return;
   }
-  throw InnerDivergence(m.str(), t);
+  throw InnerDivergence(m.str(), t, value);
 }
 
 // Where a step's value or derivative stops being finite at parameter i and the optimizer is
@@ -223,7 +225,7 @@ void Unroll::check_finite_step(const Tensor& x, const Tensor& v_next, std::int64
   } else {
     m << " (what came into the step was already not finite)";
   }
-  throw InnerDivergence(m.str(), t);
+  throw InnerDivergence(m.str(), t, x.at(i));
 }
 
 Unroll::Recorded Unroll::record_loss(const Tensor& w, std::int64_t t) {
@@ -295,7 +297,7 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
   if (const std::int64_t i = first_non_finite(out.grad_tangent); i >= 0)
     throw InnerDivergence("at step " + std::to_string(t) + " the Hessian product has a non-finite entry (" +
                               std::to_string(out.grad_tangent.at(i)) + " at " + std::to_string(i) + ")",
-                          t);
+                          t, out.grad_tangent.at(i));
   return out;
 }
 

@@ -54,7 +54,7 @@ OnlineStep OnlineMethod::step(BilevelState& state) {
   if (const std::int64_t i = first_non_finite(out.hypergradient); i >= 0)
     throw InnerDivergence(name() + ": the hypergradient of " + problem_->hyper.entry_name(i) + " at step " +
                               std::to_string(t) + " is not finite",
-                          t);
+                          t, out.hypergradient.at(i));
   apply_update(next, out.hypergradient);
   next.inner = std::move(after);
   next.step = t + 1;

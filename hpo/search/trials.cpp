@@ -94,16 +94,6 @@ const Trial& TrialRunner::run_at(const Tensor& theta) {
   return record(std::move(t), "");
 }
 
-namespace {
-
-/// The inner step a candidate's training failed at: evaluate_candidate's message says it for a
-/// diverged run ("inner step 57: ..."); a non-finite validation loss after training is no step.
-std::int64_t failed_step(const Candidate& sc) {
-  return sc.message.rfind("inner step ", 0) == 0 ? sc.steps_run - 1 : -1;
-}
-
-}  // namespace
-
 const Trial& TrialRunner::record(Trial t, const std::string& where) {
   const auto start = std::chrono::steady_clock::now();
   t.index = static_cast<int>(run_.trials.size());
@@ -114,8 +104,8 @@ const Trial& TrialRunner::record(Trial t, const std::string& where) {
   t.final_train_loss = sc.final_train_loss;
   t.failed = sc.failed;
   if (t.failed) {
-    t.failure = failed_trial(problem_->hyper, t.theta, run_.method, t.index, failed_step(sc),
-                             std::numeric_limits<double>::quiet_NaN(), sc.message + where);
+    t.failure = failed_trial(problem_->hyper, t.theta, run_.method, t.index, sc.failed_step, sc.failed_value,
+                             sc.message + where);
     ++run_.failures;
   }
   meter_.charge(t.inner_steps);

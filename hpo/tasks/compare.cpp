@@ -193,15 +193,14 @@ CompareMethod online_entry(std::string label, const std::string& name, OuterOpti
       } catch (const InnerDivergence& e) {
         ++r.failures;
         r.stop_reason = e.what();
-        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, e.step(), std::numeric_limits<double>::quiet_NaN(), e.what()));
+        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, e.step(), e.value(), e.what()));
         break;
       }
       const Candidate sc = evaluate_candidate(p, s.theta);  // the θ it ends with, trained from w₀
       if (sc.failed) {
         ++r.failures;
         r.stop_reason = "the θ of pass " + std::to_string(r.evaluations) + ", trained from w₀: " + sc.message;
-        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, -1, std::numeric_limits<double>::quiet_NaN(),
-                                               r.stop_reason));
+        r.failed_trials.push_back(failed_trial(p.hyper, s.theta, label, pass, sc.failed_step, sc.failed_value, r.stop_reason));
         break;
       }
       if (!(sc.val_loss >= r.best_val_loss)) {
@@ -315,8 +314,7 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       r.method = m.name;
       r.failures = 1;
       r.stop_reason = "stopped: " + std::string(e.what());
-      r.failed_trials.push_back(failed_trial(problem.hyper, Tensor(), m.name, -1, e.step(),
-                                             std::numeric_limits<double>::quiet_NaN(), e.what()));
+      r.failed_trials.push_back(failed_trial(problem.hyper, Tensor(), m.name, -1, e.step(), e.value(), e.what()));
     }
     if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
       try {

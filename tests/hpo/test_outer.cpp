@@ -1,6 +1,8 @@
 // The outer loop (sign, SGD and Adam outer optimizers; non-greedy and greedy), its handling of
 // diverging inner runs, hypervariance, and the errors a user meets.
 #include "toy.h"
+
+#include <cmath>
 #include "wrapped_methods.h"
 
 #include <gradhpo/hpo/eval/diagnostics.h>
@@ -95,6 +97,10 @@ TEST_CASE("a diverging inner run is rejected: theta goes back, steps halve, the 
   CHECK(f.hyperparameters[0].second == 20.0);
   CHECK(f.reason.find("inner training diverged") != std::string::npos);
   CHECK(f.brief().find("test-forward, step 0, inner step") == 0);
+  // The value that failed: a training loss above the bound of 3, or one that is not finite.
+  REQUIRE_FALSE(std::isnan(f.value));  // NaN would mean "unknown"
+  CHECK(std::abs(f.value) > task.problem.loss_bound);
+  if (std::isfinite(f.value)) CHECK(f.reason.find("exceeds the bound") != std::string::npos);
   CHECK(run.rejections >= 1);
   for (const hpo::OuterStep& s : run.steps)
     if (!s.rejected) CHECK(hpo::first_non_finite(s.hypergradient) < 0);

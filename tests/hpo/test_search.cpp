@@ -192,6 +192,8 @@ TEST_CASE("a diverged training run is a failed trial, recorded and charged, and 
   REQUIRE(f.hyperparameters.size() == 2);
   CHECK(f.hyperparameters[0].first == "lr");
   CHECK(f.hyperparameters[0].second == doctest::Approx(2.0).epsilon(1e-12));
+  REQUIRE_FALSE(std::isnan(f.value));  // the loss that overflowed or passed the bound (NaN: unknown)
+  CHECK(std::abs(f.value) > p.loss_bound);
   register_all_methods();
   SearchOptions common;
   common.box = o.box;
