@@ -19,7 +19,7 @@ struct GreedyOptions {
 class GeneralizedGreedy final : public OnlineMethod {
  public:
   GeneralizedGreedy(const BilevelProblem& problem, OuterOptions outer, GreedyOptions options = {});
-  std::string name() const override { return "greedy"; }
+  std::string name() const override { return "online-greedy"; }  // the registry name
 
  protected:
   Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,

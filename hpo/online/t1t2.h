@@ -26,7 +26,7 @@ class T1T2 final : public OnlineMethod {
  public:
   /// Any hyperparameter group; the outer optimizer (η₂) defaults to SGD.
   T1T2(const BilevelProblem& problem, OuterOptions outer, T1T2Options options = {});
-  std::string name() const override { return options_.darts_radius > 0 ? "t1t2-darts" : "t1t2"; }
+  std::string name() const override { return options_.darts_radius > 0 ? "online-t1t2-darts" : "online-t1t2"; }  // registry name (+ form)
 
  protected:
   Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
