@@ -67,7 +67,7 @@ namespace {
 
 /// Whether `g` runs on the direct kernels. When a benchmark traces the GEMMs of a pass, the
 /// products the im2col path would have run for each image (`per_image` of them, as im2col.cpp
-/// runs them: the forward's banks stacked in one product, the gradients' one product per bank;
+/// runs them: one product per bank;
 /// whole images, where im2col may split a large one into blocks of rows) are noted in their
 /// place, `team` at a time as in its image loop, so that a pass's GEMM ceiling does not depend
 /// on the algorithm.
@@ -93,7 +93,7 @@ GemmProblem product(std::int64_t m, std::int64_t n, std::int64_t k, bool trans_b
 template <class T>
 void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                     bool accumulate) {
-  if (use_direct<T>(ConvKernel::forward, g, count, product(w.count * g.O, g.pixels(), g.patch(), false), 1))
+  if (use_direct<T>(ConvKernel::forward, g, count, product(g.O, g.pixels(), g.patch(), false), w.count))
     return direct_conv2d_forward(g, count, x, w, out, accumulate);
   im2col_conv2d_forward(g, count, x, w, out, accumulate);
 }

@@ -154,19 +154,6 @@ template <class T> T* zeroed_padding(Scratch<T>& buf, int t, std::int64_t n, con
   return xp;
 }
 
-/// The M banks of `b` as one [M·rows, cols] row-major matrix: a view when they are already
-/// stacked contiguously, else a copy into `buf` (filters are small).
-template <class T>
-const T* stacked(Banks<const T> b, std::int64_t size, Tensor& buf) {
-  bool contiguous = true;
-  for (std::int64_t m = 1; m < b.count && contiguous; ++m) contiguous = b[m] == b.first + m * size;
-  if (contiguous) return b.first;
-  buf = Tensor::empty(Shape{b.count * size}, dtype_of<T>());
-  T* p = buf.data<T>();
-  for (std::int64_t m = 0; m < b.count; ++m) std::memcpy(p + m * size, b[m], static_cast<std::size_t>(size) * sizeof(T));
-  return p;
-}
-
 }  // namespace
 
 // ---- forward: y_i = W cols(x_i) ---------------------------------------------------------------
@@ -175,39 +162,33 @@ template <class T>
 void im2col_conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                     bool accumulate) {
   const std::int64_t M = w.count, O = g.O, KK = g.patch(), P = g.pixels(), OP = g.out_image();
-  Tensor wbuf;
-  const T* W = stacked(w, g.filters(), wbuf);  // [M·O, KK]
   const int threads = image_threads(count, 2.0 * count * M * O * KK * P);
   const std::int64_t rb = block_rows<T>(g, KK);
   Scratch<T> cols_buf(threads, g.pointwise() ? 0 : KK * rb * g.Wo);
-  Scratch<T> res_buf(threads, M > 1 ? M * OP : 0);
   Scratch<T> pad_buf(threads, padded_size(g));
   const Padded padded(g.C, g.H, g.W, g.pad, g.pad, 1);
+  const T beta = accumulate ? T(1) : T(0);
   gemm_override();  // a bad GRADHPO_GEMM throws here, not inside the parallel region
   for_images(threads, count, [&](int t, std::int64_t begin, std::int64_t end) {
     T* cols = cols_buf(t);
     T* xp = zeroed_padding(pad_buf, t, 1, g);
     for (std::int64_t i = begin; i < end; ++i) {
       const T* xi = x + i * g.in_image();
-      // Y[:, block] (+)= W cols(block); with M banks into [M·O, P] first, then to each bank.
-      T* Y = M == 1 ? out[0] + i * OP : res_buf(t);
-      const bool add = M == 1 && accumulate;
+      // Y_m[:, block] (+)= W_m cols(block): one product per filter bank, of the shape the bank has
+      // alone, so that each bank has the bits it has alone (conv.h). One [M·O, KK] product over
+      // all banks could run another GEMM library than the bank's own shape does: the planner
+      // chooses per shape, at run time.
       if (g.pointwise()) {
-        gemm_strided<T>(M * O, P, KK, W, KK, false, xi, P, false, Y, P, T(1), add ? T(1) : T(0));
-      } else {
-        const T* src = patch_source(padded, xi, xp);
-        for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
-          const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo;
-          im2col_rows(g, src, cols, oh0, oh1);
-          gemm_strided<T>(M * O, np, KK, W, KK, false, cols, np, false, Y + oh0 * g.Wo, P, T(1), add ? T(1) : T(0));
-        }
+        for (std::int64_t m = 0; m < M; ++m)
+          gemm_strided<T>(O, P, KK, w[m], KK, false, xi, P, false, out[m] + i * OP, P, T(1), beta);
+        continue;
       }
-      if (M == 1) continue;
-      for (std::int64_t m = 0; m < M; ++m) {
-        Vec<T> dst(out[m] + i * OP, OP);
-        ConstVec<T> src(res_buf(t) + m * OP, OP);
-        if (accumulate) dst += src;
-        else dst = src;
+      const T* src = patch_source(padded, xi, xp);
+      for (std::int64_t oh0 = 0; oh0 < g.Ho; oh0 += rb) {
+        const std::int64_t oh1 = std::min(g.Ho, oh0 + rb), np = (oh1 - oh0) * g.Wo;
+        im2col_rows(g, src, cols, oh0, oh1);
+        for (std::int64_t m = 0; m < M; ++m)
+          gemm_strided<T>(O, np, KK, w[m], KK, false, cols, np, false, out[m] + i * OP + oh0 * g.Wo, P, T(1), beta);
       }
     }
   });
