@@ -61,8 +61,6 @@ std::string divergence_of(const std::function<void()>& f) {
   return "(no divergence)";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 }  // namespace
 
 TEST_CASE("Adam in PyTorch's form: exact hypergradients where v stays exactly 0 (no NaN), = central differences") {

@@ -49,17 +49,6 @@ hpo::Hyperparameters toy_groups(const std::string& l2_name, const std::string& w
   return h;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 /// The toy: L_train = (w − α)², L_val = αw − 2α + 1, plus a second user value `extra`
 /// that each test reads (or not) in its own way.
 hpo::BilevelProblem toy_alpha(hpo::TrainLoss train, hpo::ValLoss val = nullptr) {

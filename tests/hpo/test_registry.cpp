@@ -177,15 +177,6 @@ class DroppedVelocityTangent final : public hpo::Method {
   }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST_CASE("every registered offline method agrees with finite differences, the other exact methods or its reference") {

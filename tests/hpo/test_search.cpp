@@ -20,6 +20,8 @@
 
 using namespace gradhpo;
 using namespace gradhpo::hpo;
+using gradhpo::testing::contains;
+using gradhpo::testing::error_of;
 
 namespace {
 
@@ -84,17 +86,6 @@ bool same_trials(const SearchRun& a, const SearchRun& b) {
     if (a.trials[i].values != b.trials[i].values || a.trials[i].val_loss != b.trials[i].val_loss) return false;
   return true;
 }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -155,5 +156,16 @@ inline hpo::Hypergradient run_method(const std::string& name, const hpo::Bilevel
 
 inline double rel(const Tensor& a, const std::vector<double>& b) { return fd::rel_error(a.to_vector(), b); }
 inline double rel(const Tensor& a, const Tensor& b) { return fd::rel_error(a.to_vector(), b.to_vector()); }
+
+/// The message of the Error `f` throws ("(no error)" when it throws none).
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace gradhpo::testing
