@@ -1,6 +1,7 @@
 #include "hyperparams.h"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "../engine/ops.h"
@@ -76,6 +77,96 @@ const char* kind_name(HyperKind k) {
 bool is_optimizer_defining(HyperKind k) {
   return k == HyperKind::learning_rate || k == HyperKind::momentum || k == HyperKind::weight_decay;
 }
+
+// ---- valid ranges -------------------------------------------------------------------------------
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+bool above_lower(const ValueRange& r, double v) { return r.lower_open ? v > r.lower : v >= r.lower; }
+bool below_upper(const ValueRange& r, double v) { return r.upper_open ? v < r.upper : v <= r.upper; }
+
+std::string bound_text(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+bool ValueRange::contains(double v) const { return !std::isnan(v) && above_lower(*this, v) && below_upper(*this, v); }
+
+double ValueRange::clamp(double v) const {
+  require(!std::isnan(v), "ValueRange::clamp: the value is NaN");
+  if (!above_lower(*this, v)) return lower_open ? std::nextafter(lower, kInf) : lower;
+  if (!below_upper(*this, v)) return upper_open ? std::nextafter(upper, -kInf) : upper;
+  return v;
+}
+
+bool ValueRange::contains(const ValueRange& in) const {
+  const bool low = in.lower > lower || (in.lower == lower && (in.lower_open || !lower_open));
+  const bool high = in.upper < upper || (in.upper == upper && (in.upper_open || !upper_open));
+  return low && high;
+}
+
+std::string ValueRange::text() const {
+  return std::string(lower_open || std::isinf(lower) ? "(" : "[") + bound_text(lower) + ", " + bound_text(upper) +
+         (upper_open || std::isinf(upper) ? ")" : "]");
+}
+
+ValueRange valid_range(HyperKind k) {
+  switch (k) {
+    case HyperKind::learning_rate:
+    case HyperKind::weight_decay:
+    case HyperKind::l2: return ValueRange::closed(0, kInf);
+    case HyperKind::momentum: return {0, 1, false, true};
+    case HyperKind::example_weight: return ValueRange::closed(0, 1);
+    case HyperKind::loss: return {};
+  }
+  return {};
+}
+
+namespace {
+
+ValueRange range_of(const HyperGroup& g) { return g.box ? *g.box : valid_range(g.kind); }
+
+/// One end of the raw range: the widest raw bound whose image is inside `r` at that end (±inf
+/// when the transform's whole image is). Transforms are increasing; `upper` picks the end.
+double raw_bound(const HyperGroup& g, const ValueRange& r, bool upper) {
+  const Transform t = g.transform;
+  const auto inside = [&](double raw) {
+    const double v = apply_transform(t, raw);
+    return upper ? below_upper(r, v) : above_lower(r, v);
+  };
+  const double far = upper ? kInf : -kInf;  // the end of the raw line on this side
+  if (inside(far)) return far;
+  const double b = upper ? r.upper : r.lower;
+  const bool open = upper ? r.upper_open : r.lower_open;
+  const double inward = upper ? -kInf : kInf;
+  double x = 0;
+  try {
+    x = inverse_transform(t, open ? std::nextafter(b, inward) : b);
+  } catch (const Error&) {
+    throw Error("hyperparameter group '" + g.name + "': its " + transform_name(t) + " transform cannot reach the " +
+                (upper ? "upper" : "lower") + " end of its range " + r.text());
+  }
+  // Rounding of the transform: step inwards until the image is inside, then outwards while it
+  // still is (a few ulps at most).
+  for (int i = 0; i < 64 && !inside(x); ++i) x = std::nextafter(x, inward);
+  require(inside(x), "hyperparameter group '" + g.name + "': no raw value maps to the " + (upper ? "upper" : "lower") +
+                         " end of its range " + r.text() + " through its " + transform_name(t) + " transform");
+  for (int i = 0; i < 64 && inside(std::nextafter(x, far)); ++i) x = std::nextafter(x, far);
+  return x;
+}
+
+ValueRange raw_range_of(const HyperGroup& g) {
+  const ValueRange r = range_of(g);
+  return ValueRange::closed(raw_bound(g, r, false), raw_bound(g, r, true));
+}
+
+}  // namespace
 
 // ---- groups -----------------------------------------------------------------------------------
 
@@ -228,6 +319,25 @@ void Hyperparameters::add(HyperGroup group) {
   require(group.spread != Spread::free || !is_optimizer_defining(group.kind),
           who + ": an optimizer-defining group is global, per tensor group or per entry");
   set_initial_values(group, who);
+  const ValueRange valid = valid_range(group.kind);
+  if (group.box) {
+    const ValueRange& b = *group.box;
+    require(!std::isnan(b.lower) && !std::isnan(b.upper), who + ": a bound of its box is NaN");
+    require(b.lower < b.upper || (b.lower == b.upper && !b.lower_open && !b.upper_open),
+            who + ": its box " + b.text() + " is empty");
+    require(valid.contains(b), who + ": its box " + b.text() + " is outside the valid range " + valid.text() + " of " +
+                                   kind_name(group.kind) + " hyperparameters");
+  }
+  const ValueRange range = range_of(group);
+  (void)raw_range_of(group);  // throws when the transform cannot reach the range
+  for (std::size_t i = 0; i < group.init.size(); ++i)
+    if (!range.contains(group.init[i])) {
+      std::ostringstream m;
+      m << who << ": initial value " << group.init[i] << (group.init.size() > 1 ? " (entry " + std::to_string(i) + ")" : "")
+        << " is outside " << (group.box ? "its box " : "the valid range ") << range.text() << " of "
+        << kind_name(group.kind) << " hyperparameters";
+      throw Error(m.str());
+    }
   offsets_.push_back(size_);
   size_ += group.size();
   groups_.push_back(std::move(group));
@@ -262,6 +372,42 @@ bool Hyperparameters::has_optimizer_defining() const {
   for (const HyperGroup& g : groups_)
     if (is_optimizer_defining(g.kind)) return true;
   return false;
+}
+
+ValueRange Hyperparameters::range(int g) const { return range_of(group(g)); }
+
+ValueRange Hyperparameters::raw_range(int g) const { return raw_range_of(group(g)); }
+
+std::vector<std::int64_t> Hyperparameters::project(std::vector<double>& theta) const {
+  require(static_cast<std::int64_t>(theta.size()) == size_, "project: θ has " + std::to_string(theta.size()) +
+                                                                " entries for " + std::to_string(size_) + " hyperparameters");
+  std::vector<std::int64_t> clipped;
+  for (int g = 0; g < static_cast<int>(groups_.size()); ++g) {
+    const ValueRange r = raw_range(g);
+    if (std::isinf(r.lower) && std::isinf(r.upper)) continue;  // in range by construction
+    for (std::int64_t i = offset(g); i < offset(g) + group(g).size(); ++i) {
+      double& x = theta[static_cast<std::size_t>(i)];
+      if (std::isnan(x) || r.contains(x)) continue;  // NaN: check_theta's to report
+      x = r.clamp(x);
+      clipped.push_back(i);
+    }
+  }
+  return clipped;
+}
+
+void Hyperparameters::check_range(const Tensor& theta, const char* who) const {
+  check_theta(theta, who);
+  const std::vector<double> raw = theta.to_vector();
+  for (std::int64_t i = 0; i < size_; ++i) {
+    const int g = group_of(i);
+    const double v = apply_transform(group(g).transform, raw[static_cast<std::size_t>(i)]);
+    if (range(g).contains(v)) continue;
+    std::ostringstream m;
+    m << who << ": hyperparameter " << entry_name(i) << " = " << v << " is outside "
+      << (group(g).box ? "its box " : "the valid range ") << range(g).text() << " of " << kind_name(group(g).kind)
+      << " hyperparameters (raw value θ[" << i << "] = " << raw[static_cast<std::size_t>(i)] << ")";
+    throw Error(m.str());
+  }
 }
 
 Tensor Hyperparameters::initial(DType dtype) const {
@@ -357,7 +503,8 @@ std::string Hyperparameters::describe() const {
   std::ostringstream s;
   for (const HyperGroup& g : groups_) {
     s << g.name << ": " << kind_name(g.kind) << ", " << transform_name(g.transform) << ", " << g.blocks << " block"
-      << (g.blocks == 1 ? "" : "s") << " x " << g.width << "\n";
+      << (g.blocks == 1 ? "" : "s") << " x " << g.width << ", " << (g.box ? "box " : "range ") << range_of(g).text()
+      << "\n";
   }
   return s.str();
 }

@@ -20,6 +20,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,42 @@ enum class HyperKind : std::uint8_t {
 const char* kind_name(HyperKind k);
 bool is_optimizer_defining(HyperKind k);
 
+/// An interval of values λ: [lower, upper], either end open ("(") or infinite. What a group's
+/// values may be (its kind's valid range, or a user's own box inside it), checked on the initial
+/// values and on search boxes, and kept by every outer optimizer by projection (outer.h).
+struct ValueRange {
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
+  bool lower_open = false, upper_open = false;  ///< an open end excludes its bound (momentum's 1)
+
+  static ValueRange closed(double lower, double upper) { return {lower, upper, false, false}; }
+  bool contains(double v) const;
+  /// The nearest value in the range: v itself when it is inside (bit for bit); the bound, or the
+  /// double next to it inside the range when that end is open. Throws Error for NaN.
+  double clamp(double v) const;
+  /// Whether every value of `inner` is in this range.
+  bool contains(const ValueRange& inner) const;
+  /// "[0, inf)", "[0, 1)", "(-inf, inf)".
+  std::string text() const;
+};
+
+/// The values a kind of hyperparameter may take:
+///   learning rate    [0, inf)  The step is −λ∇L: a negative rate climbs the loss. 0 is in the
+///                              range because Micaelli & Storkey's Algorithm 1 starts every
+///                              hyperparameter at 0 (a rate of 0 leaves w unchanged, and the
+///                              hypergradient there is well defined); the projection needs a
+///                              closed set, so a rate below 0 is projected to 0, never to an
+///                              arbitrary floor. A user who wants λ > 0 strictly gives a box
+///                              (HyperGroup::box) or the exp/softplus transform.
+///   momentum         [0, 1)    β = 1 never forgets a gradient (the velocity grows without
+///                              bound); β < 0 alternates its sign. Projected to the largest
+///                              double below 1.
+///   weight decay     [0, inf)  PyTorch's μ: μ < 0 grows the weights.
+///   L2               [0, inf)  ½λ‖w‖²: λ < 0 makes the training loss unbounded below.
+///   example weights  [0, 1]    data hyper-cleaning's per-example weights.
+///   loss             (-inf, inf)  a user's own value: no range unless the user gives a box.
+ValueRange valid_range(HyperKind k);
+
 /// How the `width` values of one block spread over the parameters.
 enum class Spread : std::uint8_t {
   global,        ///< width 1: one value for every parameter
@@ -78,6 +116,10 @@ struct HyperGroup {
   /// The explicit alternative: initial raw values θ (before the transform), same sizes. Give
   /// `init` or `init_raw`, not both; after add() the stored group holds both.
   std::vector<double> init_raw;
+  /// A user's own box on λ (after the transform), e.g. {1e-4, 1} for a learning rate; it must lie
+  /// inside the kind's valid range (valid_range). Unset: the valid range. Hyperparameters::range
+  /// gives the one in force; the outer optimizers project θ so that λ stays in it.
+  std::optional<ValueRange> box;
   std::int64_t size() const { return blocks * width; }
 };
 
@@ -136,6 +178,20 @@ class Hyperparameters {
   std::int64_t offset(int g) const { return offsets_.at(static_cast<std::size_t>(g)); }
   bool has_loss_defining() const;
   bool has_optimizer_defining() const;
+
+  /// The range group g's values λ must stay in: its box, or its kind's valid range.
+  ValueRange range(int g) const;
+  /// The same on the raw values θ of group g: the widest [lo, hi] (±inf where the transform
+  /// cannot leave the range) with transform(θ) in range(g) for every θ in it. Transforms are
+  /// increasing, so this is the range's preimage, moved inwards by an ulp or two where the
+  /// transform's rounding would otherwise land a bound's image outside.
+  ValueRange raw_range(int g) const;
+  /// Projects θ [N] onto the ranges in place: each entry outside its group's raw_range is set to
+  /// the nearest value inside; entries inside keep their bits. Returns the flat indices set.
+  std::vector<std::int64_t> project(std::vector<double>& theta) const;
+  /// Throws Error naming the first entry of θ whose λ is outside its group's range ("weight_decay
+  /// = -0.002 is outside the valid range [0, inf) of weight decay"), after check_theta's checks.
+  void check_range(const Tensor& theta, const char* who) const;
 
   /// θ₀: every group's initial raw values, in group order.
   Tensor initial(DType dtype = DType::f64) const;

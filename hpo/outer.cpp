@@ -34,7 +34,8 @@ void OuterOptions::validate(std::size_t groups) const {
   require(sign_halvings_to_stop >= 0 && max_rejections >= 0, "outer optimizer: counts must be >= 0");
 }
 
-OuterOptimizer::OuterOptimizer(const Hyperparameters& hyper, OuterOptions options) : options_(std::move(options)) {
+OuterOptimizer::OuterOptimizer(const Hyperparameters& hyper, OuterOptions options)
+    : options_(std::move(options)), hyper_(&hyper) {
   options_.validate(hyper.count());
   const std::size_t N = static_cast<std::size_t>(hyper.size());
   state_.step.resize(N);
@@ -48,7 +49,7 @@ OuterOptimizer::OuterOptimizer(const Hyperparameters& hyper, OuterOptions option
   state_.v.assign(N, 0.0);
 }
 
-void OuterOptimizer::update(Tensor& theta, const Tensor& hypergradient) {
+std::vector<std::int64_t> OuterOptimizer::update(Tensor& theta, const Tensor& hypergradient) {
   const std::size_t N = state_.step.size();
   require(static_cast<std::size_t>(hypergradient.numel()) == N && static_cast<std::size_t>(theta.numel()) == N,
           "outer optimizer: θ and its hypergradient must have " + std::to_string(N) + " entries");
@@ -80,7 +81,9 @@ void OuterOptimizer::update(Tensor& theta, const Tensor& hypergradient) {
       }
     }
   }
+  std::vector<std::int64_t> clipped = hyper_->project(th);  // λ back into its range
   theta = Tensor::from(th, theta.shape(), theta.dtype());
+  return clipped;
 }
 
 void OuterOptimizer::halve_steps() {
@@ -113,7 +116,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 Tensor start_theta(const BilevelProblem& p, const Tensor& theta0) {
+  if (theta0.defined()) p.hyper.check_range(theta0, "outer loop: theta0");
   return theta0.defined() ? theta0.clone().to(DType::f64) : p.hyper.initial(DType::f64);
+}
+
+/// Whether the loop gives up on rejections; if so, the run says why.
+bool give_up(OuterRun& run, const OuterOptions& options, const std::string& last) {
+  if (run.rejections <= options.max_rejections) return false;
+  run.gave_up = true;
+  run.stop_reason = "gave up: " + std::to_string(run.rejections) + " diverged inner runs (more than max-rejections = " +
+                    std::to_string(options.max_rejections) + "), θ is not a learned result; last: " + last;
+  return true;
 }
 
 /// Shared by both loops: computes one hypergradient, or records a rejection. Returns true when
@@ -129,7 +142,7 @@ bool outer_step(const BilevelProblem& p, const Method& method, OuterOptimizer& o
     row.cost = hg.cost;
     if (!hg.final_state.parts.empty()) row.final_weights = hg.final_state.w();
     run.final_state = std::move(hg.final_state);
-    opt.update(theta, row.hypergradient);
+    row.clipped = opt.update(theta, row.hypergradient);
     return true;
   } catch (const InnerDivergence& e) {
     row.rejected = true;
@@ -187,10 +200,7 @@ OuterRun run_outer(const BilevelProblem& problem, const Method& method, const Ou
       run.stop_reason = "stopped by the caller";
       break;
     }
-    if (run.rejections > options.max_rejections) {
-      run.stop_reason = "too many diverged inner runs (" + std::to_string(run.rejections) + "); last: " + row.message;
-      break;
-    }
+    if (give_up(run, options, row.message)) break;
     if (opt.converged()) {
       run.stop_reason = "sign stopping rule: every step size halved " + std::to_string(options.sign_halvings_to_stop) + " times";
       break;
@@ -262,10 +272,7 @@ OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, c
         run.stop_reason = "stopped by the caller";
         stop = true;
       }
-      if (run.rejections > options.max_rejections) {
-        run.stop_reason = "too many diverged inner runs (" + std::to_string(run.rejections) + "); last: " + row.message;
-        stop = true;
-      }
+      if (give_up(run, options, row.message)) stop = true;
     }
   }
   run.theta = theta;

@@ -8,7 +8,12 @@
 //          flipped that often, "an indicator of convergence instead of their magnitude".
 //   sgd    θ ← θ − η dL/dθ
 //   adam   Kingma & Ba 2015, with bias correction
-// each with optional clipping of the hypergradient to ±clip first.
+// each with optional clipping of the hypergradient to ±clip first, and each followed by the
+// projection of θ onto the groups' ranges (Hyperparameters::project: λ stays in its kind's valid
+// range or the user's box — a weight decay never goes below 0, a momentum never reaches 1). The
+// entries the projection moved are reported (OuterStep::clipped); where nothing is clipped the
+// projection leaves θ's bits alone. Projected Adam/SGD keep their moments as they are; the sign
+// optimizer's γ and signs are Algorithm 1's whether or not the step was clipped.
 //
 // Non-greedy (run_outer): every outer step trains from S_0 for the whole horizon and
 // differentiates it. Greedy (run_greedy): the horizon is cut into segments of H < T steps;
@@ -19,7 +24,10 @@
 // An inner run that diverges (NaN/inf, or a loss above the problem's bound) is never fed to the
 // outer optimizer: the step is rejected, θ goes back to the previous value, every step size is
 // halved, and the rejection is recorded as a FailedTrial (trial.h) with the method, the outer
-// step, the inner step and the hyperparameters.
+// step, the inner step and the hyperparameters. After more than max_rejections rejections the
+// loop gives up: OuterRun::gave_up is set and stop_reason says so — the θ it holds then is the
+// last one that trained, never a result to report as learned (halving the steps again and again
+// would only shrink the update towards nothing: the schedule of Algorithm 1 started at 0 stays 0).
 //
 // These are the loops themselves; hpo::solve (solve.h) runs them from validated options by a
 // method's registry name, keeps the typed resume state (state.h) and does early stopping.
@@ -64,8 +72,9 @@ struct OuterState {
 class OuterOptimizer {
  public:
   OuterOptimizer(const Hyperparameters& hyper, OuterOptions options);
-  /// θ ← update(θ, dL/dθ) in place (hypergradient clipped first when asked).
-  void update(Tensor& theta, const Tensor& hypergradient);
+  /// θ ← update(θ, dL/dθ) in place (hypergradient clipped first when asked), then θ projected
+  /// onto the groups' ranges. Returns the flat indices of θ the projection moved (ascending).
+  std::vector<std::int64_t> update(Tensor& theta, const Tensor& hypergradient);
   /// After a rejected step: every step size halved.
   void halve_steps();
   /// The sign optimizer's stopping rule.
@@ -77,6 +86,7 @@ class OuterOptimizer {
  private:
   OuterOptions options_;
   OuterState state_;
+  const Hyperparameters* hyper_;  ///< the groups whose ranges θ is projected onto
 };
 
 /// One row per outer step (or per greedy segment).
@@ -92,6 +102,9 @@ struct OuterStep {
   FailedTrial failure;            ///< when rejected: method, outer step, inner step, hyperparameters, reason
   std::string message;            ///< when rejected: rejection_message(failure)
   Tensor next_theta;              ///< θ after this step (the update, or the θ a rejection went back to)
+  /// Flat indices of next_theta that the projection onto the groups' ranges moved (the update
+  /// would have left λ outside its range); empty when nothing was clipped or the step was rejected.
+  std::vector<std::int64_t> clipped;
   Tensor final_weights;           ///< w_T of this step's inner run (undefined when rejected)
   int rejections = 0;             ///< rejected steps so far, this one included
   int pass = 0;                   ///< greedy: the pass over the horizon this segment belongs to
@@ -124,6 +137,9 @@ struct OuterRun {
   InnerState final_state;         ///< greedy: the weights training ended with
   std::string stop_reason;
   int rejections = 0;
+  /// The loop stopped because more than max_rejections inner runs diverged: `theta` is not a
+  /// learned result, and a caller should say so and fail (hpo::Summary::ok()).
+  bool gave_up = false;
   double seconds = 0;
 };
 

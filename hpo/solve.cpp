@@ -54,6 +54,7 @@ SolveRow row_of(const OuterStep& s, bool greedy) {
   row.cost = s.cost;
   row.rejected = s.rejected;
   row.failure = s.failure;
+  row.clipped = s.clipped;
   row.pass = s.pass;
   // Greedy: a segment that reached T leaves weights trained for the whole horizon.
   row.pass_end = greedy && !s.rejected && s.next_first == 0;
@@ -114,7 +115,7 @@ void SolveOptions::validate(const BilevelProblem& problem) const {
                                         " differentiates whole runs only");
   }
   entry.make(parsed)->check_supports(problem);
-  if (theta0.defined()) problem.hyper.check_theta(theta0, "solve: theta0");
+  if (theta0.defined()) problem.hyper.check_range(theta0, "solve: theta0");
   if (!resume) return;
   require(resume->method == method, "solve: the resume state is of method '" + resume->method + "', not '" + method + "'");
   const std::string recorded = recorded_options();
@@ -175,6 +176,7 @@ Summary solve(const BilevelProblem& problem, const SolveOptions& o) {
   s.final_state = std::move(run.final_state);
   s.stop_reason = run.stop_reason;
   s.rejections = run.rejections;
+  s.gave_up = run.gave_up;
   s.seconds = run.seconds;
   for (const SolveRow& row : s.rows) {
     if (row.rejected) s.failures.push_back(row.failure);
@@ -195,7 +197,7 @@ std::string Summary::brief() const {
   if (best_step >= 0)
     b << ", best L_val " << std::setprecision(4) << rows[static_cast<std::size_t>(best_step)].val_loss << " at step "
       << best_step;
-  b << ", " << std::fixed << std::setprecision(1) << seconds << " s; stopped: " << stop_reason;
+  b << ", " << std::fixed << std::setprecision(1) << seconds << " s; " << (gave_up ? "" : "stopped: ") << stop_reason;
   return b.str();
 }
 
@@ -211,8 +213,12 @@ std::string Summary::full_report(const Hyperparameters& h) const {
       continue;
     }
     r << std::scientific << std::setprecision(6) << std::setw(14) << row.val_loss << std::setw(14) << row.hypergradient_norm
-      << std::fixed << std::setprecision(2) << std::setw(10) << row.cost.seconds << (row.pass_end ? "  pass end" : "")
-      << "\n";
+      << std::fixed << std::setprecision(2) << std::setw(10) << row.cost.seconds << (row.pass_end ? "  pass end" : "");
+    if (!row.clipped.empty()) {
+      r << "  clipped to range:";
+      for (std::size_t k = 0; k < row.clipped.size(); ++k) r << (k ? ", " : " ") << h.entry_name(row.clipped[k]);
+    }
+    r << "\n";
     r << std::defaultfloat;
   }
   auto values = [&](const char* what, const Tensor& theta) {

@@ -17,7 +17,10 @@
 // resume included (greedy: the pass end whose carried weights have the lowest L_val), and
 // best_theta its θ. With a state file, the state (state.h's SolveState) is saved after every outer
 // step, atomically, and `resume` continues from it to the same bits as the uninterrupted run.
-// A diverged inner run is a rejected step (outer.h), kept in the rows and in Summary::failures.
+// A diverged inner run is a rejected step (outer.h), kept in the rows and in Summary::failures;
+// a loop rejected more than max_rejections times gives up: Summary::gave_up, ok() false, and a
+// stop_reason that says so — a caller warns and exits non-zero (tools/cmd_hpo.cpp). θ is kept in
+// the groups' ranges by the outer optimizer's projection; SolveRow::clipped names what it moved.
 #pragma once
 
 #include <cstdint>
@@ -67,10 +70,16 @@ struct Summary {
   InnerState final_state;           ///< greedy: the weights training ended with
   std::vector<FailedTrial> failures;///< every rejected step
   int rejections = 0;
+  /// The loop gave up after more than max_rejections diverged inner runs (OuterRun::gave_up):
+  /// `theta` is then not a learned result.
+  bool gave_up = false;
   std::string stop_reason;
   double seconds = 0;               ///< the outer loop's wall time in this call (resumed: since the resume)
   Cost cost;                        ///< summed over every row (peaks: the largest)
 
+  /// False when the run did not end well: it gave up on rejections. What a program's exit status
+  /// follows.
+  bool ok() const { return !gave_up; }
   /// One line: "forward + sign: 10 outer steps, 0 rejected, best L_val 0.4288 at step 7, 41.2 s;
   /// stopped: max steps (10)".
   std::string brief() const;

@@ -235,8 +235,11 @@ void save_record(RecordType type, std::uint32_t version, const std::string& payl
   write_file_atomically(path, w.buf);
 }
 
-/// The payload of a record of `type` and `version`, after every check of the container.
-std::string load_record(RecordType type, std::uint32_t version, const std::string& path) {
+/// The payload of a record of `type` and a version in [oldest, version] (the one read goes to
+/// `*read_version` when given), after every check of the container.
+std::string load_record(RecordType type, std::uint32_t version, const std::string& path, std::uint32_t oldest = 0,
+                        std::uint32_t* read_version = nullptr) {
+  if (oldest == 0) oldest = version;
   std::ifstream f(path, std::ios::binary);
   require(static_cast<bool>(f), "cannot open state file '" + path + "'");
   const std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -251,9 +254,11 @@ std::string load_record(RecordType type, std::uint32_t version, const std::strin
   std::memcpy(&size, all.data() + 16, 8);
   require(got_type == static_cast<std::uint32_t>(type), "state file '" + path + "' holds " + record_name(got_type) +
                                                             ", not " + record_name(static_cast<std::uint32_t>(type)));
-  require(got_version == version, "state file '" + path + "' has format version " + std::to_string(got_version) +
-                                      " of " + record_name(got_type) + "; this build reads version " +
-                                      std::to_string(version));
+  require(got_version >= oldest && got_version <= version,
+          "state file '" + path + "' has format version " + std::to_string(got_version) + " of " + record_name(got_type) +
+              "; this build reads version " + std::to_string(version) +
+              (oldest == version ? "" : " (and from version " + std::to_string(oldest) + ")"));
+  if (read_version) *read_version = got_version;
   const std::size_t body = all.size() - kHead;
   require(body >= 4 && size <= body - 4, "state file '" + path + "' is truncated: " +
                                              std::to_string(body < 4 ? 0 : body - 4) + " of " + std::to_string(size) +
@@ -383,9 +388,10 @@ void write_row(Writer& w, const SolveRow& row) {
     w.str(name);
     w.pod<double>(value);
   }
+  w.vec(row.clipped);  // version 2
 }
 
-SolveRow read_row(Reader& r) {
+SolveRow read_row(Reader& r, std::uint32_t version) {
   SolveRow row;
   row.step = r.pod<std::int32_t>();
   row.first_inner = r.pod<std::int64_t>();
@@ -404,6 +410,7 @@ SolveRow read_row(Reader& r) {
     std::string name = r.str();
     row.metrics[name] = r.pod<double>();
   }
+  if (version >= 2) row.clipped = r.vec<std::int64_t>();
   return row;
 }
 
@@ -427,7 +434,8 @@ void save_state(const SolveState& s, const std::string& path) {
 }
 
 SolveState load_solve_state(const std::string& path) {
-  const std::string payload = load_record(RecordType::solve, SolveState::kVersion, path);
+  std::uint32_t version = 0;
+  const std::string payload = load_record(RecordType::solve, SolveState::kVersion, path, 1, &version);
   Reader r(payload.data(), payload.size(), path);
   SolveState s;
   s.method = r.str();
@@ -441,7 +449,7 @@ SolveState load_solve_state(const std::string& path) {
   s.first_inner = r.pod<std::int64_t>();
   s.start = r.inner();
   const std::uint64_t rows = r.count(r.remaining(), "rows");
-  for (std::uint64_t i = 0; i < rows; ++i) s.rows.push_back(read_row(r));
+  for (std::uint64_t i = 0; i < rows; ++i) s.rows.push_back(read_row(r, version));
   r.done();
   return s;
 }

@@ -54,11 +54,15 @@ struct SolveRow {
   /// What the caller scored at this step (SolveOptions::on_step: validation accuracy, a greedy
   /// pass end's test accuracy), kept with the row in the state so a resumed run still has them.
   std::map<std::string, double> metrics;
+  /// Flat indices of θ that the update after this step moved back into their groups' ranges
+  /// (OuterStep::clipped; the row's θ is where the step started, so these name entries of the next
+  /// row's θ). Record version 2; empty in rows read from version 1.
+  std::vector<std::int64_t> clipped;
 };
 
 /// Where an interrupted outer loop continues (solve.h), after `next_step` outer steps.
 struct SolveState {
-  static constexpr int kVersion = 1;
+  static constexpr int kVersion = 2;  // 1: rows without `clipped` (still read)
   std::string method;               ///< the registry name of the offline method
   std::string options_json;         ///< the method's options and the outer loop's, as recorded
   Tensor theta;                     ///< θ the next step starts from (float64)

@@ -163,9 +163,23 @@ Setup load_setup(const HpoOptions& o) {
   return s;
 }
 
+/// A failed trial as results.json keeps it (its value null when not finite or unknown).
+nlohmann::json failure_json(const hpo::FailedTrial& f) {
+  nlohmann::json lam = nlohmann::json::object();
+  for (const auto& [name, value] : f.hyperparameters) lam[name] = value;
+  return {{"method", f.method}, {"trial", f.trial}, {"inner_step", f.inner_step},
+          {"value", std::isfinite(f.value) ? nlohmann::json(f.value) : nlohmann::json(nullptr)},
+          {"hyperparameters", lam}, {"reason", f.reason}};
+}
+
+/// The exit status of a run that ended without a result (every cosine diverged, or the outer loop
+/// gave up on rejections): distinct from 1, an error before or during the work.
+constexpr int kNoResult = 2;
+
 void run_cosine(const HpoOptions& o, const Setup& e, const RunFolder* folder) {
   double best_acc = -1, best_lr = 0;
   std::vector<std::vector<std::string>> rows;
+  std::vector<hpo::FailedTrial> failed;  // a diverged lr0 is a failed trial, not the end of the run
   BarPlot bars{"hand-tuned cosine schedules: validation accuracy", "validation accuracy (%)", {}, {}};
   auto task_for = [&](double lr0) {
     nn::OptimizerConfig c;
@@ -174,7 +188,17 @@ void run_cosine(const HpoOptions& o, const Setup& e, const RunFolder* folder) {
   };
   for (double lr0 : o.cosine_lrs) {
     const hpo::ClassificationTask task = task_for(lr0);
-    const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
+    hpo::InnerRun r;
+    try {
+      r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
+    } catch (const hpo::InnerDivergence& err) {
+      failed.push_back(hpo::failed_trial(task.problem.hyper, Tensor(), "cosine", static_cast<std::int64_t>(rows.size()),
+                                         err.step(), err.value(), err.what()));
+      failed.back().hyperparameters = {{"lr0", lr0}};
+      std::cout << "  cosine lr0 = " << lr0 << ": failed: " << failed.back().brief() << "\n";
+      rows.push_back({fixed(lr0, 3), "failed", ""});
+      continue;
+    }
     const double acc = task.evaluate(r.final_state.w(), e.d.val).accuracy;
     std::cout << "  cosine lr0 = " << lr0 << ": validation accuracy " << fixed(100 * acc, 2) << "% (" << fixed(r.seconds, 1)
               << " s)\n";
@@ -182,6 +206,13 @@ void run_cosine(const HpoOptions& o, const Setup& e, const RunFolder* folder) {
     bars.labels.push_back("lr0 " + fixed(lr0, 2));
     bars.values.push_back(100 * acc);
     if (acc > best_acc) best_acc = acc, best_lr = lr0;
+  }
+  nlohmann::json failures = nlohmann::json::array();
+  for (const hpo::FailedTrial& f : failed) failures.push_back(failure_json(f));
+  if (best_acc < 0) {  // every lr0 diverged: no schedule to report
+    std::cerr << "gradhpo hpo: warning: every initial learning rate of the cosine schedule diverged\n";
+    if (folder) folder->write_json("results.json", {{"method", "cosine"}, {"failed_trials", failures}});
+    throw CLI::RuntimeError(kNoResult);
   }
   const hpo::ClassificationTask task = task_for(best_lr);
   const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
@@ -192,7 +223,7 @@ void run_cosine(const HpoOptions& o, const Setup& e, const RunFolder* folder) {
   const std::vector<std::string> header = {"lr0", "validation accuracy (%)", "seconds"};
   folder->write("results.csv", csv_table(header, rows));
   folder->write_json("results.json", {{"method", "cosine"}, {"best_lr0", best_lr}, {"test_accuracy", et.accuracy},
-                                      {"test_loss", et.loss}});
+                                      {"test_loss", et.loss}, {"failed_trials", failures}});
   const std::vector<std::string> pics = draw(bars, folder->file("cosine"));
   folder->write_index("gradhpo hpo: hand-tuned cosine", {{"Runs", html_table(header, rows)}}, {"cosine.svg"});
   std::cout << "plots: " << pics[0] << "\n";
@@ -264,7 +295,13 @@ nlohmann::json row_json(const hpo::Hyperparameters& h, const hpo::SolveRow& s) {
   row["hyperparameters"] = lam;
   if (s.rejected) {
     row["message"] = hpo::rejection_message(s.failure);
+    row["failure"] = failure_json(s.failure);
     return row;
+  }
+  if (!s.clipped.empty()) {  // entries the update moved back into their valid range
+    nlohmann::json names = nlohmann::json::array();
+    for (std::int64_t i : s.clipped) names.push_back(h.entry_name(i));
+    row["clipped"] = names;
   }
   row["val_loss"] = s.val_loss;
   row["train_loss"] = s.train_loss;
@@ -440,6 +477,7 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   so.on_step = step_printer(task, e, progress, folder.get(), results);
   const hpo::Summary s = hpo::solve(task.problem, so);
   progress.clear();
+  if (!s.ok()) std::cerr << "gradhpo hpo: warning: " << s.stop_reason << "\n";
   std::cout << "stopped: " << s.stop_reason << "; " << s.rejections << " rejected steps; " << fixed(s.seconds, 1)
             << " s in the outer loop\nlearned: " << schedule_text(h, s.theta) << "\n";
   const Scores final_scores = score(task, e, progress, s.theta, o.method + ", the final θ trained from w0");
@@ -447,6 +485,7 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
   std::cout << "wall " << fixed(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1)
             << " s, peak RSS " << fixed(peak_rss_mb(), 1) << " MB\n";
   if (folder) write_folder(*folder, o, e, h, s, final_scores, best_test);
+  if (!s.ok()) throw CLI::RuntimeError(kNoResult);  // the outer loop gave up: no learned result
 }
 
 }  // namespace

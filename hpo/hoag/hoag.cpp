@@ -215,10 +215,12 @@ struct StepSize {
   }
 };
 
-Tensor projected_step(const Tensor& theta, const Tensor& p, double step, const HoagOptions& o) {
+/// P_D: the box [theta_min, theta_max] on θ, then the groups' ranges on λ (Hyperparameters::project).
+Tensor projected_step(const Hyperparameters& h, const Tensor& theta, const Tensor& p, double step, const HoagOptions& o) {
   std::vector<double> th = theta.to_vector();
   const std::vector<double> g = p.to_vector();
   for (std::size_t i = 0; i < th.size(); ++i) th[i] = std::clamp(th[i] - step * g[i], o.theta_min, o.theta_max);
+  h.project(th);
   return Tensor::from(th, theta.shape(), DType::f64);
 }
 
@@ -231,7 +233,7 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
   problem.validate();
   const std::int64_t N = problem.hyper.size();
   Tensor theta = theta0.defined() ? theta0.to(DType::f64).clone() : problem.hyper.initial(DType::f64);
-  problem.hyper.check_theta(theta, "HOAG");
+  problem.hyper.check_range(theta, "HOAG");
   theta = theta.reshape(Shape{N});
 
   HoagRun run;
@@ -244,7 +246,9 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
   double g_prev = 0, eps_prev = 0;
   Tensor theta_prev;
   report_progress("HOAG", 0, options.max_iterations);
-  for (int k = 1; k <= options.max_iterations; ++k) {
+  // The loop's body is a try-block: an iteration whose training loss or hypergradient diverges
+  // ends the run there, recorded as a failed trial (the iterations before it are kept).
+  for (int k = 1; k <= options.max_iterations; ++k) try {
     const auto iteration_start = Clock::now();
     HoagIteration row;
     row.k = k;
@@ -305,7 +309,7 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
     const bool zero = norm(row.hypergradient) == 0;
     row.step_size = zero ? 0 : 1.0 / step.L;
     theta_prev = theta;
-    if (!zero) theta = projected_step(theta, row.hypergradient, 1.0 / step.L, options);
+    if (!zero) theta = projected_step(problem.hyper, theta, row.hypergradient, 1.0 / step.L, options);
     g_prev = row.val_loss;
     eps_prev = row.epsilon;
 
@@ -328,6 +332,11 @@ HoagRun run_hoag(const BilevelProblem& problem, const HoagOptions& options, cons
                         " passes used after iteration " + std::to_string(k);
       break;
     }
+  } catch (const InnerDivergence& e) {
+    const std::string reason = "HOAG iteration " + std::to_string(k) + ": " + e.what();
+    run.failure = failed_trial(problem.hyper, theta, "hoag", k - 1, e.step(), e.value(), reason);
+    run.stop_reason = "diverged: " + reason;
+    break;
   }
   run.theta = theta;
   run.w = w;

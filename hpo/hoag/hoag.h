@@ -32,10 +32,12 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "../methods/implicit.h"
+#include "../trial.h"
 
 namespace gradhpo::hpo {
 
@@ -95,6 +97,9 @@ struct HoagRun {
   Tensor theta;                   ///< θ after the last update
   Tensor w;                       ///< the inner solution at the last iteration's θ
   std::string stop_reason;
+  /// Set when an iteration diverged (its training loss or hypergradient not finite, or above the
+  /// problem's bound): the run stopped there, at θ = `theta`; the iterations before it are kept.
+  std::optional<FailedTrial> failure;
   double seconds = 0;
   /// One line per iteration: k, θ (first entries), L_val, ‖p‖, ε, step, inner and CG iterations.
   std::string table(const Hyperparameters& hyper) const;

@@ -37,11 +37,21 @@ SearchRun hoag_within(const BilevelProblem& problem, HoagOptions options, const 
     t.failed = sc.failed;
     if (t.failed) {  // an iterate whose training from w₀ diverges is no candidate
       ++run.failures;
-      t.failure = failed_trial(problem.hyper, it.theta, "hoag", t.index, -1, std::numeric_limits<double>::quiet_NaN(),
+      t.failure = failed_trial(problem.hyper, it.theta, "hoag", t.index, sc.failed_step, sc.failed_value,
                                "HOAG iterate " + std::to_string(it.k) + ", trained from w₀: " + sc.message);
     } else if (run.best < 0 || t.val_loss < run.best_val_loss()) {
       run.best = t.index;
     }
+    run.trials.push_back(std::move(t));
+  }
+  if (hoag.failure) {  // the iteration where HOAG's own solve diverged
+    Trial t;
+    t.index = static_cast<int>(run.trials.size());
+    t.theta = hoag.theta.clone();
+    t.failed = true;
+    t.failure = *hoag.failure;
+    t.failure.trial = t.index;
+    ++run.failures;
     run.trials.push_back(std::move(t));
   }
   run.inner_steps = meter.steps_used();

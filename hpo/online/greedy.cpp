@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <numeric>
 
 #include "../methods/one_step.h"
@@ -41,18 +42,18 @@ std::vector<std::int64_t> top_k_indices(const Tensor& x, std::int64_t k) {
   return idx;
 }
 
-void GeneralizedGreedy::apply_update(BilevelState& state, const Tensor& hypergradient) {
-  if (options_.top_k == 0 || options_.top_k >= hypergradient.numel()) {
-    OnlineMethod::apply_update(state, hypergradient);
-    return;
-  }
+std::vector<std::int64_t> GeneralizedGreedy::apply_update(BilevelState& state, const Tensor& hypergradient) {
+  if (options_.top_k == 0 || options_.top_k >= hypergradient.numel()) return OnlineMethod::apply_update(state, hypergradient);
   const Tensor before = state.theta.clone();
-  OnlineMethod::apply_update(state, hypergradient);
-  // 1_{S_t}: entries outside the top k go back to their old values.
+  const std::vector<std::int64_t> projected = OnlineMethod::apply_update(state, hypergradient);
+  // 1_{S_t}: entries outside the top k go back to their old values (in range: they were).
   const std::vector<std::int64_t> keep = top_k_indices(hypergradient, options_.top_k);
   Tensor theta = before.clone();
   for (std::int64_t i : keep) theta.flat_slice(i, 1).fill(state.theta.at(i));
   state.theta = theta;
+  std::vector<std::int64_t> clipped;  // the projected entries that were kept
+  std::set_intersection(projected.begin(), projected.end(), keep.begin(), keep.end(), std::back_inserter(clipped));
+  return clipped;
 }
 
 }  // namespace gradhpo::hpo

@@ -24,7 +24,7 @@ class GeneralizedGreedy final : public OnlineMethod {
  protected:
   Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
                             const InnerState& after, double& val_loss) override;
-  void apply_update(BilevelState& state, const Tensor& hypergradient) override;
+  std::vector<std::int64_t> apply_update(BilevelState& state, const Tensor& hypergradient) override;
 
  private:
   GreedyOptions options_;

@@ -41,7 +41,7 @@ OnlineStep HypergradientDescent::step(BilevelState& state) {
     out.hypergradient = step_hypergradient(u, next, state.inner, lp.grad, state.inner, unused);
   }
   out.train_loss = lp.loss;
-  apply_update(next, out.hypergradient);  // α_t = α_{t−1} − β h_t
+  out.clipped = apply_update(next, out.hypergradient);  // α_t = α_{t−1} − β h_t, kept >= 0
   // w_{t+1} = Φ(w_t, α_t, g_t), and u_t = ∂w_{t+1}/∂θ from the same step's JVP.
   Unroll u(*problem_, next.theta);
   StepJvp j = u.step_jvp(state.inner, {}, lp.grad, Tensor(), t);

@@ -20,17 +20,18 @@ BilevelState OnlineMethod::init(const Tensor& theta0) const {
   BilevelState s;
   s.method = name();
   s.theta = theta0.defined() ? theta0.clone().to(DType::f64) : problem_->hyper.initial(DType::f64);
-  problem_->hyper.check_theta(s.theta, name().c_str());
+  problem_->hyper.check_range(s.theta, name().c_str());
   s.inner = Unroll(*problem_, s.theta).initial_state();
   s.outer = OuterOptimizer(problem_->hyper, outer_).state();
   return s;
 }
 
-void OnlineMethod::apply_update(BilevelState& state, const Tensor& hypergradient) {
+std::vector<std::int64_t> OnlineMethod::apply_update(BilevelState& state, const Tensor& hypergradient) {
   OuterOptimizer opt(problem_->hyper, outer_);
   opt.state() = state.outer;
-  opt.update(state.theta, hypergradient);
+  std::vector<std::int64_t> clipped = opt.update(state.theta, hypergradient);
   state.outer = opt.state();
+  return clipped;
 }
 
 void OnlineMethod::place_inner(BilevelState& state) const {
@@ -55,7 +56,7 @@ OnlineStep OnlineMethod::step(BilevelState& state) {
     throw InnerDivergence(name() + ": the hypergradient of " + problem_->hyper.entry_name(i) + " at step " +
                               std::to_string(t) + " is not finite",
                           t, out.hypergradient.at(i));
-  apply_update(next, out.hypergradient);
+  out.clipped = apply_update(next, out.hypergradient);
   next.inner = std::move(after);
   next.step = t + 1;
   next.train_losses.push_back(out.train_loss);

@@ -29,6 +29,9 @@ struct OnlineStep {
   double train_loss = 0;  ///< L_train(w_t) of the step's batch
   double val_loss = 0;    ///< L_val(w_{t+1}) where the method evaluates it (else NaN)
   Tensor hypergradient;   ///< the hypergradient the update used [N]
+  /// Flat indices of θ that the projection onto the groups' ranges moved in this step's update
+  /// (outer.h: every online update is projected like the outer loop's).
+  std::vector<std::int64_t> clipped;
 };
 
 class OnlineMethod {
@@ -54,8 +57,9 @@ class OnlineMethod {
   /// (`after`), θ being `u.theta()`. May read and write the method's tensors in state.extra.
   virtual Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
                                     const InnerState& after, double& val_loss) = 0;
-  /// Applies the update of θ (default: the outer optimizer on the whole hypergradient).
-  virtual void apply_update(BilevelState& state, const Tensor& hypergradient);
+  /// Applies the update of θ (default: the outer optimizer on the whole hypergradient, θ then
+  /// projected onto the groups' ranges). Returns the indices the projection moved.
+  virtual std::vector<std::int64_t> apply_update(BilevelState& state, const Tensor& hypergradient);
   /// Throws Error naming the method and the group when the problem has a group it cannot handle.
   void refuse_groups(bool (*allowed)(const HyperGroup&), const char* what) const;
   /// Moves the optimizer state S_t to the problem's device (a state read by load_state is in

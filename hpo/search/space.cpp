@@ -61,6 +61,21 @@ Box::Box(const Hyperparameters& hyper, std::vector<Dimension> dimensions, Tensor
       require(std::isfinite(raw), who + ": bound " + std::to_string(bound) + " is outside the open range of its " +
                                       transform_name(t) + " transform");
     }
+    // Both bounds must be values the group may take: inside its kind's valid range or its box
+    // (Hyperparameters::range) — a search never trains at a value the outer loop's projection
+    // would refuse.
+    for (std::int64_t i : entries_.back()) {
+      const int g = hyper.group_of(i);
+      const ValueRange range = hyper.range(g);
+      for (double bound : {dim.lower, dim.upper})
+        if (!range.contains(bound)) {
+          std::ostringstream m;
+          m << who << ": " << (bound == dim.lower ? "lower" : "upper") << " bound " << bound << " is outside "
+            << (hyper.group(g).box ? "the box " : "the valid range ") << range.text() << " of group '"
+            << hyper.group(g).name << "' (" << kind_name(hyper.group(g).kind) << ")";
+          throw Error(m.str());
+        }
+    }
   }
 }
 

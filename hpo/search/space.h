@@ -32,8 +32,11 @@ class Box {
  public:
   /// Throws Error naming the dimension for: an empty box, a NaN or infinite bound, lower >
   /// upper, log scale with a bound <= 0, a target that is no entry or group, two dimensions on
-  /// one entry, or a bound outside the group transform's range (exp/softplus: λ > 0; sigmoid:
-  /// 0 < λ < 1). `base` is θ for the entries outside the box (default: the initial values).
+  /// one entry, a bound outside the group's range (Hyperparameters::range: its kind's valid range
+  /// — a learning rate, weight decay or L2 below 0, a momentum of 1 or more, example weights
+  /// outside [0, 1] — or the user's box on the group), or a bound outside the group transform's
+  /// range (exp/softplus: λ > 0; sigmoid: 0 < λ < 1). `base` is θ for the entries outside the box
+  /// (default: the initial values).
   Box(const Hyperparameters& hyper, std::vector<Dimension> dimensions, Tensor base = Tensor());
 
   std::size_t size() const { return dims_.size(); }

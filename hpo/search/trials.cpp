@@ -122,13 +122,12 @@ const Trial& TrialRunner::record(Trial t, const std::string& where) {
   return run_.trials.back();
 }
 
-const Trial& TrialRunner::fail(const Tensor& theta, std::int64_t inner_step, std::string reason) {
+const Trial& TrialRunner::fail(const Tensor& theta, std::int64_t inner_step, std::string reason, double value) {
   Trial t;
   t.index = static_cast<int>(run_.trials.size());
   t.inner_steps = problem_->horizon;
   t.failed = true;
-  t.failure = failed_trial(problem_->hyper, theta, run_.method, t.index, inner_step,
-                           std::numeric_limits<double>::quiet_NaN(), std::move(reason));
+  t.failure = failed_trial(problem_->hyper, theta, run_.method, t.index, inner_step, value, std::move(reason));
   ++run_.failures;
   meter_.charge(t.inner_steps);
   if (theta.defined()) {

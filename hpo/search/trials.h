@@ -83,8 +83,10 @@ class TrialRunner {
   /// Trains at θ [N] and records the trial (its point and values stay empty).
   const Trial& run_at(const Tensor& theta);
   /// Records a trial at θ that failed before its training run could be scored (a method's own
-  /// run diverged): charged T inner steps like every trial.
-  const Trial& fail(const Tensor& theta, std::int64_t inner_step, std::string reason);
+  /// run diverged): charged T inner steps like every trial. `value`: the loss or entry that
+  /// failed (InnerDivergence::value; NaN: not about a value).
+  const Trial& fail(const Tensor& theta, std::int64_t inner_step, std::string reason,
+                    double value = std::numeric_limits<double>::quiet_NaN());
   /// Adds work the method did besides training its trials (an outer loop's hypergradients) to
   /// the run's Cost; its peak bytes count beside the trial history.
   void add_cost(const Cost& cost);

@@ -70,7 +70,7 @@ OuterRun run_outer_within(const BilevelProblem& problem, const Method& method, O
     meter.charge(T);
     return meter.can_start(T);
   });
-  if (!meter.can_start(T)) run.stop_reason = meter.exhausted_reason(T);
+  if (!run.gave_up && !meter.can_start(T)) run.stop_reason = meter.exhausted_reason(T);
   return run;
 }
 
@@ -80,9 +80,11 @@ MethodResult outer_result(const BilevelProblem& problem, std::string name, const
   const OuterStep* best = nullptr;
   for (const OuterStep& s : run.steps) {
     accumulate(r.cost, s.cost);
-    if (s.rejected)
-      r.failed_trials.push_back(failed_trial(problem.hyper, s.theta, r.method, s.step, -1,
-                                             std::numeric_limits<double>::quiet_NaN(), s.message));
+    if (s.rejected) {  // the step's own record: where it diverged, the value, λ, the reason
+      FailedTrial f = s.failure;
+      f.method = r.method;
+      r.failed_trials.push_back(std::move(f));
+    }
     if (!s.rejected && std::isfinite(s.val_loss) && (!best || s.val_loss < best->val_loss)) best = &s;
   }
   if (best) {
@@ -154,13 +156,21 @@ CompareMethod greedy_setting_entry(std::string label, std::shared_ptr<const Meth
     TrialRunner runner(p, budget, 0, label);
     OuterOptions o = outer;
     o.max_steps = budget.inner_steps > 0 ? static_cast<int>(std::max<std::int64_t>(1, budget.inner_steps / p.horizon)) : 1 << 30;
+    std::vector<FailedTrial> rejected;  // segments whose training diverged (retried with smaller steps)
     const OuterRun greedy = run_greedy(p, H, *method, o, Tensor(), [&](const OuterStep& s, const OuterOptimizer&) {
       runner.add_cost(s.cost);
+      if (s.rejected) {
+        rejected.push_back(s.failure);
+        rejected.back().method = label;
+      }
       if (s.next_first != 0) return true;  // a pass ends with the segment that reaches T
       runner.run_at(s.next_theta);          // the pass's end θ, trained from w₀, charged T
       return runner.can_run();
     });
-    return search_result(p, label, runner.finish(runner.can_run() ? greedy.stop_reason : ""));
+    MethodResult r = search_result(p, label, runner.finish(runner.can_run() || greedy.gave_up ? greedy.stop_reason : ""));
+    r.failures += static_cast<int>(rejected.size());
+    r.failed_trials.insert(r.failed_trials.end(), rejected.begin(), rejected.end());
+    return r;
   };
   return m;
 }

@@ -88,7 +88,9 @@ CompareMethod hypergradient_descent_schedule_entry(OuterOptions online, std::uin
       try {
         hd->run(s);
       } catch (const InnerDivergence& e) {  // its own run diverged: a failed trial at where it started
-        runner.fail(schedule_theta(p.hyper, lr0, held), e.step(), e.what());
+        runner.fail(schedule_theta(p.hyper, lr0, held), e.step(), "its online run from α₀ = " + std::to_string(lr0) +
+                                                                 ": inner step " + std::to_string(e.step()) + ": " + e.what(),
+                    e.value());
         continue;
       }
       runner.run_at(schedule_theta(p.hyper, s.theta.to_vector()[0], held));

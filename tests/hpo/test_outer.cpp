@@ -42,7 +42,9 @@ TEST_CASE("sign optimizer: the step halves when a hypergradient's sign flips (Al
 TEST_CASE("non-greedy outer loop: forward mode + sign optimizer lowers the validation loss") {
   const hpo::ClassificationTask task = toy_task(schedule_spec());
   hpo::OuterOptions o;
-  o.step = {0.1, 0.5};  // γ for the learning rates, γ for momentum's raw (logit) value
+  // γ for the learning rates, γ for momentum's raw (logit) value. (γ = 0.1 would step the rates
+  // of 0.05 to −0.05, which the projection onto lr >= 0 stops at 0.)
+  o.step = {0.02, 0.5};
   o.max_steps = 6;
   const hpo::OuterRun run = hpo::run_outer(task.problem, forward_method(), o);
   REQUIRE(run.steps.size() == 6);
