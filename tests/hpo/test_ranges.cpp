@@ -3,6 +3,10 @@
 // divergence as data: every failure path ends in a FailedTrial with its reason, and an outer loop
 // that keeps getting rejected gives up with a status instead of returning a θ as if learned.
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -19,6 +23,7 @@
 #include <gradhpo/hpo/tasks/register_all.h>
 #include <gradhpo/hpo/tasks/schedule_baselines.h>
 
+#include "../data/temp_dir.h"
 #include "toy.h"
 
 using namespace gradhpo;
@@ -366,4 +371,48 @@ TEST_CASE("HOAG: an iteration that diverges ends the run as a failed trial, the 
   CHECK(s.failures == 1);
   CHECK(s.trials[0].failed);
   CHECK(s.trials[0].failure.reason == run.failure->reason);
+}
+
+TEST_CASE("state: rows keep their clipped entries (record version 2), and version 1 files still load") {
+  gradhpo::testing::TempDir dir;
+  const std::string path = dir.path + "/solve.bin";
+  SolveState s;
+  s.method = "forward";
+  s.options_json = "{}";
+  s.theta = vec({0.0, 0.1});
+  s.previous_theta = s.theta;
+  s.next_step = 1;
+  SolveRow row;
+  row.theta = {-0.5, 0.1};
+  row.clipped = {0};
+  s.rows = {row};
+  save_state(s, path);
+  CHECK(load_solve_state(path).rows.at(0).clipped == std::vector<std::int64_t>{0});
+
+  // The same state as version 1 wrote it: the last row without its `clipped` (a u64 count of 0
+  // at the payload's end), version 1 in the header, the payload size and the checksum fixed.
+  s.rows[0].clipped.clear();
+  save_state(s, path);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::string v1 = bytes.substr(0, bytes.size() - 4 - 8);  // drop the checksum and the count
+  const std::uint32_t version = 1;
+  std::memcpy(v1.data() + 12, &version, 4);
+  std::uint64_t size = 0;
+  std::memcpy(&size, v1.data() + 16, 8);
+  size -= 8;
+  std::memcpy(v1.data() + 16, &size, 8);
+  const std::uint32_t crc = detail::crc32_of(v1.data(), v1.size());
+  v1.append(reinterpret_cast<const char*>(&crc), 4);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << v1;
+  }
+  const SolveState old = load_solve_state(path);
+  REQUIRE(old.rows.size() == 1);
+  CHECK(old.rows[0].clipped.empty());
+  CHECK(old.rows[0].theta == row.theta);
 }
