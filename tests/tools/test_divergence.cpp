@@ -43,7 +43,7 @@ TEST_CASE("gradhpo hpo --method cosine: a diverging initial learning rate is a f
   CHECK(read_json(dir.path + "/all/results.json")["failed_trials"].size() == 1);
 }
 
-TEST_CASE("gradhpo hpo: an outer loop that keeps getting rejected warns and exits 2; weight decay stays >= 0") {
+TEST_CASE("gradhpo hpo: an outer loop that keeps getting rejected warns and exits 2, and weight decay stays >= 0") {
   TempDir dir;
   const std::string out = dir.path + "/run";
   // γ = 100 for the rates: each rejection halves it, and the runs keep diverging.
