@@ -175,7 +175,8 @@ TEST_CASE("raw ranges: the preimage of the range through the transform, inside i
 TEST_CASE("outer optimizers project: negative weight decay to 0 and flagged, momentum kept below 1") {
   const Hyperparameters h = algorithm1_groups();  // θ = (lr0, lr1, momentum, weight decay)
   for (OuterKind kind : {OuterKind::sign, OuterKind::sgd, OuterKind::adam}) {
-    CAPTURE(outer_name(kind));
+    const std::string optimizer = outer_name(kind);
+    CAPTURE(optimizer);
     OuterOptions o;
     o.kind = kind;
     o.step = {2.0};  // a step of 2 in λ (SGD: with |g| = 1; Adam's first step is ±η)
@@ -189,6 +190,36 @@ TEST_CASE("outer optimizers project: negative weight decay to 0 and flagged, mom
     CHECK(th.at(2) == std::nextafter(1.0, 0.0));
     CHECK(th.at(3) == 0.0);
     CHECK(in_range(h, th));
+  }
+}
+
+TEST_CASE("an embedder's own loss value with a box, and an exp-transformed L2 with one, are projected onto it") {
+  Hyperparameters h;
+  HyperGroup own;
+  own.name = "temperature";
+  own.kind = HyperKind::loss;
+  own.init = {0.5};
+  own.box = ValueRange::closed(-1, 1);
+  h.add(own);
+  HyperGroup l2 = Hyperparameters::l2_global(1e-2);  // λ = e^θ
+  l2.box = ValueRange::closed(1e-3, 1e-1);
+  h.add(l2);
+  for (OuterKind kind : {OuterKind::sign, OuterKind::sgd, OuterKind::adam}) {
+    const std::string optimizer = outer_name(kind);
+    CAPTURE(optimizer);
+    OuterOptions o;
+    o.kind = kind;
+    o.step = {10.0};
+    OuterOptimizer opt(h, o);
+    Tensor th = h.initial();
+    CHECK(opt.update(th, vec({-1.0, -1.0})) == std::vector<std::int64_t>{0, 1});  // both pushed up, out of their boxes
+    CHECK(th.at(0) == 1.0);
+    CHECK(h.value_at(th, 1) <= 1e-1);
+    CHECK(h.value_at(th, 1) == doctest::Approx(1e-1).epsilon(1e-15));
+    OuterOptimizer down(h, o);  // a fresh state: Adam's moments and the sign's γ as at the start
+    CHECK(down.update(th, vec({1.0, 1.0})).size() == 2);  // and down, out of the other ends
+    CHECK(th.at(0) == -1.0);
+    CHECK(h.value_at(th, 1) >= 1e-3);
   }
 }
 
@@ -213,7 +244,8 @@ TEST_CASE("a user box is kept by sign, SGD and Adam in the outer loop, and clipp
   const Hyperparameters& h = task.problem.hyper;
   register_all_methods();
   for (OuterKind kind : {OuterKind::sign, OuterKind::sgd, OuterKind::adam}) {
-    CAPTURE(outer_name(kind));
+    const std::string optimizer = outer_name(kind);
+    CAPTURE(optimizer);
     SolveOptions so;
     so.method = "forward";
     so.outer.kind = kind;
