@@ -71,6 +71,7 @@ struct OuterState {
 
 class OuterOptimizer {
  public:
+  /// `hyper` (whose ranges θ is projected onto) must outlive the optimizer.
   OuterOptimizer(const Hyperparameters& hyper, OuterOptions options);
   /// θ ← update(θ, dL/dθ) in place (hypergradient clipped first when asked), then θ projected
   /// onto the groups' ranges. Returns the flat indices of θ the projection moved (ascending).

@@ -273,7 +273,7 @@ TEST_CASE("the online methods' updates keep θ in the groups' ranges and report 
   spec.learn_momentum = false;  // hypergradient descent learns one global rate and nothing else
   hpo::ClassificationTask task = toy_task(spec);
   task.problem.hyper = with_box(task.problem.hyper, "lr", ValueRange::closed(0.049, 0.051));
-  for (const char* name : {"online-t1t2", "online-greedy", "hypergradient-descent"}) {
+  for (const char* name : {"online-t1t2", "online-greedy", "hyperdistill", "hypergradient-descent"}) {
     CAPTURE(name);
     OuterOptions outer;
     outer.kind = OuterKind::sgd;
