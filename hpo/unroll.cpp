@@ -249,9 +249,22 @@ Tensor Unroll::reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, dou
   r.gradients = {leaf};
   tape.differentiate(r);
   ++counts.gradients;
-  if (loss) *loss = L.item();
-  const Tensor g = tape.adjoint(leaf).value;
-  return g.defined() ? g.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype(), device());
+  double value = L.item();
+  const Tensor a = tape.adjoint(leaf).value;
+  Tensor g = a.defined() ? a.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype(), device());
+  sum_over_shards(value, {&g});
+  if (loss) *loss = value;
+  return g;
+}
+
+void Unroll::sum_over_shards(double& loss, std::initializer_list<Tensor*> parts) const {
+  if (!p_->sum_over_shards) return;
+  Tensor l = Tensor::from({loss}, Shape{}, DType::f64);
+  std::vector<Tensor*> all{&l};
+  for (Tensor* t : parts)
+    if (t && t->defined()) all.push_back(t);
+  p_->sum_over_shards(all);
+  loss = l.item();
 }
 
 LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
@@ -293,6 +306,7 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
     const Shape tt = one_d ? theta_.shape() : Shape{K, theta_.numel()};
     out.theta_tangent = gt.tangent.defined() ? gt.tangent.reshape(tt) : Tensor::zeros(tt, w.dtype(), w.device());
   }
+  sum_over_shards(out.loss, {&out.grad, &out.grad_tangent, &out.theta_tangent});
   check_finite_loss(out.loss, out.grad, t);
   if (const std::int64_t i = first_non_finite(out.grad_tangent); i >= 0)
     throw InnerDivergence("at step " + std::to_string(t) + " the Hessian product has a non-finite entry (" +

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,9 @@ class Unroll {
   Recorded record_loss(const Tensor& w, std::int64_t t);
   /// The gradient of L_train at step t with respect to w or θ (one reverse pass); the loss too.
   Tensor reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, double* loss);
+  /// Data-parallel training: the loss and `parts` (those defined) summed over the shards in
+  /// place (BilevelProblem::sum_over_shards); nothing when the problem is not sharded.
+  void sum_over_shards(double& loss, std::initializer_list<Tensor*> parts) const;
   std::vector<Var> record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta, std::int64_t t);
   Var optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t);
   void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;
