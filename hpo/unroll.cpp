@@ -150,12 +150,27 @@ InnerState Unroll::initial_state() const {
   return s;
 }
 
+void Unroll::set_theta_columns(const Shard& columns) {
+  const std::int64_t N = p_->hyper.size();
+  require(columns.begin >= 0 && columns.begin < columns.end && columns.end <= N,
+          "forward mode: columns [" + std::to_string(columns.begin) + ", " + std::to_string(columns.end) +
+              ") of " + std::to_string(N) + " hyperparameters (expected a non-empty block inside [0, N))");
+  columns_ = columns;
+  identity_ = Tensor();
+}
+
+Shard Unroll::theta_columns() const {
+  return columns_.end > 0 ? columns_ : Shard{0, p_->hyper.size()};
+}
+
 const Tensor& Unroll::theta_identity() {
   const std::int64_t N = p_->hyper.size();
+  const Shard c = theta_columns();
   if (!identity_.defined() && N > 0) {
-    std::vector<double> eye(static_cast<std::size_t>(N * N), 0.0);
-    for (std::int64_t i = 0; i < N; ++i) eye[static_cast<std::size_t>(i * N + i)] = 1.0;
-    identity_ = Tensor::from(eye, Shape{N, N}, p_->dtype()).to(device());
+    // Rows begin..end-1 of the identity: row k seeds the direction of θ's entry begin + k.
+    std::vector<double> eye(static_cast<std::size_t>(c.size() * N), 0.0);
+    for (std::int64_t k = 0; k < c.size(); ++k) eye[static_cast<std::size_t>(k * N + c.begin + k)] = 1.0;
+    identity_ = Tensor::from(eye, Shape{c.size(), N}, p_->dtype()).to(device());
   }
   return identity_;
 }
