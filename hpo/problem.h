@@ -16,6 +16,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "../nn/optim.h"
 #include "hyperparams.h"
@@ -47,6 +48,15 @@ struct BilevelProblem {
   const nn::ParamLayout* layout = nullptr;
   /// An inner loss above this counts as divergence (NaN and inf always do).
   double loss_bound = std::numeric_limits<double>::infinity();
+  /// Data-parallel training (hpo/mpi/data_parallel.h). When set, train_loss is this process's
+  /// shard of each step's batch (shard.h), scaled so that the shards' losses add up to the
+  /// batch's, and Unroll hands this callable everything it derives from the training loss — the
+  /// loss, ∇_w L, ∂_θ L and the forward-over-reverse products (H·v, H·Z, the mixed products) —
+  /// to be summed over the shards in place, in a fixed order and identically on every process,
+  /// before any method sees them. Each is linear in the loss, so the sums are the whole batch's
+  /// derivatives up to the order of additions, and every process takes the same step. Unset: one
+  /// process holds the whole batch.
+  std::function<void(const std::vector<Tensor*>& parts)> sum_over_shards;
   /// What the validation objective is, for reports (e.g. "mean cross-entropy on 3000 held-out
   /// training images, batch norm in training mode").
   std::string description;

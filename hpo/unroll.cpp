@@ -150,12 +150,27 @@ InnerState Unroll::initial_state() const {
   return s;
 }
 
+void Unroll::set_theta_columns(const Shard& columns) {
+  const std::int64_t N = p_->hyper.size();
+  require(columns.begin >= 0 && columns.begin < columns.end && columns.end <= N,
+          "forward mode: columns [" + std::to_string(columns.begin) + ", " + std::to_string(columns.end) +
+              ") of " + std::to_string(N) + " hyperparameters (expected a non-empty block inside [0, N))");
+  columns_ = columns;
+  identity_ = Tensor();
+}
+
+Shard Unroll::theta_columns() const {
+  return columns_.end > 0 ? columns_ : Shard{0, p_->hyper.size()};
+}
+
 const Tensor& Unroll::theta_identity() {
   const std::int64_t N = p_->hyper.size();
+  const Shard c = theta_columns();
   if (!identity_.defined() && N > 0) {
-    std::vector<double> eye(static_cast<std::size_t>(N * N), 0.0);
-    for (std::int64_t i = 0; i < N; ++i) eye[static_cast<std::size_t>(i * N + i)] = 1.0;
-    identity_ = Tensor::from(eye, Shape{N, N}, p_->dtype()).to(device());
+    // Rows begin..end-1 of the identity: row k seeds the direction of θ's entry begin + k.
+    std::vector<double> eye(static_cast<std::size_t>(c.size() * N), 0.0);
+    for (std::int64_t k = 0; k < c.size(); ++k) eye[static_cast<std::size_t>(k * N + c.begin + k)] = 1.0;
+    identity_ = Tensor::from(eye, Shape{c.size(), N}, p_->dtype()).to(device());
   }
   return identity_;
 }
@@ -249,9 +264,22 @@ Tensor Unroll::reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, dou
   r.gradients = {leaf};
   tape.differentiate(r);
   ++counts.gradients;
-  if (loss) *loss = L.item();
-  const Tensor g = tape.adjoint(leaf).value;
-  return g.defined() ? g.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype(), device());
+  double value = L.item();
+  const Tensor a = tape.adjoint(leaf).value;
+  Tensor g = a.defined() ? a.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype(), device());
+  sum_over_shards(value, {&g});
+  if (loss) *loss = value;
+  return g;
+}
+
+void Unroll::sum_over_shards(double& loss, std::initializer_list<Tensor*> parts) const {
+  if (!p_->sum_over_shards) return;
+  Tensor l = Tensor::from({loss}, Shape{}, DType::f64);
+  std::vector<Tensor*> all{&l};
+  for (Tensor* t : parts)
+    if (t && t->defined()) all.push_back(t);
+  p_->sum_over_shards(all);
+  loss = l.item();
 }
 
 LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
@@ -293,6 +321,7 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
     const Shape tt = one_d ? theta_.shape() : Shape{K, theta_.numel()};
     out.theta_tangent = gt.tangent.defined() ? gt.tangent.reshape(tt) : Tensor::zeros(tt, w.dtype(), w.device());
   }
+  sum_over_shards(out.loss, {&out.grad, &out.grad_tangent, &out.theta_tangent});
   check_finite_loss(out.loss, out.grad, t);
   if (const std::int64_t i = first_non_finite(out.grad_tangent); i >= 0)
     throw InnerDivergence("at step " + std::to_string(t) + " the Hessian product has a non-finite entry (" +

@@ -17,10 +17,12 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "problem.h"
+#include "shard.h"
 
 namespace gradhpo::hpo {
 
@@ -98,7 +100,7 @@ class Unroll {
   StepVjp step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, const InnerState& adj_next);
   /// The step's value and forward-mode product: S_t carries `s_dirs` (one [K, P] per part,
   /// undefined: zero), g carries `g_dirs` ([K, P], undefined: zero), θ the identity [N, N]
-  /// (K = N), so the tangents are the columns d S_{t+1} / dθ.
+  /// (K = N; theta_identity: a block of its rows), so the tangents are the columns d S_{t+1} / dθ.
   StepJvp step_jvp(const InnerState& s, const std::vector<Tensor>& s_dirs, const Tensor& g, const Tensor& g_dirs,
                    std::int64_t t);
 
@@ -116,8 +118,13 @@ class Unroll {
   };
   OptimizerValues optimizer_values(std::int64_t t);
 
-  /// The identity [N, N] that seeds θ's tangents in forward mode.
+  /// The identity [N, N] that seeds θ's tangents in forward mode — or, after
+  /// set_theta_columns, its rows begin..end-1 [K, N]: forward mode over one block of θ's
+  /// columns (hpo/mpi/forward_columns.h spreads the blocks over ranks).
   const Tensor& theta_identity();
+  void set_theta_columns(const Shard& columns);
+  /// The block of θ's entries forward mode differentiates (default: all N).
+  Shard theta_columns() const;
   PassCounts counts;
 
  private:
@@ -128,6 +135,9 @@ class Unroll {
   Recorded record_loss(const Tensor& w, std::int64_t t);
   /// The gradient of L_train at step t with respect to w or θ (one reverse pass); the loss too.
   Tensor reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, double* loss);
+  /// Data-parallel training: the loss and `parts` (those defined) summed over the shards in
+  /// place (BilevelProblem::sum_over_shards); nothing when the problem is not sharded.
+  void sum_over_shards(double& loss, std::initializer_list<Tensor*> parts) const;
   std::vector<Var> record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta, std::int64_t t);
   Var optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t);
   void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;
@@ -145,6 +155,7 @@ class Unroll {
   const BilevelProblem* p_;
   Tensor theta_;
   Tensor identity_;
+  Shard columns_;  // empty: every column
   Tape loss_tape_, step_tape_;
   std::vector<int> unread_;             ///< loss-defining groups no recorded loss has read yet
   std::vector<char> steps_recorded_;    ///< while some are: the steps whose loss was recorded

@@ -13,6 +13,7 @@ packages=(
   libgsl-dev libnlopt-cxx-dev liblbfgs-dev
   doctest-dev libbenchmark-dev
   nlohmann-json3-dev gnuplot-nox
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )
 

@@ -47,7 +47,8 @@ const OptionSpecs& forward_option_specs() {
   return specs;
 }
 
-ForwardMethod::ForwardMethod(const Options& options) : Method("forward", options, Support{}) {
+ForwardMethod::ForwardMethod(const Options& options, std::shared_ptr<const ColumnBlocks> blocks)
+    : Method("forward", options, Support{}), blocks_(std::move(blocks)) {
   o_.clip_hessian_product = options.real("clip-hessian");
   o_.clip_hypergradient = options.real("clip-hypergradient");
   o_.truncate_alternate = options.boolean("truncate-alternate");
@@ -59,7 +60,9 @@ void ForwardMethod::check_problem(const BilevelProblem& problem) const {
 }
 
 Estimate ForwardMethod::estimate(const BilevelProblem& p) const {
-  const std::size_t N = static_cast<std::size_t>(p.hyper.size()), P = static_cast<std::size_t>(p.num_params());
+  // N: the columns this process carries (all of θ's, or its block).
+  const std::size_t N = static_cast<std::size_t>(blocks_ ? blocks_->block(p.hyper.size()).size() : p.hyper.size());
+  const std::size_t P = static_cast<std::size_t>(p.num_params());
   const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
   const std::size_t column = N * P * dtype_size(p.dtype());  // one [N, P] tangent
   Estimate e;
@@ -76,12 +79,16 @@ MethodOutput ForwardMethod::run(Unroll& u, const Segment& seg) const {
   const ForwardOptions& o = o_;
   const BilevelProblem& problem = u.problem();
   const std::int64_t N = problem.hyper.size();
+  if (blocks_) u.set_theta_columns(blocks_->block(N));
+  const Shard columns = u.theta_columns();  // θ's entries whose columns this process carries
+  const std::int64_t K = columns.size();
   MethodOutput out;
-  out.label = "forward (K = " + std::to_string(N) + (o.single_direction_passes ? ", one pass per column)" : ")");
+  out.label = "forward (K = " + std::to_string(K) + (K < N ? " of " + std::to_string(N) : std::string()) +
+              (o.single_direction_passes ? ", one pass per column)" : ")");
   // θ's tangent seeds the loss tape only when some group enters L_train.
   const Tensor theta_dirs = problem.hyper.has_loss_defining() ? u.theta_identity() : Tensor();
   InnerState s = seg.start;
-  std::vector<Tensor> Z(s.parts.size());  // dS_t/dθ, [N, P] per part; undefined = 0 (Z_first = 0)
+  std::vector<Tensor> Z(s.parts.size());  // dS_t/dθ, [K, P] per part; undefined = 0 (Z_first = 0)
   std::size_t peak = 0;
   report_progress("forward", 0, seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
@@ -90,7 +97,7 @@ MethodOutput ForwardMethod::run(Unroll& u, const Segment& seg) const {
     const Tensor w_dirs = skip_hz ? Tensor() : Z[0];
     // ġ_t = H_t Z_t + ∂²L/∂w∂θ (Eq. 7's Hessian–matrix product), with g_t itself.
     LossPass lp = o.single_direction_passes && (w_dirs.defined() || theta_dirs.defined())
-                      ? column_by_column(u, s.w(), t, w_dirs, theta_dirs, N)
+                      ? column_by_column(u, s.w(), t, w_dirs, theta_dirs, K)
                       : u.loss_pass(s.w(), t, w_dirs, theta_dirs, false);
     out.final_train_loss = lp.loss;
     Tensor g_dirs = (w_dirs.defined() || theta_dirs.defined()) ? lp.grad_tangent : Tensor();
@@ -108,12 +115,16 @@ MethodOutput ForwardMethod::run(Unroll& u, const Segment& seg) const {
   out.val_loss = val.loss;
   out.direct = val.grad_theta.clone();
   out.d_theta = val.grad_theta.clone();
-  if (Z[0].defined()) axpy(out.d_theta, 1.0, columns_dot(Z[0], val.grad_w).to(out.d_theta.dtype()));
+  if (Z[0].defined()) {
+    Tensor mine = out.d_theta.flat_slice(columns.begin, K);  // a view: this process's entries
+    axpy(mine, 1.0, columns_dot(Z[0], val.grad_w).to(out.d_theta.dtype()));
+  }
   if (o.clip_hypergradient > 0) clip(out.d_theta, o.clip_hypergradient);
+  if (blocks_) blocks_->gather(out.d_theta);
   out.final_state = s;
   out.cost.tangent_bytes = peak;
   out.cost.peak_bytes = peak;
-  out.cost.directions = o.single_direction_passes ? 1 : N;
+  out.cost.directions = o.single_direction_passes ? 1 : K;
   if (o.truncate_alternate) out.notes.push_back("truncated: H·Z skipped on every other step");
   if (o.clip_hessian_product > 0) out.notes.push_back("Hessian–matrix product clipped to ±" + std::to_string(o.clip_hessian_product));
   return out;

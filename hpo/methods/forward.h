@@ -17,7 +17,10 @@
 // `single_direction_passes` does that loop instead, as the benchmark's baseline.
 #pragma once
 
+#include <memory>
+
 #include "../method.h"
+#include "../shard.h"
 
 namespace gradhpo::hpo {
 
@@ -35,11 +38,27 @@ struct ForwardOptions {
 /// Registry entry "forward": clip-hessian, clip-hypergradient, truncate-alternate, single-direction.
 const OptionSpecs& forward_option_specs();
 
+/// Forward mode over blocks of θ's columns, one block per process (hpo/mpi/forward_columns.h):
+/// each process replays the same inner run with its block of the columns of Z — K/N directions
+/// per pass — and the blocks' hypergradient entries are gathered once at the end. A column's
+/// numbers do not depend on the others, so the assembled hypergradient is the single-process
+/// one (bit for bit where the products' order of additions does not depend on K).
+class ColumnBlocks {
+ public:
+  virtual ~ColumnBlocks() = default;
+  /// This process's block of the N columns.
+  virtual Shard block(std::int64_t N) const = 0;
+  /// Fills every entry of `d_theta` [N] outside this process's block from the process that
+  /// computed it; the same values on every process afterwards.
+  virtual void gather(Tensor& d_theta) const = 0;
+};
+
 /// Forward mode over a segment (in a segment the start state is held fixed, Z = C = 0 there),
-/// registered as "forward". Every hyperparameter group, SGD and Adam.
+/// registered as "forward". Every hyperparameter group, SGD and Adam. With `blocks`, this
+/// process carries only its block of the columns.
 class ForwardMethod final : public Method {
  public:
-  explicit ForwardMethod(const Options& options);
+  explicit ForwardMethod(const Options& options, std::shared_ptr<const ColumnBlocks> blocks = nullptr);
   const ForwardOptions& settings() const { return o_; }
   Estimate estimate(const BilevelProblem& problem) const override;
 
@@ -49,6 +68,7 @@ class ForwardMethod final : public Method {
 
  private:
   ForwardOptions o_;
+  std::shared_ptr<const ColumnBlocks> blocks_;  // null: every column here
 };
 
 }  // namespace gradhpo::hpo

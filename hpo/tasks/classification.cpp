@@ -7,6 +7,7 @@
 #include "../../data/random.h"
 #include "../../engine/ops.h"
 #include "../../nn/loss.h"
+#include "../shard.h"
 
 namespace gradhpo::hpo {
 
@@ -151,14 +152,33 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
     l2.back().second.init_raw.clear();
   }
   const int weights_group = reads.weights;
-  p.train_loss = [model, data, weights_group, l2](const Var& w, const HyperValues& h, std::int64_t t) {
+  // Data-parallel: the shard of the full batch is fixed; a mini-batch's is cut at each step.
+  const int shard_count = o.shard_count;
+  shard_of(o.batch_size == 0 ? train.size() : o.batch_size, o.shard_rank, shard_count);  // checks the split
+  std::vector<std::int64_t> full_shard;  // the full batch's records of this shard (sharded runs only)
+  if (o.batch_size == 0 && shard_count > 1) {
+    const Shard sh = shard_of(train.size(), o.shard_rank, shard_count);
+    for (std::int64_t i = sh.begin; i < sh.end; ++i) full_shard.push_back(i);
+    const data::Dataset b = train.subset(full_shard);
+    data->all_x = b.images.to(dtype).to(o.device);
+    data->all_y = b.label_tensor().to(o.device);
+  }
+  const double batch_rows = static_cast<double>(o.batch_size == 0 ? train.size() : o.batch_size);
+  p.train_loss = [model, data, weights_group, l2, shard_count, shard_rank = o.shard_rank, full_shard, batch_rows](
+                     const Var& w, const HyperValues& h, std::int64_t t) {
     Tensor x, y;
-    const std::vector<std::int64_t>* records = nullptr;
+    std::vector<std::int64_t> shard;
+    const std::vector<std::int64_t>* records = full_shard.empty() ? nullptr : &full_shard;
     if (data->steps.empty()) {
       x = data->all_x;
       y = data->all_y;
     } else {
       records = &data->steps.at(static_cast<std::size_t>(t));
+      if (shard_count > 1) {
+        const Shard sh = shard_of(static_cast<std::int64_t>(records->size()), shard_rank, shard_count);
+        shard.assign(records->begin() + sh.begin, records->begin() + sh.end);
+        records = &shard;
+      }
       const data::Dataset b = data->set.subset(*records);
       x = b.images.to(w.dtype()).to(w.device());
       y = b.label_tensor().to(w.device());
@@ -172,6 +192,9 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
       loss = cross_entropy(logits, y);
     }
     for (const auto& [g, group] : l2) loss = loss + l2_term(w, h.group(g), group, model->layout());
+    // Data-parallel: the shard's own loss weighted by its share of the batch, so the shards'
+    // losses add up to the batch's (the L2 terms too: the shares sum to 1).
+    if (shard_count > 1) loss = loss * (static_cast<double>(x.dim(0)) / batch_rows);
     return loss;
   };
 

@@ -39,6 +39,13 @@ struct ClassificationOptions {
   /// each step. Every method then runs on that device (hyperparameter-sized results come back
   /// on the host).
   Device device = Device::cpu;
+  /// Data-parallel training (hpo/mpi/data_parallel.h): this process's training loss covers
+  /// shard `shard_rank` of `shard_count` of every batch (hpo/shard.h: contiguous rows), scaled by
+  /// its share (shard rows / batch rows) so that the shards' losses add up to the batch's (the
+  /// L2 terms included: the shares sum to 1). Batch norm, if the model has it, normalizes
+  /// by the shard's own statistics (as PyTorch's DDP without SyncBatchNorm). 1: the whole batch.
+  int shard_count = 1;
+  int shard_rank = 0;
 };
 
 struct ClassificationTask {

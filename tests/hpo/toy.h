@@ -56,6 +56,7 @@ struct ToySpec {
   std::uint64_t batch_seed = 0, init_seed = 0;
   std::int64_t hidden = 5;
   Device device = Device::cpu;  // where w and the data live (tests/hpo/test_device.cpp)
+  int shard_count = 1, shard_rank = 0;  // data-parallel: this process's shard of every batch (tests/mpi)
 };
 
 /// A learning-rate schedule of 4 blocks and the momentum, nothing loss-defining: the outer
@@ -106,6 +107,8 @@ inline hpo::ClassificationTask toy_task(const ToySpec& s) {
   co.init_seed = s.init_seed;
   co.dtype = DType::f64;
   co.device = s.device;
+  co.shard_count = s.shard_count;
+  co.shard_rank = s.shard_rank;
   return hpo::make_classification_task(model, formula_data(s.train_size, 0, "formula:train"),
                                        formula_data(16, 1000, "formula:val"), std::move(h), opt, s.horizon, co);
 }
