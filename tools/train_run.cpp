@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <iostream>
 #include <ostream>
 
 #include <gradhpo/data/data.h>
@@ -25,7 +26,10 @@ double peak_rss_mb() {
 }
 
 void set_threads(int threads) {
-  if (threads > 0) gradhpo::set_num_threads(threads);
+  // At most the cores this process may use (affinity, cgroup quota, its share among MPI ranks).
+  std::string warning;
+  gradhpo::set_num_threads(gradhpo::capped_threads(threads, &warning));
+  if (!warning.empty()) std::cerr << "gradhpo: warning: " << warning << "\n";
 }
 
 namespace {
