@@ -88,13 +88,19 @@ void check_memory(const Method& method, const BilevelProblem& problem, const Seg
     }
   }
   const Estimate e = method.estimate(*p);
+  if (e.buffer_bytes <= available.bytes) return;  // (alternatives are made only for a refusal)
+  check_memory(method.name(), e, *p, method.alternatives(*p), available);
+}
+
+void check_memory(const std::string& who, const Estimate& e, const BilevelProblem& problem,
+                  std::vector<Alternative> alts, const MemoryAvailable& available) {
   if (e.buffer_bytes <= available.bytes) return;
+  const BilevelProblem* p = &problem;
   std::ostringstream s;
-  s << method.name() << ": this run needs about " << format_bytes(static_cast<double>(e.buffer_bytes))
+  s << who << ": this run needs about " << format_bytes(static_cast<double>(e.buffer_bytes))
     << " for the method's own buffers (" << e.explain << "; T = " << p->horizon << " steps, P = " << p->num_params()
     << " parameters, " << dtype_name(p->dtype()) << "), but " << format_bytes(static_cast<double>(available.bytes))
     << " is available (" << available.source << "). Refused before any work.";
-  std::vector<Alternative> alts = method.alternatives(*p);
   std::stable_sort(alts.begin(), alts.end(), [](const Alternative& a, const Alternative& b) {
     return a.estimate.buffer_bytes < b.estimate.buffer_bytes;
   });

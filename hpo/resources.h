@@ -32,5 +32,8 @@ std::string format_bytes(double bytes);
 /// setting's) the estimate is that of a run of the segment's length.
 void check_memory(const Method& method, const BilevelProblem& problem, const Segment* segment,
                   const MemoryAvailable& available);
+/// The same for any estimate: `who` names the method (online methods check theirs in init()).
+void check_memory(const std::string& who, const Estimate& estimate, const BilevelProblem& problem,
+                  std::vector<Alternative> alternatives, const MemoryAvailable& available);
 
 }  // namespace gradhpo::hpo

@@ -179,3 +179,34 @@ TEST_CASE("compute refuses a run that cannot fit before any training") {
   CHECK(contains(msg, "Refused before any work"));
   CHECK(contains(msg, "is available ("));
 }
+
+TEST_CASE("online methods estimate their buffers and refuse in init() a run that cannot fit") {
+  hpo::register_builtin_methods();
+  const hpo::Registry& reg = hpo::Registry::global();
+  ToySpec spec = schedule_spec();
+  hpo::ClassificationTask t = toy_task(spec);
+  const hpo::BilevelProblem& p = t.problem;
+  const std::size_t state = 2 * static_cast<std::size_t>(p.num_params()) * sizeof(double);  // SGD: w, v in f64
+  ToySpec one_lr = spec;  // hypergradient descent learns one global learning rate only
+  one_lr.lr_blocks = 1;
+  one_lr.learn_momentum = false;
+  const hpo::ClassificationTask t1 = toy_task(one_lr);
+  for (const std::string& name : reg.names(hpo::MethodKind::online)) {
+    const hpo::BilevelProblem& q = name == "hypergradient-descent" ? t1.problem : p;
+    const auto m = reg.make_online(name, q, hpo::OuterOptions{});
+    const hpo::Estimate e = m->estimate();
+    INFO(name << ": " << e.buffer_bytes << " bytes (" << e.explain << ")");
+    // At least S_t, S_{t+1} and the two losses of each step; at most a few dozen states more.
+    CHECK(e.buffer_bytes >= 2 * state + 2 * 60 * sizeof(double));
+    CHECK(e.buffer_bytes <= 12 * state + 4 * 60 * sizeof(double) + 1024);
+    CHECK(contains(e.explain, "T = 60 steps"));
+    m->init();  // fits
+  }
+  // T = 10^12: the per-step losses alone are 16 TB; init() refuses before the first step.
+  t.problem.horizon = 1'000'000'000'000;
+  const auto big = reg.make_online("online-t1t2", t.problem, hpo::OuterOptions{});
+  const std::string msg = error_of([&] { big->init(); });
+  INFO(msg);
+  CHECK(contains(msg, "online-t1t2: this run needs about "));
+  CHECK(contains(msg, "Refused before any work."));
+}
