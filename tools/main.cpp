@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   gradhpo::hpo::register_all_methods();  // every command constructs its methods by name
   CLI::App app{"gradhpo: exact hypergradients on a C++ autodiff engine", "gradhpo"};
   app.require_subcommand(1);
-  app.footer("With no arguments: gradhpo reproduce quickstart (forward mode against random search, a few minutes).");
+  app.footer("With no arguments: gradhpo reproduce quickstart (forward mode against random search, under a minute).");
   gradhpo::tools::add_demo_command(app);
   gradhpo::tools::add_train_command(app);
   gradhpo::tools::add_hpo_command(app);
