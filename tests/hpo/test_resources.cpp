@@ -210,3 +210,23 @@ TEST_CASE("online methods estimate their buffers and refuse in init() a run that
   CHECK(contains(msg, "online-t1t2: this run needs about "));
   CHECK(contains(msg, "Refused before any work."));
 }
+
+TEST_CASE("searches estimate one training run and their trials; the trial runner checks it") {
+  const hpo::ClassificationTask t = toy_task(schedule_spec());
+  const hpo::BilevelProblem& p = t.problem;
+  const std::size_t P = static_cast<std::size_t>(p.num_params()), N = static_cast<std::size_t>(p.hyper.size());
+  const hpo::Estimate e = hpo::search_estimate(p, 10);
+  INFO(e.explain);
+  // S_t, S_{t+1} (w and v each) and g_t in float64, and ten trials' records.
+  CHECK(e.buffer_bytes == 5 * P * sizeof(double) + 10 * (2 * N + 16) * sizeof(double));
+  CHECK(e.gradient_equivalents == 10.0 * 60);
+  CHECK(contains(e.explain, "10 trials"));
+  // What the runner would say if it did not fit (the same check_memory as the methods').
+  const std::string msg = error_of([&] { hpo::check_memory("random search", e, p, {}, {e.buffer_bytes - 1, "a test"}); });
+  CHECK(contains(msg, "random search: this run needs about "));
+  CHECK(contains(msg, "one training run's S_t"));
+  hpo::Budget budget;
+  budget.inner_steps = 120;
+  hpo::TrialRunner runner(p, budget, 1, "a test");  // fits: constructed
+  CHECK(runner.trials().empty());
+}
