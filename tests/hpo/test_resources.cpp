@@ -1,6 +1,7 @@
 // Resources before work (hpo/resources.h): the memory available from /proc/meminfo and the
-// cgroup's limits (v2 and v1, on a fake tree), every offline method's estimate against what it
-// reports after the fact, and the refusal of a run that does not fit, before any work.
+// cgroup's limits (v2 and v1, on a fake tree), the refusal of a run that does not fit, before any
+// work, and the estimates of online methods and searches. (Every offline method's estimate is
+// checked against the peak it reports by the registry-wide tests, test_registry.cpp.)
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -97,42 +98,6 @@ TEST_CASE("format_bytes writes three significant digits in powers of 1000") {
   CHECK(hpo::format_bytes(9.32e9) == "9.32 GB");
   CHECK(hpo::format_bytes(42.2e12) == "42.2 TB");
   CHECK(hpo::format_bytes(340e6) == "340 MB");
-}
-
-TEST_CASE("every offline method's estimate is its reported peak within a factor of 4") {
-  // The estimate is made before any work from P, T, K and the dtype; Cost::peak_bytes is what
-  // the method held. Each registered method, with each of its test variants (reverse's policies).
-  hpo::register_builtin_methods();
-  const hpo::Registry& reg = hpo::Registry::global();
-  ToySpec spec;
-  spec.horizon = 40;
-  spec.l2 = ToySpec::L2::global;
-  spec.example_weights = false;
-  const hpo::ClassificationTask schedule = toy_task(spec);
-  ToySpec l2_spec = spec;  // for the IFT's methods, which take loss-defining groups only
-  l2_spec.learn_lr = l2_spec.learn_momentum = l2_spec.learn_weight_decay = false;
-  const hpo::ClassificationTask l2_only = toy_task(l2_spec);
-  for (const std::string& name : reg.names(hpo::MethodKind::offline)) {
-    std::vector<std::map<std::string, std::string>> variants = {{}};
-    for (const auto& v : reg.offline(name).test_variants) variants.push_back(v);
-    for (const auto& v : variants) {
-      std::string label = name;
-      for (const auto& [k, x] : v) label += " " + k + "=" + x;
-      const std::unique_ptr<hpo::Method> m = reg.make_offline(name, v);
-      const hpo::BilevelProblem* p = &schedule.problem;
-      if (contains(error_of([&] { m->check_supports(*p); }), "cannot differentiate")) p = &l2_only.problem;
-      const hpo::Estimate e = m->estimate(*p);
-      const hpo::Hypergradient h = m->compute(*p, p->hyper.initial());
-      INFO(label << ": estimate " << e.buffer_bytes << " bytes (" << e.explain << "), peak " << h.cost.peak_bytes);
-      CHECK(e.buffer_bytes > 0);
-      CHECK(!e.explain.empty());
-      CHECK(e.gradient_equivalents >= static_cast<double>(spec.horizon));
-      if (h.cost.peak_bytes > 0) {
-        CHECK(static_cast<double>(e.buffer_bytes) <= 4.0 * static_cast<double>(h.cost.peak_bytes));
-        CHECK(static_cast<double>(e.buffer_bytes) >= static_cast<double>(h.cost.peak_bytes) / 4.0);
-      }
-    }
-  }
 }
 
 TEST_CASE("a run whose estimate exceeds the memory available is refused with what would fit") {
