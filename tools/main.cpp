@@ -33,9 +33,12 @@ int main(int argc, char** argv) {
     names += (names.empty() ? "" : ", ") + sub->get_name();
     known = known || sub->check_name(args.front());
   }
-  if (!known && !args.front().empty() && args.front()[0] != '-') {
-    std::cerr << "gradhpo: unknown subcommand '" << args.front() << "'; the subcommands are: " << names
-              << " (gradhpo --help describes them)\n";
+  const std::string& first = args.front();
+  if (!known && first != "-h" && first != "--help") {
+    const bool option = !first.empty() && first[0] == '-';
+    std::cerr << "gradhpo: unknown " << (option ? "option '" : "subcommand '") << first << "'"
+              << (option ? " (options follow a subcommand: gradhpo SUBCOMMAND [OPTIONS])" : "")
+              << "; the subcommands are: " << names << " (gradhpo --help describes them)\n";
     return 109;  // CLI11's exit code for an unknown argument (CLI::ExitCodes::ExtrasError)
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector of arguments last-first

@@ -48,6 +48,11 @@ TEST_CASE("an unknown subcommand is named, with the list of subcommands") {
   for (const char* sub : {"demo", "train", "hpo", "check", "hypervariance", "compare", "reproduce", "methods"})
     CHECK(has(r.output, sub));
   CHECK_FALSE(has(r.output, "A subcommand is required"));
+  const Run option = run("--frobnicate");
+  INFO(option.output);
+  CHECK(option.status != 0);
+  CHECK(has(option.output, "unknown option '--frobnicate' (options follow a subcommand"));
+  CHECK(has(option.output, "the subcommands are: demo, train, hpo"));
 }
 
 TEST_CASE("the top-level --help names the program") {
