@@ -176,7 +176,7 @@ TEST_CASE("online methods estimate their buffers and refuse in init() a run that
   CHECK(contains(msg, "Refused before any work."));
 }
 
-TEST_CASE("searches estimate one training run and their trials; the trial runner checks it") {
+TEST_CASE("searches estimate one training run and their trials, which the trial runner checks") {
   const hpo::ClassificationTask t = toy_task(schedule_spec());
   const hpo::BilevelProblem& p = t.problem;
   const std::size_t P = static_cast<std::size_t>(p.num_params()), N = static_cast<std::size_t>(p.hyper.size());
