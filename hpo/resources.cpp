@@ -87,6 +87,7 @@ void check_memory(const Method& method, const BilevelProblem& problem, const Seg
       p = &part;
     }
   }
+  if (problem.w0.defined() && problem.w0.device() != Device::cpu) return;  // see below
   const Estimate e = method.estimate(*p);
   if (e.buffer_bytes <= available.bytes) return;  // (alternatives are made only for a refusal)
   check_memory(method.name(), e, *p, method.alternatives(*p), available);
@@ -94,6 +95,9 @@ void check_memory(const Method& method, const BilevelProblem& problem, const Seg
 
 void check_memory(const std::string& who, const Estimate& e, const BilevelProblem& problem,
                   std::vector<Alternative> alts, const MemoryAvailable& available) {
+  // Buffers on a GPU live in its memory, which the backend has no query for: not checked here
+  // against host memory (the device's allocator reports a failure with its size).
+  if (problem.w0.defined() && problem.w0.device() != Device::cpu) return;
   if (e.buffer_bytes <= available.bytes) return;
   const BilevelProblem* p = &problem;
   std::ostringstream s;

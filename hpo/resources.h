@@ -26,7 +26,8 @@ MemoryAvailable available_memory(const std::string& root = "");
 /// "1.5 GB", "340 MB", "12 kB", "68 TB" (powers of 1000, three significant digits).
 std::string format_bytes(double bytes);
 
-/// Throws Error when `method`'s estimate on `problem` exceeds `available`: the estimate with its
+/// Throws Error when `method`'s estimate on `problem` exceeds `available` (host memory: a problem
+/// whose weights are on a GPU is not checked, the backend having no free-memory query): the estimate with its
 /// explanation, what is available and from where, and every alternative of the method
 /// (Method::alternatives) with its estimate, those that fit first. Over a segment (the greedy
 /// setting's) the estimate is that of a run of the segment's length.
