@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "resources.h"
+
 namespace gradhpo::hpo {
 
 bool Support::supports(HyperKind k) const { return std::find(kinds.begin(), kinds.end(), k) != kinds.end(); }
@@ -46,6 +48,7 @@ Hypergradient Method::compute(const BilevelProblem& problem, const Tensor& theta
   problem.hyper.check_theta(theta, name_.c_str());  // a NaN hyperparameter, named with the method
   if (segment && !support_.segments)
     throw Error(name_ + " differentiates whole runs only: it cannot take the segment the greedy setting asks for");
+  check_memory(*this, problem, segment, available_memory());  // before any work: a refusal, not bad_alloc hours later
   Unroll u(problem, theta);
   const Segment seg = detail::resolve(u, segment);
   MethodOutput o = run(u, seg);

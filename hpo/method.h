@@ -9,7 +9,8 @@
 // Every method is constructed by name from the registry (registry.h); nobody calls a
 // `*_hypergradient` free function or wraps one in a lambda. A method implements only `run`: the
 // part of the computation that is its own. Method::compute does the rest, the same way for every
-// method — it refuses an unsupported problem up front (naming the group and the method), builds
+// method — it refuses an unsupported problem up front (naming the group and the method) and a
+// run whose estimated buffers exceed the memory available (resources.h), builds
 // the Unroll (which refuses NaN hyperparameters), resolves the segment, times the run, copies the
 // pass counts into the cost, moves hyperparameter-sized results to the host, adds the notes every
 // method owes (Adam's ε placement), and makes the non-finite check on the result, naming the
@@ -62,6 +63,13 @@ struct Estimate {
   std::string explain;
 };
 
+/// Another configuration of a method with its estimate: what a refusal for memory offers instead
+/// (resources.h).
+struct Alternative {
+  std::string options;  ///< as a user gives them: "policy=checkpoint"
+  Estimate estimate;
+};
+
 /// What a method's run() computes; Method::compute turns it into the Hypergradient.
 struct MethodOutput {
   std::string label;              ///< what ran, e.g. "forward (K = 12)", "IFT (CG, 50 iterations)"
@@ -99,8 +107,15 @@ class Method {
   /// every method gets from here. Throws InnerDivergence when training diverges, Error otherwise.
   Hypergradient compute(const BilevelProblem& problem, const Tensor& theta, const Segment* segment = nullptr) const;
 
-  /// Buffers and work of compute(problem, ·) over the whole run, before any work.
+  /// Buffers and work of compute(problem, ·) over the whole run, before any work. compute()
+  /// refuses a run whose buffers exceed the memory available (resources.h) before it starts.
   virtual Estimate estimate(const BilevelProblem& problem) const = 0;
+  /// Other configurations of this method that compute the same thing with other buffers (reverse
+  /// mode's policies), with their estimates; the refusal for memory lists them. Default: none.
+  virtual std::vector<Alternative> alternatives(const BilevelProblem& problem) const {
+    (void)problem;
+    return {};
+  }
 
  protected:
   /// The method's own computation over a resolved segment; `u` holds θ and counts the passes.

@@ -112,11 +112,11 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
       record.push_back({{"method", row.method}, {"label", row.label}, {"metric", metric}, {"paper", paper},
                         {"ours", std::isnan(mine) ? nlohmann::json() : nlohmann::json(mine)}});
       if (bar_metric.empty()) bar_metric = metric;
-      if (metric == bar_metric && m) {
-        bars.labels.push_back(row.method + " (paper)");
-        bars.values.push_back(paper);
-        bars.labels.push_back(row.method + " (ours)");
-        bars.values.push_back(std::isnan(mine) ? 0.0 : mine);
+      if (metric == bar_metric && m) {  // the paper's and ours side by side, in two colours with a legend
+        if (bars.series.empty()) bars.series = {{"paper", {}}, {"ours", {}}};
+        bars.labels.push_back(row.method);
+        bars.series[0].values.push_back(paper);
+        bars.series[1].values.push_back(mine);  // NaN: no bar
       }
     }
   }
@@ -126,7 +126,7 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
     std::cout << "\npaper vs ours (" << c.paper_source << "):\n" << text_table(header, rows);
     folder.write("paper_vs_ours.csv", csv_table(header, rows));
     bars.ylabel = metric_label(bar_metric);
-    if (!bars.values.empty()) {
+    if (!bars.labels.empty()) {
       draw(bars, folder.file("paper_vs_ours"));
       pictures.push_back("paper_vs_ours.svg");
     }

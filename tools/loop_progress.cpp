@@ -20,7 +20,7 @@ void LoopProgress::on_report(const char* label, std::int64_t done, std::int64_t 
   char pct[16];
   std::snprintf(pct, sizeof pct, "%3.0f%%", 100 * f);
   std::string text = pct;
-  if (f > 0 && f < 1) text += " ETA " + duration_text(elapsed / f * (1 - f));
+  if (const std::string eta = eta_text(elapsed, f); !eta.empty()) text += " " + eta;
   bar_.show(title_ + " " + loops_.describe(), f, text, finished);
 }
 

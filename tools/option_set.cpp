@@ -1,7 +1,9 @@
 #include "option_set.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -21,11 +23,30 @@ std::string range_text(double lo, double hi) {
   throw Error(where + ": '" + key + "' " + why);
 }
 
-double as_number(const nlohmann::json& v, const std::string& where, const std::string& key) {
+/// `lo`, `hi`: the allowed range, for the message.
+double as_number(const nlohmann::json& v, const std::string& where, const std::string& key, double lo, double hi) {
   if (!v.is_number()) bad(where, key, "must be a number, got " + v.dump());
   const double x = v.get<double>();
-  if (!std::isfinite(x)) bad(where, key, "must be finite");
+  // JSON has no NaN or infinity: a non-finite number here is a literal too large for a double
+  // (OptionSet::set turns "1e400" into one).
+  if (!std::isfinite(x)) bad(where, key, "is out of range: the number overflows a double; allowed " + range_text(lo, hi));
   return x;
+}
+
+/// A command-line real, checked against [lo, hi]: "" when it is fine, else what is wrong with it.
+/// strtod rather than std::stod, so that "1e400" is called out of range (not "not a number") and
+/// trailing junk ("1.5x") is refused.
+std::string check_real(const std::string& s, double lo, double hi) {
+  const std::string allowed = "; allowed " + range_text(lo, hi);
+  const char* begin = s.c_str();
+  char* end = nullptr;
+  errno = 0;
+  const double x = std::strtod(begin, &end);
+  if (end == begin || *end != '\0') return "'" + s + "' is not a number" + allowed;
+  if (errno == ERANGE && std::abs(x) > 1) return s + " is out of range: it overflows a double" + allowed;
+  if (std::isnan(x)) return s + " is not a number" + allowed;
+  if (!std::isfinite(x) || x < lo || x > hi) return s + " is out of range" + allowed;
+  return {};
 }
 
 }  // namespace
@@ -34,7 +55,7 @@ void OptionSet::integer(const std::string& key, std::int64_t* value, std::int64_
                         const std::string& help) {
   options_.push_back({key, help,
                       [=](const nlohmann::json& v, const std::string& where) {
-                        const double x = as_number(v, where, key);
+                        const double x = as_number(v, where, key, static_cast<double>(lo), static_cast<double>(hi));
                         if (x != std::floor(x)) bad(where, key, "must be a whole number, got " + v.dump());
                         if (x < static_cast<double>(lo) || x > static_cast<double>(hi))
                           bad(where, key, "is " + v.dump() + "; allowed " + range_text(static_cast<double>(lo), static_cast<double>(hi)));
@@ -49,7 +70,7 @@ void OptionSet::integer(const std::string& key, std::int64_t* value, std::int64_
 void OptionSet::integer(const std::string& key, int* value, int lo, int hi, const std::string& help) {
   options_.push_back({key, help,
                       [=](const nlohmann::json& v, const std::string& where) {
-                        const double x = as_number(v, where, key);
+                        const double x = as_number(v, where, key, lo, hi);
                         if (x != std::floor(x)) bad(where, key, "must be a whole number, got " + v.dump());
                         if (x < lo || x > hi) bad(where, key, "is " + v.dump() + "; allowed " + range_text(lo, hi));
                         *value = static_cast<int>(x);
@@ -68,14 +89,29 @@ void OptionSet::seed(const std::string& key, std::uint64_t* value, const std::st
                       },
                       [=] { return nlohmann::json(*value); },
                       [=](CLI::App& cmd) {
-                        cmd.add_option("--" + key, *value, help)->check(CLI::NonNegativeNumber)->capture_default_str();
+                        // Not CLI::NonNegativeNumber: its message prints the range up to DBL_MAX in full.
+                        cmd.add_option("--" + key, *value, help)
+                            ->check(CLI::Validator(
+                                [](std::string& s) -> std::string {
+                                  const bool digits = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+                                    return c >= '0' && c <= '9';
+                                  });
+                                  if (!s.empty() && s[0] == '-') return "must be >= 0, got " + s;
+                                  if (!digits) return "must be a whole number >= 0, got '" + s + "'";
+                                  errno = 0;
+                                  std::strtoull(s.c_str(), nullptr, 10);
+                                  if (errno == ERANGE) return s + " is out of range: a seed is at most 2^64 - 1";
+                                  return {};
+                                },
+                                "a whole number >= 0"))
+                            ->capture_default_str();
                       }});
 }
 
 void OptionSet::real(const std::string& key, double* value, double lo, double hi, const std::string& help) {
   options_.push_back({key, help,
                       [=](const nlohmann::json& v, const std::string& where) {
-                        const double x = as_number(v, where, key);
+                        const double x = as_number(v, where, key, lo, hi);
                         if (x < lo || x > hi) bad(where, key, "is " + v.dump() + "; allowed " + range_text(lo, hi));
                         *value = x;
                       },
@@ -83,16 +119,7 @@ void OptionSet::real(const std::string& key, double* value, double lo, double hi
                       [=](CLI::App& cmd) {
                         cmd.add_option("--" + key, *value, help)
                             ->check(CLI::Validator(
-                                [lo, hi](std::string& s) -> std::string {
-                                  double x = 0;
-                                  try {
-                                    x = std::stod(s);
-                                  } catch (...) {
-                                    return "not a number: " + s;
-                                  }
-                                  if (!std::isfinite(x) || x < lo || x > hi) return s + " is outside " + range_text(lo, hi);
-                                  return {};
-                                },
+                                [lo, hi](std::string& s) -> std::string { return check_real(s, lo, hi); },
                                 range_text(lo, hi)))
                             ->capture_default_str();
                       }});
@@ -125,7 +152,7 @@ void OptionSet::reals(const std::string& key, std::vector<double>* value, double
                         if (!v.is_array() || v.empty()) bad(where, key, "must be a non-empty list of numbers, got " + v.dump());
                         std::vector<double> out;
                         for (const auto& e : v) {
-                          const double x = as_number(e, where, key);
+                          const double x = as_number(e, where, key, lo, hi);
                           if (x < lo || x > hi) bad(where, key, "has " + e.dump() + "; allowed " + range_text(lo, hi));
                           out.push_back(x);
                         }
@@ -147,7 +174,7 @@ void OptionSet::integers(const std::string& key, std::vector<std::int64_t>* valu
                         if (!v.is_array()) bad(where, key, "must be a list of whole numbers, got " + v.dump());
                         std::vector<std::int64_t> out;
                         for (const auto& e : v) {
-                          const double x = as_number(e, where, key);
+                          const double x = as_number(e, where, key, static_cast<double>(lo), static_cast<double>(hi));
                           if (x != std::floor(x) || x < static_cast<double>(lo) || x > static_cast<double>(hi))
                             bad(where, key, "has " + e.dump() + "; allowed whole numbers in " +
                                                 range_text(static_cast<double>(lo), static_cast<double>(hi)));
@@ -245,7 +272,14 @@ void OptionSet::set(const std::string& assignment, const std::string& where) {
   if (eq == std::string::npos || eq == 0) throw Error(where + ": expected key=value, got '" + assignment + "'");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   nlohmann::json v = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (v.is_discarded()) v = text;  // a bare word: a string
+  if (v.is_discarded()) {
+    // A number JSON cannot hold ("1e400" overflows a double): infinity, which the option's check
+    // calls out of range; anything else is a bare word, a string.
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(text.c_str(), &end);
+    v = !text.empty() && *end == '\0' && errno == ERANGE && std::abs(x) > 1 ? nlohmann::json(x) : nlohmann::json(text);
+  }
   find(key, where).assign(v, where);
 }
 

@@ -1,5 +1,6 @@
 #include "plot.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -26,7 +27,8 @@ std::vector<std::string> render(const std::string& body, const std::string& stem
     require(static_cast<bool>(f), "plot: cannot write '" + script + "'");
     f << "# gnuplot script written by gradhpo; run `gnuplot -e \"term='svg'; out='x.svg'\" " << script << "`\n"
       << "if (!exists(\"term\")) term = 'svg'\nif (!exists(\"out\")) out = '" << stem << ".svg'\n"
-      << "set terminal term size 800,500\nset output out\n"
+      // noenhanced: labels print as typed ("L_val", "beta^2"), not as gnuplot's markup.
+      << "set terminal term size 800,500 noenhanced\nset output out\n"
       << body;
   }
   for (const char* term : {"svg", "pngcairo"}) {
@@ -45,39 +47,91 @@ std::vector<std::string> render(const std::string& body, const std::string& stem
   return out;
 }
 
+/// The series colours, in order: distinct hues that stay apart in print and for the common
+/// colour-vision deficiencies (Okabe & Ito's palette).
+const char* colour(std::size_t k) {
+  static const char* const colours[] = {"#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000"};
+  return colours[k % (sizeof colours / sizeof *colours)];
+}
+
+bool whole(double x) { return std::isfinite(x) && x == std::floor(x); }
+
 }  // namespace
 
-std::vector<std::string> draw(const LinePlot& p, const std::string& stem) {
+std::string gnuplot_script(const LinePlot& p) {
   require(!p.series.empty(), "plot '" + p.title + "': no data");
   std::ostringstream s;
   s.precision(10);
+  bool whole_x = true;
+  double lo = INFINITY, hi = -INFINITY;
   for (std::size_t k = 0; k < p.series.size(); ++k) {
+    require(p.series[k].x.size() == p.series[k].y.size(), "plot '" + p.title + "': series '" + p.series[k].name +
+                                                                "' has " + std::to_string(p.series[k].x.size()) + " x and " +
+                                                                std::to_string(p.series[k].y.size()) + " y values");
     s << "$d" << k << " << EOD\n";
     for (std::size_t i = 0; i < p.series[k].x.size(); ++i)
-      if (std::isfinite(p.series[k].y[i])) s << p.series[k].x[i] << " " << p.series[k].y[i] << "\n";
+      if (std::isfinite(p.series[k].y[i])) {
+        const double x = p.series[k].x[i];
+        s << x << " " << p.series[k].y[i] << "\n";
+        whole_x = whole_x && whole(x);
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
     s << "EOD\n";
   }
   s << "set title " << quoted(p.title) << "\nset xlabel " << quoted(p.xlabel) << "\nset ylabel " << quoted(p.ylabel)
     << "\nset grid\nset key below\nset offsets 0, 0, graph 0.05, graph 0.05\n";
+  // Steps are whole numbers: tics at every step over a short axis, else whole-number labels
+  // (gnuplot's own tics over 0..3 would put one at 0.5).
+  if (whole_x && lo <= hi) s << (hi - lo <= 10 ? "set xtics 1\n" : "set format x '%.0f'\n");
   if (p.log_y) s << "set logscale y\n";
   s << "plot ";
   for (std::size_t k = 0; k < p.series.size(); ++k)
-    s << (k ? ", " : "") << "$d" << k << " using 1:2 with " << (p.steps ? "steps" : "linespoints") << " lw 2 title "
-      << quoted(p.series[k].name);
+    s << (k ? ", " : "") << "$d" << k << " using 1:2 with " << (p.steps ? "steps" : "linespoints") << " lw 2 lc rgb '"
+      << colour(k) << "' title " << quoted(p.series[k].name);
   s << "\n";
-  return render(s.str(), stem);
+  return s.str();
 }
 
-std::vector<std::string> draw(const BarPlot& p, const std::string& stem) {
-  require(!p.values.empty() && p.values.size() == p.labels.size(), "plot '" + p.title + "': labels and values differ");
+std::string gnuplot_script(const BarPlot& p) {
+  const bool grouped = !p.series.empty();
+  require(!p.labels.empty(), "plot '" + p.title + "': no bars");
+  require(grouped || p.values.size() == p.labels.size(), "plot '" + p.title + "': labels and values differ");
+  for (const BarSeries& b : p.series)
+    require(b.values.size() == p.labels.size(), "plot '" + p.title + "': series '" + b.name + "' has " +
+                                                    std::to_string(b.values.size()) + " values for " +
+                                                    std::to_string(p.labels.size()) + " labels");
+  const std::vector<BarSeries> series = grouped ? p.series : std::vector<BarSeries>{{"", p.values}};
   std::ostringstream s;
   s.precision(10);
+  // One row per label: its position, each series' value ("NaN": no bar), the label.
   s << "$d << EOD\n";
-  for (std::size_t i = 0; i < p.values.size(); ++i) s << i << " " << p.values[i] << " " << quoted(p.labels[i]) << "\n";
+  for (std::size_t i = 0; i < p.labels.size(); ++i) {
+    s << i;
+    for (const BarSeries& b : series) s << " " << (std::isfinite(b.values[i]) ? b.values[i] : NAN);
+    s << " " << quoted(p.labels[i]) << "\n";
+  }
+  const double n = static_cast<double>(series.size()), width = 0.7 / n;
   s << "EOD\nset title " << quoted(p.title) << "\nset ylabel " << quoted(p.ylabel)
-    << "\nset style fill solid 0.7\nset boxwidth 0.6\nset grid ytics\nset xtics rotate by -30\nset bmargin 10\nset rmargin 12\nunset key\n"
-    << "plot $d using 1:2:xtic(3) with boxes lc rgb '#3060a0'\n";
-  return render(s.str(), stem);
+    << "\nset style fill solid 0.8 border -1\nset boxwidth " << width
+    << "\nset grid ytics\nset xtics rotate by -30\nset bmargin 10\nset rmargin 12\n"
+    // The value axis always includes 0, so a bar's height is its value.
+    << "set yrange [*<0:0<*]\nset offsets 0.5, 0.5, graph 0.05, 0\n"
+    << (grouped ? "set key outside right top\n" : "unset key\n") << "plot ";
+  // With an even number of series no bar stands at the label: the tic labels come on their own.
+  if (series.size() % 2 == 0) s << "$d using 1:(NaN):xtic(" << (series.size() + 2) << ") with boxes notitle, ";
+  for (std::size_t k = 0; k < series.size(); ++k) {
+    const double shift = (static_cast<double>(k) - (n - 1) / 2) * width;  // side by side around the label
+    s << (k ? ", " : "") << "$d using ($1" << (shift < 0 ? "-" : "+") << std::abs(shift) << "):" << (k + 2);
+    if (shift == 0) s << ":xtic(" << (series.size() + 2) << ")";
+    s << " with boxes lc rgb '" << colour(k) << "' title " << quoted(series[k].name);
+  }
+  s << "\n";
+  return s.str();
 }
+
+std::vector<std::string> draw(const LinePlot& p, const std::string& stem) { return render(gnuplot_script(p), stem); }
+
+std::vector<std::string> draw(const BarPlot& p, const std::string& stem) { return render(gnuplot_script(p), stem); }
 
 }  // namespace gradhpo::tools

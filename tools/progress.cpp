@@ -51,4 +51,9 @@ std::string duration_text(double seconds) {
   return buf;
 }
 
+std::string eta_text(double elapsed_seconds, double fraction) {
+  if (!(fraction > 0 && fraction < 1) || !(elapsed_seconds >= 0)) return "";
+  return "ETA " + duration_text(elapsed_seconds / fraction * (1 - fraction));
+}
+
 }  // namespace gradhpo::tools

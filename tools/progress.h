@@ -39,4 +39,8 @@ bool stderr_is_terminal();
 /// "45s", "3m05s", "2h07m".
 std::string duration_text(double seconds);
 
+/// "ETA 1m20s": the time left when `fraction` of the work took `elapsed_seconds`, at the same
+/// pace; "" before anything is done (no pace yet) and once everything is.
+std::string eta_text(double elapsed_seconds, double fraction);
+
 }  // namespace gradhpo::tools

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -43,6 +44,24 @@ std::string text_field(const nlohmann::json& j, const std::string& key, const st
 
 }  // namespace
 
+std::string resolve_data_folder(const std::string& data, const std::string& config_file) {
+  if (data.empty() || fs::path(data).is_absolute()) return data;
+  std::error_code ec;
+  std::vector<fs::path> candidates = {fs::path(data)};
+  for (fs::path dir = fs::absolute(config_file, ec).parent_path(); !dir.empty(); dir = dir.parent_path()) {
+    candidates.push_back(dir / data);
+    if (dir == dir.root_path()) break;
+  }
+  if (const char* env = std::getenv("GRADHPO_DATA"); env && *env) {
+    fs::path rel = fs::path(data).lexically_normal();
+    if (rel.filename().empty()) rel = rel.parent_path();  // "mnist/"
+    candidates.push_back(fs::path(env) / rel.filename());
+  }
+  for (const fs::path& c : candidates)
+    if (fs::is_directory(c, ec)) return fs::weakly_canonical(fs::absolute(c, ec), ec).string();
+  return data;
+}
+
 ReproduceConfig read_reproduce_config(const std::string& file) {
   std::ifstream f(file);
   if (!f) throw Error("cannot open experiment file '" + file + "'");
@@ -67,6 +86,8 @@ ReproduceConfig read_reproduce_config(const std::string& file) {
   if (c.scaled.empty() && c.note.empty()) throw Error(file + ": neither 'scaled' nor 'note' says what was scaled down");
   if (!j.contains("options") || !j.at("options").is_object()) throw Error(file + ": 'options' must be an object of options");
   c.options = j.at("options");
+  if (c.options.contains("data") && c.options.at("data").is_string())
+    c.options["data"] = resolve_data_folder(c.options.at("data").get<std::string>(), file);
   if (j.contains("paper")) {
     const nlohmann::json& p = j.at("paper");
     const std::string where = file + ": paper";

@@ -43,7 +43,17 @@ std::vector<ReproduceConfig> list_reproduce_configs();
 /// The experiment called `name` (throws Error listing the known ones).
 ReproduceConfig find_reproduce_config(const std::string& name);
 /// Reads and checks one file: unknown top-level keys, a missing "scaled"/"note", paper rows
-/// without a method or with an unknown metric are refused naming the file and the key.
+/// without a method or with an unknown metric are refused naming the file and the key. A
+/// relative "data" option is resolved by resolve_data_folder, so that an experiment finds its
+/// data from any working directory.
 ReproduceConfig read_reproduce_config(const std::string& file);
+
+/// The folder a relative `data` option of the experiment file `config_file` names, searched in
+/// order: the working directory; the file's folder and each folder above it (the shipped
+/// "../shared/data/mnist" is relative to the repository root, two levels above
+/// tools/reproduce/); $GRADHPO_DATA/<the path's last name>. The first that exists, made
+/// absolute; `data` unchanged when it is absolute, empty, or found nowhere (the loader then
+/// names it and `--set data=FOLDER` says where it is).
+std::string resolve_data_folder(const std::string& data, const std::string& config_file);
 
 }  // namespace gradhpo::tools

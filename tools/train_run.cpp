@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <iostream>
 #include <ostream>
 
 #include <gradhpo/data/data.h>
@@ -25,7 +26,10 @@ double peak_rss_mb() {
 }
 
 void set_threads(int threads) {
-  if (threads > 0) gradhpo::set_num_threads(threads);
+  // At most the cores this process may use (affinity, cgroup quota, its share among MPI ranks).
+  std::string warning;
+  gradhpo::set_num_threads(gradhpo::capped_threads(threads, &warning));
+  if (!warning.empty()) std::cerr << "gradhpo: warning: " << warning << "\n";
 }
 
 namespace {
@@ -154,6 +158,8 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& out) {
   TrainRunResult r;
   data::Batch batch;
   double train_seconds = 0;
+  const auto t_train = Clock::now();
+  const double total_steps = static_cast<double>(o.epochs) * static_cast<double>(steps_per_epoch);
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     const auto t_epoch = Clock::now();
     batches.start_epoch(epoch - 1);
@@ -178,9 +184,14 @@ TrainRunResult run_training(const TrainRunOptions& o, std::ostream& out) {
       seen += batch.size();
       ++step_in_epoch;
       const double elapsed = seconds_since(t_epoch);
+      // The ETA is of the whole run (every epoch), at the pace so far (evaluation included).
+      const double run_fraction =
+          (static_cast<double>(epoch - 1) * static_cast<double>(steps_per_epoch) + static_cast<double>(step_in_epoch)) /
+          total_steps;
       bar.update(label, step_in_epoch, steps_per_epoch,
-                 format("loss %.4f  %.0f img/s", loss_sum / static_cast<double>(seen),
-                        static_cast<double>(seen) / std::max(elapsed, 1e-9)));
+                 format("loss %.4f  %.0f img/s  ", loss_sum / static_cast<double>(seen),
+                        static_cast<double>(seen) / std::max(elapsed, 1e-9)) +
+                     eta_text(seconds_since(t_train), run_fraction));
     }
     const double epoch_train_seconds = seconds_since(t_epoch);
     train_seconds += epoch_train_seconds;

@@ -53,7 +53,8 @@ struct TrainRunResult {
   double peak_rss_mb = 0;     ///< getrusage ru_maxrss
 };
 
-/// Sets the OpenMP, Eigen and OpenBLAS thread counts (threads <= 0: leaves the defaults).
+/// Sets the OpenMP, Eigen and OpenBLAS thread counts (0: the default), at most the cores this
+/// process may use (engine/threads.h, capped_threads), with a warning on stderr when capped.
 void set_threads(int threads);
 /// The process's peak resident set size (getrusage), in MB.
 double peak_rss_mb();

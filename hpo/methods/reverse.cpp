@@ -297,7 +297,39 @@ MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
   throw Error("reverse mode: unknown policy");
 }
 
-Estimate ReverseMethod::estimate(const BilevelProblem& p) const {
+namespace {
+
+Estimate reverse_estimate(const ReverseOptions& o_, const BilevelProblem& p);
+
+}  // namespace
+
+Estimate ReverseMethod::estimate(const BilevelProblem& p) const { return reverse_estimate(o_, p); }
+
+std::vector<Alternative> ReverseMethod::alternatives(const BilevelProblem& p) const {
+  std::vector<Alternative> out;
+  for (ReversePolicy policy : {ReversePolicy::exact_reversal, ReversePolicy::checkpoint, ReversePolicy::store_all}) {
+    if (policy == o_.policy && policy != ReversePolicy::checkpoint) continue;
+    ReverseOptions o = o_;
+    o.policy = policy;
+    std::string name = std::string("policy=") + policy_name(policy);
+    if (policy == ReversePolicy::exact_reversal) {
+      const bool momentum = p.hyper.find(HyperKind::momentum) >= 0 || p.optimizer.momentum != 0;
+      if (p.optimizer.kind != nn::OptimizerKind::sgd || !momentum) continue;  // refused by check_problem
+    }
+    if (policy == ReversePolicy::checkpoint) {
+      // ⌈√T⌉ minimizes the peak (snapshots plus one segment); offered unless it is this run's.
+      o.checkpoint_every = static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(std::max<std::int64_t>(1, p.horizon)))));
+      if (o_.policy == ReversePolicy::checkpoint && (o_.checkpoint_every == 0 || o_.checkpoint_every == o.checkpoint_every)) continue;
+      name += " checkpoint-every=" + std::to_string(o.checkpoint_every);
+    }
+    out.push_back({name, reverse_estimate(o, p)});
+  }
+  return out;
+}
+
+namespace {
+
+Estimate reverse_estimate(const ReverseOptions& o_, const BilevelProblem& p) {
   const double T = static_cast<double>(p.horizon);
   const std::size_t P = static_cast<std::size_t>(p.num_params()), sz = dtype_size(p.dtype());
   const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
@@ -344,6 +376,8 @@ Estimate ReverseMethod::estimate(const BilevelProblem& p) const {
   e.explain = why.str();
   return e;
 }
+
+}  // namespace
 
 Hypergradient reverse_along(const BilevelProblem& problem, const Tensor& theta, const std::vector<InnerState>& states,
                             const std::vector<Tensor>& grads, const InnerState& final_state, std::int64_t first) {

@@ -47,6 +47,9 @@ class ReverseMethod final : public Method {
   explicit ReverseMethod(const Options& options);
   const ReverseOptions& settings() const { return o_; }
   Estimate estimate(const BilevelProblem& problem) const override;
+  /// The other policies, with their estimates (exact reversal only where it applies: SGD with
+  /// momentum): what a run refused for memory is offered.
+  std::vector<Alternative> alternatives(const BilevelProblem& problem) const override;
 
  protected:
   MethodOutput run(Unroll& u, const Segment& segment) const override;

@@ -25,6 +25,9 @@ class GeneralizedGreedy final : public OnlineMethod {
   Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
                             const InnerState& after, double& val_loss) override;
   std::vector<std::int64_t> apply_update(BilevelState& state, const Tensor& hypergradient) override;
+  std::pair<std::size_t, std::string> extra_buffers() const override {
+    return {static_cast<std::size_t>(problem_->hyper.size()) * sizeof(double), "the accumulated h_t (N numbers)"};
+  }
 
  private:
   GreedyOptions options_;

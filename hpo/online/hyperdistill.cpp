@@ -33,6 +33,13 @@ HyperDistill::HyperDistill(const BilevelProblem& problem, OuterOptions outer, Hy
   require(options_.fit_every >= 0, "hyperdistill: fit_every must be >= 0");
 }
 
+std::pair<std::size_t, std::string> HyperDistill::extra_buffers() const {
+  const std::size_t P = static_cast<std::size_t>(problem_->num_params()), sz = dtype_size(problem_->dtype());
+  const std::size_t state = (problem_->optimizer.kind == nn::OptimizerKind::adam ? 3 : 2) * P * sz;
+  if (options_.fit_every == 0) return {P * sz, "w* (P numbers)"};
+  return {P * sz + state + 3 * state, "w* (P numbers), the fit window's S and DrMAD's S_0, S_T, S_t"};
+}
+
 Tensor HyperDistill::step_hypergradient(Unroll& u, BilevelState& s, const InnerState& before, const Tensor& /*g_t*/,
                                         const InnerState& after, double& val_loss) {
   const std::int64_t t = s.step + 1;  // steps taken once this one is done

@@ -40,6 +40,8 @@ class HyperDistill final : public OnlineMethod {
  protected:
   Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
                             const InnerState& after, double& val_loss) override;
+  /// w*_t; with fitting, the window's starting state and DrMAD's three states (drmad.h).
+  std::pair<std::size_t, std::string> extra_buffers() const override;
 
  private:
   HyperDistillOptions options_;

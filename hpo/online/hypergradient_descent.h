@@ -30,6 +30,9 @@ class HypergradientDescent final : public OnlineMethod {
  protected:
   Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,
                             const InnerState& after, double& val_loss) override;
+  std::pair<std::size_t, std::string> extra_buffers() const override {
+    return {static_cast<std::size_t>(problem_->num_params()) * dtype_size(problem_->dtype()), "the direction dw/dlr (P numbers)"};
+  }
 };
 
 }  // namespace gradhpo::hpo

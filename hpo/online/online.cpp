@@ -1,9 +1,11 @@
 #include "online.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "../progress.h"
+#include "../resources.h"
 #include "../tensor_math.h"
 
 namespace gradhpo::hpo {
@@ -16,7 +18,27 @@ OnlineMethod::OnlineMethod(const BilevelProblem& problem, OuterOptions outer)
   outer_.validate(problem.hyper.count());
 }
 
+Estimate OnlineMethod::estimate() const {
+  const BilevelProblem& p = *problem_;
+  const std::size_t P = static_cast<std::size_t>(p.num_params()), sz = dtype_size(p.dtype());
+  const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
+  const std::size_t state = parts * P * sz, N = static_cast<std::size_t>(p.hyper.size());
+  const std::size_t T = static_cast<std::size_t>(std::max<std::int64_t>(0, p.horizon));
+  const auto [extra, what] = extra_buffers();
+  Estimate e;
+  // S_t and S_{t+1}, g_t, the state's copy; losses in the state and its copy; θ, its
+  // hypergradient and the outer optimizer's moments (f64).
+  e.buffer_bytes = 3 * state + P * sz + 2 * 2 * T * sizeof(double) + 4 * N * sizeof(double) + extra;
+  e.gradient_equivalents = static_cast<double>(T);
+  e.explain = "S_t, S_{t+1}, g_t and the state's copy (" + std::to_string(parts) + " x P = " + std::to_string(P) +
+              " numbers each), two losses per step for T = " + std::to_string(T) + " steps" +
+              (what.empty() ? std::string() : ", " + what);
+  return e;
+}
+
 BilevelState OnlineMethod::init(const Tensor& theta0) const {
+  // Before any work: a run that cannot fit is refused here, not at std::bad_alloc.
+  check_memory(name(), estimate(), *problem_, {}, available_memory());
   BilevelState s;
   s.method = name();
   s.theta = theta0.defined() ? theta0.clone().to(DType::f64) : problem_->hyper.initial(DType::f64);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../method.h"
 #include "../outer.h"
 #include "../state.h"
 
@@ -52,7 +53,16 @@ class OnlineMethod {
   OnlineStep run(BilevelState& state, std::int64_t steps = -1);
   const BilevelProblem& problem() const { return *problem_; }
 
+  /// The buffers of a run to the horizon, before any work: S_t, S_{t+1} and g_t, the state's
+  /// copy that a step replaces it with, the per-step losses (two numbers a step, in the state and
+  /// its copy), θ's and the outer optimizer's vectors, and the method's own tensors
+  /// (extra_buffers). Work: the training's T gradients (the method's own passes not counted).
+  /// init() refuses a run whose buffers exceed the memory available (resources.h).
+  Estimate estimate() const;
+
  protected:
+  /// The method's own tensors in BilevelState::extra at their peak: bytes, and what they are.
+  virtual std::pair<std::size_t, std::string> extra_buffers() const { return {0, ""}; }
   /// The method's hypergradient for step t, from S_t (`before`), its gradient g_t and S_{t+1}
   /// (`after`), θ being `u.theta()`. May read and write the method's tensors in state.extra.
   virtual Tensor step_hypergradient(Unroll& u, BilevelState& state, const InnerState& before, const Tensor& g,

@@ -7,6 +7,7 @@
 
 #include "../inner_run.h"
 #include "../progress.h"
+#include "../resources.h"
 
 namespace gradhpo::hpo {
 
@@ -50,6 +51,19 @@ const BilevelProblem& validated(const BilevelProblem& p, const SearchOptions& o)
 
 }  // namespace
 
+Estimate search_estimate(const BilevelProblem& p, std::int64_t trials) {
+  const std::size_t P = static_cast<std::size_t>(p.num_params()), sz = dtype_size(p.dtype());
+  const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
+  const std::size_t N = static_cast<std::size_t>(p.hyper.size());
+  const std::size_t n = static_cast<std::size_t>(std::max<std::int64_t>(1, trials));
+  Estimate e;
+  e.buffer_bytes = (2 * parts + 1) * P * sz + n * (2 * N + 16) * sizeof(double);
+  e.gradient_equivalents = static_cast<double>(n) * static_cast<double>(p.horizon);
+  e.explain = "one training run's S_t, S_{t+1} and g_t (" + std::to_string(parts) + " x P = " + std::to_string(P) +
+              " numbers each) and " + std::to_string(n) + " trials' θ";
+  return e;
+}
+
 TrialRunner::TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method)
     : problem_(&validated(problem, options)),
       box_(std::in_place, problem.hyper, options.box),
@@ -57,6 +71,7 @@ TrialRunner::TrialRunner(const BilevelProblem& problem, const SearchOptions& opt
       max_trials_(options.max_trials) {
   run_.method = std::move(method);
   for (std::size_t d = 0; d < box_->size(); ++d) run_.dimensions.push_back(box_->dimension(d).target);
+  check_memory(run_.method, search_estimate(problem, planned_trials()), problem, {}, available_memory());
   report_progress("trial", 0, planned_trials());
 }
 
@@ -67,6 +82,7 @@ TrialRunner::TrialRunner(const BilevelProblem& problem, const Budget& budget, in
   require(max_trials >= 0, "search: max_trials must be >= 0 (0: as many as the budget allows), got " +
                                std::to_string(max_trials));
   run_.method = std::move(method);
+  check_memory(run_.method, search_estimate(problem, planned_trials()), problem, {}, available_memory());
   report_progress("trial", 0, planned_trials());
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../method.h"
 #include "../trial.h"
 #include "budget.h"
 #include "space.h"
@@ -66,7 +67,12 @@ struct SearchOptions {
   void validate(const BilevelProblem& problem) const;
 };
 
-/// Runs trials for one search (construction calls SearchOptions::validate).
+/// The buffers of a search before any work: each trial is one training run (S_t, S_{t+1} and
+/// g_t), and the history keeps θ and the values of `trials` trials (0: unknown, one counted).
+Estimate search_estimate(const BilevelProblem& problem, std::int64_t trials);
+
+/// Runs trials for one search (construction calls SearchOptions::validate, and refuses a search
+/// whose search_estimate exceeds the memory available: resources.h).
 class TrialRunner {
  public:
   TrialRunner(const BilevelProblem& problem, const SearchOptions& options, std::string method);

@@ -1,6 +1,8 @@
 #include "classification.h"
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <random>
 
 #include "../../data/batches.h"
@@ -13,11 +15,25 @@ namespace gradhpo::hpo {
 
 namespace {
 
-/// The training set and the record order of every step: what the training loss reads.
+/// The training set and the record order of each step: what the training loss reads.
 struct TrainData {
   data::Dataset set;
-  Tensor all_x, all_y;                              // full batch: the whole set, converted once
-  std::vector<std::vector<std::int64_t>> steps;     // mini-batches: the records of step t
+  Tensor all_x, all_y;  // full batch: the whole set, converted once
+  // Mini-batches: step t takes batch t mod b of epoch t / b (b batches per epoch, the last partial
+  // one dropped), each epoch in its seeded order. Computed when asked, one epoch's order at a
+  // time, so that a problem of T = 57 million steps costs O(N), not O(T·B) (a list of every
+  // step's records grew at ~100 MB/s before a method could refuse the run for memory).
+  std::unique_ptr<data::BatchIterator> batches;
+  std::int64_t batch_size = 0, per_epoch = 0;
+  std::mutex order_mutex;  // the losses may be called from several threads
+
+  std::vector<std::int64_t> records(std::int64_t t) {
+    const std::lock_guard<std::mutex> lock(order_mutex);
+    const std::int64_t epoch = t / per_epoch, first = (t % per_epoch) * batch_size;
+    if (batches->epoch() != epoch) batches->start_epoch(epoch);
+    const std::vector<std::int64_t>& order = batches->order();
+    return {order.begin() + first, order.begin() + first + batch_size};
+  }
 };
 
 /// ½ Σ λ w² of one L2 group (global, per tensor group, per entry of w, or per entry of the
@@ -135,15 +151,10 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
     data->all_x = train.images.to(dtype).to(o.device);
     data->all_y = train.label_tensor().to(o.device);
   } else {
-    data::BatchIterator it(train, o.batch_size, o.batch_seed, /*shuffle=*/true, /*drop_last=*/true);
-    data::Batch b;
-    while (static_cast<std::int64_t>(data->steps.size()) < horizon) {
-      if (!it.next(b)) {
-        it.start_epoch(it.epoch() + 1);
-        continue;
-      }
-      data->steps.push_back(b.indices);
-    }
+    data->batches = std::make_unique<data::BatchIterator>(train, o.batch_size, o.batch_seed, /*shuffle=*/true,
+                                                          /*drop_last=*/true);
+    data->batch_size = o.batch_size;
+    data->per_epoch = data->batches->batches_per_epoch();
   }
   std::vector<std::pair<int, HyperGroup>> l2;  // index and a copy of each L2 group (the loss outlives `hyper`)
   for (int g : reads.l2) {
@@ -164,21 +175,23 @@ ClassificationTask make_classification_task(std::shared_ptr<const nn::Model> mod
     data->all_y = b.label_tensor().to(o.device);
   }
   const double batch_rows = static_cast<double>(o.batch_size == 0 ? train.size() : o.batch_size);
-  p.train_loss = [model, data, weights_group, l2, shard_count, shard_rank = o.shard_rank, full_shard, batch_rows](
-                     const Var& w, const HyperValues& h, std::int64_t t) {
+  p.train_loss = [model, data, weights_group, l2, horizon, shard_count, shard_rank = o.shard_rank, full_shard,
+                  batch_rows](const Var& w, const HyperValues& h, std::int64_t t) {
     Tensor x, y;
-    std::vector<std::int64_t> shard;
     const std::vector<std::int64_t>* records = full_shard.empty() ? nullptr : &full_shard;
-    if (data->steps.empty()) {
+    std::vector<std::int64_t> step_records;
+    if (!data->batches) {
       x = data->all_x;
       y = data->all_y;
     } else {
-      records = &data->steps.at(static_cast<std::size_t>(t));
+      require(t >= 0 && t < horizon, "classification problem: step " + std::to_string(t) + " outside the horizon [0, " +
+                                         std::to_string(horizon) + ")");
+      step_records = data->records(t);
       if (shard_count > 1) {
-        const Shard sh = shard_of(static_cast<std::int64_t>(records->size()), shard_rank, shard_count);
-        shard.assign(records->begin() + sh.begin, records->begin() + sh.end);
-        records = &shard;
+        const Shard sh = shard_of(static_cast<std::int64_t>(step_records.size()), shard_rank, shard_count);
+        step_records = std::vector<std::int64_t>(step_records.begin() + sh.begin, step_records.begin() + sh.end);
       }
+      records = &step_records;
       const data::Dataset b = data->set.subset(*records);
       x = b.images.to(w.dtype()).to(w.device());
       y = b.label_tensor().to(w.device());
