@@ -144,6 +144,9 @@ RunStore RunStore::open(const std::string& folder, const std::string& command, c
   require(static_cast<bool>(f), "cannot open state file '" + path + "'");
   RunRecord record =
       run_record_from_bytes(std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()), path);
+  // Temporary files of a commit the kill interrupted: never read, removed.
+  for (const auto& entry : std::filesystem::directory_iterator(folder))
+    if (entry.is_regular_file() && entry.path().extension() == ".tmp") std::filesystem::remove(entry.path());
   require(record.command == command, flag + " " + folder + ": the folder holds a run of `gradhpo " + record.command +
                                          "`, not of `gradhpo " + command + "`");
   return RunStore(folder, std::move(record));

@@ -73,7 +73,8 @@ class RunStore {
   static RunStore create(const std::string& folder, const std::string& command, const std::string& config_json,
                          FolderUse use = FolderUse::fresh, const std::string& flag = "--out");
   /// The run `folder` holds, for --resume: refused when there is none, when run.state is corrupt,
-  /// or when it was made by another command than `command`.
+  /// or when it was made by another command than `command`. Removes the temporary files (*.tmp)
+  /// of a commit that a kill interrupted.
   static RunStore open(const std::string& folder, const std::string& command, const std::string& flag = "--resume");
 
   const std::string& folder() const { return folder_; }

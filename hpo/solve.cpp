@@ -148,10 +148,10 @@ Summary solve(const BilevelProblem& problem, const SolveOptions& o) {
   auto record = [&](const OuterStep& step, const OuterOptimizer& opt) {
     SolveRow row = row_of(step, greedy);
     const bool go = o.on_step ? o.on_step(row, step.final_weights) : true;
-    // The rules that end the loop after this step besides max_steps, as run_outer and
-    // run_greedy apply them (outer.cpp), so that a resumed state that ended takes no more steps.
+    // The rules of the loop itself that end it after this step besides max_steps, as run_outer
+    // and run_greedy apply them (outer.cpp), so that a resumed state that ended takes no more
+    // steps. (A caller that stops the loop interrupts it: a resume continues.)
     std::string stop;
-    if (!go) stop = "stopped by the caller";
     if (step.rejections > o.outer.max_rejections)
       stop = "too many diverged inner runs (" + std::to_string(step.rejections) + "); last: " + step.message;
     else if (!greedy && go && opt.converged())

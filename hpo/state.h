@@ -72,7 +72,7 @@ struct SolveState {
   InnerState start;
   std::vector<SolveRow> rows;       ///< every step taken so far (early stopping looks at all of them)
   /// Why the loop ended after the last row, when a rule other than max_steps ended it (the sign
-  /// stopping rule, too many rejections, the caller); empty while it goes on. A resumed state
+  /// stopping rule, too many rejections; not a caller's stop); empty while it goes on. A resumed state
   /// that has one takes no more steps.
   std::string stop_reason;
 };

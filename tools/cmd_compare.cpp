@@ -210,10 +210,22 @@ CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& f) {
                                                    f.store->file(hpo::kRunStateFile) + ": " + hpo::method_section(i));
         partial.results.push_back(co.recorded[i]);
       }
-    if (!co.recorded.empty())
+    std::size_t trials = 0;  // of methods that had not finished: replayed, not trained again
+    for (std::size_t i = 0; i < methods.size(); ++i) {
+      if (co.recorded.count(i)) continue;
+      for (const std::string& name : f.store->sections(hpo::trial_prefix(i)))
+        co.recorded_trials[i].push_back(
+            hpo::decode_trial(f.store->get(name), f.store->file(hpo::kRunStateFile) + ": " + name));
+      trials += co.recorded_trials[i].size();
+    }
+    if (!co.recorded.empty() || trials > 0)
       std::cout << "resuming " << f.store->folder() << ": " << co.recorded.size() << " of " << methods.size()
-                << " methods recorded\n";
-    write_compare_files(*f.store, partial, {}, o, f.plots, false);
+                << " methods recorded" << (trials > 0 ? ", " + std::to_string(trials) + " recorded trials replayed" : "")
+                << "\n";
+    if (!co.recorded.empty()) write_compare_files(*f.store, partial, {}, o, f.plots, false);  // a resumed folder's files
+    co.on_trial = [&](std::size_t index, std::size_t position, const hpo::JournalEntry& trial) {
+      f.store->commit({{hpo::trial_section(index, position), hpo::encode_trial(trial)}});
+    };
     co.on_result = [&](std::size_t index, const hpo::MethodResult& row) {
       f.store->commit({{hpo::method_section(index), hpo::encode_method_result(row)}});
       partial.results.push_back(row);

@@ -557,7 +557,7 @@ void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given,
   std::optional<hpo::SolveState> state;
   if (store) {
     if (store->has("solve")) state = hpo::solve_state_from_bytes(store->get("solve"), store->file(hpo::kRunStateFile));
-    write_derived(*store, o, e, h, a.plots);  // a resumed folder's files, from its record
+    if (!a.resume.empty()) write_derived(*store, o, e, h, a.plots);  // a resumed folder's files, from its record
     so.save = [&store, &o, &e, &h, &a](const hpo::SolveState& st) {
       store->commit({{"solve", hpo::solve_state_bytes(st)}, {"final", ""}});  // a row makes the last scores stale
       write_derived(*store, o, e, h, a.plots);

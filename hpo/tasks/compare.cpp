@@ -312,6 +312,14 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       continue;
     }
     MethodResult r;
+    TrialJournal journal;
+    if (const auto trials = options.recorded_trials.find(index); trials != options.recorded_trials.end())
+      journal.recorded = trials->second;
+    if (options.on_trial)
+      journal.on_trial = [&, position = journal.recorded.size()](const JournalEntry& e) mutable {
+        options.on_trial(index, position++, e);
+      };
+    const TrialJournalScope journal_scope(options.on_trial || !journal.recorded.empty() ? &journal : nullptr);
     try {
       r = m.run(problem, options.budget);
     } catch (const InnerDivergence& e) {

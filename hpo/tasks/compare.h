@@ -147,6 +147,13 @@ struct ComparisonOptions {
   /// Called with each method's index and finished row (scores included), before the next method
   /// starts: where a run store commits it (hpo/run_store.h, compare_record.h).
   std::function<void(std::size_t index, const MethodResult& row)> on_result;
+  /// Trials of a method that had not finished when the run was interrupted (by the method's
+  /// index): replayed instead of trained (TrialJournal, search/trials.h), the rest run anew.
+  std::map<std::size_t, std::vector<JournalEntry>> recorded_trials;
+  /// Called with the method's index, the trial's position among the method's trials, and each
+  /// trial its TrialRunners record (the searches', and the points the baselines and the greedy
+  /// setting score): where a run store commits it.
+  std::function<void(std::size_t index, std::size_t position, const JournalEntry& trial)> on_trial;
 };
 
 enum class TableFormat : std::uint8_t { text, markdown };

@@ -83,6 +83,83 @@ std::string method_section(std::size_t index) {
   return buf;
 }
 
+json failure(const FailedTrial& f) {
+  return {{"method", f.method}, {"trial", f.trial}, {"inner_step", f.inner_step}, {"value", number(f.value)},
+          {"hyperparameters", pairs(f.hyperparameters)}, {"reason", f.reason}};
+}
+
+FailedTrial failure_of(const json& f) {
+  FailedTrial t;
+  t.method = f.at("method").get<std::string>();
+  t.trial = f.at("trial").get<std::int64_t>();
+  t.inner_step = f.at("inner_step").get<std::int64_t>();
+  t.value = number_of(f.at("value"));
+  t.hyperparameters = pairs_of(f.at("hyperparameters"));
+  t.reason = f.at("reason").get<std::string>();
+  return t;
+}
+
+json doubles(const std::vector<double>& v) {
+  json a = json::array();
+  for (double x : v) a.push_back(number(x));
+  return a;
+}
+
+std::vector<double> doubles_of(const json& a) {
+  std::vector<double> v;
+  for (const json& x : a) v.push_back(number_of(x));
+  return v;
+}
+
+std::string trial_prefix(std::size_t index) { return "trials/" + method_section(index).substr(7) + "/"; }
+
+std::string trial_section(std::size_t index, std::size_t trial) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%06zu", trial);
+  return trial_prefix(index) + buf;
+}
+
+std::string encode_trial(const JournalEntry& e) {
+  const Trial& t = e.trial;
+  return json{{"index", t.index},
+              {"point", doubles(t.point)},
+              {"values", doubles(t.values)},
+              {"theta", t.theta.defined() ? doubles(t.theta.to(DType::f64).to_vector()) : json(nullptr)},
+              {"val_loss", number(t.val_loss)},
+              {"final_train_loss", number(t.final_train_loss)},
+              {"failed", t.failed},
+              {"failure", failure(t.failure)},
+              {"inner_steps", t.inner_steps},
+              {"seconds", number(t.seconds)},
+              {"steps_run", e.steps_run}}
+      .dump();
+}
+
+JournalEntry decode_trial(const std::string& text, const std::string& where) {
+  try {
+    const json j = json::parse(text);
+    JournalEntry e;
+    Trial& t = e.trial;
+    t.index = j.at("index").get<int>();
+    t.point = doubles_of(j.at("point"));
+    t.values = doubles_of(j.at("values"));
+    if (!j.at("theta").is_null()) {
+      const std::vector<double> theta = doubles_of(j.at("theta"));
+      t.theta = Tensor::from(theta, Shape{static_cast<std::int64_t>(theta.size())}, DType::f64);
+    }
+    t.val_loss = number_of(j.at("val_loss"));
+    t.final_train_loss = number_of(j.at("final_train_loss"));
+    t.failed = j.at("failed").get<bool>();
+    t.failure = failure_of(j.at("failure"));
+    t.inner_steps = j.at("inner_steps").get<std::int64_t>();
+    t.seconds = number_of(j.at("seconds"));
+    e.steps_run = j.at("steps_run").get<std::int64_t>();
+    return e;
+  } catch (const json::exception& err) {
+    throw Error(where + ": a malformed trial record: " + err.what());
+  }
+}
+
 std::string encode_method_result(const MethodResult& r) {
   json theta = nullptr;
   if (r.theta.defined()) {
@@ -90,9 +167,7 @@ std::string encode_method_result(const MethodResult& r) {
     for (double x : r.theta.to(DType::f64).to_vector()) theta.push_back(number(x));
   }
   json failures = json::array();
-  for (const FailedTrial& f : r.failed_trials)
-    failures.push_back({{"method", f.method}, {"trial", f.trial}, {"inner_step", f.inner_step}, {"value", number(f.value)},
-                        {"hyperparameters", pairs(f.hyperparameters)}, {"reason", f.reason}});
+  for (const FailedTrial& f : r.failed_trials) failures.push_back(failure(f));
   return json{{"method", r.method},
               {"theta", theta},
               {"best_val_loss", number(r.best_val_loss)},
@@ -129,16 +204,7 @@ MethodResult decode_method_result(const std::string& text, const std::string& wh
     r.validation = score_of(j.at("validation"));
     r.evaluations = j.at("evaluations").get<int>();
     r.failures = j.at("failures").get<int>();
-    for (const json& f : j.at("failed_trials")) {
-      FailedTrial t;
-      t.method = f.at("method").get<std::string>();
-      t.trial = f.at("trial").get<std::int64_t>();
-      t.inner_step = f.at("inner_step").get<std::int64_t>();
-      t.value = number_of(f.at("value"));
-      t.hyperparameters = pairs_of(f.at("hyperparameters"));
-      t.reason = f.at("reason").get<std::string>();
-      r.failed_trials.push_back(std::move(t));
-    }
+    for (const json& f : j.at("failed_trials")) r.failed_trials.push_back(failure_of(f));
     r.inner_steps = j.at("inner_steps").get<std::int64_t>();
     r.seconds = number_of(j.at("seconds"));
     r.peak_bytes = j.at("peak_bytes").get<std::size_t>();
