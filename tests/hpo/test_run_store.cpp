@@ -123,12 +123,18 @@ TEST_CASE("run store: an outer loop killed at every commit (rows, state and a de
     std::optional<hpo::SolveState> state;
     if (store.has("solve")) state = hpo::solve_state_from_bytes(store.get("solve"), folder);
     hpo::SolveOptions so = o;
-    if (state) so.resume = &*state;
-    so.save = [&](const hpo::SolveState& s) {
-      store.commit({{"solve", hpo::solve_state_bytes(s)}});
+    auto derive = [&](const hpo::SolveState& s) {
       std::string steps;
       for (const hpo::SolveRow& r : s.rows) steps += std::to_string(r.step) + " ";
       store.write_derived("steps.txt", steps);
+    };
+    if (state) {
+      so.resume = &*state;
+      derive(*state);  // at the start of a resume: a kill between the commit and this file is repaired
+    }
+    so.save = [&](const hpo::SolveState& s) {
+      store.commit({{"solve", hpo::solve_state_bytes(s)}});
+      derive(s);
     };
     return hpo::solve(task.problem, so);
   };

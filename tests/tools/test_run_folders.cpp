@@ -98,7 +98,7 @@ TEST_CASE("flags given on the command line override --config, and --set override
   TempDir dir;
   const std::string cfg = dir.path + "/c.json", out = dir.path + "/run";
   std::ofstream(cfg) << R"({"outer-steps": 1, "lr-blocks": 3, "seed": 5})";
-  const Run r = run(kTiny + "--lr-blocks 2 --config " + cfg + " --set seed=6 --out " + out);
+  const Run r = run(kTiny + "--config " + cfg + " --set seed=6 --out " + out);  // kTiny has --lr-blocks 2
   INFO(r.output);
   REQUIRE(r.status == 0);
   const nlohmann::json config = read_json(out + "/config.json");
@@ -135,7 +135,9 @@ TEST_CASE("every subcommand checks its output folder before any work") {
 TEST_CASE("gradhpo hpo --method cosine records a diverging schedule as a failed trial and goes on") {
   TempDir dir;
   const std::string out = dir.path + "/cosine";
-  const Run r = run(kTiny + "--method cosine --cosine-lrs 0.1,100 --out " + out);
+  // 8 inner steps: at lr0 = 100 the training loss passes the problem's bound at step 2.
+  const std::string tiny = "hpo --model mlp --train-limit 512 --batch-size 64 --epochs 1 --threads 1 --no-plots ";
+  const Run r = run(tiny + "--method cosine --cosine-lrs 0.1,100 --out " + out);
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("cosine lr0 = 100: failed at inner step") != std::string::npos);
@@ -143,12 +145,13 @@ TEST_CASE("gradhpo hpo --method cosine records a diverging schedule as a failed 
   const nlohmann::json results = read_json(out + "/results.json");
   REQUIRE(results["failed_trials"].size() == 1);
   CHECK(results["failed_trials"][0]["hyperparameters"]["lr0"] == 100);
-  CHECK(results["failed_trials"][0]["reason"].get<std::string>().find("inner step") != std::string::npos);
+  CHECK(results["failed_trials"][0]["inner_step"] == 2);
+  CHECK(results["failed_trials"][0]["reason"].get<std::string>().find("diverged at step 2") != std::string::npos);
   REQUIRE(results["trials"].size() == 1);
   CHECK(results.contains("test_accuracy"));
   // Every schedule diverging is an error, with the failures still written.
   const std::string all = dir.path + "/all";
-  const Run none = run(kTiny + "--method cosine --cosine-lrs 100 --out " + all);
+  const Run none = run(tiny + "--method cosine --cosine-lrs 100 --out " + all);
   CHECK(none.status != 0);
   CHECK(none.output.find("every schedule diverged") != std::string::npos);
   CHECK(read_json(all + "/results.json")["failed_trials"].size() == 1);
