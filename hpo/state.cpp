@@ -185,11 +185,6 @@ std::string record_bytes(RecordType type, std::uint32_t version, const std::stri
   return std::move(w.buf);
 }
 
-void save_record(RecordType type, std::uint32_t version, const std::string& payload, const std::string& path) {
-  commit_file(path, record_bytes(type, version, payload));
-}
-
-/// The payload of a record of `type` and `version`, after every check of the container.
 /// `path` names the file (or wherever the bytes came from) in messages.
 std::string record_payload(RecordType type, std::uint32_t version, const std::string& all, const std::string& path) {
   require(all.size() >= sizeof kMagic && std::memcmp(all.data(), kMagic, sizeof kMagic) == 0,
@@ -218,18 +213,14 @@ std::string record_payload(RecordType type, std::uint32_t version, const std::st
   return all.substr(kHead, size);
 }
 
-std::string load_record(RecordType type, std::uint32_t version, const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  require(static_cast<bool>(f), "cannot open state file '" + path + "'");
-  const std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  return record_payload(type, version, all, path);
-}
 
 }  // namespace
 
 // ---- BilevelState -------------------------------------------------------------------------------
 
-void save_state(const BilevelState& s, const std::string& path) {
+void save_state(const BilevelState& s, const std::string& path) { commit_file(path, bilevel_state_bytes(s)); }
+
+std::string bilevel_state_bytes(const BilevelState& s) {
   Writer w;
   w.str(s.method);
   w.pod<std::int64_t>(s.step);
@@ -244,11 +235,17 @@ void save_state(const BilevelState& s, const std::string& path) {
   }
   w.vec(s.train_losses);
   w.vec(s.val_losses);
-  save_record(RecordType::bilevel, kBilevelStateVersion, w.buf, path);
+  return record_bytes(RecordType::bilevel, kBilevelStateVersion, w.buf);
 }
 
 BilevelState load_state(const std::string& path) {
-  const std::string payload = load_record(RecordType::bilevel, kBilevelStateVersion, path);
+  std::ifstream f(path, std::ios::binary);
+  require(static_cast<bool>(f), "cannot open state file '" + path + "'");
+  return bilevel_state_from_bytes(std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()), path);
+}
+
+BilevelState bilevel_state_from_bytes(const std::string& bytes, const std::string& path) {
+  const std::string payload = record_payload(RecordType::bilevel, kBilevelStateVersion, bytes, path);
   Reader r(payload.data(), payload.size(), path);
   BilevelState s;
   s.method = r.str();

@@ -96,6 +96,9 @@ void write_file_atomically(const std::string& path, const std::string& bytes);
 constexpr int kBilevelStateVersion = 2;  // 1: zlib's CRC in the header, no record type
 void save_state(const BilevelState& state, const std::string& path);
 BilevelState load_state(const std::string& path);
+/// The same record as bytes, and back (a run store's section); `where` names the source in messages.
+std::string bilevel_state_bytes(const BilevelState& state);
+BilevelState bilevel_state_from_bytes(const std::string& bytes, const std::string& where);
 /// SolveState: record type 2, version SolveState::kVersion.
 void save_state(const SolveState& state, const std::string& path);
 SolveState load_solve_state(const std::string& path);

@@ -6,6 +6,7 @@
 //
 // Every method is constructed from the registry by name (hpo/registry.h); the table below only
 // maps the names --methods accepts to a registry name, fixed options and the row's label.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -256,6 +257,8 @@ CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& f) {
   if (f.store) {
     write_compare_files(*f.store, c, baselines_json(baselines), o, f.plots, true);
     std::cout << "every hyperparameter of every method: " << f.store->file("results.json") << "\n";
+  } else if (std::any_of(c.results.begin(), c.results.end(), [](const hpo::MethodResult& r) { return r.hyperparameters.size() > 6; })) {
+    std::cout << "(the table shows the first hyperparameters of each method; --out writes every one to results.json)\n";
   }
   return {std::move(e), std::move(c)};
 }

@@ -282,3 +282,21 @@ TEST_CASE("state: a RunRecord goes to bytes and back, and corrupt bytes are refu
   CHECK_THROWS_WITH_AS(hpo::run_record_from_bytes(bad, "here"), doctest::Contains("'here' is corrupt"), Error);
   CHECK_THROWS_WITH_AS(hpo::solve_state_from_bytes(bytes, "here"), doctest::Contains("holds a run store's record"), Error);
 }
+
+TEST_CASE("state: a BilevelState goes to bytes and back as save_state writes it") {
+  TempDir dir;
+  hpo::BilevelState a;
+  a.method = "online-t1t2";
+  a.step = 7;
+  a.rng = 42;
+  a.theta = Tensor::from(std::vector<double>{0.5, -1.25}, Shape{2}, DType::f64);
+  a.train_losses = {1.5, 1.25};
+  hpo::save_state(a, dir.file("b.bin"));
+  CHECK(hpo::bilevel_state_bytes(a) == slurp(dir.file("b.bin")));
+  const hpo::BilevelState b = hpo::bilevel_state_from_bytes(hpo::bilevel_state_bytes(a), "bytes");
+  CHECK(b.method == a.method);
+  CHECK(b.step == 7);
+  CHECK(b.rng == 42);
+  CHECK(b.theta.to_vector() == a.theta.to_vector());
+  CHECK(b.train_losses == a.train_losses);
+}
