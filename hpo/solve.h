@@ -43,6 +43,10 @@ struct SolveOptions {
   Tensor theta0;                                    ///< undefined: the groups' initial values
   /// Where the state is saved after every outer step (empty: nowhere).
   std::string state_file;
+  /// Called after every outer step (after on_step) with the whole state — every row, the
+  /// optimizer's state, where the next step starts: where a run store (run_store.h) commits it,
+  /// so a row and the state it belongs to reach disk in one commit.
+  std::function<void(const SolveState& state)> save;
   /// Continue from this state (its method and options must match; a larger max_steps is allowed).
   const SolveState* resume = nullptr;
   /// Called after every outer step with its row and the weights w the step's inner run ended with

@@ -1,7 +1,6 @@
 #include "state.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "run_store.h"
 
 #include <array>
 #include <cerrno>
@@ -35,67 +34,18 @@ std::uint32_t crc32_of(const void* data, std::size_t bytes) {
 
 }  // namespace detail
 
-// ---- writing a file atomically -------------------------------------------------------------------
-
-namespace {
-
-std::string errno_text() { return std::strerror(errno); }
-
-std::string folder_of(const std::string& path) {
-  const std::size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-}  // namespace
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  require(fd >= 0, "cannot write '" + tmp + "': " + errno_text());
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = errno_text();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error("writing '" + tmp + "' failed (disk full?): " + why);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw Error("cannot flush '" + tmp + "' to disk: " + why);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    throw Error("cannot rename '" + tmp + "' to '" + path + "': " + why);
-  }
-  // The rename is durable only once the folder's entry is on disk.
-  const std::string folder = folder_of(path);
-  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  require(dir >= 0, "cannot open the folder '" + folder + "' of '" + path + "' to flush it: " + errno_text());
-  const bool synced = ::fsync(dir) == 0;
-  const std::string why = synced ? "" : errno_text();
-  ::close(dir);
-  require(synced, "cannot flush the folder '" + folder + "' of '" + path + "' to disk: " + why);
-}
-
 // ---- the fields of a record ------------------------------------------------------------------------
 
 namespace {
 
 constexpr char kMagic[8] = {'G', 'H', 'P', 'O', 'S', 'T', 'A', 'T'};
-enum class RecordType : std::uint32_t { bilevel = 1, solve = 2 };
+enum class RecordType : std::uint32_t { bilevel = 1, solve = 2, run = 3 };
 
 const char* record_name(std::uint32_t type) {
   switch (type) {
     case static_cast<std::uint32_t>(RecordType::bilevel): return "an online method's state (BilevelState)";
     case static_cast<std::uint32_t>(RecordType::solve): return "an outer loop's state (SolveState)";
+    case static_cast<std::uint32_t>(RecordType::run): return "a run store's record (RunRecord)";
   }
   return "an unknown record";
 }
@@ -224,7 +174,7 @@ class Reader {
 
 constexpr std::size_t kHead = sizeof kMagic + 4 + 4 + 8;
 
-void save_record(RecordType type, std::uint32_t version, const std::string& payload, const std::string& path) {
+std::string record_bytes(RecordType type, std::uint32_t version, const std::string& payload) {
   Writer w;
   w.buf.append(kMagic, sizeof kMagic);
   w.pod<std::uint32_t>(static_cast<std::uint32_t>(type));
@@ -232,17 +182,15 @@ void save_record(RecordType type, std::uint32_t version, const std::string& payl
   w.pod<std::uint64_t>(payload.size());
   w.buf.append(payload);
   w.pod<std::uint32_t>(detail::crc32_of(w.buf.data(), w.buf.size()));
-  write_file_atomically(path, w.buf);
+  return std::move(w.buf);
 }
 
 /// The payload of a record of `type` and a version in [oldest, version] (the one read goes to
-/// `*read_version` when given), after every check of the container.
-std::string load_record(RecordType type, std::uint32_t version, const std::string& path, std::uint32_t oldest = 0,
-                        std::uint32_t* read_version = nullptr) {
+/// `*read_version` when given), after every check of the container. `path` names the file (or
+/// wherever the bytes came from) in messages.
+std::string record_payload(RecordType type, std::uint32_t version, const std::string& all, const std::string& path,
+                           std::uint32_t oldest = 0, std::uint32_t* read_version = nullptr) {
   if (oldest == 0) oldest = version;
-  std::ifstream f(path, std::ios::binary);
-  require(static_cast<bool>(f), "cannot open state file '" + path + "'");
-  const std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   require(all.size() >= sizeof kMagic && std::memcmp(all.data(), kMagic, sizeof kMagic) == 0,
           "'" + path + "' is not a gradhpo state file (no GHPOSTAT header)");
   require(all.size() >= kHead, "state file '" + path + "' is truncated: " + std::to_string(all.size()) +
@@ -271,11 +219,14 @@ std::string load_record(RecordType type, std::uint32_t version, const std::strin
   return all.substr(kHead, size);
 }
 
+
 }  // namespace
 
 // ---- BilevelState -------------------------------------------------------------------------------
 
-void save_state(const BilevelState& s, const std::string& path) {
+void save_state(const BilevelState& s, const std::string& path) { commit_file(path, bilevel_state_bytes(s)); }
+
+std::string bilevel_state_bytes(const BilevelState& s) {
   Writer w;
   w.str(s.method);
   w.pod<std::int64_t>(s.step);
@@ -290,11 +241,17 @@ void save_state(const BilevelState& s, const std::string& path) {
   }
   w.vec(s.train_losses);
   w.vec(s.val_losses);
-  save_record(RecordType::bilevel, kBilevelStateVersion, w.buf, path);
+  return record_bytes(RecordType::bilevel, kBilevelStateVersion, w.buf);
 }
 
 BilevelState load_state(const std::string& path) {
-  const std::string payload = load_record(RecordType::bilevel, kBilevelStateVersion, path);
+  std::ifstream f(path, std::ios::binary);
+  require(static_cast<bool>(f), "cannot open state file '" + path + "'");
+  return bilevel_state_from_bytes(std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()), path);
+}
+
+BilevelState bilevel_state_from_bytes(const std::string& bytes, const std::string& path) {
+  const std::string payload = record_payload(RecordType::bilevel, kBilevelStateVersion, bytes, path);
   Reader r(payload.data(), payload.size(), path);
   BilevelState s;
   s.method = r.str();
@@ -416,7 +373,7 @@ SolveRow read_row(Reader& r, std::uint32_t version) {
 
 }  // namespace
 
-void save_state(const SolveState& s, const std::string& path) {
+std::string solve_state_bytes(const SolveState& s) {
   Writer w;
   w.str(s.method);
   w.str(s.options_json);
@@ -430,13 +387,14 @@ void save_state(const SolveState& s, const std::string& path) {
   w.inner(s.start);
   w.pod<std::uint64_t>(s.rows.size());
   for (const SolveRow& row : s.rows) write_row(w, row);
-  save_record(RecordType::solve, SolveState::kVersion, w.buf, path);
+  w.str(s.stop_reason);
+  return record_bytes(RecordType::solve, SolveState::kVersion, w.buf);
 }
 
-SolveState load_solve_state(const std::string& path) {
+SolveState solve_state_from_bytes(const std::string& bytes, const std::string& where) {
   std::uint32_t version = 0;
-  const std::string payload = load_record(RecordType::solve, SolveState::kVersion, path, 1, &version);
-  Reader r(payload.data(), payload.size(), path);
+  const std::string payload = record_payload(RecordType::solve, SolveState::kVersion, bytes, where, 1, &version);
+  Reader r(payload.data(), payload.size(), where);
   SolveState s;
   s.method = r.str();
   s.options_json = r.str();
@@ -450,8 +408,46 @@ SolveState load_solve_state(const std::string& path) {
   s.start = r.inner();
   const std::uint64_t rows = r.count(r.remaining(), "rows");
   for (std::uint64_t i = 0; i < rows; ++i) s.rows.push_back(read_row(r, version));
+  if (version >= 3) s.stop_reason = r.str();
   r.done();
   return s;
+}
+
+void save_state(const SolveState& s, const std::string& path) { commit_file(path, solve_state_bytes(s)); }
+
+SolveState load_solve_state(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  require(static_cast<bool>(f), "cannot open state file '" + path + "'");
+  return solve_state_from_bytes(std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()), path);
+}
+
+// ---- RunRecord ------------------------------------------------------------------------------------
+
+std::string run_record_bytes(const RunRecord& record) {
+  Writer w;
+  w.str(record.command);
+  w.str(record.config_json);
+  w.pod<std::uint64_t>(record.sections.size());
+  for (const auto& [name, bytes] : record.sections) {
+    w.str(name);
+    w.str(bytes);
+  }
+  return record_bytes(RecordType::run, RunRecord::kVersion, w.buf);
+}
+
+RunRecord run_record_from_bytes(const std::string& bytes, const std::string& where) {
+  const std::string payload = record_payload(RecordType::run, RunRecord::kVersion, bytes, where);
+  Reader r(payload.data(), payload.size(), where);
+  RunRecord record;
+  record.command = r.str();
+  record.config_json = r.str();
+  const std::uint64_t n = r.count(r.remaining(), "sections");
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string name = r.str();
+    record.sections[name] = r.str();
+  }
+  r.done();
+  return record;
 }
 
 }  // namespace gradhpo::hpo

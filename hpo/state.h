@@ -3,13 +3,13 @@
 // packed into a tensor (STYLE.md 17).
 //
 // The file format (one format for both records), little-endian as the machine writes it:
-//     "GHPOSTAT"  u32 record type (1 BilevelState, 2 SolveState)  u32 record version
+//     "GHPOSTAT"  u32 record type (1 BilevelState, 2 SolveState, 3 RunRecord)  u32 record version
 //     u64 payload bytes  payload  u32 CRC-32 of everything before it
 // The payload is a sequence of fields in the order save_state writes them: numbers as they are
 // in memory, strings and vectors as a u64 length and the elements, tensors as a defined flag,
-// dtype, rank, extents and their bytes in host memory. Writing goes through
-// write_file_atomically (temporary file in the same folder, fsync, rename, fsync of the folder),
-// so a reader sees the old state or the new one, never a mix; reading refuses a missing,
+// dtype, rank, extents and their bytes in host memory. Writing goes through the run store's one
+// commit primitive, commit_file (run_store.h: temporary file in the same folder, fsync, rename,
+// fsync of the folder), so a reader sees the old state or the new one, never a mix; reading refuses a missing,
 // truncated or corrupt file, another record type or version, or a checksum mismatch, naming the
 // file and what is wrong, and returns nothing half-loaded.
 #pragma once
@@ -62,7 +62,7 @@ struct SolveRow {
 
 /// Where an interrupted outer loop continues (solve.h), after `next_step` outer steps.
 struct SolveState {
-  static constexpr int kVersion = 2;  // 1: rows without `clipped` (still read)
+  static constexpr int kVersion = 3;  // 2: no stop_reason; 1: nor rows' `clipped` (both still read)
   std::string method;               ///< the registry name of the offline method
   std::string options_json;         ///< the method's options and the outer loop's, as recorded
   Tensor theta;                     ///< θ the next step starts from (float64)
@@ -75,19 +75,43 @@ struct SolveState {
   std::int64_t first_inner = 0;
   InnerState start;
   std::vector<SolveRow> rows;       ///< every step taken so far (early stopping looks at all of them)
+  /// Why the loop ended after the last row, when a rule other than max_steps ended it (the sign
+  /// stopping rule, too many rejections; not a caller's stop); empty while it goes on. A resumed state
+  /// that has one takes no more steps.
+  std::string stop_reason;
 };
 
-/// Writes `bytes` to `path` so that a crash leaves the old file or the new one: a temporary file
-/// in the same folder, fsync, rename over `path`, fsync of the folder. Throws Error naming the path.
+/// One run as the run store (run_store.h) keeps it in its one file: what ran (the command and
+/// the configuration that defines its results) and named sections of bytes — the outer loop's
+/// SolveState ("solve"), a comparison's finished method rows ("method/<i>"), per-method
+/// metadata ("meta/<i>"), ... each a record or a JSON text of the command that owns it.
+struct RunRecord {
+  static constexpr int kVersion = 1;
+  std::string command;              ///< "hpo", "compare", "reproduce quickstart", ...
+  std::string config_json;          ///< the options that define the run's results, as JSON
+  std::map<std::string, std::string> sections;
+};
+
+/// Writes `bytes` to `path` so that a crash leaves the old file or the new one: commit_file
+/// (run_store.h), the one way the run store reaches disk. Throws Error naming the path.
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
 /// BilevelState: record type 1, version kBilevelStateVersion.
 constexpr int kBilevelStateVersion = 2;  // 1: zlib's CRC in the header, no record type
 void save_state(const BilevelState& state, const std::string& path);
 BilevelState load_state(const std::string& path);
+/// The same record as bytes, and back (a run store's section); `where` names the source in messages.
+std::string bilevel_state_bytes(const BilevelState& state);
+BilevelState bilevel_state_from_bytes(const std::string& bytes, const std::string& where);
 /// SolveState: record type 2, version SolveState::kVersion.
 void save_state(const SolveState& state, const std::string& path);
 SolveState load_solve_state(const std::string& path);
+/// The same record as bytes (what save_state writes), and back; `where` names the source in messages.
+std::string solve_state_bytes(const SolveState& state);
+SolveState solve_state_from_bytes(const std::string& bytes, const std::string& where);
+/// RunRecord: record type 3, version RunRecord::kVersion.
+std::string run_record_bytes(const RunRecord& record);
+RunRecord run_record_from_bytes(const std::string& bytes, const std::string& where);
 
 namespace detail {
 /// CRC-32 (the polynomial of zlib, PNG and gzip: reflected 0xEDB88320, initial and final ~0), so

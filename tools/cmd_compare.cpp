@@ -6,11 +6,15 @@
 //
 // Every method is constructed from the registry by name (hpo/registry.h); the table below only
 // maps the names --methods accepts to a registry name, fixed options and the row's label.
+#include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include <gradhpo/hpo/tasks/compare.h>
+#include <gradhpo/hpo/tasks/compare_record.h>
 #include <gradhpo/hpo/tasks/schedule_baselines.h>
 #include <gradhpo/nn/models.h>
 
@@ -136,7 +140,52 @@ const std::vector<std::string>& method_names() {
   return names;
 }
 
-CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
+namespace {
+
+/// The cleaning references as the run store keeps them ("baselines", JSON).
+nlohmann::json baselines_json(const std::vector<hpo::Baseline>& baselines) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const hpo::Baseline& b : baselines)
+    a.push_back({{"name", b.name}, {"val_accuracy", b.val_accuracy}, {"test_accuracy", b.test_accuracy},
+                 {"test_loss", b.test_loss}, {"seconds", b.seconds}});
+  return a;
+}
+
+/// results.json and results.csv from the rows so far (every hyperparameter of every row); with
+/// `finished`, also the bar chart (unless plots are off) and index.html.
+void write_compare_files(const hpo::RunStore& store, const hpo::Comparison& c, const nlohmann::json& baselines,
+                         const CompareOptions& o, bool plots, bool finished) {
+  nlohmann::json results = nlohmann::json::parse(c.json());
+  results["finished"] = finished;
+  if (!baselines.empty()) results["baselines"] = baselines;
+  const RunFolder folder(store.folder());
+  folder.write("config.json", nlohmann::json::parse(store.record().config_json).dump(2) + "\n");
+  folder.write("results.json", results.dump(2) + "\n");
+  folder.write("results.csv", c.csv());
+  if (!finished) return;
+  std::vector<std::string> pictures;
+  if (plots && !c.results.empty()) {
+    BarPlot bars{"test accuracy at an equal budget (" + c.budget.describe() + ")", "test accuracy (%)", {}, {}};
+    for (const hpo::MethodResult& r : c.results) {
+      bars.labels.push_back(r.method);
+      bars.values.push_back(std::isnan(r.test.accuracy) ? 0.0 : 100 * r.test.accuracy);
+    }
+    draw(bars, folder.file("comparison"));
+    pictures.push_back("comparison.svg");
+  }
+  folder.write_index("gradhpo compare: " + o.experiment,
+                     {{"Problem", "<p>" + html_escape(c.problem) + "</p>"},
+                      {"Methods", "<pre>" + html_escape(c.table()) + "</pre>"}},
+                     pictures);
+}
+
+}  // namespace
+
+bool compare_resume_may_change(const std::string& key, const nlohmann::json&, const nlohmann::json&) {
+  return key == "threads" || key == "markdown";
+}
+
+CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& f) {
   set_threads(o.threads);
   hpo::Experiment e = hpo::make_experiment(o.experiment, o.data);
   const hpo::BilevelProblem& p = e.task.problem;
@@ -147,8 +196,43 @@ CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
   const auto task = std::make_shared<hpo::ClassificationTask>(e.task);
   co.evaluate = hpo::scorer(task, e.test);
   co.evaluate_validation = hpo::scorer(task, e.val);
+  // The table below names the problem; the header only the experiment and its size.
   std::cout << "gradhpo compare: " << o.experiment << ", " << p.hyper.size() << " hyperparameters, T = " << p.horizon
-            << ", budget " << co.budget.describe() << "\n  " << p.description << "\n";
+            << ", budget " << co.budget.describe() << "\n";
+  hpo::Comparison partial;  // the rows so far, for the files regenerated after each commit
+  partial.problem = p.description;
+  partial.budget = co.budget;
+  partial.horizon = p.horizon;
+  partial.test_name = co.test_name;
+  if (f.store) {
+    for (std::size_t i = 0; i < methods.size(); ++i)
+      if (f.store->has(hpo::method_section(i))) {
+        co.recorded[i] = hpo::decode_method_result(f.store->get(hpo::method_section(i)),
+                                                   f.store->file(hpo::kRunStateFile) + ": " + hpo::method_section(i));
+        partial.results.push_back(co.recorded[i]);
+      }
+    std::size_t trials = 0;  // of methods that had not finished: replayed, not trained again
+    for (std::size_t i = 0; i < methods.size(); ++i) {
+      if (co.recorded.count(i)) continue;
+      for (const std::string& name : f.store->sections(hpo::trial_prefix(i)))
+        co.recorded_trials[i].push_back(
+            hpo::decode_trial(f.store->get(name), f.store->file(hpo::kRunStateFile) + ": " + name));
+      trials += co.recorded_trials[i].size();
+    }
+    if (!co.recorded.empty() || trials > 0)
+      std::cout << "resuming " << f.store->folder() << ": " << co.recorded.size() << " of " << methods.size()
+                << " methods recorded" << (trials > 0 ? ", " + std::to_string(trials) + " recorded trials replayed" : "")
+                << "\n";
+    if (!co.recorded.empty()) write_compare_files(*f.store, partial, {}, o, f.plots, false);  // a resumed folder's files
+    co.on_trial = [&](std::size_t index, std::size_t position, const hpo::JournalEntry& trial) {
+      f.store->commit({{hpo::trial_section(index, position), hpo::encode_trial(trial)}});
+    };
+    co.on_result = [&](std::size_t index, const hpo::MethodResult& row) {
+      f.store->commit({{hpo::method_section(index), hpo::encode_method_result(row)}});
+      partial.results.push_back(row);
+      write_compare_files(*f.store, partial, {}, o, f.plots, false);
+    };
+  }
   hpo::Comparison c;
   {
     LoopProgress progress("compare");
@@ -157,31 +241,25 @@ CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
   std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
   std::vector<hpo::Baseline> baselines;
   if (o.experiment == "cleaning") {
-    baselines = hpo::cleaning_baselines(e);
+    if (f.store && f.store->has("baselines")) {
+      for (const nlohmann::json& b : nlohmann::json::parse(f.store->get("baselines")))
+        baselines.push_back({b["name"].get<std::string>(), b["val_accuracy"].get<double>(), b["test_accuracy"].get<double>(),
+                             b["test_loss"].get<double>(), b["seconds"].get<double>()});
+    } else {
+      baselines = hpo::cleaning_baselines(e);
+      if (f.store) f.store->commit({{"baselines", baselines_json(baselines).dump()}});
+    }
     std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
     for (const hpo::Baseline& b : baselines)
       std::cout << "  " << b.name << ": validation accuracy " << 100 * b.val_accuracy << "%, test accuracy "
                 << 100 * b.test_accuracy << "% (" << b.seconds << " s)\n";
   }
-  if (out.empty()) return {std::move(e), std::move(c)};
-  RunFolder folder(out);
-  nlohmann::json results = nlohmann::json::parse(c.json());
-  for (const hpo::Baseline& b : baselines)
-    results["baselines"].push_back({{"name", b.name}, {"val_accuracy", b.val_accuracy}, {"test_accuracy", b.test_accuracy},
-                                    {"test_loss", b.test_loss}, {"seconds", b.seconds}});
-  folder.write("results.json", results.dump(2));
-  folder.write("results.csv", c.csv());
-  BarPlot bars{"test accuracy at an equal budget (" + co.budget.describe() + ")", "test accuracy (%)", {}, {}};
-  for (const hpo::MethodResult& r : c.results) {
-    bars.labels.push_back(r.method);
-    bars.values.push_back(std::isnan(r.test.accuracy) ? 0.0 : 100 * r.test.accuracy);
+  if (f.store) {
+    write_compare_files(*f.store, c, baselines_json(baselines), o, f.plots, true);
+    std::cout << "every hyperparameter of every method: " << f.store->file("results.json") << "\n";
+  } else if (std::any_of(c.results.begin(), c.results.end(), [](const hpo::MethodResult& r) { return r.hyperparameters.size() > 6; })) {
+    std::cout << "(the table shows the first hyperparameters of each method; --out writes every one to results.json)\n";
   }
-  const std::vector<std::string> pics = draw(bars, folder.file("comparison"));
-  folder.write_index("gradhpo compare: " + o.experiment,
-                     {{"Problem", "<p>" + html_escape(p.description) + "</p>"},
-                      {"Methods", "<pre>" + html_escape(c.table()) + "</pre>"}},
-                     {"comparison.svg"});
-  std::cout << "run folder: " << out << " (plot " << pics[0] << ")\n";
   return {std::move(e), std::move(c)};
 }
 
@@ -221,13 +299,42 @@ OptionSet compare_option_set(CompareOptions& o) {
 
 void add_compare_command(CLI::App& app) {
   auto o = std::make_shared<CompareOptions>();
-  auto out = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>(), resume = std::make_shared<std::string>(),
+       config = std::make_shared<std::string>();
+  auto sets = std::make_shared<std::vector<std::string>>();
+  auto overwrite = std::make_shared<bool>(false), no_plots = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("compare", "Several hyperparameter optimizers on one problem at an equal budget");
-  cmd->footer("Example: gradhpo compare --experiment l2 --data ../shared/data/mnist --methods reverse,online-t1t2,random,bayes --budget-runs 10");
-  OptionSet s = compare_option_set(*o);
-  s.add_to(*cmd);
-  cmd->add_option("--out", *out, "Folder for results.json, results.csv, the plot and index.html");
-  cmd->callback([o, out] { run_compare(*o, *out); });
+  cmd->footer("Example: gradhpo compare --experiment l2 --data ../shared/data/mnist --methods reverse,online-t1t2,random,bayes --budget-runs 10\n"
+              "Options come from the defaults, then --config, then the flags on the command line, then --set.\n"
+              "A folder that holds a run is refused unless --resume (continue it: only --threads and --markdown\n"
+              "may differ from its stored config) or --overwrite (replace it).");
+  auto s = std::make_shared<OptionSet>(compare_option_set(*o));
+  s->add_to(*cmd);
+  cmd->add_option("--config", *config, "JSON file of options (keys as the long options, without --); flags given on the command line win");
+  cmd->add_option("--set", *sets, "key=value overrides applied after --config and the flags (repeatable)");
+  cmd->add_option("--out", *out, "Run folder: run.state (a row per finished method, which --resume continues), results.json, results.csv, the plot and index.html");
+  cmd->add_option("--resume", *resume, "Continue the interrupted comparison in this folder (methods it finished are not run again)");
+  cmd->add_flag("--overwrite", *overwrite, "Replace the run the --out folder holds");
+  cmd->add_flag("--no-plots", *no_plots, "Write no plot (the results files and index.html still)");
+  cmd->callback([o, s, out, resume, config, sets, overwrite, no_plots, cmd] {
+    const std::set<std::string> given = s->apply_sources(*cmd, *config, *sets);
+    std::optional<hpo::RunStore> store;
+    if (!resume->empty()) {
+      require(out->empty() || *out == *resume, "--resume " + *resume + " continues the run in that folder; --out " + *out +
+                                                   " names another (give one of them)");
+      require(!*overwrite, "--resume and --overwrite exclude each other (continue the run, or replace it)");
+      store = hpo::RunStore::open(*resume, "compare");
+      s->resume_from(nlohmann::json::parse(store->record().config_json), given, compare_resume_may_change, *resume);
+      s->validate(*resume + "/" + hpo::kRunStateFile);
+    } else {
+      s->validate();
+      if (!out->empty())
+        store = hpo::RunStore::create(*out, "compare", s->to_json().dump(),
+                                      *overwrite ? hpo::FolderUse::overwrite : hpo::FolderUse::fresh);
+    }
+    run_compare(*o, {store ? &*store : nullptr, !*no_plots});
+    if (store) std::cout << "run folder: " << store->folder() << " (index.html, results.json, results.csv)\n";
+  });
 }
 
 }  // namespace gradhpo::tools

@@ -6,8 +6,10 @@
 //
 // The outer loop, its resume state and early stopping are hpo::solve's (hpo/solve.h); this file
 // parses the options, builds the problem, and renders what solve reports: a line per outer step,
-// and with --out a run folder (config.json, results.json/.csv, summary.json, plots, index.html,
-// checkpoint.bin — the SolveState after every outer step, which --resume continues to the same bits).
+// and with --out a run folder kept by the run store (hpo/run_store.h): run.state, the one source
+// of truth — the config, the SolveState after every outer step, the final scores — committed
+// atomically, which --resume continues to the same bits; and derived from it after every commit
+// and at the start of --resume, config.json, results.json/.csv, summary.json, plots, index.html.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,12 +18,14 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <gradhpo/data/load.h>
 #include <gradhpo/data/random.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/registry.h>
+#include <gradhpo/hpo/run_store.h>
 #include <gradhpo/hpo/solve.h>
 #include <gradhpo/hpo/tasks/classification.h>
 
@@ -163,6 +167,13 @@ Setup load_setup(const HpoOptions& o) {
   return s;
 }
 
+/// Where a run's files go and how the derived ones are drawn (none of it can change its results).
+struct RunArgs {
+  std::string out, resume;
+  bool overwrite = false;
+  bool plots = true;
+};
+
 /// A failed trial as results.json keeps it (its value null when not finite or unknown).
 nlohmann::json failure_json(const hpo::FailedTrial& f) {
   nlohmann::json lam = nlohmann::json::object();
@@ -176,57 +187,107 @@ nlohmann::json failure_json(const hpo::FailedTrial& f) {
 /// gave up on rejections): distinct from 1, an error before or during the work.
 constexpr int kNoResult = 2;
 
-void run_cosine(const HpoOptions& o, const Setup& e, const RunFolder* folder) {
-  double best_acc = -1, best_lr = 0;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<hpo::FailedTrial> failed;  // a diverged lr0 is a failed trial, not the end of the run
-  BarPlot bars{"hand-tuned cosine schedules: validation accuracy", "validation accuracy (%)", {}, {}};
+/// The hand-tuned cosine baseline (Appendix D): one training run per initial learning rate,
+/// each committed to the run store as a trial ("cosine/<k>": its validation accuracy, or the
+/// failure when training diverged, which is recorded and the next rate tried), then the best
+/// by validation accuracy retrained and scored on the test set ("final").
+void run_cosine(const HpoOptions& o, const Setup& e, hpo::RunStore* store, bool plots) {
   auto task_for = [&](double lr0) {
     nn::OptimizerConfig c;
     c.lr = nn::Schedule::cosine(lr0, e.T);
     return make_classification_task(e.model, e.d.train, e.d.val, {}, c, e.T, e.co);
   };
-  for (double lr0 : o.cosine_lrs) {
-    const hpo::ClassificationTask task = task_for(lr0);
-    hpo::InnerRun r;
-    try {
-      r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
-    } catch (const hpo::InnerDivergence& err) {
-      failed.push_back(hpo::failed_trial(task.problem.hyper, Tensor(), "cosine", static_cast<std::int64_t>(rows.size()),
-                                         err.step(), err.value(), err.what()));
-      failed.back().hyperparameters = {{"lr0", lr0}};
-      std::cout << "  cosine lr0 = " << lr0 << ": failed: " << failed.back().brief() << "\n";
-      rows.push_back({fixed(lr0, 3), "failed", ""});
-      continue;
+  auto key = [](std::size_t k) {
+    std::ostringstream s;
+    s << "cosine/" << std::setw(6) << std::setfill('0') << k;
+    return s.str();
+  };
+  std::vector<nlohmann::json> trials;
+  for (std::size_t k = 0; k < o.cosine_lrs.size(); ++k) {
+    const double lr0 = o.cosine_lrs[k];
+    nlohmann::json trial;
+    if (store && store->has(key(k))) {
+      trial = nlohmann::json::parse(store->get(key(k)));
+    } else {
+      const hpo::ClassificationTask task = task_for(lr0);
+      trial = {{"lr0", lr0}};
+      try {
+        const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
+        trial["val_accuracy"] = task.evaluate(r.final_state.w(), e.d.val).accuracy;
+        trial["seconds"] = r.seconds;
+      } catch (const hpo::InnerDivergence& err) {
+        hpo::FailedTrial f;
+        f.method = "cosine";
+        f.trial = static_cast<std::int64_t>(k);
+        f.inner_step = err.step();
+        f.value = err.value();
+        f.hyperparameters = {{"lr0", lr0}};
+        f.reason = err.what();
+        trial["failed"] = failure_json(f);
+      }
+      if (store) store->commit({{key(k), trial.dump()}});
     }
-    const double acc = task.evaluate(r.final_state.w(), e.d.val).accuracy;
-    std::cout << "  cosine lr0 = " << lr0 << ": validation accuracy " << fixed(100 * acc, 2) << "% (" << fixed(r.seconds, 1)
-              << " s)\n";
-    rows.push_back({fixed(lr0, 3), fixed(100 * acc, 2), fixed(r.seconds, 1)});
-    bars.labels.push_back("lr0 " + fixed(lr0, 2));
-    bars.values.push_back(100 * acc);
-    if (acc > best_acc) best_acc = acc, best_lr = lr0;
+    if (trial.contains("failed"))
+      std::cout << "  cosine lr0 = " << lr0 << ": failed at inner step " << trial["failed"]["inner_step"].get<std::int64_t>()
+                << ": " << trial["failed"]["reason"].get<std::string>() << "\n";
+    else
+      std::cout << "  cosine lr0 = " << lr0 << ": validation accuracy " << fixed(100 * trial["val_accuracy"].get<double>(), 2)
+                << "% (" << fixed(trial["seconds"].get<double>(), 1) << " s)\n";
+    trials.push_back(trial);
   }
-  nlohmann::json failures = nlohmann::json::array();
-  for (const hpo::FailedTrial& f : failed) failures.push_back(failure_json(f));
+  double best_acc = -1, best_lr = 0;
+  for (const nlohmann::json& t : trials)
+    if (!t.contains("failed") && t["val_accuracy"].get<double>() > best_acc)
+      best_acc = t["val_accuracy"].get<double>(), best_lr = t["lr0"].get<double>();
+  nlohmann::json final_scores = nlohmann::json::object();
+  if (best_acc >= 0) {
+    if (store && store->has("final")) {
+      final_scores = nlohmann::json::parse(store->get("final"));
+    } else {
+      const hpo::ClassificationTask task = task_for(best_lr);
+      const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
+      const nn::Evaluation et = task.evaluate(r.final_state.w(), e.d.test);
+      final_scores = {{"best_lr0", best_lr}, {"test_accuracy", et.accuracy}, {"test_loss", et.loss}};
+      if (store) store->commit({{"final", final_scores.dump()}});
+    }
+    std::cout << "hand-tuned cosine (best lr0 = " << best_lr << " by validation accuracy): test accuracy "
+              << fixed(100 * final_scores["test_accuracy"].get<double>(), 2) << "%\n";
+  }
+  if (store) {
+    // Derived from the record: the trials, the failures, the test score of the best.
+    const std::vector<std::string> header = {"lr0", "validation accuracy (%)", "seconds", "failure"};
+    std::vector<std::vector<std::string>> rows;
+    BarPlot bars{"hand-tuned cosine schedules: validation accuracy", "validation accuracy (%)", {}, {}};
+    nlohmann::json results = {{"method", "cosine"}, {"trials", nlohmann::json::array()},
+                              {"failed_trials", nlohmann::json::array()}};
+    for (const nlohmann::json& t : trials) {
+      const double lr0 = t["lr0"].get<double>();
+      if (t.contains("failed")) {
+        rows.push_back({fixed(lr0, 3), "", "", t["failed"]["reason"].get<std::string>()});
+        results["failed_trials"].push_back(t["failed"]);
+        continue;
+      }
+      rows.push_back({fixed(lr0, 3), fixed(100 * t["val_accuracy"].get<double>(), 2), fixed(t["seconds"].get<double>(), 1), ""});
+      results["trials"].push_back(t);
+      bars.labels.push_back("lr0 " + fixed(lr0, 2));
+      bars.values.push_back(100 * t["val_accuracy"].get<double>());
+    }
+    results.update(final_scores);
+    store->write_derived("config.json", nlohmann::json::parse(store->record().config_json).dump(2) + "\n");
+    store->write_derived("results.csv", csv_table(header, rows));
+    store->write_derived("results.json", results.dump(2) + "\n");
+    std::vector<std::string> pics;
+    if (plots && !bars.values.empty()) pics = draw(bars, store->file("cosine"));
+    const RunFolder folder(store->folder());
+    folder.write_index("gradhpo hpo: hand-tuned cosine", {{"Runs", html_table(header, rows)}},
+                       pics.empty() ? std::vector<std::string>{} : std::vector<std::string>{"cosine.svg"});
+    std::cout << "run folder: " << store->folder() << " (index.html, results.json, results.csv)\n";
+  }
   if (best_acc < 0) {  // every lr0 diverged: no schedule to report
-    std::cerr << "gradhpo hpo: warning: every initial learning rate of the cosine schedule diverged\n";
-    if (folder) folder->write_json("results.json", {{"method", "cosine"}, {"failed_trials", failures}});
+    std::cerr << "gradhpo hpo: warning: every initial learning rate of the cosine schedule diverged ("
+              << trials.size() << " tried; the failures are above" << (store ? " and in results.json" : "") << ")\n";
     throw CLI::RuntimeError(kNoResult);
   }
-  const hpo::ClassificationTask task = task_for(best_lr);
-  const hpo::InnerRun r = hpo::run_inner(task.problem, Tensor::zeros(Shape{0}, DType::f64));
-  const nn::Evaluation et = task.evaluate(r.final_state.w(), e.d.test);
-  std::cout << "hand-tuned cosine (best lr0 = " << best_lr << " by validation accuracy): test accuracy "
-            << fixed(100 * et.accuracy, 2) << "%\n";
-  if (!folder) return;
-  const std::vector<std::string> header = {"lr0", "validation accuracy (%)", "seconds"};
-  folder->write("results.csv", csv_table(header, rows));
-  folder->write_json("results.json", {{"method", "cosine"}, {"best_lr0", best_lr}, {"test_accuracy", et.accuracy},
-                                      {"test_loss", et.loss}, {"failed_trials", failures}});
-  const std::vector<std::string> pics = draw(bars, folder->file("cosine"));
-  folder->write_index("gradhpo hpo: hand-tuned cosine", {{"Runs", html_table(header, rows)}}, {"cosine.svg"});
-  std::cout << "plots: " << pics[0] << "\n";
 }
 
 /// The papers' schedule problem (Algorithm 1): lr_blocks learning rates, the momentum and the
@@ -318,12 +379,11 @@ nlohmann::json row_json(const hpo::Hyperparameters& h, const hpo::SolveRow& s) {
   return row;
 }
 
-/// Per outer step: the printed line, the row's validation accuracy (and a greedy pass end's
-/// test scores) as metrics kept in the state, and results.json rewritten.
+/// Per outer step: the printed line, and the row's validation accuracy (and a greedy pass end's
+/// test scores) as metrics kept in the state (solve then commits it, SolveOptions::save).
 std::function<bool(hpo::SolveRow&, const Tensor&)> step_printer(const hpo::ClassificationTask& task, const Setup& e,
-                                                               LoopProgress& progress, const RunFolder* folder,
-                                                               std::shared_ptr<nlohmann::json> results) {
-  return [&task, &e, &progress, folder, results](hpo::SolveRow& s, const Tensor& w) {
+                                                               LoopProgress& progress) {
+  return [&task, &e, &progress](hpo::SolveRow& s, const Tensor& w) {
     const hpo::Hyperparameters& h = task.problem.hyper;
     progress.clear();
     std::cout << std::fixed << std::setprecision(4) << "  outer " << std::setw(2) << s.step;
@@ -345,8 +405,6 @@ std::function<bool(hpo::SolveRow&, const Tensor&)> step_printer(const hpo::Class
       }
     }
     std::cout.flush();
-    results->push_back(row_json(h, s));
-    if (folder) folder->write_json("results.json", *results);
     return true;
   };
 }
@@ -394,9 +452,30 @@ nn::Evaluation report_best(const hpo::Summary& s, const hpo::ClassificationTask&
   return score(task, e, progress, s.best_theta, method + ", the best-validation θ (early stopping) trained from w0").test;
 }
 
-/// results.csv, summary.json, the plots and index.html, from the summary's rows.
-void write_folder(const RunFolder& folder, const HpoOptions& o, const Setup& e, const hpo::Hyperparameters& h,
-                  const hpo::Summary& s, const Scores& final_scores, const nn::Evaluation& best_test) {
+/// The rows of the run store's SolveState (none before the first outer step).
+std::vector<hpo::SolveRow> stored_rows(const hpo::RunStore& store) {
+  if (!store.has("solve")) return {};
+  return hpo::solve_state_from_bytes(store.get("solve"), store.file(hpo::kRunStateFile) + ": solve").rows;
+}
+
+/// The final scores the run store holds (an empty object: the run has not finished).
+nlohmann::json stored_final(const hpo::RunStore& store) {
+  if (!store.has("final") || store.get("final").empty()) return nlohmann::json::object();
+  return nlohmann::json::parse(store.get("final"));
+}
+
+/// Every derived file of the run folder, from the run store's record alone: config.json,
+/// results.json and .csv (every row, every hyperparameter), summary.json (the final scores once
+/// the run finished), the plots (unless plots is false) and index.html. Called after every commit
+/// and at the start of --resume, so a kill between two of these writes is repaired.
+void write_derived(const hpo::RunStore& store, const HpoOptions& o, const Setup& e, const hpo::Hyperparameters& h,
+                   bool plots) {
+  const std::vector<hpo::SolveRow> solve_rows = stored_rows(store);
+  const nlohmann::json fin = stored_final(store);
+  store.write_derived("config.json", nlohmann::json::parse(store.record().config_json).dump(2) + "\n");
+  nlohmann::json results = nlohmann::json::array();
+  for (const hpo::SolveRow& row : solve_rows) results.push_back(row_json(h, row));
+  store.write_derived("results.json", results.dump(2) + "\n");
   std::vector<std::string> header = {"step", "rejected", "val_loss", "val_accuracy", "seconds"};
   for (std::int64_t i = 0; i < h.size(); ++i) header.push_back(h.entry_name(i));
   std::vector<std::vector<std::string>> rows;
@@ -404,7 +483,7 @@ void write_folder(const RunFolder& folder, const HpoOptions& o, const Setup& e, 
   LinePlot curve{"validation loss per outer step", "outer step", "L_val", {}, false, false};
   Series val{"L_val", {}, {}};
   const int lr_group = h.find(hpo::HyperKind::learning_rate);
-  for (const hpo::SolveRow& row : s.rows) {
+  for (const hpo::SolveRow& row : solve_rows) {
     const Tensor theta = theta_of(row.theta);
     std::vector<std::string> cells = {std::to_string(row.step), row.rejected ? "yes" : "no",
                                       row.rejected ? "" : fixed(row.val_loss, 5),
@@ -424,67 +503,120 @@ void write_folder(const RunFolder& folder, const HpoOptions& o, const Setup& e, 
     schedules.series.push_back(sched);
   }
   curve.series.push_back(val);
-  folder.write("results.csv", csv_table(header, rows));
-  folder.write_json("summary.json", {{"method", o.method}, {"stop_reason", s.stop_reason},
-                                     {"learned", schedule_text(h, s.theta)}, {"val_accuracy", final_scores.val.accuracy},
-                                     {"test_accuracy", final_scores.test.accuracy}, {"test_loss", final_scores.test.loss},
-                                     {"best_step", s.best_step}, {"best_test_accuracy", best_test.accuracy}});
-  const std::vector<std::string> pics = draw(schedules, folder.file("schedule"));
-  if (!val.x.empty()) draw(curve, folder.file("val_loss"));
-  std::ostringstream summary;
-  summary << "<p>" << html_escape(e.model->describe()) << ", T = " << e.T << ", method " << html_escape(o.method)
-          << ": test accuracy " << fixed(100 * final_scores.test.accuracy, 2) << "%, validation accuracy "
-          << fixed(100 * final_scores.val.accuracy, 2) << "%.</p><p>Learned: " << html_escape(schedule_text(h, s.theta))
-          << "</p>";
-  folder.write_index("gradhpo hpo: " + o.method, {{"Summary", summary.str()}, {"Outer steps", html_table(header, rows)}},
-                     {"schedule.svg", "val_loss.svg"});
-  std::cout << "run folder: " << folder.path() << " (index.html, results.json, results.csv, " << pics[0] << ")\n";
+  store.write_derived("results.csv", csv_table(header, rows));
+  nlohmann::json summary = {{"method", o.method}, {"finished", !fin.empty()}};
+  summary.update(fin);
+  store.write_derived("summary.json", summary.dump(2) + "\n");
+  std::vector<std::string> pictures;
+  if (plots && !schedules.series.empty()) {
+    draw(schedules, store.file("schedule"));
+    pictures.push_back("schedule.svg");
+  }
+  if (plots && !val.x.empty()) {
+    draw(curve, store.file("val_loss"));
+    pictures.push_back("val_loss.svg");
+  }
+  std::ostringstream about;
+  about << "<p>" << html_escape(e.model->describe()) << ", T = " << e.T << ", method " << html_escape(o.method);
+  if (fin.empty()) {
+    about << ": running, " << solve_rows.size() << " outer steps so far.</p>";
+  } else {
+    about << ": test accuracy " << fixed(100 * fin["test_accuracy"].get<double>(), 2) << "%, validation accuracy "
+          << fixed(100 * fin["val_accuracy"].get<double>(), 2) << "%.</p><p>Learned: "
+          << html_escape(fin["learned"].get<std::string>()) << "</p>";
+  }
+  RunFolder(store.folder()).write_index("gradhpo hpo: " + o.method,
+                                        {{"Summary", about.str()}, {"Outer steps", html_table(header, rows)}}, pictures);
 }
 
-void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
+/// What --resume may change of a stored run: only what cannot alter its results — the threads,
+/// and a larger number of outer steps (the run continues to them).
+bool resume_may_change(const std::string& key, const nlohmann::json& stored, const nlohmann::json& wanted) {
+  if (key == "threads") return true;
+  if (key == "outer-steps") return wanted.get<double>() >= stored.get<double>();
+  return false;
+}
+
+void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given, const RunArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
-  OptionSet opts = option_set(o);
-  std::unique_ptr<RunFolder> folder;
-  std::optional<hpo::SolveState> state;
-  if (!resume.empty()) {
-    folder = std::make_unique<RunFolder>(resume);
-    opts.load(folder->read_json("config.json"), folder->file("config.json"));
-    state = hpo::load_solve_state(folder->file("checkpoint.bin"));
-  } else if (!out.empty()) {
-    folder = std::make_unique<RunFolder>(out);
-    folder->write_json("config.json", opts.to_json());
+  std::optional<hpo::RunStore> store;
+  bool more_steps = false;
+  if (!a.resume.empty()) {
+    require(a.out.empty() || a.out == a.resume, "--resume " + a.resume + " continues the run in that folder; --out " +
+                                                    a.out + " names another (give one of them)");
+    require(!a.overwrite, "--resume and --overwrite exclude each other (continue the run, or replace it)");
+    store = hpo::RunStore::open(a.resume, "hpo");
+    const nlohmann::json stored = nlohmann::json::parse(store->record().config_json);
+    const std::vector<std::string> changed = opts.resume_from(stored, given, resume_may_change, a.resume);
+    opts.validate(a.resume + "/" + hpo::kRunStateFile);
+    more_steps = std::find(changed.begin(), changed.end(), "outer-steps") != changed.end();
+    if (!changed.empty()) {
+      nlohmann::json config = stored;
+      for (const std::string& k : changed) config[k] = opts.to_json()[k];
+      store->commit({}, config.dump());
+    }
+  } else {
+    opts.validate();
+    if (!a.out.empty())
+      store = hpo::RunStore::create(a.out, "hpo", opts.to_json().dump(),
+                                    a.overwrite ? hpo::FolderUse::overwrite : hpo::FolderUse::fresh);
   }
-  opts.validate();
   set_threads(o.threads);
   const Setup e = load_setup(o);
-  if (o.method == "cosine") return run_cosine(o, e, folder.get());
+  if (o.method == "cosine") return run_cosine(o, e, store ? &*store : nullptr, a.plots);
 
   const hpo::ClassificationTask task = schedule_task(o, e);
   const hpo::Hyperparameters& h = task.problem.hyper;
   hpo::SolveOptions so = solve_options(o, e.T);
-  auto results = std::make_shared<nlohmann::json>(nlohmann::json::array());
-  if (state) {
-    for (const hpo::SolveRow& row : state->rows) results->push_back(row_json(h, row));
-    so.resume = &*state;
-    std::cout << "resuming " << resume << " after " << (o.method == "forward-greedy" ? "update " : "outer step ")
-              << state->next_step - 1 << "\n";
+  std::optional<hpo::SolveState> state;
+  if (store) {
+    if (store->has("solve")) state = hpo::solve_state_from_bytes(store->get("solve"), store->file(hpo::kRunStateFile));
+    if (!a.resume.empty()) write_derived(*store, o, e, h, a.plots);  // a resumed folder's files, from its record
+    so.save = [&store, &o, &e, &h, &a](const hpo::SolveState& st) {
+      store->commit({{"solve", hpo::solve_state_bytes(st)}, {"final", ""}});  // a row makes the last scores stale
+      write_derived(*store, o, e, h, a.plots);
+    };
   }
-  if (folder) so.state_file = folder->file("checkpoint.bin");
+  if (state) {
+    so.resume = &*state;
+    std::cout << "resuming " << a.resume << " after " << (o.method == "forward-greedy" ? "update " : "outer step ")
+              << state->next_step - 1 << "\n";
+  } else if (!a.resume.empty()) {
+    std::cout << "resuming " << a.resume << " from its start (killed before its first outer step)\n";
+  }
   if (so.greedy_segment_steps > 0)
     std::cout << "greedy setting: hyperparameters updated every " << so.greedy_segment_steps << " inner steps, "
               << o.outer_steps << " passes over the horizon\n";
   LoopProgress progress("hpo " + o.method);
-  so.on_step = step_printer(task, e, progress, folder.get(), results);
+  so.on_step = step_printer(task, e, progress);
+  const std::size_t rows_before = state ? state->rows.size() : 0;
   const hpo::Summary s = hpo::solve(task.problem, so);
   progress.clear();
   if (!s.ok()) std::cerr << "gradhpo hpo: warning: " << s.stop_reason << "\n";
   std::cout << "stopped: " << s.stop_reason << "; " << s.rejections << " rejected steps; " << fixed(s.seconds, 1)
             << " s in the outer loop\nlearned: " << schedule_text(h, s.theta) << "\n";
-  const Scores final_scores = score(task, e, progress, s.theta, o.method + ", the final θ trained from w0");
-  const nn::Evaluation best_test = report_best(s, task, e, progress, o.method, final_scores.test);
+  nlohmann::json fin = store ? stored_final(*store) : nlohmann::json::object();
+  if (!fin.empty() && s.rows.size() == rows_before && !more_steps) {
+    // The run had finished: its scores are in the store (the same bits retraining would give).
+    std::cout << o.method << ", the final θ trained from w0: validation accuracy "
+              << fixed(100 * fin["val_accuracy"].get<double>(), 2) << "%, test accuracy "
+              << fixed(100 * fin["test_accuracy"].get<double>(), 2) << "% (from the run store)\n";
+  } else {
+    const Scores final_scores = score(task, e, progress, s.theta, o.method + ", the final θ trained from w0");
+    const nn::Evaluation best_test = report_best(s, task, e, progress, o.method, final_scores.test);
+    fin = {{"stop_reason", s.stop_reason}, {"rejections", s.rejections}, {"learned", schedule_text(h, s.theta)},
+           {"val_accuracy", final_scores.val.accuracy}, {"test_accuracy", final_scores.test.accuracy},
+           {"test_loss", final_scores.test.loss}, {"best_step", s.best_step}, {"best_test_accuracy", best_test.accuracy}};
+    if (store) {
+      store->commit({{"final", fin.dump()}});
+      write_derived(*store, o, e, h, a.plots);
+    }
+  }
   std::cout << "wall " << fixed(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1)
             << " s, peak RSS " << fixed(peak_rss_mb(), 1) << " MB\n";
-  if (folder) write_folder(*folder, o, e, h, s, final_scores, best_test);
+  if (store)
+    std::cout << "run folder: " << store->folder() << " (index.html, results.json and results.csv with every "
+              << "hyperparameter of every outer step" << (a.plots ? ", schedule.svg/.png" : "") << ")\n";
   if (!s.ok()) throw CLI::RuntimeError(kNoResult);  // the outer loop gave up: no learned result
 }
 
@@ -492,21 +624,28 @@ void run_hpo(HpoOptions o, const std::string& out, const std::string& resume) {
 
 void add_hpo_command(CLI::App& app) {
   auto o = std::make_shared<HpoOptions>();
-  auto out = std::make_shared<std::string>(), resume = std::make_shared<std::string>(), config = std::make_shared<std::string>();
+  auto args = std::make_shared<RunArgs>();
+  auto config = std::make_shared<std::string>();
   auto sets = std::make_shared<std::vector<std::string>>();
+  auto no_plots = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "hpo", "Learn a learning-rate schedule, momentum and weight decay (Micaelli & Storkey, Algorithm 1)");
-  cmd->footer("Example: gradhpo hpo --dataset mnist --data ../shared/data/mnist --method forward --outer-steps 10 --out runs/ms");
+  cmd->footer("Example: gradhpo hpo --dataset mnist --data ../shared/data/mnist --method forward --outer-steps 10 --out runs/ms\n"
+              "Options come from the defaults, then --config, then the flags on the command line, then --set.\n"
+              "A folder that holds a run is refused unless --resume (continue it: only --threads and a larger\n"
+              "--outer-steps may differ from its stored config) or --overwrite (replace it).");
   auto opts = std::make_shared<OptionSet>(option_set(*o));
   opts->add_to(*cmd);
-  cmd->add_option("--config", *config, "JSON file of options (keys as the long options, without --), applied after the flags");
-  cmd->add_option("--set", *sets, "key=value overrides applied after --config (repeatable)");
-  cmd->add_option("--out", *out, "Run folder: config, results JSON/CSV, plots, index.html, a checkpoint per outer step");
-  cmd->add_option("--resume", *resume, "Continue the interrupted run in this folder (its config.json and checkpoint.bin)");
-  cmd->callback([o, opts, out, resume, config, sets] {
-    if (!config->empty()) opts->load_file(*config);
-    for (const std::string& s : *sets) opts->set(s);
-    run_hpo(*o, *out, *resume);
+  cmd->add_option("--config", *config, "JSON file of options (keys as the long options, without --); flags given on the command line win");
+  cmd->add_option("--set", *sets, "key=value overrides applied after --config and the flags (repeatable)");
+  cmd->add_option("--out", args->out, "Run folder: run.state (the record a resume continues), config, results JSON/CSV, plots, index.html");
+  cmd->add_option("--resume", args->resume, "Continue the interrupted run in this folder (its run.state)");
+  cmd->add_flag("--overwrite", args->overwrite, "Replace the run the --out folder holds");
+  cmd->add_flag("--no-plots", *no_plots, "Write no plots (the results files and index.html still)");
+  cmd->callback([o, opts, args, config, sets, no_plots, cmd] {
+    const std::set<std::string> given = opts->apply_sources(*cmd, *config, *sets);
+    args->plots = !*no_plots;
+    run_hpo(*o, *opts, given, *args);
   });
 }
 

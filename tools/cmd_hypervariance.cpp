@@ -15,6 +15,8 @@
 #include <gradhpo/hpo/registry.h>
 #include <gradhpo/hpo/tasks/experiments.h>
 
+#include <gradhpo/hpo/run_store.h>
+
 #include "commands.h"
 #include "method_options.h"
 #include "option_set.h"
@@ -64,6 +66,8 @@ OptionSet option_set(HypervarianceOptions& o) {
 }
 
 void run(const HypervarianceOptions& o, const std::string& out) {
+  // The output folder before any work: it exists or can be made, is writable, holds no run.
+  if (!out.empty()) hpo::check_run_folder(out, hpo::FolderUse::fresh);
   set_threads(o.threads);
   const std::unique_ptr<hpo::Method> method = hpo::Registry::global().make_offline(o.method, option_texts(o.options, "--option"));
   const hpo::SplitSets d = hpo::load_split_sets(o.dataset, o.data_folder, 0.1, o.seed, o.train_limit);

@@ -6,6 +6,8 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include <gradhpo/hpo/inner_run.h>
@@ -77,14 +79,49 @@ LinePlot schedule_plot(const CompareOutcome& r) {
   return plot;
 }
 
-void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& sets, std::string out) {
+/// Where a reproduction goes: --out (default runs/<experiment>, which a new reproduction
+/// replaces), --resume, --overwrite, --no-plots.
+struct ReproduceFolder {
+  std::string out, resume;
+  bool overwrite = false, plots = true;
+};
+
+void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& sets, const ReproduceFolder& where) {
   CompareOptions o;
   OptionSet opts = compare_option_set(o);
   opts.load(c.options, c.file + ": options");
-  for (const std::string& s : environment_sets()) opts.set(s, "GRADHPO_SET");
-  for (const std::string& s : sets) opts.set(s);
-  opts.validate(c.file);
-  if (out.empty()) out = "runs/" + c.name;
+  std::set<std::string> given;
+  for (const std::string& s : environment_sets()) {
+    opts.set(s, "GRADHPO_SET");
+    given.insert(s.substr(0, s.find('=')));
+  }
+  for (const std::string& s : sets) {
+    opts.set(s);
+    given.insert(s.substr(0, s.find('=')));
+  }
+  // The run store, checked and made before any work: the default folder runs/<experiment> is
+  // this reproduction's own and is replaced; a folder given with --out is refused when it holds
+  // a run, unless --overwrite.
+  std::optional<hpo::RunStore> store;
+  if (!where.resume.empty()) {
+    require(where.out.empty() || where.out == where.resume, "--resume " + where.resume +
+                                                                " continues the run in that folder; --out " + where.out +
+                                                                " names another (give one of them)");
+    require(!where.overwrite, "--resume and --overwrite exclude each other (continue the run, or replace it)");
+    store = hpo::RunStore::open(where.resume, "reproduce");
+    const nlohmann::json stored = nlohmann::json::parse(store->record().config_json);
+    require(stored.value("experiment", "") == c.name, "--resume " + where.resume + ": the folder holds a reproduction of '" +
+                                                          stored.value("experiment", "") + "', not of '" + c.name + "'");
+    opts.resume_from(stored.at("options"), given, compare_resume_may_change, where.resume);
+    opts.validate(where.resume + "/" + hpo::kRunStateFile);
+  } else {
+    opts.validate(c.file);
+    const bool own_default = where.out.empty();
+    const std::string out = own_default ? "runs/" + c.name : where.out;
+    const nlohmann::json config = {{"experiment", c.name}, {"file", c.file}, {"options", opts.to_json()}};
+    store = hpo::RunStore::create(out, "reproduce", config.dump(),
+                                  own_default || where.overwrite ? hpo::FolderUse::overwrite : hpo::FolderUse::fresh);
+  }
   std::cout << "gradhpo reproduce " << c.name << ": " << c.title << "\n";
   if (!c.scaled.empty()) std::cout << "  scaled down: " << c.scaled << "\n";
   std::string overridden;  // what this run changed of the config, beside its prose
@@ -92,9 +129,8 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
     for (const std::string& s : list) overridden += (overridden.empty() ? "" : " ") + s;
   if (!overridden.empty()) std::cout << "  overridden here: " << overridden << "\n";
   if (!c.note.empty()) std::cout << "  note: " << c.note << "\n";
-  RunFolder folder(out);
-  folder.write_json("config.json", {{"experiment", c.name}, {"file", c.file}, {"options", opts.to_json()}});
-  const CompareOutcome r = run_compare(o, out);
+  const RunFolder folder(store->folder());
+  const CompareOutcome r = run_compare(o, {&*store, where.plots});
 
   // The paper's numbers beside ours, method by method.
   const std::vector<std::string> header = {"method", "paper's name", "metric", "paper", "ours"};
@@ -126,7 +162,7 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
     std::cout << "\npaper vs ours (" << c.paper_source << "):\n" << text_table(header, rows);
     folder.write("paper_vs_ours.csv", csv_table(header, rows));
     bars.ylabel = metric_label(bar_metric);
-    if (!bars.labels.empty()) {
+    if (where.plots && !bars.labels.empty()) {
       draw(bars, folder.file("paper_vs_ours"));
       pictures.push_back("paper_vs_ours.svg");
     }
@@ -135,7 +171,7 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
   }
   folder.write_json("reproduce.json", {{"experiment", c.name}, {"title", c.title}, {"paper_source", c.paper_source},
                                        {"rows", record}});
-  if (o.experiment == "schedule" || o.experiment == "optimizer") {
+  if (where.plots && (o.experiment == "schedule" || o.experiment == "optimizer")) {
     const LinePlot schedules = schedule_plot(r);
     if (!schedules.series.empty()) {
       shown = draw(schedules, folder.file("schedule"))[1];
@@ -150,32 +186,40 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
       {"Experiment", about}, {"Methods at an equal budget", "<pre>" + html_escape(r.comparison.table()) + "</pre>"}};
   if (!rows.empty()) sections.push_back({"Paper vs ours (" + c.paper_source + ")", html_table(header, rows)});
   folder.write_index("gradhpo reproduce " + c.name, sections, pictures);
-  std::cout << "plot: " << shown << "\nrun folder: " << folder.path() << " (index.html, results.json, results.csv, reproduce.json)\n";
+  if (where.plots) std::cout << "plot: " << shown << "\n";
+  std::cout << "run folder: " << folder.path() << " (index.html, results.json, results.csv, reproduce.json)\n";
 }
 
 }  // namespace
 
 void add_reproduce_command(CLI::App& app) {
-  auto name = std::make_shared<std::string>(), out = std::make_shared<std::string>(), config = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>(), config = std::make_shared<std::string>();
+  auto where = std::make_shared<ReproduceFolder>();
   auto sets = std::make_shared<std::vector<std::string>>();
-  auto list = std::make_shared<bool>(false);
+  auto list = std::make_shared<bool>(false), no_plots = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("reproduce", "Reproduce a paper's table or figure at a scale this machine can run");
   cmd->footer("Experiments are JSON files in tools/reproduce/ (installed to share/gradhpo/reproduce); --list shows them.\n"
               "$GRADHPO_SET adds space-separated key=value overrides before --set.\n"
+              "Without --out a reproduction writes runs/<experiment>, replacing the reproduction there; a folder\n"
+              "given with --out that holds a run is refused unless --overwrite or --resume.\n"
               "Example: gradhpo reproduce ms-table1 --set budget-runs=4 --out runs/ms");
   cmd->add_option("experiment", *name, "Experiment name (see --list)");
   cmd->add_flag("--list", *list, "List the experiments, one line each");
   cmd->add_option("--config", *config, "An experiment file of your own instead of a shipped one");
   cmd->add_option("--set", *sets, "key=value override of one of the experiment's options (repeatable)");
-  cmd->add_option("--out", *out, "Run folder (default: runs/<experiment>)");
-  cmd->callback([name, out, config, sets, list] {
+  cmd->add_option("--out", where->out, "Run folder (default: runs/<experiment>, replaced by each reproduction)");
+  cmd->add_option("--resume", where->resume, "Continue the interrupted reproduction in this folder (finished methods are not run again)");
+  cmd->add_flag("--overwrite", where->overwrite, "Replace the run the --out folder holds");
+  cmd->add_flag("--no-plots", *no_plots, "Write no plots (the results files and index.html still)");
+  cmd->callback([name, where, config, sets, list, no_plots] {
     if (*list) {
       for (const ReproduceConfig& c : list_reproduce_configs()) std::cout << std::left << std::setw(20) << c.name << c.title << "\n";
       return;
     }
     if (name->empty() == config->empty())
       throw Error("reproduce: name one experiment (see --list) or give --config FILE, not both");
-    run_reproduce(config->empty() ? find_reproduce_config(*name) : read_reproduce_config(*config), *sets, *out);
+    where->plots = !*no_plots;
+    run_reproduce(config->empty() ? find_reproduce_config(*name) : read_reproduce_config(*config), *sets, *where);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <gradhpo/hpo/run_store.h>
 #include <gradhpo/hpo/tasks/compare.h>
 #include <gradhpo/hpo/tasks/experiments.h>
 
@@ -40,8 +41,19 @@ struct CompareOutcome {
   hpo::Experiment experiment;
   hpo::Comparison comparison;
 };
+/// Where a comparison keeps its run: the run store of its folder (null: no folder), checked and
+/// created by the caller before any work, and whether plots are drawn there.
+struct CompareFolder {
+  hpo::RunStore* store = nullptr;
+  bool plots = true;
+};
 /// Builds the experiment, runs every method at the budget (a progress bar on a terminal), prints
-/// the table; with `out`, writes results.json/.csv, comparison.svg/.png and index.html there.
-CompareOutcome run_compare(const CompareOptions& o, const std::string& out);
+/// the table. With a store: the rows it already holds are not run again (a resumed run), each
+/// finished row is committed to it ("method/<i>", compare_record.h) and results.json/.csv
+/// regenerated; at the end also comparison.svg/.png and index.html.
+CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& folder);
+/// What --resume may change of a stored comparison: only what cannot alter its rows (threads,
+/// the table's format).
+bool compare_resume_may_change(const std::string& key, const nlohmann::json& stored, const nlohmann::json& wanted);
 
 }  // namespace gradhpo::tools

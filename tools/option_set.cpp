@@ -293,4 +293,54 @@ void OptionSet::validate(const std::string& where) const {
   for (const Option& o : options_) o.assign(o.get(), where);
 }
 
+std::set<std::string> OptionSet::given_on(const CLI::App& cmd) const {
+  std::set<std::string> given;
+  for (const Option& o : options_)
+    if (cmd.count("--" + o.key) > 0) given.insert(o.key);
+  return given;
+}
+
+std::set<std::string> OptionSet::apply_sources(const CLI::App& cmd, const std::string& config_file,
+                                               const std::vector<std::string>& sets) {
+  std::set<std::string> given = given_on(cmd);
+  nlohmann::json flags = nlohmann::json::object();  // what the command line said, before the file
+  for (const std::string& key : given) flags[key] = find(key, "command line").get();
+  if (!config_file.empty()) {
+    std::ifstream f(config_file);
+    if (!f) throw Error("cannot open config file '" + config_file + "'");
+    nlohmann::json j;
+    try {
+      f >> j;
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("config file '" + config_file + "' is not valid JSON: " + e.what());
+    }
+    load(j, config_file);
+    for (auto it = j.begin(); it != j.end(); ++it) given.insert(it.key());
+    load(flags, "command line");  // the flags given win over the file
+  }
+  for (const std::string& s : sets) {
+    set(s);
+    given.insert(s.substr(0, s.find('=')));
+  }
+  return given;
+}
+
+std::vector<std::string> OptionSet::resume_from(const nlohmann::json& stored, const std::set<std::string>& given,
+                                                const MayChange& may_change, const std::string& folder) {
+  const nlohmann::json wanted = to_json();
+  load(stored, folder + "'s stored config");
+  std::vector<std::string> changed;
+  for (const std::string& key : given) {
+    if (!wanted.contains(key) || !stored.contains(key) || wanted[key] == stored[key]) continue;
+    if (!may_change(key, stored[key], wanted[key]))
+      throw Error("--resume " + folder + ": --" + key + " " + wanted[key].dump() + " conflicts with the stored run's " +
+                  key + " " + stored[key].dump() +
+                  "; a resumed run keeps every option that can change its results (start a new run with --out, or "
+                  "replace this one with --overwrite)");
+    find(key, "--resume").assign(wanted[key], "--resume");
+    changed.push_back(key);
+  }
+  return changed;
+}
+
 }  // namespace gradhpo::tools

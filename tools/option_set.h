@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,22 @@ class OptionSet {
   nlohmann::json to_json() const;
   /// Re-checks every value (after CLI11 parsing) and throws Error naming the first bad one.
   void validate(const std::string& where = "command line") const;
+
+  /// The keys whose flags were given on `cmd`'s command line (after CLI11 parsed it).
+  std::set<std::string> given_on(const CLI::App& cmd) const;
+  /// A command's sources in the conventional order, later ones winning: the defaults, the
+  /// `config_file` (empty: none), the flags given on `cmd`'s command line, then each of `sets`
+  /// (--set key=value). Call after CLI11 parsed `cmd` (the flags' values are in the fields).
+  /// Returns every key a source gave.
+  std::set<std::string> apply_sources(const CLI::App& cmd, const std::string& config_file,
+                                      const std::vector<std::string>& sets);
+  /// Whether a resumed run may take `wanted` for `key` instead of the `stored` value.
+  using MayChange = std::function<bool(const std::string& key, const nlohmann::json& stored, const nlohmann::json& wanted)>;
+  /// --resume: every value becomes the `stored` run's; each key of `given` whose current value
+  /// differs from the stored one is kept where `may_change` allows it, else refused with an Error
+  /// naming the flag, both values and `folder`. Returns the keys that changed.
+  std::vector<std::string> resume_from(const nlohmann::json& stored, const std::set<std::string>& given,
+                                       const MayChange& may_change, const std::string& folder);
 
  private:
   struct Option {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <gradhpo/engine/error.h>
+#include <gradhpo/hpo/run_store.h>
 
 namespace gradhpo::tools {
 
@@ -23,17 +24,20 @@ std::vector<std::string> render(const std::string& body, const std::string& stem
   std::vector<std::string> out;
   const std::string script = stem + ".gp";
   {
-    std::ofstream f(script);
-    require(static_cast<bool>(f), "plot: cannot write '" + script + "'");
+    // Through the run store's commit primitive: a kill never leaves a torn script.
+    std::ostringstream f;
     f << "# gnuplot script written by gradhpo; run `gnuplot -e \"term='svg'; out='x.svg'\" " << script << "`\n"
       << "if (!exists(\"term\")) term = 'svg'\nif (!exists(\"out\")) out = '" << stem << ".svg'\n"
       // noenhanced: labels print as typed ("L_val", "beta^2"), not as gnuplot's markup.
       << "set terminal term size 800,500 noenhanced\nset output out\n"
       << body;
+    hpo::commit_file(script, f.str());
   }
   for (const char* term : {"svg", "pngcairo"}) {
     const std::string ext = std::string(term) == "svg" ? ".svg" : ".png";
-    const std::string cmd = "gnuplot -e \"term='" + std::string(term) + "'; out='" + stem + ext + "'\" " + script + " 2>&1";
+    // gnuplot draws into a temporary file renamed over the picture: never a half-drawn picture.
+    const std::string drawn = stem + ext + ".tmp";
+    const std::string cmd = "gnuplot -e \"term='" + std::string(term) + "'; out='" + drawn + "'\" " + script + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     require(p != nullptr, "plot: cannot run gnuplot (install the Debian package gnuplot-nox)");
     std::string msg;
@@ -42,6 +46,7 @@ std::vector<std::string> render(const std::string& body, const std::string& stem
     const int rc = pclose(p);
     require(rc == 0, "plot: gnuplot failed on '" + script + "' (exit " + std::to_string(rc) + "): " + msg +
                          (rc == 127 << 8 ? " (install the Debian package gnuplot-nox)" : ""));
+    require(std::rename(drawn.c_str(), (stem + ext).c_str()) == 0, "plot: cannot rename '" + drawn + "' to '" + stem + ext + "'");
     out.push_back(stem + ext);
   }
   return out;

@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <gradhpo/engine/error.h>
+#include <gradhpo/hpo/run_store.h>
 
 namespace gradhpo::tools {
 
@@ -19,15 +21,9 @@ RunFolder::RunFolder(std::string path) : path_(std::move(path)) {
 bool RunFolder::exists(const std::string& name) const { return std::filesystem::exists(file(name)); }
 
 void RunFolder::write(const std::string& name, const std::string& text) const {
-  const std::string target = file(name), tmp = target + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    require(static_cast<bool>(f), "cannot write '" + tmp + "'");
-    f << text;
-    f.flush();
-    require(static_cast<bool>(f), "writing '" + tmp + "' failed (disk full?)");
-  }
-  require(std::rename(tmp.c_str(), target.c_str()) == 0, "cannot rename '" + tmp + "' to '" + target + "'");
+  std::ifstream f(file(name), std::ios::binary);
+  if (f && std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>()) == text) return;  // unchanged
+  hpo::commit_file(file(name), text);
 }
 
 void RunFolder::write_json(const std::string& name, const nlohmann::json& j) const { write(name, j.dump(2) + "\n"); }

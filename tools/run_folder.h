@@ -1,6 +1,8 @@
 // The folder a long run leaves behind: the config it ran, results as JSON and CSV, plots, a
-// checkpoint, and an index.html that shows them. Every file is written atomically (a temporary
-// file, then rename), so an interrupted run never leaves a half-written file.
+// checkpoint, and an index.html that shows them. Every file is written through the run store's
+// commit primitive (hpo/run_store.h: a temporary file, fsync, rename, fsync of the folder), so an
+// interrupted run never leaves a half-written file; the files here are derived from the run's
+// record (run.state) and rewritten from it.
 #pragma once
 
 #include <string>

@@ -110,22 +110,48 @@ const Trial& TrialRunner::run_at(const Tensor& theta) {
   return record(std::move(t), "");
 }
 
+namespace {
+thread_local TrialJournal* current_journal = nullptr;
+}  // namespace
+
+TrialJournalScope::TrialJournalScope(TrialJournal* journal) : previous_(current_journal) { current_journal = journal; }
+TrialJournalScope::~TrialJournalScope() { current_journal = previous_; }
+
 const Trial& TrialRunner::record(Trial t, const std::string& where) {
   const auto start = std::chrono::steady_clock::now();
   t.index = static_cast<int>(run_.trials.size());
   t.inner_steps = problem_->horizon;
-  const Candidate sc = evaluate_candidate(*problem_, t.theta);
-  const std::int64_t steps_run = sc.steps_run;
-  t.val_loss = sc.val_loss;
-  t.final_train_loss = sc.final_train_loss;
-  t.failed = sc.failed;
-  if (t.failed) {
-    t.failure = failed_trial(problem_->hyper, t.theta, run_.method, t.index, sc.failed_step, sc.failed_value,
-                             sc.message + where);
-    ++run_.failures;
+  std::int64_t steps_run = 0;
+  TrialJournal* journal = current_journal;
+  const std::size_t at = journal ? journal->next++ : 0;
+  if (journal && at < journal->recorded.size()) {
+    // Replayed: the recorded scores of the same θ (a resumed run), not trained again.
+    const JournalEntry& e = journal->recorded[at];
+    const Tensor mine = t.theta.to(DType::f64), theirs = e.trial.theta.to(DType::f64);
+    require(mine.numel() == theirs.numel() && mine.to_vector() == theirs.to_vector(),
+            run_.method + ": trial " + std::to_string(t.index) +
+                " proposes another θ than the run store recorded; the resumed run is not the recorded one");
+    steps_run = e.steps_run;
+    t.val_loss = e.trial.val_loss;
+    t.final_train_loss = e.trial.final_train_loss;
+    t.failed = e.trial.failed;
+    t.failure = e.trial.failure;
+    if (t.failed) ++run_.failures;
+  } else {
+    const Candidate sc = evaluate_candidate(*problem_, t.theta);
+    steps_run = sc.steps_run;
+    t.val_loss = sc.val_loss;
+    t.final_train_loss = sc.final_train_loss;
+    t.failed = sc.failed;
+    if (t.failed) {
+      t.failure = failed_trial(problem_->hyper, t.theta, run_.method, t.index, sc.failed_step, sc.failed_value,
+                               sc.message + where);
+      ++run_.failures;
+    }
   }
   meter_.charge(t.inner_steps);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (journal && at >= journal->recorded.size() && journal->on_trial) journal->on_trial({t, steps_run});
   // Training's passes: one L_train gradient and one optimizer step per inner step run.
   run_.cost.gradient_evals += steps_run;
   run_.cost.step_passes += steps_run;
@@ -151,6 +177,10 @@ const Trial& TrialRunner::fail(const Tensor& theta, std::int64_t inner_step, std
     history_bytes_ += t.theta.nbytes();
   }
   note_bytes(0);
+  // Journaled too (no training to replay: the same record is made again), so that the journal's
+  // entries stay the runner's trials, index for index.
+  if (current_journal && current_journal->next++ >= current_journal->recorded.size() && current_journal->on_trial)
+    current_journal->on_trial({t, 0});
   run_.trials.push_back(std::move(t));
   report_progress("trial", static_cast<std::int64_t>(run_.trials.size()), planned_trials());
   return run_.trials.back();

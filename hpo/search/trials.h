@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -55,6 +56,39 @@ struct SearchRun {
 /// as FailedTrial::method promises (a runner knows only the search's label): what every search's
 /// registry entry returns.
 SearchRun named_failures(SearchRun run, const std::string& name);
+
+/// A trial as a run store keeps it (hpo/run_store.h): the trial and the inner steps its training
+/// ran (its gradient evaluations).
+struct JournalEntry {
+  Trial trial;
+  std::int64_t steps_run = 0;
+};
+
+/// The trials of one method as a run store journals them: every trial a TrialRunner records on
+/// this thread is handed to `on_trial` (where the store commits it); on a resume the `recorded`
+/// ones are replayed in order instead of trained — the search proposes the same θ again (its
+/// draws derive from its seed and the trials before), the recorded scores are taken and charged
+/// as they were, and a θ that is not the recorded one's bits is an Error (the run is not the one
+/// recorded). Installed for a scope with TrialJournalScope (the comparison harness, per method).
+struct TrialJournal {
+  std::vector<JournalEntry> recorded;
+  std::function<void(const JournalEntry&)> on_trial;
+  /// Trials seen so far, over every runner of the scope (a method may run several in turn):
+  /// the position of the next one in `recorded`.
+  std::size_t next = 0;
+};
+
+/// Makes `journal` the journal of the trials run on this thread while it lives (null: none).
+class TrialJournalScope {
+ public:
+  explicit TrialJournalScope(TrialJournal* journal);
+  ~TrialJournalScope();
+  TrialJournalScope(const TrialJournalScope&) = delete;
+  TrialJournalScope& operator=(const TrialJournalScope&) = delete;
+
+ private:
+  TrialJournal* previous_;
+};
 
 /// What every search is given; each search's options add their own fields and checks.
 struct SearchOptions {

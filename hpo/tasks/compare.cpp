@@ -314,8 +314,22 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
   c.test_name = options.test_name;
   const auto n_methods = static_cast<std::int64_t>(methods.size());
   report_progress("methods", 0, n_methods);
-  for (const CompareMethod& m : methods) {
+  for (std::size_t index = 0; index < methods.size(); ++index) {
+    const CompareMethod& m = methods[index];
+    if (const auto done = options.recorded.find(index); done != options.recorded.end()) {
+      c.results.push_back(done->second);
+      report_progress("methods", static_cast<std::int64_t>(c.results.size()), n_methods);
+      continue;
+    }
     MethodResult r;
+    TrialJournal journal;
+    if (const auto trials = options.recorded_trials.find(index); trials != options.recorded_trials.end())
+      journal.recorded = trials->second;
+    if (options.on_trial)
+      journal.on_trial = [&, position = journal.recorded.size()](const JournalEntry& e) mutable {
+        options.on_trial(index, position++, e);
+      };
+    const TrialJournalScope journal_scope(options.on_trial || !journal.recorded.empty() ? &journal : nullptr);
     try {
       r = m.run(problem, options.budget);
     } catch (const InnerDivergence& e) {
@@ -336,6 +350,7 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       }
     }
     c.results.push_back(std::move(r));
+    if (options.on_result) options.on_result(index, c.results.back());
     report_progress("methods", static_cast<std::int64_t>(c.results.size()), n_methods);
   }
   return c;

@@ -83,6 +83,9 @@ struct MethodResult {
   std::size_t peak_bytes = 0;   ///< peak of the method's own buffers (Cost::peak_bytes)
   Cost cost;                    ///< summed over the run
   std::string stop_reason;
+  /// What a resumed comparison needs to replay this method as it ran, by name (e.g. the trial
+  /// count a budget in seconds produced); kept with the row in the run store (compare_record.h).
+  std::map<std::string, std::string> metadata;
 };
 
 /// A method the harness can run: `run` must stay within the budget it is given; `validate`
@@ -138,6 +141,19 @@ struct ComparisonOptions {
   /// on the same set is what papers report beside the test accuracy).
   Scorer evaluate_validation;
   std::string test_name = "test";
+  /// Rows a resumed comparison already has (by the method's index in the list): those methods
+  /// are not run again, their recorded rows are used as they are.
+  std::map<std::size_t, MethodResult> recorded;
+  /// Called with each method's index and finished row (scores included), before the next method
+  /// starts: where a run store commits it (hpo/run_store.h, compare_record.h).
+  std::function<void(std::size_t index, const MethodResult& row)> on_result;
+  /// Trials of a method that had not finished when the run was interrupted (by the method's
+  /// index): replayed instead of trained (TrialJournal, search/trials.h), the rest run anew.
+  std::map<std::size_t, std::vector<JournalEntry>> recorded_trials;
+  /// Called with the method's index, the trial's position among the method's trials, and each
+  /// trial its TrialRunners record (the searches', and the points the baselines and the greedy
+  /// setting score): where a run store commits it.
+  std::function<void(std::size_t index, std::size_t position, const JournalEntry& trial)> on_trial;
 };
 
 enum class TableFormat : std::uint8_t { text, markdown };

@@ -88,6 +88,7 @@ hpo::SolveState full_state() {
   rejected.failure.hyperparameters = {{"lr[0]", 5.0}, {"momentum", 0.9}};
   rejected.failure.reason = "inner training diverged at step 57: the training loss is inf";
   s.rows = {ok, rejected};
+  s.stop_reason = "sign stopping rule: every step size halved 3 times";
   return s;
 }
 
@@ -132,6 +133,10 @@ TEST_CASE("state: a SolveState saves and loads back field by field, bit for bit"
   CHECK(b.rejections == a.rejections);
   CHECK(b.pass == a.pass);
   CHECK(b.first_inner == a.first_inner);
+  CHECK(b.stop_reason == a.stop_reason);
+  // The same record as bytes (what a run store keeps in its section).
+  CHECK(hpo::solve_state_bytes(a) == slurp(path));
+  CHECK(hpo::solve_state_from_bytes(slurp(path), "bytes").stop_reason == a.stop_reason);
   REQUIRE(b.start.parts.size() == 2);
   for (std::size_t i = 0; i < 2; ++i) CHECK(same_bits(b.start.parts[i], a.start.parts[i]));
   REQUIRE(b.rows.size() == 2);
@@ -260,4 +265,38 @@ TEST_CASE("state: a BilevelState keeps its fields, and is not read as a SolveSta
   CHECK_THROWS_WITH_AS(hpo::load_solve_state(path), doctest::Contains("holds an online method's state"), Error);
   hpo::save_state(hpo::SolveState(), path);
   CHECK_THROWS_WITH_AS(hpo::load_state(path), doctest::Contains("holds an outer loop's state (SolveState)"), Error);
+}
+
+TEST_CASE("state: a RunRecord goes to bytes and back, and corrupt bytes are refused naming their source") {
+  hpo::RunRecord r;
+  r.command = "compare";
+  r.config_json = R"({"seed": 3})";
+  r.sections = {{"method/000000", std::string("row\0with a zero", 15)}, {"solve", "x"}};
+  const std::string bytes = hpo::run_record_bytes(r);
+  const hpo::RunRecord back = hpo::run_record_from_bytes(bytes, "here");
+  CHECK(back.command == r.command);
+  CHECK(back.config_json == r.config_json);
+  CHECK(back.sections == r.sections);
+  std::string bad = bytes;
+  bad[bad.size() / 2] ^= 1;
+  CHECK_THROWS_WITH_AS(hpo::run_record_from_bytes(bad, "here"), doctest::Contains("'here' is corrupt"), Error);
+  CHECK_THROWS_WITH_AS(hpo::solve_state_from_bytes(bytes, "here"), doctest::Contains("holds a run store's record"), Error);
+}
+
+TEST_CASE("state: a BilevelState goes to bytes and back as save_state writes it") {
+  TempDir dir;
+  hpo::BilevelState a;
+  a.method = "online-t1t2";
+  a.step = 7;
+  a.rng = 42;
+  a.theta = Tensor::from(std::vector<double>{0.5, -1.25}, Shape{2}, DType::f64);
+  a.train_losses = {1.5, 1.25};
+  hpo::save_state(a, dir.file("b.bin"));
+  CHECK(hpo::bilevel_state_bytes(a) == slurp(dir.file("b.bin")));
+  const hpo::BilevelState b = hpo::bilevel_state_from_bytes(hpo::bilevel_state_bytes(a), "bytes");
+  CHECK(b.method == a.method);
+  CHECK(b.step == 7);
+  CHECK(b.rng == 42);
+  CHECK(b.theta.to_vector() == a.theta.to_vector());
+  CHECK(b.train_losses == a.train_losses);
 }

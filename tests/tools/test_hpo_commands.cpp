@@ -58,7 +58,7 @@ TEST_CASE("gradhpo hpo writes a run folder: config, results JSON and CSV, plots,
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("test accuracy") != std::string::npos);
-  for (const char* f : {"config.json", "results.json", "results.csv", "summary.json", "index.html", "checkpoint.bin"})
+  for (const char* f : {"config.json", "results.json", "results.csv", "summary.json", "index.html", "run.state"})
     CHECK_MESSAGE(fs::exists(out + "/" + f), f);
   const nlohmann::json config = read_json(out + "/config.json");
   CHECK(config["lr-blocks"] == 2);
@@ -80,12 +80,13 @@ TEST_CASE("gradhpo hpo writes a run folder: config, results JSON and CSV, plots,
 namespace {
 
 /// Runs `args` to the end in one folder; runs it again in another, kills it once its first
-/// checkpoint is written, resumes it, and checks that both folders hold the same `rows` rows.
+/// outer step is committed, resumes it, and checks that both folders hold the same `rows` rows.
 void check_kill_and_resume(const std::string& args, std::size_t rows) {
   TempDir dir;
   const std::string whole = dir.path + "/whole", cut = dir.path + "/cut";
   REQUIRE(run(args + " --out " + whole).status == 0);
-  // Start the same run in the background and kill it once its first checkpoint is written.
+  // Start the same run in the background and kill it once its first outer step is committed
+  // (results.json is derived from the run store after each commit).
   const std::string cmd = std::string(GRADHPO_CLI) + " " + args + " --out " + cut + " > /dev/null 2>&1 & echo $!";
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
@@ -93,11 +94,11 @@ void check_kill_and_resume(const std::string& args, std::size_t rows) {
   REQUIRE(std::fscanf(p, "%d", &pid) == 1);
   pclose(p);
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(cut + "/checkpoint.bin") && std::chrono::steady_clock::now() < give_up)
+  while (!fs::exists(cut + "/results.json") && std::chrono::steady_clock::now() < give_up)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ::kill(pid, SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  REQUIRE(fs::exists(cut + "/checkpoint.bin"));
+  REQUIRE(fs::exists(cut + "/run.state"));
   const std::size_t done = read_json(cut + "/results.json").size();
   INFO("rows before the kill: " << done);
   CHECK(done < rows);  // it really was cut off
@@ -114,13 +115,13 @@ void check_kill_and_resume(const std::string& args, std::size_t rows) {
     CHECK(a[i]["val_loss"] == b[i]["val_loss"]);
     CHECK(a[i]["hypergradient"] == b[i]["hypergradient"]);
   }
-  // A corrupt checkpoint is refused, naming the file.
-  std::string bytes = slurp(cut + "/checkpoint.bin");
+  // A corrupt run store is refused, naming the file.
+  std::string bytes = slurp(cut + "/run.state");
   bytes[bytes.size() / 2] ^= 1;
-  std::ofstream(cut + "/checkpoint.bin", std::ios::binary | std::ios::trunc) << bytes;
+  std::ofstream(cut + "/run.state", std::ios::binary | std::ios::trunc) << bytes;
   const Run bad = run("hpo --resume " + cut);
   CHECK(bad.status != 0);
-  CHECK(bad.output.find("checkpoint.bin' is corrupt") != std::string::npos);
+  CHECK(bad.output.find("run.state' is corrupt") != std::string::npos);
 }
 
 }  // namespace
