@@ -405,7 +405,27 @@ TEST_CASE("HOAG: an iteration that diverges ends the run as a failed trial, the 
   CHECK(s.trials[0].failure.reason == run.failure->reason);
 }
 
-TEST_CASE("state: rows keep their clipped entries (record version 2), and version 1 files still load") {
+namespace {
+
+/// `bytes` (a SolveState record with an empty stop_reason and a last row with no clipped
+/// entries) as an older version wrote it: `drop` bytes cut from the payload's end — 8 for
+/// version 2 (no stop_reason: its u64 length), 16 for version 1 (nor the last row's u64 count
+/// of clipped entries) — with the header's version and size and the checksum fixed.
+std::string as_older_version(const std::string& bytes, std::uint32_t version, std::uint64_t drop) {
+  std::string old = bytes.substr(0, bytes.size() - 4 - drop);  // the checksum, then the dropped fields
+  std::memcpy(old.data() + 12, &version, 4);
+  std::uint64_t size = 0;
+  std::memcpy(&size, old.data() + 16, 8);
+  size -= drop;
+  std::memcpy(old.data() + 16, &size, 8);
+  const std::uint32_t crc = detail::crc32_of(old.data(), old.size());
+  old.append(reinterpret_cast<const char*>(&crc), 4);
+  return old;
+}
+
+}  // namespace
+
+TEST_CASE("state: rows keep their clipped entries, and files of versions 1 and 2 still load") {
   gradhpo::testing::TempDir dir;
   const std::string path = dir.path + "/solve.bin";
   SolveState s;
@@ -418,33 +438,25 @@ TEST_CASE("state: rows keep their clipped entries (record version 2), and versio
   row.theta = {-0.5, 0.1};
   row.clipped = {0};
   s.rows = {row};
+  s.stop_reason = "max steps (1)";
   save_state(s, path);
-  CHECK(load_solve_state(path).rows.at(0).clipped == std::vector<std::int64_t>{0});
+  const SolveState now = load_solve_state(path);
+  CHECK(now.rows.at(0).clipped == std::vector<std::int64_t>{0});
+  CHECK(now.stop_reason == "max steps (1)");
 
-  // The same state as version 1 wrote it: the last row without its `clipped` (a u64 count of 0
-  // at the payload's end), version 1 in the header, the payload size and the checksum fixed.
   s.rows[0].clipped.clear();
-  save_state(s, path);
-  std::string bytes;
-  {
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  s.stop_reason.clear();
+  const std::string bytes = solve_state_bytes(s);
+  for (const auto& [version, drop] : {std::pair<std::uint32_t, std::uint64_t>{2, 8}, {1, 16}}) {
+    {
+      std::ofstream out(path, std::ios::binary | std::ios::trunc);
+      out << as_older_version(bytes, version, drop);
+    }
+    INFO("version " << version);
+    const SolveState old = load_solve_state(path);
+    REQUIRE(old.rows.size() == 1);
+    CHECK(old.rows[0].clipped.empty());
+    CHECK(old.rows[0].theta == row.theta);
+    CHECK(old.stop_reason.empty());
   }
-  std::string v1 = bytes.substr(0, bytes.size() - 4 - 8);  // drop the checksum and the count
-  const std::uint32_t version = 1;
-  std::memcpy(v1.data() + 12, &version, 4);
-  std::uint64_t size = 0;
-  std::memcpy(&size, v1.data() + 16, 8);
-  size -= 8;
-  std::memcpy(v1.data() + 16, &size, 8);
-  const std::uint32_t crc = detail::crc32_of(v1.data(), v1.size());
-  v1.append(reinterpret_cast<const char*>(&crc), 4);
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << v1;
-  }
-  const SolveState old = load_solve_state(path);
-  REQUIRE(old.rows.size() == 1);
-  CHECK(old.rows[0].clipped.empty());
-  CHECK(old.rows[0].theta == row.theta);
 }
