@@ -13,7 +13,48 @@ namespace gradhpo::hpo {
 
 // ---- information buffer -------------------------------------------------------------------------
 
+InfoBuffer::InfoBuffer(std::int64_t size, Rational r) : limbs_(static_cast<std::size_t>(size)) {
+  require(r.n > 0 && r.n < r.d, "information buffer: the streaming form needs a rational 0 < n/d < 1, got " +
+                                    std::to_string(r.n) + "/" + std::to_string(r.d));
+  // L: the largest multiple of n·d below 2^32, so that heads in [L, 2^32 L) and the push's
+  // threshold (L/b)·2^32 fit 64 bits.
+  const std::uint64_t nd = static_cast<std::uint64_t>(r.n) * r.d;
+  low_ = ((std::uint64_t{1} << 32) - 1) / nd * nd;
+  head_.assign(static_cast<std::size_t>(size), low_);
+}
+
 void InfoBuffer::push(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
+  if (low_ == 0) return push_general(i, remainder, base);
+  std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+  // x ∈ [L, 2^32 L); x·base + remainder must stay below 2^32 L: move 32 bits out first when
+  // x ≥ (L/base)·2^32 (then ⌊x/2^32⌋ ∈ [L/base, L), and the result is back in [L, 2^32 L)).
+  if (x >= (low_ / base) << 32) {
+    std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
+    const std::uint32_t digit = static_cast<std::uint32_t>(x);
+    if (digit != 0 || !stack.empty()) stack.push_back(digit);  // a zero on an empty stack is implied
+    x >>= 32;
+  }
+  x = x * base + remainder;
+}
+
+std::uint32_t InfoBuffer::pop(std::int64_t i, std::uint32_t base) {
+  if (low_ == 0) return pop_general(i, base);
+  std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+  const std::uint32_t r = static_cast<std::uint32_t>(x % base);
+  x /= base;
+  if (x < low_) {  // exactly when the push this undoes had moved a digit out: take it back
+    std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
+    std::uint32_t digit = 0;
+    if (!stack.empty()) {
+      digit = stack.back();
+      stack.pop_back();
+    }
+    x = (x << 32) | digit;
+  }
+  return r;
+}
+
+void InfoBuffer::push_general(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
   std::vector<std::uint32_t>& x = limbs_[static_cast<std::size_t>(i)];
   std::uint64_t carry = remainder;
   for (std::uint32_t& limb : x) {  // x ← x·base + remainder, limb by limb
@@ -24,7 +65,7 @@ void InfoBuffer::push(std::int64_t i, std::uint32_t remainder, std::uint32_t bas
   if (carry) x.push_back(static_cast<std::uint32_t>(carry));
 }
 
-std::uint32_t InfoBuffer::pop(std::int64_t i, std::uint32_t base) {
+std::uint32_t InfoBuffer::pop_general(std::int64_t i, std::uint32_t base) {
   std::vector<std::uint32_t>& x = limbs_[static_cast<std::size_t>(i)];
   std::uint64_t rem = 0;
   for (std::size_t k = x.size(); k-- > 0;) {  // long division from the top limb down
@@ -38,14 +79,22 @@ std::uint32_t InfoBuffer::pop(std::int64_t i, std::uint32_t base) {
 
 double InfoBuffer::bits() const {
   double b = 0;
+  if (low_ != 0) {  // the heads' excess over L, and the stacked digits
+    const double log_low = std::log2(static_cast<double>(low_));
+    for (std::size_t i = 0; i < head_.size(); ++i) {
+      if (head_[i] != low_) b += std::log2(static_cast<double>(head_[i])) - log_low;
+      b += 32.0 * static_cast<double>(limbs_[i].size());
+    }
+    return b;
+  }
   for (const auto& x : limbs_)
     if (!x.empty()) b += 32.0 * static_cast<double>(x.size() - 1) + std::log2(static_cast<double>(x.back()) + 1.0);
   return b;
 }
 
 std::size_t InfoBuffer::nbytes() const {
-  std::size_t n = 0;
-  for (const auto& x : limbs_) n += x.size() * sizeof(std::uint32_t);
+  std::size_t n = head_.size() * sizeof(std::uint64_t) + limbs_.size() * sizeof(std::vector<std::uint32_t>);
+  for (const auto& x : limbs_) n += x.capacity() * sizeof(std::uint32_t);
   return n;
 }
 
@@ -139,9 +188,11 @@ template <class Body> void for_parameters(std::int64_t P, Body&& body) {
 
 }  // namespace
 
-ExactSgd::ExactSgd(const Tensor& w0, const Tensor& v0, int radix_bits)
+ExactSgd::ExactSgd(const Tensor& w0, const Tensor& v0, int radix_bits, Rational single_momentum)
     : scale_(std::ldexp(1.0, radix_bits)), inv_scale_(std::ldexp(1.0, -radix_bits)), dtype_(w0.dtype()),
-      w_(static_cast<std::size_t>(w0.numel())), v_(static_cast<std::size_t>(w0.numel()), 0), buffer_(w0.numel()) {
+      w_(static_cast<std::size_t>(w0.numel())), v_(static_cast<std::size_t>(w0.numel()), 0),
+      buffer_(single_momentum.n > 0 && single_momentum.n < single_momentum.d ? InfoBuffer(w0.numel(), single_momentum)
+                                                                            : InfoBuffer(w0.numel())) {
   require(radix_bits >= 8 && radix_bits <= 56, "exact reversal: radix bits must be in [8, 56], got " + std::to_string(radix_bits));
   for_each_value(w0, [&](std::int64_t i, double x) { w_[static_cast<std::size_t>(i)] = to_fixed(x, "w0", i); });
   if (v0.defined()) {
@@ -189,7 +240,13 @@ std::vector<Rational> ExactSgd::rationals(const Tensor& momentum) {
   // the last-value cache (the values come in runs: one per tensor or group).
   const PerParameter beta(momentum);
   std::vector<Rational> r(static_cast<std::size_t>(momentum.numel() == 1 ? 1 : momentum.numel()));
-  for (std::size_t i = 0; i < r.size(); ++i) r[i] = rational(beta[static_cast<std::int64_t>(i)]);
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    r[i] = rational(beta[static_cast<std::int64_t>(i)]);
+    if (buffer_.streaming() && r[i].n != r[i].d && !buffer_.serves(r[i].n, r[i].d))
+      throw Error("exact reversal: the momentum " + std::to_string(beta[static_cast<std::int64_t>(i)]) + " (as " +
+                  std::to_string(r[i].n) + "/" + std::to_string(r[i].d) +
+                  ") differs from the single momentum the information buffer was set up for");
+  }
   return r;
 }
 

@@ -22,21 +22,45 @@
 
 namespace gradhpo::hpo {
 
-/// One arbitrary-precision natural number per parameter: the information buffer. push(r, d)
-/// makes x ← x·d + r (0 ≤ r < d); pop(n) returns x mod n and makes x ← ⌊x/n⌋.
+struct Rational;
+
+/// The information buffer: per parameter, a natural number x_i with push(r, d): x ← x·d + r
+/// (0 ≤ r < d) and pop(n): returns x mod n and makes x ← ⌊x/n⌋ (an empty buffer pops zeros).
+/// Two representations of the same operations:
+///   general    x_i as an arbitrary-precision number (base 2^32 limbs): any bases, but push and
+///              pop cost O(bits held), so a run of T steps costs O(T²) per parameter
+///   streaming  one rational β = n/d for the whole run (the usual case: one momentum for all
+///              parameters and steps): x_i is a 64-bit head in [L, 2^32 L) over a stack of
+///              32-bit digits, with L a multiple of n·d, renormalized as in rANS (Duda 2013):
+///              push(r, b) first moves the head's low 32 bits to the stack when x ≥ (L/b)·2^32,
+///              pop(b) takes a digit back when ⌊x/b⌋ < L. Both directions are exact inverses
+///              for every b dividing L (n and d do; other rationals' bases may), O(1) each.
 class InfoBuffer {
  public:
+  /// The general representation.
   explicit InfoBuffer(std::int64_t size = 0) : limbs_(static_cast<std::size_t>(size)) {}
+  /// The streaming representation for pushes and pops in the bases r.n and r.d only (0 < n < d).
+  InfoBuffer(std::int64_t size, Rational r);
   void push(std::int64_t i, std::uint32_t remainder, std::uint32_t base);
   std::uint32_t pop(std::int64_t i, std::uint32_t base);
   /// Σ_i bit length of x_i: the information the buffer holds.
   double bits() const;
-  /// Bytes of the limbs (what a compact store of the buffer needs).
+  /// Bytes of what the buffer holds (limbs or digits, and the heads) and of its per-parameter
+  /// containers.
   std::size_t nbytes() const;
   std::int64_t size() const { return static_cast<std::int64_t>(limbs_.size()); }
+  bool streaming() const { return low_ != 0; }
+  /// Whether the buffer is streaming and L is a multiple of n and d (it serves that rational).
+  bool serves(std::uint32_t n, std::uint32_t d) const { return low_ != 0 && low_ % n == 0 && low_ % d == 0; }
 
  private:
-  std::vector<std::vector<std::uint32_t>> limbs_;  // little-endian base 2^32, no leading zeros
+  void push_general(std::int64_t i, std::uint32_t remainder, std::uint32_t base);
+  std::uint32_t pop_general(std::int64_t i, std::uint32_t base);
+  // general: little-endian base 2^32, no leading zeros. streaming: the digit stack, bottom
+  // first, never a zero at the bottom (an empty stack reads as zeros).
+  std::vector<std::vector<std::uint32_t>> limbs_;
+  std::vector<std::uint64_t> head_;  // streaming: x_i's head, in [L, 2^32 L)
+  std::uint64_t low_ = 0;            // streaming: L (0: general)
 };
 
 /// β ≈ n/d with d ≤ max_denominator: the best rational approximation (continued fractions).
@@ -62,7 +86,10 @@ class ExactSgd {
  public:
   /// Takes w₀ and v₀ (undefined: zero), rounded to the fixed-point grid: what the run
   /// actually starts from.
-  explicit ExactSgd(const Tensor& w0, const Tensor& v0 = Tensor(), int radix_bits = 44);
+  /// With `single_momentum` (n/d, 0 < n < d: every step's and parameter's momentum maps to it),
+  /// the information buffer is the streaming one (O(1) per step and parameter); a momentum that
+  /// maps to another rational is then an Error.
+  explicit ExactSgd(const Tensor& w0, const Tensor& v0 = Tensor(), int radix_bits = 44, Rational single_momentum = {});
   /// The current w and v as tensors of w₀'s dtype (exactly the fixed-point values).
   Tensor w() const;
   Tensor v() const;

@@ -44,16 +44,26 @@ std::string zero_momentum_message(const BilevelProblem& p, std::int64_t steps, c
   return m.str();
 }
 
-/// A learned momentum can be exactly 0 at some step: refused before training, as above.
-void refuse_zero_momentum(Unroll& u, const Segment& seg) {
+/// A learned momentum can be exactly 0 at some step: refused before training, as above. Returns
+/// the momentum's rational when every step and parameter has the same one (the information
+/// buffer then streams, exact_rep.h), else Rational{} (n = 0).
+Rational check_momentum(Unroll& u, const Segment& seg) {
+  double single = -1;
+  bool same = true;
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
     const std::vector<double> beta = u.optimizer_values(t).momentum.to_vector();
-    for (std::size_t i = 0; i < beta.size(); ++i)
+    for (std::size_t i = 0; i < beta.size(); ++i) {
       if (beta[i] == 0)
         throw Error(zero_momentum_message(u.problem(), seg.steps, "the momentum is exactly 0 at step " + std::to_string(t) +
                                                                       (beta.size() > 1 ? ", entry " + std::to_string(i) : std::string())));
+      if (single < 0) single = beta[i];
+      same = same && beta[i] == single;
+    }
   }
+  if (!same || !(single > 0 && single < 1)) return {};
+  const Rational r = rational_approximation(single);
+  return r.n > 0 && r.n < r.d ? r : Rational{};
 }
 
 /// The backward pass's end: dL_val/dθ = θ̄, dL_val/dw_start = w̄ (Method::compute does the rest).
@@ -163,12 +173,12 @@ MethodOutput checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
 // step each way.
 MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   const BilevelProblem& p = u.problem();
-  refuse_zero_momentum(u, seg);
+  const Rational single_momentum = check_momentum(u, seg);
   MethodOutput out;
   out.label = "reverse (exact reversal)";
   const Device dev = u.device();
   auto host = [](const Tensor& t) { return t.to(Device::cpu); };
-  ExactSgd run(host(seg.start.w()), host(seg.start.parts[1]), radix_bits);
+  ExactSgd run(host(seg.start.w()), host(seg.start.parts[1]), radix_bits, single_momentum);
   const std::vector<std::int64_t> w_start = run.w_int(), v_start = run.v_int();
   report_progress("reverse", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
@@ -186,7 +196,7 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
     report_progress("reverse", k + 1, 2 * seg.steps);
   }
   const double bits = run.buffer().bits();
-  const std::size_t buffer_bytes = run.buffer().nbytes() + static_cast<std::size_t>(run.buffer().size()) * sizeof(std::vector<std::uint32_t>);
+  const std::size_t buffer_bytes = run.buffer().nbytes();
   InnerState s{{run.w().to(dev), run.v().to(dev)}};
   Adjoint a = start_backward(u, s);
   out.final_state = s;
@@ -224,7 +234,9 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   note << "exact reversal: fixed point 2^-" << radix_bits << ", information buffer "
        << out.cost.info_bits_per_parameter_step << " bits per parameter per step";
   const Rational r = run.rational(u.optimizer_values(seg.first).momentum.at(0));
-  note << " (momentum at the first step as " << r.n << "/" << r.d << ")";
+  note << " (momentum at the first step as " << r.n << "/" << r.d << "; "
+       << (run.buffer().streaming() ? "one momentum for the run: streaming buffer, O(1) per step)"
+                                    : "momenta vary: arbitrary-precision buffer)");
   out.notes.push_back(note.str());
   if (dev != Device::cpu)
     out.notes.push_back(std::string("exact reversal on ") + device_name(dev) +
