@@ -8,7 +8,8 @@
 // Both: T = 100 unless --steps, L_val = mean cross-entropy on the first 5,000 test images.
 //
 //   hypergradient_vs_pytorch --problem logreg|mlp --method M [--steps T] [--threads n]
-//                            [--data DIR] [--dump DIR] [--dtype f64 (mlp)] [--out FILE] [--option key=value ...]
+//                            [--data DIR] [--dump DIR] [--dtype f64 (mlp)]
+//                            [--train-size n (logreg: its full batch, for long horizons)] [--out FILE] [--option key=value ...]
 // M: a registry method name with its options, e.g. reverse (store-all), reverse with
 // --option policy=exact-reversal, forward, forward --option single-direction=true; or "train"
 // (the plain training run, the unit of cost).
@@ -90,6 +91,7 @@ struct Args {
   std::string problem = "logreg", method = "reverse", data_dir, dump, out;
   std::int64_t steps = 100;
   int threads = 2;
+  std::int64_t logreg_train = kLogregTrain;  ///< --train-size: logreg's full batch (long horizons)
   bool mlp_f64 = false;  ///< --dtype f64: the MLP problem in float64 (to check agreement to rounding)
   std::map<std::string, std::string> options;
 };
@@ -108,6 +110,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoi(value());
     else if (k == "--data") a.data_dir = value();
     else if (k == "--dtype") a.mlp_f64 = value() == "f64";
+    else if (k == "--train-size") a.logreg_train = std::stoll(value());
     else if (k == "--dump") a.dump = value();
     else if (k == "--out") a.out = value();
     else if (k == "--option") {
@@ -136,7 +139,7 @@ hpo::ClassificationTask make_task(const Args& a, const data::TrainTest& d) {
     opt.momentum = 0.9;
     co.batch_size = 0;
     co.dtype = DType::f64;
-    return hpo::make_classification_task(model, first(d.train, kLogregTrain), val, std::move(h), opt, a.steps, co);
+    return hpo::make_classification_task(model, first(d.train, a.logreg_train), val, std::move(h), opt, a.steps, co);
   }
   model = std::make_shared<nn::Mlp>(Shape{1, 28, 28}, 10, nn::MlpOptions{{256, 256}, nn::Activation::relu});
   h.add(hpo::Hyperparameters::learning_rate(10, 0.05));

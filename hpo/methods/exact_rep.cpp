@@ -20,6 +20,10 @@ InfoBuffer::InfoBuffer(std::int64_t size, Rational r) : limbs_(static_cast<std::
   // threshold (L/b)·2^32 fit 64 bits.
   const std::uint64_t nd = static_cast<std::uint64_t>(r.n) * r.d;
   low_ = ((std::uint64_t{1} << 32) - 1) / nd * nd;
+  n_ = r.n;
+  d_ = r.d;
+  limit_n_ = (low_ / r.n) << 32;
+  limit_d_ = (low_ / r.d) << 32;
   head_.assign(static_cast<std::size_t>(size), low_);
 }
 
@@ -28,7 +32,8 @@ void InfoBuffer::push(std::int64_t i, std::uint32_t remainder, std::uint32_t bas
   std::uint64_t& x = head_[static_cast<std::size_t>(i)];
   // x ∈ [L, 2^32 L); x·base + remainder must stay below 2^32 L: move 32 bits out first when
   // x ≥ (L/base)·2^32 (then ⌊x/2^32⌋ ∈ [L/base, L), and the result is back in [L, 2^32 L)).
-  if (x >= (low_ / base) << 32) {
+  const std::uint64_t limit = base == d_ ? limit_d_ : base == n_ ? limit_n_ : (low_ / base) << 32;
+  if (x >= limit) {
     std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
     const std::uint32_t digit = static_cast<std::uint32_t>(x);
     if (digit != 0 || !stack.empty()) stack.push_back(digit);  // a zero on an empty stack is implied
@@ -149,17 +154,43 @@ template <class F> void for_each_value(const Tensor& t, F&& f) {
   });
 }
 
-/// A [1] or [P] tensor's values as float64, converted once per step (no copy when it is
-/// float64 already) and read through a pointer.
+/// A [1] or [P] float32 or float64 tensor read as float64, element by element, with no converted
+/// copy (a [P] gradient was a P-sized conversion pass per step).
 class PerParameter {
  public:
-  explicit PerParameter(const Tensor& h) : t_(h.to(DType::f64)), p_(t_.data<double>()), scalar_(t_.numel() == 1) {}
-  double operator[](std::int64_t i) const { return p_[scalar_ ? 0 : i]; }
+  explicit PerParameter(const Tensor& h)
+      : f_(h.dtype() == DType::f32 ? h.data<float>() : nullptr), d_(h.dtype() == DType::f64 ? h.data<double>() : nullptr),
+        scalar_(h.numel() == 1) {
+    require(f_ != nullptr || d_ != nullptr, "exact reversal: values must be float32 or float64");
+  }
+  double operator[](std::int64_t i) const {
+    const std::int64_t k = scalar_ ? 0 : i;
+    return d_ ? d_[k] : static_cast<double>(f_[k]);
+  }
 
  private:
-  Tensor t_;
-  const double* p_;
+  const float* f_;
+  const double* d_;
   bool scalar_;
+};
+
+/// Where a loop writes the fixed-point values it has just made, converted to w₀'s dtype, so
+/// that w() and v() need no pass of their own (undefined: nothing written).
+class Converted {
+ public:
+  Converted(Tensor* t, std::int64_t P, DType dtype) {
+    if (!t) return;
+    *t = Tensor::empty(Shape{P}, dtype);
+    (dtype == DType::f32 ? static_cast<void*>(f_ = t->data<float>()) : static_cast<void*>(d_ = t->data<double>()));
+  }
+  void set(std::int64_t i, double x) const {
+    if (d_) d_[i] = x;
+    else if (f_) f_[i] = static_cast<float>(x);
+  }
+
+ private:
+  float* f_ = nullptr;
+  double* d_ = nullptr;
 };
 
 /// Runs body(i) for every parameter i < P. Each parameter's fixed-point arithmetic and its
@@ -201,15 +232,11 @@ ExactSgd::ExactSgd(const Tensor& w0, const Tensor& v0, int radix_bits, Rational 
   }
 }
 
-std::int64_t ExactSgd::to_fixed(double x, const char* what, std::int64_t i) const {
-  const double s = std::nearbyint(x * scale_);
-  if (!(std::abs(s) < 0x1p62)) {
-    std::ostringstream m;
-    m << "exact reversal: " << what << "[" << i << "] = " << x << " is outside the fixed-point range ±"
-      << std::ldexp(1.0, 62) * inv_scale_ << " (lower the radix bits)";
-    throw FixedPointRange(m.str());
-  }
-  return static_cast<std::int64_t>(s);
+void ExactSgd::range_error(double x, const char* what, std::int64_t i) const {
+  std::ostringstream m;
+  m << "exact reversal: " << what << "[" << i << "] = " << x << " is outside the fixed-point range ±"
+    << std::ldexp(1.0, 62) * inv_scale_ << " (lower the radix bits)";
+  throw FixedPointRange(m.str());
 }
 
 namespace {
@@ -288,10 +315,11 @@ void ExactSgd::div_rational(std::int64_t i, Rational r) {
 }
 
 void ExactSgd::forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay,
-                       std::int64_t t) {
+                       std::int64_t t, Tensor* w_out) {
   require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
   const PerParameter gv(g), alpha(lr), mu(weight_decay);
   const std::vector<Rational> beta = rationals(momentum);
+  const Converted w_next(w_out, g.numel(), dtype_);
   for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
@@ -299,27 +327,35 @@ void ExactSgd::forward(const Tensor& g, const Tensor& lr, const Tensor& momentum
     v_[k] += to_fixed(gv[i] + mu[i] * wi, "g + mu w", i);
     const double vi = static_cast<double>(v_[k]) * inv_scale_;
     w_[k] -= to_fixed(alpha[i] * vi, "lr v", i);
+    w_next.set(i, static_cast<double>(w_[k]) * inv_scale_);
   });
   (void)t;
 }
 
-void ExactSgd::reverse_w(const Tensor& lr) {
+void ExactSgd::reverse_w(const Tensor& lr, Tensor* w_out, Tensor* v_out) {
   const PerParameter alpha(lr);
-  for_parameters(static_cast<std::int64_t>(w_.size()), [&](std::int64_t i) {
+  const std::int64_t P = static_cast<std::int64_t>(w_.size());
+  const Converted w_t(w_out, P, dtype_), v_next(v_out, P, dtype_);
+  for_parameters(P, [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
-    w_[k] += to_fixed(alpha[i] * (static_cast<double>(v_[k]) * inv_scale_), "lr v", i);
+    const double vi = static_cast<double>(v_[k]) * inv_scale_;
+    w_[k] += to_fixed(alpha[i] * vi, "lr v", i);
+    w_t.set(i, static_cast<double>(w_[k]) * inv_scale_);
+    v_next.set(i, vi);
   });
 }
 
-void ExactSgd::reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay) {
+void ExactSgd::reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay, Tensor* v_out) {
   require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
   const PerParameter gv(g), mu(weight_decay);
   const std::vector<Rational> beta = rationals(momentum);
+  const Converted v_t(v_out, g.numel(), dtype_);
   for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
     v_[k] -= to_fixed(gv[i] + mu[i] * wi, "g + mu w", i);
     div_rational(i, beta[beta.size() == 1 ? 0 : k]);
+    v_t.set(i, static_cast<double>(v_[k]) * inv_scale_);
   });
 }
 

@@ -15,6 +15,7 @@
 // stored number, and the backward pass recovers every w_t, v_t bit for bit.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -61,6 +62,8 @@ class InfoBuffer {
   std::vector<std::vector<std::uint32_t>> limbs_;
   std::vector<std::uint64_t> head_;  // streaming: x_i's head, in [L, 2^32 L)
   std::uint64_t low_ = 0;            // streaming: L (0: general)
+  std::uint64_t limit_n_ = 0, limit_d_ = 0;  // streaming: the push thresholds (L/b)·2^32 of b = n, d
+  std::uint32_t n_ = 0, d_ = 0;
 };
 
 /// β ≈ n/d with d ≤ max_denominator: the best rational approximation (continued fractions).
@@ -93,12 +96,16 @@ class ExactSgd {
   /// The current w and v as tensors of w₀'s dtype (exactly the fixed-point values).
   Tensor w() const;
   Tensor v() const;
-  /// One forward step with gradient g at the current w.
-  void forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay, std::int64_t t);
-  /// Undoes the w half of the step of the same hyperparameters: w_{t+1} → w_t.
-  void reverse_w(const Tensor& lr);
-  /// Undoes the v half, given g_t = ∇L(w_t) recomputed at the recovered w_t: v_{t+1} → v_t.
-  void reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay);
+  /// One forward step with gradient g at the current w. With w_out, the new w() is written there
+  /// in the same pass over the parameters (as with reverse_w's and reverse_v's outputs).
+  void forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay, std::int64_t t,
+               Tensor* w_out = nullptr);
+  /// Undoes the w half of the step of the same hyperparameters: w_{t+1} → w_t; w_out gets
+  /// w() = w_t, v_out v() = v_{t+1}.
+  void reverse_w(const Tensor& lr, Tensor* w_out = nullptr, Tensor* v_out = nullptr);
+  /// Undoes the v half, given g_t = ∇L(w_t) recomputed at the recovered w_t: v_{t+1} → v_t;
+  /// v_out gets v() = v_t.
+  void reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay, Tensor* v_out = nullptr);
   /// Raw fixed-point integers (for bit-for-bit comparisons).
   const std::vector<std::int64_t>& w_int() const { return w_; }
   const std::vector<std::int64_t>& v_int() const { return v_; }
@@ -108,7 +115,14 @@ class ExactSgd {
   std::size_t state_bytes() const { return (w_.size() + v_.size()) * sizeof(std::int64_t); }
 
  private:
-  std::int64_t to_fixed(double x, const char* what, std::int64_t i) const;
+  /// x on the fixed-point grid; FixedPointRange (range_error) outside ±2^62 units.
+  std::int64_t to_fixed(double x, const char* what, std::int64_t i) const {
+    const double s = std::nearbyint(x * scale_);
+    if (!(std::abs(s) < 0x1p62)) [[unlikely]]
+      range_error(x, what, i);
+    return static_cast<std::int64_t>(s);
+  }
+  [[noreturn]] void range_error(double x, const char* what, std::int64_t i) const;
   void mul_rational(std::int64_t i, Rational r);     // v_i ← v_i · n/d, exactly
   void div_rational(std::int64_t i, Rational r);     // its inverse
   std::vector<Rational> rationals(const Tensor& momentum);  // [1] or one per parameter

@@ -181,15 +181,16 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   ExactSgd run(host(seg.start.w()), host(seg.start.parts[1]), radix_bits, single_momentum);
   const std::vector<std::int64_t> w_start = run.w_int(), v_start = run.v_int();
   report_progress("reverse", 0, 2 * seg.steps);
+  Tensor w_host = run.w();  // the fixed-point w as a tensor: each step's loop writes the next one
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
-    const LossPass lp = u.gradient(run.w().to(dev), t);
+    const LossPass lp = u.gradient(w_host.to(dev), t);
     out.final_train_loss = lp.loss;
     const Unroll::OptimizerValues h = u.optimizer_values(t);
     // Fixed-point weights are always finite (a non-finite gradient was caught above, in
     // u.gradient); the run diverges here by leaving the fixed-point range.
     try {
-      run.forward(host(lp.grad), host(h.lr), host(h.momentum), host(h.weight_decay), t);
+      run.forward(host(lp.grad), host(h.lr), host(h.momentum), host(h.weight_decay), t, &w_host);
     } catch (const FixedPointRange& e) {
       throw InnerDivergence("inner training diverged at step " + std::to_string(t) + ": " + e.what(), t);
     }
@@ -204,17 +205,18 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   for (std::int64_t k = seg.steps; k-- > 0;) {
     const std::int64_t t = seg.first + k;
     const Unroll::OptimizerValues h = u.optimizer_values(t);
-    run.reverse_w(host(h.lr));  // w_t = w_{t+1} + α v_{t+1}
-    const Tensor w_t = run.w().to(dev);
+    Tensor w_host_t, v_host_next, v_host_t;
+    run.reverse_w(host(h.lr), &w_host_t, &v_host_next);  // w_t = w_{t+1} + α v_{t+1}, with w_t and v_{t+1} as tensors
+    const Tensor w_t = w_host_t.to(dev);
     // SGD's step is affine in (S, g) with coefficients set by λ_t alone, so ḡ_t = ∂Φ/∂g^T S̄_{t+1}
     // is known before v_t and g_t are: a step VJP at stand-in values (v_{t+1} for v_t, zero g)
     // gives it. Then ONE forward-over-reverse pass along ḡ_t returns g_t (the same bits as the
     // forward pass's) beside H ḡ_t — no separate gradient pass to recover v_t.
-    const Tensor v_next = run.v().to(dev);
+    const Tensor v_next = v_host_next.to(dev);
     const Tensor adj_g = u.step_vjp(InnerState{{w_t, v_next}}, zero_g, t, a.state).adj_g;
     const LossPass hv = u.loss_pass(w_t, t, adj_g, Tensor(), /*theta_adjoint=*/true);
-    run.reverse_v(host(hv.grad), host(h.momentum), host(h.weight_decay));  // v_t = (v_{t+1} − g_t − μ w_t) / β
-    StepVjp b = u.step_vjp(InnerState{{w_t, run.v().to(dev)}}, hv.grad, t, a.state);
+    run.reverse_v(host(hv.grad), host(h.momentum), host(h.weight_decay), &v_host_t);  // v_t = (v_{t+1} − g_t − μ w_t) / β
+    StepVjp b = u.step_vjp(InnerState{{w_t, v_host_t.to(dev)}}, hv.grad, t, a.state);
     // Affinity is a property of the optimizer's formula, not of the step: checked once (on a
     // device the comparison copies both vectors to the host).
     if (k == seg.steps - 1)
