@@ -16,14 +16,41 @@ const char* policy_name(ReversePolicy p) {
     case ReversePolicy::store_all: return "store-all";
     case ReversePolicy::exact_reversal: return "exact-reversal";
     case ReversePolicy::checkpoint: return "checkpoint";
+    case ReversePolicy::automatic: return "auto";
   }
   return "?";
 }
 
 ReversePolicy parse_policy(const std::string& name) {
-  for (ReversePolicy p : {ReversePolicy::store_all, ReversePolicy::exact_reversal, ReversePolicy::checkpoint})
+  for (ReversePolicy p : {ReversePolicy::store_all, ReversePolicy::exact_reversal, ReversePolicy::checkpoint,
+                          ReversePolicy::automatic})
     if (name == policy_name(p)) return p;
-  throw Error("unknown reverse-mode policy '" + name + "' (expected store-all, exact-reversal or checkpoint)");
+  throw Error("unknown reverse-mode policy '" + name + "' (expected store-all, exact-reversal, checkpoint or auto)");
+}
+
+void parse_budget(const std::string& text, ReverseOptions& o) {
+  if (text == "none" || text.empty()) {
+    o.budget = ReverseOptions::Budget::none;
+    return;
+  }
+  if (text == "fastest" || text == "least-memory") {
+    o.budget = text == "fastest" ? ReverseOptions::Budget::fastest : ReverseOptions::Budget::least_memory;
+    return;
+  }
+  std::size_t used = 0;
+  double value = -1;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b')) unit.pop_back();
+  const double scale = unit.empty() ? 1 : unit == "k" || unit == "K" ? 1e3 : unit == "M" ? 1e6 : unit == "G" ? 1e9 : unit == "T" ? 1e12 : -1;
+  require(used > 0 && scale > 0 && value >= 0 && std::isfinite(value),
+          "reverse mode: memory-budget '" + text + "' is not none, fastest, least-memory or a byte count (e.g. 2e9, 500M, 1.5G)");
+  o.budget = ReverseOptions::Budget::bytes;
+  o.budget_bytes = static_cast<std::size_t>(value * scale);
 }
 
 namespace {
@@ -77,7 +104,13 @@ void finish(Adjoint& a, MethodOutput& out) {
 
 std::size_t step_bytes(const InnerState& s) { return s.nbytes() + s.w().nbytes(); }  // S_t and g_t
 
-MethodOutput store_all(Unroll& u, const Segment& seg) {
+/// Stored passes for the last `kept` steps of the segment (they all live at the turn of the sweep,
+/// whichever they are; the last ones are freed first).
+void keep_last_passes(Unroll& u, const Segment& seg, std::int64_t kept, std::int64_t k) {
+  if (k >= seg.steps - kept) u.keep_pass(seg.first + k);
+}
+
+MethodOutput store_all(Unroll& u, const Segment& seg, std::int64_t kept) {
   MethodOutput out;
   out.label = "reverse (store-all)";
   MemoryMeter mem;
@@ -89,6 +122,7 @@ MethodOutput store_all(Unroll& u, const Segment& seg) {
   report_progress("reverse", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
+    keep_last_passes(u, seg, kept, k);
     const LossPass lp = u.gradient(s.w(), t);
     out.final_train_loss = lp.loss;
     states.push_back(s);
@@ -107,12 +141,12 @@ MethodOutput store_all(Unroll& u, const Segment& seg) {
     grads[static_cast<std::size_t>(k)] = Tensor();
     report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
   }
-  out.cost.peak_bytes = mem.peak();
+  out.cost.peak_bytes = mem.peak() + u.kept_peak();
   finish(a, out);
   return out;
 }
 
-MethodOutput checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
+MethodOutput checkpointed(Unroll& u, const Segment& seg, std::int64_t every, std::int64_t kept) {
   MethodOutput out;
   const std::int64_t c = every > 0 ? every : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(seg.steps))));
   out.label = "reverse (checkpoint every " + std::to_string(c) + ")";
@@ -142,6 +176,7 @@ MethodOutput checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
     InnerState r = snapshots[static_cast<std::size_t>(b)];
     std::size_t bytes = 0;
     for (std::int64_t k = k0; k < k1; ++k) {
+      if (k >= k1 - kept) u.keep_pass(seg.first + k);  // the segment's last `kept` replayed passes
       const LossPass lp = u.gradient(r.w(), seg.first + k);
       states.push_back(r);
       grads.push_back(lp.grad);
@@ -158,7 +193,7 @@ MethodOutput checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
     snapshots[static_cast<std::size_t>(b)] = InnerState();
   }
   out.cost.checkpoint_bytes = mem.peak() - a.state.nbytes();
-  out.cost.peak_bytes = mem.peak();
+  out.cost.peak_bytes = mem.peak() + u.kept_peak();
   out.notes.push_back(std::to_string((seg.steps + c - 1) / c) + " snapshots of S_t, segments of " + std::to_string(c) +
                       " steps replayed (peak replay buffer " + std::to_string(replay_peak) + " bytes)");
   finish(a, out);
@@ -171,7 +206,7 @@ MethodOutput checkpointed(Unroll& u, const Segment& seg, std::int64_t every) {
 // each gradient and Hessian pass, g_t and the step's hyperparameter values come back to the host
 // for the integer update. Exact and device-agnostic, at the price of two copies of P numbers per
 // step each way.
-MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
+MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits, std::int64_t kept) {
   const BilevelProblem& p = u.problem();
   const Rational single_momentum = check_momentum(u, seg);
   MethodOutput out;
@@ -184,6 +219,7 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
   Tensor w_host = run.w();  // the fixed-point w as a tensor: each step's loop writes the next one
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
+    keep_last_passes(u, seg, kept, k);
     const LossPass lp = u.gradient(w_host.to(dev), t);
     out.final_train_loss = lp.loss;
     const Unroll::OptimizerValues h = u.optimizer_values(t);
@@ -230,7 +266,7 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits) {
           "deterministic? the gradient at a recovered w_t must repeat the forward pass's bits)");
   out.cost.info_buffer_bytes = buffer_bytes;
   out.cost.trajectory_bytes = run.state_bytes();
-  out.cost.peak_bytes = buffer_bytes + run.state_bytes() + a.state.nbytes();
+  out.cost.peak_bytes = buffer_bytes + run.state_bytes() + a.state.nbytes() + u.kept_peak();
   out.cost.info_bits_per_parameter_step = bits / (static_cast<double>(p.num_params()) * static_cast<double>(seg.steps));
   std::ostringstream note;
   note << "exact reversal: fixed point 2^-" << radix_bits << ", information buffer "
@@ -278,11 +314,15 @@ class AlongMethod final : public Method {
 
 const OptionSpecs& reverse_option_specs() {
   static const OptionSpecs specs = {
-      OptionSpec::choice("policy", "store-all", {"store-all", "exact-reversal", "checkpoint"},
+      OptionSpec::choice("policy", "store-all", {"store-all", "exact-reversal", "checkpoint", "auto"},
                          "memory policy of the backward pass: keep every S_t, run SGD backwards exactly "
-                         "(Maclaurin et al. 2015), or keep every c-th S_t and replay"),
+                         "(Maclaurin et al. 2015), keep every c-th S_t and replay, or auto (chosen by memory-budget)"),
       OptionSpec::integer("checkpoint-every", 0, 0, std::int64_t{1} << 40, "checkpoint: steps per segment c (0: ceil(sqrt(T)))"),
       OptionSpec::integer("radix-bits", 44, 1, 60, "exact reversal: fixed point with resolution 2^-radix-bits"),
+      OptionSpec::text("memory-budget", "none",
+                       "none; fastest; least-memory; or bytes (2e9, 500M, 1.5G): keep each step's recorded pass of "
+                       "L_train (no primal recomputation in the backward sweep) for as many steps as fit, and with "
+                       "policy=auto choose the fastest policy that fits"),
   };
   return specs;
 }
@@ -291,10 +331,16 @@ ReverseMethod::ReverseMethod(const Options& options) : Method("reverse", options
   o_.policy = parse_policy(options.text("policy"));
   o_.checkpoint_every = options.integer("checkpoint-every");
   o_.radix_bits = static_cast<int>(options.integer("radix-bits"));
+  parse_budget(options.text("memory-budget"), o_);
+  require(o_.policy != ReversePolicy::automatic || o_.budget != ReverseOptions::Budget::none,
+          "reverse mode: policy=auto chooses by the memory budget: give memory-budget (fastest, least-memory or bytes)");
 }
 
 void ReverseMethod::check_problem(const BilevelProblem& problem) const {
-  if (o_.policy != ReversePolicy::exact_reversal) return;
+  if (o_.policy == ReversePolicy::exact_reversal) check_problem_for_exact(problem);
+}
+
+void ReverseMethod::check_problem_for_exact(const BilevelProblem& problem) {
   require(problem.optimizer.kind == nn::OptimizerKind::sgd,
           "reverse mode: exact reversal runs SGD with momentum backwards; the problem's optimizer is Adam "
           "(use the store-all or checkpoint policy)");
@@ -302,60 +348,171 @@ void ReverseMethod::check_problem(const BilevelProblem& problem) const {
     throw Error(zero_momentum_message(problem, problem.horizon, "the optimizer's momentum is 0"));
 }
 
-MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
-  switch (o_.policy) {
-    case ReversePolicy::store_all: return store_all(u, seg);
-    case ReversePolicy::checkpoint: return checkpointed(u, seg, o_.checkpoint_every);
-    case ReversePolicy::exact_reversal: return exact_reversal(u, seg, o_.radix_bits);
-  }
-  throw Error("reverse mode: unknown policy");
+namespace {
+
+/// The buffers of a policy, in bytes, stored passes aside (ReverseMethod::estimate's model).
+std::size_t policy_bytes(const BilevelProblem& p, ReversePolicy policy, std::int64_t every, double* gradients,
+                         std::string* why);
+
+bool exact_reversal_applies(const BilevelProblem& p) {
+  return p.optimizer.kind == nn::OptimizerKind::sgd && (p.hyper.find(HyperKind::momentum) >= 0 || p.optimizer.momentum != 0);
 }
 
-Estimate ReverseMethod::estimate(const BilevelProblem& p) const {
+std::int64_t default_every(std::int64_t steps, std::int64_t every) {
+  return every > 0 ? every : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(steps))));
+}
+
+/// What a run does: the policy, its checkpoint segment, and how many stored passes (store-all and
+/// exact reversal: of the whole segment; checkpointing: of each replayed segment).
+struct Plan {
+  ReversePolicy policy = ReversePolicy::store_all;
+  std::int64_t every = 0;
+  std::int64_t kept = 0;
+  std::size_t pass_bytes = 0, buffer_bytes = 0;
+};
+
+std::string describe(const Plan& plan, const Segment& seg, const ReverseOptions& o) {
+  std::ostringstream m;
+  m << "memory plan (";
+  if (o.budget == ReverseOptions::Budget::bytes) m << "budget " << o.budget_bytes << " bytes";
+  else m << (o.budget == ReverseOptions::Budget::fastest ? "fastest" : "least memory");
+  m << "): " << policy_name(plan.policy);
+  if (plan.policy == ReversePolicy::checkpoint)
+    m << " every " << plan.every << " steps, stored passes for the last " << plan.kept << " steps of each replayed segment";
+  else
+    m << ", stored passes for " << plan.kept << " of " << seg.steps << " steps";
+  m << " (" << plan.pass_bytes << " bytes each), recomputed for the rest; buffers ~" << plan.buffer_bytes << " bytes";
+  return m.str();
+}
+
+}  // namespace
+
+MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
+  const BilevelProblem& p = u.problem();
+  Plan plan;
+  plan.policy = o_.policy;
+  plan.every = default_every(seg.steps, o_.checkpoint_every);
+  if (o_.budget != ReverseOptions::Budget::none) {
+    // One recorded pass at the start (its values, as the budget will hold them); exact reversal's
+    // stored passes also hold their own w_t (its trajectory is not otherwise kept).
+    const std::size_t pass = u.pass_bytes(seg.start.w(), seg.first);
+    const std::size_t w_bytes = seg.start.w().nbytes();
+    std::vector<ReversePolicy> candidates;
+    if (o_.policy != ReversePolicy::automatic) candidates = {o_.policy};
+    else if (o_.budget == ReverseOptions::Budget::least_memory)
+      candidates = {exact_reversal_applies(p) ? ReversePolicy::exact_reversal : ReversePolicy::checkpoint};
+    else {
+      candidates = {ReversePolicy::store_all};
+      if (exact_reversal_applies(p)) candidates.push_back(ReversePolicy::exact_reversal);
+      candidates.push_back(ReversePolicy::checkpoint);
+    }
+    // Fastest first: no replay before a replay, then the most stored passes, then store-all
+    // (the reference) before exact reversal (measured at about its speed).
+    bool found = false;
+    std::size_t least = SIZE_MAX;
+    for (ReversePolicy policy : candidates) {
+      Plan c;
+      c.policy = policy;
+      c.every = plan.every;
+      c.pass_bytes = pass + (policy == ReversePolicy::exact_reversal ? w_bytes : 0);
+      BilevelProblem sized = p;  // the segment's horizon for the byte model
+      sized.horizon = seg.steps;
+      c.buffer_bytes = policy_bytes(sized, policy, c.every, nullptr, nullptr);
+      const std::int64_t most = policy == ReversePolicy::checkpoint ? std::min(c.every, seg.steps) : seg.steps;
+      least = std::min(least, c.buffer_bytes);
+      if (o_.budget == ReverseOptions::Budget::fastest) c.kept = most;
+      else if (o_.budget == ReverseOptions::Budget::least_memory) c.kept = 0;
+      else if (c.buffer_bytes <= o_.budget_bytes)
+        c.kept = std::min<std::int64_t>(most, static_cast<std::int64_t>((o_.budget_bytes - c.buffer_bytes) / std::max<std::size_t>(c.pass_bytes, 1)));
+      else
+        continue;
+      const bool replay = policy == ReversePolicy::checkpoint, best_replay = plan.policy == ReversePolicy::checkpoint;
+      if (!found || (best_replay && !replay) || (replay == best_replay && c.kept > plan.kept)) plan = c;
+      found = true;
+    }
+    if (!found)
+      throw Error("reverse mode: no plan fits the memory budget of " + std::to_string(o_.budget_bytes) +
+                  " bytes; the least memory any allowed policy needs is ~" + std::to_string(least) + " bytes");
+    if (plan.policy == ReversePolicy::exact_reversal) check_problem_for_exact(p);
+  }
+  MethodOutput out;
+  switch (plan.policy) {
+    case ReversePolicy::store_all: out = store_all(u, seg, plan.kept); break;
+    case ReversePolicy::checkpoint: out = checkpointed(u, seg, plan.every, plan.kept); break;
+    case ReversePolicy::exact_reversal: out = exact_reversal(u, seg, o_.radix_bits, plan.kept); break;
+    case ReversePolicy::automatic: throw Error("reverse mode: policy auto without a memory budget");
+  }
+  if (o_.budget != ReverseOptions::Budget::none) out.notes.push_back(describe(plan, seg, o_));
+  return out;
+}
+
+namespace {
+
+std::size_t policy_bytes(const BilevelProblem& p, ReversePolicy policy, std::int64_t every, double* gradients,
+                         std::string* explain) {
   const double T = static_cast<double>(p.horizon);
   const std::size_t P = static_cast<std::size_t>(p.num_params()), sz = dtype_size(p.dtype());
   const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
   const std::size_t state = parts * P * sz, grad = P * sz;  // S_t, g_t; the adjoint S̄ is one state
-  Estimate e;
+  std::size_t bytes = 0;
+  double work = 0;
   std::ostringstream why;
-  switch (o_.policy) {
+  switch (policy) {
     case ReversePolicy::store_all:
-      e.buffer_bytes = static_cast<std::size_t>(p.horizon) * (state + grad) + state;
-      e.gradient_equivalents = T + 4 * T + 1;  // forward gradients, one H·v pass per step, L_val
+    case ReversePolicy::automatic:
+      bytes = static_cast<std::size_t>(p.horizon) * (state + grad) + state;
+      work = T + 4 * T + 1;  // forward gradients, one H·v pass per step, L_val
       why << "T = " << p.horizon << " stored (S_t, g_t) of " << (parts + 1) << " x P = " << P << " numbers, and the adjoint";
       break;
     case ReversePolicy::checkpoint: {
       const std::int64_t T_ = p.horizon;
-      const std::int64_t c = o_.checkpoint_every > 0 ? o_.checkpoint_every
-                                                     : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(T_))));
+      const std::int64_t c = default_every(T_, every);
       const std::int64_t n = (T_ + c - 1) / c;
       // Replaying segment b holds snapshots 0..b, the adjoint and the segment's (S_t, g_t).
-      std::size_t peak = 0;
       for (std::int64_t b = 0; b < n; ++b)
-        peak = std::max(peak, static_cast<std::size_t>(b + 1) * state + state +
-                                  static_cast<std::size_t>(std::min(c, T_ - b * c)) * (state + grad));
-      e.buffer_bytes = peak;
-      e.gradient_equivalents = 2 * T + 4 * T + 1;  // training, the replay, H·v per step, L_val
+        bytes = std::max(bytes, static_cast<std::size_t>(b + 1) * state + state +
+                                    static_cast<std::size_t>(std::min(c, T_ - b * c)) * (state + grad));
+      work = 2 * T + 4 * T + 1;  // training, the replay, H·v per step, L_val
       why << n << " snapshots every " << c << " steps, one replayed segment of (S_t, g_t), and the adjoint";
       break;
     }
     case ReversePolicy::exact_reversal: {
       // Fixed-point w and v (int64), the information buffer (≈ log2(1/β) bits per parameter per
-      // step, plus one limb vector per parameter), and the adjoint.
+      // step, plus a head and one digit vector per parameter), and the adjoint.
       // A learned momentum's values are not known before θ is: β = 0.9 stands in for them.
       const bool learned = p.hyper.find(HyperKind::momentum) >= 0;
       const double beta = !learned && p.optimizer.momentum > 0 && p.optimizer.momentum < 1 ? p.optimizer.momentum : 0.9;
       const double bits = std::log2(1 / beta) * T * static_cast<double>(P);
-      e.buffer_bytes = 2 * P * sizeof(std::int64_t) + P * sizeof(std::vector<std::uint32_t>) +
-                       static_cast<std::size_t>(std::ceil(bits / 8)) + state;
-      e.gradient_equivalents = T + 4 * T + 1;
+      bytes = 2 * P * sizeof(std::int64_t) + P * (sizeof(std::uint64_t) + sizeof(std::vector<std::uint32_t>)) +
+              static_cast<std::size_t>(std::ceil(bits / 8)) + state;
+      work = T + 4 * T + 1;
       why << "fixed-point w, v and an information buffer of ~log2(1/beta) = " << std::log2(1 / beta)
           << " bits per parameter per step (beta = " << beta
           << (learned ? ", assumed: the momentum is learned)" : ", the optimizer's momentum)");
       break;
     }
   }
-  e.explain = why.str();
+  if (gradients) *gradients = work;
+  if (explain) *explain = why.str();
+  return bytes;
+}
+
+}  // namespace
+
+Estimate ReverseMethod::estimate(const BilevelProblem& p) const {
+  Estimate e;
+  ReversePolicy policy = o_.policy;
+  if (policy == ReversePolicy::automatic)  // the plan's policy, as far as it is known before any pass
+    policy = o_.budget == ReverseOptions::Budget::least_memory
+                 ? (exact_reversal_applies(p) ? ReversePolicy::exact_reversal : ReversePolicy::checkpoint)
+                 : ReversePolicy::store_all;
+  e.buffer_bytes = policy_bytes(p, policy, o_.checkpoint_every, &e.gradient_equivalents, &e.explain);
+  if (o_.budget == ReverseOptions::Budget::bytes) {
+    e.buffer_bytes = std::max(e.buffer_bytes, o_.budget_bytes);
+    e.explain += "; stored passes up to the memory budget of " + std::to_string(o_.budget_bytes) + " bytes";
+  } else if (o_.budget == ReverseOptions::Budget::fastest) {
+    e.explain += "; plus a stored pass of L_train per step (its size is known after the first pass)";
+  }
   return e;
 }
 

@@ -322,3 +322,88 @@ TEST_CASE("exact reversal picks the streaming buffer for one momentum and says s
   CHECK(said);
   CHECK(rel(exact.d_theta, store.d_theta) <= 1e-10);
 }
+
+namespace {
+std::string plan_note(const hpo::Hypergradient& h) {
+  for (const std::string& n : h.notes)
+    if (n.rfind("memory plan", 0) == 0) return n;
+  return "(no plan note)";
+}
+}  // namespace
+
+TEST_CASE("memory budget: stored passes, recomputed passes and checkpoints give store-all's hypergradient bit for bit") {
+  for (const nn::OptimizerKind kind : {nn::OptimizerKind::sgd, nn::OptimizerKind::adam}) {
+    ToySpec spec;
+    spec.optimizer = kind;
+    spec.horizon = 24;
+    const hpo::ClassificationTask task = toy_task(spec);
+    const hpo::BilevelProblem& p = task.problem;
+    const Tensor th = p.hyper.initial();
+    const hpo::Hypergradient store = run_method("reverse", p, th);
+    hpo::Unroll u(p, th);
+    const std::size_t pass = u.pass_bytes(p.w0, 0);
+    REQUIRE(pass > 0);
+    const std::size_t base = make_method("reverse")->estimate(p).buffer_bytes;
+    // Every pass stored; 10 of 24 stored (a mix); none stored (the budget is store-all's own).
+    for (const std::string budget : {std::string("fastest"), std::to_string(base + 10 * pass + pass / 2), std::to_string(base)}) {
+      const hpo::Hypergradient h = run_method("reverse", p, th, {{"memory-budget", budget}});
+      CAPTURE(budget);
+      MESSAGE(plan_note(h));
+      CHECK(hpo::same_bits(h.d_theta, store.d_theta));
+      CHECK(hpo::same_bits(h.d_w0, store.d_w0));
+    }
+    CHECK(plan_note(run_method("reverse", p, th, {{"memory-budget", std::to_string(base + 10 * pass + pass / 2)}}))
+              .find("stored passes for 10 of 24 steps") != std::string::npos);
+    // Checkpoints, alone and with stored passes in each replayed segment (all, or 2 of 5).
+    const hpo::Hypergradient ckpt = run_method("reverse", p, th, {{"policy", "checkpoint"}});
+    CHECK(hpo::same_bits(ckpt.d_theta, store.d_theta));
+    const std::size_t ckpt_base = make_method("reverse", {{"policy", "checkpoint"}})->estimate(p).buffer_bytes;
+    for (const std::string budget : {std::string("fastest"), std::to_string(ckpt_base + 2 * pass)}) {
+      const hpo::Hypergradient h = run_method("reverse", p, th, {{"policy", "checkpoint"}, {"memory-budget", budget}});
+      MESSAGE(plan_note(h));
+      CHECK(hpo::same_bits(h.d_theta, store.d_theta));
+    }
+    // Exact reversal with stored passes: its own numbers, bit for bit (the passes were recorded
+    // at the same fixed-point w_t that the backward sweep recovers).
+    if (kind == nn::OptimizerKind::sgd) {
+      const hpo::Hypergradient exact = run_method("reverse", p, th, {{"policy", "exact-reversal"}});
+      const hpo::Hypergradient kept = run_method("reverse", p, th, {{"policy", "exact-reversal"}, {"memory-budget", "fastest"}});
+      CHECK(hpo::same_bits(kept.d_theta, exact.d_theta));
+      CHECK(rel(kept.d_theta, store.d_theta) <= 1e-10);
+    }
+  }
+}
+
+TEST_CASE("memory budget with policy=auto: the fastest plan that fits, or the least memory; named in the notes") {
+  ToySpec spec;
+  spec.horizon = 24;
+  const hpo::ClassificationTask task = toy_task(spec);
+  const hpo::BilevelProblem& p = task.problem;
+  const Tensor th = p.hyper.initial();
+  const hpo::Hypergradient store = run_method("reverse", p, th);
+  auto note = [&](const std::string& budget) {
+    const hpo::Hypergradient h = run_method("reverse", p, th, {{"policy", "auto"}, {"memory-budget", budget}});
+    MESSAGE(budget << ": " << plan_note(h) << " (peak " << h.cost.peak_bytes << " B)");
+    CHECK(rel(h.d_theta, store.d_theta) <= 1e-10);
+    if (budget != "fastest" && budget != "least-memory") CHECK(h.cost.peak_bytes <= std::stoull(budget) + 4096);
+    return plan_note(h);
+  };
+  CHECK(note("fastest").find("store-all, stored passes for 24 of 24") != std::string::npos);
+  CHECK(note("least-memory").find("exact-reversal, stored passes for 0 of 24") != std::string::npos);
+  const std::size_t store_bytes = make_method("reverse")->estimate(p).buffer_bytes;
+  // Below store-all's buffers: exact reversal, with as many stored passes as the rest allows.
+  const std::string below = note(std::to_string(store_bytes / 2));
+  CHECK(below.find("exact-reversal") != std::string::npos);
+  CHECK(below.find("stored passes for 0 of") == std::string::npos);
+  CHECK(error_of([&] { run_method("reverse", p, th, {{"policy", "auto"}, {"memory-budget", "100"}}); })
+            .find("no plan fits the memory budget of 100 bytes") != std::string::npos);
+  CHECK(error_of([&] { make_method("reverse", {{"memory-budget", "lots"}}); }).find("memory-budget 'lots'") != std::string::npos);
+  CHECK(error_of([&] { make_method("reverse", {{"policy", "auto"}}); }).find("give memory-budget") != std::string::npos);
+  // Adam: no exact reversal; the least memory is checkpointing.
+  ToySpec adam = spec;
+  adam.optimizer = nn::OptimizerKind::adam;
+  const hpo::ClassificationTask at = toy_task(adam);
+  const hpo::Hypergradient h = run_method("reverse", at.problem, at.problem.hyper.initial(),
+                                          {{"policy", "auto"}, {"memory-budget", "least-memory"}});
+  CHECK(plan_note(h).find("checkpoint every 5 steps") != std::string::npos);
+}
