@@ -43,12 +43,16 @@ METHODS = {
         ("store-all", ["reverse", "policy=store-all"], "reverse"),
         ("exact-reversal", ["reverse", "policy=exact-reversal"], "reverse"),
         ("checkpoint", ["reverse", "policy=checkpoint"], "reverse"),
+        ("auto fastest", ["reverse", "policy=auto", "memory-budget=fastest"], "reverse"),
+        ("auto budget=PyTorch", ["reverse", "policy=auto", "memory-budget=TORCH"], "reverse"),
     ],
     "mlp": [
         ("train", ["train"], "train"),
         ("store-all", ["reverse", "policy=store-all"], "reverse"),
         ("exact-reversal", ["reverse", "policy=exact-reversal"], "reverse"),
         ("checkpoint", ["reverse", "policy=checkpoint"], "reverse"),
+        ("auto fastest", ["reverse", "policy=auto", "memory-budget=fastest"], "reverse"),
+        ("auto budget=PyTorch", ["reverse", "policy=auto", "memory-budget=TORCH"], "reverse"),
         ("forward", ["forward"], "forward_ad"),
         ("forward-single", ["forward", "single-direction=true"], None),
     ],
@@ -258,6 +262,7 @@ def main():
     ap.add_argument("--mlp-f64", action="store_true", help="the MLP problem in float64 (agreement to rounding)")
     ap.add_argument("--only", default="", help="comma-separated labels (train, store-all, ...)")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE on both sides (a shared machine)")
     ap.add_argument("--torch-child", nargs=4, metavar=("PROBLEM", "METHOD", "DUMP", "OUT"))
     a = ap.parse_args()
     if a.torch_child:
@@ -265,12 +270,15 @@ def main():
         return
     ours = os.path.join(a.build, "bench", "hypergradient_vs_pytorch")
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", OMP_NUM_THREADS=str(a.threads))
+    if a.passive:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     have_torch = not a.no_torch and torch_available()
     if not have_torch:
         print("PyTorch not importable (or --no-torch): its side is skipped")
     tmp = tempfile.mkdtemp(prefix="hypergrad_bench_")
     only = set(filter(None, a.only.split(",")))
-    print("load before: %s" % open("/proc/loadavg").read().strip())
+    print("load before: %s; threads %d%s" % (open("/proc/loadavg").read().strip(), a.threads,
+                                            ", OMP_WAIT_POLICY=PASSIVE" if a.passive else ""))
     rows = []
     for problem in a.problems.split(","):
         run_json([ours, "--problem", problem, "--method", "train", "--steps", str(a.steps), "--data", a.data,
@@ -283,7 +291,13 @@ def main():
                    "--threads", str(a.threads), "--out", os.path.join(tmp, "ours.bin")]
             if a.mlp_f64:
                 cmd += ["--dtype", "f64"]
+            budget_from_torch = any(o.endswith("=TORCH") for o in mine[1:])
+            if budget_from_torch and not torch_runs.get(theirs):
+                continue  # no PyTorch figure to take the budget from
             for o in mine[1:]:
+                if o.endswith("=TORCH"):  # the budget: PyTorch's measured peak growth of its unrolled loop
+                    growth_bytes = int(statistics.median(r["growth_kb"] for r in torch_runs[theirs]) * 1024)
+                    o = o.replace("TORCH", str(growth_bytes))
                 cmd += ["--option", o]
             tcmd = None
             if have_torch and theirs and theirs not in torch_runs:

@@ -140,10 +140,14 @@ Rational rational_approximation(double x, std::uint32_t max_denominator) {
 
 namespace {
 
-// The remainder of a by a positive divisor, in [0, d).
-std::int64_t floor_mod(std::int64_t a, std::int64_t d) {
-  const std::int64_t r = a % d;
-  return r < 0 ? r + d : r;
+// a = q·d + r with 0 ≤ r < d (d > 0): the floor quotient and remainder from one division.
+struct FloorDiv {
+  std::int64_t q, r;
+};
+inline FloorDiv floor_div(std::int64_t a, std::int64_t d) {
+  std::int64_t q = a / d, r = a % d;  // one idiv gives both
+  if (r < 0) r += d, q -= 1;
+  return {q, r};
 }
 
 template <class F> void for_each_value(const Tensor& t, F&& f) {
@@ -288,9 +292,9 @@ void ExactSgd::mul_rational(std::int64_t i, Rational r) {
   if (r.n == r.d) return;
   // Algorithm 3: push(v mod d), v ← (v − v mod d)/d · n + pop(n). |v| < 2^62 and n ≤ d, so
   // this stays in 64 bits (the division is exact).
-  const std::int64_t rem = floor_mod(v, r.d);
-  buffer_.push(i, static_cast<std::uint32_t>(rem), r.d);
-  v = (v - rem) / r.d * r.n + buffer_.pop(i, r.n);
+  const FloorDiv qr = floor_div(v, r.d);  // (v − v mod d)/d is the floor quotient: exact
+  buffer_.push(i, static_cast<std::uint32_t>(qr.r), r.d);
+  v = qr.q * r.n + buffer_.pop(i, r.n);
 }
 
 void ExactSgd::div_rational(std::int64_t i, Rational r) {
@@ -302,11 +306,11 @@ void ExactSgd::div_rational(std::int64_t i, Rational r) {
     return;
   }
   if (r.n == r.d) return;
-  const std::int64_t rem = floor_mod(v, r.n);
-  buffer_.push(i, static_cast<std::uint32_t>(rem), r.n);
+  const FloorDiv qr = floor_div(v, r.n);
+  buffer_.push(i, static_cast<std::uint32_t>(qr.r), r.n);
   // ·d/n can leave the fixed-point range: checked without wrapping.
   std::int64_t out = 0;
-  const bool wrapped = __builtin_mul_overflow((v - rem) / r.n, static_cast<std::int64_t>(r.d), &out) ||
+  const bool wrapped = __builtin_mul_overflow(qr.q, static_cast<std::int64_t>(r.d), &out) ||
                        __builtin_add_overflow(out, static_cast<std::int64_t>(buffer_.pop(i, r.d)), &out);
   constexpr std::int64_t kLimit = std::int64_t{1} << 62;
   if (wrapped || out <= -kLimit || out >= kLimit)
