@@ -13,6 +13,15 @@ namespace gradhpo::hpo {
 
 // ---- information buffer -------------------------------------------------------------------------
 
+ConstantDivisor::ConstantDivisor(std::uint64_t d) : d_(d) {
+  require(d >= 1, "ConstantDivisor: the divisor must be >= 1");
+  bias_ = ((std::uint64_t{1} << 62) + d - 1) / d;
+  if (d == 1) return;
+  shift_ = 64 - __builtin_clzll(d - 1);  // ℓ = ⌈log2 d⌉ ≥ 1
+  const unsigned __int128 two_l = static_cast<unsigned __int128>(1) << shift_;
+  m_ = static_cast<std::uint64_t>(((two_l - d) << 64) / d + 1);  // ⌊2^64 (2^ℓ − d)/d⌋ + 1 < 2^64
+}
+
 InfoBuffer::InfoBuffer(std::int64_t size, Rational r) : limbs_(static_cast<std::size_t>(size)) {
   require(r.n > 0 && r.n < r.d, "information buffer: the streaming form needs a rational 0 < n/d < 1, got " +
                                     std::to_string(r.n) + "/" + std::to_string(r.d));
@@ -24,6 +33,8 @@ InfoBuffer::InfoBuffer(std::int64_t size, Rational r) : limbs_(static_cast<std::
   d_ = r.d;
   limit_n_ = (low_ / r.n) << 32;
   limit_d_ = (low_ / r.d) << 32;
+  by_n_ = ConstantDivisor(r.n);
+  by_d_ = ConstantDivisor(r.d);
   head_.assign(static_cast<std::size_t>(size), low_);
 }
 
@@ -45,8 +56,9 @@ void InfoBuffer::push(std::int64_t i, std::uint32_t remainder, std::uint32_t bas
 std::uint32_t InfoBuffer::pop(std::int64_t i, std::uint32_t base) {
   if (low_ == 0) return pop_general(i, base);
   std::uint64_t& x = head_[static_cast<std::size_t>(i)];
-  const std::uint32_t r = static_cast<std::uint32_t>(x % base);
-  x /= base;
+  const std::uint64_t q = base == d_ ? by_d_.quotient(x) : base == n_ ? by_n_.quotient(x) : x / base;
+  const std::uint32_t r = static_cast<std::uint32_t>(x - q * base);
+  x = q;
   if (x < low_) {  // exactly when the push this undoes had moved a digit out: take it back
     std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
     std::uint32_t digit = 0;
@@ -149,6 +161,12 @@ inline FloorDiv floor_div(std::int64_t a, std::int64_t d) {
   if (r < 0) r += d, q -= 1;
   return {q, r};
 }
+// The same for |a| < 2^62 by a ConstantDivisor: a + k·d ≥ 0 with k = ⌈2^62/d⌉, divided unsigned.
+inline FloorDiv floor_div(std::int64_t a, const ConstantDivisor& by) {
+  const std::uint64_t d = by.divisor(), k = by.bias();
+  const std::uint64_t u = static_cast<std::uint64_t>(a) + k * d, q = by.quotient(u);
+  return {static_cast<std::int64_t>(q) - static_cast<std::int64_t>(k), static_cast<std::int64_t>(u - q * d)};
+}
 
 template <class F> void for_each_value(const Tensor& t, F&& f) {
   dispatch_float(t.dtype(), "exact reversal", [&](auto zero) {
@@ -228,6 +246,10 @@ ExactSgd::ExactSgd(const Tensor& w0, const Tensor& v0, int radix_bits, Rational 
       w_(static_cast<std::size_t>(w0.numel())), v_(static_cast<std::size_t>(w0.numel()), 0),
       buffer_(single_momentum.n > 0 && single_momentum.n < single_momentum.d ? InfoBuffer(w0.numel(), single_momentum)
                                                                             : InfoBuffer(w0.numel())) {
+  if (buffer_.streaming()) {
+    by_n_ = ConstantDivisor(single_momentum.n);
+    by_d_ = ConstantDivisor(single_momentum.d);
+  }
   require(radix_bits >= 8 && radix_bits <= 56, "exact reversal: radix bits must be in [8, 56], got " + std::to_string(radix_bits));
   for_each_value(w0, [&](std::int64_t i, double x) { w_[static_cast<std::size_t>(i)] = to_fixed(x, "w0", i); });
   if (v0.defined()) {
@@ -292,7 +314,8 @@ void ExactSgd::mul_rational(std::int64_t i, Rational r) {
   if (r.n == r.d) return;
   // Algorithm 3: push(v mod d), v ← (v − v mod d)/d · n + pop(n). |v| < 2^62 and n ≤ d, so
   // this stays in 64 bits (the division is exact).
-  const FloorDiv qr = floor_div(v, r.d);  // (v − v mod d)/d is the floor quotient: exact
+  // (v − v mod d)/d is the floor quotient: exact. |v| < 2^62 (the fixed-point range).
+  const FloorDiv qr = r.d == by_d_.divisor() ? floor_div(v, by_d_) : floor_div(v, r.d);
   buffer_.push(i, static_cast<std::uint32_t>(qr.r), r.d);
   v = qr.q * r.n + buffer_.pop(i, r.n);
 }
@@ -306,7 +329,7 @@ void ExactSgd::div_rational(std::int64_t i, Rational r) {
     return;
   }
   if (r.n == r.d) return;
-  const FloorDiv qr = floor_div(v, r.n);
+  const FloorDiv qr = r.n == by_n_.divisor() ? floor_div(v, by_n_) : floor_div(v, r.n);
   buffer_.push(i, static_cast<std::uint32_t>(qr.r), r.n);
   // ·d/n can leave the fixed-point range: checked without wrapping.
   std::int64_t out = 0;

@@ -407,3 +407,19 @@ TEST_CASE("memory budget with policy=auto: the fastest plan that fits, or the le
                                           {{"policy", "auto"}, {"memory-budget", "least-memory"}});
   CHECK(plan_note(h).find("checkpoint every 5 steps") != std::string::npos);
 }
+
+TEST_CASE("ConstantDivisor: the exact 64-bit quotient by multiplication, for every divisor exact reversal uses") {
+  std::mt19937_64 rng(11);
+  std::vector<std::uint64_t> divisors = {1, 2, 3, 7, 9, 10, 81, 99, 100, 641, 65535, 65536, 65537, 4294967295ull};
+  for (int k = 0; k < 200; ++k) divisors.push_back(1 + rng() % 65536);
+  for (const std::uint64_t d : divisors) {
+    const hpo::ConstantDivisor by(d);
+    for (const std::uint64_t x : {std::uint64_t{0}, std::uint64_t{1}, d - 1, d, d + 1, ~std::uint64_t{0}, ~std::uint64_t{0} - d,
+                                  std::uint64_t{1} << 63, (std::uint64_t{1} << 62) + 12345})
+      REQUIRE(by.quotient(x) == x / d);
+    for (int k = 0; k < 2000; ++k) {
+      const std::uint64_t x = rng() >> (rng() % 64);
+      REQUIRE(by.quotient(x) == x / d);
+    }
+  }
+}
