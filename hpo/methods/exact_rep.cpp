@@ -38,39 +38,6 @@ InfoBuffer::InfoBuffer(std::int64_t size, Rational r) : limbs_(static_cast<std::
   head_.assign(static_cast<std::size_t>(size), low_);
 }
 
-void InfoBuffer::push(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
-  if (low_ == 0) return push_general(i, remainder, base);
-  std::uint64_t& x = head_[static_cast<std::size_t>(i)];
-  // x ∈ [L, 2^32 L); x·base + remainder must stay below 2^32 L: move 32 bits out first when
-  // x ≥ (L/base)·2^32 (then ⌊x/2^32⌋ ∈ [L/base, L), and the result is back in [L, 2^32 L)).
-  const std::uint64_t limit = base == d_ ? limit_d_ : base == n_ ? limit_n_ : (low_ / base) << 32;
-  if (x >= limit) {
-    std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
-    const std::uint32_t digit = static_cast<std::uint32_t>(x);
-    if (digit != 0 || !stack.empty()) stack.push_back(digit);  // a zero on an empty stack is implied
-    x >>= 32;
-  }
-  x = x * base + remainder;
-}
-
-std::uint32_t InfoBuffer::pop(std::int64_t i, std::uint32_t base) {
-  if (low_ == 0) return pop_general(i, base);
-  std::uint64_t& x = head_[static_cast<std::size_t>(i)];
-  const std::uint64_t q = base == d_ ? by_d_.quotient(x) : base == n_ ? by_n_.quotient(x) : x / base;
-  const std::uint32_t r = static_cast<std::uint32_t>(x - q * base);
-  x = q;
-  if (x < low_) {  // exactly when the push this undoes had moved a digit out: take it back
-    std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
-    std::uint32_t digit = 0;
-    if (!stack.empty()) {
-      digit = stack.back();
-      stack.pop_back();
-    }
-    x = (x << 32) | digit;
-  }
-  return r;
-}
-
 void InfoBuffer::push_general(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
   std::vector<std::uint32_t>& x = limbs_[static_cast<std::size_t>(i)];
   std::uint64_t carry = remainder;
@@ -303,7 +270,7 @@ std::vector<Rational> ExactSgd::rationals(const Tensor& momentum) {
   return r;
 }
 
-void ExactSgd::mul_rational(std::int64_t i, Rational r) {
+inline void ExactSgd::mul_rational(std::int64_t i, Rational r) {  // inline: used in this file's loops only
   std::int64_t& v = v_[static_cast<std::size_t>(i)];
   if (r.n == 0) {  // β = 0 forgets v entirely: keep all 64 bits
     const std::uint64_t u = static_cast<std::uint64_t>(v);
@@ -320,7 +287,7 @@ void ExactSgd::mul_rational(std::int64_t i, Rational r) {
   v = qr.q * r.n + buffer_.pop(i, r.n);
 }
 
-void ExactSgd::div_rational(std::int64_t i, Rational r) {
+inline void ExactSgd::div_rational(std::int64_t i, Rational r) {
   std::int64_t& v = v_[static_cast<std::size_t>(i)];
   if (r.n == 0) {
     std::uint64_t u = 0;

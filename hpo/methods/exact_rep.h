@@ -64,8 +64,38 @@ class InfoBuffer {
   explicit InfoBuffer(std::int64_t size = 0) : limbs_(static_cast<std::size_t>(size)) {}
   /// The streaming representation for pushes and pops in the bases r.n and r.d only (0 < n < d).
   InfoBuffer(std::int64_t size, Rational r);
-  void push(std::int64_t i, std::uint32_t remainder, std::uint32_t base);
-  std::uint32_t pop(std::int64_t i, std::uint32_t base);
+  // The streaming form inline (it runs per parameter and step in exact reversal's loops).
+  void push(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
+    if (low_ == 0) return push_general(i, remainder, base);
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    // x ∈ [L, 2^32 L); x·base + remainder must stay below 2^32 L: move 32 bits out first when
+    // x ≥ (L/base)·2^32 (then ⌊x/2^32⌋ ∈ [L/base, L), and the result is back in [L, 2^32 L)).
+    const std::uint64_t limit = base == d_ ? limit_d_ : base == n_ ? limit_n_ : (low_ / base) << 32;
+    if (x >= limit) {
+      std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
+      const std::uint32_t digit = static_cast<std::uint32_t>(x);
+      if (digit != 0 || !stack.empty()) stack.push_back(digit);  // a zero on an empty stack is implied
+      x >>= 32;
+    }
+    x = x * base + remainder;
+  }
+  std::uint32_t pop(std::int64_t i, std::uint32_t base) {
+    if (low_ == 0) return pop_general(i, base);
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    const std::uint64_t q = base == d_ ? by_d_.quotient(x) : base == n_ ? by_n_.quotient(x) : x / base;
+    const std::uint32_t r = static_cast<std::uint32_t>(x - q * base);
+    x = q;
+    if (x < low_) {  // exactly when the push this undoes had moved a digit out: take it back
+      std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
+      std::uint32_t digit = 0;
+      if (!stack.empty()) {
+        digit = stack.back();
+        stack.pop_back();
+      }
+      x = (x << 32) | digit;
+    }
+    return r;
+  }
   /// Σ_i bit length of x_i: the information the buffer holds.
   double bits() const;
   /// Bytes of what the buffer holds (limbs or digits, and the heads) and of its per-parameter
