@@ -244,8 +244,12 @@ std::size_t Unroll::tape_bytes(const Tape& tape, const Tensor& skip) {
   std::vector<const Tensor*> seen;
   std::size_t bytes = 0;
   for (std::size_t id = 0; id < tape.size(); ++id) {
-    const Tensor& v = tape.node_at(static_cast<std::int32_t>(id)).value;
+    const Node& n = tape.node_at(static_cast<std::int32_t>(id));
+    const Tensor& v = n.value;
     if (!v.defined() || (skip.defined() && v.shares_storage_with(skip))) continue;
+    // A constant that something outside the tape also holds (a full-batch data set) costs a
+    // kept pass nothing; one only the tape holds (a mini-batch gathered for the step) does.
+    if (n.num_inputs == 0 && !v.unique()) continue;
     if (std::any_of(seen.begin(), seen.end(), [&](const Tensor* o) { return v.shares_storage_with(*o); })) continue;
     seen.push_back(&v);
     bytes += v.nbytes();

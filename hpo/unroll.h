@@ -129,7 +129,8 @@ class Unroll {
   std::size_t kept_bytes() const { return kept_bytes_; }
   std::size_t kept_peak() const { return kept_peak_; }
   /// The bytes one recorded pass of L_train at (w, t) holds: its nodes' values (each storage
-  /// once, w itself not counted). Records the loss once (plain values, no sweep).
+  /// once; w, and constants held outside the tape such as a full-batch data set, not counted).
+  /// Records the loss once (no sweep).
   std::size_t pass_bytes(const Tensor& w, std::int64_t t);
 
   /// The identity [N, N] that seeds θ's tangents in forward mode.

@@ -406,8 +406,18 @@ MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
       if (exact_reversal_applies(p)) candidates.push_back(ReversePolicy::exact_reversal);
       candidates.push_back(ReversePolicy::checkpoint);
     }
-    // Fastest first: no replay before a replay, then the most stored passes, then store-all
-    // (the reference) before exact reversal (measured at about its speed).
+    // Fastest first, by a cost in recomputed primal passes (bench/hypergradient_vs_pytorch.py
+    // measured them): each step without a stored pass recomputes one; exact reversal's
+    // fixed-point steps and second step VJP cost about one per step (0.5–1 on the MLP and the
+    // logistic regression); checkpointing's replay is a gradient pass per step (about 3).
+    // Ties go to store-all, the reference.
+    auto cost = [&](const Plan& c) {
+      const std::int64_t recomputed = c.policy == ReversePolicy::checkpoint
+                                          ? seg.steps - c.kept * ((seg.steps + c.every - 1) / c.every)
+                                          : seg.steps - c.kept;
+      return std::max<std::int64_t>(recomputed, 0) + (c.policy == ReversePolicy::exact_reversal ? seg.steps : 0) +
+             (c.policy == ReversePolicy::checkpoint ? 3 * seg.steps : 0);
+    };
     bool found = false;
     std::size_t least = SIZE_MAX;
     for (ReversePolicy policy : candidates) {
@@ -426,8 +436,7 @@ MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
         c.kept = std::min<std::int64_t>(most, static_cast<std::int64_t>((o_.budget_bytes - c.buffer_bytes) / std::max<std::size_t>(c.pass_bytes, 1)));
       else
         continue;
-      const bool replay = policy == ReversePolicy::checkpoint, best_replay = plan.policy == ReversePolicy::checkpoint;
-      if (!found || (best_replay && !replay) || (replay == best_replay && c.kept > plan.kept)) plan = c;
+      if (!found || cost(c) < cost(plan)) plan = c;
       found = true;
     }
     if (!found)

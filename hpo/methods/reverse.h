@@ -26,9 +26,10 @@
 // same w_t, which then runs only its tangent and adjoint sweeps — no primal recomputation. As
 // many steps keep their pass as the budget leaves room for; the rest recompute it, with the same
 // bits (same ops on the same values). With policy=auto the budget also picks the policy: the
-// fastest plan that fits (store-all, then exact reversal, then checkpointing, each with as many
-// stored passes as fit), or the least memory (exact reversal where it applies, else
-// checkpointing). The plan is in the result's notes.
+// fastest plan that fits (store-all, exact reversal or checkpointing, each with as many stored
+// passes as fit, ranked by the primal passes they recompute plus their own overhead, measured),
+// or the least memory (exact reversal where it applies, else checkpointing). The plan is in
+// the result's notes.
 #pragma once
 
 #include "../method.h"
