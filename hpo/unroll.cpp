@@ -241,16 +241,24 @@ Unroll::Recorded Unroll::record_loss(Tape& tape, const Tensor& w, std::int64_t t
 }
 
 std::size_t Unroll::tape_bytes(const Tape& tape, const Tensor& skip) {
-  std::vector<const Tensor*> seen;
+  std::vector<const Tensor*> seen, outside;  // counted storages; storages held outside the tape
+  if (skip.defined()) outside.push_back(&skip);
   std::size_t bytes = 0;
   for (std::size_t id = 0; id < tape.size(); ++id) {
     const Node& n = tape.node_at(static_cast<std::int32_t>(id));
     const Tensor& v = n.value;
-    if (!v.defined() || (skip.defined() && v.shares_storage_with(skip))) continue;
+    auto among = [&](const std::vector<const Tensor*>& list) {
+      return std::any_of(list.begin(), list.end(), [&](const Tensor* o) { return v.shares_storage_with(*o); });
+    };
     // A constant that something outside the tape also holds (a full-batch data set) costs a
-    // kept pass nothing; one only the tape holds (a mini-batch gathered for the step) does.
-    if (n.num_inputs == 0 && !v.unique()) continue;
-    if (std::any_of(seen.begin(), seen.end(), [&](const Tensor* o) { return v.shares_storage_with(*o); })) continue;
+    // kept pass nothing, nor do its views; one only the tape holds (a mini-batch gathered for
+    // the step) does.
+    if (!v.defined() || among(outside)) continue;
+    if (n.num_inputs == 0 && !v.unique()) {  // a leaf held outside too (the data, θ)
+      outside.push_back(&v);
+      continue;
+    }
+    if (among(seen)) continue;
     seen.push_back(&v);
     bytes += v.nbytes();
   }
