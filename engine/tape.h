@@ -162,6 +162,10 @@ class Tape {
 
   /// Drops all nodes (capacity is kept). Vars recorded before become invalid.
   void reset();
+  /// Frees what the last differentiate left on the nodes (tangents, adjoints) and keeps the
+  /// recorded values: a pass kept for a later differentiate (hpo's stored passes) holds only
+  /// what recomputing it would cost.
+  void release_sweep() { clear_sweep(); }
   /// Recording on (the default) keeps every node for differentiation; off is plain mode:
   /// values only, nothing kept. Vars of one mode cannot be mixed with the other's.
   void set_recording(bool on) { recording_ = on; }

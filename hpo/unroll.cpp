@@ -8,6 +8,7 @@
 
 #include "../engine/kernels/vector.h"
 #include "../engine/ops.h"
+#include "tensor_math.h"
 
 namespace gradhpo::hpo {
 
@@ -108,10 +109,10 @@ void mark_reads(const Tape& tape, const Var& loss, const Var& theta, const Hyper
 // search tunes against a validation objective). Any other group still unread once every step
 // of the horizon has been recorded is an error naming it. The example weights of examples that
 // no batch draws are legitimately unread: the group as a whole is read.
-void Unroll::check_reads(const Recorded& rec, const Tensor& w, std::int64_t t) {
+void Unroll::check_reads(const Tape& tape_of_rec, const Recorded& rec, const Tensor& w, std::int64_t t) {
   const Hyperparameters& h = p_->hyper;
   std::vector<char> read(h.count(), 0);
-  mark_reads(loss_tape_, rec.loss, rec.theta, h, read);
+  mark_reads(tape_of_rec, rec.loss, rec.theta, h, read);
   if (!val_reads_checked_ && std::any_of(unread_.begin(), unread_.end(), [&](int g) { return !read[static_cast<std::size_t>(g)]; })) {
     val_reads_checked_ = true;
     Tape tape;
@@ -243,33 +244,76 @@ void Unroll::check_finite_step(const Tensor& x, const Tensor& v_next, std::int64
   throw InnerDivergence(m.str(), t, x.at(i));
 }
 
-Unroll::Recorded Unroll::record_loss(const Tensor& w, std::int64_t t) {
-  Tape& tape = loss_tape_;
+Unroll::Recorded Unroll::record_loss(Tape& tape, const Tensor& w, std::int64_t t) {
   tape.reset();
   Recorded rec;
   rec.w = tape.variable(w);
   rec.theta = tape.variable(theta_);
   rec.loss = p_->train_loss(rec.w, HyperValues(p_->hyper, rec.theta, t, p_->horizon), t);
   require(rec.loss.numel() == 1, "the training loss must be a scalar, got shape " + rec.loss.shape().str());
-  if (check_reads_ && !unread_.empty()) check_reads(rec, w, t);
+  if (check_reads_ && !unread_.empty()) check_reads(tape, rec, w, t);
   return rec;
 }
 
+std::size_t Unroll::tape_bytes(const Tape& tape, const Tensor& skip) {
+  std::vector<const Tensor*> seen, outside;  // counted storages; storages held outside the tape
+  if (skip.defined()) outside.push_back(&skip);
+  std::size_t bytes = 0;
+  for (std::size_t id = 0; id < tape.size(); ++id) {
+    const Node& n = tape.node_at(static_cast<std::int32_t>(id));
+    const Tensor& v = n.value;
+    auto among = [&](const std::vector<const Tensor*>& list) {
+      return std::any_of(list.begin(), list.end(), [&](const Tensor* o) { return v.shares_storage_with(*o); });
+    };
+    // A constant that something outside the tape also holds (a full-batch data set) costs a
+    // kept pass nothing, nor do its views; one only the tape holds (a mini-batch gathered for
+    // the step) does.
+    if (!v.defined() || among(outside)) continue;
+    if (n.num_inputs == 0 && !v.unique()) {  // a leaf held outside too (the data, θ)
+      outside.push_back(&v);
+      continue;
+    }
+    if (among(seen)) continue;
+    seen.push_back(&v);
+    bytes += v.nbytes();
+  }
+  return bytes;
+}
+
+std::size_t Unroll::pass_bytes(const Tensor& w, std::int64_t t) {
+  Tape tape;
+  const Recorded rec = record_loss(tape, w, t);
+  return tape_bytes(tape, w);
+}
+
 Tensor Unroll::reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, double* loss) {
-  Tape& tape = loss_tape_;
-  const auto [W, Th, L] = record_loss(w, t);
-  const Var& leaf = wrt_theta ? Th : W;
+  const bool keep = !wrt_theta && keep_.count(t) > 0;
+  KeptPass kept;
+  if (keep) kept.tape = std::make_unique<Tape>();
+  Tape& tape = keep ? *kept.tape : loss_tape_;
+  const Recorded rec = record_loss(tape, w, t);
+  const Var& leaf = wrt_theta ? rec.theta : rec.w;
   Request r;
-  r.output = L;
+  r.output = rec.loss;
   r.gradients = {leaf};
   tape.differentiate(r);
   ++counts.gradients;
-  double value = L.item();
-  const Tensor a = tape.adjoint(leaf).value;
-  Tensor g = a.defined() ? a.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype(), device());
-  sum_over_shards(value, {&g});
+  double value = rec.loss.item();
+  const Tensor g = tape.adjoint(leaf).value;
+  Tensor out = g.defined() ? g.reshape(leaf.shape()) : Tensor::zeros(leaf.shape(), leaf.dtype(), device());
+  if (keep) {
+    tape.release_sweep();  // the adjoints go; the recorded values stay for the backward sweep
+    keep_.erase(t);
+    kept.rec = rec;
+    kept.w = w;
+    kept.bytes = tape_bytes(tape, w);
+    kept_bytes_ += kept.bytes;
+    kept_peak_ = std::max(kept_peak_, kept_bytes_);
+    kept_.insert_or_assign(t, std::move(kept));
+  }
+  sum_over_shards(value, {&out});
   if (loss) *loss = value;
-  return g;
+  return out;
 }
 
 void Unroll::sum_over_shards(double& loss, std::initializer_list<Tensor*> parts) const {
@@ -294,8 +338,15 @@ Tensor Unroll::theta_gradient(const Tensor& w, std::int64_t t) { return reverse_
 LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs, const Tensor& theta_dirs,
                            bool theta_adjoint) {
   if (!w_dirs.defined() && !theta_dirs.defined()) return gradient(w, t);
-  Tape& tape = loss_tape_;
-  const auto [W, Th, L] = record_loss(w, t);
+  // A kept pass of step t at the same w: its recorded values serve; otherwise record afresh.
+  KeptPass kept;
+  if (const auto it = kept_.find(t); it != kept_.end()) {
+    kept_bytes_ -= it->second.bytes;
+    if (it->second.w.shares_storage_with(w) || same_bits(it->second.w, w)) kept = std::move(it->second);
+    kept_.erase(it);
+  }
+  Tape& tape = kept.tape ? *kept.tape : loss_tape_;
+  const auto [W, Th, L] = kept.tape ? kept.rec : record_loss(w, t);
   Request r;
   r.output = L;
   if (w_dirs.defined()) r.tangents.push_back({W, w_dirs});

@@ -18,6 +18,9 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -118,6 +121,20 @@ class Unroll {
   };
   OptimizerValues optimizer_values(std::int64_t t);
 
+  /// Stored passes (reverse mode's memory budget): with keep_pass(t), the next gradient(w, t)
+  /// records L_train on a tape of its own and keeps it — activations and the ops' saved values —
+  /// until loss_pass(w, t, ...) at the same w (the same bits) runs its tangent and adjoint
+  /// sweeps on it, with no primal recomputation, and frees it. Same ops on the same values: the
+  /// same bits as a pass recorded afresh.
+  void keep_pass(std::int64_t t) { keep_.insert(t); }
+  /// Bytes the kept passes hold now, and their peak so far.
+  std::size_t kept_bytes() const { return kept_bytes_; }
+  std::size_t kept_peak() const { return kept_peak_; }
+  /// The bytes one recorded pass of L_train at (w, t) holds: its nodes' values (each storage
+  /// once; w, and constants held outside the tape such as a full-batch data set, not counted).
+  /// Records the loss once (no sweep).
+  std::size_t pass_bytes(const Tensor& w, std::int64_t t);
+
   /// The identity [N, N] that seeds θ's tangents in forward mode — or, after
   /// set_theta_columns, its rows begin..end-1 [K, N]: forward mode over one block of θ's
   /// columns (hpo/mpi/forward_columns.h spreads the blocks over ranks).
@@ -131,8 +148,18 @@ class Unroll {
   struct Recorded {
     Var w, theta, loss;
   };
-  /// L_train(w, λ(θ); batch t) recorded on the loss tape with w and θ as its leaves.
-  Recorded record_loss(const Tensor& w, std::int64_t t);
+  /// L_train(w, λ(θ); batch t) recorded on `tape` (the loss tape unless a pass is kept) with w
+  /// and θ as its leaves.
+  Recorded record_loss(const Tensor& w, std::int64_t t) { return record_loss(loss_tape_, w, t); }
+  Recorded record_loss(Tape& tape, const Tensor& w, std::int64_t t);
+  struct KeptPass {
+    std::unique_ptr<Tape> tape;
+    Recorded rec;
+    Tensor w;
+    std::size_t bytes = 0;
+  };
+  /// The bytes of a recorded tape's node values, each storage once, `skip`'s storage not counted.
+  static std::size_t tape_bytes(const Tape& tape, const Tensor& skip);
   /// The gradient of L_train at step t with respect to w or θ (one reverse pass); the loss too.
   Tensor reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, double* loss);
   /// Data-parallel training: the loss and `parts` (those defined) summed over the shards in
@@ -150,7 +177,7 @@ class Unroll {
   static Tensor adam_v(const InnerState& s) { return s.parts.size() > 2 ? s.parts[2] : Tensor(); }
   /// Marks the loss-defining groups whose θ slice reaches the recorded loss (or L_val); throws
   /// Error naming a group that no step of the horizon reads (see unroll.cpp).
-  void check_reads(const Recorded& rec, const Tensor& w, std::int64_t t);
+  void check_reads(const Tape& tape, const Recorded& rec, const Tensor& w, std::int64_t t);
 
   const BilevelProblem* p_;
   Tensor theta_;
@@ -162,6 +189,9 @@ class Unroll {
   std::int64_t distinct_steps_ = 0;
   bool val_reads_checked_ = false;      ///< L_val looked at once for groups L_train did not read
   bool check_reads_ = true;
+  std::set<std::int64_t> keep_;             ///< steps whose next gradient pass is kept
+  std::map<std::int64_t, KeptPass> kept_;   ///< the kept passes, by step
+  std::size_t kept_bytes_ = 0, kept_peak_ = 0;
 };
 
 /// ‖x‖∞ finite check shared by the methods: the index of the first NaN/inf element, or −1.

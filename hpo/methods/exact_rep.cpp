@@ -13,7 +13,32 @@ namespace gradhpo::hpo {
 
 // ---- information buffer -------------------------------------------------------------------------
 
-void InfoBuffer::push(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
+ConstantDivisor::ConstantDivisor(std::uint64_t d) : d_(d) {
+  require(d >= 1, "ConstantDivisor: the divisor must be >= 1");
+  bias_ = ((std::uint64_t{1} << 62) + d - 1) / d;
+  if (d == 1) return;
+  shift_ = 64 - __builtin_clzll(d - 1);  // ℓ = ⌈log2 d⌉ ≥ 1
+  const unsigned __int128 two_l = static_cast<unsigned __int128>(1) << shift_;
+  m_ = static_cast<std::uint64_t>(((two_l - d) << 64) / d + 1);  // ⌊2^64 (2^ℓ − d)/d⌋ + 1 < 2^64
+}
+
+InfoBuffer::InfoBuffer(std::int64_t size, Rational r) : limbs_(static_cast<std::size_t>(size)) {
+  require(r.n > 0 && r.n < r.d, "information buffer: the streaming form needs a rational 0 < n/d < 1, got " +
+                                    std::to_string(r.n) + "/" + std::to_string(r.d));
+  // L: the largest multiple of n·d below 2^32, so that heads in [L, 2^32 L) and the push's
+  // threshold (L/b)·2^32 fit 64 bits.
+  const std::uint64_t nd = static_cast<std::uint64_t>(r.n) * r.d;
+  low_ = ((std::uint64_t{1} << 32) - 1) / nd * nd;
+  n_ = r.n;
+  d_ = r.d;
+  limit_n_ = (low_ / r.n) << 32;
+  limit_d_ = (low_ / r.d) << 32;
+  by_n_ = ConstantDivisor(r.n);
+  by_d_ = ConstantDivisor(r.d);
+  head_.assign(static_cast<std::size_t>(size), low_);
+}
+
+void InfoBuffer::push_general(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
   std::vector<std::uint32_t>& x = limbs_[static_cast<std::size_t>(i)];
   std::uint64_t carry = remainder;
   for (std::uint32_t& limb : x) {  // x ← x·base + remainder, limb by limb
@@ -24,7 +49,7 @@ void InfoBuffer::push(std::int64_t i, std::uint32_t remainder, std::uint32_t bas
   if (carry) x.push_back(static_cast<std::uint32_t>(carry));
 }
 
-std::uint32_t InfoBuffer::pop(std::int64_t i, std::uint32_t base) {
+std::uint32_t InfoBuffer::pop_general(std::int64_t i, std::uint32_t base) {
   std::vector<std::uint32_t>& x = limbs_[static_cast<std::size_t>(i)];
   std::uint64_t rem = 0;
   for (std::size_t k = x.size(); k-- > 0;) {  // long division from the top limb down
@@ -38,14 +63,22 @@ std::uint32_t InfoBuffer::pop(std::int64_t i, std::uint32_t base) {
 
 double InfoBuffer::bits() const {
   double b = 0;
+  if (low_ != 0) {  // the heads' excess over L, and the stacked digits
+    const double log_low = std::log2(static_cast<double>(low_));
+    for (std::size_t i = 0; i < head_.size(); ++i) {
+      if (head_[i] != low_) b += std::log2(static_cast<double>(head_[i])) - log_low;
+      b += 32.0 * static_cast<double>(limbs_[i].size());
+    }
+    return b;
+  }
   for (const auto& x : limbs_)
     if (!x.empty()) b += 32.0 * static_cast<double>(x.size() - 1) + std::log2(static_cast<double>(x.back()) + 1.0);
   return b;
 }
 
 std::size_t InfoBuffer::nbytes() const {
-  std::size_t n = 0;
-  for (const auto& x : limbs_) n += x.size() * sizeof(std::uint32_t);
+  std::size_t n = head_.size() * sizeof(std::uint64_t) + limbs_.size() * sizeof(std::vector<std::uint32_t>);
+  for (const auto& x : limbs_) n += x.capacity() * sizeof(std::uint32_t);
   return n;
 }
 
@@ -86,10 +119,20 @@ Rational rational_approximation(double x, std::uint32_t max_denominator) {
 
 namespace {
 
-// The remainder of a by a positive divisor, in [0, d).
-std::int64_t floor_mod(std::int64_t a, std::int64_t d) {
-  const std::int64_t r = a % d;
-  return r < 0 ? r + d : r;
+// a = q·d + r with 0 ≤ r < d (d > 0): the floor quotient and remainder from one division.
+struct FloorDiv {
+  std::int64_t q, r;
+};
+inline FloorDiv floor_div(std::int64_t a, std::int64_t d) {
+  std::int64_t q = a / d, r = a % d;  // one idiv gives both
+  if (r < 0) r += d, q -= 1;
+  return {q, r};
+}
+// The same for |a| < 2^62 by a ConstantDivisor: a + k·d ≥ 0 with k = ⌈2^62/d⌉, divided unsigned.
+inline FloorDiv floor_div(std::int64_t a, const ConstantDivisor& by) {
+  const std::uint64_t d = by.divisor(), k = by.bias();
+  const std::uint64_t u = static_cast<std::uint64_t>(a) + k * d, q = by.quotient(u);
+  return {static_cast<std::int64_t>(q) - static_cast<std::int64_t>(k), static_cast<std::int64_t>(u - q * d)};
 }
 
 template <class F> void for_each_value(const Tensor& t, F&& f) {
@@ -100,17 +143,43 @@ template <class F> void for_each_value(const Tensor& t, F&& f) {
   });
 }
 
-/// A [1] or [P] tensor's values as float64, converted once per step (no copy when it is
-/// float64 already) and read through a pointer.
+/// A [1] or [P] float32 or float64 tensor read as float64, element by element, with no converted
+/// copy (a [P] gradient was a P-sized conversion pass per step).
 class PerParameter {
  public:
-  explicit PerParameter(const Tensor& h) : t_(h.to(DType::f64)), p_(t_.data<double>()), scalar_(t_.numel() == 1) {}
-  double operator[](std::int64_t i) const { return p_[scalar_ ? 0 : i]; }
+  explicit PerParameter(const Tensor& h)
+      : f_(h.dtype() == DType::f32 ? h.data<float>() : nullptr), d_(h.dtype() == DType::f64 ? h.data<double>() : nullptr),
+        scalar_(h.numel() == 1) {
+    require(f_ != nullptr || d_ != nullptr, "exact reversal: values must be float32 or float64");
+  }
+  double operator[](std::int64_t i) const {
+    const std::int64_t k = scalar_ ? 0 : i;
+    return d_ ? d_[k] : static_cast<double>(f_[k]);
+  }
 
  private:
-  Tensor t_;
-  const double* p_;
+  const float* f_;
+  const double* d_;
   bool scalar_;
+};
+
+/// Where a loop writes the fixed-point values it has just made, converted to w₀'s dtype, so
+/// that w() and v() need no pass of their own (undefined: nothing written).
+class Converted {
+ public:
+  Converted(Tensor* t, std::int64_t P, DType dtype) {
+    if (!t) return;
+    *t = Tensor::empty(Shape{P}, dtype);
+    (dtype == DType::f32 ? static_cast<void*>(f_ = t->data<float>()) : static_cast<void*>(d_ = t->data<double>()));
+  }
+  void set(std::int64_t i, double x) const {
+    if (d_) d_[i] = x;
+    else if (f_) f_[i] = static_cast<float>(x);
+  }
+
+ private:
+  float* f_ = nullptr;
+  double* d_ = nullptr;
 };
 
 /// Runs body(i) for every parameter i < P. Each parameter's fixed-point arithmetic and its
@@ -139,9 +208,15 @@ template <class Body> void for_parameters(std::int64_t P, Body&& body) {
 
 }  // namespace
 
-ExactSgd::ExactSgd(const Tensor& w0, const Tensor& v0, int radix_bits)
+ExactSgd::ExactSgd(const Tensor& w0, const Tensor& v0, int radix_bits, Rational single_momentum)
     : scale_(std::ldexp(1.0, radix_bits)), inv_scale_(std::ldexp(1.0, -radix_bits)), dtype_(w0.dtype()),
-      w_(static_cast<std::size_t>(w0.numel())), v_(static_cast<std::size_t>(w0.numel()), 0), buffer_(w0.numel()) {
+      w_(static_cast<std::size_t>(w0.numel())), v_(static_cast<std::size_t>(w0.numel()), 0),
+      buffer_(single_momentum.n > 0 && single_momentum.n < single_momentum.d ? InfoBuffer(w0.numel(), single_momentum)
+                                                                            : InfoBuffer(w0.numel())) {
+  if (buffer_.streaming()) {
+    by_n_ = ConstantDivisor(single_momentum.n);
+    by_d_ = ConstantDivisor(single_momentum.d);
+  }
   require(radix_bits >= 8 && radix_bits <= 56, "exact reversal: radix bits must be in [8, 56], got " + std::to_string(radix_bits));
   for_each_value(w0, [&](std::int64_t i, double x) { w_[static_cast<std::size_t>(i)] = to_fixed(x, "w0", i); });
   if (v0.defined()) {
@@ -150,15 +225,11 @@ ExactSgd::ExactSgd(const Tensor& w0, const Tensor& v0, int radix_bits)
   }
 }
 
-std::int64_t ExactSgd::to_fixed(double x, const char* what, std::int64_t i) const {
-  const double s = std::nearbyint(x * scale_);
-  if (!(std::abs(s) < 0x1p62)) {
-    std::ostringstream m;
-    m << "exact reversal: " << what << "[" << i << "] = " << x << " is outside the fixed-point range ±"
-      << std::ldexp(1.0, 62) * inv_scale_ << " (lower the radix bits)";
-    throw FixedPointRange(m.str());
-  }
-  return static_cast<std::int64_t>(s);
+void ExactSgd::range_error(double x, const char* what, std::int64_t i) const {
+  std::ostringstream m;
+  m << "exact reversal: " << what << "[" << i << "] = " << x << " is outside the fixed-point range ±"
+    << std::ldexp(1.0, 62) * inv_scale_ << " (lower the radix bits)";
+  throw FixedPointRange(m.str());
 }
 
 namespace {
@@ -189,11 +260,17 @@ std::vector<Rational> ExactSgd::rationals(const Tensor& momentum) {
   // the last-value cache (the values come in runs: one per tensor or group).
   const PerParameter beta(momentum);
   std::vector<Rational> r(static_cast<std::size_t>(momentum.numel() == 1 ? 1 : momentum.numel()));
-  for (std::size_t i = 0; i < r.size(); ++i) r[i] = rational(beta[static_cast<std::int64_t>(i)]);
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    r[i] = rational(beta[static_cast<std::int64_t>(i)]);
+    if (buffer_.streaming() && r[i].n != r[i].d && !buffer_.serves(r[i].n, r[i].d))
+      throw Error("exact reversal: the momentum " + std::to_string(beta[static_cast<std::int64_t>(i)]) + " (as " +
+                  std::to_string(r[i].n) + "/" + std::to_string(r[i].d) +
+                  ") differs from the single momentum the information buffer was set up for");
+  }
   return r;
 }
 
-void ExactSgd::mul_rational(std::int64_t i, Rational r) {
+inline void ExactSgd::mul_rational(std::int64_t i, Rational r) {  // inline: used in this file's loops only
   std::int64_t& v = v_[static_cast<std::size_t>(i)];
   if (r.n == 0) {  // β = 0 forgets v entirely: keep all 64 bits
     const std::uint64_t u = static_cast<std::uint64_t>(v);
@@ -204,12 +281,13 @@ void ExactSgd::mul_rational(std::int64_t i, Rational r) {
   if (r.n == r.d) return;
   // Algorithm 3: push(v mod d), v ← (v − v mod d)/d · n + pop(n). |v| < 2^62 and n ≤ d, so
   // this stays in 64 bits (the division is exact).
-  const std::int64_t rem = floor_mod(v, r.d);
-  buffer_.push(i, static_cast<std::uint32_t>(rem), r.d);
-  v = (v - rem) / r.d * r.n + buffer_.pop(i, r.n);
+  // (v − v mod d)/d is the floor quotient: exact. |v| < 2^62 (the fixed-point range).
+  const FloorDiv qr = r.d == by_d_.divisor() ? floor_div(v, by_d_) : floor_div(v, r.d);
+  buffer_.push(i, static_cast<std::uint32_t>(qr.r), r.d);
+  v = qr.q * r.n + buffer_.pop(i, r.n);
 }
 
-void ExactSgd::div_rational(std::int64_t i, Rational r) {
+inline void ExactSgd::div_rational(std::int64_t i, Rational r) {
   std::int64_t& v = v_[static_cast<std::size_t>(i)];
   if (r.n == 0) {
     std::uint64_t u = 0;
@@ -218,11 +296,11 @@ void ExactSgd::div_rational(std::int64_t i, Rational r) {
     return;
   }
   if (r.n == r.d) return;
-  const std::int64_t rem = floor_mod(v, r.n);
-  buffer_.push(i, static_cast<std::uint32_t>(rem), r.n);
+  const FloorDiv qr = r.n == by_n_.divisor() ? floor_div(v, by_n_) : floor_div(v, r.n);
+  buffer_.push(i, static_cast<std::uint32_t>(qr.r), r.n);
   // ·d/n can leave the fixed-point range: checked without wrapping.
   std::int64_t out = 0;
-  const bool wrapped = __builtin_mul_overflow((v - rem) / r.n, static_cast<std::int64_t>(r.d), &out) ||
+  const bool wrapped = __builtin_mul_overflow(qr.q, static_cast<std::int64_t>(r.d), &out) ||
                        __builtin_add_overflow(out, static_cast<std::int64_t>(buffer_.pop(i, r.d)), &out);
   constexpr std::int64_t kLimit = std::int64_t{1} << 62;
   if (wrapped || out <= -kLimit || out >= kLimit)
@@ -231,10 +309,11 @@ void ExactSgd::div_rational(std::int64_t i, Rational r) {
 }
 
 void ExactSgd::forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay,
-                       std::int64_t t) {
+                       std::int64_t t, Tensor* w_out) {
   require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
   const PerParameter gv(g), alpha(lr), mu(weight_decay);
   const std::vector<Rational> beta = rationals(momentum);
+  const Converted w_next(w_out, g.numel(), dtype_);
   for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
@@ -242,27 +321,35 @@ void ExactSgd::forward(const Tensor& g, const Tensor& lr, const Tensor& momentum
     v_[k] += to_fixed(gv[i] + mu[i] * wi, "g + mu w", i);
     const double vi = static_cast<double>(v_[k]) * inv_scale_;
     w_[k] -= to_fixed(alpha[i] * vi, "lr v", i);
+    w_next.set(i, static_cast<double>(w_[k]) * inv_scale_);
   });
   (void)t;
 }
 
-void ExactSgd::reverse_w(const Tensor& lr) {
+void ExactSgd::reverse_w(const Tensor& lr, Tensor* w_out, Tensor* v_out) {
   const PerParameter alpha(lr);
-  for_parameters(static_cast<std::int64_t>(w_.size()), [&](std::int64_t i) {
+  const std::int64_t P = static_cast<std::int64_t>(w_.size());
+  const Converted w_t(w_out, P, dtype_), v_next(v_out, P, dtype_);
+  for_parameters(P, [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
-    w_[k] += to_fixed(alpha[i] * (static_cast<double>(v_[k]) * inv_scale_), "lr v", i);
+    const double vi = static_cast<double>(v_[k]) * inv_scale_;
+    w_[k] += to_fixed(alpha[i] * vi, "lr v", i);
+    w_t.set(i, static_cast<double>(w_[k]) * inv_scale_);
+    v_next.set(i, vi);
   });
 }
 
-void ExactSgd::reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay) {
+void ExactSgd::reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay, Tensor* v_out) {
   require(g.numel() == static_cast<std::int64_t>(w_.size()), "exact reversal: gradient of the wrong size");
   const PerParameter gv(g), mu(weight_decay);
   const std::vector<Rational> beta = rationals(momentum);
+  const Converted v_t(v_out, g.numel(), dtype_);
   for_parameters(g.numel(), [&](std::int64_t i) {
     const std::size_t k = static_cast<std::size_t>(i);
     const double wi = static_cast<double>(w_[k]) * inv_scale_;
     v_[k] -= to_fixed(gv[i] + mu[i] * wi, "g + mu w", i);
     div_rational(i, beta[beta.size() == 1 ? 0 : k]);
+    v_t.set(i, static_cast<double>(v_[k]) * inv_scale_);
   });
 }
 

@@ -15,6 +15,7 @@
 // stored number, and the backward pass recovers every w_t, v_t bit for bit.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -22,21 +23,100 @@
 
 namespace gradhpo::hpo {
 
-/// One arbitrary-precision natural number per parameter: the information buffer. push(r, d)
-/// makes x ← x·d + r (0 ≤ r < d); pop(n) returns x mod n and makes x ← ⌊x/n⌋.
-class InfoBuffer {
+struct Rational;
+
+/// Unsigned 64-bit division by a divisor fixed for a run, by one multiplication (Granlund &
+/// Montgomery 1994, "Division by invariant integers using multiplication", Figure 4.1): the exact
+/// quotient for every 64-bit dividend, where a hardware division costs ~10–20 cycles per
+/// parameter and step.
+class ConstantDivisor {
  public:
-  explicit InfoBuffer(std::int64_t size = 0) : limbs_(static_cast<std::size_t>(size)) {}
-  void push(std::int64_t i, std::uint32_t remainder, std::uint32_t base);
-  std::uint32_t pop(std::int64_t i, std::uint32_t base);
-  /// Σ_i bit length of x_i: the information the buffer holds.
-  double bits() const;
-  /// Bytes of the limbs (what a compact store of the buffer needs).
-  std::size_t nbytes() const;
-  std::int64_t size() const { return static_cast<std::int64_t>(limbs_.size()); }
+  ConstantDivisor() = default;
+  explicit ConstantDivisor(std::uint64_t d);
+  std::uint64_t divisor() const { return d_; }
+  /// ⌈2^62/d⌉: a signed |a| < 2^62 plus this many d is ≥ 0 (floor division of signed values).
+  std::uint64_t bias() const { return bias_; }
+  std::uint64_t quotient(std::uint64_t x) const {
+    if (shift_ == 0) return x;  // d = 1
+    const std::uint64_t t = static_cast<std::uint64_t>((static_cast<unsigned __int128>(m_) * x) >> 64);
+    return (t + ((x - t) >> 1)) >> (shift_ - 1);
+  }
 
  private:
-  std::vector<std::vector<std::uint32_t>> limbs_;  // little-endian base 2^32, no leading zeros
+  std::uint64_t d_ = 1, m_ = 0, bias_ = std::uint64_t{1} << 62;
+  int shift_ = 0;
+};
+
+/// The information buffer: per parameter, a natural number x_i with push(r, d): x ← x·d + r
+/// (0 ≤ r < d) and pop(n): returns x mod n and makes x ← ⌊x/n⌋ (an empty buffer pops zeros).
+/// Two representations of the same operations:
+///   general    x_i as an arbitrary-precision number (base 2^32 limbs): any bases, but push and
+///              pop cost O(bits held), so a run of T steps costs O(T²) per parameter
+///   streaming  one rational β = n/d for the whole run (the usual case: one momentum for all
+///              parameters and steps): x_i is a 64-bit head in [L, 2^32 L) over a stack of
+///              32-bit digits, with L a multiple of n·d, renormalized as in rANS (Duda 2013):
+///              push(r, b) first moves the head's low 32 bits to the stack when x ≥ (L/b)·2^32,
+///              pop(b) takes a digit back when ⌊x/b⌋ < L. Both directions are exact inverses
+///              for every b dividing L (n and d do; other rationals' bases may), O(1) each.
+class InfoBuffer {
+ public:
+  /// The general representation.
+  explicit InfoBuffer(std::int64_t size = 0) : limbs_(static_cast<std::size_t>(size)) {}
+  /// The streaming representation for pushes and pops in the bases r.n and r.d only (0 < n < d).
+  InfoBuffer(std::int64_t size, Rational r);
+  // The streaming form inline (it runs per parameter and step in exact reversal's loops).
+  void push(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
+    if (low_ == 0) return push_general(i, remainder, base);
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    // x ∈ [L, 2^32 L); x·base + remainder must stay below 2^32 L: move 32 bits out first when
+    // x ≥ (L/base)·2^32 (then ⌊x/2^32⌋ ∈ [L/base, L), and the result is back in [L, 2^32 L)).
+    const std::uint64_t limit = base == d_ ? limit_d_ : base == n_ ? limit_n_ : (low_ / base) << 32;
+    if (x >= limit) {
+      std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
+      const std::uint32_t digit = static_cast<std::uint32_t>(x);
+      if (digit != 0 || !stack.empty()) stack.push_back(digit);  // a zero on an empty stack is implied
+      x >>= 32;
+    }
+    x = x * base + remainder;
+  }
+  std::uint32_t pop(std::int64_t i, std::uint32_t base) {
+    if (low_ == 0) return pop_general(i, base);
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    const std::uint64_t q = base == d_ ? by_d_.quotient(x) : base == n_ ? by_n_.quotient(x) : x / base;
+    const std::uint32_t r = static_cast<std::uint32_t>(x - q * base);
+    x = q;
+    if (x < low_) {  // exactly when the push this undoes had moved a digit out: take it back
+      std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
+      std::uint32_t digit = 0;
+      if (!stack.empty()) {
+        digit = stack.back();
+        stack.pop_back();
+      }
+      x = (x << 32) | digit;
+    }
+    return r;
+  }
+  /// Σ_i bit length of x_i: the information the buffer holds.
+  double bits() const;
+  /// Bytes of what the buffer holds (limbs or digits, and the heads) and of its per-parameter
+  /// containers.
+  std::size_t nbytes() const;
+  std::int64_t size() const { return static_cast<std::int64_t>(limbs_.size()); }
+  bool streaming() const { return low_ != 0; }
+  /// Whether the buffer is streaming and L is a multiple of n and d (it serves that rational).
+  bool serves(std::uint32_t n, std::uint32_t d) const { return low_ != 0 && low_ % n == 0 && low_ % d == 0; }
+
+ private:
+  void push_general(std::int64_t i, std::uint32_t remainder, std::uint32_t base);
+  std::uint32_t pop_general(std::int64_t i, std::uint32_t base);
+  // general: little-endian base 2^32, no leading zeros. streaming: the digit stack, bottom
+  // first, never a zero at the bottom (an empty stack reads as zeros).
+  std::vector<std::vector<std::uint32_t>> limbs_;
+  std::vector<std::uint64_t> head_;  // streaming: x_i's head, in [L, 2^32 L)
+  std::uint64_t low_ = 0;            // streaming: L (0: general)
+  std::uint64_t limit_n_ = 0, limit_d_ = 0;  // streaming: the push thresholds (L/b)·2^32 of b = n, d
+  std::uint32_t n_ = 0, d_ = 0;
+  ConstantDivisor by_n_, by_d_;              // streaming: pop's divisions by n and d
 };
 
 /// β ≈ n/d with d ≤ max_denominator: the best rational approximation (continued fractions).
@@ -62,16 +142,23 @@ class ExactSgd {
  public:
   /// Takes w₀ and v₀ (undefined: zero), rounded to the fixed-point grid: what the run
   /// actually starts from.
-  explicit ExactSgd(const Tensor& w0, const Tensor& v0 = Tensor(), int radix_bits = 44);
+  /// With `single_momentum` (n/d, 0 < n < d: every step's and parameter's momentum maps to it),
+  /// the information buffer is the streaming one (O(1) per step and parameter); a momentum that
+  /// maps to another rational is then an Error.
+  explicit ExactSgd(const Tensor& w0, const Tensor& v0 = Tensor(), int radix_bits = 44, Rational single_momentum = {});
   /// The current w and v as tensors of w₀'s dtype (exactly the fixed-point values).
   Tensor w() const;
   Tensor v() const;
-  /// One forward step with gradient g at the current w.
-  void forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay, std::int64_t t);
-  /// Undoes the w half of the step of the same hyperparameters: w_{t+1} → w_t.
-  void reverse_w(const Tensor& lr);
-  /// Undoes the v half, given g_t = ∇L(w_t) recomputed at the recovered w_t: v_{t+1} → v_t.
-  void reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay);
+  /// One forward step with gradient g at the current w. With w_out, the new w() is written there
+  /// in the same pass over the parameters (as with reverse_w's and reverse_v's outputs).
+  void forward(const Tensor& g, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay, std::int64_t t,
+               Tensor* w_out = nullptr);
+  /// Undoes the w half of the step of the same hyperparameters: w_{t+1} → w_t; w_out gets
+  /// w() = w_t, v_out v() = v_{t+1}.
+  void reverse_w(const Tensor& lr, Tensor* w_out = nullptr, Tensor* v_out = nullptr);
+  /// Undoes the v half, given g_t = ∇L(w_t) recomputed at the recovered w_t: v_{t+1} → v_t;
+  /// v_out gets v() = v_t.
+  void reverse_v(const Tensor& g, const Tensor& momentum, const Tensor& weight_decay, Tensor* v_out = nullptr);
   /// Raw fixed-point integers (for bit-for-bit comparisons).
   const std::vector<std::int64_t>& w_int() const { return w_; }
   const std::vector<std::int64_t>& v_int() const { return v_; }
@@ -81,7 +168,14 @@ class ExactSgd {
   std::size_t state_bytes() const { return (w_.size() + v_.size()) * sizeof(std::int64_t); }
 
  private:
-  std::int64_t to_fixed(double x, const char* what, std::int64_t i) const;
+  /// x on the fixed-point grid; FixedPointRange (range_error) outside ±2^62 units.
+  std::int64_t to_fixed(double x, const char* what, std::int64_t i) const {
+    const double s = std::nearbyint(x * scale_);
+    if (!(std::abs(s) < 0x1p62)) [[unlikely]]
+      range_error(x, what, i);
+    return static_cast<std::int64_t>(s);
+  }
+  [[noreturn]] void range_error(double x, const char* what, std::int64_t i) const;
   void mul_rational(std::int64_t i, Rational r);     // v_i ← v_i · n/d, exactly
   void div_rational(std::int64_t i, Rational r);     // its inverse
   std::vector<Rational> rationals(const Tensor& momentum);  // [1] or one per parameter
@@ -91,6 +185,7 @@ class ExactSgd {
   InfoBuffer buffer_;
   double last_beta_ = -1;
   Rational last_rational_;
+  ConstantDivisor by_n_, by_d_;  // the single momentum's n and d (streaming buffer), else unused
 };
 
 }  // namespace gradhpo::hpo

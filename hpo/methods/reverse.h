@@ -19,24 +19,42 @@
 //                   (the pass returns the plain gradient's bits), so the cost is store-all's
 //   checkpoint      keep S_t every c = ⌈√T⌉ steps and replay one segment at a time (memory
 //                   O(√T·P), one extra forward pass), for any optimizer
+//
+// A memory budget (option memory-budget: bytes, "fastest" or "least-memory") adds stored passes:
+// the gradient pass of step t records L_train on a tape that is kept (activations and the ops'
+// saved values, Unroll::keep_pass) until the backward sweep's forward-over-reverse pass at the
+// same w_t, which then runs only its tangent and adjoint sweeps — no primal recomputation. As
+// many steps keep their pass as the budget leaves room for; the rest recompute it, with the same
+// bits (same ops on the same values). With policy=auto the budget also picks the policy: the
+// fastest plan that fits (store-all, exact reversal or checkpointing, each with as many stored
+// passes as fit, ranked by the primal passes they recompute plus their own overhead, measured),
+// or the least memory (exact reversal where it applies, else checkpointing). The plan is in
+// the result's notes.
 #pragma once
 
 #include "../method.h"
 
 namespace gradhpo::hpo {
 
-enum class ReversePolicy : std::uint8_t { store_all, exact_reversal, checkpoint };
+enum class ReversePolicy : std::uint8_t { store_all, exact_reversal, checkpoint, automatic };
 const char* policy_name(ReversePolicy p);
-/// "store-all", "exact-reversal", "checkpoint"; throws Error otherwise.
+/// "store-all", "exact-reversal", "checkpoint", "auto"; throws Error otherwise.
 ReversePolicy parse_policy(const std::string& name);
 
 struct ReverseOptions {
   ReversePolicy policy = ReversePolicy::store_all;
   std::int64_t checkpoint_every = 0;  ///< checkpoint: steps per segment (0: ⌈√T⌉)
   int radix_bits = 44;                ///< exact reversal: fixed point with resolution 2^−radix_bits
+  enum class Budget : std::uint8_t { none, fastest, least_memory, bytes };
+  Budget budget = Budget::none;       ///< memory-budget: none, fastest, least-memory or a byte count
+  std::size_t budget_bytes = 0;
 };
 
-/// Registry entry "reverse": policy, checkpoint-every, radix-bits.
+/// "none", "fastest", "least-memory" or a byte count ("2e9", "500M", "1.5G", "64MB": decimal
+/// units) into options; throws Error naming the text otherwise.
+void parse_budget(const std::string& text, ReverseOptions& o);
+
+/// Registry entry "reverse": policy, checkpoint-every, radix-bits, memory-budget.
 const OptionSpecs& reverse_option_specs();
 
 /// Reverse mode, registered as "reverse". Every hyperparameter group; store-all and checkpoint
@@ -58,6 +76,8 @@ class ReverseMethod final : public Method {
   void check_problem(const BilevelProblem& problem) const override;
 
  private:
+  /// Exact reversal's refusals (Adam; momentum fixed at 0).
+  static void check_problem_for_exact(const BilevelProblem& problem);
   ReverseOptions o_;
 };
 

@@ -2,6 +2,7 @@
 // long runs, the information buffer's size, and the memory of the three reverse policies.
 #include "toy.h"
 
+#include <array>
 #include <cstring>
 #include <random>
 #include <tuple>
@@ -236,4 +237,189 @@ TEST_CASE("exact reversal: a weight leaving the fixed-point range is an inner di
   CHECK_THROWS_WITH_AS(run_method("reverse", task.problem, th, {{"policy", "exact-reversal"}}),
                        doctest::Contains("inner training diverged at step 0"), hpo::InnerDivergence);
   CHECK_THROWS_AS(run_method("reverse", task.problem, th, {{"policy", "store-all"}}), hpo::InnerDivergence);
+}
+
+TEST_CASE("information buffer, streaming form: Algorithm 3's push(d)/pop(n) steps undo exactly, with O(1) state") {
+  for (const hpo::Rational r : {hpo::rational_approximation(0.9), hpo::rational_approximation(0.5),
+                                hpo::rational_approximation(0.99), hpo::rational_approximation(0.123456789)}) {
+    hpo::InfoBuffer b(3, r);
+    CHECK(b.streaming());
+    CHECK(b.bits() == 0);
+    // Forward: push(x mod d, d) then pop(n), as v·n/d does, from seeded values; then backward.
+    std::uint64_t x = 88172645463325252ull;
+    auto next = [&] { return x ^= x << 13, x ^= x >> 7, x ^= x << 17; };
+    std::vector<std::array<std::uint32_t, 3>> pushed, popped;
+    const int steps = 20000;
+    for (int k = 0; k < steps; ++k) {
+      std::array<std::uint32_t, 3> in{}, out{};
+      for (int i = 0; i < 3; ++i) {
+        in[static_cast<std::size_t>(i)] = static_cast<std::uint32_t>(next() % r.d);
+        b.push(i, in[static_cast<std::size_t>(i)], r.d);
+        out[static_cast<std::size_t>(i)] = b.pop(i, r.n);
+        REQUIRE(out[static_cast<std::size_t>(i)] < r.n);
+      }
+      pushed.push_back(in);
+      popped.push_back(out);
+    }
+    const double bits = b.bits();
+    CHECK(std::abs(bits / (3.0 * steps) - std::log2(static_cast<double>(r.d) / r.n)) <= 0.01 + 0.01 * std::log2(static_cast<double>(r.d) / r.n));
+    for (int k = steps; k-- > 0;)
+      for (int i = 3; i-- > 0;) {  // the inverse: push(n) what pop(n) gave, pop(d) what push(d) took
+        b.push(i, popped[static_cast<std::size_t>(k)][static_cast<std::size_t>(i)], r.n);
+        REQUIRE(b.pop(i, r.d) == pushed[static_cast<std::size_t>(k)][static_cast<std::size_t>(i)]);
+      }
+    CHECK(b.bits() == 0);  // every head back at L, every stack empty
+    MESSAGE(r.n << "/" << r.d << ": " << bits / (3.0 * steps) << " bits per parameter per step");
+  }
+}
+
+TEST_CASE("exact reversal with one momentum (streaming buffer) recovers w_0, v_0 bit for bit after 10000 steps") {
+  // Synthetic gradients (a function of w, so that the reverse pass recomputes them): the buffer
+  // and the fixed-point step alone, over a horizon where the general buffer would hold ~47 limbs.
+  const std::int64_t P = 257, T = 10000;
+  std::vector<double> w0v(static_cast<std::size_t>(P));
+  for (std::int64_t i = 0; i < P; ++i) w0v[static_cast<std::size_t>(i)] = std::sin(0.37 * static_cast<double>(i + 1));
+  const Tensor w0 = Tensor::from(w0v, Shape{P}, DType::f64);
+  auto gradient = [&](const Tensor& w, std::int64_t t) {  // ∇ of Σ ½ c_i w_i² − cos(t) w_i
+    std::vector<double> g = w.to_vector();
+    for (std::int64_t i = 0; i < P; ++i)
+      g[static_cast<std::size_t>(i)] = (0.5 + 0.001 * static_cast<double>(i)) * g[static_cast<std::size_t>(i)] -
+                                       0.01 * std::cos(0.001 * static_cast<double>(t * (i + 1)));
+    return Tensor::from(g, Shape{P}, DType::f64);
+  };
+  const Tensor lr = Tensor::full(Shape{1}, 0.05, DType::f64), mom = Tensor::full(Shape{1}, 0.9, DType::f64),
+               wd = Tensor::full(Shape{1}, 1e-4, DType::f64);
+  hpo::ExactSgd run(w0, Tensor(), 44, hpo::rational_approximation(0.9));
+  REQUIRE(run.buffer().streaming());
+  const auto w0_int = run.w_int(), v0_int = run.v_int();
+  for (std::int64_t t = 0; t < T; ++t) run.forward(gradient(run.w(), t), lr, mom, wd, t);
+  const double bits = run.buffer().bits() / static_cast<double>(P * T);
+  CHECK(std::abs(bits - std::log2(10.0 / 9.0)) <= 0.01);
+  CHECK(run.buffer().nbytes() < static_cast<std::size_t>(P) * (8 + 24 + 2 * 4 * (T / 200 + 2)));  // O(bits): ~0.15 bits a step
+  CHECK(run.w_int() != w0_int);
+  for (std::int64_t t = T; t-- > 0;) {
+    run.reverse_w(lr);
+    run.reverse_v(gradient(run.w(), t), mom, wd);
+  }
+  CHECK(run.w_int() == w0_int);
+  CHECK(run.v_int() == v0_int);
+  CHECK(run.buffer().bits() == 0);
+  // A momentum whose rational's bases do not divide the buffer's L is refused.
+  CHECK_THROWS_WITH_AS(run.forward(gradient(run.w(), 0), lr, Tensor::full(Shape{1}, 0.123456789, DType::f64), wd, 0),
+                       doctest::Contains("single momentum"), Error);
+}
+
+TEST_CASE("exact reversal picks the streaming buffer for one momentum and says so; the numbers stay store-all's") {
+  ToySpec spec;
+  spec.horizon = 200;
+  spec.learn_momentum = false;
+  const hpo::ClassificationTask task = toy_task(spec);
+  const Tensor th = task.problem.hyper.initial();
+  const hpo::Hypergradient store = run_method("reverse", task.problem, th);
+  const hpo::Hypergradient exact = run_method("reverse", task.problem, th, {{"policy", "exact-reversal"}});
+  bool said = false;
+  for (const std::string& n : exact.notes) said = said || n.find("streaming buffer") != std::string::npos;
+  CHECK(said);
+  CHECK(rel(exact.d_theta, store.d_theta) <= 1e-10);
+}
+
+namespace {
+std::string plan_note(const hpo::Hypergradient& h) {
+  for (const std::string& n : h.notes)
+    if (n.rfind("memory plan", 0) == 0) return n;
+  return "(no plan note)";
+}
+}  // namespace
+
+TEST_CASE("memory budget: stored passes, recomputed passes and checkpoints give store-all's hypergradient bit for bit") {
+  for (const nn::OptimizerKind kind : {nn::OptimizerKind::sgd, nn::OptimizerKind::adam}) {
+    ToySpec spec;
+    spec.optimizer = kind;
+    spec.horizon = 24;
+    const hpo::ClassificationTask task = toy_task(spec);
+    const hpo::BilevelProblem& p = task.problem;
+    const Tensor th = p.hyper.initial();
+    const hpo::Hypergradient store = run_method("reverse", p, th);
+    hpo::Unroll u(p, th);
+    const std::size_t pass = u.pass_bytes(p.w0, 0);
+    REQUIRE(pass > 0);
+    const std::size_t base = make_method("reverse")->estimate(p).buffer_bytes;
+    // Every pass stored; 10 of 24 stored (a mix); none stored (the budget is store-all's own).
+    for (const std::string budget : {std::string("fastest"), std::to_string(base + 10 * pass + pass / 2), std::to_string(base)}) {
+      const hpo::Hypergradient h = run_method("reverse", p, th, {{"memory-budget", budget}});
+      CAPTURE(budget);
+      MESSAGE(plan_note(h));
+      CHECK(hpo::same_bits(h.d_theta, store.d_theta));
+      CHECK(hpo::same_bits(h.d_w0, store.d_w0));
+    }
+    CHECK(plan_note(run_method("reverse", p, th, {{"memory-budget", std::to_string(base + 10 * pass + pass / 2)}}))
+              .find("stored passes for 10 of 24 steps") != std::string::npos);
+    // Checkpoints, alone and with stored passes in each replayed segment (all, or 2 of 5).
+    const hpo::Hypergradient ckpt = run_method("reverse", p, th, {{"policy", "checkpoint"}});
+    CHECK(hpo::same_bits(ckpt.d_theta, store.d_theta));
+    const std::size_t ckpt_base = make_method("reverse", {{"policy", "checkpoint"}})->estimate(p).buffer_bytes;
+    for (const std::string budget : {std::string("fastest"), std::to_string(ckpt_base + 2 * pass)}) {
+      const hpo::Hypergradient h = run_method("reverse", p, th, {{"policy", "checkpoint"}, {"memory-budget", budget}});
+      MESSAGE(plan_note(h));
+      CHECK(hpo::same_bits(h.d_theta, store.d_theta));
+    }
+    // Exact reversal with stored passes: its own numbers, bit for bit (the passes were recorded
+    // at the same fixed-point w_t that the backward sweep recovers).
+    if (kind == nn::OptimizerKind::sgd) {
+      const hpo::Hypergradient exact = run_method("reverse", p, th, {{"policy", "exact-reversal"}});
+      const hpo::Hypergradient kept = run_method("reverse", p, th, {{"policy", "exact-reversal"}, {"memory-budget", "fastest"}});
+      CHECK(hpo::same_bits(kept.d_theta, exact.d_theta));
+      CHECK(rel(kept.d_theta, store.d_theta) <= 1e-10);
+    }
+  }
+}
+
+TEST_CASE("memory budget with policy=auto: the fastest plan that fits, or the least memory; named in the notes") {
+  ToySpec spec;
+  spec.horizon = 24;
+  const hpo::ClassificationTask task = toy_task(spec);
+  const hpo::BilevelProblem& p = task.problem;
+  const Tensor th = p.hyper.initial();
+  const hpo::Hypergradient store = run_method("reverse", p, th);
+  auto note = [&](const std::string& budget) {
+    const hpo::Hypergradient h = run_method("reverse", p, th, {{"policy", "auto"}, {"memory-budget", budget}});
+    MESSAGE(budget << ": " << plan_note(h) << " (peak " << h.cost.peak_bytes << " B)");
+    CHECK(rel(h.d_theta, store.d_theta) <= 1e-10);
+    if (budget != "fastest" && budget != "least-memory") CHECK(h.cost.peak_bytes <= std::stoull(budget) + 4096);
+    return plan_note(h);
+  };
+  CHECK(note("fastest").find("store-all, stored passes for 24 of 24") != std::string::npos);
+  CHECK(note("least-memory").find("exact-reversal, stored passes for 0 of 24") != std::string::npos);
+  const std::size_t store_bytes = make_method("reverse")->estimate(p).buffer_bytes;
+  // Below store-all's buffers: exact reversal, with as many stored passes as the rest allows.
+  const std::string below = note(std::to_string(store_bytes / 2));
+  CHECK(below.find("exact-reversal") != std::string::npos);
+  CHECK(below.find("stored passes for 0 of") == std::string::npos);
+  CHECK(error_of([&] { run_method("reverse", p, th, {{"policy", "auto"}, {"memory-budget", "100"}}); })
+            .find("no plan fits the memory budget of 100 bytes") != std::string::npos);
+  CHECK(error_of([&] { make_method("reverse", {{"memory-budget", "lots"}}); }).find("memory-budget 'lots'") != std::string::npos);
+  CHECK(error_of([&] { make_method("reverse", {{"policy", "auto"}}); }).find("give memory-budget") != std::string::npos);
+  // Adam: no exact reversal; the least memory is checkpointing.
+  ToySpec adam = spec;
+  adam.optimizer = nn::OptimizerKind::adam;
+  const hpo::ClassificationTask at = toy_task(adam);
+  const hpo::Hypergradient h = run_method("reverse", at.problem, at.problem.hyper.initial(),
+                                          {{"policy", "auto"}, {"memory-budget", "least-memory"}});
+  CHECK(plan_note(h).find("checkpoint every 5 steps") != std::string::npos);
+}
+
+TEST_CASE("ConstantDivisor: the exact 64-bit quotient by multiplication, for every divisor exact reversal uses") {
+  std::mt19937_64 rng(11);
+  std::vector<std::uint64_t> divisors = {1, 2, 3, 7, 9, 10, 81, 99, 100, 641, 65535, 65536, 65537, 4294967295ull};
+  for (int k = 0; k < 200; ++k) divisors.push_back(1 + rng() % 65536);
+  for (const std::uint64_t d : divisors) {
+    const hpo::ConstantDivisor by(d);
+    for (const std::uint64_t x : {std::uint64_t{0}, std::uint64_t{1}, d - 1, d, d + 1, ~std::uint64_t{0}, ~std::uint64_t{0} - d,
+                                  std::uint64_t{1} << 63, (std::uint64_t{1} << 62) + 12345})
+      REQUIRE(by.quotient(x) == x / d);
+    for (int k = 0; k < 2000; ++k) {
+      const std::uint64_t x = rng() >> (rng() % 64);
+      REQUIRE(by.quotient(x) == x / d);
+    }
+  }
 }
