@@ -8,6 +8,7 @@
 // maps the names --methods accepts to a registry name, fixed options and the row's label.
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <gradhpo/hpo/tasks/compare.h>
@@ -85,6 +86,13 @@ hpo::OptionTexts registry_options(const MethodChoice& c, const CompareOptions& o
   return options;
 }
 
+hpo::SearchSpace search_space(const CompareOptions& o) {
+  hpo::SearchSpace s;
+  s.ranges = o.space;
+  s.sharing = o.space_sharing;
+  return s;
+}
+
 hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o, const hpo::Hyperparameters& h) {
   const MethodChoice& c = choice(name);
   hpo::OuterOptions outer;
@@ -100,7 +108,7 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
   hpo::OuterOptions online = outer;
   online.kind = hpo::parse_outer(o.online_outer);
   online.step = {o.online_step > 0 ? o.online_step : o.outer_step > 0 ? o.outer_step : 0.01};
-  if (c.setting == Setting::cosine_baseline) return hpo::cosine_schedule_entry(o.cosine_lrs);
+  if (c.setting == Setting::cosine_baseline) return hpo::cosine_schedule_entry({o.cosine_lrs, o.cosine_momenta, o.cosine_weight_decays});
   const std::string outer_label = std::string(" + ") + hpo::outer_name(outer.kind);
   const hpo::Registry& registry = hpo::Registry::global();
   switch (registry.kind(c.registry)) {
@@ -118,7 +126,7 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
       return hpo::online_entry(c.label, c.registry, online, registry_options(c, o));
     case hpo::MethodKind::search: {
       hpo::SearchOptions common;
-      common.box = hpo::experiment(o.experiment).search_box(h);
+      common.box = hpo::experiment(o.experiment).search_box(h, search_space(o));
       return hpo::search_entry(c.label, c.registry, common, registry_options(c, o));
     }
   }
@@ -136,53 +144,96 @@ const std::vector<std::string>& method_names() {
   return names;
 }
 
+namespace {
+
+/// The seed-th copy of the options: every seed of the data and of the searches moved by `k`.
+CompareOptions at_seed(const CompareOptions& o, int k) {
+  CompareOptions s = o;
+  s.data.seed = o.data.seed + static_cast<std::uint64_t>(k);
+  s.search_seed = o.search_seed + static_cast<std::uint64_t>(k);
+  return s;
+}
+
+}  // namespace
+
 CompareOutcome run_compare(const CompareOptions& o, const std::string& out) {
   set_threads(o.threads);
-  hpo::Experiment e = hpo::make_experiment(o.experiment, o.data);
-  const hpo::BilevelProblem& p = e.task.problem;
-  std::vector<hpo::CompareMethod> methods;
-  for (const std::string& m : o.methods) methods.push_back(make_method(m, o, p.hyper));
-  hpo::ComparisonOptions co;
-  co.budget.inner_steps = o.budget_runs * p.horizon;
-  const auto task = std::make_shared<hpo::ClassificationTask>(e.task);
-  co.evaluate = hpo::scorer(task, e.test);
-  co.evaluate_validation = hpo::scorer(task, e.val);
-  std::cout << "gradhpo compare: " << o.experiment << ", " << p.hyper.size() << " hyperparameters, T = " << p.horizon
-            << ", budget " << co.budget.describe() << "\n  " << p.description << "\n";
-  hpo::Comparison c;
-  {
-    LoopProgress progress("compare");
-    c = hpo::compare(p, methods, co);
-  }
-  std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+  const hpo::Equalise equalise = hpo::parse_equalise(o.equalise);
+  search_space(o).validate();
+  require(o.seeds >= 1, "compare: seeds must be >= 1");
+  std::vector<std::uint64_t> seeds;
+  for (int k = 0; k < o.seeds; ++k) seeds.push_back(o.data.seed + static_cast<std::uint64_t>(k));
+  std::optional<hpo::Experiment> first;
   std::vector<hpo::Baseline> baselines;
-  if (o.experiment == "cleaning") {
-    baselines = hpo::cleaning_baselines(e);
-    std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
-    for (const hpo::Baseline& b : baselines)
-      std::cout << "  " << b.name << ": validation accuracy " << 100 * b.val_accuracy << "%, test accuracy "
-                << 100 * b.test_accuracy << "% (" << b.seconds << " s)\n";
-  }
-  if (out.empty()) return {std::move(e), std::move(c)};
+  hpo::ComparisonOptions co;
+  const hpo::SeededComparison seeded = hpo::compare_seeds(seeds, [&](std::uint64_t seed) {
+    const CompareOptions os = at_seed(o, static_cast<int>(seed - o.data.seed));
+    hpo::Experiment e = hpo::make_experiment(o.experiment, os.data);
+    const hpo::BilevelProblem& p = e.task.problem;
+    std::vector<hpo::CompareMethod> methods;
+    for (const std::string& m : o.methods) methods.push_back(make_method(m, os, p.hyper));
+    co = hpo::ComparisonOptions{};
+    co.budget.inner_steps = o.budget_runs * p.horizon;
+    co.budget.seconds = o.budget_seconds;
+    co.budget.work = o.budget_work;
+    co.equalise = equalise;
+    co.search_space = hpo::describe_box(hpo::experiment(o.experiment).search_box(p.hyper, search_space(o))) + " (" +
+                      o.space + " ranges, sharing " + o.space_sharing + ")";
+    const auto task = std::make_shared<hpo::ClassificationTask>(e.task);
+    co.evaluate = hpo::scorer(task, e.test);
+    co.evaluate_validation = hpo::scorer(task, e.val);
+    std::cout << "gradhpo compare: " << o.experiment << ", seed " << seed << ", " << p.hyper.size()
+              << " hyperparameters, T = " << p.horizon << ", budget " << co.budget.describe()
+              << (equalise == hpo::Equalise::none ? "" : std::string(" for the first method, then equal ") + o.equalise)
+              << "\n  " << p.description << "\n";
+    hpo::Comparison c;
+    {
+      LoopProgress progress("compare");
+      c = hpo::compare(p, methods, co);
+    }
+    std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+    if (o.experiment == "cleaning") {
+      const std::vector<hpo::Baseline> b = hpo::cleaning_baselines(e);
+      std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
+      for (const hpo::Baseline& x : b)
+        std::cout << "  " << x.name << ": validation accuracy " << 100 * x.val_accuracy << "%, test accuracy "
+                  << 100 * x.test_accuracy << "% (" << x.seconds << " s)\n";
+      if (!first) baselines = b;
+    }
+    if (!first) first.emplace(std::move(e));
+    return c;
+  });
+  if (seeded.runs.size() > 1)
+    std::cout << "\nover seeds:\n" << seeded.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+  const hpo::Comparison& c = seeded.runs.front();
+  const hpo::BilevelProblem& p = first->task.problem;
+  if (out.empty()) return {std::move(*first), c, seeded};
   RunFolder folder(out);
   nlohmann::json results = nlohmann::json::parse(c.json());
+  const nlohmann::json over = nlohmann::json::parse(seeded.json());
+  for (const char* key : {"seeds", "summary", "runs"}) results[key] = over[key];
   for (const hpo::Baseline& b : baselines)
     results["baselines"].push_back({{"name", b.name}, {"val_accuracy", b.val_accuracy}, {"test_accuracy", b.test_accuracy},
                                     {"test_loss", b.test_loss}, {"seconds", b.seconds}});
   folder.write("results.json", results.dump(2));
   folder.write("results.csv", c.csv());
-  BarPlot bars{"test accuracy at an equal budget (" + co.budget.describe() + ")", "test accuracy (%)", {}, {}};
-  for (const hpo::MethodResult& r : c.results) {
-    bars.labels.push_back(r.method);
-    bars.values.push_back(std::isnan(r.test.accuracy) ? 0.0 : 100 * r.test.accuracy);
+  const std::string budget_words = (equalise == hpo::Equalise::none ? "" : "equal " + o.equalise + "; ") + co.budget.describe();
+  BarPlot bars{"test accuracy (" + budget_words + (seeds.size() > 1 ? "; mean of " + std::to_string(seeds.size()) + " seeds" : "") + ")",
+               "test accuracy (%)", {}, {}};
+  for (std::size_t m = 0; m < c.results.size(); ++m) {
+    bars.labels.push_back(c.results[m].method);
+    const double mean = seeded.test_accuracy(m).mean;
+    bars.values.push_back(std::isnan(mean) ? 0.0 : 100 * mean);
   }
   const std::vector<std::string> pics = draw(bars, folder.file("comparison"));
+  std::string tables = c.table();
+  if (seeded.runs.size() > 1) tables += "\nover seeds:\n" + seeded.table();
   folder.write_index("gradhpo compare: " + o.experiment,
                      {{"Problem", "<p>" + html_escape(p.description) + "</p>"},
-                      {"Methods", "<pre>" + html_escape(c.table()) + "</pre>"}},
+                      {"Methods", "<pre>" + html_escape(tables) + "</pre>"}},
                      {"comparison.svg"});
   std::cout << "run folder: " << out << " (plot " << pics[0] << ")\n";
-  return {std::move(e), std::move(c)};
+  return {std::move(*first), c, seeded};
 }
 
 OptionSet compare_option_set(CompareOptions& o) {
@@ -206,13 +257,29 @@ OptionSet compare_option_set(CompareOptions& o) {
           "forward-greedy (forward mode in the greedy setting of the outer loop); online-t1t2, darts (its DARTS form), "
           "online-greedy (generalized greedy), hyperdistill, hd (hypergradient descent; on schedule: restarted from random "
           "points) online; hoag, random, grid, bayes; cosine (schedule: the hand-tuned baseline)");
-  s.integer("budget-runs", &o.budget_runs, 1, 1 << 20, "Budget, in training runs of T steps (the same for every method)");
+  s.integer("budget-runs", &o.budget_runs, 1, 1 << 20,
+            "Budget in inner steps, as training runs of T steps (with equalise none: every method's)");
+  s.real("budget-seconds", &o.budget_seconds, 0, 1e9, "Budget in wall seconds on the same threads (0: none)");
+  s.real("budget-work", &o.budget_work, 0, 1e15,
+         "Budget in engine work (GEMM/convolution multiply-adds and elementwise operations), in plain-training-step "
+         "equivalents (0: none)");
+  s.text("equalise", &o.equalise, {"none", "seconds", "work"},
+         "none: every method gets the budget; seconds / work: the first method gets it, the others the wall time / "
+         "work it used (black-box searches run as many trials as fit)");
+  s.integer("seeds", &o.seeds, 1, 1000, "Paired seeds seed, seed+1, ...: every method runs at each; mean, sd and se reported");
+  s.text("space", &o.space, {"practitioner", "paper"},
+         "Search space of the black-box searches: practitioner (log-uniform lr and weight decay, momentum in [0, 0.99]) "
+         "or the paper's ranges");
+  s.text("space-sharing", &o.space_sharing, {"auto", "per-block", "shared"},
+         "Searches: one value per block of a schedule, one shared value per group, or auto (per-block for schedules)");
   s.text("outer", &o.outer, {"", "sign", "sgd", "adam"}, "Outer optimizer of the gradient-based methods (default: per experiment)");
   s.real("outer-step", &o.outer_step, 0, 1e6, "Outer step size (0: the experiment's default)");
   s.text("online-outer", &o.online_outer, {"sgd", "adam"}, "Online methods: the optimizer of their per-step updates of theta");
   s.real("online-step", &o.online_step, 0, 1e6, "Online methods: its step size (0: outer-step if set, else 0.01)");
   s.real("clip-hessian", &o.clip_hessian, 0, 1e30, "Forward mode: clip the Hessian-matrix product to +-c (0: off)");
   s.reals("cosine-lrs", &o.cosine_lrs, 1e-9, 100, "cosine: initial learning rates to try, one training run each");
+  s.reals("cosine-momenta", &o.cosine_momenta, 0, 0.999, "cosine: momenta to try with each rate (Appendix D: 0 on MNIST)");
+  s.reals("cosine-weight-decays", &o.cosine_weight_decays, 0, 1, "cosine: weight decays to try with each (Appendix D: 0 on MNIST)");
   s.seed("search-seed", &o.search_seed, "Seed of random search and Bayesian optimization");
   s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
   s.flag("markdown", &o.markdown, "Print the table with markdown pipes");

@@ -38,6 +38,10 @@ struct SearchRun {
   int failures = 0;
   std::int64_t inner_steps = 0; ///< charged to the budget
   double seconds = 0;           ///< the whole search, its own work (GP fits, acquisition) included
+  /// Engine work of the whole search in plain-step equivalents (0 when the budget has no
+  /// work_per_step). trials.size() is the count a seconds or work budget produced: Budget::trials
+  /// set to it replays the same trials.
+  double work = 0;
   /// Totals: time, gradient evaluations and optimizer steps of training; peak_bytes: the
   /// search's own buffers (the trial history, the GP's matrices), not the model's.
   Cost cost;
