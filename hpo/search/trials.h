@@ -97,6 +97,9 @@ class TrialRunner {
   void note_bytes(std::size_t bytes);
   /// The finished run; `stop_reason` empty: the budget's (or max_trials') reason.
   SearchRun finish(std::string stop_reason = "");
+  /// Seconds (on the budget clock) and work (plain-step equivalents) used since construction.
+  double seconds_used() const { return meter_.seconds(); }
+  double work_used() const { return meter_.work(); }
   /// The trials the budget (and max_trials) allows, 0 when only wall time limits them.
   std::int64_t planned_trials() const;
 

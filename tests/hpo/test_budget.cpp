@@ -105,6 +105,24 @@ TEST_CASE("budget in seconds (injected clock): a random search given 100x the se
   CHECK(contains(by_work.stop_reason, "work budget"));
 }
 
+TEST_CASE("grid search under a seconds budget (injected clock): the first trial's cost sizes the grid") {
+  const ScopedBudgetClock clock(work_clock());
+  const BilevelProblem p = toy_alpha_problem();
+  RandomSearchOptions one;
+  one.box = {{"alpha", -2, 3}};
+  one.budget.trials = 1;
+  const double per_trial = random_search(p, one).seconds;
+  GridSearchOptions g;
+  g.box = one.box;
+  g.budget.seconds = 9 * per_trial;
+  const SearchRun run = grid_search(p, g);
+  CHECK(run.method == "grid search (9)");
+  REQUIRE(run.trials.size() == 9);
+  CHECK(run.trials.front().values[0] == -2);  // the lower corner first, then the rest of the grid
+  CHECK(run.trials[1].values[0] == doctest::Approx(-2 + 5.0 / 8));
+  CHECK(run.trials.back().values[0] == 3);
+}
+
 TEST_CASE("exactly N trials: what a seconds budget produced, replayed trial for trial") {
   const ScopedBudgetClock clock(work_clock());
   const BilevelProblem p = toy_alpha_problem();
