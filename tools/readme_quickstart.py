@@ -113,12 +113,12 @@ def section(log, folder, seconds):
     out.append("```\n" + first_table + "\n```\n")
     if other:
         (mb, seb, _), (mo, seo, _) = acc[best], acc[other]
-        se = math.sqrt((seb if math.isfinite(seb) else 0) ** 2 + (seo if math.isfinite(seo) else 0) ** 2)
-        diff = 100 * (mb - mo)
-        verdict = (f"a difference of {diff:.1f} points, more than two standard errors of the difference ({100 * se:.1f})"
+        se = 100 * math.sqrt((seb if math.isfinite(seb) else 0) ** 2 + (seo if math.isfinite(seo) else 0) ** 2)
+        diff = 100 * (mb - mo)  # both in points
+        verdict = (f"a difference of {diff:.1f} points, more than two standard errors of the difference ({se:.1f})"
                    if se > 0 and diff > 2 * se else
                    f"a difference of {diff:.1f} points, within two standard errors of the difference "
-                   f"({100 * se:.1f}): not resolved by {n} seeds")
+                   f"({se:.1f}): not resolved by {n} seeds")
         ub, uo = used[best], used[other]
         out.append(
             f"Over the {n} seeds {best} reaches {100 * mb:.1f}% mean test accuracy and {other} {100 * mo:.1f}%: "

@@ -316,14 +316,16 @@ CompareMethod hoag_method(std::string name, HoagOptions options) {
 Comparison compare(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
                    const ComparisonOptions& options) {
   problem.validate();
-  options.budget.validate(problem.horizon);
+  Budget checked = options.budget;  // a work budget's unit is measured below, by the calibration run
+  if (checked.work > 0 && checked.work_per_step <= 0) checked.work_per_step = 1;
+  checked.validate(problem.horizon);
   require(!methods.empty(), "comparison: no methods to compare");
   std::set<std::string> names;
   for (const CompareMethod& m : methods) {
     require(!m.name.empty(), "comparison: a method without a name");
     require(static_cast<bool>(m.run), "comparison: method '" + m.name + "' has nothing to run");
     require(names.insert(m.name).second, "comparison: two methods are called '" + m.name + "'");
-    if (m.validate) m.validate(problem, options.budget);
+    if (m.validate) m.validate(problem, checked);
   }
   Comparison c;
   c.problem = problem.description;

@@ -182,6 +182,20 @@ TEST_CASE("equal seconds (injected clock): every method is charged within one tr
     CHECK(m.evaluations > c.results[0].evaluations);
     CHECK(m.work == doctest::Approx(m.evaluations * per_trial / (0x1.0p-20 * c.work_per_step)).epsilon(1e-9));
   }
+  // Equal work: a work budget in plain-step equivalents for the first method (its unit measured
+  // by the comparison's calibration run), the work it used for the others.
+  ComparisonOptions w;
+  w.budget.work = 6 * p.horizon * 2.5;
+  w.equalise = Equalise::work;
+  const ScopedBudgetClock frozen([] { return 0.0; });  // only the work limits
+  const Comparison by_work = compare(p, {offline_entry("forward mode + sign", "forward", {}, outer), random_search_method("random", r)}, w);
+  CHECK(by_work.results[0].work >= w.budget.work);
+  const MethodResult& rw = by_work.results[1];
+  CHECK(rw.budget.work == by_work.results[0].work);
+  CHECK(rw.work >= rw.budget.work);
+  CHECK(rw.work < rw.budget.work + rw.work / rw.evaluations * (1 + 1e-9));
+  CHECK(contains(by_work.table(), "equal work: the first method ran"));
+
   const std::string table = c.table();
   MESSAGE("\n" << table);
   CHECK(contains(table, "equal seconds: the first method ran 240 inner steps, the others its wall time"));
