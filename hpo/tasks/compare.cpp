@@ -553,26 +553,28 @@ Equalise parse_equalise(const std::string& name) {
 }
 
 std::string Comparison::table(TableFormat format) const {
-  std::ostringstream out;
+  std::ostringstream head;
   switch (equalise) {
-    case Equalise::none: out << "equal budget: " << budget.describe(); break;
-    case Equalise::seconds: out << "equal seconds: the first method ran " << budget.describe() << ", the others its wall time"; break;
-    case Equalise::work: out << "equal work: the first method ran " << budget.describe() << ", the others its work"; break;
+    case Equalise::none: head << "equal budget: " << budget.describe(); break;
+    case Equalise::seconds: head << "equal seconds: the first method ran " << budget.describe() << ", the others its wall time"; break;
+    case Equalise::work: head << "equal work: the first method ran " << budget.describe() << ", the others its work"; break;
   }
-  out << " (T = " << horizon << " inner steps per run";
-  if (work_per_step > 0) out << "; work in plain steps of " << work_steps(work_per_step) << " operations";
-  out << ")\n";
+  head << " (T = " << horizon << " inner steps per run";
+  if (work_per_step > 0) head << "; work in plain steps of " << work_steps(work_per_step) << " operations";
+  head << ")";
+  std::ostringstream out;
+  out << wrap(head.str(), kColumns);
   if (!problem.empty()) out << cut(problem, kColumns) << "\n";
   out << render(cells(*this), format);
   if (equalise != Equalise::none && results.size() > 1) {  // what the first method's use gave the others
     std::set<std::string> given;
     for (std::size_t i = 1; i < results.size(); ++i) given.insert(results[i].budget.describe());
-    out << "budget given to the others: ";
-    if (given.size() == 1) out << *given.begin() << " each\n";
+    std::string line;
+    if (given.size() == 1) line = *given.begin() + " each";
     else
       for (std::size_t i = 1; i < results.size(); ++i)
-        out << (i > 1 ? "; " : "") << cut(results[i].method, 24) << " " << results[i].budget.describe();
-    if (given.size() != 1) out << "\n";
+        line += (i > 1 ? "; " : "") + cut(results[i].method, 24) + " " + results[i].budget.describe();
+    out << wrap("budget given to the others: " + line, kColumns);
   }
   if (!search_space.empty()) out << wrap("search space: " + search_space, kColumns);
   out << "hyperparameters at each method's best validation loss (all of them in results.json):\n";
