@@ -744,7 +744,7 @@ std::string SeededComparison::table(TableFormat format) const {
       const double diff = 100 * (b.mean - a.mean), se = 100 * std::sqrt(a.se * a.se + b.se * b.se);
       const bool resolved = diff > 2 * se;
       out << cut("  " + first.results[m].method + ": " + number(diff, 3) + " points behind (se of the difference " +
-                     number(se, 2) + ")" + (resolved ? "" : ": within the spread, not resolved by " +
+                     number(se, 2) + ")" + (resolved ? ": more than 2 se, resolved" : ": within the spread, not resolved by " +
                                                                std::to_string(runs.size()) + " seeds"),
                  kColumns)
           << "\n";
