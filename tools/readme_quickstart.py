@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,7 +130,9 @@ def section(log, folder, seconds):
             "Build options); that timing is done before any method's clock starts. The run folder `runs/quickstart/` "
             "also holds results.json (every seed), results.csv, the bar chart comparison.svg/.png and index.html. "
             "This section is regenerated from a run by `tools/readme_quickstart.py`.\n")
-    return "\n".join(out)
+    # Prose wrapped at 100 columns like the rest of the README; code blocks as printed.
+    return "\n".join(part if part.startswith("```") or part.startswith("#") else textwrap.fill(part.rstrip("\n"), 100) + "\n"
+                     for part in out)
 
 
 def main():
