@@ -203,7 +203,7 @@ TEST_CASE("equal seconds (injected clock): every method is charged within one tr
   CHECK(contains(c.json(), "\"equalise\": \"seconds\""));
 }
 
-TEST_CASE("seeds: each of 3 paired seeds' rows equals a single-seed run with that seed; mean and sd printed and stored") {
+TEST_CASE("seeds: each of 3 paired seeds' rows equals a single-seed run with that seed, and its mean and sd are printed and stored") {
   register_all_methods();
   // Seed k: the batches and the initialization of the problem, and the search's draws.
   const auto run_one = [](std::uint64_t seed) {
