@@ -89,6 +89,13 @@ hpo::OptionTexts registry_options(const MethodChoice& c, const CompareOptions& o
   return options;
 }
 
+hpo::SearchSpace search_space(const CompareOptions& o) {
+  hpo::SearchSpace s;
+  s.ranges = o.space;
+  s.sharing = o.space_sharing;
+  return s;
+}
+
 hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o, const hpo::Hyperparameters& h) {
   const MethodChoice& c = choice(name);
   hpo::OuterOptions outer;
@@ -104,7 +111,7 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
   hpo::OuterOptions online = outer;
   online.kind = hpo::parse_outer(o.online_outer);
   online.step = {o.online_step > 0 ? o.online_step : o.outer_step > 0 ? o.outer_step : 0.01};
-  if (c.setting == Setting::cosine_baseline) return hpo::cosine_schedule_entry(o.cosine_lrs);
+  if (c.setting == Setting::cosine_baseline) return hpo::cosine_schedule_entry({o.cosine_lrs, o.cosine_momenta, o.cosine_weight_decays});
   const std::string outer_label = std::string(" + ") + hpo::outer_name(outer.kind);
   const hpo::Registry& registry = hpo::Registry::global();
   switch (registry.kind(c.registry)) {
@@ -122,7 +129,7 @@ hpo::CompareMethod make_method(const std::string& name, const CompareOptions& o,
       return hpo::online_entry(c.label, c.registry, online, registry_options(c, o));
     case hpo::MethodKind::search: {
       hpo::SearchOptions common;
-      common.box = hpo::experiment(o.experiment).search_box(h);
+      common.box = hpo::experiment(o.experiment).search_box(h, search_space(o));
       return hpo::search_entry(c.label, c.registry, common, registry_options(c, o));
     }
   }
@@ -151,32 +158,29 @@ nlohmann::json baselines_json(const std::vector<hpo::Baseline>& baselines) {
   return a;
 }
 
-/// results.json and results.csv from the rows so far (every hyperparameter of every row); with
-/// `finished`, also the bar chart (unless plots are off) and index.html.
-void write_compare_files(const hpo::RunStore& store, const hpo::Comparison& c, const nlohmann::json& baselines,
-                         const CompareOptions& o, bool plots, bool finished) {
-  nlohmann::json results = nlohmann::json::parse(c.json());
-  results["finished"] = finished;
-  if (!baselines.empty()) results["baselines"] = baselines;
+/// config.json, results.json and results.csv, derived from the rows the store holds so far.
+void write_compare_files(const hpo::RunStore& store, const nlohmann::json& results, const std::string& csv) {
   const RunFolder folder(store.folder());
   folder.write("config.json", nlohmann::json::parse(store.record().config_json).dump(2) + "\n");
   folder.write("results.json", results.dump(2) + "\n");
-  folder.write("results.csv", c.csv());
-  if (!finished) return;
-  std::vector<std::string> pictures;
-  if (plots && !c.results.empty()) {
-    BarPlot bars{"test accuracy at an equal budget (" + c.budget.describe() + ")", "test accuracy (%)", {}, {}};
-    for (const hpo::MethodResult& r : c.results) {
-      bars.labels.push_back(r.method);
-      bars.values.push_back(std::isnan(r.test.accuracy) ? 0.0 : 100 * r.test.accuracy);
-    }
-    draw(bars, folder.file("comparison"));
-    pictures.push_back("comparison.svg");
-  }
-  folder.write_index("gradhpo compare: " + o.experiment,
-                     {{"Problem", "<p>" + html_escape(c.problem) + "</p>"},
-                      {"Methods", "<pre>" + html_escape(c.table()) + "</pre>"}},
-                     pictures);
+  folder.write("results.csv", csv);
+}
+
+/// results.json of a run in progress: the seeds finished, and the current seed's rows so far.
+nlohmann::json partial_results(const std::vector<hpo::Comparison>& finished, const hpo::Comparison& current) {
+  nlohmann::json results = nlohmann::json::parse(current.json());
+  results["finished"] = false;
+  results["seeds_finished"] = finished.size();
+  return results;
+}
+
+/// The seed-th copy of the options: every seed of the data and of the searches moved by `k`.
+CompareOptions at_seed(const CompareOptions& o, int k) {
+  CompareOptions s = o;
+  s.data.seed = o.data.seed + static_cast<std::uint64_t>(k);
+  s.search_seed = o.search_seed + static_cast<std::uint64_t>(k);
+  return s;
+}
 }
 
 }  // namespace
@@ -187,80 +191,135 @@ bool compare_resume_may_change(const std::string& key, const nlohmann::json&, co
 
 CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& f) {
   set_threads(o.threads);
-  hpo::Experiment e = hpo::make_experiment(o.experiment, o.data);
-  const hpo::BilevelProblem& p = e.task.problem;
-  std::vector<hpo::CompareMethod> methods;
-  for (const std::string& m : o.methods) methods.push_back(make_method(m, o, p.hyper));
-  hpo::ComparisonOptions co;
-  co.budget.inner_steps = o.budget_runs * p.horizon;
-  const auto task = std::make_shared<hpo::ClassificationTask>(e.task);
-  co.evaluate = hpo::scorer(task, e.test);
-  co.evaluate_validation = hpo::scorer(task, e.val);
-  // The table below names the problem; the header only the experiment and its size.
-  std::cout << "gradhpo compare: " << o.experiment << ", " << p.hyper.size() << " hyperparameters, T = " << p.horizon
-            << ", budget " << co.budget.describe() << "\n";
-  hpo::Comparison partial;  // the rows so far, for the files regenerated after each commit
-  partial.problem = p.description;
-  partial.budget = co.budget;
-  partial.horizon = p.horizon;
-  partial.test_name = co.test_name;
-  if (f.store) {
-    for (std::size_t i = 0; i < methods.size(); ++i)
-      if (f.store->has(hpo::method_section(i))) {
-        co.recorded[i] = hpo::decode_method_result(f.store->get(hpo::method_section(i)),
-                                                   f.store->file(hpo::kRunStateFile) + ": " + hpo::method_section(i));
-        partial.results.push_back(co.recorded[i]);
-      }
-    std::size_t trials = 0;  // of methods that had not finished: replayed, not trained again
-    for (std::size_t i = 0; i < methods.size(); ++i) {
-      if (co.recorded.count(i)) continue;
-      for (const std::string& name : f.store->sections(hpo::trial_prefix(i)))
-        co.recorded_trials[i].push_back(
-            hpo::decode_trial(f.store->get(name), f.store->file(hpo::kRunStateFile) + ": " + name));
-      trials += co.recorded_trials[i].size();
-    }
-    if (!co.recorded.empty() || trials > 0)
-      std::cout << "resuming " << f.store->folder() << ": " << co.recorded.size() << " of " << methods.size()
-                << " methods recorded" << (trials > 0 ? ", " + std::to_string(trials) + " recorded trials replayed" : "")
-                << "\n";
-    if (!co.recorded.empty()) write_compare_files(*f.store, partial, {}, o, f.plots, false);  // a resumed folder's files
-    co.on_trial = [&](std::size_t index, std::size_t position, const hpo::JournalEntry& trial) {
-      f.store->commit({{hpo::trial_section(index, position), hpo::encode_trial(trial)}});
-    };
-    co.on_result = [&](std::size_t index, const hpo::MethodResult& row) {
-      f.store->commit({{hpo::method_section(index), hpo::encode_method_result(row)}});
-      partial.results.push_back(row);
-      write_compare_files(*f.store, partial, {}, o, f.plots, false);
-    };
-  }
-  hpo::Comparison c;
-  {
-    LoopProgress progress("compare");
-    c = hpo::compare(p, methods, co);
-  }
-  std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+  const hpo::Equalise equalise = hpo::parse_equalise(o.equalise);
+  search_space(o).validate();
+  require(o.seeds >= 1, "compare: seeds must be >= 1");
+  std::vector<std::uint64_t> seeds;
+  for (int k = 0; k < o.seeds; ++k) seeds.push_back(o.data.seed + static_cast<std::uint64_t>(k));
+  std::optional<hpo::Experiment> first;
   std::vector<hpo::Baseline> baselines;
-  if (o.experiment == "cleaning") {
-    if (f.store && f.store->has("baselines")) {
-      for (const nlohmann::json& b : nlohmann::json::parse(f.store->get("baselines")))
-        baselines.push_back({b["name"].get<std::string>(), b["val_accuracy"].get<double>(), b["test_accuracy"].get<double>(),
-                             b["test_loss"].get<double>(), b["seconds"].get<double>()});
-    } else {
-      baselines = hpo::cleaning_baselines(e);
-      if (f.store) f.store->commit({{"baselines", baselines_json(baselines).dump()}});
+  hpo::ComparisonOptions co;
+  std::vector<hpo::Comparison> finished;  // the seeds done, for the files regenerated after each commit
+  const std::size_t M = o.methods.size();
+  // Store sections are numbered over every seed's methods: seed k's method i is row k·M + i.
+  const hpo::SeededComparison seeded = hpo::compare_seeds(seeds, [&](std::uint64_t seed) {
+    const std::size_t k = static_cast<std::size_t>(seed - o.data.seed);
+    const CompareOptions os = at_seed(o, static_cast<int>(k));
+    hpo::Experiment e = hpo::make_experiment(o.experiment, os.data);
+    const hpo::BilevelProblem& p = e.task.problem;
+    std::vector<hpo::CompareMethod> methods;
+    for (const std::string& m : o.methods) methods.push_back(make_method(m, os, p.hyper));
+    co = hpo::ComparisonOptions{};
+    co.budget.inner_steps = o.budget_runs * p.horizon;
+    co.budget.seconds = o.budget_seconds;
+    co.budget.work = o.budget_work;
+    co.equalise = equalise;
+    co.search_space = hpo::describe_box(hpo::experiment(o.experiment).search_box(p.hyper, search_space(o))) + " (" +
+                      o.space + " ranges, sharing " + o.space_sharing + ")";
+    const auto task = std::make_shared<hpo::ClassificationTask>(e.task);
+    co.evaluate = hpo::scorer(task, e.test);
+    co.evaluate_validation = hpo::scorer(task, e.val);
+    // The table below names the problem; the header only the experiment and its size.
+    std::cout << "gradhpo compare: " << o.experiment << ", seed " << seed << ", " << p.hyper.size()
+              << " hyperparameters, T = " << p.horizon << ", budget " << co.budget.describe()
+              << (equalise == hpo::Equalise::none ? "" : std::string(" for the first method, then equal ") + o.equalise)
+              << "\n";
+    hpo::Comparison partial;  // this seed's rows so far
+    partial.problem = p.description;
+    partial.budget = co.budget;
+    partial.horizon = p.horizon;
+    partial.test_name = co.test_name;
+    if (f.store) {
+      for (std::size_t i = 0; i < M; ++i)
+        if (const std::string name = hpo::method_section(k * M + i); f.store->has(name)) {
+          co.recorded[i] = hpo::decode_method_result(f.store->get(name), f.store->file(hpo::kRunStateFile) + ": " + name);
+          partial.results.push_back(co.recorded[i]);
+        }
+      std::size_t trials = 0;  // of methods that had not finished: replayed, not trained again
+      for (std::size_t i = 0; i < M; ++i) {
+        if (co.recorded.count(i)) continue;
+        for (const std::string& name : f.store->sections(hpo::trial_prefix(k * M + i)))
+          co.recorded_trials[i].push_back(
+              hpo::decode_trial(f.store->get(name), f.store->file(hpo::kRunStateFile) + ": " + name));
+        trials += co.recorded_trials[i].size();
+      }
+      if (!co.recorded.empty() || trials > 0)
+        std::cout << "resuming " << f.store->folder() << ": " << co.recorded.size() << " of " << M
+                  << " methods of seed " << seed << " recorded"
+                  << (trials > 0 ? ", " + std::to_string(trials) + " recorded trials replayed" : "") << "\n";
+      if (!co.recorded.empty()) write_compare_files(*f.store, partial_results(finished, partial), partial.csv());
+      co.on_trial = [&f, k, M](std::size_t index, std::size_t position, const hpo::JournalEntry& trial) {
+        f.store->commit({{hpo::trial_section(k * M + index, position), hpo::encode_trial(trial)}});
+      };
+      co.on_result = [&f, &partial, &finished, k, M](std::size_t index, const hpo::MethodResult& row) {
+        f.store->commit({{hpo::method_section(k * M + index), hpo::encode_method_result(row)}});
+        partial.results.push_back(row);
+        write_compare_files(*f.store, partial_results(finished, partial), partial.csv());
+      };
     }
-    std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
-    for (const hpo::Baseline& b : baselines)
-      std::cout << "  " << b.name << ": validation accuracy " << 100 * b.val_accuracy << "%, test accuracy "
-                << 100 * b.test_accuracy << "% (" << b.seconds << " s)\n";
+    hpo::Comparison c;
+    {
+      LoopProgress progress("compare");
+      c = hpo::compare(p, methods, co);
+    }
+    std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+    if (o.experiment == "cleaning") {
+      std::vector<hpo::Baseline> b;
+      const std::string section = "baselines/" + std::to_string(k);
+      if (f.store && f.store->has(section)) {
+        for (const nlohmann::json& x : nlohmann::json::parse(f.store->get(section)))
+          b.push_back({x["name"].get<std::string>(), x["val_accuracy"].get<double>(), x["test_accuracy"].get<double>(),
+                       x["test_loss"].get<double>(), x["seconds"].get<double>()});
+      } else {
+        b = hpo::cleaning_baselines(e);
+        if (f.store) f.store->commit({{section, baselines_json(b).dump()}});
+      }
+      std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
+      for (const hpo::Baseline& x : b)
+        std::cout << "  " << x.name << ": validation accuracy " << 100 * x.val_accuracy << "%, test accuracy "
+                  << 100 * x.test_accuracy << "% (" << x.seconds << " s)\n";
+      if (!first) baselines = b;
+    }
+    finished.push_back(c);
+    if (!first) first.emplace(std::move(e));
+    return c;
+  });
+  if (seeded.runs.size() > 1)
+    std::cout << "\nover seeds:\n" << seeded.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+  const hpo::Comparison& c = seeded.runs.front();
+  if (!f.store) {
+    if (std::any_of(c.results.begin(), c.results.end(), [](const hpo::MethodResult& r) { return r.hyperparameters.size() > 6; }))
+      std::cout << "(the table shows the first hyperparameters of each method; --out writes every one to results.json)\n";
+    return {std::move(*first), c, seeded};
   }
-  if (f.store) {
-    write_compare_files(*f.store, c, baselines_json(baselines), o, f.plots, true);
-    std::cout << "every hyperparameter of every method: " << f.store->file("results.json") << "\n";
-  } else if (std::any_of(c.results.begin(), c.results.end(), [](const hpo::MethodResult& r) { return r.hyperparameters.size() > 6; })) {
-    std::cout << "(the table shows the first hyperparameters of each method; --out writes every one to results.json)\n";
+  nlohmann::json results = nlohmann::json::parse(c.json());
+  results["finished"] = true;
+  const nlohmann::json over = nlohmann::json::parse(seeded.json());
+  for (const char* key : {"seeds", "summary", "runs"}) results[key] = over[key];
+  if (!baselines.empty()) results["baselines"] = baselines_json(baselines);
+  write_compare_files(*f.store, results, c.csv());
+  const RunFolder folder(f.store->folder());
+  std::vector<std::string> pictures;
+  if (f.plots) {
+    const std::string budget_words = (equalise == hpo::Equalise::none ? "" : "equal " + o.equalise + "; ") + co.budget.describe();
+    BarPlot bars{"test accuracy (" + budget_words +
+                     (seeds.size() > 1 ? "; mean of " + std::to_string(seeds.size()) + " seeds" : "") + ")",
+                 "test accuracy (%)", {}, {}};
+    for (std::size_t m = 0; m < c.results.size(); ++m) {
+      bars.labels.push_back(c.results[m].method);
+      const double mean = seeded.test_accuracy(m).mean;
+      bars.values.push_back(std::isnan(mean) ? 0.0 : 100 * mean);
+    }
+    draw(bars, folder.file("comparison"));
+    pictures.push_back("comparison.svg");
   }
-  return {std::move(e), std::move(c)};
+  std::string tables = c.table();
+  if (seeded.runs.size() > 1) tables += "\nover seeds:\n" + seeded.table();
+  folder.write_index("gradhpo compare: " + o.experiment,
+                     {{"Problem", "<p>" + html_escape(c.problem) + "</p>"}, {"Methods", "<pre>" + html_escape(tables) + "</pre>"}},
+                     pictures);
+  std::cout << "every hyperparameter of every method: " << f.store->file("results.json") << "\n";
+  return {std::move(*first), c, seeded};
 }
 
 OptionSet compare_option_set(CompareOptions& o) {
@@ -284,13 +343,29 @@ OptionSet compare_option_set(CompareOptions& o) {
           "forward-greedy (forward mode in the greedy setting of the outer loop); online-t1t2, darts (its DARTS form), "
           "online-greedy (generalized greedy), hyperdistill, hd (hypergradient descent; on schedule: restarted from random "
           "points) online; hoag, random, grid, bayes; cosine (schedule: the hand-tuned baseline)");
-  s.integer("budget-runs", &o.budget_runs, 1, 1 << 20, "Budget, in training runs of T steps (the same for every method)");
+  s.integer("budget-runs", &o.budget_runs, 1, 1 << 20,
+            "Budget in inner steps, as training runs of T steps (with equalise none: every method's)");
+  s.real("budget-seconds", &o.budget_seconds, 0, 1e9, "Budget in wall seconds on the same threads (0: none)");
+  s.real("budget-work", &o.budget_work, 0, 1e15,
+         "Budget in engine work (GEMM/convolution multiply-adds and elementwise operations), in plain-training-step "
+         "equivalents (0: none)");
+  s.text("equalise", &o.equalise, {"none", "seconds", "work"},
+         "none: every method gets the budget; seconds / work: the first method gets it, the others the wall time / "
+         "work it used (black-box searches run as many trials as fit)");
+  s.integer("seeds", &o.seeds, 1, 1000, "Paired seeds seed, seed+1, ...: every method runs at each; mean, sd and se reported");
+  s.text("space", &o.space, {"practitioner", "paper"},
+         "Search space of the black-box searches: practitioner (log-uniform lr and weight decay, momentum in [0, 0.99]) "
+         "or the paper's ranges");
+  s.text("space-sharing", &o.space_sharing, {"auto", "per-block", "shared"},
+         "Searches: one value per block of a schedule, one shared value per group, or auto (per-block for schedules)");
   s.text("outer", &o.outer, {"", "sign", "sgd", "adam"}, "Outer optimizer of the gradient-based methods (default: per experiment)");
   s.real("outer-step", &o.outer_step, 0, 1e6, "Outer step size (0: the experiment's default)");
   s.text("online-outer", &o.online_outer, {"sgd", "adam"}, "Online methods: the optimizer of their per-step updates of theta");
   s.real("online-step", &o.online_step, 0, 1e6, "Online methods: its step size (0: outer-step if set, else 0.01)");
   s.real("clip-hessian", &o.clip_hessian, 0, 1e30, "Forward mode: clip the Hessian-matrix product to +-c (0: off)");
   s.reals("cosine-lrs", &o.cosine_lrs, 1e-9, 100, "cosine: initial learning rates to try, one training run each");
+  s.reals("cosine-momenta", &o.cosine_momenta, 0, 0.999, "cosine: momenta to try with each rate (Appendix D: 0 on MNIST)");
+  s.reals("cosine-weight-decays", &o.cosine_weight_decays, 0, 1, "cosine: weight decays to try with each (Appendix D: 0 on MNIST)");
   s.seed("search-seed", &o.search_seed, "Seed of random search and Bayesian optimization");
   s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
   s.flag("markdown", &o.markdown, "Print the table with markdown pipes");

@@ -132,34 +132,93 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
   const RunFolder folder(store->folder());
   const CompareOutcome r = run_compare(o, {&*store, where.plots});
 
-  // The paper's numbers beside ours, method by method.
+  // The paper's numbers beside ours, method by method: ours as mean ± sd over the seeds (the
+  // training loss at the first seed only: it retrains under each θ).
   const std::vector<std::string> header = {"method", "paper's name", "metric", "paper", "ours"};
   std::vector<std::vector<std::string>> rows;
   nlohmann::json record = nlohmann::json::array();
   BarPlot bars{"paper vs ours: " + c.name, "", {}, {}};
   std::string bar_metric;
+  struct Ranked {
+    std::string method;
+    double paper, mean, se;
+  };
+  std::vector<Ranked> ranked;  // the first metric's rows, for the ordering line
+  const auto paper_sd = [](const PaperRow& row, const std::string& metric) -> double {
+    for (const auto& [k, v] : row.values)
+      if (k == metric + "_sd") return v;
+    return NAN;
+  };
   for (const PaperRow& row : c.paper) {
     const auto at = std::find(o.methods.begin(), o.methods.end(), row.method);
-    const hpo::MethodResult* m = at == o.methods.end() ? nullptr : &r.comparison.results[static_cast<std::size_t>(at - o.methods.begin())];
+    const std::size_t index = static_cast<std::size_t>(at - o.methods.begin());
+    const hpo::MethodResult* m = at == o.methods.end() ? nullptr : &r.comparison.results[index];
     for (const auto& [metric, paper] : row.values) {
-      const double mine = m ? ours(metric, *m, r.experiment) : NAN;
+      if (metric.ends_with("_sd")) continue;
+      std::vector<double> per_seed;
+      if (m) {
+        if (metric == "train_loss") per_seed.push_back(ours(metric, *m, r.experiment));
+        else
+          for (const hpo::Comparison& run : r.seeded.runs) per_seed.push_back(ours(metric, run.results.at(index), r.experiment));
+      }
+      const hpo::SeedSpread mine = hpo::seed_spread(per_seed);
       const int digits = metric == "test_accuracy" ? 2 : 4;
-      rows.push_back({row.method, row.label, metric_label(metric), fixed(paper, digits), m ? fixed(mine, digits) : "not run"});
+      const double sd = paper_sd(row, metric);
+      std::string ours_text = m ? fixed(mine.mean, digits) : "not run";
+      if (m && mine.n >= 2) ours_text += " ± " + fixed(mine.sd, digits);
+      rows.push_back({row.method, row.label, metric_label(metric), fixed(paper, digits) + (std::isnan(sd) ? "" : " ± " + fixed(sd, digits)),
+                      ours_text});
       record.push_back({{"method", row.method}, {"label", row.label}, {"metric", metric}, {"paper", paper},
-                        {"ours", std::isnan(mine) ? nlohmann::json() : nlohmann::json(mine)}});
+                        {"paper_sd", std::isnan(sd) ? nlohmann::json() : nlohmann::json(sd)},
+                        {"ours", std::isnan(mine.mean) ? nlohmann::json() : nlohmann::json(mine.mean)},
+                        {"ours_sd", std::isnan(mine.sd) ? nlohmann::json() : nlohmann::json(mine.sd)},
+                        {"ours_per_seed", per_seed}});
       if (bar_metric.empty()) bar_metric = metric;
       if (metric == bar_metric && m) {  // the paper's and ours side by side, in two colours with a legend
         if (bars.series.empty()) bars.series = {{"paper", {}}, {"ours", {}}};
         bars.labels.push_back(row.method);
         bars.series[0].values.push_back(paper);
-        bars.series[1].values.push_back(mine);  // NaN: no bar
+        bars.series[1].values.push_back(mine.mean);  // NaN: no bar
+        ranked.push_back({row.method, paper, mine.mean, mine.se});
       }
     }
+  }
+  // Whether the paper's ordering of the methods (by its first metric) holds here.
+  std::string ordering;
+  if (ranked.size() >= 2) {
+    const bool higher_better = bar_metric == "test_accuracy";
+    const auto order = [&](auto key) {
+      std::vector<Ranked> v = ranked;
+      std::stable_sort(v.begin(), v.end(), [&](const Ranked& a, const Ranked& b) {
+        return higher_better ? key(a) > key(b) : key(a) < key(b);
+      });
+      std::string text;
+      for (const Ranked& x : v) text += (text.empty() ? "" : " > ") + x.method;
+      return std::pair{v, text};
+    };
+    const auto [by_paper, paper_text] = order([](const Ranked& x) { return x.paper; });
+    const auto [by_ours, ours_text] = order([](const Ranked& x) { return x.mean; });
+    // Pairs the paper orders one way and we the other, and whether our difference is resolved.
+    std::string flipped;
+    for (std::size_t i = 0; i < by_paper.size(); ++i)
+      for (std::size_t j = i + 1; j < by_paper.size(); ++j) {
+        const Ranked &a = by_paper[i], &b = by_paper[j];  // the paper: a before b
+        const bool same = higher_better ? a.mean >= b.mean : a.mean <= b.mean;
+        if (same || a.paper == b.paper) continue;
+        const double se = std::sqrt((std::isnan(a.se) ? 0 : a.se * a.se) + (std::isnan(b.se) ? 0 : b.se * b.se));
+        const bool resolved = se > 0 && std::abs(a.mean - b.mean) > 2 * se;
+        flipped += (flipped.empty() ? "" : "; ") + b.method + " before " + a.method +
+                   (se > 0 ? (resolved ? " (beyond 2 se)" : " (within the spread)") : " (one seed: no spread)");
+      }
+    ordering = "paper's ordering by " + metric_label(bar_metric) + ": " + paper_text + "\nours (mean over " +
+               std::to_string(r.seeded.runs.size()) + " seeds): " + ours_text + "\n" +
+               (flipped.empty() ? "the paper's ordering holds here\n" : "the paper's ordering does not hold here: " + flipped + "\n");
   }
   std::vector<std::string> pictures = {"comparison.svg"};
   std::string shown = folder.file("comparison.png");
   if (!rows.empty()) {
-    std::cout << "\npaper vs ours (" << c.paper_source << "):\n" << text_table(header, rows);
+    std::cout << "\npaper vs ours (" << c.paper_source << "):\n" << text_table(header, rows) << ordering;
+    for (const auto& [method, text] : c.protocol) std::cout << "protocol, " << method << ": " << text << "\n";
     folder.write("paper_vs_ours.csv", csv_table(header, rows));
     bars.ylabel = metric_label(bar_metric);
     if (where.plots && !bars.labels.empty()) {
@@ -169,8 +228,11 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
   } else {
     std::cout << "\n(no paper numbers for this experiment)\n";
   }
+  nlohmann::json protocol = nlohmann::json::object();
+  for (const auto& [method, text] : c.protocol) protocol[method] = text;
   folder.write_json("reproduce.json", {{"experiment", c.name}, {"title", c.title}, {"paper_source", c.paper_source},
-                                       {"rows", record}});
+                                       {"rows", record}, {"ordering", ordering}, {"protocol", protocol},
+                                       {"seeds", r.seeded.seeds}});
   if (where.plots && (o.experiment == "schedule" || o.experiment == "optimizer")) {
     const LinePlot schedules = schedule_plot(r);
     if (!schedules.series.empty()) {
@@ -183,8 +245,8 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
   if (!overridden.empty()) about += "<p>Overridden here: " + html_escape(overridden) + "</p>";
   if (!c.note.empty()) about += "<p>Note: " + html_escape(c.note) + "</p>";
   std::vector<std::pair<std::string, std::string>> sections = {
-      {"Experiment", about}, {"Methods at an equal budget", "<pre>" + html_escape(r.comparison.table()) + "</pre>"}};
-  if (!rows.empty()) sections.push_back({"Paper vs ours (" + c.paper_source + ")", html_table(header, rows)});
+      {"Experiment", about}, {"Methods at an equal budget", "<pre>" + html_escape(r.comparison.table() + (r.seeded.runs.size() > 1 ? "\nover seeds:\n" + r.seeded.table() : "")) + "</pre>"}};
+  if (!rows.empty()) sections.push_back({"Paper vs ours (" + c.paper_source + ")", html_table(header, rows) + "<pre>" + html_escape(ordering) + "</pre>"});
   folder.write_index("gradhpo reproduce " + c.name, sections, pictures);
   if (where.plots) std::cout << "plot: " << shown << "\n";
   std::cout << "run folder: " << folder.path() << " (index.html, results.json, results.csv, reproduce.json)\n";

@@ -18,7 +18,20 @@ struct CompareOptions {
   std::string experiment = "schedule";
   hpo::ExperimentOptions data;
   std::vector<std::string> methods = {"forward", "random"};
+  // The budget (hpo/search/budget.h): budget_runs training runs of T inner steps per method, or
+  // budget_seconds of wall time, or budget_work plain-step equivalents of engine work, whichever
+  // runs out first (0: that limit off); with equalise "seconds" or "work" only the first method
+  // gets it, the others what the first one used.
   std::int64_t budget_runs = 10;
+  double budget_seconds = 0;
+  double budget_work = 0;
+  std::string equalise = "seconds";
+  // Paired seeds: seed, seed + 1, ... (data split and order, initialization, search draws).
+  int seeds = 1;
+  // The black-box searches' space (hpo::SearchSpace): practitioner or paper ranges; per-block,
+  // shared or auto.
+  std::string space = "practitioner";
+  std::string space_sharing = "auto";
   std::string outer = "";  // default per experiment: sign for schedule, adam otherwise
   double outer_step = 0;   // 0: the experiment's default
   // The online methods (T1-T2, DARTS, generalized greedy, HyperDistill, hypergradient descent) update θ after
@@ -27,6 +40,8 @@ struct CompareOptions {
   double online_step = 0;
   double clip_hessian = 0; // forward mode: clip the Hessian-matrix product to ±c (0: off)
   std::vector<double> cosine_lrs = {0.05, 0.1, 0.2, 0.4, 0.6};  // cosine: Micaelli & Storkey, Appendix D
+  std::vector<double> cosine_momenta = {0.0};        // Appendix D: "no gain from using momentum and weight decay"
+  std::vector<double> cosine_weight_decays = {0.0};  // on MNIST and SVHN
   std::uint64_t search_seed = 0;
   bool markdown = false;
   int threads = 0;
@@ -38,8 +53,9 @@ OptionSet compare_option_set(CompareOptions& o);
 const std::vector<std::string>& method_names();
 
 struct CompareOutcome {
-  hpo::Experiment experiment;
-  hpo::Comparison comparison;
+  hpo::Experiment experiment;   ///< the first seed's
+  hpo::Comparison comparison;   ///< the first seed's
+  hpo::SeededComparison seeded; ///< every seed's
 };
 /// Where a comparison keeps its run: the run store of its folder (null: no folder), checked and
 /// created by the caller before any work, and whether plots are drawn there.
@@ -47,10 +63,12 @@ struct CompareFolder {
   hpo::RunStore* store = nullptr;
   bool plots = true;
 };
-/// Builds the experiment, runs every method at the budget (a progress bar on a terminal), prints
-/// the table. With a store: the rows it already holds are not run again (a resumed run), each
-/// finished row is committed to it ("method/<i>", compare_record.h) and results.json/.csv
-/// regenerated; at the end also comparison.svg/.png and index.html.
+/// For each seed, builds the experiment, runs every method at the budget (a progress bar on a
+/// terminal) and prints its table; with several seeds, then the table over seeds. With a store:
+/// the rows it already holds are not run again (a resumed run), each finished row is committed
+/// to it ("method/<k·M + i>" for seed k's method i, compare_record.h) and results.json/.csv
+/// regenerated; at the end results.json holds the first seed's comparison and "seeds",
+/// "summary" and every seed's under "runs", with comparison.svg/.png and index.html.
 CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& folder);
 /// What --resume may change of a stored comparison: only what cannot alter its rows (threads,
 /// the table's format).

@@ -72,10 +72,10 @@ ReproduceConfig read_reproduce_config(const std::string& file) {
     throw Error("experiment file '" + file + "' is not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(file + ": expected a JSON object, got " + j.dump().substr(0, 80));
-  static const std::vector<std::string> keys = {"title", "scaled", "note", "paper", "options"};
+  static const std::vector<std::string> keys = {"title", "scaled", "note", "paper", "protocol", "options"};
   for (auto it = j.begin(); it != j.end(); ++it)
     if (std::find(keys.begin(), keys.end(), it.key()) == keys.end())
-      throw Error(file + ": unknown key '" + it.key() + "' (known: title, scaled, note, paper, options)");
+      throw Error(file + ": unknown key '" + it.key() + "' (known: title, scaled, note, paper, protocol, options)");
   ReproduceConfig c;
   c.file = file;
   c.name = fs::path(file).stem().string();
@@ -88,6 +88,14 @@ ReproduceConfig read_reproduce_config(const std::string& file) {
   c.options = j.at("options");
   if (c.options.contains("data") && c.options.at("data").is_string())
     c.options["data"] = resolve_data_folder(c.options.at("data").get<std::string>(), file);
+  if (j.contains("protocol")) {  // method -> the paper's search space and protocol for it, cited
+    const nlohmann::json& p = j.at("protocol");
+    if (!p.is_object()) throw Error(file + ": 'protocol' must be an object of method -> text");
+    for (auto it = p.begin(); it != p.end(); ++it) {
+      if (!it.value().is_string()) throw Error(file + ": protocol '" + it.key() + "' must be a text");
+      c.protocol.emplace_back(it.key(), it.value().get<std::string>());
+    }
+  }
   if (j.contains("paper")) {
     const nlohmann::json& p = j.at("paper");
     const std::string where = file + ": paper";
@@ -102,7 +110,8 @@ ReproduceConfig read_reproduce_config(const std::string& file) {
       if (r.method.empty()) throw Error(where + ": a row without 'method': " + row.dump());
       for (auto it = row.begin(); it != row.end(); ++it) {
         if (it.key() == "method" || it.key() == "label") continue;
-        if (std::find(paper_metrics().begin(), paper_metrics().end(), it.key()) == paper_metrics().end()) {
+        const std::string metric = it.key().size() > 3 && it.key().ends_with("_sd") ? it.key().substr(0, it.key().size() - 3) : it.key();
+        if (std::find(paper_metrics().begin(), paper_metrics().end(), metric) == paper_metrics().end()) {
           std::string known;
           for (const std::string& m : paper_metrics()) known += (known.empty() ? "" : ", ") + m;
           throw Error(where + ": row '" + r.method + "' has the unknown metric '" + it.key() + "' (known: " + known + ")");

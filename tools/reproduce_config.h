@@ -4,7 +4,10 @@
 //     "title":   what is reproduced (one line, shown by --list),
 //     "scaled":  what was scaled down for a 2-core machine (or "note": what the run shows),
 //     "paper":   {"source": "...", "rows": [{"method": "forward", "label": "Ours", "test_accuracy": 98.7}, ...]}
-//                (optional; the metrics a row may give are paper_metrics()),
+//                (optional; the metrics a row may give are paper_metrics(), each with an optional
+//                "<metric>_sd": the paper's error bar),
+//     "protocol": {"random": "...", ...}: per baseline, the paper's search space and protocol
+//                (ranges, scale, sharing, seeds) with the sentence that says so (optional),
 //     "options": the comparison's options (tools/compare_command.h), every one overridable by --set
 //   }
 #pragma once
@@ -19,7 +22,7 @@ namespace gradhpo::tools {
 struct PaperRow {
   std::string method;  ///< a key of the comparison's method table
   std::string label;   ///< the paper's name for it
-  std::vector<std::pair<std::string, double>> values;  ///< metric → the paper's number
+  std::vector<std::pair<std::string, double>> values;  ///< metric → the paper's number ("<metric>_sd": its error bar)
 };
 
 struct ReproduceConfig {
@@ -28,6 +31,7 @@ struct ReproduceConfig {
   std::string title, scaled, note;
   std::string paper_source;
   std::vector<PaperRow> paper;
+  std::vector<std::pair<std::string, std::string>> protocol;  ///< method -> the paper's space and protocol
   nlohmann::json options;
 };
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../error.h"
+#include "../work_count.h"
 #include "cpu.h"
 
 #ifdef GRADHPO_HAVE_OPENBLAS
@@ -493,6 +494,7 @@ void GemmTrace::record(const GemmProblem& problem, int team) {
 }
 
 void GemmTrace::note(const GemmProblem& problem, int team, std::int64_t times) {
+  count_multiply_adds(times * problem.m * problem.n * problem.k);  // a direct kernel's products
   GemmTrace* trace = g_trace.load(std::memory_order_relaxed);
   if (!trace) return;
   std::lock_guard<std::mutex> lock(trace->state_->mutex);
@@ -523,6 +525,7 @@ void gemm_strided(std::int64_t m, std::int64_t n, std::int64_t k, const T* A, st
   p.trans_b = trans_b;
   p.is_double = std::is_same_v<T, double>;
   p.threads = gemm_threads();
+  count_multiply_adds(m * n * k);
   if (GemmTrace* trace = g_trace.load(std::memory_order_relaxed)) {
 #ifdef _OPENMP
     trace->record(p, omp_in_parallel() ? omp_get_num_threads() : 1);

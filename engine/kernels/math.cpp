@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../backend.h"
+#include "../work_count.h"
 #include "cpu.h"
 
 namespace gradhpo::kernels {
@@ -55,6 +56,7 @@ void broadcast_loop(const T* a, std::int64_t na, const T* b, std::int64_t nb, T*
 }  // namespace
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  count_elementwise(std::max(a.numel(), b.numel()));
   static const char* names[] = {"add", "sub", "mul", "div"};
   check_pair(names[static_cast<int>(op)], a, b);
   if (const DeviceBackend* dev = offload(names[static_cast<int>(op)], a, b)) return dev->binary(op, a, b);
@@ -67,6 +69,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 void axpy(Tensor& acc, const Tensor& x, double alpha) {
+  count_elementwise(x.numel());
   check_pair("axpy", acc, x);
   GRADHPO_CHECK(x.numel() <= acc.numel(), "axpy: cannot accumulate " + x.shape().str() + " into " +
                                         acc.shape().str());
@@ -80,6 +83,7 @@ void axpy(Tensor& acc, const Tensor& x, double alpha) {
 }
 
 Tensor affine(const Tensor& x, double a, double b) {
+  count_elementwise(x.numel());
   if (const DeviceBackend* dev = offload("affine", x)) return dev->affine(x, a, b);
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), "affine", [&](auto zero) {
@@ -114,6 +118,7 @@ template <class T, class F> void map2_into(const T* x, const T* y, T* d, std::in
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x) {
+  count_elementwise(x.numel());
   if (const DeviceBackend* dev = offload(unary_name(op), x)) return dev->unary(op, x);
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), unary_name(op), [&](auto zero) {
@@ -127,6 +132,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 
 // The formulas are element.h's, in terms of x and y = f(x).
 Tensor unary_derivative(UnaryOp op, const Tensor& x, const Tensor& y, int order) {
+  count_elementwise(x.numel());
   if (const DeviceBackend* dev = offload(unary_name(op), x, y)) return dev->unary_derivative(op, x, y, order);
   Tensor d = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), unary_name(op), [&](auto zero) {
@@ -141,6 +147,7 @@ Tensor unary_derivative(UnaryOp op, const Tensor& x, const Tensor& y, int order)
 }
 
 Tensor relu_backward(const Tensor& g, const Tensor& x) {
+  count_elementwise(g.numel());
   check_pair("relu", g, x);
   GRADHPO_CHECK(x.numel() > 0 && g.numel() % x.numel() == 0,
                 "relu backward: an adjoint of shape " + g.shape().str() + " for an input of shape " + x.shape().str());

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../backend.h"
+#include "../work_count.h"
 #include "optim_element.h"
 
 namespace gradhpo::kernels {
@@ -29,6 +30,7 @@ void check_mask(const char* op, const Tensor& mask, const Tensor& w) {
 }  // namespace
 
 double dot(const Tensor& x, const Tensor& y) {
+  count_elementwise(x.numel());
   check_same("dot", x, y);
   if (const DeviceBackend* dev = offload("dot", x, y)) return dev->dot(x, y);
   return dispatch_float(x.dtype(), "dot", [&](auto zero) {
@@ -102,6 +104,7 @@ void lerp(Tensor& acc, const Tensor& x, double m) {
 }
 
 void sgd_update(Tensor& w, Tensor& v, const Tensor& g, const Tensor& decay_mask, const SgdUpdate& h) {
+  count_elementwise(w.numel());
   check_same("Sgd::step", w, g);
   check_same("Sgd::step", w, v);
   check_mask("Sgd::step", decay_mask, w);
@@ -124,6 +127,7 @@ void sgd_update(Tensor& w, Tensor& v, const Tensor& g, const Tensor& decay_mask,
 }
 
 void adam_update(Tensor& w, Tensor& m, Tensor& v, const Tensor& g, const Tensor& decay_mask, const AdamUpdate& h) {
+  count_elementwise(w.numel());
   check_same("Adam::step", w, g);
   check_same("Adam::step", w, m);
   check_same("Adam::step", w, v);

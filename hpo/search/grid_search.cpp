@@ -33,9 +33,9 @@ namespace {
 /// Values per dimension: given, or the largest equal grid the inner-step budget fits.
 std::vector<int> grid_sizes(const GridSearchOptions& o, std::size_t dims, std::int64_t horizon) {
   if (o.points.empty()) {
-    require(o.budget.inner_steps > 0,
-            "grid search: with a time budget only, give the number of points per dimension (options.points)");
-    const std::int64_t runs = o.budget.inner_steps / horizon;
+    if (o.budget.inner_steps == 0 && o.budget.trials == 0) return {};  // sized by the first trial's cost
+    std::int64_t runs = o.budget.inner_steps > 0 ? o.budget.inner_steps / horizon : o.budget.trials;
+    if (o.budget.trials > 0) runs = std::min(runs, o.budget.trials);
     int k = std::max(1, static_cast<int>(std::floor(std::pow(static_cast<double>(runs), 1.0 / dims) + 1e-9)));
     while (std::pow(static_cast<double>(k), static_cast<double>(dims)) > static_cast<double>(runs) && k > 1) --k;
     return std::vector<int>(dims, k);
@@ -56,15 +56,28 @@ std::string size_label(const std::vector<int>& sizes) {
 
 void GridSearchOptions::validate(const BilevelProblem& problem) const {
   SearchOptions::validate(problem);
-  grid_points(grid_sizes(*this, box.size(), problem.horizon));
+  const std::vector<int> sizes = grid_sizes(*this, box.size(), problem.horizon);
+  if (!sizes.empty()) grid_points(sizes);
 }
 
 SearchRun grid_search(const BilevelProblem& problem, const GridSearchOptions& options) {
   options.validate(problem);
   TrialRunner runner(problem, options, "grid search");
-  const std::vector<int> sizes = grid_sizes(options, runner.box().size(), problem.horizon);
-  const std::vector<std::vector<double>> points = grid_points(sizes);
+  std::vector<int> sizes = grid_sizes(options, runner.box().size(), problem.horizon);
   std::size_t next = 0;
+  if (sizes.empty()) {
+    // A seconds or work budget only: the lower corner (every grid's first point from 2 values per
+    // dimension up) is trained first, and its cost sizes the largest grid that fits: k^D runs.
+    runner.run(std::vector<double>(runner.box().size(), 0.0));
+    next = 1;
+    const double used = options.budget.seconds > 0 ? runner.seconds_used() : runner.work_used();
+    const double limit = options.budget.seconds > 0 ? options.budget.seconds : options.budget.work;
+    const double runs = used > 0 ? limit / used : 1.0;
+    int k = std::max(2, static_cast<int>(std::floor(std::pow(runs, 1.0 / static_cast<double>(runner.box().size())) + 1e-9)));
+    while (k > 2 && std::pow(static_cast<double>(k), static_cast<double>(runner.box().size())) > (1 << 24)) --k;
+    sizes.assign(runner.box().size(), k);
+  }
+  const std::vector<std::vector<double>> points = grid_points(sizes);
   while (next < points.size() && runner.can_run()) runner.run(points[next++]);
   SearchRun run = runner.finish(next == points.size() ? "the grid is done (" + std::to_string(points.size()) + " points)" : "");
   run.method = "grid search (" + size_label(sizes) + ")";

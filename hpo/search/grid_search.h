@@ -4,9 +4,11 @@
 // Micaelli & Storkey (Appendix D) when the box is a few values around common settings.
 //
 // Points are visited in lexicographic order, the last dimension fastest. With no sizes given,
-// the grid is the largest k^D that the inner-step budget fits (floor((B/T)^(1/D)) values per
-// dimension); a time budget, or sizes too large for the budget, cut the grid short, and the
-// stop reason says how many of its points were trained.
+// the grid is the largest k^D that the inner-step (or trial) budget fits (floor((B/T)^(1/D))
+// values per dimension); with a seconds or work budget only, the lower corner is trained first
+// and its cost c sizes the grid (k = floor((B/c)^(1/D)), at least 2); a time budget, or sizes
+// too large for the budget, cut the grid short, and the stop reason says how many of its points
+// were trained.
 #pragma once
 
 #include <vector>
@@ -17,10 +19,10 @@ namespace gradhpo::hpo {
 
 struct GridSearchOptions : SearchOptions {
   /// Values per dimension: one number for every dimension, or one per dimension; empty: from
-  /// the inner-step budget (then one is required).
+  /// the budget.
   std::vector<int> points;
   /// Throws Error naming the field: SearchOptions' checks, a count per dimension that does
-  /// not match the box, a count < 1, no counts with a time budget only.
+  /// not match the box, a count < 1.
   void validate(const BilevelProblem& problem) const;
 };
 

@@ -195,6 +195,7 @@ void TrialRunner::add_cost(const Cost& cost) {
 std::int64_t TrialRunner::planned_trials() const {
   const Budget& b = meter_.budget();
   std::int64_t n = b.inner_steps > 0 ? b.inner_steps / problem_->horizon : 0;
+  if (b.trials > 0) n = n > 0 ? std::min(n, b.trials) : b.trials;
   if (max_trials_ > 0) n = n > 0 ? std::min<std::int64_t>(n, max_trials_) : max_trials_;
   return n;
 }
@@ -212,6 +213,7 @@ SearchRun TrialRunner::finish(std::string stop_reason) {
   run_.stop_reason = std::move(stop_reason);
   run_.inner_steps = meter_.steps_used();
   run_.seconds = meter_.seconds();
+  run_.work = meter_.work();
   return std::move(run_);
 }
 

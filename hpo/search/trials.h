@@ -40,6 +40,10 @@ struct SearchRun {
   int failures = 0;
   std::int64_t inner_steps = 0; ///< charged to the budget
   double seconds = 0;           ///< the whole search, its own work (GP fits, acquisition) included
+  /// Engine work of the whole search in plain-step equivalents (0 when the budget has no
+  /// work_per_step). trials.size() is the count a seconds or work budget produced: Budget::trials
+  /// set to it replays the same trials.
+  double work = 0;
   /// Totals: time, gradient evaluations and optimizer steps of training; peak_bytes: the
   /// search's own buffers (the trial history, the GP's matrices), not the model's.
   Cost cost;
@@ -135,6 +139,9 @@ class TrialRunner {
   void note_bytes(std::size_t bytes);
   /// The finished run; `stop_reason` empty: the budget's (or max_trials') reason.
   SearchRun finish(std::string stop_reason = "");
+  /// Seconds (on the budget clock) and work (plain-step equivalents) used since construction.
+  double seconds_used() const { return meter_.seconds(); }
+  double work_used() const { return meter_.work(); }
   /// The trials the budget (and max_trials) allows, 0 when only wall time limits them.
   std::int64_t planned_trials() const;
 

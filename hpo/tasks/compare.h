@@ -1,7 +1,18 @@
 // The equal-budget comparison: several hyperparameter optimizers on one problem under one
-// budget (inner training steps or wall time, search/budget.h), each charged the same way, with
-// one row per method — best validation loss, test score, wall time, peak memory and the
-// hyperparameters found — rendered as a table (plain text or markdown), CSV or JSON.
+// budget (inner training steps, wall time, engine work or a trial count, search/budget.h), each
+// charged the same way, with one row per method — best validation loss, test score, wall time,
+// work, peak memory and the hyperparameters found — rendered as a table (plain text or
+// markdown, at most 120 columns), CSV or JSON; and the same over several paired seeds with
+// mean, standard deviation and standard error (compare_seeds).
+//
+// Equal compute (Micaelli & Storkey, Appendix B: random search ran "for a comparable GPU time";
+// Li & Talwalkar 2019): with Equalise::seconds (or ::work) the first method runs under the
+// given budget and every other method gets the seconds (the plain-step equivalents of work) it
+// used, so a black-box search runs as many trials as fit in the gradient method's compute.
+// Before any method's clock starts, a calibration run trains once at the initial θ (measuring
+// one plain step's work, and paying the GEMM planner's first-run timing, engine/kernels/gemm.h)
+// and each method's warm_up runs (an offline method: one hypergradient over two steps, so the
+// shapes of its products are planned too).
 //
 // Methods are entries, each constructed from the registry (registry.h) by name and options:
 //   offline         an outer loop (outer.h) over an offline hypergradient method ("forward",
@@ -73,13 +84,20 @@ struct MethodResult {
   std::string hyperparameters_brief;
   Score test;                   ///< at theta, on ComparisonOptions::evaluate's set
   Score validation;             ///< at theta, on ComparisonOptions::evaluate_validation's set
-  int evaluations = 0;          ///< trials, or outer steps
+  /// Units charged: trials, outer steps or online passes (HOAG: iterations). What a seconds or
+  /// work budget produced: replay_budget(r) gives the same run back.
+  int evaluations = 0;
   int failures = 0;             ///< diverged trials, or rejected outer steps
   /// One record per failure (trial.h): a diverged trial, a rejected outer step, an online pass
   /// that diverged or whose θ failed to train from w₀; `method` is the row's name there.
   std::vector<FailedTrial> failed_trials;
   std::int64_t inner_steps = 0; ///< charged to the budget
-  double seconds = 0;           ///< wall time of the method (the retraining for the test score excluded)
+  /// Wall time of the method on the budget clock (search/budget.h), measured by the comparison
+  /// around its run (the retraining for the test score excluded).
+  double seconds = 0;
+  /// Engine work of the method (engine/work_count.h) in plain-training-step equivalents.
+  double work = 0;
+  Budget budget;                ///< the budget this method was given (equalised: the first method's use)
   std::size_t peak_bytes = 0;   ///< peak of the method's own buffers (Cost::peak_bytes)
   Cost cost;                    ///< summed over the run
   std::string stop_reason;
@@ -94,7 +112,13 @@ struct CompareMethod {
   std::string name;
   std::function<MethodResult(const BilevelProblem& problem, const Budget& budget)> run;
   std::function<void(const BilevelProblem& problem, const Budget& budget)> validate;
+  /// Optional: work that is no method's (planning the shapes of its products), run before any
+  /// method's clock starts.
+  std::function<void(const BilevelProblem& problem)> warm_up;
 };
+
+/// The budget that replays a row: exactly r.evaluations units (a resume of a seconds budget).
+Budget replay_budget(const MethodResult& r);
 
 /// Option values by name, as text ({"clip-hessian", "3"}), for a registry entry.
 using OptionTexts = std::map<std::string, std::string>;
@@ -134,8 +158,21 @@ CompareMethod bayesian_method(std::string name, BayesianOptions options);
 /// HOAG (Pedregosa 2016) under the budget (hoag/register.h, hoag_within); options.max_iterations still caps it.
 CompareMethod hoag_method(std::string name, HoagOptions options);
 
+/// How the methods' budgets are made equal (see the file comment).
+enum class Equalise : std::uint8_t {
+  none,     ///< every method gets ComparisonOptions::budget (e.g. equal inner steps, labelled so)
+  seconds,  ///< the first method gets the budget; the others the seconds it used
+  work,     ///< the first method gets the budget; the others the plain-step equivalents of work it used
+};
+const char* equalise_name(Equalise e);
+/// "none", "seconds", "work" (throws Error listing them otherwise).
+Equalise parse_equalise(const std::string& name);
+
 struct ComparisonOptions {
   Budget budget;
+  Equalise equalise = Equalise::none;
+  /// The searches' space, described for the table ("lr[0..9]: log-uniform [1e-4, 1] ..."); optional.
+  std::string search_space;
   Scorer evaluate;              ///< optional: the test columns stay empty without it
   /// Optional: the validation accuracy column (a method minimizes L_val, a loss; its accuracy
   /// on the same set is what papers report beside the test accuracy).
@@ -160,14 +197,19 @@ enum class TableFormat : std::uint8_t { text, markdown };
 
 struct Comparison {
   std::string problem;          ///< BilevelProblem::description
-  Budget budget;
+  Budget budget;                ///< as given (each row holds the budget it ran under)
+  Equalise equalise = Equalise::none;
+  std::string search_space;
+  double work_per_step = 0;     ///< one plain inner step's engine work (the calibration run's)
+  double calibration_seconds = 0;  ///< the calibration run and warm-ups, charged to no method
   std::int64_t horizon = 0;
   std::string test_name;
   std::vector<MethodResult> results;  ///< one per method, in the order given
 
-  /// One row per method: method, runs, failed, inner steps, best L_val, validation accuracy,
-  /// test accuracy and loss,
-  /// wall time, peak memory, hyperparameters found (the first few).
+  /// The budget line, one row per method (method, runs, failed, inner steps, work, wall s, best
+  /// L_val, validation and test accuracy) in at most 120 columns, then the search space, the
+  /// hyperparameters each method found and every failed trial's reason (each line cut at 120
+  /// columns; the files hold them whole).
   std::string table(TableFormat format = TableFormat::text) const;
   /// The same columns, every hyperparameter in its own column (name=value pairs in one cell).
   std::string csv() const;
@@ -177,8 +219,44 @@ struct Comparison {
 };
 
 /// Validates everything first (problem, budget against T, method names unique and non-empty,
-/// each method's own validate), then runs the methods one after another.
+/// each method's own validate), calibrates (see the file comment), then runs the methods one
+/// after another.
 Comparison compare(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
                    const ComparisonOptions& options);
+
+/// Mean, sample standard deviation and standard error (sd / sqrt(n)) of the finite values.
+struct SeedSpread {
+  int n = 0;
+  double mean = std::numeric_limits<double>::quiet_NaN();
+  double sd = std::numeric_limits<double>::quiet_NaN();  ///< NaN for n < 2
+  double se = std::numeric_limits<double>::quiet_NaN();
+};
+SeedSpread seed_spread(const std::vector<double>& values);
+
+/// The same comparison over paired seeds: runs[i] is the comparison at seeds[i], where every
+/// method shares that seed (data order, initialization, search draws: the caller's run_one
+/// builds the problem and the methods from it).
+struct SeededComparison {
+  std::vector<std::uint64_t> seeds;
+  std::vector<Comparison> runs;
+
+  /// Per method (by row): its test accuracy, best L_val, seconds, work and runs over the seeds.
+  SeedSpread test_accuracy(std::size_t method) const;
+  SeedSpread best_val_loss(std::size_t method) const;
+  SeedSpread seconds(std::size_t method) const;
+  SeedSpread work(std::size_t method) const;
+  SeedSpread evaluations(std::size_t method) const;
+  /// One row per method: test accuracy mean ± sd (se), best L_val mean ± sd, mean runs, wall
+  /// s and work; then, for each method against the best by mean test accuracy, its difference
+  /// and whether it is within the spread (smaller than two standard errors of the difference:
+  /// "not resolved by N seeds"). At most 120 columns.
+  std::string table(TableFormat format = TableFormat::text) const;
+  /// {"seeds": [...], "summary": [{"method", "test_accuracy": {mean, sd, se, n}, ...}], "runs": [each seed's json]}.
+  std::string json() const;
+};
+
+/// Runs run_one at each seed (the seeds must be distinct).
+SeededComparison compare_seeds(const std::vector<std::uint64_t>& seeds,
+                               const std::function<Comparison(std::uint64_t seed)>& run_one);
 
 }  // namespace gradhpo::hpo

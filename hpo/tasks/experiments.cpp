@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <sstream>
 
 #include "../inner_run.h"
 #include "../../data/load.h"
@@ -100,30 +101,118 @@ void build_optimizer(Experiment& e, const ExperimentOptions& o, ClassificationOp
   build_logistic(e, o, co, model, std::move(h), opt);
 }
 
+/// One dimension per entry of group `name` (per-block) or one for the whole group (shared).
+void add_group(std::vector<Dimension>& box, const Hyperparameters& h, const std::string& name, double lower,
+               double upper, bool log_scale, bool shared) {
+  const int g = h.find(name);
+  require(g >= 0, "search space: the problem has no group '" + name + "'");
+  if (shared || h.group(g).size() == 1) {
+    box.push_back({h.group(g).size() == 1 ? h.entry_name(h.offset(g)) : name, lower, upper, log_scale});
+    return;
+  }
+  for (std::int64_t j = 0; j < h.group(g).size(); ++j) box.push_back({h.entry_name(h.offset(g) + j), lower, upper, log_scale});
+}
+
+bool shared_or(const SearchSpace& s, bool automatic) {
+  s.validate();
+  return s.sharing == "auto" ? automatic : s.sharing == "shared";
+}
+
 /// The schedule's box: every rate, the momentum and the weight decay.
-std::vector<Dimension> schedule_box(const Hyperparameters& h) {
+std::vector<Dimension> schedule_box(const Hyperparameters& h, const SearchSpace& s) {
+  const bool shared = shared_or(s, false);
   std::vector<Dimension> box;
-  const int lr = h.find(HyperKind::learning_rate);
-  for (std::int64_t j = 0; j < h.group(lr).size(); ++j) box.push_back({h.entry_name(h.offset(lr) + j), 0.0, 1.0, false});
-  box.push_back({"momentum", 0.0, 0.99, false});
-  box.push_back({"weight_decay", 0.0, 4e-3, false});
+  if (s.ranges == "paper") {
+    // Micaelli & Storkey, Appendix B: γ = (0.1, 0.15, 4e-4), 10 outer steps from zero.
+    add_group(box, h, "lr", -1.0, 1.0, false, shared);
+    add_group(box, h, "momentum", -1.5, 1.5, false, shared);
+    add_group(box, h, "weight_decay", -4e-3, 4e-3, false, shared);
+  } else {
+    add_group(box, h, "lr", 1e-4, 1.0, true, shared);
+    add_group(box, h, "momentum", 0.0, 0.99, false, shared);
+    add_group(box, h, "weight_decay", 1e-6, 1e-2, true, shared);
+  }
+  return box;
+}
+
+std::vector<Dimension> optimizer_box(const Hyperparameters& h, const SearchSpace& s) {
+  const bool shared = shared_or(s, false);
+  std::vector<Dimension> box;
+  if (s.ranges == "paper") {  // CS 6787 report, Section 3: "[0.01, 0.03] for gamma and alpha"
+    add_group(box, h, "lr", 0.01, 0.03, false, shared);
+    add_group(box, h, "momentum", 0.01, 0.03, false, shared);
+  } else {  // σ(θ) never reaches 0 or 1
+    add_group(box, h, "lr", 1e-3, 1.0, true, shared);
+    add_group(box, h, "momentum", 0.01, 0.99, false, shared);
+  }
+  return box;
+}
+
+std::vector<Dimension> l2_box(const Hyperparameters& h, const SearchSpace& s) {
+  std::vector<Dimension> box;
+  add_group(box, h, "l2", 1e-6, 1.0, true, shared_or(s, true));  // no paper range: both spaces alike
+  return box;
+}
+
+std::vector<Dimension> cleaning_box(const Hyperparameters& h, const SearchSpace& s) {
+  std::vector<Dimension> box;
+  add_group(box, h, "weights", 0.01, 0.99, false, shared_or(s, true));  // no paper range: both spaces alike
   return box;
 }
 
 }  // namespace
 
+void SearchSpace::validate() const {
+  require(ranges == "practitioner" || ranges == "paper",
+          "search space: ranges must be practitioner or paper, got '" + ranges + "'");
+  require(sharing == "auto" || sharing == "per-block" || sharing == "shared",
+          "search space: sharing must be auto, per-block or shared, got '" + sharing + "'");
+}
+
+std::string describe_box(const std::vector<Dimension>& box) {
+  std::ostringstream out;
+  out.precision(4);
+  for (std::size_t d = 0; d < box.size();) {
+    // Fold "lr[0]" .. "lr[9]" with equal ranges into "lr[0..9]".
+    const Dimension& a = box[d];
+    const auto bracket = a.target.find('[');
+    std::size_t e = d + 1;
+    if (bracket != std::string::npos)
+      while (e < box.size() && box[e].target.compare(0, bracket + 1, a.target, 0, bracket + 1) == 0 &&
+             box[e].lower == a.lower && box[e].upper == a.upper && box[e].log_scale == a.log_scale)
+        ++e;
+    std::string name = a.target;
+    if (e > d + 1) name = a.target.substr(0, bracket) + "[" + a.target.substr(bracket + 1, a.target.size() - bracket - 2) +
+                          ".." + box[e - 1].target.substr(bracket + 1);
+    out << (d ? "; " : "") << name << ": " << (a.log_scale ? "log-uniform [" : "uniform [") << a.lower << ", " << a.upper << "]"
+        << (e > d + 1 ? " (one per entry)" : "");
+    d = e;
+  }
+  return out.str();
+}
+
+namespace {
+
+const char* kScheduleSpace =
+    "Micaelli & Storkey 2021, Appendix B: random search runs over the same space as their method, \"7 learning rates, "
+    "1 momentum and 1 weight decay\"; 10 outer steps of sizes (0.1, 0.15, 4e-4) from zero define \"search ranges "
+    "a in [-1, 1], b in [-1.5, 1.5], and g in [-4e-3, 4e-3]\" (linear, one value per block)";
+const char* kOptimizerSpace =
+    "CS 6787 report, Section 3: random search draws from \"a given range (we selected [0.01, 0.03] for gamma and "
+    "alpha)\"; grid search the same range (the report gives no other)";
+const char* kNoPaperSpace = "the paper runs no black-box search here: the practitioner's space";
+
+}  // namespace
+
 const std::vector<ExperimentSpec>& experiments() {
   static const std::vector<ExperimentSpec> table = {
-      {"l2", "per-entry L2 on logistic regression (Maclaurin et al. 2015, Section 3.2)", build_l2,
-       [](const Hyperparameters&) { return std::vector<Dimension>{{"l2", 1e-6, 1.0, true}}; }},
+      {"l2", "per-entry L2 on logistic regression (Maclaurin et al. 2015, Section 3.2)", build_l2, l2_box, kNoPaperSpace},
       {"cleaning", "data hyper-cleaning, one weight per training example (Franceschi et al. 2017, Section 5.1)",
-       build_cleaning, [](const Hyperparameters&) { return std::vector<Dimension>{{"weights", 0.01, 0.99, false}}; }},
+       build_cleaning, cleaning_box, kNoPaperSpace},
       {"schedule", "a learning-rate schedule, momentum and weight decay from zero (Micaelli & Storkey, Algorithm 1)",
-       build_schedule, schedule_box},
+       build_schedule, schedule_box, kScheduleSpace},
       {"optimizer", "SGD's learning rates and momentum on logistic regression (the CS 6787 report)", build_optimizer,
-       [](const Hyperparameters&) {  // σ(θ) never reaches 0
-         return std::vector<Dimension>{{"lr", 1e-3, 1.0, true}, {"momentum", 0.01, 0.99, false}};
-       }},
+       optimizer_box, kOptimizerSpace},
   };
   return table;
 }

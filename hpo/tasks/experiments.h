@@ -72,6 +72,26 @@ struct Baseline {
 /// corrupted ones included, weight 1) and "oracle" (only the examples whose label was kept).
 std::vector<Baseline> cleaning_baselines(const Experiment& e);
 
+/// Which space a black-box search explores on an experiment.
+struct SearchSpace {
+  /// "practitioner": what a practitioner would search (log-uniform learning rate and weight
+  /// decay, momentum uniform in [0, 0.99], log-uniform L2); "paper": the paper's own space for
+  /// its baselines, as ExperimentSpec::paper_space cites it.
+  std::string ranges = "practitioner";
+  /// "per-block": one value per entry of a group (each block of a schedule); "shared": one value
+  /// for a whole group; "auto": per-block for a schedule's learning rates, shared for groups with
+  /// one entry per weight or example (l2, cleaning), where a per-entry box has thousands of
+  /// dimensions.
+  std::string sharing = "auto";
+  /// Throws Error naming the field for a value not listed above.
+  void validate() const;
+};
+
+/// "lr[0..9]: log-uniform [0.0001, 1] (one per entry); momentum: uniform [0, 0.99]": a box in
+/// one line, consecutive entries of one group with equal ranges folded together (a dimension
+/// named by its group, "lr", is one value shared by the whole group).
+std::string describe_box(const std::vector<Dimension>& box);
+
 /// One named problem: how it turns the loaded, split and standardized sets into a task, and the
 /// box a black-box search explores on it.
 struct ExperimentSpec {
@@ -80,8 +100,10 @@ struct ExperimentSpec {
   /// Fills e.task (and e.corrupted, e.task_options) from e.train/val/test; `task` holds the
   /// batch and initialization seeds.
   std::function<void(Experiment& e, const ExperimentOptions& options, ClassificationOptions task)> build;
-  /// The search box over the problem's hyperparameters (the same ranges as the papers' searches).
-  std::function<std::vector<Dimension>(const Hyperparameters& hyper)> search_box;
+  /// The search box over the problem's hyperparameters in the chosen space.
+  std::function<std::vector<Dimension>(const Hyperparameters& hyper, const SearchSpace& space)> search_box;
+  /// Where the "paper" ranges come from: the paper, and the sentence that states them.
+  std::string paper_space;
 };
 /// The table: l2, cleaning, schedule, optimizer.
 const std::vector<ExperimentSpec>& experiments();

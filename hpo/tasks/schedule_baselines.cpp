@@ -36,39 +36,65 @@ void require_schedule(const BilevelProblem& p, const std::string& method) {
 
 }  // namespace
 
+void CosineGrid::validate() const {
+  const auto check = [](const std::vector<double>& v, const std::string& name) {
+    require(!v.empty(), "cosine: no " + name + " to try");
+    for (double x : v) require(std::isfinite(x), "cosine: a " + name + " value is not finite");
+  };
+  check(initial_lrs, "initial learning rates");
+  check(momenta, "momenta");
+  check(weight_decays, "weight decays");
+}
+
 CompareMethod cosine_schedule_entry(std::vector<double> initial_lrs) {
+  CosineGrid grid;
+  grid.initial_lrs = std::move(initial_lrs);
+  return cosine_schedule_entry(std::move(grid));
+}
+
+CompareMethod cosine_schedule_entry(CosineGrid grid) {
   CompareMethod m;
   m.name = "hand-tuned cosine schedule";
-  m.validate = [initial_lrs](const BilevelProblem& p, const Budget&) {
-    require(!initial_lrs.empty(), "cosine: no initial learning rates to try");
+  m.validate = [grid](const BilevelProblem& p, const Budget&) {
+    grid.validate();
     require_schedule(p, "cosine");
+    for (const auto& [kind, values] : {std::pair{HyperKind::momentum, grid.momenta}, std::pair{HyperKind::weight_decay, grid.weight_decays}})
+      for (double v : values)
+        require(v == 0 || p.hyper.find(kind) >= 0, std::string("cosine: a ") + kind_name(kind) + " of " + std::to_string(v) +
+                                                       " to try, but the problem does not learn one");
   };
-  m.run = [name = m.name, initial_lrs](const BilevelProblem& p, const Budget& budget) {
-    TrialRunner runner(p, budget, static_cast<int>(initial_lrs.size()), name);
-    for (double lr0 : initial_lrs) {
-      if (!runner.can_run()) break;
-      // θ: α₀ (1 + cos(π t / T)) / 2 at the middle step t of each block; momentum and weight decay 0.
-      std::vector<double> theta(static_cast<std::size_t>(p.hyper.size()), 0.0);
-      for (int g = 0; g < static_cast<int>(p.hyper.count()); ++g) {
-        const HyperGroup& group = p.hyper.group(g);
-        for (std::int64_t b = 0; b < group.blocks; ++b)
-          for (std::int64_t k = 0; k < group.width; ++k) {
-            const double mid = (static_cast<double>(b) + 0.5) / static_cast<double>(group.blocks);
-            const double value = group.kind == HyperKind::learning_rate ? lr0 * 0.5 * (1 + std::cos(std::numbers::pi * mid)) : 0.0;
-            theta[static_cast<std::size_t>(p.hyper.offset(g) + b * group.width + k)] = inverse_transform(group.transform, value);
+  m.run = [name = m.name, grid](const BilevelProblem& p, const Budget&) {
+    // A fixed protocol: exactly the grid, whatever budget the others get.
+    Budget exactly;
+    exactly.trials = static_cast<std::int64_t>(grid.size());
+    TrialRunner runner(p, exactly, 0, name);
+    for (double weight_decay : grid.weight_decays)
+      for (double momentum : grid.momenta)
+        for (double lr0 : grid.initial_lrs) {
+          // θ: α₀ (1 + cos(π t / T)) / 2 at the middle step t of each block; momentum and weight decay held.
+          std::vector<double> theta(static_cast<std::size_t>(p.hyper.size()), 0.0);
+          for (int g = 0; g < static_cast<int>(p.hyper.count()); ++g) {
+            const HyperGroup& group = p.hyper.group(g);
+            for (std::int64_t b = 0; b < group.blocks; ++b)
+              for (std::int64_t k = 0; k < group.width; ++k) {
+                const double mid = (static_cast<double>(b) + 0.5) / static_cast<double>(group.blocks);
+                const double value = group.kind == HyperKind::learning_rate ? lr0 * 0.5 * (1 + std::cos(std::numbers::pi * mid))
+                                     : group.kind == HyperKind::momentum    ? momentum
+                                     : group.kind == HyperKind::weight_decay ? weight_decay
+                                                                             : 0.0;
+                theta[static_cast<std::size_t>(p.hyper.offset(g) + b * group.width + k)] = inverse_transform(group.transform, value);
+              }
           }
-      }
-      runner.run_at(Tensor::from(theta, Shape{p.hyper.size()}, DType::f64));
-    }
-    const bool all = runner.trials().size() == initial_lrs.size();
-    return search_result(p, name, runner.finish(all ? "every initial learning rate tried" : ""));
+          runner.run_at(Tensor::from(theta, Shape{p.hyper.size()}, DType::f64));
+        }
+    return search_result(p, name, runner.finish("every combination of the hand-tuned grid tried"));
   };
   return m;
 }
 
 CompareMethod hypergradient_descent_schedule_entry(OuterOptions online, std::uint64_t seed) {
   CompareMethod m;
-  m.name = "hypergradient descent (online, one global rate)";
+  m.name = "hypergradient descent (one global rate)";
   m.validate = [](const BilevelProblem& p, const Budget&) { require_schedule(p, "hypergradient descent"); };
   m.run = [name = m.name, online, seed](const BilevelProblem& p, const Budget& budget) {
     TrialRunner runner(p, budget, 0, name);
