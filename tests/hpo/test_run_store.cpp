@@ -53,15 +53,6 @@ bool killed_at_commit(std::int64_t n, const std::function<void()>& body) {
   return false;
 }
 
-hpo::SolveOptions forward_options(int steps) {
-  hpo::SolveOptions o;
-  o.method = "test-forward";
-  o.method_options = {{"clip-hessian", "3"}};
-  o.outer.kind = hpo::OuterKind::sign;
-  o.outer.step = {0.1, 0.5};
-  o.outer.max_steps = steps;
-  return o;
-}
 
 }  // namespace
 

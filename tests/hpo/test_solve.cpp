@@ -17,15 +17,6 @@ using namespace gradhpo::testing;
 
 namespace {
 
-hpo::SolveOptions forward_options(int steps) {
-  hpo::SolveOptions o;
-  o.method = "test-forward";
-  o.method_options = {{"clip-hessian", "3"}};
-  o.outer.kind = hpo::OuterKind::sign;
-  o.outer.step = {0.1, 0.5};
-  o.outer.max_steps = steps;
-  return o;
-}
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.defined() && b.defined() && a.nbytes() == b.nbytes() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;

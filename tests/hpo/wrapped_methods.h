@@ -10,6 +10,7 @@
 #include <string>
 
 #include <gradhpo/hpo/registry.h>
+#include <gradhpo/hpo/solve.h>
 
 namespace gradhpo::testing {
 
@@ -112,5 +113,16 @@ class TestMethods {
     r.add(std::move(e));
   }
 };
+
+/// hpo::solve over test-forward (clip-hessian 3) with the sign optimizer for `steps` outer steps.
+inline hpo::SolveOptions forward_options(int steps) {
+  hpo::SolveOptions o;
+  o.method = "test-forward";
+  o.method_options = {{"clip-hessian", "3"}};
+  o.outer.kind = hpo::OuterKind::sign;
+  o.outer.step = {0.1, 0.5};
+  o.outer.max_steps = steps;
+  return o;
+}
 
 }  // namespace gradhpo::testing

@@ -10,6 +10,10 @@
 #include <gradhpo/engine/error.h>
 #include <gradhpo/hpo/mpi/communicator.h>
 
+#include "bits.h"
+
+using gradhpo::testing::bits_of;
+
 using gradhpo::mpi::Communicator;
 
 namespace {
@@ -19,12 +23,6 @@ namespace {
 double contribution(int rank, int i) {
   const double pattern[] = {1e16, 1.0, -1e16, 1.0, 0.1, 3e-17};
   return pattern[(rank + i) % 6] * (1 + 0.25 * i);
-}
-
-std::string bits_of(const std::vector<double>& v) {
-  std::string s(v.size() * sizeof(double), '\0');
-  std::memcpy(s.data(), v.data(), s.size());
-  return s;
 }
 
 }  // namespace

@@ -12,19 +12,13 @@
 #include <gradhpo/hpo/shard.h>
 
 #include "../hpo/toy.h"
+#include "bits.h"
 
 using gradhpo::mpi::Communicator;
 using namespace gradhpo;
 using namespace gradhpo::testing;
 
 namespace {
-
-std::string bits_of(const Tensor& t) {
-  const std::vector<double> v = t.to_vector();
-  std::string s(v.size() * sizeof(double), '\0');
-  std::memcpy(s.data(), v.data(), s.size());
-  return s;
-}
 
 /// The toy problem's hypergradient by `method`, on this rank's shard with the sums over `comm`.
 hpo::Hypergradient sharded(const Communicator& comm, ToySpec spec, const std::string& method,

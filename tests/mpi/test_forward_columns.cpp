@@ -12,19 +12,13 @@
 #include <gradhpo/hpo/solve.h>
 
 #include "../hpo/toy.h"
+#include "bits.h"
 
 using gradhpo::mpi::Communicator;
 using namespace gradhpo;
 using namespace gradhpo::testing;
 
 namespace {
-
-std::string bits_of(const Tensor& t) {
-  const std::vector<double> v = t.to_vector();
-  std::string s(v.size() * sizeof(double), '\0');
-  std::memcpy(s.data(), v.data(), s.size());
-  return s;
-}
 
 bool gemm_is_eigen() {
   const char* g = std::getenv("GRADHPO_GEMM");
