@@ -181,7 +181,6 @@ CompareOptions at_seed(const CompareOptions& o, int k) {
   s.search_seed = o.search_seed + static_cast<std::uint64_t>(k);
   return s;
 }
-}
 
 }  // namespace
 
