@@ -183,7 +183,13 @@ std::string encode_method_result(const MethodResult& r) {
               {"peak_bytes", r.peak_bytes},
               {"cost", cost(r.cost)},
               {"stop_reason", r.stop_reason},
-              {"metadata", r.metadata}}
+              {"metadata", r.metadata},
+              {"work", number(r.work)},
+              {"budget", json{{"inner_steps", r.budget.inner_steps},
+                              {"seconds", number(r.budget.seconds)},
+                              {"work", number(r.budget.work)},
+                              {"trials", r.budget.trials},
+                              {"work_per_step", number(r.budget.work_per_step)}}}}
       .dump();
 }
 
@@ -211,6 +217,13 @@ MethodResult decode_method_result(const std::string& text, const std::string& wh
     r.cost = cost_of(j.at("cost"));
     r.stop_reason = j.at("stop_reason").get<std::string>();
     r.metadata = j.at("metadata").get<std::map<std::string, std::string>>();
+    r.work = number_of(j.at("work"));
+    const json& b = j.at("budget");  // what the method was given (equalised: the first method's use)
+    r.budget.inner_steps = b.at("inner_steps").get<std::int64_t>();
+    r.budget.seconds = number_of(b.at("seconds"));
+    r.budget.work = number_of(b.at("work"));
+    r.budget.trials = b.at("trials").get<std::int64_t>();
+    r.budget.work_per_step = number_of(b.at("work_per_step"));
     return r;
   } catch (const json::exception& e) {
     throw Error(where + ": a malformed comparison row: " + e.what());

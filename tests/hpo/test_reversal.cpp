@@ -309,7 +309,7 @@ TEST_CASE("exact reversal with one momentum (streaming buffer) recovers w_0, v_0
                        doctest::Contains("single momentum"), Error);
 }
 
-TEST_CASE("exact reversal picks the streaming buffer for one momentum and says so; the numbers stay store-all's") {
+TEST_CASE("exact reversal picks the streaming buffer for one momentum and says so, and the numbers stay store-all's") {
   ToySpec spec;
   spec.horizon = 200;
   spec.learn_momentum = false;
@@ -374,7 +374,7 @@ TEST_CASE("memory budget: stored passes, recomputed passes and checkpoints give 
   }
 }
 
-TEST_CASE("memory budget with policy=auto: the fastest plan that fits, or the least memory; named in the notes") {
+TEST_CASE("memory budget with policy=auto: the fastest plan that fits, or the least memory, named in the notes") {
   ToySpec spec;
   spec.horizon = 24;
   const hpo::ClassificationTask task = toy_task(spec);

@@ -112,6 +112,6 @@ TEST_CASE("gradhpo methods lists every registered method of each kind with its o
   for (const char* name : {"  reverse: ", "  forward: ", "  ift: ", "  drmad: ", "  t1t2: ", "  greedy: ", "  online-t1t2: ",
                            "  hyperdistill: ", "  hypergradient-descent: ", "  random: ", "  grid: ", "  bayesian: ", "  hoag: "})
     CHECK_MESSAGE(r.output.find(name) != std::string::npos, name);
-  CHECK(r.output.find("--policy <store-all | exact-reversal | checkpoint> (default store-all)") != std::string::npos);
+  CHECK(r.output.find("--policy <store-all | exact-reversal | checkpoint | auto> (default store-all)") != std::string::npos);
   CHECK(r.output.find("--solver <cg | neumann | exact>") != std::string::npos);
 }
