@@ -28,6 +28,10 @@
 #include <gradhpo/hpo/run_store.h>
 #include <gradhpo/hpo/solve.h>
 #include <gradhpo/hpo/tasks/classification.h>
+#ifdef GRADHPO_WITH_MPI
+#include <gradhpo/hpo/mpi/data_parallel.h>
+#include <gradhpo/hpo/mpi/forward_columns.h>
+#endif
 
 #include "commands.h"
 #include "experiments.h"
@@ -35,6 +39,7 @@
 #include "option_set.h"
 #include "plot.h"
 #include "progress.h"
+#include "ranks.h"
 #include "run_folder.h"
 #include "train_run.h"
 
@@ -150,7 +155,7 @@ struct Setup {
   hpo::ClassificationOptions co;
 };
 
-Setup load_setup(const HpoOptions& o) {
+Setup load_setup(const HpoOptions& o, const std::string& distribute) {
   Setup s{load_split_sets(o.dataset, o.data_folder, o.val_fraction, o.seed, o.train_limit), nullptr, 0, {}};
   const Shape input{s.d.train.channels(), s.d.train.height(), s.d.train.width()};
   s.model = nn::make_model(o.model, input, s.d.train.num_classes);
@@ -161,6 +166,10 @@ Setup load_setup(const HpoOptions& o) {
   s.co.batch_seed = data::derive_seed(o.seed, 2);
   s.co.val_subset = o.val_subset;
   s.co.init_seed = data::derive_seed(o.seed, 3);
+  if (distribute == "data") {  // this rank's shard of every batch (hpo/mpi/data_parallel.h)
+    s.co.shard_count = ranks().size;
+    s.co.shard_rank = ranks().rank;
+  }
   std::cout << "gradhpo hpo: " << s.model->describe() << ", " << o.dataset << " " << s.d.train.size() << " train / "
             << s.d.val.size() << " validation / " << s.d.test.size() << " test, T = " << s.T << " steps (" << o.epochs
             << " epochs of batch " << o.batch_size << "), method " << o.method << "\n";
@@ -172,6 +181,10 @@ struct RunArgs {
   std::string out, resume;
   bool overwrite = false;
   bool plots = true;
+  /// Under mpirun: "columns" (forward mode's columns over the ranks) or "data" (every batch
+  /// sharded over them); "none" runs the same whole run on every rank. Not stored: neither
+  /// changes the results beyond rounding (hpo/mpi/), so a resume may change it.
+  std::string distribute = "none";
 };
 
 /// A failed trial as results.json keeps it (its value null when not finite or unknown).
@@ -537,11 +550,34 @@ bool resume_may_change(const std::string& key, const nlohmann::json& stored, con
   return false;
 }
 
+/// --distribute under mpirun: forward mode's columns over the ranks (the registry's
+/// "forward-columns", hpo/mpi/forward_columns.h), or every batch sharded over them (the problem's
+/// derivative sums, hpo/mpi/data_parallel.h; the shards were cut by load_setup). "none": nothing.
+void distribute(const std::string& how, hpo::BilevelProblem& problem, hpo::SolveOptions& so) {
+  if (how == "none") return;
+#ifdef GRADHPO_WITH_MPI
+  require(under_mpi(), "--distribute " + how + " runs under mpirun: mpirun -np N gradhpo hpo --distribute " + how + " ...");
+  const mpi::Communicator comm = mpi::Communicator::world();
+  if (how == "columns") {
+    require(so.method == "forward", "--distribute columns spreads forward mode's columns over the ranks; method '" +
+                                        so.method + "' has none (--distribute data spreads every batch)");
+    mpi::register_distributed_methods(comm);
+    so.method = "forward-columns";
+  } else {
+    mpi::train_data_parallel(problem, comm);
+  }
+#else
+  (void)problem;
+  (void)so;
+  throw Error("--distribute " + how + ": this build of gradhpo has no MPI (install libopenmpi-dev and rebuild; GRADHPO_MPI)");
+#endif
+}
+
 void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given, const RunArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<hpo::RunStore> store;
   bool more_steps = false;
-  if (!a.resume.empty()) {
+  if (!a.resume.empty() && ranks().root()) {
     require(a.out.empty() || a.out == a.resume, "--resume " + a.resume + " continues the run in that folder; --out " +
                                                     a.out + " names another (give one of them)");
     require(!a.overwrite, "--resume and --overwrite exclude each other (continue the run, or replace it)");
@@ -557,20 +593,30 @@ void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given,
     }
   } else {
     opts.validate();
-    if (!a.out.empty())
+    if (!a.out.empty() && ranks().root())
       store = hpo::RunStore::create(a.out, "hpo", opts.to_json().dump(),
                                     a.overwrite ? hpo::FolderUse::overwrite : hpo::FolderUse::fresh);
   }
+  // Every rank runs with rank 0's options and resume state (rank 0 alone reads and writes the folder).
+  if (ranks().size > 1) {
+    opts.load(nlohmann::json::parse(from_root(opts.to_json().dump())), "rank 0's options");
+    more_steps = from_root(more_steps ? "1" : "0") == "1";
+  }
   set_threads(o.threads);
-  const Setup e = load_setup(o);
+  const Setup e = load_setup(o, a.distribute);
+  require(o.method != "cosine" || a.distribute == "none", "--distribute " + a.distribute +
+                                                              ": the cosine baseline's runs are not distributed (--distribute none)");
   if (o.method == "cosine") return run_cosine(o, e, store ? &*store : nullptr, a.plots);
 
-  const hpo::ClassificationTask task = schedule_task(o, e);
+  hpo::ClassificationTask task = schedule_task(o, e);
   const hpo::Hyperparameters& h = task.problem.hyper;
   hpo::SolveOptions so = solve_options(o, e.T);
+  distribute(a.distribute, task.problem, so);
   std::optional<hpo::SolveState> state;
+  const std::string solve_bytes = from_root(store && store->has("solve") ? store->get("solve") : std::string());
+  if (!solve_bytes.empty())
+    state = hpo::solve_state_from_bytes(solve_bytes, (ranks().root() ? a.resume : "rank 0's ") + "/" + hpo::kRunStateFile);
   if (store) {
-    if (store->has("solve")) state = hpo::solve_state_from_bytes(store->get("solve"), store->file(hpo::kRunStateFile));
     if (!a.resume.empty()) write_derived(*store, o, e, h, a.plots);  // a resumed folder's files, from its record
     so.save = [&store, &o, &e, &h, &a](const hpo::SolveState& st) {
       store->commit({{"solve", hpo::solve_state_bytes(st)}, {"final", ""}});  // a row makes the last scores stale
@@ -642,6 +688,10 @@ void add_hpo_command(CLI::App& app) {
   cmd->add_option("--resume", args->resume, "Continue the interrupted run in this folder (its run.state)");
   cmd->add_flag("--overwrite", args->overwrite, "Replace the run the --out folder holds");
   cmd->add_flag("--no-plots", *no_plots, "Write no plots (the results files and index.html still)");
+  cmd->add_option("--distribute", args->distribute,
+                  "Under mpirun: columns (forward mode's hypergradient columns spread over the ranks) or data (every "
+                  "batch sharded over them); only rank 0 writes the run folder")
+      ->check(CLI::IsMember({"none", "columns", "data"}));
   cmd->callback([o, opts, args, config, sets, no_plots, cmd] {
     const std::set<std::string> given = opts->apply_sources(*cmd, *config, *sets);
     args->plots = !*no_plots;

@@ -9,8 +9,10 @@
 #include <gradhpo/hpo/tasks/register_all.h>
 
 #include "commands.h"
+#include "ranks.h"
 
 int main(int argc, char** argv) {
+  gradhpo::tools::start_ranks(&argc, &argv);  // MPI when started by mpirun (tools/ranks.h)
   gradhpo::hpo::register_all_methods();  // every command constructs its methods by name
   CLI::App app{"gradhpo: exact hypergradients on a C++ autodiff engine", "gradhpo"};
   app.require_subcommand(1);
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {
+    // On several ranks the others may wait for this one: end them all, naming this rank.
+    gradhpo::tools::abort_other_ranks(std::string("error: ") + e.what());
     std::cerr << "gradhpo: error: " << e.what() << "\n";
     return 1;
   }

@@ -1,0 +1,83 @@
+// `mpirun -np 2 gradhpo hpo --distribute columns|data`, as a user runs it: only rank 0 prints
+// and writes the run folder, and the run is the single process's — forward mode's columns spread
+// over the ranks bit for bit under GRADHPO_GEMM=eigen (every outer step's θ, hypergradient and
+// L_val in results.json), every batch sharded over the ranks to float32 rounding (the same
+// steps of the sign optimizer). Built only with MPI (GRADHPO_MPIEXEC).
+#include "cli.h"
+
+#include <cmath>
+
+#include "../data/temp_dir.h"
+#include "run_files.h"
+
+#ifdef GRADHPO_MPIEXEC
+
+using gradhpo::testing::read_json;
+using gradhpo::testing::Run;
+using gradhpo::testing::run;
+using gradhpo::testing::TempDir;
+
+namespace {
+
+// LeNet-5 on 256 Fashion-MNIST images: 4 inner steps per run, 2 outer steps.
+const std::string kTiny = "hpo --model lenet5 --train-limit 256 --batch-size 64 --epochs 1 --lr-blocks 2 --threads 1 "
+                          "--outer-steps 2 --no-plots ";
+const std::string kEnv = "GRADHPO_GEMM=eigen OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE";
+const std::string kTwoRanks = kEnv + " " + GRADHPO_MPIEXEC + " --allow-run-as-root --oversubscribe -np 2";
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-300); }
+
+}  // namespace
+
+TEST_CASE("mpirun -np 2 gradhpo hpo --distribute columns: forward mode's columns over the ranks, the one-process run's bits") {
+  TempDir dir;
+  const Run one = run(kTiny + "--out " + dir.path + "/one", kEnv);
+  REQUIRE(one.status == 0);
+  const Run two = run(kTiny + "--distribute columns --out " + dir.path + "/two", kTwoRanks);
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  CHECK(count(two.output, "stopped:") == 1);  // rank 1 prints nothing
+  const nlohmann::json a = read_json(dir.path + "/one/results.json"), b = read_json(dir.path + "/two/results.json");
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i]["theta"] == a[i]["theta"]);
+    CHECK(b[i]["hypergradient"] == a[i]["hypergradient"]);
+    CHECK(b[i]["val_loss"] == a[i]["val_loss"]);
+    CHECK(b[i]["val_accuracy"] == a[i]["val_accuracy"]);
+  }
+  CHECK(read_json(dir.path + "/two/summary.json")["test_accuracy"] == read_json(dir.path + "/one/summary.json")["test_accuracy"]);
+}
+
+TEST_CASE("mpirun -np 2 gradhpo hpo --distribute data: every batch sharded, the one-process run to rounding") {
+  TempDir dir;
+  const Run one = run(kTiny + "--method reverse --out " + dir.path + "/one", kEnv);
+  REQUIRE(one.status == 0);
+  const Run two = run(kTiny + "--method reverse --distribute data --out " + dir.path + "/two", kTwoRanks);
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  const nlohmann::json a = read_json(dir.path + "/one/results.json"), b = read_json(dir.path + "/two/results.json");
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i]["theta"] == a[i]["theta"]);  // the sign optimizer's steps: the same signs
+    CHECK(rel(b[i]["val_loss"].get<double>(), a[i]["val_loss"].get<double>()) < 1e-4);
+  }
+}
+
+TEST_CASE("--distribute outside mpirun, and columns for a method without them, are refused") {
+  TempDir dir;
+  const Run alone = run(kTiny + "--distribute columns");
+  CHECK(alone.status != 0);
+  CHECK(alone.output.find("--distribute columns runs under mpirun") != std::string::npos);
+  const Run reverse = run(kTiny + "--method reverse --distribute columns", kTwoRanks);
+  CHECK(reverse.status != 0);
+  CHECK(reverse.output.find("--distribute columns spreads forward mode's columns over the ranks; method 'reverse'") !=
+        std::string::npos);
+}
+
+#endif  // GRADHPO_MPIEXEC

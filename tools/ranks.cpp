@@ -1,0 +1,77 @@
+#include "ranks.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <streambuf>
+
+#ifdef GRADHPO_WITH_MPI
+#include <gradhpo/hpo/mpi/communicator.h>
+#endif
+
+namespace gradhpo::tools {
+
+namespace {
+
+Ranks current;
+bool started = false;
+
+/// A stream buffer that drops everything (standard output of ranks other than 0).
+class Discard : public std::streambuf {
+ protected:
+  int overflow(int c) override { return c == traits_type::eof() ? 0 : c; }
+  std::streamsize xsputn(const char*, std::streamsize n) override { return n; }
+};
+
+bool launched_by_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE"); }
+
+#ifdef GRADHPO_WITH_MPI
+std::unique_ptr<mpi::Session> session;
+#endif
+
+}  // namespace
+
+Ranks start_ranks(int* argc, char*** argv) {
+#ifdef GRADHPO_WITH_MPI
+  if (launched_by_mpirun()) {
+    session = std::make_unique<mpi::Session>(argc, argv);
+    std::atexit([] { session.reset(); });
+    const mpi::Communicator world = mpi::Communicator::world();
+    current = {world.rank(), world.size()};
+    started = true;
+    if (!current.root()) {
+      static Discard discard;
+      std::cout.rdbuf(&discard);
+    }
+  }
+#else
+  (void)argc;
+  (void)argv;
+#endif
+  return current;
+}
+
+Ranks ranks() { return current; }
+
+bool under_mpi() { return started; }
+
+std::string from_root(const std::string& text) {
+#ifdef GRADHPO_WITH_MPI
+  if (started && current.size > 1) {
+    std::string bytes = text;
+    mpi::Communicator::world().broadcast(bytes);
+    return bytes;
+  }
+#endif
+  return text;
+}
+
+void abort_other_ranks(const std::string& why) {
+#ifdef GRADHPO_WITH_MPI
+  if (started && current.size > 1) mpi::Communicator::world().abort(why);
+#else
+  (void)why;
+#endif
+}
+
+}  // namespace gradhpo::tools
