@@ -19,6 +19,7 @@ struct WorkCount {
   /// One number: a multiply-add and an elementwise operation count the same.
   double total() const { return static_cast<double>(multiply_adds) + static_cast<double>(elementwise); }
   WorkCount operator-(const WorkCount& o) const { return {multiply_adds - o.multiply_adds, elementwise - o.elementwise}; }
+  WorkCount operator+(const WorkCount& o) const { return {multiply_adds + o.multiply_adds, elementwise + o.elementwise}; }
 };
 
 /// The totals since the process started.

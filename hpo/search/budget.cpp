@@ -74,7 +74,9 @@ BudgetMeter::BudgetMeter(Budget budget) : budget_(budget), start_(budget_clock_n
 
 double BudgetMeter::seconds() const { return budget_clock_now() - start_; }
 
-double BudgetMeter::work() const { return work_in_steps(work_count() - work_start_, budget_.work_per_step); }
+double BudgetMeter::work() const {
+  return work_in_steps(work_count() - work_start_ + replayed_, budget_.work_per_step);
+}
 
 bool BudgetMeter::can_start(std::int64_t steps) const {
   if (budget_.trials > 0 && units_ >= budget_.trials) return false;

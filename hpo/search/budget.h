@@ -81,8 +81,11 @@ class BudgetMeter {
   std::int64_t steps_used() const { return steps_used_; }
   std::int64_t units() const { return units_; }
   double seconds() const;
-  /// Engine work since construction, in plain-step equivalents (0 without work_per_step).
+  /// Engine work since construction, in plain-step equivalents (0 without work_per_step), with
+  /// the work of units replayed from a run store (charge_work) as if it had been done here.
   double work() const;
+  /// Work a replayed unit did when it ran (a resumed run does not train it again).
+  void charge_work(const WorkCount& done) { replayed_ = replayed_ + done; }
   const Budget& budget() const { return budget_; }
   /// Why no further unit of `steps` may start: "inner-step budget: 1200 of 1200 used (T = 60)".
   std::string exhausted_reason(std::int64_t steps) const;
@@ -93,6 +96,7 @@ class BudgetMeter {
   std::int64_t units_ = 0;
   double start_ = 0;
   WorkCount work_start_;
+  WorkCount replayed_;
 };
 
 /// Engine work in plain-step equivalents between two counts (0 when work_per_step is not set).

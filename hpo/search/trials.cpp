@@ -122,6 +122,7 @@ const Trial& TrialRunner::record(Trial t, const std::string& where) {
   t.index = static_cast<int>(run_.trials.size());
   t.inner_steps = problem_->horizon;
   std::int64_t steps_run = 0;
+  WorkCount work;  // what training this trial did (replayed: what it did when it ran)
   TrialJournal* journal = current_journal;
   const std::size_t at = journal ? journal->next++ : 0;
   if (journal && at < journal->recorded.size()) {
@@ -132,13 +133,18 @@ const Trial& TrialRunner::record(Trial t, const std::string& where) {
             run_.method + ": trial " + std::to_string(t.index) +
                 " proposes another θ than the run store recorded; the resumed run is not the recorded one");
     steps_run = e.steps_run;
+    work = e.work;
+    meter_.charge_work(e.work);
+    journal->replayed_work = journal->replayed_work + e.work;
     t.val_loss = e.trial.val_loss;
     t.final_train_loss = e.trial.final_train_loss;
     t.failed = e.trial.failed;
     t.failure = e.trial.failure;
     if (t.failed) ++run_.failures;
   } else {
+    const WorkCount before = work_count();
     const Candidate sc = evaluate_candidate(*problem_, t.theta);
+    work = work_count() - before;
     steps_run = sc.steps_run;
     t.val_loss = sc.val_loss;
     t.final_train_loss = sc.final_train_loss;
@@ -151,7 +157,7 @@ const Trial& TrialRunner::record(Trial t, const std::string& where) {
   }
   meter_.charge(t.inner_steps);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (journal && at >= journal->recorded.size() && journal->on_trial) journal->on_trial({t, steps_run});
+  if (journal && at >= journal->recorded.size() && journal->on_trial) journal->on_trial({t, steps_run, work});
   // Training's passes: one L_train gradient and one optimizer step per inner step run.
   run_.cost.gradient_evals += steps_run;
   run_.cost.step_passes += steps_run;

@@ -66,6 +66,7 @@ SearchRun named_failures(SearchRun run, const std::string& name);
 struct JournalEntry {
   Trial trial;
   std::int64_t steps_run = 0;
+  WorkCount work;  ///< the engine work its training did (charged again when it is replayed)
 };
 
 /// The trials of one method as a run store journals them: every trial a TrialRunner records on
@@ -80,6 +81,8 @@ struct TrialJournal {
   /// Trials seen so far, over every runner of the scope (a method may run several in turn):
   /// the position of the next one in `recorded`.
   std::size_t next = 0;
+  /// The work of the trials replayed so far (a method's work includes what its replayed trials did).
+  WorkCount replayed_work;
 };
 
 /// Makes `journal` the journal of the trials run on this thread while it lives (null: none).

@@ -403,7 +403,8 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
       r.failed_trials.push_back(failed_trial(problem.hyper, Tensor(), m.name, -1, e.step(), e.value(), e.what()));
     }
     r.seconds = budget_clock_now() - t0;
-    r.work = work_in_steps(work_count() - w0, given.work_per_step);
+    // Trials replayed from a run store did their work when they ran: it counts here too.
+    r.work = work_in_steps(work_count() - w0 + journal.replayed_work, given.work_per_step);
     r.budget = budget;
     if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
       try {

@@ -131,7 +131,8 @@ std::string encode_trial(const JournalEntry& e) {
               {"failure", failure(t.failure)},
               {"inner_steps", t.inner_steps},
               {"seconds", number(t.seconds)},
-              {"steps_run", e.steps_run}}
+              {"steps_run", e.steps_run},
+              {"work", json{{"multiply_adds", e.work.multiply_adds}, {"elementwise", e.work.elementwise}}}}
       .dump();
 }
 
@@ -154,6 +155,8 @@ JournalEntry decode_trial(const std::string& text, const std::string& where) {
     t.inner_steps = j.at("inner_steps").get<std::int64_t>();
     t.seconds = number_of(j.at("seconds"));
     e.steps_run = j.at("steps_run").get<std::int64_t>();
+    e.work.multiply_adds = j.at("work").at("multiply_adds").get<std::int64_t>();
+    e.work.elementwise = j.at("work").at("elementwise").get<std::int64_t>();
     return e;
   } catch (const json::exception& err) {
     throw Error(where + ": a malformed trial record: " + err.what());
