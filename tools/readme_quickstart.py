@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -29,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_quickstart(binary, folder):
     start = time.monotonic()
-    p = subprocess.run([binary, "reproduce", "quickstart", "--out", folder], cwd=ROOT,
+    p = subprocess.run([binary, "reproduce", "quickstart", "--out", folder, "--overwrite"], cwd=ROOT,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.monotonic() - start
     if p.returncode != 0:
@@ -63,7 +64,7 @@ def seed_tables(log):
     if "over seeds:" in lines:
         i = lines.index("over seeds:") + 1
         while i < len(lines) and not lines[i].startswith("run folder:") and not lines[i].startswith("paper vs ours") \
-                and lines[i].strip():
+                and not lines[i].startswith("every hyperparameter of every method") and lines[i].strip():
             over.append(lines[i])
             i += 1
     return "\n".join(first), "\n".join(over)
@@ -162,6 +163,10 @@ def main():
     picture = re.search(r"^!\[.*$", m.group(0), flags=re.M)
     new = text + ("\n" + picture.group(0) + "\n" if picture else "") + "\n"
     open(a.readme, "w").write(readme[:m.start()] + new + readme[m.end():])
+    # The picture under the section is this run's schedule plot.
+    picture = os.path.join(a.folder, "schedule.png")
+    if os.path.exists(picture):
+        shutil.copyfile(picture, os.path.join(ROOT, "tools", "doc", "quickstart.png"))
     print("readme_quickstart: rewrote the quickstart section of " + a.readme)
 
 
