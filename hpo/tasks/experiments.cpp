@@ -123,10 +123,13 @@ std::vector<Dimension> schedule_box(const Hyperparameters& h, const SearchSpace&
   const bool shared = shared_or(s, false);
   std::vector<Dimension> box;
   if (s.ranges == "paper") {
-    // Micaelli & Storkey, Appendix B: γ = (0.1, 0.15, 4e-4), 10 outer steps from zero.
-    add_group(box, h, "lr", -1.0, 1.0, false, shared);
-    add_group(box, h, "momentum", -1.5, 1.5, false, shared);
-    add_group(box, h, "weight_decay", -4e-3, 4e-3, false, shared);
+    // Micaelli & Storkey, Appendix B: γ = (0.1, 0.15, 4e-4), 10 outer steps from zero reach
+    // α ∈ [-1, 1], β ∈ [-1.5, 1.5], μ ∈ [-4e-3, 4e-3]; their method keeps the values it trains
+    // with in range, so the space is that reach within the valid ranges (hyperparams.h): a
+    // negative rate, momentum or decay, or a momentum of 1 or more, does not train.
+    add_group(box, h, "lr", 0.0, 1.0, false, shared);
+    add_group(box, h, "momentum", 0.0, 0.99, false, shared);
+    add_group(box, h, "weight_decay", 0.0, 4e-3, false, shared);
   } else {
     add_group(box, h, "lr", 1e-4, 1.0, true, shared);
     add_group(box, h, "momentum", 0.0, 0.99, false, shared);
@@ -196,7 +199,8 @@ namespace {
 const char* kScheduleSpace =
     "Micaelli & Storkey 2021, Appendix B: random search runs over the same space as their method, \"7 learning rates, "
     "1 momentum and 1 weight decay\"; 10 outer steps of sizes (0.1, 0.15, 4e-4) from zero define \"search ranges "
-    "a in [-1, 1], b in [-1.5, 1.5], and g in [-4e-3, 4e-3]\" (linear, one value per block)";
+    "a in [-1, 1], b in [-1.5, 1.5], and g in [-4e-3, 4e-3]\" (linear, one value per block), here within the valid "
+    "ranges: lr in [0, 1], momentum in [0, 0.99], weight decay in [0, 4e-3]";
 const char* kOptimizerSpace =
     "CS 6787 report, Section 3: random search draws from \"a given range (we selected [0.01, 0.03] for gamma and "
     "alpha)\"; grid search the same range (the report gives no other)";

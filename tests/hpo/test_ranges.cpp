@@ -20,6 +20,7 @@
 #include <gradhpo/hpo/search/space.h>
 #include <gradhpo/hpo/solve.h>
 #include <gradhpo/hpo/tasks/compare.h>
+#include <gradhpo/hpo/tasks/experiments.h>
 #include <gradhpo/hpo/tasks/register_all.h>
 #include <gradhpo/hpo/tasks/schedule_baselines.h>
 
@@ -459,4 +460,23 @@ TEST_CASE("state: rows keep their clipped entries, and files of versions 1 and 2
     CHECK(old.rows[0].theta == row.theta);
     CHECK(old.stop_reason.empty());
   }
+}
+
+TEST_CASE("the schedule and optimizer experiments' search spaces lie inside the valid ranges, the papers' too") {
+  Hyperparameters h;
+  h.add(Hyperparameters::learning_rate(4, 0.0));
+  h.add(Hyperparameters::momentum(1, 0.0));
+  h.add(Hyperparameters::weight_decay(1, 0.0));
+  for (const char* name : {"schedule", "optimizer"})
+    for (const char* ranges : {"practitioner", "paper"})
+      for (const char* sharing : {"auto", "per-block", "shared"}) {
+        CAPTURE(name);
+        CAPTURE(ranges);
+        CAPTURE(sharing);
+        SearchSpace space;
+        space.ranges = ranges;
+        space.sharing = sharing;
+        const std::vector<Dimension> box = experiment(name).search_box(h, space);
+        CHECK(error_of([&] { Box(h, box); }) == "(no error)");
+      }
 }
