@@ -117,6 +117,24 @@ thread_local TrialJournal* current_journal = nullptr;
 TrialJournalScope::TrialJournalScope(TrialJournal* journal) : previous_(current_journal) { current_journal = journal; }
 TrialJournalScope::~TrialJournalScope() { current_journal = previous_; }
 
+JournalEntry train_proposal(const BilevelProblem& problem, const Proposal& p) {
+  JournalEntry e;
+  e.trial.index = p.index;
+  e.trial.theta = p.theta;
+  e.trial.inner_steps = problem.horizon;
+  const WorkCount before = work_count();
+  const Candidate sc = evaluate_candidate(problem, p.theta);
+  e.work = work_count() - before;
+  e.steps_run = sc.steps_run;
+  e.trial.val_loss = sc.val_loss;
+  e.trial.final_train_loss = sc.final_train_loss;
+  e.trial.failed = sc.failed;
+  if (sc.failed)
+    e.trial.failure = failed_trial(problem.hyper, p.theta, p.method, p.index, sc.failed_step, sc.failed_value,
+                                   sc.message + p.where);
+  return e;
+}
+
 const Trial& TrialRunner::record(Trial t, const std::string& where) {
   const auto start = std::chrono::steady_clock::now();
   t.index = static_cast<int>(run_.trials.size());
@@ -141,23 +159,23 @@ const Trial& TrialRunner::record(Trial t, const std::string& where) {
     t.failed = e.trial.failed;
     t.failure = e.trial.failure;
     if (t.failed) ++run_.failures;
+  } else if (journal && journal->proposals) {
+    // A dry run: proposed, not trained.
+    journal->proposals->push_back({t.theta.clone(), run_.method, t.index, where});
   } else {
-    const WorkCount before = work_count();
-    const Candidate sc = evaluate_candidate(*problem_, t.theta);
-    work = work_count() - before;
-    steps_run = sc.steps_run;
-    t.val_loss = sc.val_loss;
-    t.final_train_loss = sc.final_train_loss;
-    t.failed = sc.failed;
-    if (t.failed) {
-      t.failure = failed_trial(problem_->hyper, t.theta, run_.method, t.index, sc.failed_step, sc.failed_value,
-                               sc.message + where);
-      ++run_.failures;
-    }
+    const JournalEntry e = train_proposal(*problem_, {t.theta, run_.method, t.index, where});
+    steps_run = e.steps_run;
+    work = e.work;
+    t.val_loss = e.trial.val_loss;
+    t.final_train_loss = e.trial.final_train_loss;
+    t.failed = e.trial.failed;
+    t.failure = e.trial.failure;
+    if (t.failed) ++run_.failures;
   }
   meter_.charge(t.inner_steps);
   t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (journal && at >= journal->recorded.size() && journal->on_trial) journal->on_trial({t, steps_run, work});
+  if (journal && at >= journal->recorded.size() && journal->on_trial && !journal->proposals)
+    journal->on_trial({t, steps_run, work});
   // Training's passes: one L_train gradient and one optimizer step per inner step run.
   run_.cost.gradient_evals += steps_run;
   run_.cost.step_passes += steps_run;

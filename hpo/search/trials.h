@@ -69,6 +69,20 @@ struct JournalEntry {
   WorkCount work;  ///< the engine work its training did (charged again when it is replayed)
 };
 
+/// One trial a search proposes, as a dry run records it (TrialJournal::proposals): where it
+/// trains, and what its failure record would name.
+struct Proposal {
+  Tensor theta;         ///< raw θ [N] (float64)
+  std::string method;   ///< the runner's label
+  int index = 0;        ///< the trial's index in its search
+  std::string where;    ///< appended to a failure's reason ("; at lr = 0.3, ...")
+};
+
+/// Trains one proposed trial as TrialRunner does (its scores, its failure record, the inner
+/// steps and engine work its training took): TrialRunner trains its own trials with it, and
+/// hpo/mpi/search.h spreads a search's proposals over ranks with it.
+JournalEntry train_proposal(const BilevelProblem& problem, const Proposal& proposal);
+
 /// The trials of one method as a run store journals them: every trial a TrialRunner records on
 /// this thread is handed to `on_trial` (where the store commits it); on a resume the `recorded`
 /// ones are replayed in order instead of trained — the search proposes the same θ again (its
@@ -83,6 +97,10 @@ struct TrialJournal {
   std::size_t next = 0;
   /// The work of the trials replayed so far (a method's work includes what its replayed trials did).
   WorkCount replayed_work;
+  /// A dry run (hpo/mpi/search.h): the trials past `recorded` are proposed here — θ, label,
+  /// index — and not trained (their scores stay NaN; each is charged its T steps, so the search
+  /// proposes as many as its budget in inner steps or trials allows). Null: trials train.
+  std::vector<Proposal>* proposals = nullptr;
 };
 
 /// Makes `journal` the journal of the trials run on this thread while it lives (null: none).
