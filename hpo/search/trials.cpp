@@ -204,7 +204,7 @@ const Trial& TrialRunner::fail(const Tensor& theta, std::int64_t inner_step, std
   // Journaled too (no training to replay: the same record is made again), so that the journal's
   // entries stay the runner's trials, index for index.
   if (current_journal && current_journal->next++ >= current_journal->recorded.size() && current_journal->on_trial)
-    current_journal->on_trial({t, 0});
+    current_journal->on_trial({t, 0, {}});
   run_.trials.push_back(std::move(t));
   report_progress("trial", static_cast<std::int64_t>(run_.trials.size()), planned_trials());
   return run_.trials.back();

@@ -426,14 +426,6 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
 
 namespace {
 
-std::string bytes(std::size_t b) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(b < 1024 * 1024 ? 1 : 2);
-  if (b < 1024 * 1024) s << static_cast<double>(b) / 1024 << " KB";
-  else s << static_cast<double>(b) / (1024.0 * 1024.0) << " MB";
-  return s.str();
-}
-
 /// printf pads by bytes; names hold multi-byte symbols (×, λ, –): pad by code points.
 std::size_t width(const std::string& s) {
   std::size_t n = 0;

@@ -345,7 +345,7 @@ TEST_CASE("memory budget: stored passes, recomputed passes and checkpoints give 
     REQUIRE(pass > 0);
     const std::size_t base = make_method("reverse")->estimate(p).buffer_bytes;
     // Every pass stored; 10 of 24 stored (a mix); none stored (the budget is store-all's own).
-    for (const std::string budget : {std::string("fastest"), std::to_string(base + 10 * pass + pass / 2), std::to_string(base)}) {
+    for (const std::string& budget : {std::string("fastest"), std::to_string(base + 10 * pass + pass / 2), std::to_string(base)}) {
       const hpo::Hypergradient h = run_method("reverse", p, th, {{"memory-budget", budget}});
       CAPTURE(budget);
       MESSAGE(plan_note(h));
@@ -358,7 +358,7 @@ TEST_CASE("memory budget: stored passes, recomputed passes and checkpoints give 
     const hpo::Hypergradient ckpt = run_method("reverse", p, th, {{"policy", "checkpoint"}});
     CHECK(hpo::same_bits(ckpt.d_theta, store.d_theta));
     const std::size_t ckpt_base = make_method("reverse", {{"policy", "checkpoint"}})->estimate(p).buffer_bytes;
-    for (const std::string budget : {std::string("fastest"), std::to_string(ckpt_base + 2 * pass)}) {
+    for (const std::string& budget : {std::string("fastest"), std::to_string(ckpt_base + 2 * pass)}) {
       const hpo::Hypergradient h = run_method("reverse", p, th, {{"policy", "checkpoint"}, {"memory-budget", budget}});
       MESSAGE(plan_note(h));
       CHECK(hpo::same_bits(h.d_theta, store.d_theta));
