@@ -40,8 +40,9 @@ Ranks start_ranks(int* argc, char*** argv) {
     current = {world.rank(), world.size()};
     started = true;
     if (!current.root()) {
-      static Discard discard;
-      std::cout.rdbuf(&discard);
+      // Never destroyed: std::cout is flushed at exit after function-local statics are gone.
+      static Discard* const discard = new Discard;
+      std::cout.rdbuf(discard);
     }
   }
 #else
