@@ -16,6 +16,7 @@
 
 #include <gradhpo/engine/ops.h>
 #include <gradhpo/engine/work_count.h>
+#include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/tasks/compare.h>
 #include <gradhpo/hpo/tasks/register_all.h>
 
@@ -24,6 +25,7 @@
 using namespace gradhpo;
 using namespace gradhpo::hpo;
 using gradhpo::testing::contains;
+using gradhpo::testing::toy_alpha_problem;
 
 namespace {
 
@@ -31,28 +33,6 @@ namespace {
 /// a double for any count a test reaches).
 BudgetClock work_clock() {
   return [] { return work_count().total() * 0x1.0p-20; };
-}
-
-Var scalar(const Var& v) { return reshape(v, Shape{}); }
-
-/// The toy bilevel problem of test_search.cpp: L_train = (w − α)², L_val = αw − 2α + 1, so that
-/// L_val(w*(α)) = (α − 1)²; every trial does the same arithmetic whatever α is.
-BilevelProblem toy_alpha_problem() {
-  BilevelProblem p;
-  HyperGroup g;
-  g.name = "alpha";
-  g.kind = HyperKind::loss;
-  g.init = {0.0};
-  p.hyper.add(g);
-  p.train_loss = [](const Var& w, const HyperValues& h, std::int64_t) { return sum(square(w - h["alpha"])); };
-  p.val_loss = [](const Var& w, const HyperValues& h) {
-    const Var a = scalar(h["alpha"]);
-    return a * scalar(w) - 2.0 * a + 1.0;
-  };
-  p.optimizer.lr = nn::Schedule::constant(0.25);
-  p.horizon = 40;
-  p.w0 = Tensor::zeros(Shape{1}, DType::f64);
-  return p;
 }
 
 }  // namespace
@@ -281,4 +261,30 @@ TEST_CASE("seed spread: the mean, sample sd and standard error of the finite val
   const SeedSpread one = seed_spread({0.5});
   CHECK(one.mean == 0.5);
   CHECK(std::isnan(one.sd));
+}
+
+TEST_CASE("HOAG under a seconds budget (injected clock): its iterates are scored on the clock, so it stops in time") {
+  const ScopedBudgetClock clock(work_clock());
+  const BilevelProblem p = toy_alpha_problem();
+  HoagOptions o;
+  o.max_iterations = 1000;
+  o.theta_min = -2;
+  o.theta_max = 3;
+  // One scoring (T training steps from w₀) on the injected clock.
+  const double before = budget_clock_now();
+  (void)run_inner(p, p.hyper.initial());
+  const double score = budget_clock_now() - before;
+  ComparisonOptions co;
+  co.budget.seconds = 12 * score;
+  const Comparison c = compare(p, {hoag_method("HOAG", o)}, co);
+  const MethodResult& r = c.results.at(0);
+  MESSAGE(r.evaluations << " iterates in " << r.seconds << " of " << co.budget.seconds << " (one scoring: " << score << ")");
+  REQUIRE(r.evaluations >= 3);
+  REQUIRE(r.evaluations < 1000);
+  // Every iterate was scored before the budget was read: it stops within one iteration (its
+  // passes and its scoring) of the budget. Scoring every iterate after the loop overshot by
+  // all their scorings (evaluations × score).
+  const double per_iterate = r.seconds / r.evaluations;
+  CHECK(r.seconds >= co.budget.seconds);
+  CHECK(r.seconds < co.budget.seconds + 2 * per_iterate);
 }

@@ -21,39 +21,12 @@
 using namespace gradhpo;
 using namespace gradhpo::hpo;
 using gradhpo::testing::contains;
+using gradhpo::testing::scalar;
+using gradhpo::testing::toy_alpha_problem;
+using gradhpo::testing::user_value;
 using gradhpo::testing::error_of;
 
 namespace {
-
-/// A user's own hyperparameter: a plain value the losses read by name.
-HyperGroup user_value(const std::string& name, double init) {
-  HyperGroup g;
-  g.name = name;
-  g.kind = HyperKind::loss;
-  g.init = {init};
-  return g;
-}
-
-Var scalar(const Var& v) { return reshape(v, Shape{}); }
-
-/// The toy bilevel problem: L_train = (w − α)², L_val = αw − 2α + 1. Training drives w
-/// to w*(α) = α, so L_val(w*(α)) = (α − 1)², minimized at α = 1 (hypergradient 2(α − 1)).
-/// SGD with lr 0.25 from w₀ = 0 contracts (w − α) by 1/2 per step: after T = 40 steps w_T = α
-/// to 1e-12.
-BilevelProblem toy_alpha_problem() {
-  BilevelProblem p;
-  p.hyper.add(user_value("alpha", 0.0));
-  p.train_loss = [](const Var& w, const HyperValues& h, std::int64_t) { return sum(square(w - h["alpha"])); };
-  p.val_loss = [](const Var& w, const HyperValues& h) {
-    const Var a = scalar(h["alpha"]);
-    return a * scalar(w) - 2.0 * a + 1.0;
-  };
-  p.optimizer.lr = nn::Schedule::constant(0.25);
-  p.horizon = 40;
-  p.w0 = Tensor::zeros(Shape{1}, DType::f64);
-  p.description = "toy: L_train = (w - alpha)^2, L_val = alpha w - 2 alpha + 1";
-  return p;
-}
 
 /// A problem whose validation loss is f(x, y) of two user values, whatever training does (one
 /// inner step on a dummy weight): black-box search on an analytic function.

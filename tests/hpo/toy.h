@@ -17,6 +17,7 @@
 #include <gradhpo/hpo/tasks/classification.h>
 #include <gradhpo/hpo/inner_run.h>
 #include <gradhpo/hpo/registry.h>
+#include <gradhpo/engine/ops.h>
 #include <gradhpo/nn/loss.h>
 
 namespace gradhpo::testing {
@@ -170,5 +171,36 @@ inline std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+/// A user's own hyperparameter: a plain value the losses read by name.
+inline hpo::HyperGroup user_value(const std::string& name, double init) {
+  hpo::HyperGroup g;
+  g.name = name;
+  g.kind = hpo::HyperKind::loss;
+  g.init = {init};
+  return g;
+}
+
+/// A one-element Var as a scalar.
+inline Var scalar(const Var& v) { return reshape(v, Shape{}); }
+
+/// A toy bilevel problem with a known answer: L_train = (w − α)², L_val = αw − 2α + 1. Training drives w
+/// to w*(α) = α, so L_val(w*(α)) = (α − 1)², minimized at α = 1 (hypergradient 2(α − 1)).
+/// SGD with lr 0.25 from w₀ = 0 contracts (w − α) by 1/2 per step: after T = 40 steps w_T = α
+/// to 1e-12.
+inline hpo::BilevelProblem toy_alpha_problem() {
+  hpo::BilevelProblem p;
+  p.hyper.add(user_value("alpha", 0.0));
+  p.train_loss = [](const Var& w, const hpo::HyperValues& h, std::int64_t) { return sum(square(w - h["alpha"])); };
+  p.val_loss = [](const Var& w, const hpo::HyperValues& h) {
+    const Var a = scalar(h["alpha"]);
+    return a * scalar(w) - 2.0 * a + 1.0;
+  };
+  p.optimizer.lr = nn::Schedule::constant(0.25);
+  p.horizon = 40;
+  p.w0 = Tensor::zeros(Shape{1}, DType::f64);
+  p.description = "toy: L_train = (w - alpha)^2, L_val = alpha w - 2 alpha + 1";
+  return p;
+}
 
 }  // namespace gradhpo::testing
