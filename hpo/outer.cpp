@@ -120,12 +120,29 @@ Tensor start_theta(const BilevelProblem& p, const Tensor& theta0) {
   return theta0.defined() ? theta0.clone().to(DType::f64) : p.hyper.initial(DType::f64);
 }
 
-/// Whether the loop gives up on rejections; if so, the run says why.
-bool give_up(OuterRun& run, const OuterOptions& options, const std::string& last) {
-  if (run.rejections <= options.max_rejections) return false;
-  run.gave_up = true;
-  run.stop_reason = "gave up: " + std::to_string(run.rejections) + " diverged inner runs (more than max-rejections = " +
-                    std::to_string(options.max_rejections) + "), θ is not a learned result; last: " + last;
+/// The loop's own rule that ends it after a step ("" when none): more rejections than
+/// max_rejections (the loop gives up), or, where `sign_rule` applies (the non-greedy loop), the
+/// sign optimizer's stopping rule.
+std::string stop_rule(const OuterRun& run, const OuterOptions& options, const OuterOptimizer& opt, const std::string& last,
+                      bool sign_rule) {
+  if (run.rejections > options.max_rejections)
+    return "gave up: " + std::to_string(run.rejections) + " diverged inner runs (more than max-rejections = " +
+           std::to_string(options.max_rejections) + "), θ is not a learned result; last: " + last;
+  if (sign_rule && opt.converged())
+    return "sign stopping rule: every step size halved " + std::to_string(options.sign_halvings_to_stop) + " times";
+  return "";
+}
+
+/// Ends the run after `row` when the caller or the loop's own rule says so; returns whether it ended.
+bool ends_after(const OuterStep& row, const OuterOptimizer& opt, const OuterCallback& callback, const OuterOptions& options,
+                OuterRun& run) {
+  if (callback && !callback(row, opt)) {
+    run.stop_reason = "stopped by the caller";
+    return true;
+  }
+  if (row.stop_reason.empty()) return false;
+  run.stop_reason = row.stop_reason;
+  run.gave_up = run.rejections > options.max_rejections;
   return true;
 }
 
@@ -194,17 +211,10 @@ OuterRun run_outer(const BilevelProblem& problem, const Method& method, const Ou
     }
     row.next_theta = theta.clone();
     row.rejections = run.rejections;
+    row.stop_reason = stop_rule(run, options, opt, row.message, /*sign_rule=*/true);
     run.steps.push_back(row);
     report_progress("outer", o + 1, options.max_steps);
-    if (callback && !callback(row, opt)) {
-      run.stop_reason = "stopped by the caller";
-      break;
-    }
-    if (give_up(run, options, row.message)) break;
-    if (opt.converged()) {
-      run.stop_reason = "sign stopping rule: every step size halved " + std::to_string(options.sign_halvings_to_stop) + " times";
-      break;
-    }
+    if (ends_after(row, opt, callback, options, run)) break;
   }
   run.theta = theta;
   run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -265,14 +275,11 @@ OuterRun run_greedy(const BilevelProblem& problem, std::int64_t segment_steps, c
       row.next_pass = pass_done ? pass + 1 : pass;
       row.next_first = pass_done ? 0 : first + segment_steps;
       if (!pass_done) row.next_start = seg.start;
+      row.stop_reason = stop_rule(run, options, opt, row.message, /*sign_rule=*/false);
       run.steps.push_back(row);
       run.steps.back().next_start = InnerState();  // only the callback needs it
       report_progress("greedy", std::min<std::int64_t>(update, updates), updates);
-      if (callback && !callback(row, opt)) {
-        run.stop_reason = "stopped by the caller";
-        stop = true;
-      }
-      if (give_up(run, options, row.message)) stop = true;
+      stop = ends_after(row, opt, callback, options, run);
     }
   }
   run.theta = theta;

@@ -108,6 +108,11 @@ struct OuterStep {
   std::vector<std::int64_t> clipped;
   Tensor final_weights;           ///< w_T of this step's inner run (undefined when rejected)
   int rejections = 0;             ///< rejected steps so far, this one included
+  /// The loop's own rule that ends it after this step, whatever the callback returns (too many
+  /// rejections; non-greedy: the sign optimizer's stopping rule), as OuterRun::stop_reason will
+  /// say it; empty while the loop goes on. A checkpoint records it, so a resume of a loop that
+  /// had ended takes no more steps.
+  std::string stop_reason;
   int pass = 0;                   ///< greedy: the pass over the horizon this segment belongs to
   // Greedy: where the loop goes on after this step (what a checkpoint holds besides θ and the
   // optimizer's state): the pass, the next segment's first inner step and the state S it starts

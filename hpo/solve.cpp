@@ -149,14 +149,6 @@ Summary solve(const BilevelProblem& problem, const SolveOptions& o) {
   auto record = [&](const OuterStep& step, const OuterOptimizer& opt) {
     SolveRow row = row_of(step, greedy);
     const bool go = o.on_step ? o.on_step(row, step.final_weights) : true;
-    // The rules of the loop itself that end it after this step besides max_steps, as run_outer
-    // and run_greedy apply them (outer.cpp), so that a resumed state that ended takes no more
-    // steps. (A caller that stops the loop interrupts it: a resume continues.)
-    std::string stop;
-    if (step.rejections > o.outer.max_rejections)
-      stop = "too many diverged inner runs (" + std::to_string(step.rejections) + "); last: " + step.message;
-    else if (!greedy && go && opt.converged())
-      stop = "sign stopping rule: every step size halved " + std::to_string(o.outer.sign_halvings_to_stop) + " times";
     if (!step.rejected) last_good = step.theta;
     s.rows.push_back(std::move(row));
     if (!o.state_file.empty() || o.save) {
@@ -172,7 +164,7 @@ Summary solve(const BilevelProblem& problem, const SolveOptions& o) {
       state.first_inner = step.next_first;
       state.start = step.next_start;
       state.rows = s.rows;
-      state.stop_reason = stop;
+      state.stop_reason = step.stop_reason;  // a resume of a loop that had ended takes no more steps
       if (!o.state_file.empty()) save_state(state, o.state_file);
       if (o.save) o.save(state);
     }
@@ -184,6 +176,7 @@ Summary solve(const BilevelProblem& problem, const SolveOptions& o) {
     run.theta = o.resume->theta;
     run.stop_reason = o.resume->stop_reason;
     run.rejections = o.resume->rejections;
+    run.gave_up = run.rejections > o.outer.max_rejections;
   } else {
     run = greedy ? run_greedy(problem, o.greedy_segment_steps, *method, o.outer, o.theta0, record, at)
                  : run_outer(problem, *method, o.outer, o.theta0, record, at);

@@ -332,6 +332,18 @@ TEST_CASE("an outer loop that keeps getting rejected gives up with a status, nev
     CHECK(contains(f.reason, "diverged"));
     CHECK(f.hyperparameters.at(0).second == 20.0);
   }
+  // Its saved state says the loop ended, and why: a resume takes no more steps and still gave up.
+  SolveState saved;
+  SolveOptions recorded = so;
+  recorded.save = [&saved](const SolveState& st) { saved = st; };
+  (void)solve(task.problem, recorded);
+  CHECK(saved.stop_reason == s.stop_reason);
+  SolveOptions resumed = so;
+  resumed.resume = &saved;
+  const Summary again = solve(task.problem, resumed);
+  CHECK(again.gave_up);
+  CHECK(again.rows.size() == 3);
+  CHECK(again.stop_reason == s.stop_reason);
   // The greedy loop the same.
   so.greedy_segment_steps = 15;
   const Summary g = solve(task.problem, so);
