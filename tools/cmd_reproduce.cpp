@@ -168,7 +168,8 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
       if (m && mine.n >= 2) ours_text += " ± " + fixed(mine.sd, digits);
       rows.push_back({row.method, row.label, metric_label(metric), fixed(paper, digits) + (std::isnan(sd) ? "" : " ± " + fixed(sd, digits)),
                       ours_text});
-      record.push_back({{"method", row.method}, {"label", row.label}, {"metric", metric}, {"paper", paper},
+      record.push_back({{"method", row.method}, {"row", m ? nlohmann::json(m->method) : nlohmann::json()},  // the table's name
+                        {"label", row.label}, {"metric", metric}, {"paper", paper},
                         {"paper_sd", std::isnan(sd) ? nlohmann::json() : nlohmann::json(sd)},
                         {"ours", std::isnan(mine.mean) ? nlohmann::json() : nlohmann::json(mine.mean)},
                         {"ours_sd", std::isnan(mine.sd) ? nlohmann::json() : nlohmann::json(mine.sd)},

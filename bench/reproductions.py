@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""The papers' tables at both budgets, side by side: equal seconds and equal inner steps.
+
+Runs `gradhpo reproduce NAME` twice per table -- once as its config says (equal seconds: every
+method gets the wall time the first one used, Micaelli & Storkey's "comparable GPU time") and
+once with --set equalise=none (equal inner steps, the accounting that favours gradient methods)
+-- and prints one markdown table per reproduction: each method's test accuracy mean +- sd over
+the seeds, the trials or outer steps it ran and the seconds it used under each budget, the
+paper's number, and whether the paper's ordering holds under each budget. What the reproduce
+runs print and write stays in their run folders under --out.
+
+    bench/reproductions.py                               # the tables at their config scale
+    bench/reproductions.py --set train-size=10000 ...    # larger: --set goes to every run
+    bench/reproductions.py --tables ms-table1 --markdown summary.md
+
+Standard library only; needs a built `gradhpo` (build/tools/gradhpo by default).
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+TABLES = ["ms-table1", "cs6787-table1", "franceschi-cleaning", "hippotrainer-poc"]
+BUDGETS = [("equal seconds", []), ("equal inner steps", ["--set", "equalise=none"])]
+
+
+def cpu_name():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        name = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name")), "")
+        flags = next((l for l in out.splitlines() if l.startswith("Flags")), "")
+        return f"{name or platform.processor()}, {os.cpu_count()} cores, AVX-512 {'yes' if 'avx512f' in flags else 'no'}"
+    except OSError:
+        return platform.processor()
+
+
+def run_table(gradhpo, name, budget_args, extra, folder):
+    """Runs one reproduction; returns (results.json, reproduce.json, wall seconds, exit status)."""
+    cmd = [gradhpo, "reproduce", name, "--overwrite", "--no-plots", "--out", folder] + budget_args
+    for s in extra:
+        cmd += ["--set", s]
+    start = time.monotonic()
+    with open(folder + ".log", "w") as log:
+        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    wall = time.monotonic() - start
+    load = lambda f: json.load(open(os.path.join(folder, f))) if os.path.exists(os.path.join(folder, f)) else None
+    return load("results.json"), load("reproduce.json"), wall, status
+
+
+def cell(summary_row):
+    """'90.20 ± 0.14 (10 runs, 3.4 s)' from a results.json summary row."""
+    acc, runs, sec = summary_row["test_accuracy"], summary_row["evaluations"], summary_row["seconds"]
+    sd = f" ± {100 * acc['sd']:.2f}" if acc.get("sd") is not None else ""
+    return f"{100 * acc['mean']:.2f}{sd} ({runs['mean']:.0f} runs, {sec['mean']:.1f} s)"
+
+
+def paper_numbers(reproduce):
+    """The paper's test accuracy by our table's method name ("forward mode + sign" -> 98.7)."""
+    return {row["row"]: row["paper"] for row in (reproduce or {}).get("rows", [])
+            if row.get("metric") == "test_accuracy" and row.get("row") and row.get("paper") is not None}
+
+
+def table_markdown(name, runs):
+    """runs: [(budget label, results, reproduce, wall, status)]."""
+    lines = [f"### {name}", ""]
+    methods = []
+    for _, results, _, _, _ in runs:
+        for row in (results or {}).get("summary", []):
+            if row["method"] not in methods:
+                methods.append(row["method"])
+    header = "| method | " + " | ".join(label for label, *_ in runs) + " | paper |"
+    lines += [header, "|---" * (len(runs) + 2) + "|"]
+    papers = {}
+    for _, _, reproduce, _, _ in runs:
+        papers.update(paper_numbers(reproduce))
+    for m in methods:
+        cells = []
+        for _, results, _, _, _ in runs:
+            rows = {r["method"]: r for r in (results or {}).get("summary", [])}
+            cells.append(cell(rows[m]) if m in rows else "–")
+        paper = papers.get(m)
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {paper if paper is not None else '–'} |")
+    lines.append("")
+    for label, results, reproduce, wall, status in runs:
+        order = (reproduce or {}).get("ordering", "").strip().replace("\n", "; ")
+        budget = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in (results or {}).get("budget", {}).items() if v) or "–"
+        note = f"exit {status}" if status else "ok"
+        lines.append(f"- {label} ({note}, {wall:.0f} s; the first method's budget: {budget}): {order or 'no ordering line'}")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gradhpo", default="build/tools/gradhpo")
+    ap.add_argument("--tables", nargs="+", default=TABLES)
+    ap.add_argument("--set", action="append", default=[], help="KEY=VALUE passed to every run (the scale)")
+    ap.add_argument("--out", default="runs/bench-reproductions")
+    ap.add_argument("--markdown", help="also write the tables to this file")
+    a = ap.parse_args()
+    if not os.access(a.gradhpo, os.X_OK):
+        sys.exit(f"reproductions: no gradhpo program at {a.gradhpo} (build it, or give --gradhpo)")
+    os.makedirs(a.out, exist_ok=True)
+    text = f"CPU: {cpu_name()}; extra settings: {' '.join(a.set) or 'none (config scale)'}\n\n"
+    print(text, end="", flush=True)
+    for name in a.tables:
+        runs = []
+        for label, budget_args in BUDGETS:
+            folder = os.path.join(a.out, f"{name}-{'seconds' if budget_args == [] else 'steps'}")
+            results, reproduce, wall, status = run_table(a.gradhpo, name, budget_args, a.set, folder)
+            runs.append((label, results, reproduce, wall, status))
+        md = table_markdown(name, runs)
+        print(md, flush=True)
+        text += md + "\n"
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
