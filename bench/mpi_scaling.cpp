@@ -6,13 +6,14 @@
 //   build/bench/mpi_scaling --paper [--ranks 64 --columns 100 --batch 1024 --link-gbs 25 --device-tflops 30]
 //                                                                 the communication model at scale
 //
-// Workloads, on one synthetic MLP problem (float32, 64 inputs, 128-128 hidden, 10 classes):
+// Workloads, on one synthetic MLP problem (float32, 64 inputs, 128-128 hidden, 10 classes, batch
+// 256, T = 40), each timed best of 3 (--repeat):
 //   trials          random search, 12 trials of T inner steps (mpi::run_search: rank 0 coordinates,
 //                   ranks 1..N-1 train)
 //   columns         one forward-mode hypergradient with its K = 16 columns over the ranks
 //                   ("forward-columns": lr schedule of 14 blocks, momentum, weight decay)
-//   dp-train        T inner steps of data-parallel training, every batch split over the ranks
-//   dp-hypergrad    one reverse-mode hypergradient (store-all), data-parallel
+//   dp-train        T inner steps of data-parallel training, every batch (1024) split over the ranks
+//   dp-hypergrad    one reverse-mode hypergradient (store-all), data-parallel (batch 1024)
 //
 // Bytes are counted in the MPI calls themselves, through MPI's profiling interface: this
 // program defines MPI_Send, MPI_Recv, MPI_Gather, MPI_Gatherv and MPI_Bcast, counts their
@@ -28,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -92,10 +94,11 @@ namespace {
 using namespace gradhpo;
 
 struct Settings {
-  int repeat = 2;
+  int repeat = 3;
   bool quick = false;
   std::int64_t horizon = 40;     // T: inner steps of a training run
-  std::int64_t batch = 256;      // examples per inner step (split over the ranks in dp-*)
+  std::int64_t batch = 256;      // examples per inner step (trials, columns)
+  std::int64_t dp_batch = 1024;  // examples per inner step of dp-*, split over the ranks
   std::int64_t trials = 12;
   std::int64_t lr_blocks = 14;   // + momentum + weight decay: K = 16 forward-mode columns
 };
@@ -121,7 +124,7 @@ data::Dataset clusters(std::int64_t n, std::uint64_t seed, const std::string& na
   return d;
 }
 
-hpo::ClassificationTask make_task(const Settings& s, int shard_count, int shard_rank) {
+hpo::ClassificationTask make_task(const Settings& s, std::int64_t batch, int shard_count, int shard_rank) {
   nn::MlpOptions mo;
   mo.hidden = {128, 128};
   auto model = std::make_shared<nn::Mlp>(Shape{1, 8, 8}, 10, mo);
@@ -135,7 +138,7 @@ hpo::ClassificationTask make_task(const Settings& s, int shard_count, int shard_
   opt.momentum = 0.9;
   opt.weight_decay = 1e-4;
   hpo::ClassificationOptions co;
-  co.batch_size = s.batch;
+  co.batch_size = batch;
   co.dtype = DType::f32;
   co.shard_count = shard_count;
   co.shard_rank = shard_rank;
@@ -143,24 +146,37 @@ hpo::ClassificationTask make_task(const Settings& s, int shard_count, int shard_
                                        std::move(h), opt, s.horizon, co);
 }
 
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 struct Measured {
   double seconds = 1e30;   // the slowest rank's wall time, best of the repeats
+  double cpu = 1e30;       // CPU seconds summed over the ranks (every thread), best of the repeats
   std::int64_t bytes = 0;  // payload over all ranks, one repeat
 };
 
-/// f() on every rank between barriers, `repeat` times: the best time of the slowest rank, and
+/// f() on every rank between barriers, `repeat` times: the best time of the slowest rank, the
+/// best CPU time summed over the ranks (the work done, which a machine busy with other jobs
+/// changes far less than the wall time; a rank waiting in MPI counts what its polling costs), and
 /// the payload of one run summed over the ranks.
 template <class F> Measured measure(const mpi::Communicator& comm, int repeat, F&& f) {
   Measured m;
   for (int r = 0; r < repeat; ++r) {
     PMPI_Barrier(MPI_COMM_WORLD);
     const std::int64_t bytes0 = g_bytes;
+    const double cpu0 = cpu_seconds();
     const auto t0 = std::chrono::steady_clock::now();
     f();
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double cpu = cpu_seconds() - cpu0, cpu_total = 0;
     std::int64_t bytes = g_bytes - bytes0, total = 0;
     double slowest = 0;
     PMPI_Allreduce(&seconds, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    PMPI_Allreduce(&cpu, &cpu_total, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    m.cpu = std::min(m.cpu, cpu_total);
     PMPI_Allreduce(&bytes, &total, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     m.seconds = std::min(m.seconds, slowest);
     m.bytes = total;
@@ -174,8 +190,8 @@ void report(const mpi::Communicator& comm, const char* workload, const Measured&
             const char* unit, std::int64_t inner_steps, std::int64_t summed = 0) {
   if (!comm.is_root()) return;
   // One line per workload, read by bench/mpi_scaling.sh.
-  std::printf("row %s ranks=%d seconds=%.6f bytes=%lld units=%lld unit=%s inner_steps=%lld summed=%lld\n", workload,
-              comm.size(), m.seconds, static_cast<long long>(m.bytes), static_cast<long long>(units), unit,
+  std::printf("row %s ranks=%d seconds=%.6f cpu=%.6f bytes=%lld units=%lld unit=%s inner_steps=%lld summed=%lld\n", workload,
+              comm.size(), m.seconds, m.cpu, static_cast<long long>(m.bytes), static_cast<long long>(units), unit,
               static_cast<long long>(inner_steps), static_cast<long long>(summed));
   std::fflush(stdout);
 }
@@ -184,13 +200,13 @@ int run_measured(const Settings& s) {
   const mpi::Communicator comm = mpi::Communicator::world();
   hpo::register_builtin_methods();
   mpi::register_distributed_methods(comm);
-  const hpo::ClassificationTask whole = make_task(s, 1, 0);
+  const hpo::ClassificationTask whole = make_task(s, s.batch, 1, 0);
   const Tensor theta = whole.problem.hyper.initial();
   if (comm.is_root())
-    std::printf("setup %s, %lld hyperparameters, T = %lld, batch %lld, %lld trials, float32\n",
+    std::printf("setup %s, %lld hyperparameters, T = %lld, batch %lld (data-parallel: %lld, split over the "
+                "ranks), float32\n",
                 whole.model->describe().c_str(), static_cast<long long>(theta.numel()),
-                static_cast<long long>(s.horizon), static_cast<long long>(s.batch),
-                static_cast<long long>(s.trials));
+                static_cast<long long>(s.horizon), static_cast<long long>(s.batch), static_cast<long long>(s.dp_batch));
 
   // Trials: random search over the learning rate and the momentum.
   {
@@ -210,7 +226,7 @@ int run_measured(const Settings& s) {
     report(comm, "columns", m, 1, "hypergradient", s.horizon);
   }
   // Data-parallel: this rank's shard of every batch, the sums over the ranks.
-  hpo::ClassificationTask shard = make_task(s, comm.size(), comm.rank());
+  hpo::ClassificationTask shard = make_task(s, s.dp_batch, comm.size(), comm.rank());
   mpi::train_data_parallel(shard.problem, comm);
   // The values summed over the ranks, counted where Unroll hands them over (any rank count).
   std::int64_t summed = 0;
@@ -330,6 +346,7 @@ int main(int argc, char** argv) {
     s.horizon = 14;
     s.trials = 4;
     s.repeat = 1;
+    s.dp_batch = 256;
   }
   mpi::Session session(&argc, &argv);
   try {
