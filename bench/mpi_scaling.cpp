@@ -2,7 +2,8 @@
 // paper. A plain program (no Google Benchmark), one rank count per start; bench/mpi_scaling.sh
 // starts it under mpirun at 1, 2 and 4 ranks and prints the table with the efficiencies.
 //
-//   mpirun -np N build/bench/mpi_scaling [--repeat R] [--quick]   one line per workload (rank 0)
+//   mpirun -np N build/bench/mpi_scaling [--repeat R] [--quick] [--dp-forward]
+//                                                                 one line per workload (rank 0)
 //   build/bench/mpi_scaling --paper [--ranks 64 --columns 100 --batch 1024 --link-gbs 25 --device-tflops 30]
 //                                                                 the communication model at scale
 //
@@ -14,6 +15,9 @@
 //                   ("forward-columns": lr schedule of 14 blocks, momentum, weight decay)
 //   dp-train        T inner steps of data-parallel training, every batch (1024) split over the ranks
 //   dp-hypergrad    one reverse-mode hypergradient (store-all), data-parallel (batch 1024)
+//   dp-forward      (--dp-forward) one forward-mode hypergradient, data-parallel: its sums carry
+//                   the K tangents (H·Z and ∂_θ∇_w L in one [K, P] block), (K+1)P + 1 values
+//                   a step after the first (Z_0 = 0: a plain gradient) (slow: not by default)
 //
 // Bytes are counted in the MPI calls themselves, through MPI's profiling interface: this
 // program defines MPI_Send, MPI_Recv, MPI_Gather, MPI_Gatherv and MPI_Bcast, counts their
@@ -101,6 +105,7 @@ struct Settings {
   std::int64_t dp_batch = 1024;  // examples per inner step of dp-*, split over the ranks
   std::int64_t trials = 12;
   std::int64_t lr_blocks = 14;   // + momentum + weight decay: K = 16 forward-mode columns
+  bool dp_forward = false;       // also a data-parallel forward-mode hypergradient (--dp-forward)
 };
 
 /// n examples of 64 features (an 8×8 "image") from 10 Gaussian clusters, seeded.
@@ -245,6 +250,12 @@ int run_measured(const Settings& s) {
     const Measured m = measure(comm, s.repeat, [&] { (void)method->compute(shard.problem, theta); });
     report(comm, "dp-hypergrad", m, 1, "hypergradient", s.horizon, summed / s.repeat);
   }
+  if (s.dp_forward) {  // forward mode data-parallel: K + 1 times training's sums per step
+    const auto method = hpo::Registry::global().make_offline("forward", {});
+    summed = 0;
+    const Measured m = measure(comm, s.repeat, [&] { (void)method->compute(shard.problem, theta); });
+    report(comm, "dp-forward", m, 1, "hypergradient", s.horizon, summed / s.repeat);
+  }
   return 0;
 }
 
@@ -266,7 +277,7 @@ std::string human_bytes(double b) {
 /// count from nn/'s layout, its multiply-adds counted by the engine on one image), K
 /// forward-mode columns (= hyperparameters N_θ) and a batch of B, as a markdown table. The
 /// values summed per step are the ones this program counts at Unroll's seam (dp-train P + 1,
-/// dp-hypergrad 3P + N_θ + 2); bytes follow from the sums' wire formats.
+/// dp-hypergrad 3P + N_θ + 2, dp-forward (K+1)P + 1); bytes follow from the sums' wire formats.
 int run_paper(int ranks, std::int64_t columns, std::int64_t batch, double link_gbs, double device_tflops) {
   nn::WideResNetOptions wo;
   wo.depth = 16;
@@ -303,11 +314,25 @@ int run_paper(int ranks, std::int64_t columns, std::int64_t batch, double link_g
   };
   row("data-parallel training", "P + 1", P + 1, 1);
   row("data-parallel reverse hypergradient", "3P + N_θ + 2", 3 * P + K + 2, 3.5);
-  row("data-parallel forward mode", "(K+1)P + K·N_θ + 1", (K + 1) * P + K * K + 1, K + 1);
+  row("data-parallel forward mode", "(K+1)P + 1", (K + 1) * P + 1, K + 1);
   std::printf("| forward-mode columns | 0 (one gather of N_θ per hypergradient: %s) | — | — | 1 + K/N tangents | — |\n",
               human_bytes(2 * (N - 1) * K * 8).c_str());
   std::printf("| trials | 0 (~8·N_θ + 150 B per trial: %s) | — | — | T per trial | — |\n",
               human_bytes(8 * K + 150).c_str());
+  // Where data-parallel training stops scaling at this batch: the smallest rank count at which a
+  // step's sum takes as long as its gradient (the sums do not overlap the backward pass).
+  auto break_even = [&](bool ring) {
+    for (int n = 2; n <= 1 << 16; ++n) {
+      const double compute = 6 * macs * static_cast<double>(batch) / n / (device_tflops * 1e12);
+      const double comm = ring ? 2.0 * (n - 1) / n * (P + 1) * 4 / link : (n - 1) * (P + 1) * 8 / link;
+      if (comm >= compute) return n;
+    }
+    return 1 << 16;
+  };
+  std::printf("\nData-parallel training at batch %lld: the sum takes as long as the gradient from N = %d ranks with "
+              "the rank-ordered sum (rank 0's link carries (N-1)(P+1)·8 bytes), from N = %d with a ring allreduce "
+              "(2(N-1)/N·(P+1)·4 bytes per rank, NCCL).\n",
+              static_cast<long long>(batch), break_even(false), break_even(true));
   return 0;
 }
 
@@ -330,6 +355,7 @@ int main(int argc, char** argv) {
     };
     if (a == "--repeat") s.repeat = std::atoi(next());
     else if (a == "--quick") s.quick = true;
+    else if (a == "--dp-forward") s.dp_forward = true;
     else if (a == "--paper") paper = true;
     else if (a == "--ranks") ranks = std::atoi(next());
     else if (a == "--columns") columns = std::atoll(next());
