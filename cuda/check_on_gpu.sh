@@ -4,9 +4,9 @@
 # package; no data/, the rest of hpo/, tools/), runs tests/cuda (every op and model on the GPU
 # against the CPU, the allocator count, and reverse/forward/DrMAD/IFT hypergradients GPU against
 # CPU in float64; NCCL's sums on one GPU, one rank), the GPU model benchmarks and the GPU
-# hypergradient benchmark (LeNet-5, T = 100), compares with PyTorch on the GPU where torch has CUDA, and writes everything to one
-# folder ($OUT when set, as under the device tool, else gpu-check/). Aim: < 8 minutes on an
-# H100/H200 with 16 cores, most of it the nvcc build.
+# hypergradient benchmark (LeNet-5, T = 100), compares with PyTorch on the GPU where torch has
+# CUDA, and writes everything to one folder ($OUT when set, as under the device tool, else
+# gpu-check/). Aim: < 8 minutes on an H100/H200 with 16 cores, most of it the nvcc build.
 #
 # Before (on the build machine):  cuda/prepare_device_deps.sh    # Eigen + doctest -> .device-deps
 # Then, with the device tool:     run(command="cuda/check_on_gpu.sh", carry=[".device-deps"], timeout_s=540)
