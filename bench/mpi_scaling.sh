@@ -8,6 +8,11 @@
 #
 #   MPI_SCALING_ARGS     extra arguments for the measured runs (e.g. "--repeat 3", "--quick")
 #   MPI_SCALING_PAPER    arguments for the model (default: --ranks 64 --columns 100 --batch 1024)
+#   MPI_SCALING_NICE     a niceness for the runs, e.g. -15 (as root) on a machine that other jobs
+#                        keep busy: they then get the cores only when the ranks leave them. With
+#                        the kernel's autogroups (sched_autogroup_enabled) a niceness counts only
+#                        within a session, so the runs get a session of their own (setsid) and
+#                        the niceness is that session's (/proc/<pid>/autogroup)
 #
 # Efficiency is T1 / (N · TN) in wall time, T1 the 1-rank run. Where ranks exceed the cores,
 # the ranks share them (mpirun --oversubscribe) and the row says so: an efficiency there
@@ -16,6 +21,12 @@
 # costs (a repeated primal run, a coordinating rank, packing and polling), which other jobs on
 # the machine disturb far less than the wall time.
 set -euo pipefail
+if [[ -n ${MPI_SCALING_NICE:-} && -z ${MPI_SCALING_SESSION:-} ]]; then
+  MPI_SCALING_SESSION=1 exec setsid --wait "$0" "$@"
+fi
+if [[ -n ${MPI_SCALING_NICE:-} && -w /proc/$$/autogroup ]]; then
+  echo "$MPI_SCALING_NICE" >"/proc/$$/autogroup"
+fi
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build=${1:-build}
 shift || true
@@ -39,9 +50,12 @@ export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
 # Containers without CMA (ptrace) need this for Open MPI's shared-memory transport.
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
 setup=""
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+nice=()
+[[ -n ${MPI_SCALING_NICE:-} ]] && nice=(nice -n "$MPI_SCALING_NICE")
 for n in "${ranks[@]}"; do
   # shellcheck disable=SC2086
-  out=$(mpirun --allow-run-as-root --oversubscribe -np "$n" "$program" ${MPI_SCALING_ARGS:-})
+  out=$("${nice[@]}" mpirun --allow-run-as-root --oversubscribe -np "$n" "$program" ${MPI_SCALING_ARGS:-})
   [[ -z $setup ]] && setup=$(grep '^setup ' <<<"$out" | sed 's/^setup //')
   grep '^row ' <<<"$out" >>"$rows"
 done
@@ -50,6 +64,7 @@ echo "## MPI scaling on this machine"
 echo
 echo "CPU: $cpu, $cores cores (nproc); one thread per rank (OMP_NUM_THREADS=1); $(mpirun --version | head -1)."
 echo "Problem: $setup."
+echo "Load average (1, 5, 15 min) before the runs: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)${nice:+; the runs at niceness ${MPI_SCALING_NICE:-}}."
 echo
 # row <workload> ranks=N seconds=S bytes=B units=U unit=X inner_steps=I summed=V
 awk -v cores="$cores" '
