@@ -91,7 +91,7 @@ awk -v cores="$cores" '
         eff = (t1 != "") ? sprintf("%.0f %%", 100 * t1 / (n * t[w, n])) : "-"
         work = (t1 != "") ? sprintf("%.0f %%", 100 * c[w, 1] / c[w, n]) : "-"
         note = (n > cores) ? sprintf("oversubscribed: %d ranks on %d cores", n, cores) : ""
-        if (w == "trials" && n > 1) note = note (note ? "; " : "") sprintf("%d trainers (rank 0 coordinates)", n - 1)
+        if (w == "trials" && n > 1) note = note (note ? "; " : "") sprintf("%d trainer%s (rank 0 coordinates)", n - 1, n > 2 ? "s" : "")
         printf "| %s | %d | %.3f | %s | %s | %.3f | %s | %d | %.0f | %s |\n", label, n, t[w, n], speed, eff, c[w, n], work, b[w, n], b[w, n] / steps[w], note
         label = ""
       }
