@@ -46,7 +46,8 @@ std::string nccl_unique_id() {
   return std::string(reinterpret_cast<const char*>(&id), sizeof id);
 }
 
-NcclComm::NcclComm(const std::string& unique_id, int rank, int size) : impl_(std::make_unique<Impl>()), rank_(rank), size_(size) {
+NcclComm::NcclComm(const std::string& unique_id, int rank, int size)
+    : impl_(std::make_unique<Impl>()), rank_(rank), size_(size) {
   require(unique_id.size() == sizeof(ncclUniqueId), "nccl: a unique id of " + std::to_string(unique_id.size()) +
                                                          " bytes (NCCL's are " + std::to_string(sizeof(ncclUniqueId)) +
                                                          ": make it with nccl_unique_id)");
@@ -74,7 +75,8 @@ std::vector<Tensor*> NcclComm::sum_device_parts(const std::vector<Tensor*>& part
       continue;
     }
     require(t->dtype() == DType::f32 || t->dtype() == DType::f64,
-            std::string("nccl: a sum over the ranks of a ") + dtype_name(t->dtype()) + " tensor (float32 and float64 only)");
+            std::string("nccl: a sum over the ranks of a ") + dtype_name(t->dtype()) +
+                " tensor (float32 and float64 only)");
     by_dtype[t->dtype()].push_back(t);
   }
   if (by_dtype.empty()) return host;

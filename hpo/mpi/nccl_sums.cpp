@@ -14,8 +14,8 @@ NcclSums::~NcclSums() = default;
 
 std::vector<Tensor*> NcclSums::sum_device_parts(const std::vector<Tensor*>& parts) {
 #if GRADHPO_HAVE_CUDA
-  if (!cuda::nccl_built() || std::none_of(parts.begin(), parts.end(), [](const Tensor* t) { return t->device() == Device::cuda; }))
-    return parts;
+  const auto on_device = [](const Tensor* t) { return t->device() == Device::cuda; };
+  if (!cuda::nccl_built() || std::none_of(parts.begin(), parts.end(), on_device)) return parts;
   if (!nccl_) {
     std::string id = comm_.is_root() ? cuda::nccl_unique_id() : std::string();
     comm_.broadcast(id);
