@@ -3,10 +3,10 @@
 # with CUDA for that GPU (engine, nn, cuda, and hpo/'s hypergradient methods that need no Debian
 # package; no data/, the rest of hpo/, tools/), runs tests/cuda (every op and model on the GPU
 # against the CPU, the allocator count, and reverse/forward/DrMAD/IFT hypergradients GPU against
-# CPU in float64), the GPU model benchmarks and the GPU hypergradient benchmark (LeNet-5,
-# T = 100), compares with PyTorch on the GPU where torch has CUDA, and writes everything to one
-# folder ($OUT when set, as under the device tool, else gpu-check/). Aim: < 8 minutes on an
-# H100/H200 with 16 cores, most of it the nvcc build.
+# CPU in float64; NCCL's sums on one GPU, one rank), the GPU model benchmarks and the GPU
+# hypergradient benchmark (LeNet-5, T = 100), compares with PyTorch on the GPU where torch has
+# CUDA, and writes everything to one folder ($OUT when set, as under the device tool, else
+# gpu-check/). Aim: < 8 minutes on an H100/H200 with 16 cores, most of it the nvcc build.
 #
 # Before (on the build machine):  cuda/prepare_device_deps.sh    # Eigen + doctest -> .device-deps
 # Then, with the device tool:     run(command="cuda/check_on_gpu.sh", carry=[".device-deps"], timeout_s=540)
@@ -53,6 +53,18 @@ grep -E '^\[doctest\] (test cases|assertions)' "$out/tests_cuda.txt" >>"$summary
 grep -E "ERROR|error:" "$out/tests_cuda.txt" | head -40 >>"$summary"
 
 grep -E "GPU - CPU" "$out/tests_cuda.txt" | sed 's/^.*MESSAGE: /  /' >>"$summary"
+
+# NCCL (GRADHPO_NCCL, on where the toolkit has it): one GPU is one rank, so its checks are of a
+# communicator of one (tests/cuda/test_nccl.cpp); run again on their own with NCCL's own log, which
+# names its version and the algorithms it allows (NCCL_ALGO, cuda/nccl.h).
+if grep -q "NCCL=ON" "$out/configure.log"; then
+  NCCL_DEBUG=INFO NCCL_DEBUG_SUBSYS=INIT,ENV "$build/tests/test_cuda" --no-colors --require-device -tc='*NCCL*,nccl*' \
+    >"$out/tests_nccl.txt" 2>&1
+  note "tests/cuda NCCL: exit $? ($(grep -m1 -oE 'NCCL version [^ ]+' "$out/tests_nccl.txt" || echo 'version not logged'))"
+  grep -E '^\[doctest\] (test cases|assertions)|ERROR' "$out/tests_nccl.txt" >>"$summary"
+else
+  note "tests/cuda NCCL: not built (GRADHPO_NCCL=OFF: nccl.h or libnccl not found in the toolkit)"
+fi
 
 "$build/bench/gpu/bench_gpu_hypergradient" >"$out/bench_gpu_hypergradient.txt" 2>&1
 note "bench_gpu_hypergradient: exit $? ($(elapsed))"

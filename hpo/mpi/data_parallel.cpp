@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../../engine/error.h"
+#include "nccl_sums.h"
 
 namespace gradhpo::mpi {
 
@@ -16,7 +17,7 @@ void sum_parts(const Communicator& comm, const std::vector<Tensor*>& parts) {
   std::int64_t total = 0;
   for (const Tensor* t : parts) {
     require(t->device() == Device::cpu, "data-parallel training over MPI: a " + std::string(dtype_name(t->dtype())) +
-                                            " tensor on the GPU (the sums go through host memory; run on the CPU)");
+                                            " tensor on the GPU (this build has no NCCL: its sums go through host memory; run on the CPU)");
     total += t->numel();
   }
   std::vector<double> packed(static_cast<std::size_t>(total));
@@ -38,7 +39,9 @@ void sum_parts(const Communicator& comm, const std::vector<Tensor*>& parts) {
 }  // namespace
 
 void train_data_parallel(hpo::BilevelProblem& problem, const Communicator& comm) {
-  problem.sum_over_shards = [comm](const std::vector<Tensor*>& parts) { sum_parts(comm, parts); };
+  // Parts on the GPU through NCCL where built (nccl_sums.h), the rest in rank order on the host.
+  auto nccl = std::make_shared<NcclSums>(comm);
+  problem.sum_over_shards = [comm, nccl](const std::vector<Tensor*>& parts) { sum_parts(comm, nccl->sum_device_parts(parts)); };
 }
 
 }  // namespace gradhpo::mpi

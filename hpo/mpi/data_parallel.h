@@ -17,7 +17,7 @@
 // shards. Bit for bit reproducible for a given rank count. Exact reversal needs every rank to
 // hold identical fixed-point states, which follows from identical inputs at every step (the
 // tests check the hypergradients' bits across ranks). Runs on the CPU: the sums go through host
-// memory.
+// memory; on GPUs, in a build with NCCL, the device parts go through NCCL (nccl_sums.h).
 #pragma once
 
 #include "../problem.h"
