@@ -84,6 +84,22 @@ int MPI_Gatherv(const void* sendbuf, int sendcount, MPI_Datatype sendtype, void*
   if (rank != root) g_bytes += bytes_of(sendcount, sendtype);
   return PMPI_Gatherv(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, root, comm);
 }
+int MPI_Alltoallv(const void* sendbuf, const int sendcounts[], const int sdispls[], MPI_Datatype sendtype, void* recvbuf,
+                  const int recvcounts[], const int rdispls[], MPI_Datatype recvtype, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  PMPI_Comm_rank(comm, &rank);
+  PMPI_Comm_size(comm, &size);
+  for (int r = 0; r < size; ++r)
+    if (r != rank) g_bytes += bytes_of(sendcounts[r], sendtype);
+  return PMPI_Alltoallv(sendbuf, sendcounts, sdispls, sendtype, recvbuf, recvcounts, rdispls, recvtype, comm);
+}
+int MPI_Allgatherv(const void* sendbuf, int sendcount, MPI_Datatype sendtype, void* recvbuf, const int recvcounts[],
+                   const int displs[], MPI_Datatype recvtype, MPI_Comm comm) {
+  int size = 1;
+  PMPI_Comm_size(comm, &size);
+  g_bytes += bytes_of(sendcount, sendtype) * (size - 1);  // this rank's chunk to every other rank
+  return PMPI_Allgatherv(sendbuf, sendcount, sendtype, recvbuf, recvcounts, displs, recvtype, comm);
+}
 int MPI_Bcast(void* buffer, int count, MPI_Datatype type, int root, MPI_Comm comm) {
   int rank = 0, size = 1;
   PMPI_Comm_rank(comm, &rank);
@@ -302,14 +318,14 @@ int run_paper(int ranks, std::int64_t columns, std::int64_t batch, double link_g
               "one rank: %.3g TFLOP, %.3g ms at %.0f TFLOP/s; links of %.0f GB/s.\n\n",
               ranks, static_cast<long long>(columns), static_cast<long long>(batch), per_rank_batch, step_flops / 1e12,
               step_seconds * 1e3, device_tflops, link_gbs);
-  std::printf("| workload | values per inner step | rank-ordered sum (float64): into rank 0 | ring allreduce (NCCL, "
+  std::printf("| workload | values per inner step | rank-ordered sum (float64): per rank | ring allreduce (NCCL, "
               "float32): per rank | compute per step (gradients) | ring time / compute time |\n|---|---|---|---|---|---|\n");
   // `gradients`: the step's compute in gradient evaluations (forward-over-reverse ~2.5, DESIGN.md;
   // K tangents in one pass ~K+1 at best).
   auto row = [&](const char* name, const char* formula, double values, double gradients) {
-    const double into_root = (N - 1) * values * 8;
+    const double rank_ordered = 2 * (N - 1) / N * values * 8;  // owner-chunked (Communicator::sum_in_rank_order)
     const double ring = 2 * (N - 1) / N * values * 4;
-    std::printf("| %s | %s = %.4g | %s | %s | %.3g | %.2g |\n", name, formula, values, human_bytes(into_root).c_str(),
+    std::printf("| %s | %s = %.4g | %s | %s | %.3g | %.2g |\n", name, formula, values, human_bytes(rank_ordered).c_str(),
                 human_bytes(ring).c_str(), gradients, ring / link / (gradients * step_seconds));
   };
   row("data-parallel training", "P + 1", P + 1, 1);
@@ -324,13 +340,14 @@ int run_paper(int ranks, std::int64_t columns, std::int64_t batch, double link_g
   auto break_even = [&](bool ring) {
     for (int n = 2; n <= 1 << 16; ++n) {
       const double compute = 6 * macs * static_cast<double>(batch) / n / (device_tflops * 1e12);
-      const double comm = ring ? 2.0 * (n - 1) / n * (P + 1) * 4 / link : (n - 1) * (P + 1) * 8 / link;
+      const double comm = 2.0 * (n - 1) / n * (P + 1) * (ring ? 4 : 8) / link;
       if (comm >= compute) return n;
     }
     return 1 << 16;
   };
   std::printf("\nData-parallel training at batch %lld: the sum takes as long as the gradient from N = %d ranks with "
-              "the rank-ordered sum (rank 0's link carries (N-1)(P+1)·8 bytes), from N = %d with a ring allreduce "
+              "the rank-ordered sum (2(N-1)/N·(P+1)·8 bytes per rank: float64, chunks owned by the ranks), from N = %d "
+              "with a ring allreduce "
               "(2(N-1)/N·(P+1)·4 bytes per rank, NCCL).\n",
               static_cast<long long>(batch), break_even(false), break_even(true));
   return 0;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <functional>
 #include <limits>
+#include <vector>
 
 #include "../../engine/error.h"
 
@@ -24,22 +25,38 @@ int as_count(std::size_t n, const char* what) {
   return static_cast<int>(n);
 }
 
+// The sum in rank order without a root: the values are cut into N chunks and rank r owns chunk
+// r. Every rank sends each owner its piece (MPI_Alltoallv), the owner adds the N pieces in the
+// order 0, 1, ..., N-1 — for every element the same additions, in the same order, as one rank
+// adding all N vectors would make, so the bits do not depend on how the chunks are cut — and the
+// sums are gathered back to every rank (MPI_Allgatherv). Each rank sends and receives
+// 2(N-1)/N·n values, as a ring allreduce does, where gathering to rank 0 put (N-1)·n values
+// through rank 0's link (tools/doc/scaling.md).
 template <class T>
 void sum_in_rank_order_of(const Communicator& c, T* values, std::int64_t n, MPI_Datatype type,
                           const std::function<void(int, const char*)>& check, MPI_Comm comm) {
   require(n >= 0, "mpi: sum_in_rank_order of " + std::to_string(n) + " values");
-  if (c.size() == 1 || n == 0) return;
-  const int count = as_count(static_cast<std::size_t>(n), "a sum");
-  std::vector<T> all(c.is_root() ? static_cast<std::size_t>(n) * static_cast<std::size_t>(c.size()) : 0);
-  check(MPI_Gather(values, count, type, all.data(), count, type, 0, comm), "MPI_Gather");
-  if (c.is_root()) {
-    // Rank 0's own values first, then rank 1's, ...: one fixed order of additions.
-    for (int r = 1; r < c.size(); ++r) {
-      const T* from = all.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(n);
-      for (std::int64_t i = 0; i < n; ++i) values[i] += from[i];
-    }
+  const int size = c.size();
+  if (size == 1 || n == 0) return;
+  as_count(static_cast<std::size_t>(n), "a sum");
+  std::vector<int> counts(static_cast<std::size_t>(size)), starts(static_cast<std::size_t>(size));
+  for (int r = 0; r < size; ++r) {  // chunk r: [r·n/N, (r+1)·n/N)
+    starts[static_cast<std::size_t>(r)] = static_cast<int>(n * r / size);
+    counts[static_cast<std::size_t>(r)] = static_cast<int>(n * (r + 1) / size) - starts[static_cast<std::size_t>(r)];
   }
-  check(MPI_Bcast(values, count, type, 0, comm), "MPI_Bcast");
+  const int mine = counts[static_cast<std::size_t>(c.rank())];
+  std::vector<T> pieces(static_cast<std::size_t>(mine) * static_cast<std::size_t>(size));
+  std::vector<int> piece_counts(static_cast<std::size_t>(size), mine), piece_starts(static_cast<std::size_t>(size));
+  for (int r = 0; r < size; ++r) piece_starts[static_cast<std::size_t>(r)] = r * mine;
+  check(MPI_Alltoallv(values, counts.data(), starts.data(), type, pieces.data(), piece_counts.data(),
+                      piece_starts.data(), type, comm),
+        "MPI_Alltoallv");
+  T* sum = pieces.data();  // rank 0's piece first, then rank 1's added, ...: one fixed order
+  for (int r = 1; r < size; ++r) {
+    const T* from = pieces.data() + static_cast<std::size_t>(r) * static_cast<std::size_t>(mine);
+    for (int i = 0; i < mine; ++i) sum[i] += from[i];
+  }
+  check(MPI_Allgatherv(sum, mine, type, values, counts.data(), starts.data(), type, comm), "MPI_Allgatherv");
 }
 
 }  // namespace

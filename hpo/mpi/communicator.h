@@ -67,8 +67,10 @@ class Communicator {
   void broadcast(std::string& bytes, int root = 0) const;
   /// Every rank's `bytes` on `root`, in rank order (other ranks get an empty vector).
   std::vector<std::string> gather(const std::string& bytes, int root = 0) const;
-  /// The element-wise sum over ranks, added in rank order on rank 0 and broadcast: the same
-  /// bits on every rank, reproducible for a given rank count. Every rank passes the same n.
+  /// The element-wise sum over ranks, each element added in rank order (0, 1, ..., N-1) by the
+  /// rank that owns its chunk, then gathered to every rank: the same bits on every rank,
+  /// reproducible for a given rank count, 2(N-1)/N·n values through each rank's link (no root
+  /// carries more). Every rank passes the same n.
   void sum_in_rank_order(double* values, std::int64_t n) const;
   void sum_in_rank_order(float* values, std::int64_t n) const;
 
