@@ -39,6 +39,9 @@
 // method is credited with a final θ it never evaluated. The test score retrains at that point
 // (outside the budget, same bits as the run itself) and calls the caller's evaluation.
 //
+// Over MPI ranks (hpo/mpi/compare.h) every seed's methods run as independent rows — run_row,
+// the piece compare() runs each method with — and give the same rows (the pooled compare_seeds).
+//
 // Micaelli & Storkey (Section 5.2, "Baseline Comparison", Table 1) compare their method with random search and
 // Bayesian optimization this way, "for the same computational budget".
 #pragma once
