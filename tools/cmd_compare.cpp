@@ -263,10 +263,11 @@ class CompareRun {
   const hpo::Experiment& experiment() const { return *experiment_; }
 
  private:
-  /// results.json of a run in progress: the first seed not finished, its rows so far.
+  /// results.json of a run in progress: the first seed begun and not finished (else the last
+  /// one begun), its rows so far.
   void write_partial() const {
     std::size_t current = 0, finished = 0;
-    while (current + 1 < rows_.size() && rows_[current].size() == M_) ++current;
+    while (current + 1 < rows_.size() && announced_[current + 1] && rows_[current].size() == M_) ++current;
     for (const auto& rows : rows_) finished += rows.size() == M_;
     hpo::Comparison c = headers_[current];
     for (const auto& [i, row] : rows_[current]) c.results.push_back(row);

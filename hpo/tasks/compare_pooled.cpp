@@ -3,7 +3,6 @@
 // coordinator's shares: the plans' checks and recorded rows before any task, each round's new
 // rows after it, so every process can give each task its budget and return the same result.
 #include <chrono>
-#include <cstring>
 #include <optional>
 #include <set>
 
