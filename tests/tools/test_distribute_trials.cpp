@@ -1,7 +1,8 @@
 // `mpirun -np 2 gradhpo compare --distribute trials`, as a user runs it: every seed's methods
 // spread over the ranks, only rank 0 printing and writing the run folder, and results.json the
 // one-process run's but for its timing fields; a run whose rank 0 dies mid-way is resumed with
-// another rank count to the same results.json. Built only with MPI (GRADHPO_MPIEXEC).
+// another rank count to the same results.json; `reproduce` under mpirun spreads its trials
+// unasked. Built only with MPI (GRADHPO_MPIEXEC).
 #include "cli.h"
 
 #include <filesystem>
@@ -75,6 +76,21 @@ TEST_CASE("mpirun -np 2 gradhpo compare --distribute trials: the one-process res
   REQUIRE(resumed.status == 0);
   CHECK(resumed.output.find("resuming " + cut + ": 1 of 3 methods of seed 0 recorded") != std::string::npos);
   CHECK(untimed(read_json(cut + "/results.json")) == expected);
+}
+
+TEST_CASE("mpirun -np 2 gradhpo reproduce spreads the trials without being told, and reproduce.json is the one-process one") {
+  TempDir dir;
+  const std::string tiny = "GRADHPO_SET='steps=6 budget-runs=1 train-size=200 val-size=100 threads=1 seeds=2 equalise=none' ";
+  const std::string args = "reproduce quickstart --no-plots --out " + dir.path;
+  const Run one = run(args + "/one", tiny + kEnv);
+  INFO(one.output);
+  REQUIRE(one.status == 0);
+  const Run two = run(args + "/two", tiny + kMpirun + "-np 2");  // no --distribute: trials, the only workload
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  CHECK(count(two.output, "run folder:") == 1);  // rank 0 alone prints
+  CHECK(untimed(read_json(dir.path + "/two/results.json")) == untimed(read_json(dir.path + "/one/results.json")));
+  CHECK(untimed(read_json(dir.path + "/two/reproduce.json")) == untimed(read_json(dir.path + "/one/reproduce.json")));
 }
 
 TEST_CASE("--distribute trials outside mpirun is refused, naming how to start it") {
