@@ -22,8 +22,13 @@
 #include "compare_command.h"
 #include "loop_progress.h"
 #include "plot.h"
+#include "ranks.h"
 #include "run_folder.h"
 #include "train_run.h"
+
+#ifdef GRADHPO_WITH_MPI
+#include <gradhpo/hpo/mpi/compare.h>
+#endif
 
 namespace gradhpo::tools {
 
@@ -166,12 +171,16 @@ void write_compare_files(const hpo::RunStore& store, const nlohmann::json& resul
   folder.write("results.csv", csv);
 }
 
-/// results.json of a run in progress: the seeds finished, and the current seed's rows so far.
-nlohmann::json partial_results(const std::vector<hpo::Comparison>& finished, const hpo::Comparison& current) {
-  nlohmann::json results = nlohmann::json::parse(current.json());
-  results["finished"] = false;
-  results["seeds_finished"] = finished.size();
-  return results;
+/// mpi::compare_seeds over every rank of the program (tools/ranks.h started MPI).
+hpo::SeededComparison compare_over_ranks(const std::vector<std::uint64_t>& seeds,
+                                         const std::function<hpo::ComparisonPlan(std::uint64_t)>& plan) {
+#ifdef GRADHPO_WITH_MPI
+  return mpi::compare_seeds(mpi::Communicator::world(), seeds, plan);
+#else
+  (void)seeds;
+  (void)plan;
+  throw Error("--distribute trials: this build of gradhpo has no MPI (install libopenmpi-dev and rebuild; GRADHPO_MPI)");
+#endif
 }
 
 /// The seed-th copy of the options: every seed of the data and of the searches moved by `k`.
@@ -182,114 +191,179 @@ CompareOptions at_seed(const CompareOptions& o, int k) {
   return s;
 }
 
+/// A comparison on its way: each seed's plan (the experiment, the methods, the store's rows),
+/// and on the process that holds the store the rows so far, from which results.json and .csv
+/// are regenerated after each commit. Rows arrive in order in one process, in any order when
+/// they run over MPI ranks.
+class CompareRun {
+ public:
+  CompareRun(const CompareOptions& o, const CompareFolder& f)
+      : o_(o), f_(f), M_(o.methods.size()), headers_(static_cast<std::size_t>(o.seeds)), rows_(headers_.size()),
+        announced_(headers_.size(), false) {}
+
+  /// Seed k's plan: its header line and the store's rows are printed the first time.
+  hpo::ComparisonPlan plan(std::size_t k) {
+    const CompareOptions os = at_seed(o_, static_cast<int>(k));
+    const auto e = std::make_shared<hpo::Experiment>(hpo::make_experiment(o_.experiment, os.data));
+    const hpo::BilevelProblem& p = e->task.problem;
+    hpo::ComparisonPlan plan;
+    plan.problem = std::shared_ptr<const hpo::BilevelProblem>(e, &e->task.problem);
+    for (const std::string& m : o_.methods) plan.methods.push_back(make_method(m, os, p.hyper));
+    hpo::ComparisonOptions& co = plan.options;
+    co.budget.inner_steps = o_.budget_runs * p.horizon;
+    co.budget.seconds = o_.budget_seconds;
+    co.budget.work = o_.budget_work;
+    co.equalise = hpo::parse_equalise(o_.equalise);
+    co.search_space = hpo::describe_box(hpo::experiment(o_.experiment).search_box(p.hyper, search_space(o_))) + " (" +
+                      o_.space + " ranges, sharing " + o_.space_sharing + ")";
+    const std::shared_ptr<const hpo::ClassificationTask> task(e, &e->task);
+    experiment_ = e;
+    co.evaluate = hpo::scorer(task, e->test);
+    co.evaluate_validation = hpo::scorer(task, e->val);
+    const bool first = !announced_[k];
+    announced_[k] = true;
+    if (first)  // the table below names the problem; this line only the experiment and its size
+      std::cout << "gradhpo compare: " << o_.experiment << ", seed " << os.data.seed << ", " << p.hyper.size()
+                << " hyperparameters, T = " << p.horizon << ", budget " << co.budget.describe()
+                << (co.equalise == hpo::Equalise::none ? "" : std::string(" for the first method, then equal ") + o_.equalise)
+                << "\n";
+    if (!f_.store) return plan;
+    // Store sections are numbered over every seed's methods: seed k's method i is row k·M + i.
+    const std::string state = f_.store->file(hpo::kRunStateFile) + ": ";
+    for (std::size_t i = 0; i < M_; ++i)
+      if (const std::string name = hpo::method_section(k * M_ + i); f_.store->has(name))
+        co.recorded[i] = hpo::decode_method_result(f_.store->get(name), state + name);
+    std::size_t trials = 0;  // of methods that had not finished: replayed, not trained again
+    for (std::size_t i = 0; i < M_; ++i) {
+      if (co.recorded.count(i)) continue;
+      for (const std::string& name : f_.store->sections(hpo::trial_prefix(k * M_ + i)))
+        co.recorded_trials[i].push_back(hpo::decode_trial(f_.store->get(name), state + name));
+      trials += co.recorded_trials[i].size();
+    }
+    if (first) {
+      headers_[k] = hpo::comparison_header(p, co);
+      rows_[k] = co.recorded;
+      if (!co.recorded.empty() || trials > 0)
+        std::cout << "resuming " << f_.store->folder() << ": " << co.recorded.size() << " of " << M_
+                  << " methods of seed " << os.data.seed << " recorded"
+                  << (trials > 0 ? ", " + std::to_string(trials) + " recorded trials replayed" : "") << "\n";
+      if (!co.recorded.empty()) write_partial();
+    }
+    co.on_trial = [this, k](std::size_t index, std::size_t position, const hpo::JournalEntry& trial) {
+      f_.store->commit({{hpo::trial_section(k * M_ + index, position), hpo::encode_trial(trial)}});
+    };
+    co.on_result = [this, k](std::size_t index, const hpo::MethodResult& row) {
+      f_.store->commit({{hpo::method_section(k * M_ + index), hpo::encode_method_result(row)}});
+      rows_[k][index] = row;
+      write_partial();
+    };
+    return plan;
+  }
+  /// The experiment of the plan built last.
+  const hpo::Experiment& experiment() const { return *experiment_; }
+
+ private:
+  /// results.json of a run in progress: the first seed begun and not finished (else the last
+  /// one begun), its rows so far.
+  void write_partial() const {
+    std::size_t current = 0, finished = 0;
+    while (current + 1 < rows_.size() && announced_[current + 1] && rows_[current].size() == M_) ++current;
+    for (const auto& rows : rows_) finished += rows.size() == M_;
+    hpo::Comparison c = headers_[current];
+    for (const auto& [i, row] : rows_[current]) c.results.push_back(row);
+    nlohmann::json results = nlohmann::json::parse(c.json());
+    results["finished"] = false;
+    results["seeds_finished"] = finished;
+    write_compare_files(*f_.store, results, c.csv());
+  }
+
+  const CompareOptions& o_;
+  const CompareFolder& f_;
+  std::size_t M_;
+  std::vector<hpo::Comparison> headers_;                    // each seed's, without rows
+  std::vector<std::map<std::size_t, hpo::MethodResult>> rows_;  // each seed's rows so far, by method
+  std::vector<bool> announced_;
+  std::shared_ptr<const hpo::Experiment> experiment_;
+};
+
+/// Seed k's table and, for the cleaning experiment, its references (trained once, kept in the
+/// store); `baselines` gets the first seed's.
+void finish_seed(const CompareOptions& o, const CompareFolder& f, std::size_t k, const hpo::Comparison& c,
+                 const hpo::Experiment& e, std::vector<hpo::Baseline>& baselines) {
+  std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
+  if (o.experiment != "cleaning") return;
+  std::vector<hpo::Baseline> b;
+  const std::string section = "baselines/" + std::to_string(k);
+  if (f.store && f.store->has(section)) {
+    for (const nlohmann::json& x : nlohmann::json::parse(f.store->get(section)))
+      b.push_back({x["name"].get<std::string>(), x["val_accuracy"].get<double>(), x["test_accuracy"].get<double>(),
+                   x["test_loss"].get<double>(), x["seconds"].get<double>()});
+  } else {
+    b = hpo::cleaning_baselines(e);
+    if (f.store) f.store->commit({{section, baselines_json(b).dump()}});
+  }
+  std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
+  for (const hpo::Baseline& x : b)
+    std::cout << "  " << x.name << ": validation accuracy " << 100 * x.val_accuracy << "%, test accuracy "
+              << 100 * x.test_accuracy << "% (" << x.seconds << " s)\n";
+  if (k == 0) baselines = b;
+}
+
 }  // namespace
 
 bool compare_resume_may_change(const std::string& key, const nlohmann::json&, const nlohmann::json&) {
   return key == "threads" || key == "markdown";
 }
 
-CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& f) {
+std::optional<CompareOutcome> run_compare(const CompareOptions& o, const CompareFolder& f) {
   set_threads(o.threads);
   const hpo::Equalise equalise = hpo::parse_equalise(o.equalise);
   search_space(o).validate();
   require(o.seeds >= 1, "compare: seeds must be >= 1");
   std::vector<std::uint64_t> seeds;
   for (int k = 0; k < o.seeds; ++k) seeds.push_back(o.data.seed + static_cast<std::uint64_t>(k));
+  CompareRun run(o, f);
   std::optional<hpo::Experiment> first;
   std::vector<hpo::Baseline> baselines;
-  hpo::ComparisonOptions co;
-  std::vector<hpo::Comparison> finished;  // the seeds done, for the files regenerated after each commit
-  const std::size_t M = o.methods.size();
-  // Store sections are numbered over every seed's methods: seed k's method i is row k·M + i.
-  const hpo::SeededComparison seeded = hpo::compare_seeds(seeds, [&](std::uint64_t seed) {
-    const std::size_t k = static_cast<std::size_t>(seed - o.data.seed);
-    const CompareOptions os = at_seed(o, static_cast<int>(k));
-    hpo::Experiment e = hpo::make_experiment(o.experiment, os.data);
-    const hpo::BilevelProblem& p = e.task.problem;
-    std::vector<hpo::CompareMethod> methods;
-    for (const std::string& m : o.methods) methods.push_back(make_method(m, os, p.hyper));
-    co = hpo::ComparisonOptions{};
-    co.budget.inner_steps = o.budget_runs * p.horizon;
-    co.budget.seconds = o.budget_seconds;
-    co.budget.work = o.budget_work;
-    co.equalise = equalise;
-    co.search_space = hpo::describe_box(hpo::experiment(o.experiment).search_box(p.hyper, search_space(o))) + " (" +
-                      o.space + " ranges, sharing " + o.space_sharing + ")";
-    const auto task = std::make_shared<hpo::ClassificationTask>(e.task);
-    co.evaluate = hpo::scorer(task, e.test);
-    co.evaluate_validation = hpo::scorer(task, e.val);
-    // The table below names the problem; the header only the experiment and its size.
-    std::cout << "gradhpo compare: " << o.experiment << ", seed " << seed << ", " << p.hyper.size()
-              << " hyperparameters, T = " << p.horizon << ", budget " << co.budget.describe()
-              << (equalise == hpo::Equalise::none ? "" : std::string(" for the first method, then equal ") + o.equalise)
-              << "\n";
-    hpo::Comparison partial;  // this seed's rows so far
-    partial.problem = p.description;
-    partial.budget = co.budget;
-    partial.horizon = p.horizon;
-    partial.test_name = co.test_name;
-    if (f.store) {
-      for (std::size_t i = 0; i < M; ++i)
-        if (const std::string name = hpo::method_section(k * M + i); f.store->has(name)) {
-          co.recorded[i] = hpo::decode_method_result(f.store->get(name), f.store->file(hpo::kRunStateFile) + ": " + name);
-          partial.results.push_back(co.recorded[i]);
-        }
-      std::size_t trials = 0;  // of methods that had not finished: replayed, not trained again
-      for (std::size_t i = 0; i < M; ++i) {
-        if (co.recorded.count(i)) continue;
-        for (const std::string& name : f.store->sections(hpo::trial_prefix(k * M + i)))
-          co.recorded_trials[i].push_back(
-              hpo::decode_trial(f.store->get(name), f.store->file(hpo::kRunStateFile) + ": " + name));
-        trials += co.recorded_trials[i].size();
-      }
-      if (!co.recorded.empty() || trials > 0)
-        std::cout << "resuming " << f.store->folder() << ": " << co.recorded.size() << " of " << M
-                  << " methods of seed " << seed << " recorded"
-                  << (trials > 0 ? ", " + std::to_string(trials) + " recorded trials replayed" : "") << "\n";
-      if (!co.recorded.empty()) write_compare_files(*f.store, partial_results(finished, partial), partial.csv());
-      co.on_trial = [&f, k, M](std::size_t index, std::size_t position, const hpo::JournalEntry& trial) {
-        f.store->commit({{hpo::trial_section(k * M + index, position), hpo::encode_trial(trial)}});
-      };
-      co.on_result = [&f, &partial, &finished, k, M](std::size_t index, const hpo::MethodResult& row) {
-        f.store->commit({{hpo::method_section(k * M + index), hpo::encode_method_result(row)}});
-        partial.results.push_back(row);
-        write_compare_files(*f.store, partial_results(finished, partial), partial.csv());
-      };
-    }
-    hpo::Comparison c;
+  hpo::SeededComparison seeded;
+  if (f.distribute_trials) {
+    // Every seed's methods over the ranks (hpo/mpi/compare.h); rank 0 alone prints and writes.
     {
-      LoopProgress progress("compare");
-      c = hpo::compare(p, methods, co);
+      std::optional<LoopProgress> progress;
+      if (ranks().root()) progress.emplace("compare");
+      seeded = compare_over_ranks(seeds, [&](std::uint64_t seed) { return run.plan(seed - o.data.seed); });
     }
-    std::cout << c.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
-    if (o.experiment == "cleaning") {
-      std::vector<hpo::Baseline> b;
-      const std::string section = "baselines/" + std::to_string(k);
-      if (f.store && f.store->has(section)) {
-        for (const nlohmann::json& x : nlohmann::json::parse(f.store->get(section)))
-          b.push_back({x["name"].get<std::string>(), x["val_accuracy"].get<double>(), x["test_accuracy"].get<double>(),
-                       x["test_loss"].get<double>(), x["seconds"].get<double>()});
+    if (!ranks().root()) return std::nullopt;
+    for (std::size_t k = 0; k < seeds.size(); ++k) {
+      if (k == 0 || o.experiment == "cleaning") {  // the experiment again, for the references and the outcome
+        hpo::Experiment e = hpo::make_experiment(o.experiment, at_seed(o, static_cast<int>(k)).data);
+        finish_seed(o, f, k, seeded.runs[k], e, baselines);
+        if (k == 0) first.emplace(std::move(e));
       } else {
-        b = hpo::cleaning_baselines(e);
-        if (f.store) f.store->commit({{section, baselines_json(b).dump()}});
+        finish_seed(o, f, k, seeded.runs[k], *first, baselines);
       }
-      std::cout << "references, trained once for the same T steps (Franceschi et al. 2017 report 87.7% and 90.5%):\n";
-      for (const hpo::Baseline& x : b)
-        std::cout << "  " << x.name << ": validation accuracy " << 100 * x.val_accuracy << "%, test accuracy "
-                  << 100 * x.test_accuracy << "% (" << x.seconds << " s)\n";
-      if (!first) baselines = b;
     }
-    finished.push_back(c);
-    if (!first) first.emplace(std::move(e));
-    return c;
-  });
+  } else {
+    seeded = hpo::compare_seeds(seeds, [&](std::uint64_t seed) {
+      const std::size_t k = static_cast<std::size_t>(seed - o.data.seed);
+      hpo::Comparison c;
+      {
+        const hpo::ComparisonPlan plan = run.plan(k);
+        LoopProgress progress("compare");
+        c = hpo::compare(plan);
+      }
+      finish_seed(o, f, k, c, run.experiment(), baselines);
+      if (!first) first.emplace(run.experiment());
+      return c;
+    });
+  }
   if (seeded.runs.size() > 1)
     std::cout << "\nover seeds:\n" << seeded.table(o.markdown ? hpo::TableFormat::markdown : hpo::TableFormat::text);
   const hpo::Comparison& c = seeded.runs.front();
   if (!f.store) {
     if (std::any_of(c.results.begin(), c.results.end(), [](const hpo::MethodResult& r) { return r.hyperparameters.size() > 6; }))
       std::cout << "(the table shows the first hyperparameters of each method; --out writes every one to results.json)\n";
-    return {std::move(*first), c, seeded};
+    return CompareOutcome{std::move(*first), c, seeded};
   }
   nlohmann::json results = nlohmann::json::parse(c.json());
   results["finished"] = true;
@@ -300,7 +374,7 @@ CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& f) {
   const RunFolder folder(f.store->folder());
   std::vector<std::string> pictures;
   if (f.plots) {
-    const std::string budget_words = (equalise == hpo::Equalise::none ? "" : "equal " + o.equalise + "; ") + co.budget.describe();
+    const std::string budget_words = (equalise == hpo::Equalise::none ? "" : "equal " + o.equalise + "; ") + c.budget.describe();
     BarPlot bars{"test accuracy (" + budget_words +
                      (seeds.size() > 1 ? "; mean of " + std::to_string(seeds.size()) + " seeds" : "") + ")",
                  "test accuracy (%)", {}, {}};
@@ -318,7 +392,27 @@ CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& f) {
                      {{"Problem", "<p>" + html_escape(c.problem) + "</p>"}, {"Methods", "<pre>" + html_escape(tables) + "</pre>"}},
                      pictures);
   std::cout << "every hyperparameter of every method: " << f.store->file("results.json") << "\n";
-  return {std::move(*first), c, seeded};
+  return CompareOutcome{std::move(*first), c, seeded};
+}
+
+void add_distribute_option(CLI::App& cmd, std::string& distribute) {
+  cmd.add_option("--distribute", distribute,
+                 "Under mpirun: trials (every seed's methods spread over the ranks, rank 0 handing them out as ranks "
+                 "come free; the same results as one process for budgets in runs, or equal work) or none. Default: "
+                 "trials under mpirun with several ranks, none otherwise. Only rank 0 prints and writes the run folder; "
+                 "a folder resumes with any rank count")
+      ->check(CLI::IsMember({"none", "trials"}));
+}
+
+bool distribute_trials(const std::string& distribute, const std::string& command) {
+  if (distribute.empty()) return ranks().size > 1;
+  if (distribute == "trials") {
+    require(under_mpi(), "--distribute trials runs under mpirun: mpirun -np N gradhpo " + command + " --distribute trials ...");
+    return true;
+  }
+  require(ranks().size == 1, "--distribute none on " + std::to_string(ranks().size) + " ranks: each would run the whole " +
+                                 command + " (give --distribute trials, or run without mpirun)");
+  return false;
 }
 
 OptionSet compare_option_set(CompareOptions& o) {
@@ -377,6 +471,7 @@ void add_compare_command(CLI::App& app) {
        config = std::make_shared<std::string>();
   auto sets = std::make_shared<std::vector<std::string>>();
   auto overwrite = std::make_shared<bool>(false), no_plots = std::make_shared<bool>(false);
+  auto distribute = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("compare", "Several hyperparameter optimizers on one problem at an equal budget");
   cmd->footer("Example: gradhpo compare --experiment l2 --data ../shared/data/mnist --methods reverse,online-t1t2,random,bayes --budget-runs 10\n"
               "Options come from the defaults, then --config, then the flags on the command line, then --set.\n"
@@ -387,13 +482,17 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--config", *config, "JSON file of options (keys as the long options, without --); flags given on the command line win");
   cmd->add_option("--set", *sets, "key=value overrides applied after --config and the flags (repeatable)");
   cmd->add_option("--out", *out, "Run folder: run.state (a row per finished method, which --resume continues), results.json, results.csv, the plot and index.html");
-  cmd->add_option("--resume", *resume, "Continue the interrupted comparison in this folder (methods it finished are not run again)");
+  cmd->add_option("--resume", *resume, "Continue the interrupted comparison in this folder (methods it finished are not run again; with any number of ranks)");
   cmd->add_flag("--overwrite", *overwrite, "Replace the run the --out folder holds");
   cmd->add_flag("--no-plots", *no_plots, "Write no plot (the results files and index.html still)");
-  cmd->callback([o, s, out, resume, config, sets, overwrite, no_plots, cmd] {
+  add_distribute_option(*cmd, *distribute);
+  cmd->callback([o, s, out, resume, config, sets, overwrite, no_plots, distribute, cmd] {
     const std::set<std::string> given = s->apply_sources(*cmd, *config, *sets);
+    const bool spread = distribute_trials(*distribute, "compare");
     std::optional<hpo::RunStore> store;
-    if (!resume->empty()) {
+    if (!ranks().root()) {
+      // Rank 0 alone reads and writes the folder; its options (a resumed run's) are broadcast below.
+    } else if (!resume->empty()) {
       require(out->empty() || *out == *resume, "--resume " + *resume + " continues the run in that folder; --out " + *out +
                                                    " names another (give one of them)");
       require(!*overwrite, "--resume and --overwrite exclude each other (continue the run, or replace it)");
@@ -406,7 +505,11 @@ void add_compare_command(CLI::App& app) {
         store = hpo::RunStore::create(*out, "compare", s->to_json().dump(),
                                       *overwrite ? hpo::FolderUse::overwrite : hpo::FolderUse::fresh);
     }
-    run_compare(*o, {store ? &*store : nullptr, !*no_plots});
+    if (ranks().size > 1) {
+      s->load(nlohmann::json::parse(from_root(s->to_json().dump())), "rank 0's options");
+      if (!ranks().root()) s->validate();
+    }
+    run_compare(*o, {store ? &*store : nullptr, !*no_plots, spread});
     if (store) std::cout << "run folder: " << store->folder() << " (index.html, results.json, results.csv)\n";
   });
 }

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "compare_command.h"
 #include "plot.h"
+#include "ranks.h"
 #include "reproduce_config.h"
 #include "run_folder.h"
 
@@ -84,6 +85,7 @@ LinePlot schedule_plot(const CompareOutcome& r) {
 struct ReproduceFolder {
   std::string out, resume;
   bool overwrite = false, plots = true;
+  std::string distribute;  ///< --distribute (add_distribute_option)
 };
 
 void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& sets, const ReproduceFolder& where) {
@@ -102,8 +104,11 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
   // The run store, checked and made before any work: the default folder runs/<experiment> is
   // this reproduction's own and is replaced; a folder given with --out is refused when it holds
   // a run, unless --overwrite.
+  const bool spread = distribute_trials(where.distribute, "reproduce " + c.name);
   std::optional<hpo::RunStore> store;
-  if (!where.resume.empty()) {
+  if (!ranks().root()) {
+    // Rank 0 alone reads and writes the folder; its options (a resumed run's) are broadcast below.
+  } else if (!where.resume.empty()) {
     require(where.out.empty() || where.out == where.resume, "--resume " + where.resume +
                                                                 " continues the run in that folder; --out " + where.out +
                                                                 " names another (give one of them)");
@@ -122,6 +127,10 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
     store = hpo::RunStore::create(out, "reproduce", config.dump(),
                                   own_default || where.overwrite ? hpo::FolderUse::overwrite : hpo::FolderUse::fresh);
   }
+  if (ranks().size > 1) {
+    opts.load(nlohmann::json::parse(from_root(opts.to_json().dump())), "rank 0's options");
+    if (!ranks().root()) opts.validate(c.file);
+  }
   std::cout << "gradhpo reproduce " << c.name << ": " << c.title << "\n";
   if (!c.scaled.empty()) std::cout << "  scaled down: " << c.scaled << "\n";
   std::string overridden;  // what this run changed of the config, beside its prose
@@ -129,8 +138,10 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
     for (const std::string& s : list) overridden += (overridden.empty() ? "" : " ") + s;
   if (!overridden.empty()) std::cout << "  overridden here: " << overridden << "\n";
   if (!c.note.empty()) std::cout << "  note: " << c.note << "\n";
+  const std::optional<CompareOutcome> outcome = run_compare(o, {store ? &*store : nullptr, where.plots, spread});
+  if (!outcome) return;  // a rank other than 0: it ran rows, rank 0 reports them
+  const CompareOutcome& r = *outcome;
   const RunFolder folder(store->folder());
-  const CompareOutcome r = run_compare(o, {&*store, where.plots});
 
   // The paper's numbers beside ours, method by method: ours as mean ± sd over the seeds (the
   // training loss at the first seed only: it retrains under each θ).
@@ -274,6 +285,7 @@ void add_reproduce_command(CLI::App& app) {
   cmd->add_option("--resume", where->resume, "Continue the interrupted reproduction in this folder (finished methods are not run again)");
   cmd->add_flag("--overwrite", where->overwrite, "Replace the run the --out folder holds");
   cmd->add_flag("--no-plots", *no_plots, "Write no plots (the results files and index.html still)");
+  add_distribute_option(*cmd, where->distribute);
   cmd->callback([name, where, config, sets, list, no_plots] {
     if (*list) {
       for (const ReproduceConfig& c : list_reproduce_configs()) std::cout << std::left << std::setw(20) << c.name << c.title << "\n";

@@ -3,8 +3,11 @@
 // prints the table and writes the run folder.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include <gradhpo/hpo/run_store.h>
 #include <gradhpo/hpo/tasks/compare.h>
@@ -62,6 +65,9 @@ struct CompareOutcome {
 struct CompareFolder {
   hpo::RunStore* store = nullptr;
   bool plots = true;
+  /// Every seed's methods spread over the MPI ranks (--distribute trials, hpo/mpi/compare.h);
+  /// only rank 0 has the store.
+  bool distribute_trials = false;
 };
 /// For each seed, builds the experiment, runs every method at the budget (a progress bar on a
 /// terminal) and prints its table; with several seeds, then the table over seeds. With a store:
@@ -69,7 +75,16 @@ struct CompareFolder {
 /// to it ("method/<k·M + i>" for seed k's method i, compare_record.h) and results.json/.csv
 /// regenerated; at the end results.json holds the first seed's comparison and "seeds",
 /// "summary" and every seed's under "runs", with comparison.svg/.png and index.html.
-CompareOutcome run_compare(const CompareOptions& o, const CompareFolder& folder);
+/// With folder.distribute_trials the rows run over the ranks and rank 0 prints the tables at the
+/// end: the same rows, files and tables (timing aside; see hpo/mpi/compare.h); every other rank
+/// returns nullopt, having printed and written nothing.
+std::optional<CompareOutcome> run_compare(const CompareOptions& o, const CompareFolder& folder);
+/// --distribute of compare and reproduce on `cmd`, into `distribute`.
+void add_distribute_option(CLI::App& cmd, std::string& distribute);
+/// Whether the rows run over the ranks: "trials", or by default several ranks under mpirun.
+/// Throws Error for trials without mpirun, and for none on several ranks (each would run the
+/// whole comparison).
+bool distribute_trials(const std::string& distribute, const std::string& command);
 /// What --resume may change of a stored comparison: only what cannot alter its rows (threads,
 /// the table's format).
 bool compare_resume_may_change(const std::string& key, const nlohmann::json& stored, const nlohmann::json& wanted);

@@ -323,10 +323,10 @@ CompareMethod hoag_method(std::string name, HoagOptions options) {
   return m;
 }
 
-Comparison compare(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
-                   const ComparisonOptions& options) {
+void validate_comparison(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
+                         const ComparisonOptions& options) {
   problem.validate();
-  Budget checked = options.budget;  // a work budget's unit is measured below, by the calibration run
+  Budget checked = options.budget;  // a work budget's unit is measured by the calibration run
   if (checked.work > 0 && checked.work_per_step <= 0) checked.work_per_step = 1;
   checked.validate(problem.horizon);
   require(!methods.empty(), "comparison: no methods to compare");
@@ -337,6 +337,9 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
     require(names.insert(m.name).second, "comparison: two methods are called '" + m.name + "'");
     if (m.validate) m.validate(problem, checked);
   }
+}
+
+Comparison comparison_header(const BilevelProblem& problem, const ComparisonOptions& options) {
   Comparison c;
   c.problem = problem.description;
   c.budget = options.budget;
@@ -344,82 +347,120 @@ Comparison compare(const BilevelProblem& problem, const std::vector<CompareMetho
   c.search_space = options.search_space;
   c.horizon = problem.horizon;
   c.test_name = options.test_name;
-  // Calibration, outside every method's clock: one plain training run at the initial θ (its
-  // work per step is the unit of work budgets; its products are planned now), then warm-ups.
-  const auto calibration_start = std::chrono::steady_clock::now();
-  {
-    const WorkCount before = work_count();
-    try {
-      (void)run_inner(problem, problem.hyper.initial(DType::f64));
-    } catch (const InnerDivergence&) {  // its work until then still measures the steps it ran
-    }
-    c.work_per_step = (work_count() - before).total() / static_cast<double>(problem.horizon);
-    for (const CompareMethod& m : methods)
-      if (m.warm_up) m.warm_up(problem);
+  return c;
+}
+
+Calibration calibrate(const BilevelProblem& problem) {
+  // Its products are planned now (engine/kernels/gemm.h), before any method's clock starts.
+  const auto start = std::chrono::steady_clock::now();
+  const WorkCount before = work_count();
+  try {
+    (void)run_inner(problem, problem.hyper.initial(DType::f64));
+  } catch (const InnerDivergence&) {  // its work until then still measures the steps it ran
   }
-  c.calibration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - calibration_start).count();
+  Calibration c;
+  c.work_per_step = (work_count() - before).total() / static_cast<double>(problem.horizon);
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return c;
+}
+
+Budget given_budget(const ComparisonOptions& options, const Calibration& calibration) {
   Budget given = options.budget;
-  if (given.work_per_step <= 0) given.work_per_step = c.work_per_step;
+  if (given.work_per_step <= 0) given.work_per_step = calibration.work_per_step;
   require(given.work == 0 || given.work_per_step > 0,
           "comparison: a work budget, but the calibration run did no measurable work (work per step 0)");
+  return given;
+}
+
+Budget row_budget(const ComparisonOptions& options, const Budget& given, const MethodResult* first) {
+  if (options.equalise == Equalise::none || first == nullptr) return given;
+  Budget budget;
+  budget.work_per_step = given.work_per_step;
+  if (options.equalise == Equalise::seconds) budget.seconds = first->seconds;
+  else budget.work = first->work;
+  if (!(budget.seconds > 0 || budget.work > 0)) return given;  // the first method did nothing: the given budget
+  return budget;
+}
+
+MethodResult failed_row(const Hyperparameters& h, const std::string& method, const std::string& why,
+                        std::int64_t inner_step, double value) {
+  MethodResult r;
+  r.method = method;
+  r.failures = 1;
+  r.stop_reason = "stopped: " + why;
+  r.failed_trials.push_back(failed_trial(h, Tensor(), method, -1, inner_step, value, why));
+  describe_hyperparameters(h, r);
+  return r;
+}
+
+MethodResult run_row(const BilevelProblem& problem, const CompareMethod& m, std::size_t index, const Budget& budget,
+                     double work_per_step, const ComparisonOptions& options) {
+  TrialJournal journal;
+  if (const auto trials = options.recorded_trials.find(index); trials != options.recorded_trials.end())
+    journal.recorded = trials->second;
+  if (options.on_trial)
+    journal.on_trial = [&, position = journal.recorded.size()](const JournalEntry& e) mutable {
+      options.on_trial(index, position++, e);
+    };
+  const TrialJournalScope journal_scope(options.on_trial || !journal.recorded.empty() ? &journal : nullptr);
+  MethodResult r;
+  const double t0 = budget_clock_now();
+  const WorkCount w0 = work_count();
+  try {
+    r = m.run(problem, budget);
+  } catch (const InnerDivergence& e) {
+    // A method that lets training diverge where it cannot recover ends its row there; the
+    // other methods' rows are not lost.
+    r = failed_row(problem.hyper, m.name, e.what(), e.step(), e.value());
+  } catch (const std::exception& e) {  // any other error of the method: its row too, never the job's
+    r = failed_row(problem.hyper, m.name, e.what());
+  }
+  r.seconds = budget_clock_now() - t0;
+  // Trials replayed from a run store did their work when they ran: it counts here too.
+  r.work = work_in_steps(work_count() - w0 + journal.replayed_work, work_per_step);
+  r.budget = budget;
+  if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
+    try {
+      const Tensor w = run_inner(problem, r.theta).final_state.w();
+      if (options.evaluate) r.test = options.evaluate(w);
+      if (options.evaluate_validation) r.validation = options.evaluate_validation(w);
+    } catch (const InnerDivergence&) {
+      // stays NaN: cannot happen for a θ whose own run finished, unless the problem is not deterministic
+    }
+  }
+  return r;
+}
+
+Comparison compare(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
+                   const ComparisonOptions& options) {
+  validate_comparison(problem, methods, options);
+  Comparison c = comparison_header(problem, options);
+  // Calibration, outside every method's clock: one plain training run at the initial θ, then warm-ups.
+  const auto calibration_start = std::chrono::steady_clock::now();
+  const Calibration calibration = calibrate(problem);
+  c.work_per_step = calibration.work_per_step;
+  for (const CompareMethod& m : methods)
+    if (m.warm_up) m.warm_up(problem);
+  c.calibration_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - calibration_start).count();
+  const Budget given = given_budget(options, calibration);
   const auto n_methods = static_cast<std::int64_t>(methods.size());
   report_progress("methods", 0, n_methods);
   for (std::size_t index = 0; index < methods.size(); ++index) {
-    const CompareMethod& m = methods[index];
     if (const auto done = options.recorded.find(index); done != options.recorded.end()) {
       c.results.push_back(done->second);
-      report_progress("methods", static_cast<std::int64_t>(c.results.size()), n_methods);
-      continue;
+    } else {
+      const Budget budget = row_budget(options, given, c.results.empty() ? nullptr : &c.results.front());
+      c.results.push_back(run_row(problem, methods[index], index, budget, given.work_per_step, options));
+      if (options.on_result) options.on_result(index, c.results.back());
     }
-    MethodResult r;
-    TrialJournal journal;
-    if (const auto trials = options.recorded_trials.find(index); trials != options.recorded_trials.end())
-      journal.recorded = trials->second;
-    if (options.on_trial)
-      journal.on_trial = [&, position = journal.recorded.size()](const JournalEntry& e) mutable {
-        options.on_trial(index, position++, e);
-      };
-    const TrialJournalScope journal_scope(options.on_trial || !journal.recorded.empty() ? &journal : nullptr);
-    // Equalised: the first method's use is every other method's budget.
-    Budget budget = given;
-    if (options.equalise != Equalise::none && !c.results.empty()) {
-      const MethodResult& first = c.results.front();
-      budget = Budget{};
-      budget.work_per_step = given.work_per_step;
-      if (options.equalise == Equalise::seconds) budget.seconds = first.seconds;
-      else budget.work = first.work;
-      if (!(budget.seconds > 0 || budget.work > 0)) budget = given;  // the first method did nothing: the given budget
-    }
-    const double t0 = budget_clock_now();
-    const WorkCount w0 = work_count();
-    try {
-      r = m.run(problem, budget);
-    } catch (const InnerDivergence& e) {
-      // A method that lets training diverge where it cannot recover ends its row there; the
-      // other methods' rows are not lost (r is still empty: run threw before returning).
-      r.method = m.name;
-      r.failures = 1;
-      r.stop_reason = "stopped: " + std::string(e.what());
-      r.failed_trials.push_back(failed_trial(problem.hyper, Tensor(), m.name, -1, e.step(), e.value(), e.what()));
-    }
-    r.seconds = budget_clock_now() - t0;
-    // Trials replayed from a run store did their work when they ran: it counts here too.
-    r.work = work_in_steps(work_count() - w0 + journal.replayed_work, given.work_per_step);
-    r.budget = budget;
-    if ((options.evaluate || options.evaluate_validation) && r.theta.defined()) {
-      try {
-        const Tensor w = run_inner(problem, r.theta).final_state.w();
-        if (options.evaluate) r.test = options.evaluate(w);
-        if (options.evaluate_validation) r.validation = options.evaluate_validation(w);
-      } catch (const InnerDivergence&) {
-        // stays NaN: cannot happen for a θ whose own run finished, unless the problem is not deterministic
-      }
-    }
-    c.results.push_back(std::move(r));
-    if (options.on_result) options.on_result(index, c.results.back());
     report_progress("methods", static_cast<std::int64_t>(c.results.size()), n_methods);
   }
   return c;
+}
+
+Comparison compare(const ComparisonPlan& plan) {
+  require(plan.problem != nullptr, "comparison: a plan without a problem");
+  return compare(*plan.problem, plan.methods, plan.options);
 }
 
 // --- rendering -------------------------------------------------------------------------------
@@ -812,6 +853,11 @@ SeededComparison compare_seeds(const std::vector<std::uint64_t>& seeds,
             "compare_seeds: the run at seed " + std::to_string(seed) + " has other methods than the first");
   }
   return s;
+}
+
+SeededComparison compare_seeds(const std::vector<std::uint64_t>& seeds,
+                               const std::function<ComparisonPlan(std::uint64_t seed)>& plan) {
+  return compare_seeds(seeds, [&plan](std::uint64_t seed) { return compare(plan(seed)); });
 }
 
 }  // namespace gradhpo::hpo

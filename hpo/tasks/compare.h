@@ -39,6 +39,9 @@
 // method is credited with a final θ it never evaluated. The test score retrains at that point
 // (outside the budget, same bits as the run itself) and calls the caller's evaluation.
 //
+// Over MPI ranks (hpo/mpi/compare.h) every seed's methods run as independent rows — run_row,
+// the piece compare() runs each method with — and give the same rows (the pooled compare_seeds).
+//
 // Micaelli & Storkey (Section 5.2, "Baseline Comparison", Table 1) compare their method with random search and
 // Bayesian optimization this way, "for the same computational budget".
 #pragma once
@@ -52,6 +55,7 @@
 #include <vector>
 
 #include "classification.h"
+#include "row_pool.h"
 #include "../hoag/hoag.h"
 #include "../outer.h"
 #include "../registry.h"
@@ -218,11 +222,57 @@ struct Comparison {
   std::string json() const;
 };
 
-/// Validates everything first (problem, budget against T, method names unique and non-empty,
-/// each method's own validate), calibrates (see the file comment), then runs the methods one
-/// after another.
+/// Validates everything first (validate_comparison), calibrates and warms up every method (see
+/// the file comment), then runs the methods one after another (run_row), each equalised to the
+/// first's use (row_budget).
 Comparison compare(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
                    const ComparisonOptions& options);
+
+// --- the pieces of compare(), for a comparison whose rows run elsewhere (hpo/mpi/compare.h) ---
+
+/// Everything compare() checks before any work — the problem, the budget against T, the method
+/// names (non-empty, unique), each method's run and its own validate — throwing Error naming it.
+void validate_comparison(const BilevelProblem& problem, const std::vector<CompareMethod>& methods,
+                         const ComparisonOptions& options);
+/// The comparison with every field that no row measures (no results; work_per_step and
+/// calibration_seconds 0).
+Comparison comparison_header(const BilevelProblem& problem, const ComparisonOptions& options);
+
+/// The calibration run: one plain training run at the initial θ, outside every method's clock.
+struct Calibration {
+  double work_per_step = 0;  ///< its engine work per inner step: the unit of work budgets
+  double seconds = 0;        ///< its wall time (warm-ups that follow it may add theirs)
+};
+Calibration calibrate(const BilevelProblem& problem);
+/// The budget every row starts from: options.budget, its work_per_step the calibration's where
+/// unset (throws Error for a work budget when the calibration did no measurable work).
+Budget given_budget(const ComparisonOptions& options, const Calibration& calibration);
+/// A row's budget: `given`; with Equalise::seconds or ::work and a `first` row (the first
+/// method's, recorded or run), what that row used (`given` again when it used nothing).
+Budget row_budget(const ComparisonOptions& options, const Budget& given, const MethodResult* first);
+/// The row of a method that stopped with an error (never fatal to the comparison): failures 1,
+/// the stop reason "stopped: <why>", one failed-trial record at the inner step given (−1: unknown).
+MethodResult failed_row(const Hyperparameters& h, const std::string& method, const std::string& why,
+                        std::int64_t inner_step = -1, double value = std::numeric_limits<double>::quiet_NaN());
+/// One row: method `m` (the index-th of options' lists) under `budget` — timed on the budget
+/// clock, its engine work in plain steps of `work_per_step` (the given budget's), its trials
+/// replayed from options.recorded_trials[index] and journaled to options.on_trial — then scored
+/// at its best θ (options.evaluate, evaluate_validation; outside the clock). What the method
+/// throws — a divergence it cannot recover from, any other error — is its failed row, never
+/// thrown. Neither recorded rows nor on_result are looked at here (compare() does).
+MethodResult run_row(const BilevelProblem& problem, const CompareMethod& m, std::size_t index, const Budget& budget,
+                     double work_per_step, const ComparisonOptions& options);
+
+/// One seed's comparison as its caller builds it: the problem, the methods and the options.
+/// `problem` may alias the object that owns it (a task, an experiment: std::shared_ptr's
+/// aliasing constructor), which then lives as long as the plan.
+struct ComparisonPlan {
+  std::shared_ptr<const BilevelProblem> problem;
+  std::vector<CompareMethod> methods;
+  ComparisonOptions options;
+};
+/// compare(*plan.problem, plan.methods, plan.options).
+Comparison compare(const ComparisonPlan& plan);
 
 /// Mean, sample standard deviation and standard error (sd / sqrt(n)) of the finite values.
 struct SeedSpread {
@@ -258,5 +308,29 @@ struct SeededComparison {
 /// Runs run_one at each seed (the seeds must be distinct).
 SeededComparison compare_seeds(const std::vector<std::uint64_t>& seeds,
                                const std::function<Comparison(std::uint64_t seed)>& run_one);
+/// compare(plan(seed)) at each seed: what the pooled form below gives on any pool.
+SeededComparison compare_seeds(const std::vector<std::uint64_t>& seeds,
+                               const std::function<ComparisonPlan(std::uint64_t seed)>& plan);
+
+/// The same comparison with every seed's methods spread over a pool (row_pool.h; MPI ranks:
+/// hpo/mpi/compare.h), collective over its processes, compare_pooled.cpp:
+///   - The coordinator builds every seed's plan first and checks it as compare() does (an error
+///     is thrown on every process, before any work); it keeps the rows and trials the plan's
+///     options hold (options.recorded, recorded_trials: a resumed run) and its hooks.
+///   - The rows still missing run as independent tasks, seed k's method i being one task (on the
+///     other processes plan(seed) is built when a task needs it, one plan at a time). A task
+///     calibrates (once per seed and process), warms its method up, runs it and scores it
+///     (run_row): the single-process row, timing aside. With Equalise::seconds or ::work a seed's
+///     first method runs first and the others in a second round, under what it used.
+///   - As each row arrives the coordinator calls its plan's options.on_result (the run store
+///     commits it) and on_trial where it runs tasks itself (one process); a worker's trials are
+///     not journaled. A task that fails outside its method (building the plan there) is a failed
+///     row naming the worker, never fatal to the job.
+/// Every process returns the same SeededComparison. With a budget in inner steps or trials, or
+/// Equalise::work, it is the single-process compare_seeds' bit for bit but for the timing fields
+/// (seconds, calibration_seconds, a seconds budget); with a budget in seconds the trial counts
+/// depend on the workers' clocks — and a resumed run replays the rows it recorded as they were.
+SeededComparison compare_seeds(const std::vector<std::uint64_t>& seeds,
+                               const std::function<ComparisonPlan(std::uint64_t seed)>& plan, RowPool& pool);
 
 }  // namespace gradhpo::hpo

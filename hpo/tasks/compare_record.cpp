@@ -72,6 +72,21 @@ Cost cost_of(const json& j) {
   return c;
 }
 
+json budget(const Budget& b) {
+  return {{"inner_steps", b.inner_steps}, {"seconds", number(b.seconds)}, {"work", number(b.work)},
+          {"trials", b.trials}, {"work_per_step", number(b.work_per_step)}};
+}
+
+Budget budget_of(const json& j) {
+  Budget b;
+  b.inner_steps = j.at("inner_steps").get<std::int64_t>();
+  b.seconds = number_of(j.at("seconds"));
+  b.work = number_of(j.at("work"));
+  b.trials = j.at("trials").get<std::int64_t>();
+  b.work_per_step = number_of(j.at("work_per_step"));
+  return b;
+}
+
 json score(const Score& s) { return {{"loss", number(s.loss)}, {"accuracy", number(s.accuracy)}}; }
 Score score_of(const json& j) { return {number_of(j.at("loss")), number_of(j.at("accuracy"))}; }
 
@@ -188,11 +203,7 @@ std::string encode_method_result(const MethodResult& r) {
               {"stop_reason", r.stop_reason},
               {"metadata", r.metadata},
               {"work", number(r.work)},
-              {"budget", json{{"inner_steps", r.budget.inner_steps},
-                              {"seconds", number(r.budget.seconds)},
-                              {"work", number(r.budget.work)},
-                              {"trials", r.budget.trials},
-                              {"work_per_step", number(r.budget.work_per_step)}}}}
+              {"budget", budget(r.budget)}}
       .dump();
 }
 
@@ -221,15 +232,44 @@ MethodResult decode_method_result(const std::string& text, const std::string& wh
     r.stop_reason = j.at("stop_reason").get<std::string>();
     r.metadata = j.at("metadata").get<std::map<std::string, std::string>>();
     r.work = number_of(j.at("work"));
-    const json& b = j.at("budget");  // what the method was given (equalised: the first method's use)
-    r.budget.inner_steps = b.at("inner_steps").get<std::int64_t>();
-    r.budget.seconds = number_of(b.at("seconds"));
-    r.budget.work = number_of(b.at("work"));
-    r.budget.trials = b.at("trials").get<std::int64_t>();
-    r.budget.work_per_step = number_of(b.at("work_per_step"));
+    r.budget = budget_of(j.at("budget"));  // what the method was given (equalised: the first method's use)
     return r;
   } catch (const json::exception& e) {
     throw Error(where + ": a malformed comparison row: " + e.what());
+  }
+}
+
+std::string encode_comparison(const Comparison& c) {
+  json rows = json::array();
+  for (const MethodResult& r : c.results) rows.push_back(encode_method_result(r));
+  return json{{"problem", c.problem},
+              {"budget", budget(c.budget)},
+              {"equalise", equalise_name(c.equalise)},
+              {"search_space", c.search_space},
+              {"work_per_step", number(c.work_per_step)},
+              {"calibration_seconds", number(c.calibration_seconds)},
+              {"horizon", c.horizon},
+              {"test_name", c.test_name},
+              {"results", rows}}
+      .dump();
+}
+
+Comparison decode_comparison(const std::string& text, const std::string& where) {
+  try {
+    const json j = json::parse(text);
+    Comparison c;
+    c.problem = j.at("problem").get<std::string>();
+    c.budget = budget_of(j.at("budget"));
+    c.equalise = parse_equalise(j.at("equalise").get<std::string>());
+    c.search_space = j.at("search_space").get<std::string>();
+    c.work_per_step = number_of(j.at("work_per_step"));
+    c.calibration_seconds = number_of(j.at("calibration_seconds"));
+    c.horizon = j.at("horizon").get<std::int64_t>();
+    c.test_name = j.at("test_name").get<std::string>();
+    for (const json& r : j.at("results")) c.results.push_back(decode_method_result(r.get<std::string>(), where));
+    return c;
+  } catch (const json::exception& e) {
+    throw Error(where + ": a malformed comparison: " + e.what());
   }
 }
 

@@ -23,5 +23,9 @@ JournalEntry decode_trial(const std::string& text, const std::string& where);
 std::string encode_method_result(const MethodResult& row);
 /// The row back; `where` names the source in messages (a malformed record is refused).
 MethodResult decode_method_result(const std::string& text, const std::string& where);
+/// A whole comparison — what it ran (problem, budget, equalise, ...), its calibration and every
+/// row — as JSON text, and back with the same bits (what the pooled compare_seeds shares).
+std::string encode_comparison(const Comparison& c);
+Comparison decode_comparison(const std::string& text, const std::string& where);
 
 }  // namespace gradhpo::hpo
