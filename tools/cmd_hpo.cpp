@@ -733,13 +733,14 @@ void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given,
     more_steps = from_root(more_steps ? "1" : "0") == "1";
   }
   set_threads(o.threads);
+  require(a.distribute != "trials" || is_search_method(o.method),
+          "--distribute trials spreads a search's trials over the ranks (--method random, grid or bayesian); method '" +
+              o.method + "' is not a search");
   const Setup e = load_setup(o, a.distribute);
   require(o.method != "cosine" || a.distribute == "none", "--distribute " + a.distribute +
                                                               ": the cosine baseline's runs are not distributed (--distribute none)");
   if (o.method == "cosine") return run_cosine(o, e, store ? &*store : nullptr, a.plots);
   if (is_search_method(o.method)) return run_search_method(o, e, store ? &*store : nullptr, a);
-  require(a.distribute != "trials", "--distribute trials spreads a search's trials over the ranks (--method random, grid "
-                                    "or bayesian); method '" + o.method + "' is not a search");
 
   hpo::ClassificationTask task = schedule_task(o, e);
   const hpo::Hyperparameters& h = task.problem.hyper;

@@ -234,10 +234,14 @@ hpo::SearchRun run_search(const Communicator& comm, const std::string& name, con
   }
 
   if (common.budget.seconds == 0) {
-    // A count budget: a dry run proposes every trial, the ranks train them, the search replays.
+    // A count budget: a dry run proposes every trial, the ranks train them, the search replays
+    // (its seconds: rank 0's for the whole, not the replay's).
+    const double start = root_clock();
     const std::vector<hpo::Proposal> proposals = propose(name, problem, common, options, recorded);
     const std::vector<hpo::JournalEntry> trained = train_over_ranks(comm, problem, proposals);
-    return replay(name, problem, common, options, concatenated(recorded, trained), recorded.size(), journal);
+    hpo::SearchRun run = replay(name, problem, common, options, concatenated(recorded, trained), recorded.size(), journal);
+    run.seconds = root_clock() - start;
+    return run;
   }
 
   // A budget in seconds: rank 0 decides. Trials are proposed and trained in chunks of twice the
