@@ -596,8 +596,8 @@ bool is_search_method(const std::string& method) {
 /// the run store as it finishes ("trial/<k>") so that --resume replays them instead of training
 /// them again — with any rank count. Under mpirun the trials are spread over the ranks
 /// (mpi::run_search; the only workload of a search, chosen by itself) with the one-process
-/// results bit for bit. A budget in seconds records the count it reached ("search-count"),
-/// which a resume replays as a budget of exactly that many trials. Then the best trial's θ is
+/// results bit for bit. A budget in seconds records the count it reached ("search-count") and
+/// its stop reason, which a resume replays as a budget of exactly that many trials. Then the best trial's θ is
 /// trained from w0 and scored on the test set.
 void run_search_method(const HpoOptions& o, const Setup& e, hpo::RunStore* store, const RunArgs& a) {
   require(a.distribute == "none" || a.distribute == "trials",
@@ -608,6 +608,7 @@ void run_search_method(const HpoOptions& o, const Setup& e, hpo::RunStore* store
   hpo::SearchOptions common;
   common.box = hpo::experiment("schedule").search_box(task.problem.hyper, hpo::SearchSpace{});
   const std::string count = from_root(store && store->has("search-count") ? store->get("search-count") : std::string());
+  const std::string stopped = from_root(store && store->has("search-stop") ? store->get("search-stop") : std::string());
   if (!count.empty()) {
     common.budget.trials = std::stoll(count);  // the count a budget in seconds reached
   } else if (o.search_seconds > 0) {
@@ -659,8 +660,10 @@ void run_search_method(const HpoOptions& o, const Setup& e, hpo::RunStore* store
     run = hpo::Registry::global().run_search(o.method, task.problem, common, options);
   }
   progress.clear();
+  if (!stopped.empty()) run.stop_reason = stopped;  // the seconds budget's, which the count replays
   std::cout << run.brief() << "\n";
-  if (store && common.budget.seconds > 0) store->commit({{"search-count", std::to_string(run.trials.size())}});
+  if (store && common.budget.seconds > 0)
+    store->commit({{"search-count", std::to_string(run.trials.size())}, {"search-stop", run.stop_reason}});
   nlohmann::json fin = nlohmann::json::object();
   if (const hpo::Trial* best = run.best_trial()) {
     const Scores sc = score(task, e, progress, best->theta, o.method + ", the best trial's θ trained from w0");
