@@ -89,11 +89,13 @@ std::map<std::string, std::vector<std::pair<std::string, hpo::OptionSpec>>> offl
 
 /// --method's choices: every offline method of the registry, `forward-greedy` (forward mode in the
 /// greedy setting: hyperparameters updated after each segment), `cosine` (the hand-tuned
-/// baseline) and the registry's black-box searches (random, grid, bayesian). The registry's own
-/// `greedy` is the offline generalized-greedy hypergradient.
+/// baseline) and the registry's black-box searches (random, grid, bayesian; not HOAG, a search of
+/// the registry that refuses the schedule's optimizer-defining hyperparameters). The registry's
+/// own `greedy` is the offline generalized-greedy hypergradient.
 std::vector<std::string> method_names() {
   std::vector<std::string> names = hpo::Registry::global().names(hpo::MethodKind::offline);
-  for (const std::string& search : hpo::Registry::global().names(hpo::MethodKind::search)) names.push_back(search);
+  for (const std::string& search : hpo::Registry::global().names(hpo::MethodKind::search))
+    if (search != "hoag") names.push_back(search);
   for (const char* extra : {"forward-greedy", "cosine"})
     if (std::find(names.begin(), names.end(), extra) == names.end()) names.push_back(extra);
   return names;
