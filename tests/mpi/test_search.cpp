@@ -1,7 +1,9 @@
-// Random and grid search with their trials trained over the ranks (mpi::run_search): the
-// single-process SearchRun — every trial's θ, scores and failure record, the best trial and
-// the stop reason — at 1, 2 and 4 ranks, the same on every rank; a diverged trial is a failed
-// trial there as here.
+// Random, grid and Bayesian search (q = 1 and batches of q = 3) with their trials trained over
+// the ranks (mpi::run_search): the single-process SearchRun — every trial's θ, scores and
+// failure record, the best trial and the stop reason — at 1, 2 and 4 ranks, the same on every
+// rank; a diverged trial is a failed trial there as here. A run store's trials resume with any
+// rank count (the new ones journaled on rank 0, as one process journals them), and a budget in
+// seconds gives every rank the same trials, which its count replays in one process.
 #include <doctest/doctest.h>
 
 #include <map>
