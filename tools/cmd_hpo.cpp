@@ -28,7 +28,10 @@
 #include <gradhpo/hpo/run_store.h>
 #include <gradhpo/hpo/solve.h>
 #include <gradhpo/hpo/tasks/classification.h>
+#include <gradhpo/hpo/tasks/compare_record.h>
+#include <gradhpo/hpo/tasks/experiments.h>
 #ifdef GRADHPO_WITH_MPI
+#include <gradhpo/hpo/mpi/search.h>
 #include <gradhpo/hpo/mpi/data_parallel.h>
 #include <gradhpo/hpo/mpi/forward_columns.h>
 #endif
@@ -67,6 +70,8 @@ struct HpoOptions {
   std::vector<double> cosine_lrs = {0.05, 0.1, 0.2, 0.4, 0.6};      // Appendix D
   std::uint64_t seed = 0;
   int threads = 0;
+  std::int64_t trials = 10;    ///< a search's budget: exactly this many trials
+  double search_seconds = 0;   ///< a search's budget in seconds instead (0: --trials)
   /// One flag per option of the registry's offline methods that the command has no flag of its
   /// own for (--solver, --iterations, --darts-radius, ...), generated from their typed lists;
   /// empty: not given. The chosen method takes those it declares; another is refused.
@@ -83,10 +88,14 @@ std::map<std::string, std::vector<std::pair<std::string, hpo::OptionSpec>>> offl
 }
 
 /// --method's choices: every offline method of the registry, `forward-greedy` (forward mode in the
-/// greedy setting: hyperparameters updated after each segment) and `cosine` (the hand-tuned
-/// baseline). The registry's own `greedy` is the offline generalized-greedy hypergradient.
+/// greedy setting: hyperparameters updated after each segment), `cosine` (the hand-tuned
+/// baseline) and the registry's black-box searches (random, grid, bayesian; not HOAG, a search of
+/// the registry that refuses the schedule's optimizer-defining hyperparameters). The registry's
+/// own `greedy` is the offline generalized-greedy hypergradient.
 std::vector<std::string> method_names() {
   std::vector<std::string> names = hpo::Registry::global().names(hpo::MethodKind::offline);
+  for (const std::string& search : hpo::Registry::global().names(hpo::MethodKind::search))
+    if (search != "hoag") names.push_back(search);
   for (const char* extra : {"forward-greedy", "cosine"})
     if (std::find(names.begin(), names.end(), extra) == names.end()) names.push_back(extra);
   return names;
@@ -99,7 +108,9 @@ OptionSet option_set(HpoOptions& o) {
   s.text("model", &o.model, nn::model_names(), "Model");
   s.text("method", &o.method, method_names(),
          "An offline hypergradient method of the registry (forward, reverse: mode through training, ...), "
-         "forward-greedy (forward mode in the greedy setting) or cosine (hand-tuned)");
+         "forward-greedy (forward mode in the greedy setting), cosine (hand-tuned) or a black-box search over the "
+         "schedule's box (random, grid, bayesian: --trials or --search-seconds; under mpirun their trials are spread "
+         "over the ranks, --distribute trials)");
   s.text("policy", &o.policy, {"store-all", "exact-reversal", "checkpoint"}, "reverse: memory policy");
   s.path("method-options", &o.method_options,
          "The method's own options by name, key=value separated by commas (e.g. solver=neumann,iterations=0)");
@@ -118,6 +129,10 @@ OptionSet option_set(HpoOptions& o) {
   s.reals("cosine-lrs", &o.cosine_lrs, 0, 100, "Cosine: initial learning rates to try");
   s.seed("seed", &o.seed, "Seed for the split, batch order and initialization (>= 0)");
   s.integer("threads", &o.threads, 0, 256, "Threads (0: the default)");
+  s.integer("trials", &o.trials, 1, 1 << 24, "Search methods: a budget of exactly this many trials (training runs)");
+  s.real("search-seconds", &o.search_seconds, 0, 1e9,
+         "Search methods: a budget in seconds instead of --trials (0: --trials). The count it reached is recorded; "
+         "a resume replays that count (under mpirun rank 0's clock decides)");
   // The methods' own options, generated from the registry (policy and clip-hessian have flags
   // above with this command's defaults).
   for (const auto& [name, declared] : offline_option_specs()) {
@@ -573,6 +588,126 @@ void distribute(const std::string& how, hpo::BilevelProblem& problem, hpo::Solve
 #endif
 }
 
+bool is_search_method(const std::string& method) {
+  const hpo::Registry& r = hpo::Registry::global();
+  return r.contains(method) && r.kind(method) == hpo::MethodKind::search;
+}
+
+/// A black-box search (random, grid, bayesian) over the schedule problem's box (the schedule
+/// experiment's practitioner ranges, one value per learning-rate block), each trial committed to
+/// the run store as it finishes ("trial/<k>") so that --resume replays them instead of training
+/// them again — with any rank count. Under mpirun the trials are spread over the ranks
+/// (mpi::run_search; the only workload of a search, chosen by itself) with the one-process
+/// results bit for bit. A budget in seconds records the count it reached ("search-count") and
+/// its stop reason, which a resume replays as a budget of exactly that many trials. Then the best trial's θ is
+/// trained from w0 and scored on the test set.
+void run_search_method(const HpoOptions& o, const Setup& e, hpo::RunStore* store, const RunArgs& a) {
+  require(a.distribute == "none" || a.distribute == "trials",
+          "--distribute " + a.distribute + ": a search's workload is its trials (--distribute trials, chosen under mpirun)");
+  require(a.distribute != "trials" || under_mpi(),
+          "--distribute trials runs under mpirun: mpirun -np N gradhpo hpo --method " + o.method + " --distribute trials ...");
+  const hpo::ClassificationTask task = schedule_task(o, e);
+  hpo::SearchOptions common;
+  common.box = hpo::experiment("schedule").search_box(task.problem.hyper, hpo::SearchSpace{});
+  const std::string count = from_root(store && store->has("search-count") ? store->get("search-count") : std::string());
+  const std::string stopped = from_root(store && store->has("search-stop") ? store->get("search-stop") : std::string());
+  if (!count.empty()) {
+    common.budget.trials = std::stoll(count);  // the count a budget in seconds reached
+  } else if (o.search_seconds > 0) {
+    common.budget.seconds = o.search_seconds;
+  } else {
+    common.budget.trials = o.trials;
+  }
+  std::map<std::string, std::string> options = parse_method_options(o.method_options);
+  const hpo::OptionSpecs& own = hpo::Registry::global().options(o.method);
+  if (hpo::find_option(own, "seed") && !options.count("seed")) options["seed"] = std::to_string(o.seed);
+  for (const auto& [name, value] : o.method_flags)
+    require(value.empty() || hpo::find_option(own, name), "--" + name + " is not an option of method '" + o.method +
+                                                              "' (--method-options key=value gives a search its own)");
+  auto key = [](std::size_t k) {
+    std::ostringstream s;
+    s << "trial/" << std::setw(6) << std::setfill('0') << k;
+    return s.str();
+  };
+  // The recorded trials, read on rank 0 and sent to every rank.
+  nlohmann::json recorded = nlohmann::json::array();
+  if (store)
+    for (std::size_t k = 0; store->has(key(k)); ++k) recorded.push_back(store->get(key(k)));
+  recorded = nlohmann::json::parse(from_root(recorded.dump()));
+  hpo::TrialJournal journal;
+  for (std::size_t k = 0; k < recorded.size(); ++k)
+    journal.recorded.push_back(hpo::decode_trial(recorded[k].get<std::string>(), "run store section " + key(k)));
+  if (!journal.recorded.empty()) std::cout << "resuming " << a.resume << ": " << journal.recorded.size() << " trials recorded\n";
+  const hpo::Hyperparameters& h = task.problem.hyper;
+  LoopProgress progress("hpo " + o.method);
+  if (ranks().root())
+    journal.on_trial = [&, position = journal.recorded.size()](const hpo::JournalEntry& entry) mutable {
+      if (store) store->commit({{key(position), hpo::encode_trial(entry)}});
+      ++position;
+      progress.clear();
+      std::cout << "  trial " << std::setw(3) << entry.trial.index << ": ";
+      if (entry.trial.failed)
+        std::cout << "failed: " << entry.trial.failure.reason << "\n";
+      else
+        std::cout << "L_val " << fixed(entry.trial.val_loss, 4) << " at " << schedule_text(h, entry.trial.theta) << "\n";
+      std::cout.flush();
+    };
+  hpo::SearchRun run;
+  if (under_mpi()) {
+#ifdef GRADHPO_WITH_MPI
+    run = mpi::run_search(mpi::Communicator::world(), o.method, task.problem, common, options, &journal);
+#endif
+  } else {
+    const hpo::TrialJournalScope scope(&journal);
+    run = hpo::Registry::global().run_search(o.method, task.problem, common, options);
+  }
+  progress.clear();
+  if (!stopped.empty()) run.stop_reason = stopped;  // the seconds budget's, which the count replays
+  std::cout << run.brief() << "\n";
+  if (store && common.budget.seconds > 0)
+    store->commit({{"search-count", std::to_string(run.trials.size())}, {"search-stop", run.stop_reason}});
+  nlohmann::json fin = nlohmann::json::object();
+  if (const hpo::Trial* best = run.best_trial()) {
+    const Scores sc = score(task, e, progress, best->theta, o.method + ", the best trial's θ trained from w0");
+    fin = {{"best_trial", run.best}, {"learned", schedule_text(h, best->theta)}, {"val_accuracy", sc.val.accuracy},
+           {"test_accuracy", sc.test.accuracy}, {"test_loss", sc.test.loss}};
+  }
+  if (store) {
+    // Derived from the run: every trial (θ and its scores as their doubles), the failures, the best.
+    nlohmann::json results = {{"method", o.method}, {"label", run.method}, {"dimensions", run.dimensions},
+                              {"trials", nlohmann::json::array()}, {"failed_trials", nlohmann::json::array()},
+                              {"stop_reason", run.stop_reason}};
+    const std::vector<std::string> header = {"trial", "validation loss", "hyperparameters", "failure"};
+    std::vector<std::vector<std::string>> rows;
+    for (const hpo::Trial& t : run.trials) {
+      nlohmann::json lam = nlohmann::json::object();
+      for (std::size_t d = 0; d < t.values.size(); ++d) lam[run.dimensions[d]] = t.values[d];
+      nlohmann::json row = {{"index", t.index}, {"hyperparameters", lam}, {"theta", t.theta.to_vector()},
+                            {"failed", t.failed}};
+      if (t.failed) {
+        row["failure"] = failure_json(t.failure);
+        results["failed_trials"].push_back(row["failure"]);
+      } else {
+        row["val_loss"] = t.val_loss;
+        row["train_loss"] = t.final_train_loss;
+      }
+      results["trials"].push_back(row);
+      rows.push_back({std::to_string(t.index), t.failed ? "" : fixed(t.val_loss, 4), schedule_text(h, t.theta),
+                      t.failed ? t.failure.reason : ""});
+    }
+    results.update(fin);
+    store->write_derived("config.json", nlohmann::json::parse(store->record().config_json).dump(2) + "\n");
+    store->write_derived("results.csv", csv_table(header, rows));
+    store->write_derived("results.json", results.dump(2) + "\n");
+    RunFolder(store->folder()).write_index("gradhpo hpo: " + run.method, {{"Trials", html_table(header, rows)}}, {});
+    std::cout << "run folder: " << store->folder() << " (index.html, results.json, results.csv)\n";
+  }
+  if (!run.best_trial()) {
+    std::cerr << "gradhpo hpo: warning: no trial of the search finished (" << run.trials.size() << " failed)\n";
+    throw CLI::RuntimeError(kNoResult);
+  }
+}
+
 void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given, const RunArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<hpo::RunStore> store;
@@ -603,10 +738,14 @@ void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given,
     more_steps = from_root(more_steps ? "1" : "0") == "1";
   }
   set_threads(o.threads);
+  require(a.distribute != "trials" || is_search_method(o.method),
+          "--distribute trials spreads a search's trials over the ranks (--method random, grid or bayesian); method '" +
+              o.method + "' is not a search");
   const Setup e = load_setup(o, a.distribute);
   require(o.method != "cosine" || a.distribute == "none", "--distribute " + a.distribute +
                                                               ": the cosine baseline's runs are not distributed (--distribute none)");
   if (o.method == "cosine") return run_cosine(o, e, store ? &*store : nullptr, a.plots);
+  if (is_search_method(o.method)) return run_search_method(o, e, store ? &*store : nullptr, a);
 
   hpo::ClassificationTask task = schedule_task(o, e);
   const hpo::Hyperparameters& h = task.problem.hyper;
@@ -689,9 +828,10 @@ void add_hpo_command(CLI::App& app) {
   cmd->add_flag("--overwrite", args->overwrite, "Replace the run the --out folder holds");
   cmd->add_flag("--no-plots", *no_plots, "Write no plots (the results files and index.html still)");
   cmd->add_option("--distribute", args->distribute,
-                  "Under mpirun: columns (forward mode's hypergradient columns spread over the ranks) or data (every "
-                  "batch sharded over them); only rank 0 writes the run folder")
-      ->check(CLI::IsMember({"none", "columns", "data"}));
+                  "Under mpirun: columns (forward mode's hypergradient columns spread over the ranks), data (every "
+                  "batch sharded over them) or trials (a search's trials spread over them: random, grid, bayesian; "
+                  "chosen by itself for a search under mpirun); only rank 0 writes the run folder")
+      ->check(CLI::IsMember({"none", "columns", "data", "trials"}));
   cmd->callback([o, opts, args, config, sets, no_plots, cmd] {
     const std::set<std::string> given = opts->apply_sources(*cmd, *config, *sets);
     args->plots = !*no_plots;

@@ -46,5 +46,27 @@ struct HypervarianceRow {
 std::vector<HypervarianceRow> hypervariance(const ProblemFactory& factory, const Tensor& theta, const Method& method,
                                             int perturbations, const std::vector<Factor>& factors, std::uint64_t seed = 0);
 
+/// One hypergradient of hypervariance(): `method` at factory(factor, index) and θ (perturbed for
+/// the hyperparameter factor). Each depends on nothing but these, so they may be computed
+/// anywhere, in any order (hpo/mpi/hypervariance.h: one task each over MPI ranks).
+struct Perturbation {
+  Factor factor;
+  int index = 0;
+  Tensor theta;  ///< float64 [N]
+};
+/// Every perturbation of hypervariance(), factor by factor, P each (the θ draws are made here).
+std::vector<Perturbation> perturbations_of(const ProblemFactory& factory, const Tensor& theta, int perturbations,
+                                           const std::vector<Factor>& factors, std::uint64_t seed);
+/// One perturbation's hypergradient and the seconds it took (its problem built, then computed).
+struct PerturbationSample {
+  std::vector<double> d_theta;
+  double seconds = 0;
+};
+PerturbationSample sample_perturbation(const ProblemFactory& factory, const Method& method, const Perturbation& p);
+/// The rows of hypervariance() from every perturbation's sample, in perturbations_of's order;
+/// a row's seconds are the sum of its samples'.
+std::vector<HypervarianceRow> hypervariance_rows(const std::vector<Perturbation>& perturbations,
+                                                 const std::vector<PerturbationSample>& samples);
+
 
 }  // namespace gradhpo::hpo

@@ -104,15 +104,64 @@ const Trial& TrialRunner::run(const std::vector<double>& u) {
   return record(std::move(t), "; at " + box().describe(u));
 }
 
+namespace {
+thread_local TrialJournal* current_journal = nullptr;
+
+/// Trials of a batch of up to q that max_trials and a budget in trials or inner steps leave.
+std::int64_t count_room(const BudgetMeter& meter, int max_trials, std::size_t done, std::int64_t horizon, std::int64_t q) {
+  const Budget& b = meter.budget();
+  std::int64_t room = q;
+  if (max_trials > 0) room = std::min<std::int64_t>(room, max_trials - static_cast<std::int64_t>(done));
+  if (b.trials > 0) room = std::min(room, b.trials - meter.units());
+  if (b.inner_steps > 0) room = std::min(room, (b.inner_steps - meter.steps_used()) / horizon);
+  return std::max<std::int64_t>(room, 0);
+}
+}  // namespace
+
+void TrialRunner::run_batch(const std::vector<std::vector<double>>& us) {
+  // Checked on the counts only: the clock was read by batch_room at the batch's start.
+  require(static_cast<std::int64_t>(us.size()) <= count_room(meter_, max_trials_, run_.trials.size(), problem_->horizon,
+                                                             static_cast<std::int64_t>(us.size())),
+          run_.method + ": a batch of " + std::to_string(us.size()) + " trials does not fit in what is left of the budget");
+  std::vector<Trial> ts(us.size());
+  std::vector<std::string> wheres(us.size());
+  for (std::size_t k = 0; k < us.size(); ++k) {
+    ts[k].point = us[k];
+    ts[k].values = box().values(us[k]);
+    ts[k].theta = box().theta(us[k]);
+    wheres[k] = "; at " + box().describe(us[k]);
+  }
+  // The batch's trials that neither replay a recorded entry nor are a dry run's proposals are
+  // trained together by the journal's train_batch, when it has one.
+  std::vector<JournalEntry> trained;
+  std::size_t first_trained = us.size();
+  TrialJournal* journal = current_journal;
+  if (journal && journal->train_batch && !journal->proposals) {
+    first_trained = std::min(us.size(), journal->recorded.size() > journal->next
+                                            ? journal->recorded.size() - journal->next
+                                            : std::size_t{0});
+    std::vector<Proposal> batch;
+    for (std::size_t k = first_trained; k < us.size(); ++k)
+      batch.push_back({ts[k].theta, run_.method, static_cast<int>(run_.trials.size() + k), wheres[k]});
+    if (!batch.empty()) {
+      trained = journal->train_batch(batch);
+      require(trained.size() == batch.size(), run_.method + ": a batch of " + std::to_string(batch.size()) +
+                                                  " trials came back with " + std::to_string(trained.size()) + " results");
+    }
+  }
+  for (std::size_t k = 0; k < us.size(); ++k)
+    record(std::move(ts[k]), wheres[k], k >= first_trained ? &trained[k - first_trained] : nullptr);
+}
+
+std::int64_t TrialRunner::batch_room(std::int64_t q) const {
+  return can_run() ? count_room(meter_, max_trials_, run_.trials.size(), problem_->horizon, q) : 0;
+}
+
 const Trial& TrialRunner::run_at(const Tensor& theta) {
   Trial t;
   t.theta = theta.to(DType::f64).clone();
   return record(std::move(t), "");
 }
-
-namespace {
-thread_local TrialJournal* current_journal = nullptr;
-}  // namespace
 
 TrialJournalScope::TrialJournalScope(TrialJournal* journal) : previous_(current_journal) { current_journal = journal; }
 TrialJournalScope::~TrialJournalScope() { current_journal = previous_; }
@@ -135,7 +184,7 @@ JournalEntry train_proposal(const BilevelProblem& problem, const Proposal& p) {
   return e;
 }
 
-const Trial& TrialRunner::record(Trial t, const std::string& where) {
+const Trial& TrialRunner::record(Trial t, const std::string& where, const JournalEntry* trained) {
   const auto start = std::chrono::steady_clock::now();
   t.index = static_cast<int>(run_.trials.size());
   t.inner_steps = problem_->horizon;
@@ -163,7 +212,7 @@ const Trial& TrialRunner::record(Trial t, const std::string& where) {
     // A dry run: proposed, not trained.
     journal->proposals->push_back({t.theta.clone(), run_.method, t.index, where});
   } else {
-    const JournalEntry e = train_proposal(*problem_, {t.theta, run_.method, t.index, where});
+    const JournalEntry e = trained ? *trained : train_proposal(*problem_, {t.theta, run_.method, t.index, where});
     steps_run = e.steps_run;
     work = e.work;
     t.val_loss = e.trial.val_loss;

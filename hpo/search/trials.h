@@ -101,6 +101,11 @@ struct TrialJournal {
   /// index — and not trained (their scores stay NaN; each is charged its T steps, so the search
   /// proposes as many as its budget in inner steps or trials allows). Null: trials train.
   std::vector<Proposal>* proposals = nullptr;
+  /// Trains a batch of proposals elsewhere and returns their entries in the same order
+  /// (hpo/mpi/search.h: over the ranks, for Bayesian optimization's batch of q points); called by
+  /// TrialRunner::run_batch with the batch's trials past `recorded`. Null: trained here, one
+  /// after another.
+  std::function<std::vector<JournalEntry>(const std::vector<Proposal>&)> train_batch;
 };
 
 /// Makes `journal` the journal of the trials run on this thread while it lives (null: none).
@@ -145,6 +150,14 @@ class TrialRunner {
   bool can_run() const;
   /// Trains at the unit point u of the box and records the trial.
   const Trial& run(const std::vector<double>& u);
+  /// Trains at the unit points `us` as one batch and records them in order, as run(u) one after
+  /// another would (the same trials, bit for bit); under a journal with train_batch, the batch's
+  /// trials are trained there together. Call with at most batch_room(us.size()) points.
+  void run_batch(const std::vector<std::vector<double>>& us);
+  /// How many trials of a batch of up to q may start now: 0 when can_run() is false; else q
+  /// capped by what max_trials and a budget in trials or inner steps leave (a budget in seconds
+  /// or work is read once, at the batch's start: a batch overshoots it by at most its q trials).
+  std::int64_t batch_room(std::int64_t q) const;
   /// Trains at θ [N] and records the trial (its point and values stay empty).
   const Trial& run_at(const Tensor& theta);
   /// Records a trial at θ that failed before its training run could be scored (a method's own
@@ -168,7 +181,8 @@ class TrialRunner {
 
  private:
   /// Scores θ by training once, charges the budget and records the trial.
-  const Trial& record(Trial t, const std::string& where);
+  /// `trained`: its entry, trained elsewhere (run_batch); null: trained here when not replayed.
+  const Trial& record(Trial t, const std::string& where, const JournalEntry* trained = nullptr);
   const BilevelProblem* problem_;
   std::optional<Box> box_;
   std::size_t method_bytes_ = 0;

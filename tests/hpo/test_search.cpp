@@ -2,7 +2,9 @@
 // and the equal-budget comparison harness: reproducibility, bounds and budget accounting, the
 // GP's posterior, likelihood and EI against their definitions, BO against random search on an
 // analytic function, the issue's toy bilevel problem, and the errors a user can make.
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <functional>
 #include <numbers>
 #include <random>
@@ -11,6 +13,7 @@
 
 #include <doctest/doctest.h>
 
+#include <gradhpo/data/random.h>
 #include <gradhpo/engine/finite_diff.h>
 #include <gradhpo/engine/ops.h>
 #include <gradhpo/hpo/tasks/compare.h>
@@ -394,6 +397,111 @@ TEST_CASE("Bayesian optimization goes on through diverged trials, which enter th
   REQUIRE(bo.best_trial() != nullptr);
   CHECK(bo.best_trial()->values[2] <= diverges_above);
   CHECK(std::isfinite(bo.best_val_loss()));
+}
+
+namespace {
+
+/// Today's sequential loop (before batches of q), written out from the public pieces: the
+/// reference q = 1 must reproduce bit for bit.
+SearchRun sequential_bayesian(const BilevelProblem& p, const BayesianOptions& o) {
+  TrialRunner runner(p, o, "Bayesian optimization (seed " + std::to_string(o.seed) + ")");
+  const int D = static_cast<int>(runner.box().size());
+  const int initial = o.initial_points > 0 ? o.initial_points : std::max(5, 2 * D);
+  const int candidates = o.acquisition_candidates > 0 ? o.acquisition_candidates : 256 * D;
+  std::vector<std::vector<double>> sobol = sobol_design(initial, D, o.seed);
+  std::size_t next_sobol = 0;
+  GpParams params;
+  params.length_scales = Eigen::VectorXd::Constant(D, 0.5);
+  GpFitOptions fit = o.fit;
+  for (int iteration = 0; runner.can_run(); ++iteration) {
+    double best = std::numeric_limits<double>::infinity(), worst = -best;
+    for (const Trial& t : runner.trials())
+      if (!t.failed) best = std::min(best, t.val_loss), worst = std::max(worst, t.val_loss);
+    if (next_sobol < static_cast<std::size_t>(initial) || !std::isfinite(best)) {
+      if (next_sobol == sobol.size()) sobol = sobol_design(static_cast<int>(2 * sobol.size()), D, o.seed);
+      runner.run(sobol[next_sobol++]);
+      continue;
+    }
+    const auto n = static_cast<Eigen::Index>(runner.trials().size());
+    Eigen::MatrixXd x(n, D);
+    Eigen::VectorXd y(n);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const Trial& t = runner.trials()[static_cast<std::size_t>(i)];
+      for (int d = 0; d < D; ++d) x(i, d) = t.point[static_cast<std::size_t>(d)];
+      y[i] = t.failed ? worst : t.val_loss;
+    }
+    fit.seed = data::derive_seed(o.seed, 100 + static_cast<std::uint64_t>(iteration));
+    const GaussianProcess gp = fit_gaussian_process(x, y, params, fit);
+    params = gp.params();
+    runner.note_bytes(gp.nbytes());
+    runner.run(maximize_expected_improvement(gp, best, candidates, o.acquisition_starts,
+                                             data::derive_seed(o.seed, 200 + static_cast<std::uint64_t>(iteration))));
+  }
+  return runner.finish();
+}
+
+/// Every trial's unit point and scores, as bits.
+std::string trial_bits(const SearchRun& run) {
+  std::string s;
+  for (const Trial& t : run.trials) {
+    for (double v : t.point) s.append(reinterpret_cast<const char*>(&v), sizeof v);
+    for (double v : {t.val_loss, t.final_train_loss}) s.append(reinterpret_cast<const char*>(&v), sizeof v);
+    s += t.failed ? 'F' : '-';
+  }
+  return s;
+}
+
+/// The diverging camel problem of the test above (lr > 1.0997 diverges).
+BilevelProblem diverging_camel() {
+  BilevelProblem p = analytic_problem(camel);
+  p.hyper.add(Hyperparameters::learning_rate(1, 0.1));
+  p.horizon = 20;
+  p.w0 = Tensor::full(Shape{1}, 1.0, DType::f64);
+  p.loss_bound = 1e3;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("Bayesian optimization with q = 1 is the sequential loop bit for bit, failed trials included") {
+  const BilevelProblem p = diverging_camel();
+  BayesianOptions b;
+  b.box = {{"x", -2, 2}, {"y", -1, 1}, {"lr", 0.1, 3.0}};
+  b.budget.inner_steps = 14 * p.horizon;
+  b.seed = 5;
+  const SearchRun batched = bayesian_optimization(p, b), sequential = sequential_bayesian(p, b);
+  REQUIRE(batched.trials.size() == 14);
+  CHECK(batched.failures >= 1);
+  CHECK(trial_bits(batched) == trial_bits(sequential));
+  CHECK(batched.best == sequential.best);
+  CHECK(batched.method == sequential.method);
+}
+
+TEST_CASE("Bayesian optimization with q = 4: rounds of 4 constant-liar points, distinct, the budget spent exactly") {
+  const BilevelProblem p = analytic_problem(camel);
+  BayesianOptions b;
+  b.box = kCamelBox;
+  b.budget.inner_steps = 18;  // 4 rounds of 4, then a last round of 2
+  b.initial_points = 6;       // the second round mixes 2 Sobol points with 2 of the GP's
+  b.q = 4;
+  const SearchRun bo = bayesian_optimization(p, b);
+  REQUIRE(bo.trials.size() == 18);
+  CHECK(bo.method == "Bayesian optimization (seed 0, q = 4)");
+  const auto sobol = sobol_design(6, 2, 0);
+  for (std::size_t i = 0; i < 6; ++i) CHECK(bo.trials[i].point == sobol[i]);
+  // The lie collapses the GP's variance at a pending point: no round proposes a point twice.
+  for (std::size_t r = 0; r < 18; r += 4)
+    for (std::size_t i = r; i < std::min<std::size_t>(r + 4, 18); ++i)
+      for (std::size_t j = r; j < i; ++j) CHECK(bo.trials[i].point != bo.trials[j].point);
+  CHECK(trial_bits(bo) == trial_bits(bayesian_optimization(p, b)));
+  CHECK(trial_bits(bo) != [&] {  // q changes the proposals after the first batch of the GP
+    BayesianOptions one = b;
+    one.q = 1;
+    return trial_bits(bayesian_optimization(p, one));
+  }());
+  CHECK(bo.best_val_loss() - kCamelMin <= 0.2);
+  b.q = 0;
+  CHECK(contains(error_of([&] { bayesian_optimization(p, b); }), "q (points per round) must be >= 1"));
 }
 
 // --- the issue's toy problem -------------------------------------------------------------------------

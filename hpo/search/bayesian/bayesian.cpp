@@ -119,6 +119,7 @@ Observations observations(const std::vector<Trial>& trials) {
 
 void BayesianOptions::validate(const BilevelProblem& problem) const {
   SearchOptions::validate(problem);
+  require(q >= 1, "Bayesian optimization: q (points per round) must be >= 1, got " + std::to_string(q));
   require(initial_points >= 0 && acquisition_candidates >= 0 && acquisition_starts >= 1,
           "Bayesian optimization: initial_points and acquisition_candidates must be >= 0, acquisition_starts >= 1");
   require(box.size() <= gsl_qrng_sobol->max_dimension,
@@ -134,7 +135,8 @@ void BayesianOptions::validate(const BilevelProblem& problem) const {
 
 SearchRun bayesian_optimization(const BilevelProblem& problem, const BayesianOptions& options) {
   options.validate(problem);
-  TrialRunner runner(problem, options, "Bayesian optimization (seed " + std::to_string(options.seed) + ")");
+  TrialRunner runner(problem, options, "Bayesian optimization (seed " + std::to_string(options.seed) +
+                                           (options.q > 1 ? ", q = " + std::to_string(options.q) : std::string()) + ")");
   const int D = static_cast<int>(runner.box().size());
   const int initial = options.initial_points > 0 ? options.initial_points : std::max(5, 2 * D);
   const int candidates = options.acquisition_candidates > 0 ? options.acquisition_candidates : 256 * D;
@@ -145,19 +147,36 @@ SearchRun bayesian_optimization(const BilevelProblem& problem, const BayesianOpt
   GpParams params;
   params.length_scales = Eigen::VectorXd::Constant(D, 0.5);
   GpFitOptions fit = options.fit;
-  for (int iteration = 0; runner.can_run(); ++iteration) {
-    const Observations obs = observations(runner.trials());
-    if (next_sobol < static_cast<std::size_t>(initial) || !std::isfinite(obs.best)) {
-      if (next_sobol == sobol.size()) sobol = sobol_design(static_cast<int>(2 * sobol.size()), D, options.seed);
-      runner.run(sobol[next_sobol++]);
-      continue;
+  // One round: a batch of q points chosen from the trials finished before it, then trained
+  // together. Every seed derives from the trial's index, so q = 1 is the sequential loop.
+  for (std::int64_t room = runner.batch_room(options.q); room > 0; room = runner.batch_room(options.q)) {
+    Observations obs = observations(runner.trials());
+    const double incumbent = obs.best;  // finished trials only: lies do not move it
+    std::vector<std::vector<double>> batch;
+    for (std::int64_t j = 0; j < room; ++j) {
+      const std::uint64_t index = runner.trials().size() + static_cast<std::uint64_t>(j);
+      if (next_sobol < static_cast<std::size_t>(initial) || !std::isfinite(incumbent)) {
+        if (next_sobol == sobol.size()) sobol = sobol_design(static_cast<int>(2 * sobol.size()), D, options.seed);
+        batch.push_back(sobol[next_sobol++]);
+      } else {
+        fit.seed = data::derive_seed(options.seed, 100 + index);
+        const GaussianProcess gp = fit_gaussian_process(obs.x, obs.y, params, fit);
+        params = gp.params();  // the next fit starts from this one (and from random restarts)
+        runner.note_bytes(gp.nbytes());
+        batch.push_back(maximize_expected_improvement(gp, incumbent, candidates, options.acquisition_starts,
+                                                      data::derive_seed(options.seed, 200 + index)));
+      }
+      // Constant liar: the pending point enters the GP at the lie (the incumbent) until its
+      // batch has trained.
+      if (j + 1 < room) {
+        const auto n = obs.x.rows();
+        obs.x.conservativeResize(n + 1, D);
+        obs.y.conservativeResize(n + 1);
+        for (int d = 0; d < D; ++d) obs.x(n, d) = batch.back()[static_cast<std::size_t>(d)];
+        obs.y[n] = incumbent;
+      }
     }
-    fit.seed = data::derive_seed(options.seed, 100 + static_cast<std::uint64_t>(iteration));
-    const GaussianProcess gp = fit_gaussian_process(obs.x, obs.y, params, fit);
-    params = gp.params();  // the next fit starts from this one (and from random restarts)
-    runner.note_bytes(gp.nbytes());
-    runner.run(maximize_expected_improvement(gp, obs.best, candidates, options.acquisition_starts,
-                                             data::derive_seed(options.seed, 200 + static_cast<std::uint64_t>(iteration))));
+    runner.run_batch(batch);
   }
   return runner.finish();
 }
