@@ -170,7 +170,7 @@ TEST_CASE("--distribute outside mpirun, and columns for a method without them, a
 // folder holds outer step 0 and resumes — on 2 ranks to the uninterrupted 2-rank run's files
 // (timing aside), in one process to the one-process run within float32 rounding (outer step 0
 // was computed on 2 ranks, the rest in one).
-TEST_CASE("a rank killed mid-run under --distribute data: mpirun names it; the folder resumes on 2 ranks and on 1") {
+TEST_CASE("a rank killed mid-run under --distribute data: mpirun names it, and the folder resumes on 2 ranks and on 1") {
   TempDir dir;
   const std::string args = kSmall + "--method reverse ";
   REQUIRE(run(args + "--out " + dir.path + "/one", kEnv).status == 0);
@@ -188,7 +188,7 @@ TEST_CASE("a rank killed mid-run under --distribute data: mpirun names it; the f
 // A rank's error mid-run: rank 1 throws at inner step 2 of outer step 1; the program's error path
 // ends every rank (MPI_Abort) with "gradhpo: rank 1 of 2: error: ...", and the folder resumes
 // to the uninterrupted run's files.
-TEST_CASE("a rank that throws mid-run under --distribute data ends the job naming it; the folder resumes") {
+TEST_CASE("a rank that throws mid-run under --distribute data ends the job naming it, and the folder resumes") {
   TempDir dir;
   const std::string args = kSmall + "--method reverse --distribute data ";
   REQUIRE(run(args + "--out " + dir.path + "/two", ranks(2)).status == 0);
@@ -202,7 +202,7 @@ TEST_CASE("a rank that throws mid-run under --distribute data ends the job namin
 // Forward-mode columns: rank 0 — the one that writes the folder — killed at inner step 2 of
 // outer step 1; the folder resumes on another rank count (1 rank under mpirun: a run recorded
 // as "forward-columns" resumes with --distribute columns) to the one-process run's bits.
-TEST_CASE("a rank killed mid-run under --distribute columns: the folder resumes on another rank count, the same bits") {
+TEST_CASE("a rank killed mid-run under --distribute columns: the folder resumes on another rank count to the same bits") {
   TempDir dir;
   REQUIRE(run(kSmall + "--out " + dir.path + "/one", kEnv).status == 0);
   const std::string cut = dir.path + "/cut";
