@@ -42,6 +42,7 @@
 #include "option_set.h"
 #include "plot.h"
 #include "progress.h"
+#include "rank_fault.h"
 #include "ranks.h"
 #include "run_folder.h"
 #include "train_run.h"
@@ -775,6 +776,7 @@ void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given,
   LoopProgress progress("hpo " + o.method);
   so.on_step = step_printer(task, e, progress);
   const std::size_t rows_before = state ? state->rows.size() : 0;
+  arm_rank_fault(task.problem, so);  // the tests' dead or failing rank (tools/rank_fault.h); unset: nothing
   const hpo::Summary s = hpo::solve(task.problem, so);
   progress.clear();
   if (!s.ok()) std::cerr << "gradhpo hpo: warning: " << s.stop_reason << "\n";

@@ -27,6 +27,10 @@ bool launched_by_mpirun() { return std::getenv("OMPI_COMM_WORLD_SIZE") || std::g
 
 #ifdef GRADHPO_WITH_MPI
 std::unique_ptr<mpi::Session> session;
+// The world's duplicate, made once at the start while every rank is there: making one is a
+// collective (MPI_Comm_dup), which a rank ending the job after an error must not need — the
+// others wait in another collective and would never join it.
+std::unique_ptr<mpi::Communicator> world;
 #endif
 
 }  // namespace
@@ -35,9 +39,12 @@ Ranks start_ranks(int* argc, char*** argv) {
 #ifdef GRADHPO_WITH_MPI
   if (launched_by_mpirun()) {
     session = std::make_unique<mpi::Session>(argc, argv);
-    std::atexit([] { session.reset(); });
-    const mpi::Communicator world = mpi::Communicator::world();
-    current = {world.rank(), world.size()};
+    world = std::make_unique<mpi::Communicator>(mpi::Communicator::world());
+    std::atexit([] {
+      world.reset();  // freed while MPI is up
+      session.reset();
+    });
+    current = {world->rank(), world->size()};
     started = true;
     if (!current.root()) {
       // Never destroyed: std::cout is flushed at exit after function-local statics are gone.
@@ -60,7 +67,7 @@ std::string from_root(const std::string& text) {
 #ifdef GRADHPO_WITH_MPI
   if (started && current.size > 1) {
     std::string bytes = text;
-    mpi::Communicator::world().broadcast(bytes);
+    world->broadcast(bytes);
     return bytes;
   }
 #endif
@@ -69,7 +76,7 @@ std::string from_root(const std::string& text) {
 
 void abort_other_ranks(const std::string& why) {
 #ifdef GRADHPO_WITH_MPI
-  if (started && current.size > 1) mpi::Communicator::world().abort(why);
+  if (started && current.size > 1) world->abort(why);
 #else
   (void)why;
 #endif

@@ -24,8 +24,9 @@ bool under_mpi();
 /// Rank 0's `text` on every rank (a broadcast; `text` itself without MPI).
 std::string from_root(const std::string& text);
 /// Ends every rank with `why`, naming this rank (MPI_Abort), when running on several ranks: an
-/// error on one rank while the others wait in a collective would hang the job. Returns without
-/// MPI or on a single rank.
+/// error on one rank while the others wait in a collective would hang the job. Needs nothing of
+/// the other ranks (no collective), so it works wherever they are. Returns without MPI or on a
+/// single rank.
 void abort_other_ranks(const std::string& why);
 
 }  // namespace gradhpo::tools

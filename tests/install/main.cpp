@@ -3,12 +3,15 @@
 // flags. Exits 0 iff H·v of f(x) = Σ x³ at x = (1, 2, 3) along v = (1, 1, 1) is 6x = (6, 12, 18),
 // a user's own bilevel problem gets the same hypergradient from every exact method (constructed
 // by name) and hpo::solve resumes to the same bits (hpo_embed.cpp), the search components run
-// (gradhpo_consumer_search), and, when gradhpo::cuda is linked, the CUDA backend registered itself.
+// (gradhpo_consumer_search), with MPI an embedder's own communicator shards forward mode's columns
+// (gradhpo_consumer_mpi under `mpirun -np 2`), and, when gradhpo::cuda is linked, the CUDA backend
+// registered itself.
 #include <gradhpo/engine/autodiff.h>
 #include <gradhpo/engine/backend.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #if defined(__AVX2__) && defined(GRADHPO_CONSUMER_EXPECTS_V2)
 #error "a machine-specific flag (-march=native?) reached the consumer through gradhpo's targets"
@@ -38,5 +41,14 @@ int main() {
   if (run_hpo_embed() != 0) return 1;
   std::printf("running %s\n", CONSUMER_SEARCH);
   std::fflush(stdout);  // before the child's lines
-  return std::system(CONSUMER_SEARCH) == 0 ? 0 : 1;
+  if (std::system(CONSUMER_SEARCH) != 0) return 1;
+#ifdef CONSUMER_MPI
+  // Eigen's products (GRADHPO_GEMM=eigen): the columns' bits then do not depend on the block size.
+  const std::string mpirun = std::string("env GRADHPO_GEMM=eigen OMP_NUM_THREADS=1 ") + CONSUMER_MPIEXEC +
+                             " --allow-run-as-root --oversubscribe -np 2 " + CONSUMER_MPI;
+  std::printf("running %s\n", mpirun.c_str());
+  std::fflush(stdout);
+  if (std::system(mpirun.c_str()) != 0) return 1;
+#endif
+  return 0;
 }
