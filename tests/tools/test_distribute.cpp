@@ -14,14 +14,19 @@
 #include <functional>
 
 #include "../data/temp_dir.h"
+#include "mpirun.h"
 #include "run_files.h"
 
 #ifdef GRADHPO_MPIEXEC
 
+using gradhpo::testing::count;
+using gradhpo::testing::kMpiEnv;
+using gradhpo::testing::ranks;
 using gradhpo::testing::read_json;
 using gradhpo::testing::Run;
 using gradhpo::testing::run;
 using gradhpo::testing::TempDir;
+using gradhpo::testing::untimed;
 namespace fs = std::filesystem;
 
 namespace {
@@ -32,36 +37,9 @@ const std::string kTiny = "hpo --model lenet5 --train-limit 256 --batch-size 64 
 // The faults' runs, smaller still: an MLP, L_val on 200 validation images, 3 outer steps.
 const std::string kSmall = "hpo --model mlp --train-limit 256 --batch-size 64 --epochs 1 --lr-blocks 2 --threads 1 "
                            "--outer-steps 3 --val-subset 200 --no-plots ";
-const std::string kEnv = "GRADHPO_GEMM=eigen OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE";
-
-/// The environment and launcher of `n` ranks. Open MPI keeps what MPI_Init allocates until the
-/// process ends; LeakSanitizer (the sanitizer build) is told so by the suppressions file, and
-/// still reports our own leaks.
-std::string ranks(int n) {
-  return kEnv + " LSAN_OPTIONS=" + GRADHPO_MPI_LSAN_OPTIONS + " " + GRADHPO_MPIEXEC +
-         " --allow-run-as-root --oversubscribe -np " + std::to_string(n);
-}
-
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
 bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
 double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-300); }
-
-/// `j` without its wall-time fields ("seconds", at any depth).
-nlohmann::json without_timing(nlohmann::json j) {
-  if (j.is_object()) {
-    j.erase("seconds");
-    for (auto& [key, value] : j.items()) value = without_timing(value);
-  } else if (j.is_array()) {
-    for (auto& value : j) value = without_timing(value);
-  }
-  return j;
-}
 
 /// How the run folder `got` must agree with `want`.
 using FolderCheck = std::function<void(const std::string& got, const std::string& want)>;
@@ -103,7 +81,7 @@ void same_to_float32_rounding(const std::string& got, const std::string& want) {
 void same_files(const std::string& got, const std::string& want) {
   for (const char* f : {"results.json", "summary.json"}) {
     CAPTURE(f);
-    CHECK(without_timing(read_json(got + "/" + f)) == without_timing(read_json(want + "/" + f)));
+    CHECK(untimed(read_json(got + "/" + f)) == untimed(read_json(want + "/" + f)));
   }
 }
 
@@ -111,7 +89,7 @@ void same_files(const std::string& got, const std::string& want) {
 /// and `same` compares the two folders.
 void check_two_ranks_against_one(const std::string& args, const std::string& how, const FolderCheck& same) {
   TempDir dir;
-  const Run one = run(args + " --out " + dir.path + "/one", kEnv);
+  const Run one = run(args + " --out " + dir.path + "/one", kMpiEnv);
   INFO(one.output);
   REQUIRE(one.status == 0);
   const Run two = run(args + " --distribute " + how + " --out " + dir.path + "/two", ranks(2));
@@ -173,7 +151,7 @@ TEST_CASE("--distribute outside mpirun, and columns for a method without them, a
 TEST_CASE("a rank killed mid-run under --distribute data: mpirun names it, and the folder resumes on 2 ranks and on 1") {
   TempDir dir;
   const std::string args = kSmall + "--method reverse ";
-  REQUIRE(run(args + "--out " + dir.path + "/one", kEnv).status == 0);
+  REQUIRE(run(args + "--out " + dir.path + "/one", kMpiEnv).status == 0);
   REQUIRE(run(args + "--distribute data --out " + dir.path + "/two", ranks(2)).status == 0);
   const std::string cut = dir.path + "/cut";
   check_cut(args + "--distribute data --out " + cut, ranks(2), "GRADHPO_FAULT_KILL_RANK=1:1:2",
@@ -181,7 +159,7 @@ TEST_CASE("a rank killed mid-run under --distribute data: mpirun names it, and t
   fs::copy(cut, cut + "-alone", fs::copy_options::recursive);
   resume(cut, "--distribute data", ranks(2));
   same_files(cut, dir.path + "/two");
-  resume(cut + "-alone", "", kEnv);
+  resume(cut + "-alone", "", kMpiEnv);
   same_to_float32_rounding(cut + "-alone", dir.path + "/one");
 }
 
@@ -204,7 +182,7 @@ TEST_CASE("a rank that throws mid-run under --distribute data ends the job namin
 // as "forward-columns" resumes with --distribute columns) to the one-process run's bits.
 TEST_CASE("a rank killed mid-run under --distribute columns: the folder resumes on another rank count to the same bits") {
   TempDir dir;
-  REQUIRE(run(kSmall + "--out " + dir.path + "/one", kEnv).status == 0);
+  REQUIRE(run(kSmall + "--out " + dir.path + "/one", kMpiEnv).status == 0);
   const std::string cut = dir.path + "/cut";
   check_cut(kSmall + "--distribute columns --out " + cut, ranks(2), "GRADHPO_FAULT_KILL_RANK=0:1:2",
             "process rank 0 with PID", 1);

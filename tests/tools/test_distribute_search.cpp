@@ -7,39 +7,35 @@
 #include "cli.h"
 
 #include "../data/temp_dir.h"
+#include "mpirun.h"
 #include "run_files.h"
 
 #ifdef GRADHPO_MPIEXEC
 
+using gradhpo::testing::kMpiEnv;
+using gradhpo::testing::ranks;
 using gradhpo::testing::read_json;
 using gradhpo::testing::Run;
 using gradhpo::testing::run;
 using gradhpo::testing::TempDir;
+using gradhpo::testing::untimed;
 
 namespace {
 
-// An MLP on 128 Fashion-MNIST images, 4 inner steps, 2 perturbations per factor.
+// LeNet-5 on 256 Fashion-MNIST images, 6 trials of 4 inner steps.
 const std::string kSearch = "hpo --model lenet5 --train-limit 256 --batch-size 64 --epochs 1 --lr-blocks 2 --threads 1 "
                             "--no-plots --trials 6 ";
+// Hypervariance on 128 images: 4 inner steps, 2 perturbations per factor.
 const std::string kTiny = "hypervariance --train-limit 128 --batch-size 32 --steps 4 --blocks 2 --perturbations 2 "
                           "--val-subset 64 --threads 1 ";
-const std::string kEnv = "GRADHPO_GEMM=eigen OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE";
-const std::string kTwoRanks =
-    kEnv + " ASAN_OPTIONS=detect_leaks=0 " + GRADHPO_MPIEXEC + " --allow-run-as-root --oversubscribe -np 2";
-
-/// results.json without its timing.
-nlohmann::json untimed(nlohmann::json rows) {
-  for (nlohmann::json& r : rows) r.erase("seconds");
-  return rows;
-}
 
 }  // namespace
 
 TEST_CASE("mpirun -np 2 gradhpo hpo --method random --distribute trials: the one-process results.json bit for bit") {
   TempDir dir;
-  const Run one = run(kSearch + "--method random --out " + dir.path + "/one", kEnv);
+  const Run one = run(kSearch + "--method random --out " + dir.path + "/one", kMpiEnv);
   REQUIRE(one.status == 0);
-  const Run two = run(kSearch + "--method random --distribute trials --out " + dir.path + "/two", kTwoRanks);
+  const Run two = run(kSearch + "--method random --distribute trials --out " + dir.path + "/two", ranks(2));
   INFO(two.output);
   REQUIRE(two.status == 0);
   CHECK(two.output.find("stopped:") == two.output.rfind("stopped:"));  // rank 1 prints nothing
@@ -51,12 +47,12 @@ TEST_CASE("mpirun -np 2 gradhpo hpo --method random --distribute trials: the one
 TEST_CASE("mpirun -np 2 gradhpo hpo --method bayesian (q = 2) killed mid-run, resumed in one process: the same trials") {
   TempDir dir;
   const std::string bo = kSearch + "--method bayesian --method-options q=2,initial-points=2 ";
-  const Run one = run(bo + "--out " + dir.path + "/one", kEnv);
+  const Run one = run(bo + "--out " + dir.path + "/one", kMpiEnv);
   REQUIRE(one.status == 0);
   // The 4th commit (the config's, then trials 0, 1 and 2) kills rank 0, and with it the job.
-  const Run killed = run(bo + "--out " + dir.path + "/two", "GRADHPO_FAULT_AT_COMMIT=4 " + kTwoRanks);
+  const Run killed = run(bo + "--out " + dir.path + "/two", "GRADHPO_FAULT_AT_COMMIT=4 " + ranks(2));
   REQUIRE(killed.status != 0);
-  const Run resumed = run("hpo --resume " + dir.path + "/two", kEnv);
+  const Run resumed = run("hpo --resume " + dir.path + "/two", kMpiEnv);
   INFO(resumed.output);
   REQUIRE(resumed.status == 0);
   CHECK(resumed.output.find("2 trials recorded") != std::string::npos);
@@ -65,9 +61,9 @@ TEST_CASE("mpirun -np 2 gradhpo hpo --method bayesian (q = 2) killed mid-run, re
 
 TEST_CASE("mpirun -np 2 gradhpo hypervariance --distribute trials: the perturbations over the ranks, the one-process bits") {
   TempDir dir;
-  const Run one = run(kTiny + "--out " + dir.path + "/one", kEnv);
+  const Run one = run(kTiny + "--out " + dir.path + "/one", kMpiEnv);
   REQUIRE(one.status == 0);
-  const Run two = run(kTiny + "--distribute trials --out " + dir.path + "/two", kTwoRanks);
+  const Run two = run(kTiny + "--distribute trials --out " + dir.path + "/two", ranks(2));
   INFO(two.output);
   REQUIRE(two.status == 0);
   CHECK(two.output.find("plots:") == two.output.rfind("plots:"));  // rank 1 prints nothing
@@ -83,7 +79,7 @@ TEST_CASE("--distribute trials outside mpirun, and for a method that is not a se
   const Run hpo_alone = run(kSearch + "--method random --distribute trials");
   CHECK(hpo_alone.status != 0);
   CHECK(hpo_alone.output.find("--distribute trials runs under mpirun") != std::string::npos);
-  const Run forward = run(kSearch + "--method forward --distribute trials", kTwoRanks);
+  const Run forward = run(kSearch + "--method forward --distribute trials", ranks(2));
   CHECK(forward.status != 0);
   CHECK(forward.output.find("--distribute trials spreads a search's trials over the ranks") != std::string::npos);
 }

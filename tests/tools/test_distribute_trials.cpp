@@ -8,14 +8,19 @@
 #include <filesystem>
 
 #include "../data/temp_dir.h"
+#include "mpirun.h"
 #include "run_files.h"
 
 #ifdef GRADHPO_MPIEXEC
 
+using gradhpo::testing::count;
+using gradhpo::testing::kMpiEnv;
+using gradhpo::testing::ranks;
 using gradhpo::testing::read_json;
 using gradhpo::testing::Run;
 using gradhpo::testing::run;
 using gradhpo::testing::TempDir;
+using gradhpo::testing::untimed;
 
 namespace {
 
@@ -26,39 +31,18 @@ const std::string kTiny =
     "compare --experiment schedule --dataset fashion-mnist --model mlp --hidden 8 --train-size 200 --val-size 100 "
     "--steps 6 --batch-size 50 --lr-blocks 2 --budget-runs 2 --equalise none --seeds 2 "
     "--methods forward,random,online-t1t2 --threads 1 --no-plots ";
-const std::string kEnv = "GRADHPO_GEMM=eigen OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE";
-// Leak checks off for the ranks, as for tests/mpi: Open MPI's MPI_Init allocations outlive the process.
-const std::string kMpirun = kEnv + " ASAN_OPTIONS=detect_leaks=0 " + GRADHPO_MPIEXEC + " --allow-run-as-root --oversubscribe ";
-
-/// results.json without what the clock decides: every "seconds" and "calibration_seconds", a
-/// run's "finished" state, and the seed summary's seconds.
-nlohmann::json untimed(nlohmann::json j) {
-  if (j.is_object()) {
-    for (const char* key : {"seconds", "calibration_seconds"}) j.erase(key);
-    for (auto& [key, value] : j.items()) value = untimed(value);
-  } else if (j.is_array()) {
-    for (auto& value : j) value = untimed(value);
-  }
-  return j;
-}
-
-std::size_t count(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
 
 }  // namespace
 
 TEST_CASE("mpirun -np 2 gradhpo compare --distribute trials: the one-process results.json, timing aside, and it resumes with -np 1") {
   TempDir dir;
-  const Run one = run(kTiny + "--out " + dir.path + "/one", kEnv);
+  const Run one = run(kTiny + "--out " + dir.path + "/one", kMpiEnv);
   INFO(one.output);
   REQUIRE(one.status == 0);
   const nlohmann::json expected = untimed(read_json(dir.path + "/one/results.json"));
   REQUIRE(expected["runs"].size() == 2);
 
-  const Run two = run(kTiny + "--distribute trials --out " + dir.path + "/two", kMpirun + "-np 2");
+  const Run two = run(kTiny + "--distribute trials --out " + dir.path + "/two", ranks(2));
   INFO(two.output);
   REQUIRE(two.status == 0);
   CHECK(count(two.output, "gradhpo compare: schedule, seed 0") == 1);  // rank 1 prints nothing
@@ -68,10 +52,10 @@ TEST_CASE("mpirun -np 2 gradhpo compare --distribute trials: the one-process res
   // Rank 0 dies inside its 3rd commit (the folder's record, the first row, then config.json
   // derived from it): the job ends, the folder keeps the row, and one rank finishes the run.
   const std::string cut = dir.path + "/cut";
-  const Run killed = run(kTiny + "--distribute trials --out " + cut, "GRADHPO_FAULT_AT_COMMIT=3 " + kMpirun + "-np 2");
+  const Run killed = run(kTiny + "--distribute trials --out " + cut, "GRADHPO_FAULT_AT_COMMIT=3 " + ranks(2));
   CHECK(killed.status != 0);
   REQUIRE(std::filesystem::exists(cut + "/run.state"));
-  const Run resumed = run("compare --distribute trials --resume " + cut, kMpirun + "-np 1");
+  const Run resumed = run("compare --distribute trials --resume " + cut, ranks(1));
   INFO(resumed.output);
   REQUIRE(resumed.status == 0);
   CHECK(resumed.output.find("resuming " + cut + ": 1 of 3 methods of seed 0 recorded") != std::string::npos);
@@ -82,10 +66,10 @@ TEST_CASE("mpirun -np 2 gradhpo reproduce spreads the trials without being told,
   TempDir dir;
   const std::string tiny = "GRADHPO_SET='steps=6 budget-runs=1 train-size=200 val-size=100 threads=1 seeds=2 equalise=none' ";
   const std::string args = "reproduce quickstart --no-plots --out " + dir.path;
-  const Run one = run(args + "/one", tiny + kEnv);
+  const Run one = run(args + "/one", tiny + kMpiEnv);
   INFO(one.output);
   REQUIRE(one.status == 0);
-  const Run two = run(args + "/two", tiny + kMpirun + "-np 2");  // no --distribute: trials, the only workload
+  const Run two = run(args + "/two", tiny + ranks(2));  // no --distribute: trials, the only workload
   INFO(two.output);
   REQUIRE(two.status == 0);
   CHECK(count(two.output, "run folder:") == 1);  // rank 0 alone prints
