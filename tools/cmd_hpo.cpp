@@ -550,9 +550,10 @@ bool resume_may_change(const std::string& key, const nlohmann::json& stored, con
   return false;
 }
 
-/// --distribute under mpirun: forward mode's columns over the ranks (the registry's
-/// "forward-columns", hpo/mpi/forward_columns.h), or every batch sharded over them (the problem's
-/// derivative sums, hpo/mpi/data_parallel.h; the shards were cut by load_setup). "none": nothing.
+/// --distribute under mpirun: forward mode's columns over the ranks (the problem's column blocks,
+/// hpo/mpi/forward_columns.h: the method stays "forward", so the run resumes with or without
+/// them), or every batch sharded over them (the problem's derivative sums,
+/// hpo/mpi/data_parallel.h; the shards were cut by load_setup). "none": nothing.
 void distribute(const std::string& how, hpo::BilevelProblem& problem, hpo::SolveOptions& so) {
   if (how == "none") return;
 #ifdef GRADHPO_WITH_MPI
@@ -561,8 +562,7 @@ void distribute(const std::string& how, hpo::BilevelProblem& problem, hpo::Solve
   if (how == "columns") {
     require(so.method == "forward", "--distribute columns spreads forward mode's columns over the ranks; method '" +
                                         so.method + "' has none (--distribute data spreads every batch)");
-    mpi::register_distributed_methods(comm);
-    so.method = "forward-columns";
+    mpi::shard_forward_columns(problem, comm);
   } else {
     mpi::train_data_parallel(problem, comm);
   }

@@ -37,8 +37,11 @@ void sum_parts(const Communicator& comm, const std::vector<Tensor*>& parts) {
 
 }  // namespace
 
-void train_data_parallel(hpo::BilevelProblem& problem, const Communicator& comm) {
+void train_data_parallel(hpo::BilevelProblem& problem, const Communicator& comm, const DataParallelOptions& options) {
   problem.sum_over_shards = [comm](const std::vector<Tensor*>& parts) { sum_parts(comm, parts); };
+  problem.sum_batch_statistics = nullptr;
+  if (options.sync_batch_norm)
+    problem.sum_batch_statistics = [comm](double* values, std::int64_t count) { comm.sum_in_rank_order(values, count); };
 }
 
 }  // namespace gradhpo::mpi
