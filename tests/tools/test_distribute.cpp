@@ -20,8 +20,9 @@ using gradhpo::testing::TempDir;
 namespace {
 
 // LeNet-5 on 256 Fashion-MNIST images: 4 inner steps per run, 2 outer steps.
-const std::string kTiny = "hpo --model lenet5 --train-limit 256 --batch-size 64 --epochs 1 --lr-blocks 2 --threads 1 "
-                          "--outer-steps 2 --no-plots ";
+const std::string kTinyRun = "hpo --model lenet5 --train-limit 256 --batch-size 64 --epochs 1 --lr-blocks 2 --threads 1 "
+                             "--no-plots ";
+const std::string kTiny = kTinyRun + "--outer-steps 2 ";
 const std::string kEnv = "GRADHPO_GEMM=eigen OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE";
 // Open MPI keeps what MPI_Init allocates until the process ends, which LeakSanitizer reports
 // (the sanitizer build): leak checks are off for the ranks, as for tests/mpi.
@@ -70,6 +71,59 @@ TEST_CASE("mpirun -np 2 gradhpo hpo --distribute data: every batch sharded, the 
     CHECK(b[i]["theta"] == a[i]["theta"]);  // the sign optimizer's steps: the same signs
     CHECK(rel(b[i]["val_loss"].get<double>(), a[i]["val_loss"].get<double>()) < 1e-4);
   }
+}
+
+// The stored run says "forward" whichever way its columns ran: a run of one outer step with its
+// columns over two ranks, resumed for a second step in one process, is the uninterrupted
+// one-process run bit for bit, and so is the other way round.
+TEST_CASE("a run made with --distribute columns resumes without it, and the other way round") {
+  TempDir dir;
+  const Run whole = run(kTiny + "--out " + dir.path + "/whole", kEnv);
+  REQUIRE(whole.status == 0);
+  const nlohmann::json a = read_json(dir.path + "/whole/results.json");
+  for (const bool spread_first : {true, false}) {
+    const std::string folder = dir.path + (spread_first ? "/spread-first" : "/one-first");
+    const std::string first = spread_first ? "--distribute columns " : "";
+    const std::string second = spread_first ? "" : "--distribute columns ";
+    const Run half = run(kTinyRun + "--outer-steps 1 " + first + "--out " + folder, spread_first ? kTwoRanks : kEnv);
+    INFO(half.output);
+    REQUIRE(half.status == 0);
+    const Run rest = run(kTinyRun + "--outer-steps 2 " + second + "--resume " + folder, spread_first ? kEnv : kTwoRanks);
+    INFO(rest.output);
+    REQUIRE(rest.status == 0);
+    CHECK(rest.output.find("resuming " + folder + " after outer step") != std::string::npos);
+    const nlohmann::json b = read_json(folder + "/results.json");
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(b[i]["theta"] == a[i]["theta"]);
+      CHECK(b[i]["hypergradient"] == a[i]["hypergradient"]);
+      CHECK(b[i]["val_loss"] == a[i]["val_loss"]);
+    }
+  }
+}
+
+// WRN-16-1 has batch norm in every block: with --sync-batch-norm its statistics are the whole
+// batch's, and the run is the one-process run to float32 rounding.
+TEST_CASE("mpirun -np 2 gradhpo hpo --distribute data --sync-batch-norm: a model with batch norm as in one process") {
+  TempDir dir;
+  const std::string wrn = "hpo --model wrn16 --train-limit 64 --batch-size 32 --epochs 1 --lr-blocks 2 --threads 1 "
+                          "--outer-steps 2 --no-plots --method reverse ";
+  const Run one = run(wrn + "--out " + dir.path + "/one", kEnv);
+  INFO(one.output);
+  REQUIRE(one.status == 0);
+  const Run two = run(wrn + "--distribute data --sync-batch-norm --out " + dir.path + "/two", kTwoRanks);
+  INFO(two.output);
+  REQUIRE(two.status == 0);
+  const nlohmann::json a = read_json(dir.path + "/one/results.json"), b = read_json(dir.path + "/two/results.json");
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i]["theta"] == a[i]["theta"]);
+    CHECK(rel(b[i]["val_loss"].get<double>(), a[i]["val_loss"].get<double>()) < 1e-4);
+  }
+  const Run columns = run(kTiny + "--distribute columns --sync-batch-norm", kTwoRanks);
+  CHECK(columns.status != 0);
+  CHECK(columns.output.find("--sync-batch-norm synchronizes the batch statistics of data-parallel training: it needs "
+                            "--distribute data") != std::string::npos);
 }
 
 TEST_CASE("--distribute outside mpirun, and columns for a method without them, are refused") {
