@@ -5,7 +5,10 @@
 // on the other columns, so the result equals the single-process forward mode — bit for bit
 // where the products' order of additions does not depend on the block's size
 // (GRADHPO_GEMM=eigen), and to rounding under the default GEMM planner, which may choose another
-// kernel for K/N columns than for K.
+// kernel for K/N columns than for K. Even under eigen, a block of ONE column (N = 5 over 4
+// ranks) is equal to rounding only: Eigen computes a one-row product with another kernel (its
+// coefficient-wise product for small sizes); blocks of two columns or more are bit for bit in
+// the tests.
 //
 // The sharding is a run-time choice of the "forward" method, not a method of its own: the
 // problem carries it (BilevelProblem::column_blocks), the registry has one "forward", and a run
