@@ -12,7 +12,7 @@
 //   trials          random search, 12 trials of T inner steps (mpi::run_search: rank 0 coordinates,
 //                   ranks 1..N-1 train)
 //   columns         one forward-mode hypergradient with its K = 16 columns over the ranks
-//                   ("forward-columns": lr schedule of 14 blocks, momentum, weight decay)
+//                   (mpi::forward_hypergradient: lr schedule of 14 blocks, momentum, weight decay)
 //   dp-train        T inner steps of data-parallel training, every batch (1024) split over the ranks
 //   dp-hypergrad    one reverse-mode hypergradient (store-all), data-parallel (batch 1024)
 //   dp-forward      (--dp-forward) one forward-mode hypergradient, data-parallel: its sums carry
@@ -220,7 +220,6 @@ void report(const mpi::Communicator& comm, const char* workload, const Measured&
 int run_measured(const Settings& s) {
   const mpi::Communicator comm = mpi::Communicator::world();
   hpo::register_builtin_methods();
-  mpi::register_distributed_methods(comm);
   const hpo::ClassificationTask whole = make_task(s, s.batch, 1, 0);
   const Tensor theta = whole.problem.hyper.initial();
   if (comm.is_root())
@@ -242,8 +241,7 @@ int run_measured(const Settings& s) {
   }
   // Forward-mode columns: one hypergradient, K/N columns per rank.
   {
-    const auto method = hpo::Registry::global().make_offline("forward-columns", {});
-    const Measured m = measure(comm, s.repeat, [&] { (void)method->compute(whole.problem, theta); });
+    const Measured m = measure(comm, s.repeat, [&] { (void)mpi::forward_hypergradient(comm, whole.problem, theta); });
     report(comm, "columns", m, 1, "hypergradient", s.horizon);
   }
   // Data-parallel: this rank's shard of every batch, the sums over the ranks.

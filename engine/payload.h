@@ -79,10 +79,19 @@ struct ChannelAffinePayload {
   bool has_scale, has_shift;
 };
 
+/// The batch a batch-norm node's statistics were taken over: `count` values per channel, and
+/// whether they were summed over the shards of a data-parallel batch (Tape::shard_sum; then the
+/// rules sum their channel sums over the shards too).
+struct BatchExtent {
+  double count;
+  bool synchronized;
+};
+
 /// batch_standardize (ops/batchnorm.cpp), y = x̂ = (x − μ)·inv_std: inv_std = 1/√(σ² + eps)
 /// per channel [C] (the output is x̂ itself; eps is in inv_std, no rule needs it alone).
 struct StandardizePayload {
   Tensor inv_std;
+  BatchExtent batch;
 };
 
 /// batch_norm_train / batch_norm_relu_train (ops/batchnorm.cpp), y = γ x̂ + β (then relu when
@@ -91,6 +100,7 @@ struct StandardizePayload {
 struct BatchNormPayload {
   Tensor inv_std;
   Tensor standardized;
+  BatchExtent batch;
   bool fused_relu;
 };
 

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <variant>
@@ -170,6 +171,15 @@ class Tape {
   /// values only, nothing kept. Vars of one mode cannot be mixed with the other's.
   void set_recording(bool on) { recording_ = on; }
   bool recording() const { return recording_; }
+  /// Sums `count` doubles in place over the processes that each hold a shard of the batch, in a
+  /// fixed order, with the same result on every process (data-parallel training; the engine
+  /// knows nothing of how: hpo/mpi supplies it). While one is set, training-mode batch norm
+  /// (ops/batchnorm.h) recorded on this tape normalizes with the whole batch's statistics and
+  /// its rules take their channel sums over the whole batch too: synchronized batch norm. Kept
+  /// across reset(); an empty function turns it off.
+  using ShardSum = std::function<void(double* values, std::int64_t count)>;
+  void set_shard_sum(ShardSum sum) { shard_sum_ = std::move(sum); }
+  const ShardSum& shard_sum() const { return shard_sum_; }
   std::size_t size() const { return nodes_.size(); }
 
   // For op rules.
@@ -252,6 +262,7 @@ class Tape {
   bool strip_tangents_ = false;  // set while a backward rule runs for a non-adjoint-tangent node
   const Node* in_backward_ = nullptr;  // the node whose backward rule is running (reads checks)
   bool recording_ = true;
+  ShardSum shard_sum_;
   Node scratch_;  // in plain mode, what node() returns (the last op's node, value moved out)
 };
 

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,8 @@ namespace gradhpo::hpo {
 using TrainLoss = std::function<Var(const Var& w, const HyperValues& h, std::int64_t step)>;
 /// L_val(w, λ). Usually independent of λ (then its direct term ∂_θ L_val is zero).
 using ValLoss = std::function<Var(const Var& w, const HyperValues& h)>;
+
+class ColumnBlocks;  // methods/forward.h
 
 struct BilevelProblem {
   TrainLoss train_loss;
@@ -57,6 +60,19 @@ struct BilevelProblem {
   /// derivatives up to the order of additions, and every process takes the same step. Unset: one
   /// process holds the whole batch.
   std::function<void(const std::vector<Tensor*>& parts)> sum_over_shards;
+  /// Synchronized batch norm for data-parallel training (hpo/mpi/data_parallel.h, like
+  /// PyTorch's SyncBatchNorm): when set, Unroll hands it to the training loss's tapes
+  /// (Tape::shard_sum), so batch norm in training mode normalizes with the whole batch's mean and
+  /// variance — every shard's channel sums summed in a fixed order — and takes the sums of its
+  /// derivative rules over the whole batch too. Every process must then record the same ops.
+  /// Unset: each process's batch statistics are its shard's (PyTorch's DDP without
+  /// SyncBatchNorm). The validation loss is never sharded and never synchronized.
+  Tape::ShardSum sum_batch_statistics;
+  /// Forward mode over blocks of θ's columns, one block per process (hpo/mpi/forward_columns.h):
+  /// when set, the "forward" method carries only this process's block of the columns of Z and
+  /// gathers the blocks' hypergradient entries at the end. The result is forward mode's, so a
+  /// run may be made or resumed with or without it. Other methods ignore it. Unset: every column.
+  std::shared_ptr<const ColumnBlocks> column_blocks;
   /// What the validation objective is, for reports (e.g. "mean cross-entropy on 3000 held-out
   /// training images, batch norm in training mode").
   std::string description;

@@ -246,6 +246,7 @@ void Unroll::check_finite_step(const Tensor& x, const Tensor& v_next, std::int64
 
 Unroll::Recorded Unroll::record_loss(Tape& tape, const Tensor& w, std::int64_t t) {
   tape.reset();
+  tape.set_shard_sum(p_->sum_batch_statistics);  // synchronized batch norm, when data-parallel asks for it
   Recorded rec;
   rec.w = tape.variable(w);
   rec.theta = tape.variable(theta_);
@@ -504,6 +505,7 @@ StepJvp Unroll::step_jvp(const InnerState& s, const std::vector<Tensor>& s_dirs,
 Unroll::ValPass Unroll::validation(const Tensor& w) {
   Tape& tape = loss_tape_;
   tape.reset();
+  tape.set_shard_sum({});  // every process holds the whole validation set
   const Var W = tape.variable(w);
   const Var Th = tape.variable(theta_);
   const Var L = p_->val_loss(W, HyperValues(p_->hyper, Th, p_->horizon, p_->horizon));

@@ -55,6 +55,9 @@ struct Conv2d {
 /// Batch normalization over (N, H, W) per channel (PyTorch nn.BatchNorm2d, affine, momentum
 /// 0.1). Training mode normalizes with the batch statistics and, when the context carries a
 /// ModelState to update, moves its running statistics; eval mode uses the running statistics.
+/// On a tape with a shard sum (Tape::shard_sum: data-parallel training with synchronized batch
+/// norm), training mode's statistics — and the running statistics it moves — are the whole
+/// batch's over every shard.
 struct BatchNorm2d {
   std::int64_t channels = 0;
   double eps = 1e-5;

@@ -201,6 +201,10 @@ struct RunArgs {
   /// sharded over them); "none" runs the same whole run on every rank. Not stored: neither
   /// changes the results beyond rounding (hpo/mpi/), so a resume may change it.
   std::string distribute = "none";
+  /// With --distribute data: batch norm with the whole batch's statistics, summed over the ranks
+  /// (hpo/mpi/data_parallel.h), instead of each rank's shard's. Not stored either: with it a
+  /// model with batch norm trains as in one process, to rounding.
+  bool sync_batch_norm = false;
 };
 
 /// A failed trial as results.json keeps it (its value null when not finite or unknown).
@@ -566,10 +570,14 @@ bool resume_may_change(const std::string& key, const nlohmann::json& stored, con
   return false;
 }
 
-/// --distribute under mpirun: forward mode's columns over the ranks (the registry's
-/// "forward-columns", hpo/mpi/forward_columns.h), or every batch sharded over them (the problem's
-/// derivative sums, hpo/mpi/data_parallel.h; the shards were cut by load_setup). "none": nothing.
-void distribute(const std::string& how, hpo::BilevelProblem& problem, hpo::SolveOptions& so) {
+/// --distribute under mpirun: forward mode's columns over the ranks (the problem's column blocks,
+/// hpo/mpi/forward_columns.h: the method stays "forward", so the run resumes with or without
+/// them), or every batch sharded over them (the problem's derivative sums,
+/// hpo/mpi/data_parallel.h; the shards were cut by load_setup; `sync_batch_norm`: the whole
+/// batch's batch-norm statistics). "none": nothing.
+void distribute(const std::string& how, bool sync_batch_norm, hpo::BilevelProblem& problem, const hpo::SolveOptions& so) {
+  require(!sync_batch_norm || how == "data", "--sync-batch-norm synchronizes the batch statistics of data-parallel "
+                                             "training: it needs --distribute data (got --distribute " + how + ")");
   if (how == "none") return;
 #ifdef GRADHPO_WITH_MPI
   require(under_mpi(), "--distribute " + how + " runs under mpirun: mpirun -np N gradhpo hpo --distribute " + how + " ...");
@@ -577,10 +585,9 @@ void distribute(const std::string& how, hpo::BilevelProblem& problem, hpo::Solve
   if (how == "columns") {
     require(so.method == "forward", "--distribute columns spreads forward mode's columns over the ranks; method '" +
                                         so.method + "' has none (--distribute data spreads every batch)");
-    mpi::register_distributed_methods(comm);
-    so.method = "forward-columns";
+    mpi::shard_forward_columns(problem, comm);
   } else {
-    mpi::train_data_parallel(problem, comm);
+    mpi::train_data_parallel(problem, comm, {.sync_batch_norm = sync_batch_norm});
   }
 #else
   (void)problem;
@@ -751,7 +758,7 @@ void run_hpo(HpoOptions& o, OptionSet& opts, const std::set<std::string>& given,
   hpo::ClassificationTask task = schedule_task(o, e);
   const hpo::Hyperparameters& h = task.problem.hyper;
   hpo::SolveOptions so = solve_options(o, e.T);
-  distribute(a.distribute, task.problem, so);
+  distribute(a.distribute, a.sync_batch_norm, task.problem, so);
   std::optional<hpo::SolveState> state;
   const std::string solve_bytes = from_root(store && store->has("solve") ? store->get("solve") : std::string());
   if (!solve_bytes.empty())
@@ -834,6 +841,10 @@ void add_hpo_command(CLI::App& app) {
                   "batch sharded over them) or trials (a search's trials spread over them: random, grid, bayesian; "
                   "chosen by itself for a search under mpirun); only rank 0 writes the run folder")
       ->check(CLI::IsMember({"none", "columns", "data", "trials"}));
+  cmd->add_flag("--sync-batch-norm", args->sync_batch_norm,
+                "With --distribute data: batch norm normalizes with the whole batch's statistics, summed over the "
+                "ranks (as PyTorch's SyncBatchNorm), so the run is the one-process run to rounding; without it each "
+                "rank's shard's statistics (as DDP without SyncBatchNorm)");
   cmd->callback([o, opts, args, config, sets, no_plots, cmd] {
     const std::set<std::string> given = opts->apply_sources(*cmd, *config, *sets);
     args->plots = !*no_plots;

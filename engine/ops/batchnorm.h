@@ -14,6 +14,15 @@
 //   x̄̇ = −s a x̄ + s (ġ − mean(ġ) − x̂ mean(x̂ ġ)) − s (b x̂̇ + x̂ mean(x̂̇ ḡ)).
 // Each is two passes over a channel (sums, then the update), all K directions together.
 //
+// Synchronized statistics (data-parallel training, like PyTorch's SyncBatchNorm): when the tape
+// has a shard sum (Tape::shard_sum), each process holds a shard of the batch, and every mean
+// above — μ, σ², and the means in the tangent and adjoint rules — is the whole batch's: this
+// process's channel sums, summed over the shards by the hook (one call per op and rule for all
+// channels), divided by the whole batch's count. Each process gets its own rows of the whole
+// batch's x̂, x̂̇, x̄ and x̄̇; γ̄ and β̄ stay sums over its own rows (data-parallel training sums
+// the gradients over the shards). Every process must record and differentiate the same ops in
+// the same order (the hook is a collective). CPU only.
+//
 // Evaluation mode uses running statistics, which are data: y = x ⊙ (γ s) + (β − γ s μ_run), a
 // composition of primitives (exact to every order with no rule of its own).
 #pragma once

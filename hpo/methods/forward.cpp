@@ -47,8 +47,7 @@ const OptionSpecs& forward_option_specs() {
   return specs;
 }
 
-ForwardMethod::ForwardMethod(const Options& options, std::shared_ptr<const ColumnBlocks> blocks)
-    : Method("forward", options, Support{}), blocks_(std::move(blocks)) {
+ForwardMethod::ForwardMethod(const Options& options) : Method("forward", options, Support{}) {
   o_.clip_hessian_product = options.real("clip-hessian");
   o_.clip_hypergradient = options.real("clip-hypergradient");
   o_.truncate_alternate = options.boolean("truncate-alternate");
@@ -61,7 +60,8 @@ void ForwardMethod::check_problem(const BilevelProblem& problem) const {
 
 Estimate ForwardMethod::estimate(const BilevelProblem& p) const {
   // N: the columns this process carries (all of θ's, or its block).
-  const std::size_t N = static_cast<std::size_t>(blocks_ ? blocks_->block(p.hyper.size()).size() : p.hyper.size());
+  const ColumnBlocks* blocks = p.column_blocks.get();
+  const std::size_t N = static_cast<std::size_t>(blocks ? blocks->block(p.hyper.size()).size() : p.hyper.size());
   const std::size_t P = static_cast<std::size_t>(p.num_params());
   const std::size_t parts = p.optimizer.kind == nn::OptimizerKind::adam ? 3 : 2;
   const std::size_t column = N * P * dtype_size(p.dtype());  // one [N, P] tangent
@@ -79,7 +79,8 @@ MethodOutput ForwardMethod::run(Unroll& u, const Segment& seg) const {
   const ForwardOptions& o = o_;
   const BilevelProblem& problem = u.problem();
   const std::int64_t N = problem.hyper.size();
-  if (blocks_) u.set_theta_columns(blocks_->block(N));
+  const ColumnBlocks* blocks = problem.column_blocks.get();  // null: every column here
+  if (blocks) u.set_theta_columns(blocks->block(N));
   const Shard columns = u.theta_columns();  // θ's entries whose columns this process carries
   const std::int64_t K = columns.size();
   MethodOutput out;
@@ -120,7 +121,7 @@ MethodOutput ForwardMethod::run(Unroll& u, const Segment& seg) const {
     axpy(mine, 1.0, columns_dot(Z[0], val.grad_w).to(out.d_theta.dtype()));
   }
   if (o.clip_hypergradient > 0) clip(out.d_theta, o.clip_hypergradient);
-  if (blocks_) blocks_->gather(out.d_theta);
+  if (blocks) blocks->gather(out.d_theta);
   out.final_state = s;
   out.cost.tangent_bytes = peak;
   out.cost.peak_bytes = peak;

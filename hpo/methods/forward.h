@@ -38,11 +38,12 @@ struct ForwardOptions {
 /// Registry entry "forward": clip-hessian, clip-hypergradient, truncate-alternate, single-direction.
 const OptionSpecs& forward_option_specs();
 
-/// Forward mode over blocks of θ's columns, one block per process (hpo/mpi/forward_columns.h):
-/// each process replays the same inner run with its block of the columns of Z — K/N directions
-/// per pass — and the blocks' hypergradient entries are gathered once at the end. A column's
-/// numbers do not depend on the others, so the assembled hypergradient is the single-process
-/// one (bit for bit where the products' order of additions does not depend on K).
+/// Forward mode over blocks of θ's columns, one block per process (hpo/mpi/forward_columns.h
+/// supplies one over MPI ranks, through BilevelProblem::column_blocks): each process replays the
+/// same inner run with its block of the columns of Z — K/N directions per pass — and the
+/// blocks' hypergradient entries are gathered once at the end. A column's numbers do not depend
+/// on the others, so the assembled hypergradient is the single-process one (bit for bit where
+/// the products' order of additions does not depend on K).
 class ColumnBlocks {
  public:
   virtual ~ColumnBlocks() = default;
@@ -54,11 +55,12 @@ class ColumnBlocks {
 };
 
 /// Forward mode over a segment (in a segment the start state is held fixed, Z = C = 0 there),
-/// registered as "forward". Every hyperparameter group, SGD and Adam. With `blocks`, this
-/// process carries only its block of the columns.
+/// registered as "forward". Every hyperparameter group, SGD and Adam. When the problem carries
+/// column blocks (BilevelProblem::column_blocks, a run-time choice: the registry has one
+/// "forward"), this process carries only its block of the columns.
 class ForwardMethod final : public Method {
  public:
-  explicit ForwardMethod(const Options& options, std::shared_ptr<const ColumnBlocks> blocks = nullptr);
+  explicit ForwardMethod(const Options& options);
   const ForwardOptions& settings() const { return o_; }
   Estimate estimate(const BilevelProblem& problem) const override;
 

@@ -38,10 +38,13 @@ void sum_parts(const Communicator& comm, const std::vector<Tensor*>& parts) {
 
 }  // namespace
 
-void train_data_parallel(hpo::BilevelProblem& problem, const Communicator& comm) {
+void train_data_parallel(hpo::BilevelProblem& problem, const Communicator& comm, const DataParallelOptions& options) {
   // Parts on the GPU through NCCL where built (nccl_sums.h), the rest in rank order on the host.
   auto nccl = std::make_shared<NcclSums>(comm);
   problem.sum_over_shards = [comm, nccl](const std::vector<Tensor*>& parts) { sum_parts(comm, nccl->sum_device_parts(parts)); };
+  problem.sum_batch_statistics = nullptr;
+  if (options.sync_batch_norm)
+    problem.sum_batch_statistics = [comm](double* values, std::int64_t count) { comm.sum_in_rank_order(values, count); };
 }
 
 }  // namespace gradhpo::mpi

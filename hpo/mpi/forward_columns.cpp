@@ -1,10 +1,10 @@
 #include "forward_columns.h"
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "../../engine/error.h"
-#include "../registry.h"
 
 namespace gradhpo::mpi {
 
@@ -39,19 +39,16 @@ void RankColumnBlocks::gather(Tensor& d_theta) const {
   d_theta = Tensor::from(values, d_theta.shape(), d_theta.dtype());
 }
 
-void register_distributed_methods(const Communicator& comm) {
-  hpo::Registry& r = hpo::Registry::global();
-  hpo::OfflineEntry e = r.offline("forward");  // throws, naming the entries, before register_builtin_methods
-  e.name = "forward-columns";
-  e.summary = "forward mode with the columns of Z spread over the MPI ranks (" + std::to_string(comm.size()) +
-              "): the same hypergradient, K/N directions per rank";
-  e.test_variants.clear();
-  auto blocks = std::make_shared<const RankColumnBlocks>(comm);
-  e.make = [blocks](const hpo::Options& options) -> std::unique_ptr<hpo::Method> {
-    return std::make_unique<hpo::ForwardMethod>(options, blocks);
-  };
-  r.remove(e.name);
-  r.add(std::move(e));
+void shard_forward_columns(hpo::BilevelProblem& problem, const Communicator& comm) {
+  problem.column_blocks = std::make_shared<const RankColumnBlocks>(comm);
+}
+
+hpo::Hypergradient forward_hypergradient(const Communicator& comm, const hpo::BilevelProblem& problem,
+                                         const Tensor& theta, const std::map<std::string, std::string>& options) {
+  hpo::BilevelProblem sharded = problem;
+  shard_forward_columns(sharded, comm);
+  const hpo::ForwardMethod method(hpo::Options::parse(hpo::forward_option_specs(), options, "forward"));
+  return method.compute(sharded, theta);
 }
 
 }  // namespace gradhpo::mpi

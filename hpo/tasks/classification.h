@@ -43,7 +43,8 @@ struct ClassificationOptions {
   /// shard `shard_rank` of `shard_count` of every batch (hpo/shard.h: contiguous rows), scaled by
   /// its share (shard rows / batch rows) so that the shards' losses add up to the batch's (the
   /// L2 terms included: the shares sum to 1). Batch norm, if the model has it, normalizes
-  /// by the shard's own statistics (as PyTorch's DDP without SyncBatchNorm). 1: the whole batch.
+  /// by the shard's own statistics (as PyTorch's DDP without SyncBatchNorm) unless the problem's
+  /// sum_batch_statistics is set (mpi::DataParallelOptions::sync_batch_norm). 1: the whole batch.
   int shard_count = 1;
   int shard_rank = 0;
 };

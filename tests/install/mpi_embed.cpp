@@ -3,7 +3,7 @@
 // so that gradhpo's rank r is not the world's — and hands it to gradhpo::mpi::Communicator. The
 // forward-mode hypergradient of its own problem (embed_problem.h: an L2 coefficient and two
 // learning rates, 3 columns over 2 ranks) is then computed with the columns sharded over that
-// communicator through the public API ("forward-columns"), and must equal the one-process forward
+// communicator through the public API (mpi::forward_hypergradient), and must equal the one-process forward
 // hypergradient bit for bit (gradhpo_consumer sets GRADHPO_GEMM=eigen, hpo/mpi/forward_columns.h),
 // with the same bits on every rank. The embedder's communicator stays its own: usable after
 // gradhpo is done with it. Exits 0 on every rank iff all of that holds.
@@ -36,12 +36,11 @@ bool everyone(bool mine, MPI_Comm comm) {
 bool run_sharded(MPI_Comm own) {
   const mpi::Communicator comm(own);
   hpo::register_builtin_methods();
-  mpi::register_distributed_methods(comm);
   const hpo::Registry& registry = hpo::Registry::global();
   const hpo::BilevelProblem p = consumer::make_problem();
   const Tensor th = p.hyper.initial();
   const hpo::Hypergradient one = registry.make_offline("forward")->compute(p, th);
-  const hpo::Hypergradient sharded = registry.make_offline("forward-columns")->compute(p, th);
+  const hpo::Hypergradient sharded = mpi::forward_hypergradient(comm, p, th);
   const bool same = bits_of(sharded.d_theta) == bits_of(one.d_theta);
   bool same_everywhere = true;
   const std::vector<std::string> all = comm.gather(bits_of(sharded.d_theta));
