@@ -54,7 +54,8 @@ def cell(summary_row):
     """'90.20 ± 0.14 (10 runs, 3.4 s)' from a results.json summary row."""
     acc, runs, sec = summary_row["test_accuracy"], summary_row["evaluations"], summary_row["seconds"]
     sd = f" ± {100 * acc['sd']:.2f}" if acc.get("sd") is not None else ""
-    return f"{100 * acc['mean']:.2f}{sd} ({runs['mean']:.0f} runs, {sec['mean']:.1f} s)"
+    n = f"{runs['mean']:.3g}"
+    return f"{100 * acc['mean']:.2f}{sd} ({n} run{'' if n == '1' else 's'}, {sec['mean']:.1f} s)"
 
 
 def paper_numbers(reproduce):
