@@ -181,4 +181,10 @@ void RunStore::write_derived(const std::string& name, const std::string& text) c
   commit_file(file(name), text);
 }
 
+std::string numbered_section(const std::string& prefix, std::size_t k) {
+  char digits[24];
+  std::snprintf(digits, sizeof digits, "%06zu", k);
+  return prefix + digits;
+}
+
 }  // namespace gradhpo::hpo

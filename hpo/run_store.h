@@ -65,6 +65,10 @@ bool holds_run(const std::string& folder);
 /// (a file is created and removed in it). Creates the folder.
 void check_run_folder(const std::string& folder, FolderUse use, const std::string& flag = "--out");
 
+/// The section of the k-th of a sequence of records: `prefix` and k in six digits
+/// ("trial/000012"), so that sections sort in the order the run made them.
+std::string numbered_section(const std::string& prefix, std::size_t k);
+
 class RunStore {
  public:
   /// A new run in `folder` (checked by check_run_folder first): its record has `command` and

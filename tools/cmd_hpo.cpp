@@ -230,11 +230,7 @@ void run_cosine(const HpoOptions& o, const Setup& e, hpo::RunStore* store, bool 
     c.lr = nn::Schedule::cosine(lr0, e.T);
     return make_classification_task(e.model, e.d.train, e.d.val, {}, c, e.T, e.co);
   };
-  auto key = [](std::size_t k) {
-    std::ostringstream s;
-    s << "cosine/" << std::setw(6) << std::setfill('0') << k;
-    return s.str();
-  };
+  auto key = [](std::size_t k) { return hpo::numbered_section("cosine/", k); };
   std::vector<nlohmann::json> trials;
   for (std::size_t k = 0; k < o.cosine_lrs.size(); ++k) {
     const double lr0 = o.cosine_lrs[k];
@@ -632,11 +628,7 @@ void run_search_method(const HpoOptions& o, const Setup& e, hpo::RunStore* store
   for (const auto& [name, value] : o.method_flags)
     require(value.empty() || hpo::find_option(own, name), "--" + name + " is not an option of method '" + o.method +
                                                               "' (--method-options key=value gives a search its own)");
-  auto key = [](std::size_t k) {
-    std::ostringstream s;
-    s << "trial/" << std::setw(6) << std::setfill('0') << k;
-    return s.str();
-  };
+  auto key = [](std::size_t k) { return hpo::numbered_section("trial/", k); };
   // The recorded trials, read on rank 0 and sent to every rank.
   nlohmann::json recorded = nlohmann::json::array();
   if (store)

@@ -89,11 +89,15 @@ void channel_sums_then(const Layout& L, int threads, std::int64_t width, const S
                        Apply&& apply) {
   (void)threads;
   if (!sync) {
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (std::int64_t c = 0; c < L.C; ++c) {
+    // One buffer per thread, not one per channel: this runs in every training step's batch norm.
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
       std::vector<double> v(static_cast<std::size_t>(width));
-      sums(c, v.data());
-      apply(c, static_cast<const double*>(v.data()));
+#pragma omp for schedule(static)
+      for (std::int64_t c = 0; c < L.C; ++c) {
+        sums(c, v.data());
+        apply(c, static_cast<const double*>(v.data()));
+      }
     }
     return;
   }

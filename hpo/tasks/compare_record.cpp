@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../run_store.h"
+
 namespace gradhpo::hpo {
 
 namespace {
@@ -92,11 +94,7 @@ Score score_of(const json& j) { return {number_of(j.at("loss")), number_of(j.at(
 
 }  // namespace
 
-std::string method_section(std::size_t index) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "method/%06zu", index);
-  return buf;
-}
+std::string method_section(std::size_t index) { return numbered_section("method/", index); }
 
 json failure(const FailedTrial& f) {
   return {{"method", f.method}, {"trial", f.trial}, {"inner_step", f.inner_step}, {"value", number(f.value)},
@@ -126,13 +124,9 @@ std::vector<double> doubles_of(const json& a) {
   return v;
 }
 
-std::string trial_prefix(std::size_t index) { return "trials/" + method_section(index).substr(7) + "/"; }
+std::string trial_prefix(std::size_t index) { return numbered_section("trials/", index) + "/"; }
 
-std::string trial_section(std::size_t index, std::size_t trial) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%06zu", trial);
-  return trial_prefix(index) + buf;
-}
+std::string trial_section(std::size_t index, std::size_t trial) { return numbered_section(trial_prefix(index), trial); }
 
 std::string encode_trial(const JournalEntry& e) {
   const Trial& t = e.trial;
