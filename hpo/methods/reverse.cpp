@@ -104,30 +104,44 @@ void finish(Adjoint& a, MethodOutput& out) {
 
 std::size_t step_bytes(const InnerState& s) { return s.nbytes() + s.w().nbytes(); }  // S_t and g_t
 
+/// Steps per segment of a checkpointed replay: ⌈√T⌉ unless given, which minimizes the snapshots
+/// (T/c) plus one replayed segment (c).
+std::int64_t default_every(std::int64_t steps, std::int64_t every) {
+  return every > 0 ? every : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(steps))));
+}
+
 /// Stored passes for the last `kept` steps of the segment (they all live at the turn of the sweep,
 /// whichever they are; the last ones are freed first).
 void keep_last_passes(Unroll& u, const Segment& seg, std::int64_t kept, std::int64_t k) {
   if (k >= seg.steps - kept) u.keep_pass(seg.first + k);
 }
 
+// Store-all keeps what only a pass over the data can give: g_t, for every step. S_t is not kept:
+// S_{t+1} = Φ(S_t, g_t, λ_t) is the optimizer's step alone, elementwise over P, so the backward
+// sweep replays it from a snapshot of S every c = ⌈√T⌉ steps, one segment at a time — the same
+// ops on the same values as training, so the same bits. Memory T·P + 2√T·|S| (SGD: ~1 number
+// per parameter per step, where keeping S_t and g_t took 3), for one extra optimizer step per step.
 MethodOutput store_all(Unroll& u, const Segment& seg, std::int64_t kept) {
   MethodOutput out;
   out.label = "reverse (store-all)";
+  const std::int64_t c = default_every(seg.steps, 0);
   MemoryMeter mem;
-  std::vector<InnerState> states;
-  std::vector<Tensor> grads;
-  states.reserve(static_cast<std::size_t>(seg.steps));
+  std::vector<InnerState> snapshots;  // S_{bc}
+  std::vector<Tensor> grads;          // g_t, every step
   grads.reserve(static_cast<std::size_t>(seg.steps));
   InnerState s = seg.start;
   report_progress("reverse", 0, 2 * seg.steps);
   for (std::int64_t k = 0; k < seg.steps; ++k) {
     const std::int64_t t = seg.first + k;
+    if (k % c == 0) {
+      snapshots.push_back(s);
+      mem.add(s.nbytes());
+    }
     keep_last_passes(u, seg, kept, k);
     const LossPass lp = u.gradient(s.w(), t);
     out.final_train_loss = lp.loss;
-    states.push_back(s);
     grads.push_back(lp.grad);
-    mem.add(step_bytes(s));
+    mem.add(lp.grad.nbytes());
     s = u.step(s, lp.grad, t);
     report_progress("reverse", k + 1, 2 * seg.steps);
   }
@@ -135,13 +149,26 @@ MethodOutput store_all(Unroll& u, const Segment& seg, std::int64_t kept) {
   Adjoint a = start_backward(u, s);
   mem.add(a.state.nbytes());
   out.final_state = s;
-  for (std::int64_t k = seg.steps; k-- > 0;) {
-    backward_step(u, states[static_cast<std::size_t>(k)], grads[static_cast<std::size_t>(k)], seg.first + k, a);
-    states[static_cast<std::size_t>(k)] = InnerState();  // no longer needed
-    grads[static_cast<std::size_t>(k)] = Tensor();
-    report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
+  for (std::int64_t b = static_cast<std::int64_t>(snapshots.size()); b-- > 0;) {
+    // S_t for the segment [b c, min((b+1) c, T)): its snapshot, then the optimizer steps along the kept g_t.
+    const std::int64_t k0 = b * c, k1 = std::min(k0 + c, seg.steps);
+    std::vector<InnerState> states{std::move(snapshots[static_cast<std::size_t>(b)])};
+    for (std::int64_t k = k0 + 1; k < k1; ++k) {
+      states.push_back(u.step(states.back(), grads[static_cast<std::size_t>(k - 1)], seg.first + k - 1));
+      mem.add(states.back().nbytes());
+    }
+    for (std::int64_t k = k1; k-- > k0;) {
+      Tensor& g = grads[static_cast<std::size_t>(k)];
+      backward_step(u, states[static_cast<std::size_t>(k - k0)], g, seg.first + k, a);
+      mem.remove(g.nbytes() + states[static_cast<std::size_t>(k - k0)].nbytes());
+      states.pop_back();
+      g = Tensor();  // no longer needed
+      report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
+    }
   }
   out.cost.peak_bytes = mem.peak() + u.kept_peak();
+  out.notes.push_back("store-all: g_t kept for all " + std::to_string(seg.steps) + " steps, S_t replayed by the optimizer step from " +
+                      std::to_string((seg.steps + c - 1) / c) + " snapshots every " + std::to_string(c) + " steps");
   finish(a, out);
   return out;
 }
@@ -358,10 +385,6 @@ bool exact_reversal_applies(const BilevelProblem& p) {
   return p.optimizer.kind == nn::OptimizerKind::sgd && (p.hyper.find(HyperKind::momentum) >= 0 || p.optimizer.momentum != 0);
 }
 
-std::int64_t default_every(std::int64_t steps, std::int64_t every) {
-  return every > 0 ? every : static_cast<std::int64_t>(std::ceil(std::sqrt(static_cast<double>(steps))));
-}
-
 /// What a run does: the policy, its checkpoint segment, and how many stored passes (store-all and
 /// exact reversal: of the whole segment; checkpointing: of each replayed segment).
 struct Plan {
@@ -469,10 +492,16 @@ std::size_t policy_bytes(const BilevelProblem& p, ReversePolicy policy, std::int
   switch (policy) {
     case ReversePolicy::store_all:
     case ReversePolicy::automatic:
-      bytes = static_cast<std::size_t>(p.horizon) * (state + grad) + state;
+    {
+      const std::int64_t c = default_every(p.horizon, 0);
+      const std::int64_t n = (p.horizon + c - 1) / c;
+      // g_t for every step, n snapshots of S, one replayed segment (c − 1 more states), the adjoint.
+      bytes = static_cast<std::size_t>(p.horizon) * grad + static_cast<std::size_t>(n + c) * state;
       work = T + 4 * T + 1;  // forward gradients, one H·v pass per step, L_val
-      why << "T = " << p.horizon << " stored (S_t, g_t) of " << (parts + 1) << " x P = " << P << " numbers, and the adjoint";
+      why << "T = " << p.horizon << " stored g_t of P = " << P << " numbers, " << n << " snapshots of S_t (" << parts
+          << " x P) every " << c << " steps with one replayed segment, and the adjoint";
       break;
+    }
     case ReversePolicy::checkpoint: {
       const std::int64_t T_ = p.horizon;
       const std::int64_t c = default_every(T_, every);

@@ -11,7 +11,8 @@
 // special case Φ = SGD with momentum; the step tape produces them from the formula.
 //
 // The backward pass needs S_t and g_t for every t in reverse order. Three policies, one number:
-//   store_all       keep every S_t and g_t (memory O(T·P))
+//   store_all       keep g_t for every step and S_t every ⌈√T⌉ steps; the backward sweep replays
+//                   S_t by the optimizer step alone (memory T·P + 2√T·|S|, one extra step each)
 //   exact_reversal  SGD with momentum only: train in fixed point with an information buffer
 //                   (exact_rep.h) and run the update backwards, bit for bit (memory O(P) plus
 //                   ≈ log2(1/β) bits per parameter per step). Recovering v_t needs g_t at the
