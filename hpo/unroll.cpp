@@ -256,32 +256,46 @@ Unroll::Recorded Unroll::record_loss(Tape& tape, const Tensor& w, std::int64_t t
   return rec;
 }
 
-std::size_t Unroll::tape_bytes(const Tape& tape, const Tensor& skip) {
-  std::vector<const Tensor*> seen, outside;  // counted storages; storages held outside the tape
-  if (skip.defined()) outside.push_back(&skip);
+std::size_t Unroll::tape_bytes(const Tape& tape, const Tensor& w) const {
+  std::vector<Tensor> seen;  // handles: each storage is counted once
+  auto among = [](const Tensor& v, const std::vector<Tensor>& list) {
+    return std::any_of(list.begin(), list.end(), [&](const Tensor& o) { return v.shares_storage_with(o); });
+  };
   std::size_t bytes = 0;
   for (std::size_t id = 0; id < tape.size(); ++id) {
-    const Node& n = tape.node_at(static_cast<std::int32_t>(id));
-    const Tensor& v = n.value;
-    auto among = [&](const std::vector<const Tensor*>& list) {
-      return std::any_of(list.begin(), list.end(), [&](const Tensor* o) { return v.shares_storage_with(*o); });
-    };
-    // A constant that something outside the tape also holds (a full-batch data set) costs a
-    // kept pass nothing, nor do its views; one only the tape holds (a mini-batch gathered for
-    // the step) does.
-    if (!v.defined() || among(outside)) continue;
-    if (n.num_inputs == 0 && !v.unique()) {  // a leaf held outside too (the data, θ)
-      outside.push_back(&v);
-      continue;
-    }
-    if (among(seen)) continue;
-    seen.push_back(&v);
+    const Tensor& v = tape.node_at(static_cast<std::int32_t>(id)).value;
+    if (!v.defined() || v.shares_storage_with(w) || among(v, shared_leaves_) || among(v, seen)) continue;
+    seen.push_back(v);
     bytes += v.nbytes();
   }
   return bytes;
 }
 
+void Unroll::find_shared_leaves(const Tensor& w, std::int64_t t) {
+  if (shared_leaves_found_) return;
+  // Two recordings of the same step: a leaf whose storage both hold is held outside them (the
+  // data set of a full batch, θ); a mini-batch is gathered afresh by each, so the kept pass that
+  // gathered it pays for it. (Asking the storage for its use count cannot tell these apart: the
+  // tape's own nodes save their operands, which counts as a second holder.)
+  Tape first, second;
+  record_loss(first, w, t);
+  record_loss(second, w, t);
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    const Node& a = first.node_at(static_cast<std::int32_t>(i));
+    if (a.num_inputs != 0 || !a.value.defined()) continue;
+    for (std::size_t j = 0; j < second.size(); ++j) {
+      const Node& b = second.node_at(static_cast<std::int32_t>(j));
+      if (b.num_inputs == 0 && b.value.defined() && a.value.shares_storage_with(b.value)) {
+        shared_leaves_.push_back(a.value);
+        break;
+      }
+    }
+  }
+  shared_leaves_found_ = true;
+}
+
 std::size_t Unroll::pass_bytes(const Tensor& w, std::int64_t t) {
+  find_shared_leaves(w, t);
   Tape tape;
   const Recorded rec = record_loss(tape, w, t);
   return tape_bytes(tape, w);
@@ -307,6 +321,7 @@ Tensor Unroll::reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, dou
     keep_.erase(t);
     kept.rec = rec;
     kept.w = w;
+    find_shared_leaves(w, t);
     kept.bytes = tape_bytes(tape, w);
     kept_bytes_ += kept.bytes;
     kept_peak_ = std::max(kept_peak_, kept_bytes_);

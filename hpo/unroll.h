@@ -131,8 +131,9 @@ class Unroll {
   std::size_t kept_bytes() const { return kept_bytes_; }
   std::size_t kept_peak() const { return kept_peak_; }
   /// The bytes one recorded pass of L_train at (w, t) holds: its nodes' values (each storage
-  /// once; w, and constants held outside the tape such as a full-batch data set, not counted).
-  /// Records the loss once (no sweep).
+  /// once; w, and leaves held outside the tape such as a full-batch data set or θ, not counted;
+  /// a mini-batch gathered for the step is). Records the loss (no sweep); the first call records
+  /// it twice more to find the leaves held outside.
   std::size_t pass_bytes(const Tensor& w, std::int64_t t);
 
   /// The identity [N, N] that seeds θ's tangents in forward mode — or, after
@@ -158,8 +159,11 @@ class Unroll {
     Tensor w;
     std::size_t bytes = 0;
   };
-  /// The bytes of a recorded tape's node values, each storage once, `skip`'s storage not counted.
-  static std::size_t tape_bytes(const Tape& tape, const Tensor& skip);
+  /// The bytes of a recorded tape's node values, each storage once; w's storage and the leaves
+  /// every recording shares (find_shared_leaves) not counted.
+  std::size_t tape_bytes(const Tape& tape, const Tensor& w) const;
+  /// Finds, once, the leaves of L_train's recording that outlive it (a full-batch data set, θ).
+  void find_shared_leaves(const Tensor& w, std::int64_t t);
   /// The gradient of L_train at step t with respect to w or θ (one reverse pass); the loss too.
   Tensor reverse_pass(const Tensor& w, std::int64_t t, bool wrt_theta, double* loss);
   /// Data-parallel training: the loss and `parts` (those defined) summed over the shards in
@@ -192,6 +196,8 @@ class Unroll {
   std::set<std::int64_t> keep_;             ///< steps whose next gradient pass is kept
   std::map<std::int64_t, KeptPass> kept_;   ///< the kept passes, by step
   std::size_t kept_bytes_ = 0, kept_peak_ = 0;
+  std::vector<Tensor> shared_leaves_;   ///< leaves every recording of L_train holds (find_shared_leaves)
+  bool shared_leaves_found_ = false;
 };
 
 /// ‖x‖∞ finite check shared by the methods: the index of the first NaN/inf element, or −1.

@@ -166,7 +166,8 @@ MethodOutput store_all(Unroll& u, const Segment& seg, std::int64_t kept) {
       report_progress("reverse", 2 * seg.steps - k, 2 * seg.steps);
     }
   }
-  out.cost.peak_bytes = mem.peak() + u.kept_peak();
+  // At the turn of the sweep every stored pass is alive, each also holding its w_t.
+  out.cost.peak_bytes = mem.peak() + u.kept_peak() + static_cast<std::size_t>(kept) * seg.start.w().nbytes();
   out.notes.push_back("store-all: g_t kept for all " + std::to_string(seg.steps) + " steps, S_t replayed by the optimizer step from " +
                       std::to_string((seg.steps + c - 1) / c) + " snapshots every " + std::to_string(c) + " steps");
   finish(a, out);
@@ -293,7 +294,8 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits, std::
           "deterministic? the gradient at a recovered w_t must repeat the forward pass's bits)");
   out.cost.info_buffer_bytes = buffer_bytes;
   out.cost.trajectory_bytes = run.state_bytes();
-  out.cost.peak_bytes = buffer_bytes + run.state_bytes() + a.state.nbytes() + u.kept_peak();
+  out.cost.peak_bytes = buffer_bytes + run.state_bytes() + a.state.nbytes() + u.kept_peak() +
+                        static_cast<std::size_t>(kept) * seg.start.w().nbytes();  // stored passes hold their w_t
   out.cost.info_bits_per_parameter_step = bits / (static_cast<double>(p.num_params()) * static_cast<double>(seg.steps));
   std::ostringstream note;
   note << "exact reversal: fixed point 2^-" << radix_bits << ", information buffer "
@@ -416,8 +418,9 @@ MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
   plan.policy = o_.policy;
   plan.every = default_every(seg.steps, o_.checkpoint_every);
   if (o_.budget != ReverseOptions::Budget::none) {
-    // One recorded pass at the start (its values, as the budget will hold them); exact reversal's
-    // stored passes also hold their own w_t (its trajectory is not otherwise kept).
+    // One recorded pass at the start (its values, as the budget will hold them). A stored pass
+    // also holds its own w_t, which store-all and exact reversal do not otherwise keep
+    // (checkpointing's replayed segment holds it anyway).
     const std::size_t pass = u.pass_bytes(seg.start.w(), seg.first);
     const std::size_t w_bytes = seg.start.w().nbytes();
     std::vector<ReversePolicy> candidates;
@@ -447,7 +450,7 @@ MethodOutput ReverseMethod::run(Unroll& u, const Segment& seg) const {
       Plan c;
       c.policy = policy;
       c.every = plan.every;
-      c.pass_bytes = pass + (policy == ReversePolicy::exact_reversal ? w_bytes : 0);
+      c.pass_bytes = pass + (policy == ReversePolicy::checkpoint ? 0 : w_bytes);
       BilevelProblem sized = p;  // the segment's horizon for the byte model
       sized.horizon = seg.steps;
       c.buffer_bytes = policy_bytes(sized, policy, c.every, nullptr, nullptr);
