@@ -326,8 +326,17 @@ void Tape::accumulate_range(const Node& n, int i, std::int64_t start, const Dual
 // mixed product whose λ enters only through a regulariser costs about one gradient.
 void Tape::differentiate(const Request& req) {
   GRADHPO_CHECK(recording_, "differentiate: the tape is in plain mode (set_recording(false)): nothing was recorded");
-  check(req.output, "differentiate");
-  const std::size_t count = static_cast<std::size_t>(req.output.id()) + 1;  // nodes after it don't matter
+  GRADHPO_CHECK(req.output_adjoints.empty() || (!req.output.valid() && !req.output_tangent),
+                "differentiate: give either output or output_adjoints, not both");
+  std::size_t count = 0;  // nodes after the (last) output don't matter
+  if (req.output_adjoints.empty()) {
+    check(req.output, "differentiate");
+    count = static_cast<std::size_t>(req.output.id()) + 1;
+  }
+  for (const auto& [out, seed] : req.output_adjoints) {
+    check(out, "differentiate (output_adjoints)");
+    count = std::max(count, static_cast<std::size_t>(out.id()) + 1);
+  }
   clear_sweep();                                // 1. forget the last sweep
   seed_tangents(req);                           // 2. the K directions, and the leaves asked for
   propagate_activity(count);                    // 3. what depends on a seed or a requested leaf
@@ -444,6 +453,17 @@ void Tape::forward_tangents(std::size_t count) {
 // The output's adjoint: the caller's seed, or 1 for a scalar loss. Its tangent is zero (the
 // seed does not depend on any leaf): tangents enter the adjoints through the rules' Dual reads.
 void Tape::seed_output_adjoint(const Request& req, std::size_t count) {
+  for (const auto& [var, seed] : req.output_adjoints) {  // owned copies: the sweep adds into them
+    Node& n = nodes_[static_cast<std::size_t>(var.id())];
+    GRADHPO_CHECK(seed.defined() && seed.numel() == n.value.numel() && seed.dtype() == n.value.dtype(),
+                  "differentiate: output adjoint for node " + std::to_string(var.id()) + " of shape " +
+                      n.value.shape().str() + " must have as many elements and its dtype");
+    if (n.adjoint.value.defined())  // one result given twice (a state part an optimizer returns unchanged, say)
+      kernels::axpy(n.adjoint.value, seed.reshape(n.value.shape()));
+    else
+      n.adjoint = Dual(seed.reshape(n.value.shape()).clone());
+  }
+  if (!req.output_adjoints.empty()) return;
   Node& out = nodes_[count - 1];
   if (req.output_adjoint.defined()) {
     GRADHPO_CHECK(req.output_adjoint.numel() == out.value.numel(),

@@ -136,6 +136,10 @@ struct Request {
   bool output_tangent = false;
   /// Adjoint seed of the output; undefined means 1 for a scalar output.
   Tensor output_adjoint;
+  /// Instead of `output`: several results, each with its adjoint seed (of its numel) — the VJP of
+  /// a function with several vector results, such as an optimizer step's new state (w, v), without
+  /// concatenating them first.
+  std::vector<std::pair<Var, Tensor>> output_adjoints;
 };
 
 class Tape {

@@ -445,16 +445,8 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
   const Var G = tape.variable(g);
   const Var Th = tape.variable(theta_);
   const std::vector<Var> next = record_step(tape, vs, G, Th, t);
-  const Var out = concat(next);
-  Tensor seed = Tensor::empty(Shape{out.numel()}, p_->dtype(), device());
-  std::int64_t at = 0;
-  for (const Tensor& a : adj_next.parts) {
-    seed.flat_slice(at, a.numel()).copy_from(a);
-    at += a.numel();
-  }
   Request r;
-  r.output = out;
-  r.output_adjoint = seed;
+  for (std::size_t i = 0; i < next.size(); ++i) r.output_adjoints.emplace_back(next[i], adj_next.parts.at(i));
   r.gradients = vs;
   r.gradients.push_back(G);
   if (theta_.numel() > 0) r.gradients.push_back(Th);

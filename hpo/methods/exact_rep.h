@@ -67,16 +67,11 @@ class InfoBuffer {
   // The streaming form inline (it runs per parameter and step in exact reversal's loops).
   void push(std::int64_t i, std::uint32_t remainder, std::uint32_t base) {
     if (low_ == 0) return push_general(i, remainder, base);
-    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
     // x ∈ [L, 2^32 L); x·base + remainder must stay below 2^32 L: move 32 bits out first when
     // x ≥ (L/base)·2^32 (then ⌊x/2^32⌋ ∈ [L/base, L), and the result is back in [L, 2^32 L)).
     const std::uint64_t limit = base == d_ ? limit_d_ : base == n_ ? limit_n_ : (low_ / base) << 32;
-    if (x >= limit) {
-      std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
-      const std::uint32_t digit = static_cast<std::uint32_t>(x);
-      if (digit != 0 || !stack.empty()) stack.push_back(digit);  // a zero on an empty stack is implied
-      x >>= 32;
-    }
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    if (x >= limit) spill(i, x);
     x = x * base + remainder;
   }
   std::uint32_t pop(std::int64_t i, std::uint32_t base) {
@@ -85,17 +80,41 @@ class InfoBuffer {
     const std::uint64_t q = base == d_ ? by_d_.quotient(x) : base == n_ ? by_n_.quotient(x) : x / base;
     const std::uint32_t r = static_cast<std::uint32_t>(x - q * base);
     x = q;
-    if (x < low_) {  // exactly when the push this undoes had moved a digit out: take it back
-      std::vector<std::uint32_t>& stack = limbs_[static_cast<std::size_t>(i)];
-      std::uint32_t digit = 0;
-      if (!stack.empty()) {
-        digit = stack.back();
-        stack.pop_back();
-      }
-      x = (x << 32) | digit;
-    }
+    if (x < low_) unspill(i, x);  // exactly when the push this undoes had moved a digit out
     return r;
   }
+  // The streaming form in the bases of its own rational n/d, for exact reversal's fused loops:
+  // push(r, d) and pop(n) for v·n/d, push(r, n) and pop(d) for its inverse, with no test of the
+  // form or the base (the caller has checked streaming() and that the rational is n/d).
+  void push_d(std::int64_t i, std::uint32_t remainder) {
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    if (x >= limit_d_) [[unlikely]] spill(i, x);
+    x = x * d_ + remainder;
+  }
+  void push_n(std::int64_t i, std::uint32_t remainder) {
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    if (x >= limit_n_) [[unlikely]] spill(i, x);
+    x = x * n_ + remainder;
+  }
+  std::uint32_t pop_n(std::int64_t i) {
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    const std::uint64_t q = by_n_.quotient(x);
+    const std::uint32_t r = static_cast<std::uint32_t>(x - q * n_);
+    x = q;
+    if (x < low_) [[unlikely]] unspill(i, x);
+    return r;
+  }
+  std::uint32_t pop_d(std::int64_t i) {
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    const std::uint64_t q = by_d_.quotient(x);
+    const std::uint32_t r = static_cast<std::uint32_t>(x - q * d_);
+    x = q;
+    if (x < low_) [[unlikely]] unspill(i, x);
+    return r;
+  }
+  /// The streaming form's rational n/d (0/1 for the general form).
+  std::uint32_t n() const { return n_; }
+  std::uint32_t d() const { return d_; }
   /// Σ_i bit length of x_i: the information the buffer holds.
   double bits() const;
   /// Bytes of what the buffer holds (limbs or digits, and the heads) and of its per-parameter
@@ -109,6 +128,11 @@ class InfoBuffer {
  private:
   void push_general(std::int64_t i, std::uint32_t remainder, std::uint32_t base);
   std::uint32_t pop_general(std::int64_t i, std::uint32_t base);
+  /// Streaming: moves the head's low 32 bits to the digit stack (x ← ⌊x/2^32⌋), before a push
+  /// that would overflow; unspill takes the top digit back (x ← x·2^32 + digit) after a pop
+  /// that left x below L. Rare (every ~32/log2(d/n) steps), so out of line.
+  void spill(std::int64_t i, std::uint64_t& x);
+  void unspill(std::int64_t i, std::uint64_t& x);
   // general: little-endian base 2^32, no leading zeros. streaming: the digit stack, bottom
   // first, never a zero at the bottom (an empty stack reads as zeros).
   std::vector<std::vector<std::uint32_t>> limbs_;
@@ -175,7 +199,18 @@ class ExactSgd {
       range_error(x, what, i);
     return static_cast<std::int64_t>(s);
   }
+  /// to_fixed without the throw (the fused loops report the lowest failing parameter afterwards).
+  bool try_fixed(double x, std::int64_t& out) const {
+    const double s = std::nearbyint(x * scale_);
+    out = static_cast<std::int64_t>(s);
+    return std::abs(s) < 0x1p62;
+  }
   [[noreturn]] void range_error(double x, const char* what, std::int64_t i) const;
+  /// The fused loops (exact_rep.cpp) apply: a streaming buffer, one momentum ([1]) that is its
+  /// rational, and g and the other hyperparameters ([1] or [P]) of w₀'s dtype.
+  bool fused(const Tensor& momentum, const Tensor& g, const Tensor& a, const Tensor& b) const;
+  template <class T> void forward_fused(const Tensor& g, const Tensor& lr, const Tensor& weight_decay, Tensor* w_out);
+  template <class T> void reverse_v_fused(const Tensor& g, const Tensor& weight_decay, Tensor* v_out);
   void mul_rational(std::int64_t i, Rational r);     // v_i ← v_i · n/d, exactly
   void div_rational(std::int64_t i, Rational r);     // its inverse
   std::vector<Rational> rationals(const Tensor& momentum);  // [1] or one per parameter

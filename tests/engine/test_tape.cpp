@@ -270,6 +270,55 @@ TEST_CASE("an add's shared adjoint: summed right where reused, and every returne
   CHECK(r.output_adjoint.to_vector() == g);
 }
 
+TEST_CASE("output_adjoints: the VJP of several results equals that of their concatenation, bit for bit") {
+  // An SGD-like step of two results, v' = 0.9 v + g and w' = w − 0.1 v' (v' also feeds w'), and a
+  // result given twice, whose seeds add.
+  const Tensor w0 = Tensor::from({1.0, -2.0, 0.5}, Shape{3}, DType::f64);
+  const Tensor v0 = Tensor::from({0.25, 3.0, -1.5}, Shape{3}, DType::f64);
+  const Tensor g0 = Tensor::from({-0.75, 0.125, 2.0}, Shape{3}, DType::f64);
+  const Tensor sw = Tensor::from({0.3, -0.7, 1.1}, Shape{3}, DType::f64), sv = Tensor::from({2.0, 0.1, -0.4}, Shape{3}, DType::f64);
+  struct Step {
+    Tape t;
+    Var w, v, g, w1, v1;
+  };
+  auto record = [&](Step& s) {
+    s.w = s.t.variable(w0), s.v = s.t.variable(v0), s.g = s.t.variable(g0);
+    s.v1 = 0.9 * s.v + tanh(s.g) * s.w;
+    s.w1 = s.w - 0.1 * s.v1;
+  };
+  Step a, b, c;
+  record(a);
+  Request ra;
+  ra.output = concat({a.w1, a.v1});
+  ra.output_adjoint = concat({a.t.constant(sw), a.t.constant(sv)}).value();
+  ra.gradients = {a.w, a.v, a.g};
+  a.t.differentiate(ra);
+  record(b);
+  Request rb;
+  rb.output_adjoints = {{b.w1, sw}, {b.v1, sv}};
+  rb.gradients = {b.w, b.v, b.g};
+  b.t.differentiate(rb);
+  for (const auto& [x, y] : {std::pair{a.w, b.w}, std::pair{a.v, b.v}, std::pair{a.g, b.g}})
+    CHECK(a.t.adjoint(x).value.to_vector() == b.t.adjoint(y).value.to_vector());
+  CHECK(rb.output_adjoints[1].second.to_vector() == sv.to_vector());  // the caller's seed is not added into
+  // v' named twice: its seeds add (sv + sv), as the concatenation's adjoint would.
+  record(c);
+  Request rc;
+  rc.output_adjoints = {{c.v1, sv}, {c.w1, sw}, {c.v1, sv}};
+  rc.gradients = {c.g};
+  c.t.differentiate(rc);
+  const std::vector<double> got = c.t.adjoint(c.g).value.to_vector();
+  for (std::size_t i = 0; i < 3; ++i) {
+    const double th = std::tanh(g0.to_vector()[i]);
+    const double want = (1 - th * th) * w0.to_vector()[i] * (2 * sv.to_vector()[i] - 0.1 * sw.to_vector()[i]);
+    CHECK(std::fabs(got[i] - want) <= 1e-15 * std::fabs(want));
+  }
+  Request both;  // an output and output_adjoints: refused
+  both.output = c.w1;
+  both.output_adjoints.emplace_back(c.v1, sv);
+  CHECK_THROWS_AS(c.t.differentiate(both), Error);
+}
+
 TEST_CASE("a node's payload is read as its op family's struct, and only as that") {
   Tape t;
   const Var x = t.variable(filled(Shape{6}, 1.0));
