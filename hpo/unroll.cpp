@@ -6,6 +6,7 @@
 #include <sstream>
 #include <vector>
 
+#include "../engine/kernels/optim_step.h"
 #include "../engine/kernels/vector.h"
 #include "../engine/ops.h"
 #include "tensor_math.h"
@@ -426,6 +427,24 @@ InnerState Unroll::step(const InnerState& s, const Tensor& g, std::int64_t t) {
   Tape& tape = step_tape_;
   tape.reset();
   tape.set_recording(false);
+  if (p_->optimizer.kind == nn::OptimizerKind::sgd) {
+    // SGD's formula in one pass (kernels/optim_step.h), with the bits of the ops the tape would
+    // run; the hyperparameters' values (λ(θ) at step t) still come from the tape.
+    const nn::OptimizerConfig& c = p_->optimizer;
+    const Var th = tape.variable(theta_);
+    const Tensor lr = optimizer_value(tape, th, HyperKind::learning_rate, c.lr.at(t), t).value();
+    const Tensor mom = optimizer_value(tape, th, HyperKind::momentum, c.momentum, t).value();
+    const Tensor wd = optimizer_value(tape, th, HyperKind::weight_decay, c.weight_decay, t).value();
+    if (kernels::sgd_step_applies(s.w(), lr, mom, wd)) {
+      InnerState out{{Tensor(), Tensor()}};
+      kernels::sgd_step_into(s.parts[0], s.parts[1], g, lr, mom, wd, out.parts[0], out.parts[1]);
+      tape.set_recording(true);
+      ++counts.steps;
+      check_finite_step(out.w(), Tensor(), t, "weight");
+      return out;
+    }
+    tape.reset();
+  }
   std::vector<Var> vs;
   for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));
   const std::vector<Var> next = record_step(tape, vs, tape.variable(g), tape.variable(theta_), t);
@@ -437,7 +456,7 @@ InnerState Unroll::step(const InnerState& s, const Tensor& g, std::int64_t t) {
   return out;
 }
 
-StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, const InnerState& adj_next) {
+StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, const InnerState& adj_next, bool g_only) {
   Tape& tape = step_tape_;
   tape.reset();
   std::vector<Var> vs;
@@ -447,9 +466,9 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
   const std::vector<Var> next = record_step(tape, vs, G, Th, t);
   Request r;
   for (std::size_t i = 0; i < next.size(); ++i) r.output_adjoints.emplace_back(next[i], adj_next.parts.at(i));
-  r.gradients = vs;
+  if (!g_only) r.gradients = vs;
   r.gradients.push_back(G);
-  if (theta_.numel() > 0) r.gradients.push_back(Th);
+  if (theta_.numel() > 0 && !g_only) r.gradients.push_back(Th);
   tape.differentiate(r);
   ++counts.steps;
   auto adjoint_or_zero = [&](const Var& v) {
@@ -457,9 +476,11 @@ StepVjp Unroll::step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, c
     return a.defined() ? a.reshape(v.shape()) : Tensor::zeros(v.shape(), v.dtype(), device());
   };
   StepVjp res;
-  for (const Var& v : vs) res.adj_state.parts.push_back(adjoint_or_zero(v));
   res.adj_g = adjoint_or_zero(G);
-  res.adj_theta = adjoint_or_zero(Th);
+  if (!g_only) {
+    for (const Var& v : vs) res.adj_state.parts.push_back(adjoint_or_zero(v));
+    res.adj_theta = adjoint_or_zero(Th);
+  }
   // Adam's step can make a non-finite adjoint from finite ones (its denominator near v = 0);
   // every part of S̄_t reaches ḡ_t within the step, so ḡ_t is the one to look at. SGD's step is
   // affine in (S, g): nothing to check.

@@ -99,8 +99,9 @@ class Unroll {
 
   /// S_{t+1} = Φ(S_t, g, λ_t) (plain mode). Throws InnerDivergence on non-finite weights.
   InnerState step(const InnerState& s, const Tensor& g, std::int64_t t);
-  /// The reverse-mode product with the step's Jacobians, at (S_t, g, θ).
-  StepVjp step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, const InnerState& adj_next);
+  /// The reverse-mode product with the step's Jacobians, at (S_t, g, θ). With g_only, only
+  /// adj_g (adj_state and adj_theta stay empty): the sweep then runs only the ops g reaches.
+  StepVjp step_vjp(const InnerState& s, const Tensor& g, std::int64_t t, const InnerState& adj_next, bool g_only = false);
   /// The step's value and forward-mode product: S_t carries `s_dirs` (one [K, P] per part,
   /// undefined: zero), g carries `g_dirs` ([K, P], undefined: zero), θ the identity [N, N]
   /// (K = N; theta_identity: a block of its rows), so the tangents are the columns d S_{t+1} / dθ.

@@ -277,7 +277,7 @@ MethodOutput exact_reversal(Unroll& u, const Segment& seg, int radix_bits, std::
     // gives it. Then ONE forward-over-reverse pass along ḡ_t returns g_t (the same bits as the
     // forward pass's) beside H ḡ_t — no separate gradient pass to recover v_t.
     const Tensor v_next = v_host_next.to(dev);
-    const Tensor adj_g = u.step_vjp(InnerState{{w_t, v_next}}, zero_g, t, a.state).adj_g;
+    const Tensor adj_g = u.step_vjp(InnerState{{w_t, v_next}}, zero_g, t, a.state, /*g_only=*/true).adj_g;
     const LossPass hv = u.loss_pass(w_t, t, adj_g, Tensor(), /*theta_adjoint=*/true);
     run.reverse_v(host(hv.grad), host(h.momentum), host(h.weight_decay), &v_host_t);  // v_t = (v_{t+1} − g_t − μ w_t) / β
     StepVjp b = u.step_vjp(InnerState{{w_t, v_host_t.to(dev)}}, hv.grad, t, a.state);

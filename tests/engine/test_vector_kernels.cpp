@@ -9,6 +9,8 @@
 // dtype are refused with a message naming the operation and both shapes.
 #include "check_ad.h"
 
+#include <gradhpo/engine/kernels/optim_element.h>
+#include <gradhpo/engine/kernels/optim_step.h>
 #include <gradhpo/engine/kernels/vector.h>
 
 #include <algorithm>
@@ -447,4 +449,42 @@ TEST_CASE("vector kernels: operands of another numel or dtype are refused, namin
   CHECK(max_abs(v) == 0);
   CHECK(max_abs(m) == 0);
   CHECK(max_abs(bad_m) == 0);
+}
+
+// ---- sgd_step_into: one pass, the tape's bits --------------------------------------------------------
+
+TEST_CASE("sgd_step_into: the bits of optimizer::sgd recorded op by op on a tape, for [1] and [P] hyperparameters") {
+  for (const DType dt : kTypes) {
+    for (const std::int64_t n : {std::int64_t{7}, kLarge}) {
+      for (const bool per_parameter : {false, true}) {
+        CAPTURE(dtype_name(dt));
+        CAPTURE(n);
+        CAPTURE(per_parameter);
+        const Tensor w = Tensor::from(random_tensor(Shape{n}, 1).to_vector(), Shape{n}, dt);
+        const Tensor v = Tensor::from(random_tensor(Shape{n}, 2).to_vector(), Shape{n}, dt);
+        const Tensor g = graded(n, 3, dt);
+        // Values whose products are not exact, so that a fused multiply-add would change bits.
+        auto hyper = [&](double base, std::uint64_t seed) {
+          if (!per_parameter) return Tensor::scalar(base, dt);
+          std::vector<double> h = random_tensor(Shape{n}, seed).to_vector();
+          for (double& x : h) x = base * (1.0 + 0.1 * x);
+          return Tensor::from(h, Shape{n}, dt);
+        };
+        const Tensor lr = hyper(0.1 / 3, 4), mom = hyper(0.9, 5), wd = hyper(1e-3 / 7, 6);
+        REQUIRE(sgd_step_applies(w, lr, mom, wd));
+        Tensor w1, v1;
+        sgd_step_into(w, v, g, lr, mom, wd, w1, v1);
+        Tape tape;
+        tape.set_recording(false);
+        Var tw = tape.variable(w), tv = tape.variable(v);
+        optimizer::sgd(tw, tv, tape.variable(g), tape.variable(lr), tape.variable(mom), tape.variable(wd));
+        CHECK(same_bits(w1, tw.value()));
+        CHECK(same_bits(v1, tv.value()));
+        CHECK(same_bits(w, Tensor::from(random_tensor(Shape{n}, 1).to_vector(), Shape{n}, dt)));  // inputs untouched
+      }
+    }
+  }
+  const Tensor w = Tensor::zeros(Shape{5}, DType::f32);
+  CHECK_FALSE(sgd_step_applies(w, Tensor::zeros(Shape{3}, DType::f32), Tensor::scalar(0.9, DType::f32), Tensor::scalar(0.0, DType::f32)));
+  CHECK_FALSE(sgd_step_applies(w, Tensor::scalar(0.1, DType::f64), Tensor::scalar(0.9, DType::f32), Tensor::scalar(0.0, DType::f32)));
 }
