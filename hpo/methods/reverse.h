@@ -30,7 +30,10 @@
 // fastest plan that fits (store-all, exact reversal or checkpointing, each with as many stored
 // passes as fit, ranked by the primal passes they recompute plus their own overhead, measured),
 // or the least memory (exact reversal where it applies, else checkpointing). The plan is in
-// the result's notes.
+// the result's notes. The budget bounds what the plan holds — the policy's buffers and the
+// stored passes, each counted with its mini-batch and (store-all, exact reversal) its own w_t —
+// not the working set every plan shares: one pass being recorded and swept, and the
+// validation pass (bench/hypergradient_vs_pytorch.py measures it, ~50–65 MB on its MLP).
 #pragma once
 
 #include "../method.h"
