@@ -2,6 +2,12 @@
 
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
@@ -29,6 +35,29 @@ std::int64_t l2_cache_bytes() {
     return l2 > 0 ? std::int64_t{l2} : std::int64_t{256 * 1024};  // unknown: assume a small L2
   }();
   return bytes;
+}
+
+std::int64_t parallel_grain() {
+#ifdef _OPENMP
+  static const std::int64_t grain = [] {
+    // Inside a parallel region a nested one has a team of one and would measure nothing.
+    if (omp_get_max_threads() < 2 || omp_in_parallel()) return kParallelGrain;
+    double fastest = 1e9;
+    for (int i = 0; i < 16; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel
+      {
+        [[maybe_unused]] volatile int touch = omp_get_thread_num();
+      }
+      fastest = std::min(fastest, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const double elements = 4 * fastest / 0.5e-9;
+    return std::max(kParallelGrain, static_cast<std::int64_t>(std::min(elements, 1e9)));
+  }();
+  return grain;
+#else
+  return kParallelGrain;
+#endif
 }
 
 }  // namespace gradhpo::kernels

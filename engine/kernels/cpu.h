@@ -28,8 +28,16 @@ int env_choice(const char* name, std::initializer_list<const char*> choices);
 /// system does not say. Kernels size their cache blocks by it instead of by a constant.
 std::int64_t l2_cache_bytes();
 
-/// Elements below which an elementwise loop stays on one thread.
+/// Elements below which an elementwise loop stays on one thread (threads_for's fixed bound).
 constexpr std::int64_t kParallelGrain = 1 << 15;
+
+/// parallel_chunks's bound: kParallelGrain, or more where starting a team of threads costs more —
+/// with OMP_WAIT_POLICY=PASSIVE the team sleeps between regions and each region must wake it,
+/// ~10–50 µs against ~1 µs when it spins. Measured once per process (the fastest of a few empty
+/// parallel regions), as the elements an elementwise loop gets through in 4× that time at
+/// 0.5 ns each. Free to differ between processes: parallel_chunks's results do not depend on
+/// how the elements are split. threads_for keeps the fixed bound (its loops' sums may depend on it).
+std::int64_t parallel_grain();
 
 /// Threads an OpenMP loop over `work` elements should use: 1 for small work or inside a
 /// parallel region (no nested teams), else all of them.
@@ -47,7 +55,7 @@ inline int threads_for(std::int64_t work) {
 /// large. Each element is handled by exactly one chunk, so results do not depend on threads.
 template <class Body> void parallel_chunks(std::int64_t n, Body&& body) {
 #ifdef _OPENMP
-  if (n >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+  if (n >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel() && n >= parallel_grain()) {
 #pragma omp parallel
     {
       const std::int64_t threads = omp_get_num_threads();

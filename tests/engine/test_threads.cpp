@@ -8,6 +8,7 @@
 #endif
 
 #include <gradhpo/engine/error.h>
+#include <gradhpo/engine/kernels/cpu.h>
 #include <gradhpo/engine/threads.h>
 
 using namespace gradhpo;
@@ -36,10 +37,12 @@ TEST_CASE("set_num_threads: set, read back, 0 is the default, negative is refuse
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -124,4 +127,18 @@ TEST_CASE("capped_threads: a request above the cores is capped with a warning, t
   CHECK(by_default <= cores);
   CHECK(warning.empty());
   CHECK_THROWS_WITH_AS(capped_threads(-1), doctest::Contains("-1 threads"), Error);
+}
+
+TEST_CASE("parallel_grain: measured once, never below the fixed bound; parallel_chunks covers every element once") {
+  const std::int64_t grain = kernels::parallel_grain();
+  MESSAGE("parallel_grain: " << grain << " elements (fixed bound " << kernels::kParallelGrain << ")");
+  CHECK(grain >= kernels::kParallelGrain);
+  CHECK(kernels::parallel_grain() == grain);  // one measurement per process
+  for (const std::int64_t n : {grain - 1, grain, 3 * grain + 7}) {
+    std::vector<int> seen(static_cast<std::size_t>(n), 0);
+    kernels::parallel_chunks(n, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t i = b; i < e; ++i) ++seen[static_cast<std::size_t>(i)];
+    });
+    CHECK(std::all_of(seen.begin(), seen.end(), [](int c) { return c == 1; }));
+  }
 }
