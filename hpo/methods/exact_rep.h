@@ -86,32 +86,10 @@ class InfoBuffer {
   // The streaming form in the bases of its own rational n/d, for exact reversal's fused loops:
   // push(r, d) and pop(n) for v·n/d, push(r, n) and pop(d) for its inverse, with no test of the
   // form or the base (the caller has checked streaming() and that the rational is n/d).
-  void push_d(std::int64_t i, std::uint32_t remainder) {
-    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
-    if (x >= limit_d_) [[unlikely]] spill(i, x);
-    x = x * d_ + remainder;
-  }
-  void push_n(std::int64_t i, std::uint32_t remainder) {
-    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
-    if (x >= limit_n_) [[unlikely]] spill(i, x);
-    x = x * n_ + remainder;
-  }
-  std::uint32_t pop_n(std::int64_t i) {
-    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
-    const std::uint64_t q = by_n_.quotient(x);
-    const std::uint32_t r = static_cast<std::uint32_t>(x - q * n_);
-    x = q;
-    if (x < low_) [[unlikely]] unspill(i, x);
-    return r;
-  }
-  std::uint32_t pop_d(std::int64_t i) {
-    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
-    const std::uint64_t q = by_d_.quotient(x);
-    const std::uint32_t r = static_cast<std::uint32_t>(x - q * d_);
-    x = q;
-    if (x < low_) [[unlikely]] unspill(i, x);
-    return r;
-  }
+  void push_d(std::int64_t i, std::uint32_t remainder) { push_streaming(i, remainder, d_, limit_d_); }
+  void push_n(std::int64_t i, std::uint32_t remainder) { push_streaming(i, remainder, n_, limit_n_); }
+  std::uint32_t pop_n(std::int64_t i) { return pop_streaming(i, n_, by_n_); }
+  std::uint32_t pop_d(std::int64_t i) { return pop_streaming(i, d_, by_d_); }
   /// The streaming form's rational n/d (0/1 for the general form).
   std::uint32_t n() const { return n_; }
   std::uint32_t d() const { return d_; }
@@ -126,6 +104,19 @@ class InfoBuffer {
   bool serves(std::uint32_t n, std::uint32_t d) const { return low_ != 0 && low_ % n == 0 && low_ % d == 0; }
 
  private:
+  void push_streaming(std::int64_t i, std::uint32_t remainder, std::uint64_t base, std::uint64_t limit) {
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    if (x >= limit) [[unlikely]] spill(i, x);
+    x = x * base + remainder;
+  }
+  std::uint32_t pop_streaming(std::int64_t i, std::uint64_t base, const ConstantDivisor& by) {
+    std::uint64_t& x = head_[static_cast<std::size_t>(i)];
+    const std::uint64_t q = by.quotient(x);
+    const std::uint32_t r = static_cast<std::uint32_t>(x - q * base);
+    x = q;
+    if (x < low_) [[unlikely]] unspill(i, x);
+    return r;
+  }
   void push_general(std::int64_t i, std::uint32_t remainder, std::uint32_t base);
   std::uint32_t pop_general(std::int64_t i, std::uint32_t base);
   /// Streaming: moves the head's low 32 bits to the digit stack (x ← ⌊x/2^32⌋), before a push
