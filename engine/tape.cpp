@@ -357,7 +357,7 @@ void Tape::clear_sweep() {
   for (Node& n : nodes_) {
     n.tangent = Tensor();
     n.adjoint = Dual();
-    n.tangent_active = n.tangent_needed = n.on_gradient_path = n.adjoint_tangent = false;
+    n.tangent_active = n.tangent_needed = n.on_gradient_path = n.adjoint_tangent = n.gradient_wanted = false;
   }
 }
 
@@ -396,7 +396,7 @@ void Tape::seed_tangents(const Request& req) {
       n.on_gradient_path = true;
     }
   };
-  mark(req.gradients, &Node::on_gradient_path, "differentiate (gradient)");
+  mark(req.gradients, &Node::gradient_wanted, "differentiate (gradient)");
   mark(req.adjoint_tangents, &Node::adjoint_tangent, "differentiate (adjoint tangent)");
   GRADHPO_CHECK(req.adjoint_tangents.empty() || K_ > 0,
           "differentiate: an adjoint tangent was asked for but no tangent was seeded");
@@ -505,6 +505,7 @@ void Tape::collect_results(std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
     Node& n = nodes_[i];
     if (!n.is_variable) continue;
+    if (!n.gradient_wanted) n.adjoint.value = Tensor();  // rules may have skipped it (needs_adjoint_value)
     if (n.adjoint.value.defined() && !n.adjoint.value.unique()) n.adjoint.value = n.adjoint.value.clone();
     if (n.adjoint.tangent.defined() && !n.adjoint.tangent.unique()) n.adjoint.tangent = n.adjoint.tangent.clone();
   }

@@ -85,6 +85,7 @@ struct Node {
   bool tangent_needed = false;     // its tangent is read by a requested result
   bool on_gradient_path = false;   // depends on a leaf whose adjoint is requested
   bool adjoint_tangent = false;    // depends on a leaf whose adjoint tangent is requested
+  bool gradient_wanted = false;    // a variable whose gradient (adjoint value) is requested
 
   /// The op's payload as family P; throws if the node holds another (a rule reading the wrong
   /// family's fields is a bug, caught at the read rather than as garbage).
@@ -207,6 +208,15 @@ class Tape {
   /// skip computing one.
   bool needs_adjoint_tangent(const Node& n, int i) const {
     return !strip_tangents_ && node_at(input_id(n, i)).adjoint_tangent;
+  }
+  /// Whether anyone reads input i's adjoint value: false only when input i is a variable, or a
+  /// slice of one, whose gradient the request did not ask for (only its adjoint tangent: H·v
+  /// without ∇L). A rule may then skip the value part of its contribution (write zeros there);
+  /// that variable's adjoint value is left undefined after the sweep.
+  bool needs_adjoint_value(const Node& n, int i) const {
+    const Node* s = &node_at(input_id(n, i));
+    while (s->rules && s->rules->slices_input) s = &node_at(input_id(*s, 0));
+    return !s->is_variable || s->gradient_wanted;
   }
   /// adjoint(input i) += contribution (reshaped to the input's shape).
   void accumulate(const Node& n, int i, Dual contribution);

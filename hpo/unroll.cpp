@@ -353,7 +353,7 @@ LossPass Unroll::gradient(const Tensor& w, std::int64_t t) {
 Tensor Unroll::theta_gradient(const Tensor& w, std::int64_t t) { return reverse_pass(w, t, /*wrt_theta=*/true, nullptr); }
 
 LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs, const Tensor& theta_dirs,
-                           bool theta_adjoint) {
+                           bool theta_adjoint, bool want_grad) {
   if (!w_dirs.defined() && !theta_dirs.defined()) return gradient(w, t);
   // A kept pass of step t at the same w: its recorded values serve; otherwise record afresh.
   KeptPass kept;
@@ -368,7 +368,7 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
   r.output = L;
   if (w_dirs.defined()) r.tangents.push_back({W, w_dirs});
   if (theta_dirs.defined()) r.tangents.push_back({Th, theta_dirs});
-  r.gradients = {W};
+  if (want_grad) r.gradients = {W};
   r.adjoint_tangents = {W};
   if (theta_adjoint) {
     r.gradients.push_back(Th);
@@ -380,7 +380,7 @@ LossPass Unroll::loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs
   const Dual gw = tape.adjoint(W);
   LossPass out;
   out.loss = L.item();
-  out.grad = gw.value.defined() ? gw.value : Tensor::zeros(w.shape(), w.dtype(), w.device());
+  if (want_grad) out.grad = gw.value.defined() ? gw.value : Tensor::zeros(w.shape(), w.dtype(), w.device());
   const bool one_d = w_dirs.defined() && w_dirs.ndim() == 1;
   const Shape wt = one_d ? w.shape() : Shape{K, w.numel()};
   out.grad_tangent = gw.tangent.defined() ? gw.tangent.reshape(wt) : Tensor::zeros(wt, w.dtype(), w.device());

@@ -93,9 +93,11 @@ class Unroll {
   /// One forward-over-reverse pass of L_train at step t. `w_dirs` ([K, P], or [P] for K = 1;
   /// undefined: w carries no tangent) and `theta_dirs` ([K, N]; undefined: none) seed the
   /// tangents; the result's grad_tangent is d/dε ∇_w L(w + ε w_dirs, θ + ε theta_dirs).
-  /// With `theta_adjoint`, theta_tangent is ∂_θ(w_dirs · ∇_w L) (needs a 1-D w_dirs).
+  /// With `theta_adjoint`, theta_tangent is ∂_θ(w_dirs · ∇_w L) (needs a 1-D w_dirs). Without
+  /// `want_grad` the result's grad stays undefined and the pass skips the products that only
+  /// ∇_w L needs (reverse mode's backward sweep reads H·u alone).
   LossPass loss_pass(const Tensor& w, std::int64_t t, const Tensor& w_dirs, const Tensor& theta_dirs,
-                     bool theta_adjoint);
+                     bool theta_adjoint, bool want_grad = true);
 
   /// S_{t+1} = Φ(S_t, g, λ_t) (plain mode). Throws InnerDivergence on non-finite weights.
   InnerState step(const InnerState& s, const Tensor& g, std::int64_t t);

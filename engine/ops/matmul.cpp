@@ -83,7 +83,8 @@ Tensor matmul_tangent(const Dual& a, const Dual& b, bool ta, bool tb) {
   return t;
 }
 
-void matmul_into(const Dual& a, const Dual& b, bool ta, bool tb, Dual& y, const std::vector<Tensor>* tangent_rows) {
+void matmul_into(const Dual& a, const Dual& b, bool ta, bool tb, Dual& y, const std::vector<Tensor>* tangent_rows,
+                 bool value) {
   const Shape& as = a.value.shape();
   const Shape& bs = b.value.shape();
   const Dims d = product_dims("matmul", as, bs, ta, tb);
@@ -91,8 +92,10 @@ void matmul_into(const Dual& a, const Dual& b, bool ta, bool tb, Dual& y, const 
                                                   " and " + dtype_name(b.value.dtype()));
   GRADHPO_CHECK(y.value.numel() == d.m * d.n, "matmul: an output of " + std::to_string(y.value.numel()) +
                                                   " elements for a product of " + std::to_string(d.m * d.n));
-  Tensor c = y.value.reshape(Shape{d.m, d.n});
-  gemm_into(a.value, as, ta, b.value, bs, tb, c, false);
+  if (value) {
+    Tensor c = y.value.reshape(Shape{d.m, d.n});
+    gemm_into(a.value, as, ta, b.value, bs, tb, c, false);
+  }
   if (y.tangent.defined()) matmul_tangent_into(a, b, ta, tb, &y.tangent, nullptr);
   else if (tangent_rows && !tangent_rows->empty()) matmul_tangent_into(a, b, ta, tb, nullptr, tangent_rows);
 }
@@ -126,11 +129,16 @@ void matmul_backward(Tape& t, const Node& n, const Dual& g) {
   const bool ta = m.trans_a, tb = m.trans_b;
   // x̄_i = op(p) op(q), written where the tape says (a weight slice's gradient straight into
   // w's adjoint), with a tangent only when input i's adjoint keeps one.
+  // A weight whose gradient nobody asked for (H·v alone) gets only the tangent product: the
+  // value product, a pass over the other operand as costly as the tangent's, is skipped.
   auto contribute = [&](int i, const Dual& p, const Dual& q, bool tp, bool tq) {
     const bool tangent = t.needs_adjoint_tangent(n, i) && (p.has_tangent() || q.has_tangent());
+    const bool value = t.needs_adjoint_value(n, i);
+    if (!value && !tangent) return;
     std::vector<Tensor> rows;  // K > 1: the directions' pieces of w's adjoint tangent, if given
     Dual out = t.adjoint_destination(n, i, tangent ? std::max(p.K(), q.K()) : 0, &rows);
-    dual::matmul_into(tangent ? p : p.value_only(), tangent ? q : q.value_only(), tp, tq, out, &rows);
+    if (!value) out.value.fill(0.0);
+    dual::matmul_into(tangent ? p : p.value_only(), tangent ? q : q.value_only(), tp, tq, out, &rows, value);
     t.accumulate(n, i, std::move(out));
   };
   if (t.needs_adjoint(n, 0)) {

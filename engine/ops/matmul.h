@@ -15,8 +15,9 @@ Dual matmul(const Dual& a, const Dual& b, bool trans_a = false, bool trans_b = f
 Tensor matmul_tangent(const Dual& a, const Dual& b, bool trans_a, bool trans_b);
 /// The product written into y: y.value (m·n elements) and, when defined, y.tangent [K, m·n];
 /// else, when given and not empty, direction k into tangent_rows[k] (m·n elements each).
+/// Without `value`, y.value is left alone: the tangent alone.
 void matmul_into(const Dual& a, const Dual& b, bool trans_a, bool trans_b, Dual& y,
-                 const std::vector<Tensor>* tangent_rows = nullptr);
+                 const std::vector<Tensor>* tangent_rows = nullptr, bool value = true);
 }
 Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = false);
 }  // namespace gradhpo

@@ -22,7 +22,7 @@ void backward_step(Unroll& u, const InnerState& s, const Tensor& g, std::int64_t
   // (S̄_t, ḡ_t, θ̄_Φ) = ∂Φ_t/∂(S, g, θ)^T S̄_{t+1}: Algorithm 2 lines 5, 9, 10, 13 for SGD.
   StepVjp b = u.step_vjp(s, g, t, a.state);
   // g_t = ∇_w L(w_t, θ): w̄_t += H ḡ_t (line 11), θ̄ += ∂_θ(ḡ_t·∇_w L) (line 12).
-  const LossPass hv = u.loss_pass(s.w(), t, b.adj_g, Tensor(), /*theta_adjoint=*/true);
+  const LossPass hv = u.loss_pass(s.w(), t, b.adj_g, Tensor(), /*theta_adjoint=*/true, /*want_grad=*/false);
   accumulate_step(std::move(b), hv, a);
 }
 

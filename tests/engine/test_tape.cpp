@@ -2,6 +2,8 @@
 // life cycle.
 #include <doctest/doctest.h>
 
+#include "check_ad.h"
+
 #include <array>
 #include <atomic>
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <new>
 
 #include <gradhpo/engine/autodiff.h>
+#include <gradhpo/engine/kernels/math.h>
 #include <gradhpo/engine/storage.h>
 
 using namespace gradhpo;
@@ -317,6 +320,49 @@ TEST_CASE("output_adjoints: the VJP of several results equals that of their conc
   both.output = c.w1;
   both.output_adjoints.emplace_back(c.v1, sv);
   CHECK_THROWS_AS(c.t.differentiate(both), Error);
+}
+
+TEST_CASE("H·v without the gradient: the weights' value products are skipped, H·v keeps its bits, the value is undefined") {
+  using testing::random_tensor;
+  // A two-layer model on a flat w (the weights are slices of it, as nn/ lays them out), with
+  // the gradient asked for or not: H·v must not change by a bit.
+  const Tensor x = random_tensor(Shape{6, 4}, 7);
+  const Tensor w0 = random_tensor(Shape{4 * 3 + 3 * 2}, 8);
+  const Tensor v = random_tensor(Shape{4 * 3 + 3 * 2}, 9);
+  auto run = [&](bool want_grad) {
+    Tape t;
+    const Var w = t.variable(w0);
+    const Var W1 = slice(w, 0, Shape{4, 3}), W2 = slice(w, 12, Shape{3, 2});
+    const Var X = t.constant(x);
+    const Var loss = sum(tanh(matmul(tanh(matmul(X, W1)), W2)));
+    Request r;
+    r.output = loss;
+    r.tangents = {{w, v}};
+    if (want_grad) r.gradients = {w};
+    r.adjoint_tangents = {w};
+    t.differentiate(r);
+    return t.adjoint(w);
+  };
+  const Dual with = run(true), without = run(false);
+  REQUIRE(with.value.defined());
+  CHECK_FALSE(without.value.defined());
+  CHECK(with.tangent.to_vector() == without.tangent.to_vector());
+  // And H·v is H·v: central differences of the gradient along v.
+  auto grad_at = [&](double eps) {
+    Tensor we = w0.clone();
+    kernels::axpy(we, v, eps);
+    Tape t;
+    const Var w = t.variable(we);
+    const Var loss = sum(tanh(matmul(tanh(matmul(t.constant(x), slice(w, 0, Shape{4, 3}))), slice(w, 12, Shape{3, 2}))));
+    Request r;
+    r.output = loss;
+    r.gradients = {w};
+    t.differentiate(r);
+    return t.adjoint(w).value.to_vector();
+  };
+  CHECK(with.value.to_vector() == grad_at(0.0));  // asked for, the gradient is still whole
+  const std::vector<double> up = grad_at(1e-6), down = grad_at(-1e-6), hv = without.tangent.to_vector();
+  for (std::size_t i = 0; i < hv.size(); ++i) CHECK(std::fabs(hv[i] - (up[i] - down[i]) / 2e-6) <= 1e-7 * (1 + std::fabs(hv[i])));
 }
 
 TEST_CASE("a node's payload is read as its op family's struct, and only as that") {
