@@ -444,6 +444,27 @@ InnerState Unroll::step(const InnerState& s, const Tensor& g, std::int64_t t) {
       return out;
     }
     tape.reset();
+  } else {
+    // Adam's formula in one pass likewise.
+    const nn::OptimizerConfig& c = p_->optimizer;
+    const Var th = tape.variable(theta_);
+    kernels::AdamStepHyper h;
+    h.lr = optimizer_value(tape, th, HyperKind::learning_rate, c.lr.at(t), t).value();
+    h.beta1 = optimizer_value(tape, th, HyperKind::momentum, c.beta1, t).value();
+    h.beta2 = Tensor::full(Shape{}, c.beta2, p_->dtype(), device());
+    h.eps = Tensor::full(Shape{}, c.eps, p_->dtype(), device());
+    h.weight_decay = optimizer_value(tape, th, HyperKind::weight_decay, c.weight_decay, t).value();
+    h.decoupled = c.decoupled;
+    h.eps_inside_sqrt = c.eps_inside_sqrt;
+    if (kernels::adam_step_applies(s.w(), h)) {
+      InnerState out{{Tensor(), Tensor(), Tensor()}};
+      kernels::adam_step_into(s.parts[0], s.parts[1], s.parts[2], g, h, t + 1, out.parts[0], out.parts[1], out.parts[2]);
+      tape.set_recording(true);
+      ++counts.steps;
+      check_finite_step(out.w(), adam_v(out), t, "weight");
+      return out;
+    }
+    tape.reset();
   }
   std::vector<Var> vs;
   for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));

@@ -1,4 +1,5 @@
-// One optimizer step out of place, S_{t+1} = Φ(S_t, g, λ), in a single pass over the parameters:
+// One optimizer step out of place, S_{t+1} = Φ(S_t, g, λ), in a single pass over the parameters
+// (SGD with momentum, Adam):
 // the formula of optim_element.h on numbers, with each hyperparameter a [1] or [P] tensor (a
 // value per parameter: learned per-block learning rates, say). What hpo/'s plain step runs where
 // it would otherwise record Φ op by op on a tape in plain mode — six passes over P for SGD with
@@ -21,5 +22,15 @@ void sgd_step_into(const Tensor& w, const Tensor& v, const Tensor& g, const Tens
 
 /// Whether sgd_step_into takes these operands (else the caller records the step on a tape).
 bool sgd_step_applies(const Tensor& w, const Tensor& lr, const Tensor& momentum, const Tensor& weight_decay);
+
+/// torch.optim.Adam's step number `step` (≥ 1, its bias corrections' t; optimizer::adam) from
+/// (w, m, v, g) into (w_out, m_out, v_out), allocated here; the hyperparameters as for SGD.
+struct AdamStepHyper {
+  Tensor lr, beta1, beta2, eps, weight_decay;
+  bool decoupled = false, eps_inside_sqrt = false;
+};
+void adam_step_into(const Tensor& w, const Tensor& m, const Tensor& v, const Tensor& g, const AdamStepHyper& h,
+                    std::int64_t step, Tensor& w_out, Tensor& m_out, Tensor& v_out);
+bool adam_step_applies(const Tensor& w, const AdamStepHyper& h);
 
 }  // namespace gradhpo::kernels

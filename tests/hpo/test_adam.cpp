@@ -140,3 +140,34 @@ TEST_CASE("Adam divergence messages name the denominator and the eps option when
     CHECK(hpo::first_non_finite(reverse_mode(p, p.hyper.initial())) < 0);
   }
 }
+
+TEST_CASE("the plain step in one pass (kernels/optim_step.h) has the bits of the step recorded on the tape: SGD and Adam") {
+  // Unroll::step runs the fused kernel; step_jvp records the formula op by op (its value is the
+  // tape's). Learned per-block rates, momentum (Adam's beta1) and weight decay, decoupled or not,
+  // eps inside the square root or not, over several steps (Adam's corrections change with t).
+  for (const nn::OptimizerKind kind : {nn::OptimizerKind::sgd, nn::OptimizerKind::adam}) {
+    for (const bool variant : {false, true}) {
+      ToySpec spec;
+      spec.optimizer = kind;
+      spec.horizon = 6;
+      hpo::ClassificationTask task = toy_task(spec);
+      if (kind == nn::OptimizerKind::adam) {
+        task.problem.optimizer.decoupled = variant;
+        task.problem.optimizer.eps_inside_sqrt = !variant;
+      }
+      CAPTURE(static_cast<int>(kind));
+      CAPTURE(variant);
+      const hpo::BilevelProblem& p = task.problem;
+      hpo::Unroll u(p, p.hyper.initial());
+      hpo::InnerState s = u.initial_state();
+      for (std::int64_t t = 0; t < p.horizon; ++t) {
+        const Tensor g = u.gradient(s.w(), t).grad;
+        const hpo::InnerState fused = u.step(s, g, t);
+        const hpo::StepJvp taped = u.step_jvp(s, {}, g, Tensor(), t);
+        REQUIRE(fused.parts.size() == taped.next.parts.size());
+        for (std::size_t i = 0; i < fused.parts.size(); ++i) CHECK(hpo::same_bits(fused.parts[i], taped.next.parts[i]));
+        s = fused;
+      }
+    }
+  }
+}
