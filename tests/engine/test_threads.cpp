@@ -129,7 +129,7 @@ TEST_CASE("capped_threads: a request above the cores is capped with a warning, t
   CHECK_THROWS_WITH_AS(capped_threads(-1), doctest::Contains("-1 threads"), Error);
 }
 
-TEST_CASE("parallel_grain: measured once, never below the fixed bound; parallel_chunks covers every element once") {
+TEST_CASE("parallel_grain: measured once and never below the fixed bound, and parallel_chunks covers every element once") {
   const std::int64_t grain = kernels::parallel_grain();
   MESSAGE("parallel_grain: " << grain << " elements (fixed bound " << kernels::kParallelGrain << ")");
   CHECK(grain >= kernels::kParallelGrain);
