@@ -1,0 +1,318 @@
+#include "conv_dnnl.h"
+
+#include <type_traits>
+
+#ifdef GRADHPO_HAVE_DNNL
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <tuple>
+#include <unordered_map>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "../error.h"
+#include "cpu.h"
+#endif
+
+namespace gradhpo::kernels::dnnl_conv {
+
+#ifdef GRADHPO_HAVE_DNNL
+namespace {
+
+using dnnl::memory;
+using Dims = memory::dims;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// A stream per calling thread: on the CPU a stream only orders the calls of one thread, and one
+// shared by several threads would need a lock around every call.
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+// 64-byte aligned scratch that only grows (one per role per thread).
+class Buffer {
+ public:
+  void* get(std::size_t bytes) {
+    if (bytes > size_) {
+      data_.reset(static_cast<char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+      size_ = data_ ? bytes : 0;
+      GRADHPO_CHECK(data_ != nullptr, "conv2d (oneDNN): cannot allocate " + std::to_string(bytes) + " bytes of scratch");
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> data_;
+  std::size_t size_ = 0;
+};
+
+struct Scratch {
+  Buffer a, b, out, plain_out, pad;
+};
+Scratch& thread_scratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// One primitive for one kernel, geometry, image count and layout, with the reorders between our
+// plain layouts and the primitive's. The operands, by kernel:
+//   forward          a = src x [n, C, H, W]         b = weights [O, C, kh, kw]   out = dst [n, O, Ho, Wo]
+//   backward_input   a = diff_dst ḡ [n, O, Ho, Wo]  b = weights                  out = diff_src [n, C, H, W]
+//   backward_weight  a = diff_dst ḡ                 b = src x                    out = diff_weights
+struct Primitive {
+  bool ok = false;
+  dnnl::primitive primitive;
+  int a_arg = 0, b_arg = 0, out_arg = 0;
+  memory::desc a_plain, b_plain, out_plain, a_inner, b_inner, out_inner, scratchpad;
+  std::optional<dnnl::reorder> a_in, b_in, out_back;
+  bool sums_into_out = false;  // the sum post-op adds into out (plain forward, accumulating)
+  std::string name;            // oneDNN's implementation
+};
+
+using Key = std::tuple<int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                       std::int64_t, std::int64_t, std::int64_t, int, bool>;
+
+std::optional<dnnl::reorder> reorder_between(const memory::desc& from, const memory::desc& to) {
+  if (from == to) return std::nullopt;
+  return dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), from, cpu_engine(), to));
+}
+
+Primitive build(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, Layout layout, bool accumulate) {
+  const auto f32 = memory::data_type::f32;
+  const auto tag = memory::format_tag::any;
+  const memory::desc src_plain({count, g.C, g.H, g.W}, f32, memory::format_tag::nchw);
+  const memory::desc weights_plain({g.O, g.C, g.kh, g.kw}, f32, memory::format_tag::oihw);
+  const memory::desc dst_plain({count, g.O, g.Ho, g.Wo}, f32, memory::format_tag::nchw);
+  const bool blocked = layout == Layout::blocked;
+  const memory::desc src_md = blocked ? memory::desc(src_plain.dims(), f32, tag) : src_plain;
+  const memory::desc weights_md = blocked ? memory::desc(weights_plain.dims(), f32, tag) : weights_plain;
+  const memory::desc dst_md = blocked ? memory::desc(dst_plain.dims(), f32, tag) : dst_plain;
+  const Dims strides{g.stride, g.stride}, padding{g.pad, g.pad};
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+
+  Primitive p;
+  // The forward descriptor: the primitive itself, or the hint the backward ones are built from.
+  const dnnl::convolution_forward::desc forward_desc(dnnl::prop_kind::forward_training,
+                                                     dnnl::algorithm::convolution_direct, src_md, weights_md, dst_md,
+                                                     strides, padding, padding);
+  if (kernel == ConvKernel::forward) {
+    p.sums_into_out = accumulate && !blocked;
+    if (p.sums_into_out) {
+      dnnl::post_ops sum;
+      sum.append_sum(1.0f);
+      attr.set_post_ops(sum);
+    }
+    const dnnl::convolution_forward::primitive_desc pd(forward_desc, attr, cpu_engine());
+    p.primitive = dnnl::convolution_forward(pd);
+    p.a_arg = DNNL_ARG_SRC, p.b_arg = DNNL_ARG_WEIGHTS, p.out_arg = DNNL_ARG_DST;
+    p.a_plain = src_plain, p.b_plain = weights_plain, p.out_plain = dst_plain;
+    p.a_inner = pd.src_desc(), p.b_inner = pd.weights_desc(), p.out_inner = pd.dst_desc();
+    p.scratchpad = pd.scratchpad_desc();
+    p.name = pd.impl_info_str();
+  } else {
+    dnnl::primitive_attr hint_attr;
+    hint_attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::convolution_forward::primitive_desc hint(forward_desc, hint_attr, cpu_engine());
+    if (kernel == ConvKernel::backward_input) {
+      const dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, src_md, weights_md,
+                                                       dst_md, strides, padding, padding);
+      const dnnl::convolution_backward_data::primitive_desc pd(desc, attr, cpu_engine(), hint);
+      p.primitive = dnnl::convolution_backward_data(pd);
+      p.a_arg = DNNL_ARG_DIFF_DST, p.b_arg = DNNL_ARG_WEIGHTS, p.out_arg = DNNL_ARG_DIFF_SRC;
+      p.a_plain = dst_plain, p.b_plain = weights_plain, p.out_plain = src_plain;
+      p.a_inner = pd.diff_dst_desc(), p.b_inner = pd.weights_desc(), p.out_inner = pd.diff_src_desc();
+      p.scratchpad = pd.scratchpad_desc();
+      p.name = pd.impl_info_str();
+    } else {
+      const dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, src_md, weights_md,
+                                                          dst_md, strides, padding, padding);
+      const dnnl::convolution_backward_weights::primitive_desc pd(desc, attr, cpu_engine(), hint);
+      p.primitive = dnnl::convolution_backward_weights(pd);
+      p.a_arg = DNNL_ARG_DIFF_DST, p.b_arg = DNNL_ARG_SRC, p.out_arg = DNNL_ARG_DIFF_WEIGHTS;
+      p.a_plain = dst_plain, p.b_plain = src_plain, p.out_plain = weights_plain;
+      p.a_inner = pd.diff_dst_desc(), p.b_inner = pd.src_desc(), p.out_inner = pd.diff_weights_desc();
+      p.scratchpad = pd.scratchpad_desc();
+      p.name = pd.impl_info_str();
+    }
+  }
+  p.a_in = reorder_between(p.a_plain, p.a_inner);
+  p.b_in = reorder_between(p.b_plain, p.b_inner);
+  p.out_back = reorder_between(p.out_inner, p.out_plain);
+  p.ok = true;
+  return p;
+}
+
+// The cached primitive (ok = false where oneDNN has none for this case: it is not asked again).
+// Creating one takes milliseconds, longer than most calls.
+const Primitive& primitive(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, Layout layout,
+                           bool accumulate) {
+  static std::mutex mutex;
+  static std::map<Key, std::unique_ptr<Primitive>> cache;
+  const bool sum_key = kernel == ConvKernel::forward && layout == Layout::plain && accumulate;
+  const Key key{int(kernel), g.C, g.H, g.W, g.O, g.kh, g.kw, g.stride, g.pad, count, int(layout), sum_key};
+  std::lock_guard<std::mutex> lock(mutex);
+  std::unique_ptr<Primitive>& slot = cache[key];
+  if (!slot) {
+    slot = std::make_unique<Primitive>();
+    try {
+      *slot = build(kernel, g, count, layout, accumulate);
+    } catch (const dnnl::error&) {
+      slot->ok = false;  // unimplemented for this case: our kernels run it
+    }
+  }
+  return *slot;
+}
+
+memory wrap(const memory::desc& md, const void* data) { return memory(md, cpu_engine(), const_cast<void*>(data)); }
+
+// One bank: out (+)= the primitive's product of a and b. `a_ready` holds a already reordered
+// (the operand that every bank shares is reordered once per call, not once per bank).
+void run(const Primitive& p, const float* a, const void* a_ready, const float* b, float* out, bool accumulate) {
+  Scratch& s = thread_scratch();
+  dnnl::stream& stream = thread_stream();
+  const memory a_mem = p.a_in ? wrap(p.a_inner, a_ready) : wrap(p.a_plain, a);
+  memory b_mem = wrap(p.b_plain, b);
+  if (p.b_in) {
+    memory inner = wrap(p.b_inner, s.b.get(p.b_inner.get_size()));
+    p.b_in->execute(stream, b_mem, inner);
+    b_mem = inner;
+  }
+  // Where the primitive writes: out itself when the layouts agree and nothing is added after.
+  const bool direct_out = !p.out_back && (!accumulate || p.sums_into_out);
+  memory out_mem = wrap(p.out_inner, direct_out ? static_cast<void*>(out) : s.out.get(p.out_inner.get_size()));
+  std::unordered_map<int, memory> args{{p.a_arg, a_mem}, {p.b_arg, b_mem}, {p.out_arg, out_mem}};
+  if (p.scratchpad.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, wrap(p.scratchpad, s.pad.get(p.scratchpad.get_size())));
+  p.primitive.execute(stream, args);
+  if (direct_out) return;
+  const float* result = static_cast<const float*>(out_mem.get_data_handle());
+  if (p.out_back) {
+    float* plain = accumulate ? static_cast<float*>(s.plain_out.get(p.out_plain.get_size())) : out;
+    memory plain_mem = wrap(p.out_plain, plain);
+    p.out_back->execute(stream, out_mem, plain_mem);
+    if (!accumulate) return;
+    result = plain;
+  }
+  const std::int64_t n = static_cast<std::int64_t>(p.out_plain.get_size() / sizeof(float));
+  parallel_chunks(n, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i) out[i] += result[i];
+  });
+}
+
+// The shared operand a, reordered into the primitive's layout once (nullptr where none is needed).
+const void* prepare(const Primitive& p, const float* a) {
+  if (!p.a_in) return nullptr;
+  void* inner = thread_scratch().a.get(p.a_inner.get_size());
+  memory from = wrap(p.a_plain, a), to = wrap(p.a_inner, inner);
+  p.a_in->execute(thread_stream(), from, to);
+  return inner;
+}
+
+}  // namespace
+
+bool built() { return true; }
+
+std::string implementation(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, Layout layout) {
+  const Primitive& p = primitive(kernel, g, count, layout, false);
+  return p.ok ? p.name : "";
+}
+
+std::string version() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+template <class T>
+bool forward(Layout layout, const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
+             bool accumulate) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (count == 0) return false;
+    const Primitive& p = primitive(ConvKernel::forward, g, count, layout, accumulate);
+    if (!p.ok) return false;
+    const void* x_ready = prepare(p, x);
+    for (std::int64_t m = 0; m < w.count; ++m) run(p, x, x_ready, w[m], out[m], accumulate);
+    return true;
+  }
+}
+
+template <class T>
+bool backward_input(Layout layout, const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w,
+                    Banks<T> out, bool accumulate) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (count == 0) return false;
+    const Primitive& p = primitive(ConvKernel::backward_input, g, count, layout, accumulate);
+    if (!p.ok) return false;
+    const void* gy_ready = prepare(p, gy);
+    for (std::int64_t m = 0; m < w.count; ++m) run(p, gy, gy_ready, w[m], out[m], accumulate);
+    return true;
+  }
+}
+
+template <class T>
+bool backward_weight(Layout layout, const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
+                     Banks<T> out, bool accumulate) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return false;
+  } else {
+    if (count == 0) return false;
+    const Primitive& p = primitive(ConvKernel::backward_weight, g, count, layout, accumulate);
+    if (!p.ok) return false;
+    // Every bank of out is its own call of the same primitive: a sum over images whose order
+    // does not depend on how many banks ride along.
+    const void* gy_ready = gy.count == 1 ? prepare(p, gy[0]) : nullptr;
+    for (std::int64_t m = 0; m < out.count; ++m) {
+      const float* gy_m = gy[gy.count == 1 ? 0 : m];
+      run(p, gy_m, gy.count == 1 ? gy_ready : prepare(p, gy_m), x[x.count == 1 ? 0 : m], out[m], accumulate);
+    }
+    return true;
+  }
+}
+
+#else  // built without oneDNN: every call declines
+
+bool built() { return false; }
+std::string version() { return ""; }
+std::string implementation(ConvKernel, const ConvGeometry&, std::int64_t, Layout) { return ""; }
+
+template <class T>
+bool forward(Layout, const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, bool) {
+  return false;
+}
+template <class T>
+bool backward_input(Layout, const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, bool) {
+  return false;
+}
+template <class T>
+bool backward_weight(Layout, const ConvGeometry&, std::int64_t, Banks<const T>, Banks<const T>, Banks<T>, bool) {
+  return false;
+}
+
+#endif
+
+#define GRADHPO_DNNL_INSTANTIATE(T)                                                                              \
+  template bool forward<T>(Layout, const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, bool); \
+  template bool backward_input<T>(Layout, const ConvGeometry&, std::int64_t, const T*, Banks<const T>, Banks<T>, \
+                                  bool);                                                                         \
+  template bool backward_weight<T>(Layout, const ConvGeometry&, std::int64_t, Banks<const T>, Banks<const T>,    \
+                                   Banks<T>, bool);
+GRADHPO_DNNL_INSTANTIATE(float)
+GRADHPO_DNNL_INSTANTIATE(double)
+#undef GRADHPO_DNNL_INSTANTIATE
+
+}  // namespace gradhpo::kernels::dnnl_conv
