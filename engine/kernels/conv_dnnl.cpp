@@ -82,7 +82,7 @@ struct Primitive {
 };
 
 using Key = std::tuple<int, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                       std::int64_t, std::int64_t, std::int64_t, int, bool>;
+                       std::int64_t, std::int64_t, std::int64_t, int, bool, int>;
 
 std::optional<dnnl::reorder> reorder_between(const memory::desc& from, const memory::desc& to) {
   if (from == to) return std::nullopt;
@@ -155,14 +155,24 @@ Primitive build(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, La
   return p;
 }
 
+// OpenMP's thread count as oneDNN reads it when it creates a primitive.
+int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 // The cached primitive (ok = false where oneDNN has none for this case: it is not asked again).
-// Creating one takes milliseconds, longer than most calls.
+// Creating one takes milliseconds, longer than most calls. Keyed on the threads too: oneDNN fixes
+// a primitive's division of work among OpenMP's threads when it creates it.
 const Primitive& primitive(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, Layout layout,
                            bool accumulate) {
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<Primitive>> cache;
   const bool sum_key = kernel == ConvKernel::forward && layout == Layout::plain && accumulate;
-  const Key key{int(kernel), g.C, g.H, g.W, g.O, g.kh, g.kw, g.stride, g.pad, count, int(layout), sum_key};
+  const Key key{int(kernel), g.C, g.H, g.W, g.O, g.kh, g.kw, g.stride, g.pad, count, int(layout), sum_key, max_threads()};
   std::lock_guard<std::mutex> lock(mutex);
   std::unique_ptr<Primitive>& slot = cache[key];
   if (!slot) {
