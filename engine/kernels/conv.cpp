@@ -34,12 +34,13 @@ ConvGeometry ConvGeometry::make(const char* op, std::int64_t C, std::int64_t H, 
 
 namespace {
 
-enum Forced { none, forced_direct, forced_im2col, forced_dnnl, forced_dnnl_blocked };  // in env_choice's order
+// In env_choice's order; "ours" keeps conv_algorithm's own choice and leaves oneDNN out.
+enum Forced { none, forced_direct, forced_im2col, forced_ours, forced_dnnl, forced_dnnl_blocked };
 
 // GRADHPO_CONV, read once; throws Error for an unknown value or a oneDNN one without oneDNN.
 int forced_conv() {
   static const int forced = [] {
-    const int choice = env_choice("GRADHPO_CONV", {"direct", "im2col", "dnnl", "dnnl-blocked"});
+    const int choice = env_choice("GRADHPO_CONV", {"direct", "im2col", "ours", "dnnl", "dnnl-blocked"});
     GRADHPO_CHECK(choice < forced_dnnl || dnnl_conv::built(),
                   "GRADHPO_CONV=dnnl: gradhpo was built without oneDNN (GRADHPO_DNNL=OFF or libdnnl-dev missing)");
     return choice;
@@ -232,7 +233,8 @@ std::string plan_backend(ConvKernel kernel, const ConvGeometry& g) {
 
 ConvBackend conv_backend(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes) {
   const int forced = forced_conv();
-  if (element_bytes != sizeof(float) || !dnnl_conv::built() || forced == forced_direct || forced == forced_im2col)
+  if (element_bytes != sizeof(float) || !dnnl_conv::built() || forced == forced_direct || forced == forced_im2col ||
+      forced == forced_ours)
     return ConvBackend::ours;
   if (forced == forced_dnnl) return ConvBackend::dnnl;
   if (forced == forced_dnnl_blocked) return ConvBackend::dnnl_blocked;

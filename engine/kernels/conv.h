@@ -68,7 +68,7 @@ enum class ConvKernel { forward, backward_input, backward_weight };
 
 /// The algorithm our kernels run `kernel` on `g` with, for elements of `element_bytes`.
 /// GRADHPO_CONV=direct or im2col forces one (direct only where it applies, direct_conv_applies); unset, empty or
-/// "auto" takes direct where it applies, its packets fill at least 3/4 of their lanes with the
+/// "auto" (or "ours", dnnl, dnnl-blocked: conv_backend's values) takes direct where it applies, its packets fill at least 3/4 of their lanes with the
 /// output rows' pixels (direct_lane_use, by the SIMD width this was compiled for), for
 /// backward_input at stride 1 the padded adjoint adds at most 1/4 to the multiply-adds (at
 /// stride s the kernel has at least s² taps, one a phase), and the padded
@@ -78,7 +78,8 @@ enum class ConvKernel { forward, backward_input, backward_weight };
 /// are left to the GEMM's blocking. The
 /// choice depends only on the geometry and the machine, never on banks or threads, so a value
 /// has the same bits alone and banked with tangent directions. Throws Error for any other
-/// GRADHPO_CONV (the kernels call it before their parallel region).
+/// GRADHPO_CONV, and for dnnl or dnnl-blocked without oneDNN (the kernels call it before their
+/// parallel region).
 ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes);
 
 /// Who computes a product: our kernels (as conv_algorithm chooses), or oneDNN's direct
@@ -86,7 +87,7 @@ ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size
 enum class ConvBackend { ours, dnnl, dnnl_blocked };
 
 /// The backend `kernel` runs `g` with. Ours for float64, without oneDNN (conv_dnnl.h), and where
-/// GRADHPO_CONV forces direct or im2col; oneDNN's where GRADHPO_CONV=dnnl (plain) or
+/// GRADHPO_CONV forces direct, im2col or ours (our kernels, as conv_algorithm chooses); oneDNN's where GRADHPO_CONV=dnnl (plain) or
 /// dnnl-blocked forces it; else the per-machine plan's (conv_plan.h): the first process that
 /// meets a kernel and geometry times the three backends on one thread and writes the fastest
 /// to the plan file, which every later process obeys. Like conv_algorithm, the choice depends
