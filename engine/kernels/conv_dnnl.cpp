@@ -59,7 +59,7 @@ class Buffer {
 };
 
 struct Scratch {
-  Buffer a, b, out, plain_out, pad;
+  Buffer a, b, b_shared, out, plain_out, pad;
 };
 Scratch& thread_scratch() {
   thread_local Scratch scratch;
@@ -188,22 +188,32 @@ const Primitive& primitive(ConvKernel kernel, const ConvGeometry& g, std::int64_
 
 memory wrap(const memory::desc& md, const void* data) { return memory(md, cpu_engine(), const_cast<void*>(data)); }
 
-// One bank: out (+)= the primitive's product of a and b. `a_ready` holds a already reordered
-// (the operand that every bank shares is reordered once per call, not once per bank).
-void run(const Primitive& p, const float* a, const void* a_ready, const float* b, float* out, bool accumulate) {
+// An operand in the primitive's layout: `plain` itself where the layouts agree, else reordered
+// into `buffer`.
+const void* inner_operand(const std::optional<dnnl::reorder>& reorder, const memory::desc& plain_md,
+                          const memory::desc& inner_md, const float* plain, Buffer& buffer) {
+  if (!reorder) return plain;
+  void* inner = buffer.get(inner_md.get_size());
+  memory from = wrap(plain_md, plain), to = wrap(inner_md, inner);
+  reorder->execute(thread_stream(), from, to);
+  return inner;
+}
+const void* inner_a(const Primitive& p, const float* a, Buffer& buffer) {
+  return inner_operand(p.a_in, p.a_plain, p.a_inner, a, buffer);
+}
+const void* inner_b(const Primitive& p, const float* b, Buffer& buffer) {
+  return inner_operand(p.b_in, p.b_plain, p.b_inner, b, buffer);
+}
+
+// One bank: out (+)= the primitive's product of a and b, both already in its layouts (an
+// operand every bank shares is reordered once per call, not once per bank).
+void run(const Primitive& p, const void* a, const void* b, float* out, bool accumulate) {
   Scratch& s = thread_scratch();
   dnnl::stream& stream = thread_stream();
-  const memory a_mem = p.a_in ? wrap(p.a_inner, a_ready) : wrap(p.a_plain, a);
-  memory b_mem = wrap(p.b_plain, b);
-  if (p.b_in) {
-    memory inner = wrap(p.b_inner, s.b.get(p.b_inner.get_size()));
-    p.b_in->execute(stream, b_mem, inner);
-    b_mem = inner;
-  }
   // Where the primitive writes: out itself when the layouts agree and nothing is added after.
   const bool direct_out = !p.out_back && (!accumulate || p.sums_into_out);
   memory out_mem = wrap(p.out_inner, direct_out ? static_cast<void*>(out) : s.out.get(p.out_inner.get_size()));
-  std::unordered_map<int, memory> args{{p.a_arg, a_mem}, {p.b_arg, b_mem}, {p.out_arg, out_mem}};
+  std::unordered_map<int, memory> args{{p.a_arg, wrap(p.a_inner, a)}, {p.b_arg, wrap(p.b_inner, b)}, {p.out_arg, out_mem}};
   if (p.scratchpad.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, wrap(p.scratchpad, s.pad.get(p.scratchpad.get_size())));
   p.primitive.execute(stream, args);
   if (direct_out) return;
@@ -219,15 +229,6 @@ void run(const Primitive& p, const float* a, const void* a_ready, const float* b
   parallel_chunks(n, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t i = begin; i < end; ++i) out[i] += result[i];
   });
-}
-
-// The shared operand a, reordered into the primitive's layout once (nullptr where none is needed).
-const void* prepare(const Primitive& p, const float* a) {
-  if (!p.a_in) return nullptr;
-  void* inner = thread_scratch().a.get(p.a_inner.get_size());
-  memory from = wrap(p.a_plain, a), to = wrap(p.a_inner, inner);
-  p.a_in->execute(thread_stream(), from, to);
-  return inner;
 }
 
 }  // namespace
@@ -253,8 +254,9 @@ bool forward(Layout layout, const ConvGeometry& g, std::int64_t count, const T* 
     if (count == 0) return false;
     const Primitive& p = primitive(ConvKernel::forward, g, count, layout, accumulate);
     if (!p.ok) return false;
-    const void* x_ready = prepare(p, x);
-    for (std::int64_t m = 0; m < w.count; ++m) run(p, x, x_ready, w[m], out[m], accumulate);
+    Scratch& s = thread_scratch();
+    const void* x_inner = inner_a(p, x, s.a);
+    for (std::int64_t m = 0; m < w.count; ++m) run(p, x_inner, inner_b(p, w[m], s.b), out[m], accumulate);
     return true;
   }
 }
@@ -268,8 +270,9 @@ bool backward_input(Layout layout, const ConvGeometry& g, std::int64_t count, co
     if (count == 0) return false;
     const Primitive& p = primitive(ConvKernel::backward_input, g, count, layout, accumulate);
     if (!p.ok) return false;
-    const void* gy_ready = prepare(p, gy);
-    for (std::int64_t m = 0; m < w.count; ++m) run(p, gy, gy_ready, w[m], out[m], accumulate);
+    Scratch& s = thread_scratch();
+    const void* gy_inner = inner_a(p, gy, s.a);
+    for (std::int64_t m = 0; m < w.count; ++m) run(p, gy_inner, inner_b(p, w[m], s.b), out[m], accumulate);
     return true;
   }
 }
@@ -285,11 +288,13 @@ bool backward_weight(Layout layout, const ConvGeometry& g, std::int64_t count, B
     if (!p.ok) return false;
     // Every bank of out is its own call of the same primitive: a sum over images whose order
     // does not depend on how many banks ride along.
-    const void* gy_ready = gy.count == 1 ? prepare(p, gy[0]) : nullptr;
-    for (std::int64_t m = 0; m < out.count; ++m) {
-      const float* gy_m = gy[gy.count == 1 ? 0 : m];
-      run(p, gy_m, gy.count == 1 ? gy_ready : prepare(p, gy_m), x[x.count == 1 ? 0 : m], out[m], accumulate);
-    }
+    // The single-bank operand is reordered once, into its own buffer.
+    Scratch& s = thread_scratch();
+    const void* gy_shared = gy.count == 1 ? inner_a(p, gy[0], s.a) : nullptr;
+    const void* x_shared = x.count == 1 ? inner_b(p, x[0], s.b_shared) : nullptr;
+    for (std::int64_t m = 0; m < out.count; ++m)
+      run(p, gy_shared ? gy_shared : inner_a(p, gy[m], s.a), x_shared ? x_shared : inner_b(p, x[m], s.b), out[m],
+          accumulate);
     return true;
   }
 }
