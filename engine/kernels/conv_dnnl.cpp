@@ -3,8 +3,6 @@
 #include <type_traits>
 
 #ifdef GRADHPO_HAVE_DNNL
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,7 +12,6 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "../error.h"
 #include "cpu.h"
 #endif
 
@@ -38,33 +35,23 @@ dnnl::stream& thread_stream() {
   return stream;
 }
 
-// 64-byte aligned scratch that only grows (one per role per thread).
+// Scratch of one call, 64-byte aligned, from the engine's storage pool (back to the pool when
+// the call returns, like the image loop's scratch: no buffer outlives its call).
 class Buffer {
  public:
   void* get(std::size_t bytes) {
-    if (bytes > size_) {
-      data_.reset(static_cast<char*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
-      size_ = data_ ? bytes : 0;
-      GRADHPO_CHECK(data_ != nullptr, "conv2d (oneDNN): cannot allocate " + std::to_string(bytes) + " bytes of scratch");
-    }
-    return data_.get();
+    const auto floats = static_cast<std::int64_t>((bytes + sizeof(float) - 1) / sizeof(float));
+    if (!tensor_.defined() || tensor_.numel() < floats) tensor_ = Tensor::empty(Shape{floats}, DType::f32);
+    return tensor_.data<float>();
   }
 
  private:
-  struct Free {
-    void operator()(char* p) const { std::free(p); }
-  };
-  std::unique_ptr<char, Free> data_;
-  std::size_t size_ = 0;
+  Tensor tensor_;
 };
 
 struct Scratch {
   Buffer a, b, b_shared, out, plain_out, pad;
 };
-Scratch& thread_scratch() {
-  thread_local Scratch scratch;
-  return scratch;
-}
 
 // One primitive for one kernel, geometry, image count and layout, with the reorders between our
 // plain layouts and the primitive's. The operands, by kernel:
@@ -207,8 +194,7 @@ const void* inner_b(const Primitive& p, const float* b, Buffer& buffer) {
 
 // One bank: out (+)= the primitive's product of a and b, both already in its layouts (an
 // operand every bank shares is reordered once per call, not once per bank).
-void run(const Primitive& p, const void* a, const void* b, float* out, bool accumulate) {
-  Scratch& s = thread_scratch();
+void run(const Primitive& p, Scratch& s, const void* a, const void* b, float* out, bool accumulate) {
   dnnl::stream& stream = thread_stream();
   // Where the primitive writes: out itself when the layouts agree and nothing is added after.
   const bool direct_out = !p.out_back && (!accumulate || p.sums_into_out);
@@ -254,9 +240,9 @@ bool forward(Layout layout, const ConvGeometry& g, std::int64_t count, const T* 
     if (count == 0) return false;
     const Primitive& p = primitive(ConvKernel::forward, g, count, layout, accumulate);
     if (!p.ok) return false;
-    Scratch& s = thread_scratch();
+    Scratch s;
     const void* x_inner = inner_a(p, x, s.a);
-    for (std::int64_t m = 0; m < w.count; ++m) run(p, x_inner, inner_b(p, w[m], s.b), out[m], accumulate);
+    for (std::int64_t m = 0; m < w.count; ++m) run(p, s, x_inner, inner_b(p, w[m], s.b), out[m], accumulate);
     return true;
   }
 }
@@ -270,9 +256,9 @@ bool backward_input(Layout layout, const ConvGeometry& g, std::int64_t count, co
     if (count == 0) return false;
     const Primitive& p = primitive(ConvKernel::backward_input, g, count, layout, accumulate);
     if (!p.ok) return false;
-    Scratch& s = thread_scratch();
+    Scratch s;
     const void* gy_inner = inner_a(p, gy, s.a);
-    for (std::int64_t m = 0; m < w.count; ++m) run(p, gy_inner, inner_b(p, w[m], s.b), out[m], accumulate);
+    for (std::int64_t m = 0; m < w.count; ++m) run(p, s, gy_inner, inner_b(p, w[m], s.b), out[m], accumulate);
     return true;
   }
 }
@@ -289,11 +275,11 @@ bool backward_weight(Layout layout, const ConvGeometry& g, std::int64_t count, B
     // Every bank of out is its own call of the same primitive: a sum over images whose order
     // does not depend on how many banks ride along.
     // The single-bank operand is reordered once, into its own buffer.
-    Scratch& s = thread_scratch();
+    Scratch s;
     const void* gy_shared = gy.count == 1 ? inner_a(p, gy[0], s.a) : nullptr;
     const void* x_shared = x.count == 1 ? inner_b(p, x[0], s.b_shared) : nullptr;
     for (std::int64_t m = 0; m < out.count; ++m)
-      run(p, gy_shared ? gy_shared : inner_a(p, gy[m], s.a), x_shared ? x_shared : inner_b(p, x[m], s.b), out[m],
+      run(p, s, gy_shared ? gy_shared : inner_a(p, gy[m], s.a), x_shared ? x_shared : inner_b(p, x[m], s.b), out[m],
           accumulate);
     return true;
   }

@@ -10,7 +10,9 @@
 // is its own call of one cached primitive of identical shape, so a value bank has the same bits
 // alone and with tangent banks beside it (backward_weight's sum over images included), and a
 // call repeats its bits for a given thread count. The primitives run on OpenMP's threads
-// (Debian's oneDNN is its OpenMP build), with a user-managed scratchpad per calling thread.
+// (Debian's oneDNN is its OpenMP build); their scratchpads and the reorders' buffers are the
+// engine's pooled tensors, held for the call only. One oneDNN engine serves every call, with a
+// stream per calling thread.
 //
 // `layout` picks the memory layouts the primitive computes in: plain (NCHW images, OIHW filters,
 // read and written in place) or blocked (the layouts oneDNN prefers, nChw16c and the like, with
