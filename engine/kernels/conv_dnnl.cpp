@@ -156,6 +156,7 @@ int max_threads() {
 // a primitive's division of work among OpenMP's threads when it creates it.
 const Primitive& primitive(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, Layout layout,
                            bool accumulate) {
+  cpu_engine();  // made before the cache, so destroyed after the primitives it holds at exit
   static std::mutex mutex;
   static std::map<Key, std::unique_ptr<Primitive>> cache;
   const bool sum_key = kernel == ConvKernel::forward && layout == Layout::plain && accumulate;
