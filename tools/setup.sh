@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(
   build-essential cmake pkg-config
-  libeigen3-dev libopenblas-openmp-dev zlib1g-dev libmatio-dev libcli11-dev
+  libeigen3-dev libopenblas-openmp-dev libdnnl-dev zlib1g-dev libmatio-dev libcli11-dev
   libgsl-dev libnlopt-cxx-dev liblbfgs-dev
   doctest-dev libbenchmark-dev
   nlohmann-json3-dev gnuplot-nox

@@ -1,9 +1,14 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <chrono>
 #include <type_traits>
+#include <vector>
 
+#include "../work_count.h"
 #include "conv_direct.h"
+#include "conv_dnnl.h"
+#include "conv_plan.h"
 #include "cpu.h"
 #include "gemm.h"
 #include "im2col.h"
@@ -27,11 +32,28 @@ ConvGeometry ConvGeometry::make(const char* op, std::int64_t C, std::int64_t H, 
   return g;
 }
 
+namespace {
+
+// In env_choice's order; "ours" keeps conv_algorithm's own choice and leaves oneDNN out.
+enum Forced { none, forced_direct, forced_im2col, forced_ours, forced_dnnl, forced_dnnl_blocked };
+
+// GRADHPO_CONV, read once; throws Error for an unknown value or a oneDNN one without oneDNN.
+int forced_conv() {
+  static const int forced = [] {
+    const int choice = env_choice("GRADHPO_CONV", {"direct", "im2col", "ours", "dnnl", "dnnl-blocked"});
+    GRADHPO_CHECK(choice < forced_dnnl || dnnl_conv::built(),
+                  "GRADHPO_CONV=dnnl: gradhpo was built without oneDNN (GRADHPO_DNNL=OFF or libdnnl-dev missing)");
+    return choice;
+  }();
+  return forced;
+}
+
+}  // namespace
+
 ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes) {
-  enum Forced { none, direct, im2col };  // in env_choice's order
-  static const int forced = env_choice("GRADHPO_CONV", {"direct", "im2col"});
-  if (forced == im2col || !direct_conv_applies(kernel, g)) return ConvAlgorithm::im2col;
-  if (forced == direct) return ConvAlgorithm::direct;
+  const int forced = forced_conv();
+  if (forced == forced_im2col || !direct_conv_applies(kernel, g)) return ConvAlgorithm::im2col;
+  if (forced == forced_direct) return ConvAlgorithm::direct;
   // Lanes: rows whose last packet leaves many lanes idle (LeNet's 10-pixel rows fill 10 of 16
   // float lanes under AVX-512) cost the direct tiles that fraction of their speed, while
   // im2col's GEMM runs over all pixels of an image at once. On LeNet-5's second convolution,
@@ -65,54 +87,199 @@ ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size
 
 namespace {
 
-/// Whether `g` runs on the direct kernels. When a benchmark traces the GEMMs of a pass, the
-/// products the im2col path would have run for each image (`per_image` of them, as im2col.cpp
-/// runs them: one product per bank;
-/// whole images, where im2col may split a large one into blocks of rows) are noted in their
-/// place, `team` at a time as in its image loop, so that a pass's GEMM ceiling does not depend
-/// on the algorithm.
-template <class T>
-bool use_direct(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, GemmProblem product,
-                std::int64_t per_image) {
-  if (conv_algorithm(kernel, g, sizeof(T)) != ConvAlgorithm::direct) return false;
-  const int team = image_loop::image_threads(count, 2.0 * count * per_image * product.m * product.n * product.k);
-  product.is_double = std::is_same_v<T, double>;
-  product.threads = team > 1 ? 1 : gemm_threads();
-  GemmTrace::note(product, team, count * per_image);
-  return true;
-}
-
 GemmProblem product(std::int64_t m, std::int64_t n, std::int64_t k, bool trans_b) {
   GemmProblem p;
   p.m = m, p.n = n, p.k = k, p.trans_b = trans_b;
   return p;
 }
 
+// The product each image of `kernel` amounts to (what im2col.cpp runs per image and bank).
+GemmProblem image_product(ConvKernel kernel, const ConvGeometry& g) {
+  switch (kernel) {
+    case ConvKernel::forward: return product(g.O, g.pixels(), g.patch(), false);
+    case ConvKernel::backward_input: return product(g.patch(), g.pixels(), g.O, false);
+    default: return product(g.patch(), g.O, g.pixels(), true);
+  }
+}
+
+/// For a kernel that computes the products without calling gemm (the direct kernels, oneDNN):
+/// the products the im2col path would have run for each image (`per_image` of them, one per
+/// bank, as im2col.cpp runs them; whole images, where im2col may split a large one into blocks
+/// of rows) are counted and, when a benchmark traces the GEMMs of a pass, noted in their place,
+/// `team` at a time as in its image loop, so that neither the work count nor a pass's GEMM
+/// ceiling depends on the algorithm.
+template <class T>
+void note_products(ConvKernel kernel, const ConvGeometry& g, std::int64_t count, std::int64_t per_image) {
+  GemmProblem p = image_product(kernel, g);
+  const int team = image_loop::image_threads(count, 2.0 * count * per_image * p.m * p.n * p.k);
+  p.is_double = std::is_same_v<T, double>;
+  p.threads = team > 1 ? 1 : gemm_threads();
+  GemmTrace::note(p, team, count * per_image);
+}
+
+// ---- our kernels: direct where conv_algorithm takes it, else im2col + GEMM -------------------
+
+template <class T>
+void ours_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
+                  bool accumulate) {
+  if (conv_algorithm(ConvKernel::forward, g, sizeof(T)) != ConvAlgorithm::direct)
+    return im2col_conv2d_forward(g, count, x, w, out, accumulate);
+  note_products<T>(ConvKernel::forward, g, count, w.count);
+  direct_conv2d_forward(g, count, x, w, out, accumulate);
+}
+
+template <class T>
+void ours_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
+                         bool accumulate) {
+  if (conv_algorithm(ConvKernel::backward_input, g, sizeof(T)) != ConvAlgorithm::direct)
+    return im2col_conv2d_backward_input(g, count, gy, w, out, accumulate);
+  note_products<T>(ConvKernel::backward_input, g, count, w.count);
+  direct_conv2d_backward_input(g, count, gy, w, out, accumulate);
+}
+
+template <class T>
+void ours_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
+                          Banks<T> out, bool accumulate) {
+  if (conv_algorithm(ConvKernel::backward_weight, g, sizeof(T)) != ConvAlgorithm::direct)
+    return im2col_conv2d_backward_weight(g, count, gy, x, out, accumulate);
+  note_products<T>(ConvKernel::backward_weight, g, count, x.count * gy.count);
+  direct_conv2d_backward_weight(g, count, gy, x, out, accumulate);
+}
+
+// ---- the planner: ours or oneDNN's, per kernel and geometry ----------------------------------
+
+const char* backend_name(ConvBackend b) {
+  return b == ConvBackend::ours ? "ours" : b == ConvBackend::dnnl ? "dnnl" : "dnnl-blocked";
+}
+
+// The images the planner times a case on: the first power of two whose products reach 2·10⁷
+// multiply-adds (a few milliseconds on one core), at most 32.
+std::int64_t planning_images(ConvKernel kernel, const ConvGeometry& g) {
+  const GemmProblem p = image_product(kernel, g);
+  std::int64_t n = 1;
+  while (n < 32 && n * p.m * p.n * p.k < 20'000'000) n *= 2;
+  return n;
+}
+
+// Times every backend on `planning_images` images of scratch data, one bank, one thread
+// (interleaved, best of three rounds, like the GEMM planner), and names the fastest. Ours is
+// timed through the same functions the kernels run; the multiply-adds its im2col products count
+// are taken back out of the work count, so that planning costs a run nothing in its budget.
+std::string plan_backend(ConvKernel kernel, const ConvGeometry& g) {
+  const std::int64_t n = planning_images(kernel, g);
+  std::vector<float> image(static_cast<std::size_t>(n * g.in_image()), 0.5f);
+  std::vector<float> filters(static_cast<std::size_t>(g.filters()), 0.25f);
+  std::vector<float> adjoint(static_cast<std::size_t>(n * g.out_image()), 0.125f);
+  std::vector<float> result(static_cast<std::size_t>(std::max(n * std::max(g.in_image(), g.out_image()), g.filters())));
+  const Banks<const float> w = Banks<const float>::one(filters.data()), x = Banks<const float>::one(image.data());
+  const Banks<const float> gy = Banks<const float>::one(adjoint.data());
+  const Banks<float> out = Banks<float>::one(result.data());
+  const bool im2col = conv_algorithm(kernel, g, sizeof(float)) == ConvAlgorithm::im2col;
+  std::int64_t counted = 0;  // multiply-adds the timed im2col calls added to the work count
+  auto call = [&](ConvBackend b) {
+    const dnnl_conv::Layout layout = b == ConvBackend::dnnl ? dnnl_conv::Layout::plain : dnnl_conv::Layout::blocked;
+    switch (kernel) {
+      case ConvKernel::forward:
+        if (b != ConvBackend::ours) return dnnl_conv::forward(layout, g, n, image.data(), w, out, false);
+        im2col ? im2col_conv2d_forward(g, n, image.data(), w, out, false)
+               : direct_conv2d_forward(g, n, image.data(), w, out, false);
+        break;
+      case ConvKernel::backward_input:
+        if (b != ConvBackend::ours) return dnnl_conv::backward_input(layout, g, n, adjoint.data(), w, out, false);
+        im2col ? im2col_conv2d_backward_input(g, n, adjoint.data(), w, out, false)
+               : direct_conv2d_backward_input(g, n, adjoint.data(), w, out, false);
+        break;
+      case ConvKernel::backward_weight:
+        if (b != ConvBackend::ours) return dnnl_conv::backward_weight(layout, g, n, gy, x, out, false);
+        im2col ? im2col_conv2d_backward_weight(g, n, gy, x, out, false)
+               : direct_conv2d_backward_weight(g, n, gy, x, out, false);
+        break;
+    }
+    if (im2col) {
+      const GemmProblem p = image_product(kernel, g);
+      counted += n * p.m * p.n * p.k;
+    }
+    return true;
+  };
+  auto seconds = [&](ConvBackend b) {
+    if (!call(b)) return 1e30;  // oneDNN has no implementation for this case (warms up otherwise)
+    double best = 1e30, spent = 0;
+    for (int i = 0; i < 3 || (spent < 5e-3 && i < 50); ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      call(b);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::min(best, s);
+      spent += s;
+    }
+    return best;
+  };
+#ifdef _OPENMP
+  const int threads_before = omp_get_max_threads();
+  omp_set_num_threads(1);
+#endif
+  const ConvBackend backends[] = {ConvBackend::ours, ConvBackend::dnnl, ConvBackend::dnnl_blocked};
+  double best[3] = {1e30, 1e30, 1e30};
+  for (int round = 0; round < 3; ++round)
+    for (int b = 0; b < 3; ++b) best[b] = std::min(best[b], seconds(backends[b]));
+#ifdef _OPENMP
+  omp_set_num_threads(threads_before);
+#endif
+  count_multiply_adds(-counted);
+  const int fastest = static_cast<int>(std::min_element(best, best + 3) - best);
+  return backend_name(backends[fastest]);
+}
+
+}  // namespace
+
+ConvBackend conv_backend(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes) {
+  const int forced = forced_conv();
+  if (element_bytes != sizeof(float) || !dnnl_conv::built() || forced == forced_direct || forced == forced_im2col ||
+      forced == forced_ours)
+    return ConvBackend::ours;
+  if (forced == forced_dnnl) return ConvBackend::dnnl;
+  if (forced == forced_dnnl_blocked) return ConvBackend::dnnl_blocked;
+  const std::string key = std::string(kernel == ConvKernel::forward          ? "forward"
+                                      : kernel == ConvKernel::backward_input ? "backward_input"
+                                                                             : "backward_weight") +
+                          ' ' + std::to_string(g.C) + ' ' + std::to_string(g.H) + ' ' + std::to_string(g.W) + ' ' +
+                          std::to_string(g.O) + ' ' + std::to_string(g.kh) + ' ' + std::to_string(g.kw) + ' ' +
+                          std::to_string(g.stride) + ' ' + std::to_string(g.pad) + " f32";
+  const std::string choice =
+      plan_file_choice(conv_plan_path(), key, "ours", [&] { return plan_backend(kernel, g); });
+  return choice == "dnnl" ? ConvBackend::dnnl : choice == "dnnl-blocked" ? ConvBackend::dnnl_blocked : ConvBackend::ours;
+}
+
+namespace {
+dnnl_conv::Layout layout_of(ConvBackend b) {
+  return b == ConvBackend::dnnl_blocked ? dnnl_conv::Layout::blocked : dnnl_conv::Layout::plain;
+}
 }  // namespace
 
 template <class T>
 void conv2d_forward(const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
                     bool accumulate) {
-  if (use_direct<T>(ConvKernel::forward, g, count, product(g.O, g.pixels(), g.patch(), false), w.count))
-    return direct_conv2d_forward(g, count, x, w, out, accumulate);
-  im2col_conv2d_forward(g, count, x, w, out, accumulate);
+  const ConvBackend b = conv_backend(ConvKernel::forward, g, sizeof(T));
+  if (b != ConvBackend::ours && dnnl_conv::forward(layout_of(b), g, count, x, w, out, accumulate))
+    return note_products<T>(ConvKernel::forward, g, count, w.count);
+  ours_forward(g, count, x, w, out, accumulate);
 }
 
 template <class T>
 void conv2d_backward_input(const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w, Banks<T> out,
                            bool accumulate) {
-  if (use_direct<T>(ConvKernel::backward_input, g, count, product(g.patch(), g.pixels(), g.O, false), w.count))
-    return direct_conv2d_backward_input(g, count, gy, w, out, accumulate);
-  im2col_conv2d_backward_input(g, count, gy, w, out, accumulate);
+  const ConvBackend b = conv_backend(ConvKernel::backward_input, g, sizeof(T));
+  if (b != ConvBackend::ours && dnnl_conv::backward_input(layout_of(b), g, count, gy, w, out, accumulate))
+    return note_products<T>(ConvKernel::backward_input, g, count, w.count);
+  ours_backward_input(g, count, gy, w, out, accumulate);
 }
 
 template <class T>
 void conv2d_backward_weight(const ConvGeometry& g, std::int64_t count, Banks<const T> gy, Banks<const T> x,
                             Banks<T> out, bool accumulate) {
-  if (use_direct<T>(ConvKernel::backward_weight, g, count, product(g.patch(), g.O, g.pixels(), true),
-                    x.count * gy.count))
-    return direct_conv2d_backward_weight(g, count, gy, x, out, accumulate);
-  im2col_conv2d_backward_weight(g, count, gy, x, out, accumulate);
+  const ConvBackend b = conv_backend(ConvKernel::backward_weight, g, sizeof(T));
+  if (b != ConvBackend::ours && dnnl_conv::backward_weight(layout_of(b), g, count, gy, x, out, accumulate))
+    return note_products<T>(ConvKernel::backward_weight, g, count, x.count * gy.count);
+  ours_backward_weight(g, count, gy, x, out, accumulate);
 }
 
 #define GRADHPO_CONV_INSTANTIATE(T)                                                                         \

@@ -1,7 +1,9 @@
 // CPU kernels of 2-D convolution: the three bilinear products a convolution and its adjoints
 // are made of, on banks of operands. No autodiff here (engine/ops/conv.* builds the rules from
-// these). Two algorithms compute them: im2col + GEMM (im2col.h) and direct stride-1 kernels
-// (conv_direct.h); the entry points below run the one conv_algorithm chooses.
+// these). Our two algorithms compute them: im2col + GEMM (im2col.h) and direct kernels
+// (conv_direct.h), the one conv_algorithm chooses; in float32, oneDNN's primitives
+// (conv_dnnl.h, when built with GRADHPO_DNNL) run them instead where conv_backend's planner
+// measured them faster.
 //
 // For one image x_i [C, H, W], cols(x_i) is the [C·kh·kw, Ho·Wo] matrix of its (zero-padded)
 // patches, and with the filters W as an [O, C·kh·kw] matrix:
@@ -64,9 +66,9 @@ template <class P> struct Banks {
 enum class ConvAlgorithm { im2col, direct };
 enum class ConvKernel { forward, backward_input, backward_weight };
 
-/// The algorithm `kernel` runs `g` with, for elements of `element_bytes`. GRADHPO_CONV=direct
-/// or im2col forces one (direct only where it applies, direct_conv_applies); unset, empty or
-/// "auto" takes direct where it applies, its packets fill at least 3/4 of their lanes with the
+/// The algorithm our kernels run `kernel` on `g` with, for elements of `element_bytes`.
+/// GRADHPO_CONV=direct or im2col forces one (direct only where it applies, direct_conv_applies); unset, empty or
+/// "auto" (or "ours", dnnl, dnnl-blocked: conv_backend's values) takes direct where it applies, its packets fill at least 3/4 of their lanes with the
 /// output rows' pixels (direct_lane_use, by the SIMD width this was compiled for), for
 /// backward_input at stride 1 the padded adjoint adds at most 1/4 to the multiply-adds (at
 /// stride s the kernel has at least s² taps, one a phase), and the padded
@@ -76,8 +78,23 @@ enum class ConvKernel { forward, backward_input, backward_weight };
 /// are left to the GEMM's blocking. The
 /// choice depends only on the geometry and the machine, never on banks or threads, so a value
 /// has the same bits alone and banked with tangent directions. Throws Error for any other
-/// GRADHPO_CONV (the kernels call it before their parallel region).
+/// GRADHPO_CONV, and for dnnl or dnnl-blocked without oneDNN (the kernels call it before their
+/// parallel region).
 ConvAlgorithm conv_algorithm(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes);
+
+/// Who computes a product: our kernels (as conv_algorithm chooses), or oneDNN's direct
+/// primitive in plain layouts (NCHW/OIHW, in place) or in its blocked layouts (with reorders).
+enum class ConvBackend { ours, dnnl, dnnl_blocked };
+
+/// The backend `kernel` runs `g` with. Ours for float64, without oneDNN (conv_dnnl.h), and where
+/// GRADHPO_CONV forces direct, im2col or ours (our kernels, as conv_algorithm chooses); oneDNN's where GRADHPO_CONV=dnnl (plain) or
+/// dnnl-blocked forces it; else the per-machine plan's (conv_plan.h): the first process that
+/// meets a kernel and geometry times the three backends on one thread and writes the fastest
+/// to the plan file, which every later process obeys. Like conv_algorithm, the choice depends
+/// only on the geometry and the machine, never on banks, images or threads, so a value has the
+/// same bits alone and banked with tangent directions. (Where oneDNN turns a case down at run
+/// time the call runs on ours.) Throws Error for a bad GRADHPO_CONV.
+ConvBackend conv_backend(ConvKernel kernel, const ConvGeometry& g, std::size_t element_bytes);
 
 /// out[m] (+)= conv(x_i, w[m]) for images i < count, banks m < w.count: x holds `count` images
 /// [C, H, W] back to back; w[m] is [O, C·kh·kw]; out[m] holds `count` images [O, Ho, Wo].
