@@ -17,39 +17,12 @@
 #include <unistd.h>
 
 #include "conv_dnnl.h"
+#include "plan_path.h"
 
 namespace gradhpo::kernels {
 namespace {
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string m = line.substr(colon + 1);
-        m.erase(0, m.find_first_not_of(' '));
-        return m;
-      }
-    }
-  return "unknown CPU";
-}
-
-std::string default_path() {
-  std::string dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/') dir = xdg;
-  else if (const char* home = std::getenv("HOME"); home && *home) dir = std::string(home) + "/.cache";
-  else return "";
-  const std::string id = cpu_model() + " | oneDNN " + dnnl_conv::version();
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
-  std::string model;
-  for (char c : cpu_model()) model += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return dir + "/gradhpo/conv-plan-" + model.substr(0, 60) + "-" + hex + ".txt";
-}
+std::string default_path() { return machine_plan_path("conv-plan", cpu_model() + " | oneDNN " + dnnl_conv::version()); }
 
 // key -> choice: a line's last word is the choice, the words before it the key.
 void read_into(const std::string& path, std::map<std::string, std::string>& map) {
@@ -61,12 +34,6 @@ void read_into(const std::string& path, std::map<std::string, std::string>& map)
     if (space == std::string::npos || space == 0 || space + 1 == line.size()) continue;
     map.insert_or_assign(line.substr(0, space), line.substr(space + 1));
   }
-}
-
-bool make_parent_dirs(const std::string& path) {
-  for (std::size_t i = 1; i < path.size(); ++i)
-    if (path[i] == '/' && ::mkdir(path.substr(0, i).c_str(), 0755) != 0 && errno != EEXIST) return false;
-  return true;
 }
 
 void warn_once(const std::string& why, const std::string& fallback) {

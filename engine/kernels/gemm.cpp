@@ -24,6 +24,7 @@
 #include "../error.h"
 #include "../work_count.h"
 #include "cpu.h"
+#include "plan_path.h"
 
 #ifdef GRADHPO_HAVE_OPENBLAS
 #include <cblas.h>
@@ -225,21 +226,6 @@ void read_into(const std::string& path, PlanMap& map) {
     if (parse_line(line, p, library)) map.insert_or_assign(key_of(p), std::make_pair(p, library));
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string m = line.substr(colon + 1);
-        m.erase(0, m.find_first_not_of(' '));
-        return m;
-      }
-    }
-  return "unknown CPU";
-}
-
 // What a plan depends on besides the product: the CPU and the two libraries' builds.
 std::string machine_identity() {
   std::string id = cpu_model() + " | Eigen " + std::to_string(EIGEN_WORLD_VERSION) + "." +
@@ -250,32 +236,7 @@ std::string machine_identity() {
   return id;
 }
 
-std::string default_plan_path() {
-  std::string dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/') dir = xdg;
-  else if (const char* home = std::getenv("HOME"); home && *home) dir = std::string(home) + "/.cache";
-  else return "";
-  dir += "/gradhpo";
-  // File name: the CPU model, readable, and a hash of everything the plan depends on.
-  const std::string id = machine_identity();
-  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-  for (unsigned char c : id) h = (h ^ c) * 1099511628211ull;
-  std::string model;
-  for (char c : cpu_model()) model += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return dir + "/gemm-plan-" + model.substr(0, 60) + "-" + hex + ".txt";
-}
-
-// mkdir -p of the folder holding `path`; false on failure.
-bool make_parent_dirs(const std::string& path) {
-  for (std::size_t i = 1; i < path.size(); ++i)
-    if (path[i] == '/') {
-      const std::string dir = path.substr(0, i);
-      if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
-    }
-  return true;
-}
+std::string default_plan_path() { return machine_plan_path("gemm-plan", machine_identity()); }
 
 // Prints once per process why the plan file cannot be written (products it does not list then
 // run with Eigen, the same choice in every process).
