@@ -423,54 +423,51 @@ std::vector<Var> Unroll::record_step(Tape& tape, const std::vector<Var>& s, cons
   return {next.w, next.m, next.v};
 }
 
+// The optimizer's formula in one pass (kernels/optim_step.h), with the bits of the ops the tape
+// would run; the hyperparameters' values (λ(θ) at step t) still come from the tape (plain mode).
+// False, with the tape reset, where the kernels do not take the operands.
+bool Unroll::fused_step(const InnerState& s, const Tensor& g, std::int64_t t, InnerState& out) {
+  Tape& tape = step_tape_;
+  const nn::OptimizerConfig& c = p_->optimizer;
+  const Var th = tape.variable(theta_);
+  auto value = [&](HyperKind kind, double fixed) { return optimizer_value(tape, th, kind, fixed, t).value(); };
+  bool done = false;
+  if (c.kind == nn::OptimizerKind::sgd) {
+    const Tensor lr = value(HyperKind::learning_rate, c.lr.at(t)), mom = value(HyperKind::momentum, c.momentum),
+                 wd = value(HyperKind::weight_decay, c.weight_decay);
+    if ((done = kernels::sgd_step_applies(s.w(), lr, mom, wd))) {
+      out.parts.assign(2, Tensor());
+      kernels::sgd_step_into(s.parts[0], s.parts[1], g, lr, mom, wd, out.parts[0], out.parts[1]);
+    }
+  } else {
+    kernels::AdamStepHyper h;
+    h.lr = value(HyperKind::learning_rate, c.lr.at(t));
+    h.beta1 = value(HyperKind::momentum, c.beta1);
+    h.beta2 = Tensor::full(Shape{}, c.beta2, p_->dtype(), device());
+    h.eps = Tensor::full(Shape{}, c.eps, p_->dtype(), device());
+    h.weight_decay = value(HyperKind::weight_decay, c.weight_decay);
+    h.decoupled = c.decoupled;
+    h.eps_inside_sqrt = c.eps_inside_sqrt;
+    if ((done = kernels::adam_step_applies(s.w(), h))) {
+      out.parts.assign(3, Tensor());
+      kernels::adam_step_into(s.parts[0], s.parts[1], s.parts[2], g, h, t + 1, out.parts[0], out.parts[1], out.parts[2]);
+    }
+  }
+  if (!done) tape.reset();
+  return done;
+}
+
 InnerState Unroll::step(const InnerState& s, const Tensor& g, std::int64_t t) {
   Tape& tape = step_tape_;
   tape.reset();
   tape.set_recording(false);
-  if (p_->optimizer.kind == nn::OptimizerKind::sgd) {
-    // SGD's formula in one pass (kernels/optim_step.h), with the bits of the ops the tape would
-    // run; the hyperparameters' values (λ(θ) at step t) still come from the tape.
-    const nn::OptimizerConfig& c = p_->optimizer;
-    const Var th = tape.variable(theta_);
-    const Tensor lr = optimizer_value(tape, th, HyperKind::learning_rate, c.lr.at(t), t).value();
-    const Tensor mom = optimizer_value(tape, th, HyperKind::momentum, c.momentum, t).value();
-    const Tensor wd = optimizer_value(tape, th, HyperKind::weight_decay, c.weight_decay, t).value();
-    if (kernels::sgd_step_applies(s.w(), lr, mom, wd)) {
-      InnerState out{{Tensor(), Tensor()}};
-      kernels::sgd_step_into(s.parts[0], s.parts[1], g, lr, mom, wd, out.parts[0], out.parts[1]);
-      tape.set_recording(true);
-      ++counts.steps;
-      check_finite_step(out.w(), Tensor(), t, "weight");
-      return out;
-    }
-    tape.reset();
-  } else {
-    // Adam's formula in one pass likewise.
-    const nn::OptimizerConfig& c = p_->optimizer;
-    const Var th = tape.variable(theta_);
-    kernels::AdamStepHyper h;
-    h.lr = optimizer_value(tape, th, HyperKind::learning_rate, c.lr.at(t), t).value();
-    h.beta1 = optimizer_value(tape, th, HyperKind::momentum, c.beta1, t).value();
-    h.beta2 = Tensor::full(Shape{}, c.beta2, p_->dtype(), device());
-    h.eps = Tensor::full(Shape{}, c.eps, p_->dtype(), device());
-    h.weight_decay = optimizer_value(tape, th, HyperKind::weight_decay, c.weight_decay, t).value();
-    h.decoupled = c.decoupled;
-    h.eps_inside_sqrt = c.eps_inside_sqrt;
-    if (kernels::adam_step_applies(s.w(), h)) {
-      InnerState out{{Tensor(), Tensor(), Tensor()}};
-      kernels::adam_step_into(s.parts[0], s.parts[1], s.parts[2], g, h, t + 1, out.parts[0], out.parts[1], out.parts[2]);
-      tape.set_recording(true);
-      ++counts.steps;
-      check_finite_step(out.w(), adam_v(out), t, "weight");
-      return out;
-    }
-    tape.reset();
-  }
-  std::vector<Var> vs;
-  for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));
-  const std::vector<Var> next = record_step(tape, vs, tape.variable(g), tape.variable(theta_), t);
   InnerState out;
-  for (const Var& v : next) out.parts.push_back(v.value());
+  if (!fused_step(s, g, t, out)) {
+    std::vector<Var> vs;
+    for (const Tensor& part : s.parts) vs.push_back(tape.variable(part));
+    const std::vector<Var> next = record_step(tape, vs, tape.variable(g), tape.variable(theta_), t);
+    for (const Var& v : next) out.parts.push_back(v.value());
+  }
   tape.set_recording(true);
   ++counts.steps;
   check_finite_step(out.w(), adam_v(out), t, "weight");

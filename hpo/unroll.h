@@ -172,6 +172,8 @@ class Unroll {
   /// Data-parallel training: the loss and `parts` (those defined) summed over the shards in
   /// place (BilevelProblem::sum_over_shards); nothing when the problem is not sharded.
   void sum_over_shards(double& loss, std::initializer_list<Tensor*> parts) const;
+  /// Unroll::step's one-pass path (kernels/optim_step.h); false where it does not apply.
+  bool fused_step(const InnerState& s, const Tensor& g, std::int64_t t, InnerState& out);
   std::vector<Var> record_step(Tape& tape, const std::vector<Var>& s, const Var& g, const Var& theta, std::int64_t t);
   Var optimizer_value(Tape& tape, const Var& theta, HyperKind kind, double fixed, std::int64_t t);
   void check_finite_loss(double loss, const Tensor& g, std::int64_t t) const;

@@ -232,36 +232,34 @@ std::string version() {
   return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
 }
 
+// forward and backward_input: one operand (the images, or the output adjoint) shared by every
+// bank of filters, reordered once; each bank its own call of the one primitive.
 template <class T>
-bool forward(Layout layout, const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
-             bool accumulate) {
+bool with_filter_banks(ConvKernel kernel, Layout layout, const ConvGeometry& g, std::int64_t count, const T* a,
+                       Banks<const T> w, Banks<T> out, bool accumulate) {
   if constexpr (!std::is_same_v<T, float>) {
     return false;
   } else {
     if (count == 0) return false;
-    const Primitive& p = primitive(ConvKernel::forward, g, count, layout, accumulate);
+    const Primitive& p = primitive(kernel, g, count, layout, accumulate);
     if (!p.ok) return false;
     Scratch s;
-    const void* x_inner = inner_a(p, x, s.a);
-    for (std::int64_t m = 0; m < w.count; ++m) run(p, s, x_inner, inner_b(p, w[m], s.b), out[m], accumulate);
+    const void* a_inner = inner_a(p, a, s.a);
+    for (std::int64_t m = 0; m < w.count; ++m) run(p, s, a_inner, inner_b(p, w[m], s.b), out[m], accumulate);
     return true;
   }
 }
 
 template <class T>
+bool forward(Layout layout, const ConvGeometry& g, std::int64_t count, const T* x, Banks<const T> w, Banks<T> out,
+             bool accumulate) {
+  return with_filter_banks(ConvKernel::forward, layout, g, count, x, w, out, accumulate);
+}
+
+template <class T>
 bool backward_input(Layout layout, const ConvGeometry& g, std::int64_t count, const T* gy, Banks<const T> w,
                     Banks<T> out, bool accumulate) {
-  if constexpr (!std::is_same_v<T, float>) {
-    return false;
-  } else {
-    if (count == 0) return false;
-    const Primitive& p = primitive(ConvKernel::backward_input, g, count, layout, accumulate);
-    if (!p.ok) return false;
-    Scratch s;
-    const void* gy_inner = inner_a(p, gy, s.a);
-    for (std::int64_t m = 0; m < w.count; ++m) run(p, s, gy_inner, inner_b(p, w[m], s.b), out[m], accumulate);
-    return true;
-  }
+  return with_filter_banks(ConvKernel::backward_input, layout, g, count, gy, w, out, accumulate);
 }
 
 template <class T>
