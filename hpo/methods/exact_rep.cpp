@@ -1,4 +1,5 @@
 #include "exact_rep.h"
+#include "exact_rep_lanes.h"
 
 #include <cmath>
 #include <exception>
@@ -156,7 +157,14 @@ inline FloorDiv floor_div(std::int64_t a, const ConstantDivisor& by) {
 // The step's two increments, each written once: every loop (the general and the fused, forward
 // and reverse) evaluates the same expression, so the reverse takes away exactly what the forward
 // added, whatever the compiler makes of a + b·c.
+// Where the CPU has a fused multiply-add, g + μ·w is one, written out: the vector lanes
+// (exact_rep_lanes.h) compute it so too, and the compiler's contraction is no longer what the
+// bits hang on.
+#ifdef __FMA__
+inline double decayed_gradient(double g, double mu, double w) { return std::fma(mu, w, g); }
+#else
 inline double decayed_gradient(double g, double mu, double w) { return g + mu * w; }
+#endif
 inline double lr_times(double lr, double v) { return lr * v; }
 
 template <class F> void for_each_value(const Tensor& t, F&& f) {
@@ -354,6 +362,8 @@ void ExactSgd::forward(const Tensor& g, const Tensor& lr, const Tensor& momentum
 }
 
 void ExactSgd::reverse_w(const Tensor& lr, Tensor* w_out, Tensor* v_out) {
+  if ((dtype_ == DType::f32 || dtype_ == DType::f64) && lr.dtype() == dtype_ && lr.device() == Device::cpu)
+    return dtype_ == DType::f32 ? reverse_w_fused<float>(lr, w_out, v_out) : reverse_w_fused<double>(lr, w_out, v_out);
   const PerParameter alpha(lr);
   const std::int64_t P = static_cast<std::int64_t>(w_.size());
   const Converted w_t(w_out, P, dtype_), v_next(v_out, P, dtype_);
@@ -436,25 +446,72 @@ void ExactSgd::forward_fused(const Tensor& g, const Tensor& lr, const Tensor& we
   }
   const std::int64_t n = buffer_.n();
   FirstOutOfRange bad;
+  // One parameter; false (the error noted) where a value leaves the fixed-point range.
+  auto one = [&](std::int64_t i) {
+    std::int64_t& v = v_[static_cast<std::size_t>(i)];
+    std::int64_t& w = w_[static_cast<std::size_t>(i)];
+    const double wi = static_cast<double>(w) * inv_scale_;
+    // v ← v·n/d exactly (Algorithm 3): push(v mod d), v ← ⌊v/d⌋·n + pop(n).
+    const FloorDiv qr = floor_div(v, by_d_);
+    buffer_.push_d(i, static_cast<std::uint32_t>(qr.r));
+    v = qr.q * n + buffer_.pop_n(i);
+    std::int64_t dv = 0, dw = 0;
+    const double gx = decayed_gradient(static_cast<double>(gv[i]), mu[i], wi);
+    if (!try_fixed(gx, dv)) [[unlikely]] return bad.note(i, gx, "g + mu w"), false;
+    v += dv;
+    const double vi = static_cast<double>(v) * inv_scale_;
+    const double step = lr_times(alpha[i], vi);
+    if (!try_fixed(step, dw)) [[unlikely]] return bad.note(i, step, "lr v"), false;
+    w -= dw;
+    if (out) out[i] = static_cast<T>(static_cast<double>(w) * inv_scale_);
+    return true;
+  };
   kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      std::int64_t& v = v_[static_cast<std::size_t>(i)];
-      std::int64_t& w = w_[static_cast<std::size_t>(i)];
-      const double wi = static_cast<double>(w) * inv_scale_;
-      // v ← v·n/d exactly (Algorithm 3): push(v mod d), v ← ⌊v/d⌋·n + pop(n).
-      const FloorDiv qr = floor_div(v, by_d_);
-      buffer_.push_d(i, static_cast<std::uint32_t>(qr.r));
-      v = qr.q * n + buffer_.pop_n(i);
-      std::int64_t dv = 0, dw = 0;
-      const double gx = decayed_gradient(static_cast<double>(gv[i]), mu[i], wi);
-      if (!try_fixed(gx, dv)) [[unlikely]] return bad.note(i, gx, "g + mu w");
-      v += dv;
-      const double vi = static_cast<double>(v) * inv_scale_;
-      const double step = lr_times(alpha[i], vi);
-      if (!try_fixed(step, dw)) [[unlikely]] return bad.note(i, step, "lr v");
-      w -= dw;
-      if (out) out[i] = static_cast<T>(static_cast<double>(w) * inv_scale_);
-    }
+    std::int64_t i = begin;
+#ifdef GRADHPO_EXACT_LANES
+    const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
+    const lanes::Divisor by_d(by_d_), by_n(by_n_);
+    for (; i + lanes::kWidth <= end; i += lanes::kWidth)
+      if (!lanes::forward_block(grid, by_d, by_n, v_.data(), w_.data(), gv, alpha.p, alpha.stride, mu.p, mu.stride, out, i))
+        for (std::int64_t j = i; j < i + lanes::kWidth; ++j)
+          if (!one(j)) return;
+#endif
+    for (; i < end; ++i)
+      if (!one(i)) return;
+  });
+  if (bad.index >= 0) range_error(bad.value, bad.what, bad.index);
+}
+
+template <class T> void ExactSgd::reverse_w_fused(const Tensor& lr, Tensor* w_out, Tensor* v_out) {
+  const std::int64_t P = static_cast<std::int64_t>(w_.size());
+  const Strided<T> alpha(lr);
+  T* w_t = nullptr;
+  T* v_next = nullptr;
+  if (w_out) *w_out = Tensor::empty(Shape{P}, dtype_), w_t = w_out->data<T>();
+  if (v_out) *v_out = Tensor::empty(Shape{P}, dtype_), v_next = v_out->data<T>();
+  FirstOutOfRange bad;
+  auto one = [&](std::int64_t i) {
+    std::int64_t& w = w_[static_cast<std::size_t>(i)];
+    const double vi = static_cast<double>(v_[static_cast<std::size_t>(i)]) * inv_scale_;
+    std::int64_t dw = 0;
+    const double step = lr_times(alpha[i], vi);
+    if (!try_fixed(step, dw)) [[unlikely]] return bad.note(i, step, "lr v"), false;
+    w += dw;
+    if (w_t) w_t[i] = static_cast<T>(static_cast<double>(w) * inv_scale_);
+    if (v_next) v_next[i] = static_cast<T>(vi);
+    return true;
+  };
+  kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
+    std::int64_t i = begin;
+#ifdef GRADHPO_EXACT_LANES
+    const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
+    for (; i + lanes::kWidth <= end; i += lanes::kWidth)
+      if (!lanes::reverse_w_block(grid, v_.data(), w_.data(), alpha.p, alpha.stride, w_t, v_next, i))
+        for (std::int64_t j = i; j < i + lanes::kWidth; ++j)
+          if (!one(j)) return;
+#endif
+    for (; i < end; ++i)
+      if (!one(i)) return;
   });
   if (bad.index >= 0) range_error(bad.value, bad.what, bad.index);
 }
@@ -471,25 +528,37 @@ template <class T> void ExactSgd::reverse_v_fused(const Tensor& g, const Tensor&
   const std::int64_t d = buffer_.d();
   constexpr std::int64_t kLimit = std::int64_t{1} << 62;
   FirstOutOfRange bad;
+  auto one = [&](std::int64_t i) {
+    std::int64_t& v = v_[static_cast<std::size_t>(i)];
+    const double wi = static_cast<double>(w_[static_cast<std::size_t>(i)]) * inv_scale_;
+    std::int64_t dv = 0;
+    const double gx = decayed_gradient(static_cast<double>(gv[i]), mu[i], wi);
+    if (!try_fixed(gx, dv)) [[unlikely]] return bad.note(i, gx, "g + mu w"), false;
+    v -= dv;
+    // v ← v·d/n exactly, the inverse of the forward's: push(v mod n), v ← ⌊v/n⌋·d + pop(d).
+    const FloorDiv qr = floor_div(v, by_n_);
+    buffer_.push_n(i, static_cast<std::uint32_t>(qr.r));
+    std::int64_t next = 0;
+    const bool wrapped = __builtin_mul_overflow(qr.q, d, &next) ||
+                         __builtin_add_overflow(next, static_cast<std::int64_t>(buffer_.pop_d(i)), &next);
+    if (wrapped || next <= -kLimit || next >= kLimit) [[unlikely]]
+      return bad.note(i, std::numeric_limits<double>::infinity(), "the velocity while reversing"), false;
+    v = next;
+    if (out) out[i] = static_cast<T>(static_cast<double>(v) * inv_scale_);
+    return true;
+  };
   kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      std::int64_t& v = v_[static_cast<std::size_t>(i)];
-      const double wi = static_cast<double>(w_[static_cast<std::size_t>(i)]) * inv_scale_;
-      std::int64_t dv = 0;
-      const double gx = decayed_gradient(static_cast<double>(gv[i]), mu[i], wi);
-      if (!try_fixed(gx, dv)) [[unlikely]] return bad.note(i, gx, "g + mu w");
-      v -= dv;
-      // v ← v·d/n exactly, the inverse of the forward's: push(v mod n), v ← ⌊v/n⌋·d + pop(d).
-      const FloorDiv qr = floor_div(v, by_n_);
-      buffer_.push_n(i, static_cast<std::uint32_t>(qr.r));
-      std::int64_t next = 0;
-      const bool wrapped = __builtin_mul_overflow(qr.q, d, &next) ||
-                           __builtin_add_overflow(next, static_cast<std::int64_t>(buffer_.pop_d(i)), &next);
-      if (wrapped || next <= -kLimit || next >= kLimit) [[unlikely]]
-        return bad.note(i, std::numeric_limits<double>::infinity(), "the velocity while reversing");
-      v = next;
-      if (out) out[i] = static_cast<T>(static_cast<double>(v) * inv_scale_);
-    }
+    std::int64_t i = begin;
+#ifdef GRADHPO_EXACT_LANES
+    const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
+    const lanes::Divisor by_d(by_d_), by_n(by_n_);
+    for (; i + lanes::kWidth <= end; i += lanes::kWidth)
+      if (!lanes::reverse_v_block(grid, by_d, by_n, v_.data(), w_.data(), gv, mu.p, mu.stride, out, i))
+        for (std::int64_t j = i; j < i + lanes::kWidth; ++j)
+          if (!one(j)) return;
+#endif
+    for (; i < end; ++i)
+      if (!one(i)) return;
   });
   if (bad.index >= 0) {
     if (std::isinf(bad.value))

@@ -34,6 +34,9 @@ class ConstantDivisor {
   ConstantDivisor() = default;
   explicit ConstantDivisor(std::uint64_t d);
   std::uint64_t divisor() const { return d_; }
+  /// The magic multiplier m and the shift ℓ of quotient() (ℓ = 0: d = 1), for vector lanes.
+  std::uint64_t multiplier() const { return m_; }
+  int shift() const { return shift_; }
   /// ⌈2^62/d⌉: a signed |a| < 2^62 plus this many d is ≥ 0 (floor division of signed values).
   std::uint64_t bias() const { return bias_; }
   std::uint64_t quotient(std::uint64_t x) const {
@@ -90,6 +93,14 @@ class InfoBuffer {
   void push_n(std::int64_t i, std::uint32_t remainder) { push_streaming(i, remainder, n_, limit_n_); }
   std::uint32_t pop_n(std::int64_t i) { return pop_streaming(i, n_, by_n_); }
   std::uint32_t pop_d(std::int64_t i) { return pop_streaming(i, d_, by_d_); }
+  /// The streaming form's state as exact reversal's vector lanes (exact_rep_lanes.h) need it:
+  /// they run push_d/pop_n and push_n/pop_d on eight heads at once and hand a parameter whose
+  /// head must spill or unspill back to push_d/push_n/pop_n/pop_d.
+  struct Heads {
+    std::uint64_t* head;
+    std::uint64_t low, limit_n, limit_d;
+  };
+  Heads heads() { return {head_.data(), low_, limit_n_, limit_d_}; }
   /// The streaming form's rational n/d (0/1 for the general form).
   std::uint32_t n() const { return n_; }
   std::uint32_t d() const { return d_; }
@@ -202,6 +213,7 @@ class ExactSgd {
   bool fused(const Tensor& momentum, const Tensor& g, const Tensor& a, const Tensor& b) const;
   template <class T> void forward_fused(const Tensor& g, const Tensor& lr, const Tensor& weight_decay, Tensor* w_out);
   template <class T> void reverse_v_fused(const Tensor& g, const Tensor& weight_decay, Tensor* v_out);
+  template <class T> void reverse_w_fused(const Tensor& lr, Tensor* w_out, Tensor* v_out);
   void mul_rational(std::int64_t i, Rational r);     // v_i ← v_i · n/d, exactly
   void div_rational(std::int64_t i, Rational r);     // its inverse
   std::vector<Rational> rationals(const Tensor& momentum);  // [1] or one per parameter

@@ -426,3 +426,73 @@ TEST_CASE("ConstantDivisor: the exact 64-bit quotient by multiplication, for eve
     }
   }
 }
+
+TEST_CASE("exact reversal's fused loops (vector lanes where the CPU has them) give the general loops' bits") {
+  // One momentum as a [1] tensor takes the fused loops (on an AVX-512 build: eight parameters
+  // per vector block, handing a block back to the scalar code when a head spills or unspills, a
+  // value leaves the grid or a reversed velocity might not fit); the same momentum as a [P]
+  // tensor takes the general loops. P = 1003 leaves a tail of 3; 600 steps spill every head
+  // about three times; gradient scales from 1e-2 to 1e2 send some lanes of a block, not all,
+  // to the scalar code.
+  const std::int64_t P = 1003, T = 600;
+  for (const DType dtype : {DType::f64, DType::f32}) {
+    CAPTURE(dtype_name(dtype));
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> normal;
+    std::vector<double> w0v(static_cast<std::size_t>(P));
+    for (double& x : w0v) x = 0.1 * normal(rng);
+    const Tensor w0 = Tensor::from(w0v, Shape{P}, DType::f64).to(dtype);
+    std::vector<Tensor> grads;
+    for (std::int64_t t = 0; t < T; ++t) {
+      std::vector<double> g(static_cast<std::size_t>(P));
+      for (std::int64_t i = 0; i < P; ++i) g[static_cast<std::size_t>(i)] = std::pow(10.0, static_cast<double>(i % 5 - 2)) * normal(rng);
+      grads.push_back(Tensor::from(g, Shape{P}, DType::f64).to(dtype));
+    }
+    std::vector<double> lrv(static_cast<std::size_t>(P));
+    for (double& x : lrv) x = 0.01 + 0.04 * std::abs(normal(rng));
+    const Tensor lr = Tensor::from(lrv, Shape{P}, DType::f64).to(dtype);  // per parameter
+    // reverse_w takes its fused loop whenever α has w's dtype: the general run gets the float32
+    // values as float64 (the same numbers) so that its reverse_w is the general loop too.
+    const Tensor lr_general = dtype == DType::f32 ? lr.to(DType::f64) : lr;
+    const Tensor wd = Tensor::full(Shape{1}, 1e-3, dtype);
+    const Tensor mom1 = Tensor::full(Shape{1}, 0.9, dtype), momP = Tensor::full(Shape{P}, 0.9, dtype);
+    const hpo::Rational r = hpo::rational_approximation(mom1.to(DType::f64).to_vector()[0]);
+    hpo::ExactSgd fused(w0, Tensor(), 44, r), general(w0, Tensor(), 44, r);
+    for (std::int64_t t = 0; t < T; ++t) {
+      Tensor wf, wg;
+      fused.forward(grads[static_cast<std::size_t>(t)], lr, mom1, wd, t, &wf);
+      general.forward(grads[static_cast<std::size_t>(t)], lr_general, momP, wd, t, &wg);
+      REQUIRE(fused.w_int() == general.w_int());
+      REQUIRE(fused.v_int() == general.v_int());
+      REQUIRE(hpo::same_bits(wf, wg));
+    }
+    CHECK(fused.buffer().bits() == general.buffer().bits());
+    CHECK(fused.buffer().bits() > 32.0 * 2 * P);  // the heads have spilled digits
+    for (std::int64_t t = T; t-- > 0;) {
+      Tensor wf, wg, vnf, vng, vf, vg;
+      fused.reverse_w(lr, &wf, &vnf);
+      general.reverse_w(lr_general, &wg, &vng);
+      REQUIRE(fused.w_int() == general.w_int());
+      REQUIRE(hpo::same_bits(wf, wg));
+      REQUIRE(hpo::same_bits(vnf, vng));
+      REQUIRE(hpo::same_bits(vnf, fused.v()));
+      fused.reverse_v(grads[static_cast<std::size_t>(t)], mom1, wd, &vf);
+      general.reverse_v(grads[static_cast<std::size_t>(t)], momP, wd, &vg);
+      REQUIRE(fused.v_int() == general.v_int());
+      REQUIRE(hpo::same_bits(vf, vg));
+    }
+    const hpo::ExactSgd start(w0);
+    CHECK(fused.w_int() == start.w_int());
+    CHECK(fused.v_int() == start.v_int());
+    CHECK(fused.buffer().bits() == 0);
+
+    // A non-finite gradient in the fused loops: the error names the lowest bad element, as the
+    // general loops' does.
+    std::vector<double> g = grads[0].to(DType::f64).to_vector();
+    g[700] = NAN;
+    g[301] = INFINITY;
+    hpo::ExactSgd bad(w0, Tensor(), 44, r);
+    CHECK_THROWS_WITH_AS(bad.forward(Tensor::from(g, Shape{P}, DType::f64).to(dtype), lr, mom1, wd, 0),
+                         doctest::Contains("g + mu w[301]"), Error);
+  }
+}
