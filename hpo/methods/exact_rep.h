@@ -208,8 +208,10 @@ class ExactSgd {
     return std::abs(s) < 0x1p62;
   }
   [[noreturn]] void range_error(double x, const char* what, std::int64_t i) const;
-  /// The fused loops (exact_rep.cpp) apply: a streaming buffer, one momentum ([1]) that is its
-  /// rational, and g and the other hyperparameters ([1] or [P]) of w₀'s dtype.
+  /// The fused loops (exact_rep.cpp; eight parameters per block in exact_rep_lanes.h where the
+  /// build targets AVX-512) apply: a streaming buffer, one momentum ([1]) that is its rational,
+  /// and g and the other hyperparameters ([1] or [P]) of w₀'s dtype. reverse_w's needs only α
+  /// of w₀'s dtype (it touches no buffer).
   bool fused(const Tensor& momentum, const Tensor& g, const Tensor& a, const Tensor& b) const;
   template <class T> void forward_fused(const Tensor& g, const Tensor& lr, const Tensor& weight_decay, Tensor* w_out);
   template <class T> void reverse_v_fused(const Tensor& g, const Tensor& weight_decay, Tensor* v_out);
