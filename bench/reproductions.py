@@ -12,6 +12,7 @@ runs print and write stays in their run folders under --out.
     bench/reproductions.py                               # the tables at their config scale
     bench/reproductions.py --set train-size=10000 ...    # larger: --set goes to every run
     bench/reproductions.py --tables ms-table1 --markdown summary.md
+    bench/reproductions.py --tables-only --out DIR       # the tables again from DIR's run folders
 
 Standard library only; needs a built `gradhpo` (build/tools/gradhpo by default).
 """
@@ -46,7 +47,20 @@ def run_table(gradhpo, name, budget_args, extra, folder):
     with open(folder + ".log", "w") as log:
         status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.monotonic() - start
+    with open(folder + ".log", "a") as log:
+        log.write(f"reproductions: exit {status} after {wall:.1f} s\n")
+    return read_table(folder)[:2] + (wall, status)
+
+
+def read_table(folder):
+    """What one reproduction left in its folder: (results.json, reproduce.json, wall s, exit status)."""
     load = lambda f: json.load(open(os.path.join(folder, f))) if os.path.exists(os.path.join(folder, f)) else None
+    wall, status = float("nan"), None
+    try:
+        last = [l for l in open(folder + ".log") if l.startswith("reproductions: exit ")][-1].split()
+        status, wall = int(last[2]), float(last[4])
+    except (OSError, IndexError, ValueError):
+        pass
     return load("results.json"), load("reproduce.json"), wall, status
 
 
@@ -62,6 +76,29 @@ def paper_numbers(reproduce):
     """The paper's test accuracy by our table's method name ("forward mode + sign" -> 98.7)."""
     return {row["row"]: row["paper"] for row in (reproduce or {}).get("rows", [])
             if row.get("metric") == "test_accuracy" and row.get("row") and row.get("paper") is not None}
+
+
+def ranking(results):
+    """'A > B (1.2 points, se 0.3) > C (within the spread: ...)': the methods by mean test accuracy
+    over the seeds, each step down with its paired difference (the same seeds for every method)
+    and its standard error; a step smaller than two standard errors is marked as not resolved."""
+    per_seed = [{r["method"]: r.get("test_accuracy") for r in run["comparison"]["results"]}
+                for run in (results or {}).get("runs", [])]
+    means = {row["method"]: row["test_accuracy"]["mean"] for row in (results or {}).get("summary", [])}
+    order = sorted(means, key=lambda m: -means[m])
+    if not order:
+        return ""
+    text = order[0]
+    for hi, lo in zip(order, order[1:]):
+        d = [100 * (s[hi] - s[lo]) for s in per_seed if s.get(hi) is not None and s.get(lo) is not None]
+        if len(d) < 2:
+            text += f" > {lo}"
+            continue
+        mean = sum(d) / len(d)
+        se = (sum((x - mean) ** 2 for x in d) / (len(d) - 1)) ** 0.5 / len(d) ** 0.5
+        resolved = "" if mean > 2 * se else ", within the spread"
+        text += f" > {lo} ({mean:.2f} points, se {se:.2f}{resolved})"
+    return text
 
 
 def table_markdown(name, runs):
@@ -88,8 +125,14 @@ def table_markdown(name, runs):
     for label, results, reproduce, wall, status in runs:
         order = (reproduce or {}).get("ordering", "").strip().replace("\n", "; ")
         budget = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in (results or {}).get("budget", {}).items() if v) or "–"
-        note = f"exit {status}" if status else "ok"
-        lines.append(f"- {label} ({note}, {wall:.0f} s; the first method's budget: {budget}): {order or 'no ordering line'}")
+        note = ("no results.json" if results is None else "exit status not recorded" if status is None
+                else f"exit {status}" if status else "ok")
+        summary = (results or {}).get("summary", [])
+        if (results or {}).get("equalise") == "seconds" and summary:
+            budget += f"; the others its {summary[0]['seconds']['mean']:.1f} s"
+        lines.append(f"- {label} ({note}, {wall:.0f} s; the first method's budget: {budget}): "
+                     f"{order or 'no paper ordering (the paper reports no numbers for this table)'}")
+        lines.append(f"  - ours by mean test accuracy, each step its paired difference over the seeds: {ranking(results)}")
     return "\n".join(lines) + "\n"
 
 
@@ -100,6 +143,8 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="KEY=VALUE passed to every run (the scale)")
     ap.add_argument("--out", default="runs/bench-reproductions")
     ap.add_argument("--markdown", help="also write the tables to this file")
+    ap.add_argument("--tables-only", action="store_true",
+                    help="run nothing: print the tables from the run folders an earlier run left under --out")
     a = ap.parse_args()
     if not os.access(a.gradhpo, os.X_OK):
         sys.exit(f"reproductions: no gradhpo program at {a.gradhpo} (build it, or give --gradhpo)")
@@ -110,7 +155,10 @@ def main():
         runs = []
         for label, budget_args in BUDGETS:
             folder = os.path.join(a.out, f"{name}-{'seconds' if budget_args == [] else 'steps'}")
-            results, reproduce, wall, status = run_table(a.gradhpo, name, budget_args, a.set, folder)
+            if a.tables_only:
+                results, reproduce, wall, status = read_table(folder)
+            else:
+                results, reproduce, wall, status = run_table(a.gradhpo, name, budget_args, a.set, folder)
             runs.append((label, results, reproduce, wall, status))
         md = table_markdown(name, runs)
         print(md, flush=True)
