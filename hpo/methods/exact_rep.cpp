@@ -423,6 +423,26 @@ struct FirstOutOfRange {
   }
 };
 
+/// Runs one(i) for every parameter, on the threads' chunks; where the build has vector lanes,
+/// eight at a time through block(i) first, and a block that hands its eight back (false) goes
+/// through one(i) parameter by parameter. A chunk stops at its first one(i) that fails (it has
+/// noted its error).
+template <class Block, class One> void fused_loop(std::int64_t P, Block&& block, One&& one) {
+  kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
+    std::int64_t i = begin;
+#ifdef GRADHPO_EXACT_LANES
+    for (; i + lanes::kWidth <= end; i += lanes::kWidth)
+      if (!block(i))
+        for (std::int64_t j = i; j < i + lanes::kWidth; ++j)
+          if (!one(j)) return;
+#else
+    (void)block;
+#endif
+    for (; i < end; ++i)
+      if (!one(i)) return;
+  });
+}
+
 }  // namespace
 
 bool ExactSgd::fused(const Tensor& momentum, const Tensor& g, const Tensor& a, const Tensor& b) const {
@@ -466,19 +486,16 @@ void ExactSgd::forward_fused(const Tensor& g, const Tensor& lr, const Tensor& we
     if (out) out[i] = static_cast<T>(static_cast<double>(w) * inv_scale_);
     return true;
   };
-  kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
-    std::int64_t i = begin;
 #ifdef GRADHPO_EXACT_LANES
-    const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
-    const lanes::Divisor by_d(by_d_), by_n(by_n_);
-    for (; i + lanes::kWidth <= end; i += lanes::kWidth)
-      if (!lanes::forward_block(grid, by_d, by_n, v_.data(), w_.data(), gv, alpha.p, alpha.stride, mu.p, mu.stride, out, i))
-        for (std::int64_t j = i; j < i + lanes::kWidth; ++j)
-          if (!one(j)) return;
+  const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
+  const lanes::Divisor by_d(by_d_), by_n(by_n_);
+  auto block = [&](std::int64_t i) {
+    return lanes::forward_block(grid, by_d, by_n, v_.data(), w_.data(), gv, alpha.p, alpha.stride, mu.p, mu.stride, out, i);
+  };
+#else
+  auto block = [](std::int64_t) { return false; };
 #endif
-    for (; i < end; ++i)
-      if (!one(i)) return;
-  });
+  fused_loop(P, block, one);
   if (bad.index >= 0) range_error(bad.value, bad.what, bad.index);
 }
 
@@ -501,18 +518,13 @@ template <class T> void ExactSgd::reverse_w_fused(const Tensor& lr, Tensor* w_ou
     if (v_next) v_next[i] = static_cast<T>(vi);
     return true;
   };
-  kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
-    std::int64_t i = begin;
 #ifdef GRADHPO_EXACT_LANES
-    const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
-    for (; i + lanes::kWidth <= end; i += lanes::kWidth)
-      if (!lanes::reverse_w_block(grid, v_.data(), w_.data(), alpha.p, alpha.stride, w_t, v_next, i))
-        for (std::int64_t j = i; j < i + lanes::kWidth; ++j)
-          if (!one(j)) return;
+  const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
+  auto block = [&](std::int64_t i) { return lanes::reverse_w_block(grid, v_.data(), w_.data(), alpha.p, alpha.stride, w_t, v_next, i); };
+#else
+  auto block = [](std::int64_t) { return false; };
 #endif
-    for (; i < end; ++i)
-      if (!one(i)) return;
-  });
+  fused_loop(P, block, one);
   if (bad.index >= 0) range_error(bad.value, bad.what, bad.index);
 }
 
@@ -547,19 +559,16 @@ template <class T> void ExactSgd::reverse_v_fused(const Tensor& g, const Tensor&
     if (out) out[i] = static_cast<T>(static_cast<double>(v) * inv_scale_);
     return true;
   };
-  kernels::parallel_chunks(P, [&](std::int64_t begin, std::int64_t end) {
-    std::int64_t i = begin;
 #ifdef GRADHPO_EXACT_LANES
-    const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
-    const lanes::Divisor by_d(by_d_), by_n(by_n_);
-    for (; i + lanes::kWidth <= end; i += lanes::kWidth)
-      if (!lanes::reverse_v_block(grid, by_d, by_n, v_.data(), w_.data(), gv, mu.p, mu.stride, out, i))
-        for (std::int64_t j = i; j < i + lanes::kWidth; ++j)
-          if (!one(j)) return;
+  const lanes::Grid grid(scale_, inv_scale_, buffer_.heads());
+  const lanes::Divisor by_d(by_d_), by_n(by_n_);
+  auto block = [&](std::int64_t i) {
+    return lanes::reverse_v_block(grid, by_d, by_n, v_.data(), w_.data(), gv, mu.p, mu.stride, out, i);
+  };
+#else
+  auto block = [](std::int64_t) { return false; };
 #endif
-    for (; i < end; ++i)
-      if (!one(i)) return;
-  });
+  fused_loop(P, block, one);
   if (bad.index >= 0) {
     if (std::isinf(bad.value))
       throw FixedPointRange("exact reversal: velocity overflow while reversing (element " + std::to_string(bad.index) + ")");
