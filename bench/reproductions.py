@@ -149,7 +149,8 @@ def main():
     if not os.access(a.gradhpo, os.X_OK):
         sys.exit(f"reproductions: no gradhpo program at {a.gradhpo} (build it, or give --gradhpo)")
     os.makedirs(a.out, exist_ok=True)
-    text = f"CPU: {cpu_name()}; extra settings: {' '.join(a.set) or 'none (config scale)'}\n\n"
+    settings = "as each table's runs said" if a.tables_only else " ".join(a.set) or "none (config scale)"
+    text = f"CPU: {cpu_name()}; extra settings: {settings}\n\n"
     print(text, end="", flush=True)
     for name in a.tables:
         runs = []
@@ -161,6 +162,11 @@ def main():
                 results, reproduce, wall, status = run_table(a.gradhpo, name, budget_args, a.set, folder)
             runs.append((label, results, reproduce, wall, status))
         md = table_markdown(name, runs)
+        if a.tables_only:  # the scale the runs had, from the reproduce command's own line
+            log = os.path.join(a.out, f"{name}-seconds.log")
+            said = [l.strip() for l in open(log, errors="replace") if l.strip().startswith("overridden here:")] \
+                if os.path.exists(log) else []
+            md += f"- settings: {said[0].split(':', 1)[1].strip() if said else 'as the config says'}\n"
         print(md, flush=True)
         text += md + "\n"
     if a.markdown:
