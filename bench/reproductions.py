@@ -133,6 +133,8 @@ def table_markdown(name, runs):
         lines.append(f"- {label} ({note}, {wall:.0f} s; the first method's budget: {budget}): "
                      f"{order or 'no paper ordering (the paper reports no numbers for this table)'}")
         lines.append(f"  - ours by mean test accuracy, each step its paired difference over the seeds: {ranking(results)}")
+    protocol = next((rep.get("protocol") for _, _, rep, _, _ in runs if rep and rep.get("protocol")), {})
+    lines += [f"- protocol, {method}: {text}" for method, text in protocol.items()]
     return "\n".join(lines) + "\n"
 
 

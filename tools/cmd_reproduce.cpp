@@ -239,6 +239,8 @@ void run_reproduce(const ReproduceConfig& c, const std::vector<std::string>& set
     }
   } else {
     std::cout << "\n(no paper numbers for this experiment)\n";
+    // The protocol is the table's terms whether or not the paper printed numbers.
+    for (const auto& [method, text] : c.protocol) std::cout << "protocol, " << method << ": " << text << "\n";
   }
   nlohmann::json protocol = nlohmann::json::object();
   for (const auto& [method, text] : c.protocol) protocol[method] = text;
