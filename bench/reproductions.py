@@ -122,6 +122,8 @@ def table_markdown(name, runs):
         paper = papers.get(m)
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {paper if paper is not None else '–'} |")
     lines.append("")
+    no_order = ("no paper ordering (fewer than two of these methods have a paper number)" if papers
+                else "no paper ordering (the paper reports no numbers for this table)")
     for label, results, reproduce, wall, status in runs:
         order = (reproduce or {}).get("ordering", "").strip().replace("\n", "; ")
         budget = ", ".join(f"{v:g} {k.replace('_', ' ')}" for k, v in (results or {}).get("budget", {}).items() if v) or "–"
@@ -131,7 +133,7 @@ def table_markdown(name, runs):
         if (results or {}).get("equalise") == "seconds" and summary:
             budget += f"; the others its {summary[0]['seconds']['mean']:.1f} s"
         lines.append(f"- {label} ({note}, {wall:.0f} s; the first method's budget: {budget}): "
-                     f"{order or 'no paper ordering (the paper reports no numbers for this table)'}")
+                     f"{order or no_order}")
         lines.append(f"  - ours by mean test accuracy, each step its paired difference over the seeds: {ranking(results)}")
     protocol = next((rep.get("protocol") for _, _, rep, _, _ in runs if rep and rep.get("protocol")), {})
     lines += [f"- protocol, {method}: {text}" for method, text in protocol.items()]
