@@ -1,7 +1,9 @@
 #include "grid_search.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <utility>
 
 namespace gradhpo::hpo {
 
@@ -38,12 +40,38 @@ std::vector<int> grid_sizes(const GridSearchOptions& o, std::size_t dims, std::i
     if (o.budget.trials > 0) runs = std::min(runs, o.budget.trials);
     int k = std::max(1, static_cast<int>(std::floor(std::pow(static_cast<double>(runs), 1.0 / dims) + 1e-9)));
     while (std::pow(static_cast<double>(k), static_cast<double>(dims)) > static_cast<double>(runs) && k > 1) --k;
+    // Too many dimensions for two values each: two anyway, cut (in a random order) by the budget,
+    // rather than one run at the centre and the rest of the budget unused.
+    if (k == 1 && runs >= 2) k = 2;
     return std::vector<int>(dims, k);
   }
   require(o.points.size() == 1 || o.points.size() == dims,
           "grid search: " + std::to_string(o.points.size()) + " point counts for " + std::to_string(dims) +
               " dimensions (give one, or one per dimension)");
   return o.points.size() == 1 ? std::vector<int>(dims, o.points[0]) : o.points;
+}
+
+/// The runs the inner-step or trial budget allows (0: none given, a seconds or work budget).
+double budget_runs(const GridSearchOptions& o, std::int64_t horizon) {
+  double runs = o.budget.inner_steps > 0 ? static_cast<double>(o.budget.inner_steps / horizon) : 0;
+  if (o.budget.trials > 0) runs = runs > 0 ? std::min(runs, static_cast<double>(o.budget.trials)) : static_cast<double>(o.budget.trials);
+  return runs;
+}
+
+/// Points 1 … n−1 in a random order from the seed (Fisher–Yates over splitmix64, written out so
+/// that the order is the same with every standard library); point 0 stays first.
+void shuffle_after_first(std::vector<std::vector<double>>& points, std::uint64_t seed) {
+  std::uint64_t state = seed;
+  auto next = [&state] {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (std::size_t i = points.size(); i > 2; --i) {
+    const std::size_t j = 1 + static_cast<std::size_t>(next() % (i - 1));  // in [1, i − 1]
+    std::swap(points[i - 1], points[j]);
+  }
 }
 
 std::string size_label(const std::vector<int>& sizes) {
@@ -65,19 +93,24 @@ SearchRun grid_search(const BilevelProblem& problem, const GridSearchOptions& op
   TrialRunner runner(problem, options, "grid search");
   std::vector<int> sizes = grid_sizes(options, runner.box().size(), problem.horizon);
   std::size_t next = 0;
-  if (sizes.empty()) {
-    // A seconds or work budget only: the lower corner (every grid's first point from 2 values per
-    // dimension up) is trained first, and its cost sizes the largest grid that fits: k^D runs.
-    runner.run(std::vector<double>(runner.box().size(), 0.0));
+  double runs = budget_runs(options, problem.horizon);
+  if (runs == 0) {
+    // A seconds or work budget only: the grid's first point (the lower corner, when sized here
+    // from 2 values per dimension up) is trained first, and its cost says how many runs fit,
+    // which sizes the largest grid that fits (k^D runs) where no sizes were given.
+    runner.run(sizes.empty() ? std::vector<double>(runner.box().size(), 0.0) : grid_points(sizes).front());
     next = 1;
     const double used = options.budget.seconds > 0 ? runner.seconds_used() : runner.work_used();
     const double limit = options.budget.seconds > 0 ? options.budget.seconds : options.budget.work;
-    const double runs = used > 0 ? limit / used : 1.0;
-    int k = std::max(2, static_cast<int>(std::floor(std::pow(runs, 1.0 / static_cast<double>(runner.box().size())) + 1e-9)));
-    while (k > 2 && std::pow(static_cast<double>(k), static_cast<double>(runner.box().size())) > (1 << 24)) --k;
-    sizes.assign(runner.box().size(), k);
+    runs = used > 0 ? limit / used : 1.0;
+    if (sizes.empty()) {
+      int k = std::max(2, static_cast<int>(std::floor(std::pow(runs, 1.0 / static_cast<double>(runner.box().size())) + 1e-9)));
+      while (k > 2 && std::pow(static_cast<double>(k), static_cast<double>(runner.box().size())) > (1 << 24)) --k;
+      sizes.assign(runner.box().size(), k);
+    }
   }
-  const std::vector<std::vector<double>> points = grid_points(sizes);
+  std::vector<std::vector<double>> points = grid_points(sizes);
+  if (static_cast<double>(points.size()) > std::floor(runs + 1e-9)) shuffle_after_first(points, options.seed);
   while (next < points.size() && runner.can_run()) runner.run(points[next++]);
   SearchRun run = runner.finish(next == points.size() ? "the grid is done (" + std::to_string(points.size()) + " points)" : "");
   run.method = "grid search (" + size_label(sizes) + ")";

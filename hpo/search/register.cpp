@@ -25,6 +25,7 @@ GridSearchOptions grid_options(const SearchOptions& common, const Options& o) {
             o.who() + ": option 'points-per-dimension' has " + std::to_string(k) + ", not a whole number >= 1");
     g.points.push_back(static_cast<int>(k));
   }
+  g.seed = static_cast<std::uint64_t>(o.integer("seed"));
   return g;
 }
 
@@ -48,7 +49,9 @@ SearchEntry grid_entry() {
   e.citation = "the baseline of Bergstra & Bengio 2012; Micaelli & Storkey 2020, Appendix D";
   e.options = {OptionSpec::reals("points-per-dimension", {}, 1, 1 << 24,
                                  "values per dimension: one count for every dimension, or one per dimension "
-                                 "(none: the largest k^D grid the inner-step budget fits)")};
+                                 "(none: the largest k^D grid the inner-step budget fits)"),
+               OptionSpec::integer("seed", 0, 0, std::int64_t{1} << 53,
+                                   "order of a grid the budget cuts short (visited in a random order after its first point)")};
   e.validate = [](const BilevelProblem& p, const SearchOptions& common, const Options& o) { grid_options(common, o).validate(p); };
   e.run = [](const BilevelProblem& p, const SearchOptions& common, const Options& o) {
     return named_failures(grid_search(p, grid_options(common, o)), "grid");

@@ -8,6 +8,7 @@
 #include <functional>
 #include <numbers>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,33 @@ TEST_CASE("random search reproduces for a seed, stays in the box and spends the 
   CHECK(r.cost.gradient_evals == 7 * toy.horizon);
   t.max_trials = 3;
   CHECK(random_search(toy, t).trials.size() == 3);
+}
+
+TEST_CASE("grid search cut short by its budget: a seeded random order over the whole grid, never an unused budget") {
+  const BilevelProblem p = analytic_problem(camel);
+  GridSearchOptions o;
+  o.box = kCamelBox;
+  o.points = {10, 10};
+  o.budget.inner_steps = 12;  // T = 1: 12 of 100 points
+  const SearchRun cut = grid_search(p, o);
+  REQUIRE(cut.trials.size() == 12);
+  CHECK(cut.trials.front().values == std::vector<double>{-2, -1});  // the first point stays first
+  CHECK(contains(cut.stop_reason, "cut after 12 of its 100 points"));
+  // In lexicographic order the 12 points would hold x at its first two values; in the random
+  // order they spread over x.
+  std::set<double> xs;
+  for (const auto& t : cut.trials) xs.insert(t.values[0]);
+  CHECK(xs.size() >= 5);
+  CHECK(same_trials(cut, grid_search(p, o)));  // the same seed: the same points in the same order
+  o.seed = 1;
+  CHECK_FALSE(same_trials(cut, grid_search(p, o)));
+  // A budget of 3 runs in 2 dimensions: 1 value per dimension would train the centre alone; the
+  // grid takes 2 values each and is cut at 3 of its 4 points.
+  o.points.clear();
+  o.budget.inner_steps = 3;
+  const SearchRun small = grid_search(p, o);
+  CHECK(small.method == "grid search (2 × 2)");
+  CHECK(small.trials.size() == 3);
 }
 
 TEST_CASE("grid search: the largest grid the budget fits, bounds included, log-spaced on a log scale") {
