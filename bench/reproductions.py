@@ -73,8 +73,9 @@ def cell(summary_row):
 
 
 def paper_numbers(reproduce):
-    """The paper's test accuracy by our table's method name ("forward mode + sign" -> 98.7)."""
-    return {row["row"]: row["paper"] for row in (reproduce or {}).get("rows", [])
+    """The paper's test accuracy by our table's method name ("forward mode + sign" -> "98.7 ± 0.1")."""
+    return {row["row"]: f"{row['paper']:g}" + (f" ± {row['paper_sd']:g}" if row.get("paper_sd") is not None else "")
+            for row in (reproduce or {}).get("rows", [])
             if row.get("metric") == "test_accuracy" and row.get("row") and row.get("paper") is not None}
 
 
