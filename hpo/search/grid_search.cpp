@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <sstream>
 #include <utility>
+
+#include "../../data/random.h"
 
 namespace gradhpo::hpo {
 
@@ -32,14 +35,20 @@ std::vector<std::vector<double>> grid_points(const std::vector<int>& sizes) {
 
 namespace {
 
+/// The runs the inner-step or trial budget allows (0: none given, a seconds or work budget).
+double budget_runs(const GridSearchOptions& o, std::int64_t horizon) {
+  double runs = o.budget.inner_steps > 0 ? static_cast<double>(o.budget.inner_steps / horizon) : 0;
+  if (o.budget.trials > 0) runs = runs > 0 ? std::min(runs, static_cast<double>(o.budget.trials)) : static_cast<double>(o.budget.trials);
+  return runs;
+}
+
 /// Values per dimension: given, or the largest equal grid the inner-step budget fits.
 std::vector<int> grid_sizes(const GridSearchOptions& o, std::size_t dims, std::int64_t horizon) {
   if (o.points.empty()) {
-    if (o.budget.inner_steps == 0 && o.budget.trials == 0) return {};  // sized by the first trial's cost
-    std::int64_t runs = o.budget.inner_steps > 0 ? o.budget.inner_steps / horizon : o.budget.trials;
-    if (o.budget.trials > 0) runs = std::min(runs, o.budget.trials);
-    int k = std::max(1, static_cast<int>(std::floor(std::pow(static_cast<double>(runs), 1.0 / dims) + 1e-9)));
-    while (std::pow(static_cast<double>(k), static_cast<double>(dims)) > static_cast<double>(runs) && k > 1) --k;
+    const double runs = budget_runs(o, horizon);
+    if (runs == 0) return {};  // sized by the first trial's cost
+    int k = std::max(1, static_cast<int>(std::floor(std::pow(runs, 1.0 / static_cast<double>(dims)) + 1e-9)));
+    while (std::pow(static_cast<double>(k), static_cast<double>(dims)) > runs && k > 1) --k;
     // Too many dimensions for two values each: two anyway, cut (in a random order) by the budget,
     // rather than one run at the centre and the rest of the budget unused.
     if (k == 1 && runs >= 2) k = 2;
@@ -51,27 +60,14 @@ std::vector<int> grid_sizes(const GridSearchOptions& o, std::size_t dims, std::i
   return o.points.size() == 1 ? std::vector<int>(dims, o.points[0]) : o.points;
 }
 
-/// The runs the inner-step or trial budget allows (0: none given, a seconds or work budget).
-double budget_runs(const GridSearchOptions& o, std::int64_t horizon) {
-  double runs = o.budget.inner_steps > 0 ? static_cast<double>(o.budget.inner_steps / horizon) : 0;
-  if (o.budget.trials > 0) runs = runs > 0 ? std::min(runs, static_cast<double>(o.budget.trials)) : static_cast<double>(o.budget.trials);
-  return runs;
-}
-
-/// Points 1 … n−1 in a random order from the seed (Fisher–Yates over splitmix64, written out so
-/// that the order is the same with every standard library); point 0 stays first.
+/// Points 1 … n−1 in a random order from the seed (data::shuffle_in_place: the same order with
+/// every standard library); point 0 stays first.
 void shuffle_after_first(std::vector<std::vector<double>>& points, std::uint64_t seed) {
-  std::uint64_t state = seed;
-  auto next = [&state] {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
-  for (std::size_t i = points.size(); i > 2; --i) {
-    const std::size_t j = 1 + static_cast<std::size_t>(next() % (i - 1));  // in [1, i − 1]
-    std::swap(points[i - 1], points[j]);
-  }
+  if (points.size() < 3) return;
+  std::vector<std::vector<double>> rest(std::make_move_iterator(points.begin() + 1), std::make_move_iterator(points.end()));
+  std::mt19937_64 rng(data::derive_seed(seed, 0));
+  data::shuffle_in_place(rest, rng);
+  std::move(rest.begin(), rest.end(), points.begin() + 1);
 }
 
 std::string size_label(const std::vector<int>& sizes) {
